@@ -1,0 +1,58 @@
+"""Plain data types that travel from parsing to the store and back out to retrieval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class Article:
+    """One news article as parsed, before chunking.
+
+    ``paragraphs`` hold the body as published (cleaned of boilerplate, but not
+    normalised): that is what users are shown. ``published`` is the publication
+    date (timezone-aware) when the source states it; it is never the ingest date.
+    """
+
+    title: str
+    paragraphs: list[str]
+    outlets: list[str] = field(default_factory=list)
+    url: str | None = None
+    published: datetime | None = None
+    author: str | None = None
+    lang: str | None = None
+    section: str | None = None
+    tags: list[str] = field(default_factory=list)
+    source: str | None = None  # where it came from: a file path, URL or t.me link
+    site_name: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.paragraphs)
+
+
+@dataclass
+class Chunk:
+    """A passage of an article, ready to embed: ``position`` counts from 0."""
+
+    position: int
+    text: str
+    lang: str
+
+
+@dataclass
+class StoredPassage:
+    """A passage as kept in the store, with its article's citation data."""
+
+    id: int
+    article_id: int
+    position: int
+    text: str
+    lang: str
+    title: str
+    outlets: list[str]
+    url: str | None
+    published: datetime | None
+    n_passages: int = 0  # passages in the article, to say "paragraph 3 of 12"
+    duplicates: list[int] = field(default_factory=list)  # near-duplicate passage ids
