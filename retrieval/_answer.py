@@ -1,0 +1,121 @@
+"""Answers: the sentences that best answer, the passages they come from, citations.
+
+Extractive by default: nothing is said that an outlet did not publish. The top
+passages are split into sentences; each is scored against the question by both
+encoders (so an English question can pick an Arabic sentence) and the best one
+or two lead the answer, each with its ``[n]``. When the best evidence is too weak
+the answer abstains and shows at most a few passages as "related".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from index import Index, split_sentences
+
+from ._types import Answer, AnswerSentence, Hit, Query, Source
+
+CITATION = re.compile(r"\[(\d{1,3})\]")
+
+
+@dataclass
+class AnswerConfig:
+    shown: int = 3  # passages shown with the answer
+    max_sentences: int = 2
+    related: int = 3  # passages shown as "related" when abstaining
+    # Abstain when the best passage's confidence is below this (see calibrate in bench/).
+    min_confidence: float = 0.30
+
+
+def confidence(hit: Hit) -> float:
+    """How likely a passage answers the question, from its encoder cosines.
+
+    USE's cosines separate on- and off-topic passages far better than e5's,
+    which are compressed into 0.75-0.85 for anything news-like; when USE is off,
+    e5's cosine is rescaled to the same range.
+    """
+    if "use" in hit.signals:
+        return hit.signals["use"]
+    return (hit.signals.get("e5", 0.0) - 0.75) * 4
+
+
+def to_source(n: int, hit: Hit) -> Source:
+    p = hit.passage
+    return Source(n=n, outlets=hit.outlets or p.outlets, title=p.title, published=p.published,
+                  url=p.url, position=p.position, n_passages=p.n_passages,
+                  article_id=p.article_id, passage_id=p.id, text=p.text, lang=p.lang,
+                  score=hit.score)
+
+
+def compose(index: Index, query: Query, hits: Sequence[Hit],
+            config: AnswerConfig | None = None) -> Answer:
+    config = config or AnswerConfig()
+    best = max((confidence(h) for h in hits[: config.shown]), default=0.0)
+    if not hits or best < config.min_confidence:
+        related = [to_source(i, h) for i, h in enumerate(hits[: config.related], 1)]
+        return Answer(query.text, query.lang, query, [], [], abstained=True, related=related,
+                      more=list(hits[config.related:]), confidence=best)
+    shown = list(hits[: config.shown])
+    sources = [to_source(i, h) for i, h in enumerate(shown, 1)]
+    sentences = best_sentences(index, query, sources, config.max_sentences)
+    answer = Answer(query.text, query.lang, query, sentences, sources,
+                    more=list(hits[config.shown:]), confidence=best)
+    check_citations(answer)
+    return answer
+
+
+def best_sentences(index: Index, query: Query, sources: Sequence[Source],
+                   limit: int) -> list[AnswerSentence]:
+    """The sentences of the shown passages closest to the question."""
+    cands: list[tuple[int, str]] = []
+    for src in sources:
+        for sent in split_sentences(src.text):
+            if len(sent.strip()) >= 20:
+                cands.append((src.n, sent.strip()))
+    if not cands:
+        return [AnswerSentence(sources[0].text, sources[0].n)]
+    texts = [c[1] for c in cands]
+    total = np.zeros(len(cands))
+    for enc in index.encoders:
+        q = enc.embed_queries([query.search_text])[0]
+        sims = enc.embed_passages(texts) @ q
+        sd = float(sims.std()) or 1.0
+        total += (sims - sims.mean()) / sd
+    # A small prior for the top-ranked passage: retrieval already weighed it.
+    total += np.array([0.3 if n == 1 else 0.0 for n, _ in cands])
+    order = list(np.argsort(-total))
+    picked = [order[0]]
+    for i in order[1:]:
+        if len(picked) >= limit:
+            break
+        if total[i] >= total[order[0]] - 0.5 and cands[i][1] not in {cands[j][1] for j in picked}:
+            picked.append(i)
+    picked.sort(key=lambda i: (cands[i][0], i))  # reading order
+    return [AnswerSentence(cands[i][1], cands[i][0]) for i in picked]
+
+
+class CitationError(AssertionError):
+    """An answer cites a source it does not show, or shows one it does not cite."""
+
+
+def check_citations(answer: Answer) -> None:
+    """Every ``[n]`` refers to a shown source; every shown source is cited.
+
+    Sources are numbered 1..n in order; each is cited by an answer sentence, by
+    the generated text, or by being shown as passage ``[n]`` itself.
+    """
+    numbers = [s.n for s in answer.sources]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise CitationError(f"sources are not numbered 1..n: {numbers}")
+    valid = set(numbers)
+    used = {s.source for s in answer.sentences}
+    if answer.generated:
+        used |= {int(m) for m in CITATION.findall(answer.generated)}
+    if not used <= valid:
+        raise CitationError(f"cited {sorted(used - valid)} but shows only {sorted(valid)}")
+    if answer.sentences and not valid:
+        raise CitationError("answer sentences without sources")

@@ -1,0 +1,132 @@
+"""The types retrieval hands to front ends: queries, hits, sources and answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from index import StoredPassage
+
+
+@dataclass
+class Filters:
+    """Restrictions on what may be retrieved. Empty means no restriction."""
+
+    outlets: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+    langs: list[str] = field(default_factory=list)
+    origin: str | None = None  # e.g. "chat:-100123": only what that chat brought
+
+    def __bool__(self) -> bool:
+        return bool(self.outlets or self.since or self.until or self.langs or self.origin)
+
+    def merged(self, other: Filters) -> Filters:
+        """``other``'s settings where given, else this one's."""
+        return Filters(
+            outlets=other.outlets or self.outlets,
+            since=other.since or self.since,
+            until=other.until or self.until,
+            langs=other.langs or self.langs,
+            origin=other.origin or self.origin,
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.outlets:
+            parts.append("outlet=" + ",".join(self.outlets))
+        if self.since:
+            parts.append("since=" + self.since.date().isoformat())
+        if self.until:
+            parts.append("until=" + self.until.date().isoformat())
+        if self.langs:
+            parts.append("lang=" + ",".join(self.langs))
+        return " ".join(parts)
+
+
+@dataclass
+class Query:
+    """A question as understood: its language, the text to search and its filters."""
+
+    text: str  # as asked
+    search_text: str  # what is searched (filters removed, follow-ups expanded)
+    lang: str  # "ar", "en" or "other"
+    filters: Filters = field(default_factory=Filters)
+    follow_up_of: str | None = None  # the previous question it was expanded with
+
+
+@dataclass
+class Hit:
+    """One retrieved passage, with the evidence for its rank."""
+
+    passage: StoredPassage
+    score: float  # fused score used for ranking (higher is better)
+    signals: dict[str, float] = field(default_factory=dict)  # per-signal scores and ranks
+    outlets: list[str] = field(default_factory=list)  # its own and its near-duplicates'
+    copies: list[StoredPassage] = field(default_factory=list)  # near-duplicates collapsed
+
+
+@dataclass
+class Source:
+    """A numbered citation: what ``[n]`` refers to."""
+
+    n: int
+    outlets: list[str]
+    title: str
+    published: datetime | None
+    url: str | None
+    position: int  # 0-based paragraph index in the article
+    n_passages: int
+    article_id: int
+    passage_id: int
+    text: str
+    lang: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["published"] = self.published.isoformat() if self.published else None
+        return d
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    source: int  # the citation number it comes from
+
+
+@dataclass
+class Answer:
+    """What a question gets: answering sentences, then the cited passages.
+
+    Every ``[n]`` used in ``sentences`` or ``generated`` is one of ``sources``,
+    and every source is cited (``check_citations`` enforces it).
+    """
+
+    question: str
+    lang: str
+    query: Query
+    sentences: list[AnswerSentence]
+    sources: list[Source]
+    abstained: bool = False
+    related: list[Source] = field(default_factory=list)  # shown when abstaining
+    generated: str | None = None  # an LLM's answer, citations checked
+    more: list[Hit] = field(default_factory=list)  # further passages, for paging
+    timings: dict[str, float] = field(default_factory=dict)
+    confidence: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "lang": self.lang,
+            "abstained": self.abstained,
+            "confidence": round(self.confidence, 4),
+            "filters": self.query.filters.describe(),
+            "search_text": self.query.search_text,
+            "answer": [{"text": s.text, "source": s.source} for s in self.sentences],
+            "generated": self.generated,
+            "passages": [s.to_dict() for s in self.sources],
+            "related": [s.to_dict() for s in self.related],
+            "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
+        }
