@@ -1,0 +1,596 @@
+"""Fetch one URL safely: public addresses only, bounded size, time and redirects.
+
+Server-side request forgery guard
+---------------------------------
+khabar fetches URLs that users (for instance Telegram users) hand it, so a URL must
+not reach the machine's own services or the local network. Every TCP connection the
+fetcher's httpx clients open goes through :class:`_GuardedAsyncBackend` /
+:class:`_GuardedSyncBackend`, an httpcore network backend that resolves the host
+itself, drops the addresses the policy refuses and connects to one of the addresses
+it has just checked, by IP. There is no second lookup between check and connect, so
+DNS rebinding (a name that answers "public" to the check and "127.0.0.1" to the
+connect) cannot slip through. TLS is untouched: the certificate is still verified
+against the host name of the URL, and the Host header is the URL's.
+
+Redirects are followed by hand, one hop at a time, so each hop's URL is checked
+again (scheme, then addresses at connect time). IP-literal hosts are also checked
+before a request is built, so a redirect to ``http://10.0.0.1/`` fails without
+involving httpx at all.
+
+Limits: the backend is installed by replacing the ``_pool`` of httpx's transport
+(httpx has no public hook for a network backend; the tests catch a change of that
+internal). Proxies are disabled (``trust_env=False``), since a proxy would resolve
+names itself. A keep-alive connection is reused for the same host and port without
+a new lookup, which is safe because its peer was checked when it was opened. The
+synchronous client's lookup cannot be interrupted, so the operating system's
+resolver timeout applies there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import httpcore
+import httpx
+
+from ._config import Settings
+from ._errors import BlockedURLError, FetchError
+
+__all__ = [
+    "FEED_AND_PAGE_TYPES",
+    "USER_AGENT",
+    "Fetched",
+    "Fetcher",
+    "blocked_reason",
+    "is_blocked_address",
+]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "khabar/0.1 (+news indexing)"
+
+# What the parsers understand; callers pass it (or a subset) as ``accept``.
+FEED_AND_PAGE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/xml",
+        "text/xml",
+        "application/json",
+        "text/plain",
+        "text/markdown",
+    }
+)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+# -- address policy -------------------------------------------------------------------
+
+
+def blocked_reason(address: str | _Address) -> str | None:
+    """Why ``address`` must not be fetched from (e.g. "loopback"), or None if public.
+
+    Pure function, no traffic. Anything that is not a valid IP address is refused.
+    """
+    try:
+        ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv6 forms that carry an IPv4 address are judged by that address; checked
+        # first because Python counts all of ::ffff:0:0/96 and 64:ff9b::/96 as reserved.
+        if ip.ipv4_mapped is not None or ip in _NAT64:
+            inner = blocked_reason(ip.ipv4_mapped or ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+            return f"IPv4-mapped {inner}" if inner else None
+        if ip.sixtofour is not None and (inner := blocked_reason(ip.sixtofour)):
+            return f"6to4 of {inner}"
+        if ip in _UNIQUE_LOCAL:
+            return "unique-local"
+        if ip.is_site_local:
+            return "site-local"
+    if ip.is_unspecified:
+        return "unspecified"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "carrier-grade NAT"
+    if ip.is_private:
+        return "private"
+    if ip.is_reserved:
+        return "reserved"
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def is_blocked_address(address: str | _Address) -> bool:
+    """True if ``address`` is private, loopback, link-local, reserved and the like."""
+    return blocked_reason(address) is not None
+
+
+class _Policy:
+    """Which hosts and addresses may be connected to."""
+
+    def __init__(self, allow_private: bool, allowed_hosts: Iterable[str]) -> None:
+        self.allow_private = allow_private
+        self.pairs: set[tuple[str, int]] = set()  # ("localhost", 8080), ("::1", 80)
+        self.bare: set[str] = set()  # host names or IPs allowed on any port
+        for entry in allowed_hosts:
+            host, port = _split_host_port(entry.strip().lower())
+            host = _normal_ip(host) or host
+            if port is None:
+                self.bare.add(host)
+            else:
+                self.pairs.add((host, port))
+
+    def host_allowed(self, host: str, port: int) -> bool:
+        host = _normal_ip(host) or host.lower()
+        return self.allow_private or host in self.bare or (host, port) in self.pairs
+
+    def check_literal(self, host: str, port: int, label: str) -> None:
+        """Refuse an IP-literal host before any request; names are checked at connect."""
+        ip = _normal_ip(host)
+        if ip is not None and not self.host_allowed(host, port):
+            reason = blocked_reason(ip)
+            if reason:
+                raise BlockedURLError(_blocked_message(label, [(ip, reason)]))
+
+    def filter(self, host: str, port: int, addresses: list[str]) -> list[str]:
+        """The resolved addresses that may be connected to; BlockedURLError if none."""
+        if self.host_allowed(host, port):
+            return addresses
+        allowed, refused = [], []
+        for address in addresses:
+            reason = blocked_reason(address)
+            if reason is None or self.host_allowed(address, port):
+                allowed.append(address)
+            else:
+                refused.append((address, reason))
+        if not allowed:
+            raise BlockedURLError(_blocked_message(f"{host}:{port}", refused))
+        if refused:
+            log.debug("%s: ignoring non-public addresses %s", host, refused)
+        return allowed
+
+
+def _blocked_message(label: str, refused: list[tuple[str, str]]) -> str:
+    where = ", ".join(f"{ip} ({reason})" for ip, reason in refused) or "no address"
+    return (
+        f"refusing to fetch {label}: it resolves to {where}, not a public address "
+        "(set allow_private_urls to allow it)"
+    )
+
+
+def _normal_ip(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
+def _split_host_port(entry: str) -> tuple[str, int | None]:
+    """Split an allowed-hosts entry ("host:port", "[v6]:port", "v6", "ip", "host")."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+        if port is not None and not port.isdigit():
+            raise ValueError(f"invalid allowed host {entry!r}: port must be a number")
+        return host, None if port is None else int(port)
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        if not port.isdigit():
+            raise ValueError(f"invalid allowed host {entry!r}: port must be a number")
+        return host, int(port)
+    return entry, None
+
+
+def _getaddrinfo(host: str, port: int) -> list[str]:
+    """The addresses of ``host``, in resolver order (a seam for the tests)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+# -- guarded network backends ---------------------------------------------------------
+
+
+class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
+    """Resolves, checks, then connects to a checked IP: no window for rebinding."""
+
+    def __init__(self, policy: _Policy) -> None:
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            with anyio.fail_after(timeout):
+                # A thread, as getaddrinfo blocks; abandoned if it outlives the timeout.
+                addresses = await anyio.to_thread.run_sync(
+                    _getaddrinfo, host, port, abandon_on_cancel=True
+                )
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        last: Exception | None = None
+        for address in self._policy.filter(host, port, addresses):
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise httpcore.ConnectError("unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _GuardedSyncBackend(httpcore.NetworkBackend):
+    """The synchronous twin of :class:`_GuardedAsyncBackend`."""
+
+    def __init__(self, policy: _Policy) -> None:
+        self._policy = policy
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = _getaddrinfo(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        last: Exception | None = None
+        for address in self._policy.filter(host, port, addresses):
+            try:
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise httpcore.ConnectError("unix sockets are not fetched")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _async_transport(policy: _Policy) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx has no public hook for the network backend; see the module docstring.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=20,
+        network_backend=_GuardedAsyncBackend(policy),
+    )
+    return transport
+
+
+def _sync_transport(policy: _Policy) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=20,
+        network_backend=_GuardedSyncBackend(policy),
+    )
+    return transport
+
+
+# -- the fetcher ----------------------------------------------------------------------
+
+
+@dataclass
+class Fetched:
+    """A fetched body. ``url`` is what was asked for, ``final_url`` after redirects."""
+
+    url: str
+    final_url: str
+    status: int
+    content_type: str  # lowercased mime type without parameters, "" if not sent
+    charset: str | None
+    data: bytes
+    headers: httpx.Headers
+
+
+class Fetcher:
+    """Fetches http(s) URLs from public addresses, within size, time and redirect limits.
+
+    Use as ``async with Fetcher(settings) as f: await f.fetch(url)`` (or ``with`` and
+    :meth:`fetch_sync`) to reuse connections; outside a ``with`` block each call opens
+    and closes its own client. Explicit keyword arguments override ``settings``.
+    ``allowed_hosts`` holds "host:port" entries, or hosts/IPs allowed on any port,
+    exempt from the public-address rule. ``total_timeout`` bounds a whole fetch
+    (default 3 × ``timeout``, which bounds each connect/read).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+        max_redirects: int | None = None,
+        allow_private: bool | None = None,
+        allowed_hosts: Iterable[str] = (),
+        user_agent: str = USER_AGENT,
+        total_timeout: float | None = None,
+    ) -> None:
+        s = settings or Settings()
+        self.timeout = s.fetch_timeout if timeout is None else timeout
+        self.max_bytes = s.fetch_max_bytes if max_bytes is None else max_bytes
+        self.max_redirects = s.fetch_max_redirects if max_redirects is None else max_redirects
+        self.total_timeout = 3 * self.timeout if total_timeout is None else total_timeout
+        self.user_agent = user_agent
+        self._policy = _Policy(
+            s.allow_private_urls if allow_private is None else allow_private, allowed_hosts
+        )
+        self._async_client: httpx.AsyncClient | None = None
+        self._sync_client: httpx.Client | None = None
+
+    # Clients: shared inside a with-block, one per call outside it (an async client is
+    # bound to its event loop, so a long-lived one would break across asyncio.run calls).
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "timeout": httpx.Timeout(self.timeout),
+            "follow_redirects": False,
+            "trust_env": False,
+            "headers": {"User-Agent": self.user_agent},
+        }
+
+    def _new_async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=_async_transport(self._policy), **self._client_kwargs())
+
+    def _new_sync_client(self) -> httpx.Client:
+        return httpx.Client(transport=_sync_transport(self._policy), **self._client_kwargs())
+
+    async def __aenter__(self) -> Self:
+        self._async_client = self._new_async_client()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        client, self._async_client = self._async_client, None
+        if client is not None:
+            await client.aclose()
+
+    def __enter__(self) -> Self:
+        self._sync_client = self._new_sync_client()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        client, self._sync_client = self._sync_client, None
+        if client is not None:
+            client.close()
+
+    @contextlib.asynccontextmanager
+    async def _aclient(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self._async_client is not None:
+            yield self._async_client
+            return
+        async with self._new_async_client() as client:
+            yield client
+
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[httpx.Client]:
+        if self._sync_client is not None:
+            yield self._sync_client
+            return
+        with self._new_sync_client() as client:
+            yield client
+
+    # Fetching.
+
+    async def fetch(self, url: str, *, accept: Iterable[str] | None = None) -> Fetched:
+        """GET ``url``; raises BlockedURLError, FetchError (status, size, type, time)."""
+        accepted = _accepted(accept)
+        current = self._checked_url(url)
+        label = _label(current)
+        try:
+            async with self._aclient() as client:
+                with anyio.fail_after(self.total_timeout):
+                    for _ in range(self.max_redirects + 1):
+                        label = _label(current)
+                        log.debug("GET %s", label)
+                        request = client.build_request("GET", current, headers=_headers(accepted))
+                        response = await client.send(request, stream=True)
+                        try:
+                            target = self._redirect_target(current, response)
+                            if target is None:
+                                self._check_response(response, label, accepted)
+                                body = _Body(self.max_bytes, label)
+                                async for chunk in response.aiter_bytes():
+                                    body.add(chunk)
+                                return _fetched(url, current, response, body.data())
+                        finally:
+                            await response.aclose()
+                        current = target
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise FetchError(f"timed out fetching {label}") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(f"cannot fetch {label}: {str(exc) or type(exc).__name__}") from exc
+        raise FetchError(f"too many redirects fetching {_label(url)} (> {self.max_redirects})")
+
+    def fetch_sync(self, url: str, *, accept: Iterable[str] | None = None) -> Fetched:
+        """Blocking :meth:`fetch` on a synchronous client; safe inside a running loop."""
+        accepted = _accepted(accept)
+        current = self._checked_url(url)
+        label = _label(current)
+        deadline = time.monotonic() + self.total_timeout
+        try:
+            with self._client() as client:
+                for _ in range(self.max_redirects + 1):
+                    label = _label(current)
+                    log.debug("GET %s", label)
+                    request = client.build_request("GET", current, headers=_headers(accepted))
+                    response = client.send(request, stream=True)
+                    try:
+                        target = self._redirect_target(current, response)
+                        if target is None:
+                            self._check_response(response, label, accepted)
+                            body = _Body(self.max_bytes, label)
+                            for chunk in response.iter_bytes():
+                                body.add(chunk)
+                                # A read timeout bounds each chunk; this bounds the drip.
+                                if time.monotonic() > deadline:
+                                    raise TimeoutError
+                            return _fetched(url, current, response, body.data())
+                    finally:
+                        response.close()
+                    current = target
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise FetchError(f"timed out fetching {label}") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(f"cannot fetch {label}: {str(exc) or type(exc).__name__}") from exc
+        raise FetchError(f"too many redirects fetching {_label(url)} (> {self.max_redirects})")
+
+    def _checked_url(self, url: str | httpx.URL) -> httpx.URL:
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise FetchError(f"invalid URL {str(url)[:200]!r}: {exc}") from exc
+        if parsed.scheme not in ("http", "https"):
+            raise FetchError(f"unsupported URL scheme {parsed.scheme!r}: only http and https")
+        if not parsed.host:
+            raise FetchError(f"URL has no host: {_label(parsed)}")
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self._policy.check_literal(parsed.host, port, _label(parsed))
+        return parsed
+
+    def _redirect_target(self, current: httpx.URL, response: httpx.Response) -> httpx.URL | None:
+        if response.status_code not in _REDIRECTS:
+            return None
+        location = response.headers.get("location")
+        if not location:
+            raise FetchError(f"HTTP {response.status_code} without Location from {_label(current)}")
+        return self._checked_url(current.join(location))
+
+    def _check_response(
+        self, response: httpx.Response, label: str, accepted: frozenset[str] | None
+    ) -> None:
+        if not 200 <= response.status_code < 300:
+            raise FetchError(f"HTTP {response.status_code} fetching {label}")
+        mime, _ = _content_type(response.headers)
+        if accepted is not None and mime not in accepted:
+            raise FetchError(f"unsupported content type {mime or '(none)'!r} from {label}")
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            raise FetchError(_too_large(label, self.max_bytes, int(length)))
+
+
+class _Body:
+    """Collects chunks, refusing as soon as the total passes the limit."""
+
+    def __init__(self, limit: int, label: str) -> None:
+        self._limit, self._label = limit, label
+        self._chunks: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise FetchError(_too_large(self._label, self._limit))
+        self._chunks.append(chunk)
+
+    def data(self) -> bytes:
+        return b"".join(self._chunks)
+
+
+def _too_large(label: str, limit: int, size: int | None = None) -> str:
+    got = f"{size:,} bytes" if size is not None else "more"
+    return f"response from {label} is too large ({got}; limit {limit:,} bytes)"
+
+
+def _fetched(url: str, final: httpx.URL, response: httpx.Response, data: bytes) -> Fetched:
+    mime, charset = _content_type(response.headers)
+    return Fetched(
+        url=url,
+        final_url=str(final),
+        status=response.status_code,
+        content_type=mime,
+        charset=charset,
+        data=data,
+        headers=response.headers,
+    )
+
+
+def _content_type(headers: httpx.Headers) -> tuple[str, str | None]:
+    mime, *params = headers.get("content-type", "").split(";")
+    charset = None
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("\"'").lower() or None
+    return mime.strip().lower(), charset
+
+
+def _accepted(accept: Iterable[str] | None) -> frozenset[str] | None:
+    return None if accept is None else frozenset(a.strip().lower() for a in accept)
+
+
+def _headers(accepted: frozenset[str] | None) -> dict[str, str]:
+    if not accepted:
+        return {"Accept": "*/*"}
+    return {"Accept": ", ".join(sorted(accepted)) + ", */*;q=0.1"}
+
+
+def _label(url: str | httpx.URL) -> str:
+    """Host and path, for logs and messages: query strings may carry secrets."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "(invalid URL)"
+    netloc = parsed.netloc.decode("ascii", "replace")
+    if "@" in netloc:  # drop user:password
+        netloc = netloc.rpartition("@")[2]
+    return f"{parsed.scheme}://{netloc}{parsed.path}"

@@ -1,0 +1,309 @@
+"""Enumerate the items to ingest from a local path: a file, a folder or an archive.
+
+Archives are read in memory and never extracted, so member names cannot escape
+anywhere; they are only cleaned for display. Problems come back as
+:class:`SourceError` values in the stream rather than exceptions, so one bad file
+never stops a batch.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import lzma
+import os
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ARCHIVE_SUFFIXES",
+    "PARSEABLE_SUFFIXES",
+    "SourceError",
+    "SourceItem",
+    "iter_path",
+]
+
+log = logging.getLogger(__name__)
+
+PARSEABLE_SUFFIXES = frozenset(
+    {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".xml", ".rss", ".atom"}
+)
+# Longest first, so ".tar.gz" wins over a plain suffix check.
+ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tar.xz", ".tgz", ".tar", ".zip")
+
+BUDGET_FACTOR = 20  # an archive may expand to at most this many times max_file_bytes
+MAX_RATIO = 100  # text compresses 3–10×; far beyond that is a bomb, not news
+RATIO_MIN_BYTES = 1 << 20  # small members may be as repetitive as they like
+_TAR_BLOCK = 512
+# Reading past these is a corrupt archive, not a bug of ours.
+_ARCHIVE_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    tarfile.TarError,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,  # unsupported zip compression method
+)
+
+
+@dataclass
+class SourceItem:
+    """One file's bytes. ``name`` is for display: "dir/a.html", "news.zip!b/c.json"."""
+
+    name: str
+    data: bytes
+
+
+@dataclass
+class SourceError:
+    """An item that could not be read, with a one-line reason."""
+
+    name: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+
+def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | SourceError]:
+    """Yield the ingestable items under ``path``, and an error for each unreadable one.
+
+    A file named here is yielded whatever its extension (the parser then says what is
+    wrong); inside folders and archives only :data:`PARSEABLE_SUFFIXES` are, the rest
+    skipped silently. Folders are walked recursively in name order, skipping hidden
+    entries and visiting each directory once (so symlink loops end). Archives are
+    opened, and archives inside them one level deep.
+    """
+    path = Path(path)
+    name = path.as_posix()
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:
+        yield SourceError(name, f"cannot read: {exc.strerror or exc}")
+        return
+    if is_dir:
+        yield from _walk(path, name, max_file_bytes, set())
+    elif not path.exists():
+        yield SourceError(name, "no such file or directory")
+    else:
+        yield from _file(path, name, max_file_bytes, explicit=True)
+
+
+def _kind(name: str) -> str | None:
+    """What the file name says the file is: "archive", "parseable" or None (skip)."""
+    lower = name.lower()
+    if lower.endswith(ARCHIVE_SUFFIXES):
+        return "archive"
+    if os.path.splitext(lower)[1] in PARSEABLE_SUFFIXES:
+        return "parseable"
+    return None
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"too large ({size:,} bytes; limit {limit:,})"
+
+
+def _walk(
+    folder: Path, name: str, limit: int, seen: set[tuple[int, int]]
+) -> Iterator[SourceItem | SourceError]:
+    try:
+        st = folder.stat()
+        key = (st.st_dev, st.st_ino)
+        if key in seen:  # a symlink loop, or a folder linked twice: once is enough
+            log.debug("skipping %s: already visited", name)
+            return
+        seen.add(key)
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield SourceError(name, f"cannot list folder: {exc.strerror or exc}")
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        child = f"{name}/{entry.name}"
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()  # both follow symlinks
+        except OSError as exc:
+            yield SourceError(child, f"cannot read: {exc.strerror or exc}")
+            continue
+        if is_dir:
+            yield from _walk(Path(entry.path), child, limit, seen)
+        elif _kind(entry.name) is None:
+            continue
+        elif is_file:
+            yield from _file(Path(entry.path), child, limit, explicit=False)
+        elif entry.is_symlink():
+            yield SourceError(child, "broken symbolic link")
+        # Sockets, FIFOs and devices are skipped: reading a FIFO would block.
+
+
+def _file(
+    path: Path, name: str, limit: int, *, explicit: bool
+) -> Iterator[SourceItem | SourceError]:
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            yield SourceError(name, "not a regular file")
+            return
+        if st.st_size > limit:
+            yield SourceError(name, _too_large(st.st_size, limit))
+            return
+        with path.open("rb") as f:
+            data = f.read(limit + 1)  # the file may have grown since stat
+    except OSError as exc:
+        yield SourceError(name, f"cannot read: {exc.strerror or exc}")
+        return
+    if len(data) > limit:
+        yield SourceError(name, _too_large(len(data), limit))
+    elif _kind(name) == "archive":
+        yield from _archive(name, data, limit, depth=0, budget=_Budget(BUDGET_FACTOR * limit))
+    elif explicit or _kind(name) == "parseable":
+        yield SourceItem(name, data)
+
+
+class _Budget:
+    """Uncompressed bytes an archive (and those nested in it) may still expand to."""
+
+    def __init__(self, total: int) -> None:
+        self.total = self.left = total
+
+    def spend(self, n: int) -> bool:
+        """Take ``n`` bytes; False (and nothing taken) if that would pass the total."""
+        if n > self.left:
+            return False
+        self.left -= n
+        return True
+
+    def message(self) -> str:
+        return (
+            f"archive expands beyond {self.total:,} bytes "
+            f"({BUDGET_FACTOR}× the file size limit); remaining members skipped"
+        )
+
+
+def _member_name(raw: str) -> str | None:
+    """A clean relative display name, or None for hidden members (and their folders).
+
+    Nothing is written to disk, so "../" or "/etc" could do no harm; they are dropped
+    only so that names read as the relative paths they claim to be.
+    """
+    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    if not parts or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def _archive(
+    name: str, data: bytes, limit: int, *, depth: int, budget: _Budget
+) -> Iterator[SourceItem | SourceError]:
+    members = _zip_members if name.lower().endswith(".zip") else _tar_members
+    found = False
+    for member_name, blob in members(name, data, limit, budget):
+        found = True
+        if isinstance(blob, SourceError):
+            yield blob
+        elif _kind(member_name) != "archive":
+            yield SourceItem(member_name, blob)
+        elif depth >= 1:
+            yield SourceError(member_name, "archive nested too deep; not opened")
+        else:
+            yield from _archive(member_name, blob, limit, depth=depth + 1, budget=budget)
+    if not found:
+        kinds = " ".join(sorted(PARSEABLE_SUFFIXES))
+        yield SourceError(name, f"archive holds no file khabar can read ({kinds})")
+
+
+_Member = tuple[str, bytes | SourceError]
+
+
+def _zip_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterator[_Member]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except _ARCHIVE_ERRORS as exc:
+        yield name, SourceError(name, f"corrupt or unreadable zip archive: {exc}")
+        return
+    with archive:
+        for info in infos:
+            member = _member_name(info.filename)
+            if info.is_dir() or member is None or _kind(member) is None:
+                continue
+            child = f"{name}!{member}"
+            # Sizes come from the archive's own headers; zipfile stops reading at the
+            # declared size, so a member cannot lie its way past these checks.
+            if info.file_size > limit:
+                yield child, SourceError(child, _too_large(info.file_size, limit))
+                continue
+            if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(
+                info.compress_size, 1
+            ):
+                ratio = info.file_size // max(info.compress_size, 1)
+                yield child, SourceError(child, f"suspicious compression ratio ({ratio}:1)")
+                continue
+            if not budget.spend(info.file_size):
+                yield child, SourceError(name, budget.message())
+                return
+            if info.flag_bits & 0x1:
+                yield child, SourceError(child, "encrypted; not read")
+                continue
+            try:
+                with archive.open(info) as f:
+                    blob = f.read(limit + 1)
+            except _ARCHIVE_ERRORS as exc:
+                yield child, SourceError(child, f"cannot read from archive: {exc}")
+                continue
+            yield child, blob
+
+
+def _tar_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterator[_Member]:
+    try:
+        # Closed by the with-block below; only opening errors are reported here.
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115
+    except _ARCHIVE_ERRORS as exc:
+        yield name, SourceError(name, f"corrupt or unreadable tar archive: {exc}")
+        return
+    expanded = 0
+    with archive:
+        while True:
+            try:
+                info = archive.next()
+            except _ARCHIVE_ERRORS as exc:
+                yield name, SourceError(name, f"corrupt tar archive: {exc}")
+                return
+            if info is None:
+                return
+            # A compressed tar is one stream: even skipping a member means inflating
+            # it, so every member counts against the budget, read or not.
+            size = _TAR_BLOCK + (info.size if info.isreg() else 0)
+            expanded += size
+            if not budget.spend(size):
+                yield name, SourceError(name, budget.message())
+                return
+            if expanded > RATIO_MIN_BYTES and expanded > MAX_RATIO * len(data):
+                ratio = expanded // len(data)
+                yield name, SourceError(name, f"suspicious compression ratio ({ratio}:1)")
+                return
+            member = _member_name(info.name)
+            # Links, devices and folders are skipped: only regular files hold text.
+            if not info.isreg() or member is None or _kind(member) is None:
+                continue
+            child = f"{name}!{member}"
+            if info.size > limit:
+                yield child, SourceError(child, _too_large(info.size, limit))
+                continue
+            try:
+                f = archive.extractfile(info)
+                blob = f.read(limit + 1) if f is not None else b""
+            except _ARCHIVE_ERRORS as exc:
+                yield child, SourceError(child, f"cannot read from archive: {exc}")
+                continue
+            yield child, blob

@@ -1,0 +1,467 @@
+"""The safe fetcher against a real HTTP server on 127.0.0.1 (no other traffic)."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from index import _fetch
+from index._config import Settings
+from index._errors import BlockedURLError, FetchError
+from index._fetch import FEED_AND_PAGE_TYPES, Fetcher, blocked_reason, is_blocked_address
+
+PAGE = "<html><head><title>خبر</title></head><body><p>Hello</p></body></html>".encode()
+FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
+LIMIT = 50_000  # max_bytes in these tests
+_stop = threading.Event()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # close-delimited bodies when no Content-Length is sent
+
+    def log_message(self, *args: object) -> None:  # keep pytest output clean
+        pass
+
+    def _send(self, status: int, ctype: str, body: bytes, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            self.send_header(key.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _stream(self, total: int) -> None:
+        try:
+            for _ in range(total // 8192):
+                self.wfile.write(b"x" * 8192)
+        except OSError:  # the client hung up at its limit, as it should
+            pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/page.html":
+            self._send(200, "text/html; charset=UTF-8", PAGE, X_Seen_Host=self.headers["Host"])
+        elif path == "/feed.xml":
+            self._send(200, 'application/rss+xml; charset="utf-8"', FEED)
+        elif path.startswith("/r/"):  # /r/N redirects N times, then lands on the page
+            n = int(path[3:])
+            self._redirect(f"/r/{n - 1}" if n > 1 else "/page.html")
+        elif path == "/abs-redirect":
+            self._redirect(f"http://127.0.0.1:{self.server.server_address[1]}/feed.xml")
+        elif path == "/to-private":
+            self._redirect("http://10.0.0.1/secret")
+        elif path == "/to-mapped":
+            self._redirect("http://[::ffff:10.0.0.1]/secret")
+        elif path == "/to-metadata":
+            self._redirect("http://169.254.169.254/latest/meta-data/")
+        elif path == "/to-ftp":
+            self._redirect("ftp://127.0.0.1/file")
+        elif path == "/no-location":
+            self.send_response(301)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/huge-cl":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(20 * LIMIT))
+            self.end_headers()
+            self._stream(20 * LIMIT)
+        elif path == "/huge":  # no Content-Length: only counting can stop it
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self._stream(20 * LIMIT)
+        elif path == "/gzip-bomb":  # small on the wire, 100× the limit once decoded
+            body = gzip.compress(b"\0" * (100 * LIMIT))
+            self._send(200, "text/html", body, Content_Encoding="gzip")
+        elif path == "/slow":
+            _stop.wait(3)
+            self._send(200, "text/html", PAGE)
+        elif path == "/drip":  # every byte in time, the whole far too slowly
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            try:
+                for _ in range(30):
+                    if _stop.wait(0.1):
+                        break
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+            except OSError:
+                pass
+        elif path == "/image.png":
+            self._send(200, "image/png", b"\x89PNG\r\n\x1a\n")
+        elif path == "/no-type":
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+        elif path == "/server-error":
+            self._send(503, "text/plain", b"down")
+        else:
+            self._send(404, "text/plain", b"not found")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # hang-ups are the point of some tests
+            super().handle_error(request, client_address)
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    _stop.clear()
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    _stop.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def only_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if anything tries to connect anywhere but 127.0.0.1."""
+    real = socket.socket.connect
+
+    def connect(sock: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in ("127.0.0.1", "::ffff:127.0.0.1"):
+            raise AssertionError(f"test tried to connect to {address!r}")
+        return real(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    # asyncio connects non-blocking sockets through connect_ex / sock_connect.
+    real_ex = socket.socket.connect_ex
+
+    def connect_ex(sock: socket.socket, address: object) -> int:
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in ("127.0.0.1", "::ffff:127.0.0.1"):
+            raise AssertionError(f"test tried to connect to {address!r}")
+        return real_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+def allowed(port: int, **kwargs: object) -> Fetcher:
+    """A fetcher that may reach the test server, and only it."""
+    options: dict = {"max_bytes": LIMIT, "timeout": 1.0, "allowed_hosts": {f"127.0.0.1:{port}"}}
+    options.update(kwargs)
+    return Fetcher(**options)
+
+
+# -- address classifier (pure) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("172.31.255.254", "private"),
+        ("192.168.1.1", "private"),
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("100.127.255.255", "carrier-grade NAT"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("240.0.0.1", "private"),  # reserved class E; Python files it under private
+        ("255.255.255.255", "private"),
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("fc00::1", "unique-local"),
+        ("fd12:3456::1", "unique-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("fec0::1", "site-local"),
+        ("ff02::1", "multicast"),
+        ("::ffff:127.0.0.1", "IPv4-mapped loopback"),
+        ("::ffff:10.0.0.1", "IPv4-mapped private"),
+        ("64:ff9b::a00:1", "IPv4-mapped private"),  # NAT64 of 10.0.0.1
+        ("2002:7f00:1::", "6to4 of loopback"),
+        ("2001:db8::1", "private"),  # documentation range
+        ("not-an-ip", "not an IP address"),
+    ],
+)
+def test_refused_addresses(address: str, reason: str) -> None:
+    assert blocked_reason(address) == reason
+    assert is_blocked_address(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "93.184.216.34",
+        "100.63.255.255",  # just below CGNAT
+        "172.32.0.1",  # just above 172.16/12
+        "2001:4860::8888",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",  # Python calls ::ffff:0:0/96 reserved; judged by its IPv4
+        "64:ff9b::808:808",  # NAT64 of 8.8.8.8
+    ],
+)
+def test_public_addresses(address: str) -> None:
+    assert blocked_reason(address) is None
+    assert not is_blocked_address(address)
+
+
+# -- fetching ---------------------------------------------------------------------------
+
+
+async def test_html_page(port: int) -> None:
+    url = f"http://127.0.0.1:{port}/page.html?token=s3cret"
+    async with allowed(port) as fetcher:
+        got = await fetcher.fetch(url, accept=FEED_AND_PAGE_TYPES)
+    assert got.url == got.final_url == url
+    assert got.status == 200
+    assert (got.content_type, got.charset) == ("text/html", "utf-8")
+    assert got.data == PAGE
+    assert got.headers["x-seen-host"] == f"127.0.0.1:{port}"
+
+
+async def test_feed_without_context_manager(port: int) -> None:
+    got = await allowed(port).fetch(
+        f"http://127.0.0.1:{port}/feed.xml", accept={"text/xml", "application/rss+xml"}
+    )
+    assert (got.content_type, got.charset, got.data) == ("application/rss+xml", "utf-8", FEED)
+
+
+def test_fetch_sync(port: int) -> None:
+    with allowed(port) as fetcher:
+        got = fetcher.fetch_sync(f"http://127.0.0.1:{port}/feed.xml")
+        again = fetcher.fetch_sync(f"http://127.0.0.1:{port}/r/2")
+    assert got.data == FEED
+    assert again.data == PAGE
+
+
+async def test_fetch_sync_inside_running_loop(port: int) -> None:
+    # Must not try to start an event loop of its own.
+    got = allowed(port).fetch_sync(f"http://127.0.0.1:{port}/page.html")
+    assert got.data == PAGE
+
+
+async def test_default_settings_refuse_loopback(port: int) -> None:
+    fetcher = Fetcher(Settings())
+    with pytest.raises(BlockedURLError, match=r"127\.0\.0\.1 \(loopback\)"):
+        await fetcher.fetch(f"http://127.0.0.1:{port}/page.html")
+    with pytest.raises(BlockedURLError, match=r"127\.0\.0\.1"):
+        fetcher.fetch_sync(f"http://127.0.0.1:{port}/page.html")
+
+
+async def test_host_name_resolving_to_loopback_is_refused(port: int) -> None:
+    with pytest.raises(BlockedURLError, match="loopback"):
+        await Fetcher().fetch(f"http://localhost:{port}/page.html")
+    with pytest.raises(BlockedURLError, match="loopback"):
+        Fetcher().fetch_sync(f"http://localhost:{port}/page.html")
+
+
+async def test_allow_private_and_allowed_hosts(port: int) -> None:
+    url = f"http://127.0.0.1:{port}/page.html"
+    assert (await Fetcher(Settings(allow_private_urls=True)).fetch(url)).data == PAGE
+    assert (await Fetcher(allow_private=True).fetch(url)).data == PAGE
+    assert (await Fetcher(allowed_hosts={f"127.0.0.1:{port}"}).fetch(url)).data == PAGE
+    assert (await Fetcher(allowed_hosts={"127.0.0.1"}).fetch(url)).data == PAGE  # any port
+    with pytest.raises(BlockedURLError):  # another port is not allowed
+        await Fetcher(allowed_hosts={f"127.0.0.1:{port + 1}"}).fetch(url)
+
+
+async def test_redirect_chain_followed(port: int) -> None:
+    async with allowed(port) as fetcher:
+        got = await fetcher.fetch(f"http://127.0.0.1:{port}/r/2")
+        absolute = await fetcher.fetch(f"http://127.0.0.1:{port}/abs-redirect")
+    assert got.data == PAGE
+    assert got.url == f"http://127.0.0.1:{port}/r/2"
+    assert got.final_url == f"http://127.0.0.1:{port}/page.html"
+    assert absolute.data == FEED
+
+
+async def test_too_many_redirects(port: int) -> None:
+    with pytest.raises(FetchError, match="too many redirects"):
+        await allowed(port).fetch(f"http://127.0.0.1:{port}/r/10")
+    with pytest.raises(FetchError, match="too many redirects"):
+        allowed(port).fetch_sync(f"http://127.0.0.1:{port}/r/10")
+    with pytest.raises(FetchError, match="too many redirects"):
+        await allowed(port, max_redirects=1).fetch(f"http://127.0.0.1:{port}/r/2")
+    assert (await allowed(port, max_redirects=2).fetch(f"http://127.0.0.1:{port}/r/2")).data
+
+
+@pytest.mark.parametrize(
+    ("path", "address"),
+    [("/to-private", "10.0.0.1"), ("/to-mapped", "10.0.0.1"), ("/to-metadata", "169.254.169.254")],
+)
+async def test_redirect_to_private_address_refused(port: int, path: str, address: str) -> None:
+    # The first hop is allowed; the second is refused before any connection (the
+    # only_loopback fixture would fail the test on an attempt).
+    url = f"http://127.0.0.1:{port}{path}"
+    with pytest.raises(BlockedURLError, match=address.replace(".", r"\.")):
+        await allowed(port).fetch(url)
+    with pytest.raises(BlockedURLError, match=address.replace(".", r"\.")):
+        allowed(port).fetch_sync(url)
+
+
+async def test_bad_redirects(port: int) -> None:
+    with pytest.raises(FetchError, match="scheme 'ftp'"):
+        await allowed(port).fetch(f"http://127.0.0.1:{port}/to-ftp")
+    with pytest.raises(FetchError, match="without Location"):
+        await allowed(port).fetch(f"http://127.0.0.1:{port}/no-location")
+
+
+@pytest.mark.parametrize("path", ["/huge-cl", "/huge", "/gzip-bomb"])
+async def test_huge_body_refused(port: int, path: str) -> None:
+    with pytest.raises(FetchError, match="too large"):
+        await allowed(port).fetch(f"http://127.0.0.1:{port}{path}")
+    with pytest.raises(FetchError, match="too large"):
+        allowed(port).fetch_sync(f"http://127.0.0.1:{port}{path}")
+
+
+async def test_body_at_the_limit_is_fine(port: int) -> None:
+    got = await allowed(port, max_bytes=len(PAGE)).fetch(f"http://127.0.0.1:{port}/page.html")
+    assert got.data == PAGE
+    with pytest.raises(FetchError, match="too large"):
+        await allowed(port, max_bytes=len(PAGE) - 1).fetch(f"http://127.0.0.1:{port}/page.html")
+
+
+async def test_slow_endpoint_times_out(port: int) -> None:
+    start = time.monotonic()
+    with pytest.raises(FetchError, match=r"timed out fetching http://127\.0\.0\.1:\d+/slow"):
+        await allowed(port, timeout=0.3).fetch(f"http://127.0.0.1:{port}/slow")
+    with pytest.raises(FetchError, match="timed out"):
+        allowed(port, timeout=0.3).fetch_sync(f"http://127.0.0.1:{port}/slow")
+    assert time.monotonic() - start < 2.5
+
+
+async def test_dripping_body_hits_total_timeout(port: int) -> None:
+    with pytest.raises(FetchError, match="timed out"):
+        await allowed(port, timeout=1.0, total_timeout=0.5).fetch(f"http://127.0.0.1:{port}/drip")
+    with pytest.raises(FetchError, match="timed out"):
+        allowed(port, timeout=1.0, total_timeout=0.5).fetch_sync(f"http://127.0.0.1:{port}/drip")
+
+
+async def test_http_errors(port: int) -> None:
+    with pytest.raises(FetchError, match="HTTP 404"):
+        await allowed(port).fetch(f"http://127.0.0.1:{port}/missing")
+    with pytest.raises(FetchError, match="HTTP 503"):
+        allowed(port).fetch_sync(f"http://127.0.0.1:{port}/server-error")
+
+
+async def test_wrong_content_type(port: int) -> None:
+    with pytest.raises(FetchError, match="unsupported content type 'image/png'"):
+        await allowed(port).fetch(f"http://127.0.0.1:{port}/image.png", accept=FEED_AND_PAGE_TYPES)
+    with pytest.raises(FetchError, match=r"unsupported content type '\(none\)'"):
+        allowed(port).fetch_sync(f"http://127.0.0.1:{port}/no-type", accept={"application/json"})
+    # Without accept, anything goes.
+    assert (await allowed(port).fetch(f"http://127.0.0.1:{port}/image.png")).content_type == (
+        "image/png"
+    )
+
+
+async def test_invalid_urls() -> None:
+    fetcher = Fetcher()
+    for url in ("file:///etc/passwd", "ftp://example.com/", "gopher://x/", "javascript:alert(1)"):
+        with pytest.raises(FetchError, match="scheme"):
+            await fetcher.fetch(url)
+    with pytest.raises(FetchError):
+        await fetcher.fetch("http:///no-host")
+    with pytest.raises(BlockedURLError, match=r"0\.0\.0\.0"):
+        fetcher.fetch_sync("http://0.0.0.0:1/")
+    with pytest.raises(BlockedURLError, match="::1"):
+        await fetcher.fetch("http://[::1]:1/")
+
+
+async def test_error_messages_hide_query_strings(port: int) -> None:
+    with pytest.raises(FetchError) as info:
+        await allowed(port).fetch(f"http://127.0.0.1:{port}/missing?api_key=s3cret")
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(BlockedURLError) as blocked:
+        await Fetcher().fetch("http://user:pw@10.0.0.1/x?key=s3cret")
+    assert "s3cret" not in str(blocked.value) and "pw" not in str(blocked.value)
+
+
+# -- DNS answers: checked at connect time, connected to as checked ----------------------
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Names the fetcher resolves through a table instead of the resolver."""
+    table: dict[str, list[str]] = {}
+    real = _fetch._getaddrinfo
+
+    def lookup(host: str, port: int) -> list[str]:
+        return table[host] if host in table else real(host, port)
+
+    monkeypatch.setattr(_fetch, "_getaddrinfo", lookup)
+    return table
+
+
+async def test_name_resolving_to_private_refused(port: int, fake_dns: dict) -> None:
+    fake_dns["intranet.example"] = ["10.0.0.7", "fd00::7"]
+    with pytest.raises(BlockedURLError, match=r"10\.0\.0\.7 \(private\).*fd00::7"):
+        await allowed(port).fetch(f"http://intranet.example:{port}/page.html")
+    with pytest.raises(BlockedURLError, match=r"10\.0\.0\.7"):
+        allowed(port).fetch_sync(f"http://intranet.example:{port}/page.html")
+
+
+async def test_connects_only_to_checked_addresses(port: int, fake_dns: dict) -> None:
+    # A name with a refused and an allowed address: only the allowed one is dialled
+    # (only_loopback would fail on 10.0.0.9), and the Host header keeps the name.
+    fake_dns["mixed.example"] = ["10.0.0.9", "127.0.0.1"]
+    fetcher = allowed(port, allowed_hosts={"127.0.0.1"})
+    got = await fetcher.fetch(f"http://mixed.example:{port}/page.html")
+    assert got.headers["x-seen-host"] == f"mixed.example:{port}"
+    assert fetcher.fetch_sync(f"http://mixed.example:{port}/page.html").data == PAGE
+
+
+async def test_rebinding_between_lookups_is_caught(port: int, fake_dns: dict) -> None:
+    # Each new connection resolves afresh and is checked again: a name that turns
+    # private after a first, public answer is refused on the next connection.
+    fake_dns["rebind.example"] = ["127.0.0.1"]
+    fetcher = allowed(port, allowed_hosts={"127.0.0.1"})
+    assert (await fetcher.fetch(f"http://rebind.example:{port}/page.html")).data == PAGE
+    fake_dns["rebind.example"] = ["10.0.0.1"]
+    with pytest.raises(BlockedURLError, match=r"10\.0\.0\.1"):
+        await fetcher.fetch(f"http://rebind.example:{port}/page.html")
+
+
+async def test_allowed_host_name_entry(port: int, fake_dns: dict) -> None:
+    fake_dns["news.internal"] = ["127.0.0.1"]
+    fetcher = Fetcher(allowed_hosts={f"NEWS.internal:{port}"})
+    assert (await fetcher.fetch(f"http://news.internal:{port}/page.html")).data == PAGE
+    with pytest.raises(BlockedURLError):
+        await Fetcher(allowed_hosts={"news.internal:1"}).fetch(f"http://news.internal:{port}/")
+
+
+def test_invalid_allowed_hosts_entry() -> None:
+    with pytest.raises(ValueError, match="port"):
+        Fetcher(allowed_hosts={"host:abc"})
+
+
+async def test_only_loopback_guard_is_effective() -> None:
+    # The safety net of these tests: a fetcher allowed everywhere is stopped by the
+    # fixture, not by the network, when it dials 10.0.0.1.
+    with pytest.raises(AssertionError, match=r"10\.0\.0\.1"):
+        Fetcher(allow_private=True, timeout=0.5).fetch_sync("http://10.0.0.1/")
+    with pytest.raises(ExceptionGroup) as info:  # anyio's connect wraps it in a group
+        await Fetcher(allow_private=True, timeout=0.5).fetch("http://10.0.0.1/")
+    assert info.group_contains(AssertionError, match=r"10\.0\.0\.1")
