@@ -177,8 +177,8 @@ class Store:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "faiss").mkdir(exist_ok=True)
+            self._conn().executescript(_SCHEMA)  # DDL is idempotent; executescript commits
             with self._tx() as db:
-                db.executescript(_SCHEMA)
                 db.execute(
                     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?), "
                     "('generation', '0')",
@@ -399,7 +399,7 @@ class Store:
             scores, ids = ix.search(np.asarray(vecs[i:i + 1], dtype=np.float32), 1)
             if ids[0, 0] >= 0 and scores[0, 0] >= threshold:
                 root = self._conn().execute(
-                    "SELECT COALESCE(dup_of, id) AS root, a.url FROM passages p"
+                    "SELECT COALESCE(p.dup_of, p.id) AS root, a.url FROM passages p"
                     " JOIN articles a ON a.id = p.article_id WHERE p.id = ?",
                     (int(ids[0, 0]),)).fetchone()
                 if root and (root["url"] is None or root["url"] != new.article.url):

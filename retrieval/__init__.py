@@ -1,0 +1,35 @@
+"""khabar's retrieval: question → answer with citations, over an ``index.Index``.
+
+Plain functions and types any front end can call: :class:`Khabar` answers,
+:class:`KhabarRetriever` and :class:`KhabarEmbeddings` plug into LangChain.
+"""
+
+from ._answer import AnswerConfig, CitationError, check_citations, confidence
+from ._khabar import Khabar
+from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
+from ._query import looks_like_follow_up, parse_filters, understand
+from ._search import SearchConfig, Searcher, SearchResult
+from ._types import Answer, AnswerSentence, Filters, Hit, Query, Source
+
+__all__ = [
+    "Answer",
+    "AnswerConfig",
+    "AnswerSentence",
+    "CitationError",
+    "Filters",
+    "Hit",
+    "Khabar",
+    "KhabarEmbeddings",
+    "KhabarRetriever",
+    "Query",
+    "SearchConfig",
+    "SearchResult",
+    "Searcher",
+    "Source",
+    "check_citations",
+    "confidence",
+    "hit_to_document",
+    "looks_like_follow_up",
+    "parse_filters",
+    "understand",
+]

@@ -1,0 +1,56 @@
+"""Optional generated answers: an LLM (any LangChain chat model) writes a short
+answer from the shown passages only, citing ``[n]``; citations it invents are removed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from index import ConfigError
+
+from ._answer import CITATION
+from ._types import Source
+
+_SYSTEM = {
+    "en": ("You answer questions about news coverage using ONLY the numbered passages given. "
+           "Answer in English in at most three sentences. After each claim cite its passage "
+           "as [n]. If the passages do not answer the question, say so."),
+    "ar": ("أجب عن أسئلة حول التغطية الإخبارية مستخدماً المقاطع المرقمة المعطاة فقط. "
+           "أجب بالعربية في ثلاث جمل على الأكثر، واذكر بعد كل معلومة رقم مقطعها هكذا [n]. "
+           "إذا لم تجب المقاطع عن السؤال فقل ذلك."),
+}
+
+
+def load_chat_model(spec: str, api_key: str | None = None) -> BaseChatModel:
+    """``provider:model`` through LangChain's ``init_chat_model``."""
+    try:
+        from langchain.chat_models import init_chat_model
+    except ImportError as exc:
+        raise ConfigError("KHABAR_LLM needs the `langchain` package and the provider's "
+                          "integration (e.g. langchain-openai)") from exc
+    kwargs = {"api_key": api_key} if api_key else {}
+    try:
+        return init_chat_model(spec, **kwargs)
+    except Exception as exc:
+        raise ConfigError(f"cannot set up the LLM {spec!r}: {exc}") from exc
+
+
+def generate(model: BaseChatModel, question: str, lang: str, sources: Sequence[Source]) -> str:
+    passages = "\n\n".join(
+        f"[{s.n}] ({', '.join(s.outlets) or 'unknown outlet'} — {s.title})\n{s.text}"
+        for s in sources)
+    messages = [SystemMessage(_SYSTEM.get(lang, _SYSTEM["en"])),
+                HumanMessage(f"Passages:\n{passages}\n\nQuestion: {question}")]
+    reply = model.invoke(messages)
+    text = reply.content if isinstance(reply.content, str) else str(reply.content)
+    return strip_unsupported(text, {s.n for s in sources})
+
+
+def strip_unsupported(text: str, valid: set[int]) -> str:
+    """Remove ``[n]`` that refer to no shown passage."""
+    cleaned = CITATION.sub(lambda m: m.group(0) if int(m.group(1)) in valid else "", text)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).replace(" .", ".").strip()

@@ -1,0 +1,71 @@
+"""The one object front ends talk to: questions in, answers out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from langchain_core.language_models import BaseChatModel
+
+from index import Index, KhabarError
+
+from ._answer import AnswerConfig, check_citations, compose
+from ._generate import generate, load_chat_model
+from ._langchain import KhabarEmbeddings, KhabarRetriever
+from ._query import understand
+from ._search import SearchConfig, Searcher, SearchResult
+from ._types import Answer, Filters, Query
+
+log = logging.getLogger(__name__)
+
+
+class Khabar:
+    """Question answering over an :class:`index.Index`. Thread-safe; share one."""
+
+    def __init__(self, index: Index, *, search: SearchConfig | None = None,
+                 answer: AnswerConfig | None = None, llm: BaseChatModel | None = None) -> None:
+        self.index = index
+        self.searcher = Searcher(index, search)
+        self.answer_config = answer or AnswerConfig(shown=index.settings.top_k
+                                                    if index.settings.top_k < 5 else 3)
+        if llm is None and index.settings.llm:
+            llm = load_chat_model(index.settings.llm, index.settings.llm_api_key)
+        self.llm = llm
+
+    def understand(self, text: str, *, previous: str | None = None,
+                   filters: Filters | None = None, now: datetime | None = None) -> Query:
+        outlets = [name for name, _ in self.index.store.outlets()]
+        return understand(text, previous=previous, known_outlets=outlets, filters=filters,
+                          now=now)
+
+    def search(self, query: Query, k: int = 10) -> SearchResult:
+        return self.searcher.search(query, k)
+
+    def ask(self, text: str, *, previous: str | None = None, filters: Filters | None = None,
+            now: datetime | None = None, k: int = 10) -> Answer:
+        """Answer a question; ``previous`` is the asker's previous question."""
+        t0 = time.perf_counter()
+        query = self.understand(text, previous=previous, filters=filters, now=now)
+        result = self.search(query, k=k)
+        t1 = time.perf_counter()
+        answer = compose(self.index, query, result.hits, self.answer_config)
+        answer.timings = {**result.timings, "answer": time.perf_counter() - t1}
+        if self.llm is not None and not answer.abstained:
+            t2 = time.perf_counter()
+            try:
+                answer.generated = generate(self.llm, query.text, query.lang, answer.sources)
+            except KhabarError:
+                raise
+            except Exception as exc:  # the provider's errors: fall back to extractive
+                log.warning("LLM answer failed, extractive only: %s", exc)
+            answer.timings["generate"] = time.perf_counter() - t2
+            check_citations(answer)
+        answer.timings["total"] = time.perf_counter() - t0
+        return answer
+
+    def retriever(self, k: int = 5, filters: Filters | None = None) -> KhabarRetriever:
+        return KhabarRetriever(khabar=self, k=k, filters=filters)
+
+    def embeddings(self) -> KhabarEmbeddings:
+        return KhabarEmbeddings(self.index.model)
