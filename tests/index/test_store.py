@@ -28,6 +28,11 @@ BODY = ["The army said on Wednesday that it struck targets near the northern cit
         "the protests at home."]
 
 
+THIRD = "A third paragraph was added to the story later in the day by the editors on the desk."
+EXTRA = "An extra local paragraph about the reaction of residents in the region and the mayor."
+FOOTBALL = "Completely different words about football games, league tables and the transfers."
+
+
 def test_put_search_and_reopen(tmp_path: Path) -> None:
     ix = _index(tmp_path)
     r = ix.add_articles([_article("Strikes", BODY, url="https://x.test/a")])
@@ -49,11 +54,11 @@ def test_same_url_unchanged_or_replaced_and_same_text_duplicate(tmp_path: Path) 
     a = _article("Strikes", BODY, url="https://x.test/a")
     assert ix.add_articles([a]).count("added") == 1
     assert ix.add_articles([a]).count("unchanged") == 1
-    changed = _article("Strikes", [*BODY, "A third paragraph was added to the story later in the day by the editors on the desk."],
+    changed = _article("Strikes", [*BODY, THIRD],
                        url="https://x.test/a")
     assert ix.add_articles([changed]).count("replaced") == 1
     assert ix.store.count_articles() == 1 and ix.store.count_passages() == 3
-    copy = _article("Strikes", [*BODY, "A third paragraph was added to the story later in the day by the editors on the desk."],
+    copy = _article("Strikes", [*BODY, THIRD],
                     url="https://y.test/copy", outlets=("AFP",))
     assert ix.add_articles([copy]).count("duplicate") == 1
     assert ix.store.check([]) == []
@@ -63,7 +68,7 @@ def test_near_duplicate_passages_are_linked(tmp_path: Path) -> None:
     ix = _index(tmp_path)
     ix.add_articles([_article("Strikes", BODY, url="https://a.test/1")])
     # Syndicated copy: same paragraphs, other headline and outlet.
-    ix.add_articles([_article("Air strikes go on", [*BODY, "An extra local paragraph about the reaction of residents in the region and the mayor."],
+    ix.add_articles([_article("Air strikes go on", [*BODY, EXTRA],
                               url="https://b.test/2", outlets=("AFP",))])
     stats = ix.store.stats()
     assert stats["linked_duplicates"] == 2
@@ -77,8 +82,7 @@ def test_delete_by_outlet_and_date(tmp_path: Path) -> None:
     old = datetime(2015, 9, 30, tzinfo=UTC)
     new = datetime(2024, 1, 2, tzinfo=UTC)
     ix.add_articles([_article("Old", BODY, url="https://a.test/old", published=old),
-                     _article("New", ["Completely different words about football games, league tables and the "
-                               "transfer window this summer."],
+                     _article("New", [FOOTBALL],
                               url="https://a.test/new", outlets=("BBC",), published=new)])
     assert ix.store.delete_articles(ix.store.article_ids(before=datetime(2020, 1, 1,
                                                                          tzinfo=UTC))) == 1
