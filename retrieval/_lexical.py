@@ -51,15 +51,24 @@ class LexicalIndex:
     def search(self, lang: str, text: str, k: int, allowed: set[int] | None = None
                ) -> list[tuple[int, float]]:
         """Top ``k`` (passage id, BM25 score) in one language; zero scores dropped."""
-        tokens = lexical_tokens(text)
-        if not tokens:
+        return self.search_weighted(lang, {t: 1.0 for t in lexical_tokens(text)}, k, allowed)
+
+    def search_weighted(self, lang: str, weights: dict[str, float], k: int,
+                        allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 with a weight per query token (each token's score times its weight)."""
+        if not weights:
             return []
         with self._lock:
             self._refresh()
             model, ids = self._by_lang.get(lang, (None, np.zeros(0, np.int64)))
             if model is None:
                 return []
-            scores = np.asarray(model.get_scores(tokens), dtype=np.float32)
+            if all(w == 1.0 for w in weights.values()):
+                scores = np.asarray(model.get_scores(list(weights)), dtype=np.float32)
+            else:
+                scores = np.zeros(len(ids), dtype=np.float32)
+                for token, w in weights.items():
+                    scores += w * np.asarray(model.get_scores([token]), dtype=np.float32)
         if allowed is not None:
             scores = np.where(np.isin(ids, np.fromiter(allowed, np.int64)), scores, 0.0)
         top = np.argsort(-scores)[:k]

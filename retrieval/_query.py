@@ -41,7 +41,7 @@ _RELATIVE: list[tuple[re.Pattern[str], int, int | None]] = [
 _LAST_N = re.compile(r"\b(?:last|past)\s+(\d{1,3})\s+(day|week|month)s?\b|"
                      r"\bاخر\s+(\d{1,3})\s+(يوم|ايام|اسبوع|اسابيع|شهر|اشهر)\b")
 _SINCE = re.compile(rf"\b(?:since|from|منذ|من)\s+({_MONTH_ALT})(?:\s+(\d{{4}}))?\b")
-_IN_YEAR = re.compile(r"\b(?:in|during|عام|سنه|في عام)\s+((?:19|20)\d{2})\b")
+# "in 2012" is not read as a filter: news published in 2015 is asked about 2012.
 _ACCORDING = re.compile(
     r"\b(?:according to|reported by|per|says?|said by|from)\s+(?P<en>[\w .&'-]{2,40}?)"
     r"(?=[?,.!]|$)|(?:حسب|بحسب|وفقا ل|وفق|كما ذكرت|كما افادت|نقلا عن|عن)\s*(?P<ar>[\w ]{2,30}?)"
@@ -87,10 +87,6 @@ def parse_filters(text: str, *, known_outlets: Sequence[str] = (),
         month = _MONTHS[m.group(1)]
         year = int(m.group(2)) if m.group(2) else now.year - (month > now.month)
         filters.since = datetime(year, month, 1, tzinfo=UTC)
-    elif m := _IN_YEAR.search(norm):
-        year = int(m.group(1))
-        filters.since = datetime(year, 1, 1, tzinfo=UTC)
-        filters.until = datetime(year + 1, 1, 1, tzinfo=UTC)
     else:
         for pattern, back, span in _RELATIVE:
             if pattern.search(norm):

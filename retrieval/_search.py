@@ -17,6 +17,7 @@ import numpy as np
 
 from index import Index
 
+from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
 from ._types import Hit, Query
@@ -28,6 +29,8 @@ class SearchConfig:
     rrf_k: int = 60
     same_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, BM25
     cross_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, USE (z-scores)
+    bridge: bool = True  # cross-language lexical bridge (needs the second encoder)
+    bridge_weight: float = 1.0  # RRF weight of the bridge list against the z-avg list
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Searcher:
         self.store = index.store
         self.config = config or SearchConfig()
         self.lexical = LexicalIndex(self.store)
+        use = index.encoder("use")
+        self.bridge = (LexicalBridge(self.store, use, index.settings.home / "cache")
+                       if use is not None and self.config.bridge else None)
 
     def search(self, query: Query, k: int = 10) -> SearchResult:
         t: dict[str, float] = {}
@@ -69,7 +75,7 @@ class Searcher:
                     sig = signals.setdefault(pid, {})
                     sig[space] = score
                     sig[space + "_rank"] = rank
-            same = lang == query.lang or query.lang not in langs
+            same = lang == query.lang or query.lang == "other"
             if same:
                 t0 = time.perf_counter()
                 lexical = self.lexical.search(lang, query.search_text, n, allowed)
@@ -83,7 +89,10 @@ class Searcher:
                             weights=self.config.same_lang_weights)
             else:
                 t0 = time.perf_counter()
-                fused = self._cross(dense, qvecs)
+                bridged = self._bridge(query, lang, n, allowed, signals)
+                t_lex += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                fused = self._cross(dense, qvecs, bridged)
             t_fuse += time.perf_counter() - t0
             for pid, score in fused:
                 signals.setdefault(pid, {})["fused"] = score
@@ -97,18 +106,36 @@ class Searcher:
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t)
 
-    def _cross(self, dense: dict[str, list[tuple[int, float]]],
-               qvecs: dict[str, np.ndarray]) -> list[tuple[int, float]]:
-        """e5 and USE cosines over the union of their candidates, z-averaged."""
+    def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
+                signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
+        """BM25 in ``lang`` with the question's words carried over by the bridge."""
+        if self.bridge is None:
+            return []
+        weights = self.bridge.query_weights(query.search_text, lang)
+        ranked = self.lexical.search_weighted(lang, weights, n, allowed)
+        for rank, (pid, score) in enumerate(ranked, 1):
+            sig = signals.setdefault(pid, {})
+            sig["bridge"] = score
+            sig["bridge_rank"] = rank
+        return ranked
+
+    def _cross(self, dense: dict[str, list[tuple[int, float]]], qvecs: dict[str, np.ndarray],
+               bridged: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """e5 and USE cosines (and bridge BM25) over the union of candidates, z-averaged."""
         if len(dense) < 2:
             return list(dense.get("e5", []))
-        cands = sorted({pid for ranked in dense.values() for pid, _ in ranked})
+        cands = sorted({pid for ranked in [*dense.values(), bridged] for pid, _ in ranked})
         sets = []
         for space in ("e5", "use"):
             vecs = self.store.vectors(space, cands)
             q = qvecs[space]
             sets.append({pid: float(vecs[pid] @ q) for pid in cands if pid in vecs})
-        return zavg(sets, weights=self.config.cross_lang_weights)
+        weights = list(self.config.cross_lang_weights)
+        if bridged:
+            scores = dict(bridged)
+            sets.append({pid: scores.get(pid, 0.0) for pid in cands})
+            weights.append(self.config.bridge_weight)
+        return zavg(sets, weights=weights)
 
     def _collapse(self, ranked: list[tuple[int, float]], signals: dict[int, dict[str, float]],
                   k: int, qvecs: dict[str, np.ndarray]) -> list[Hit]:

@@ -1,0 +1,112 @@
+"""A cross-language lexical bridge: question words → the other language's corpus words.
+
+e5-small does not align rare names across languages (for "Aleppo" it finds
+nothing like "حلب"), but USE's word vectors do (Aleppo→حلب 0.86, lawmakers→
+لمشرعين 0.82). So each content word of the question is matched against the
+vocabulary of the passages in the other language by USE cosine, and the close
+matches are searched with BM25 there: BM25's precision on names and numbers,
+across languages, without a translation model.
+
+The vocabulary's vectors are cached on disk (``KHABAR_HOME/cache``), keyed by
+encoder fingerprint, so only words new to the corpus are ever embedded.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from index import Encoder, Store, lexical_tokens
+
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|[\u064b-\u065f\u0670\u0640'’-])*[^\W\d_]")
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry meaning, as written (USE is case- and spelling-sensitive:
+    "Aleppo" finds حلب, "aleppo" barely): not stopwords, not numbers."""
+    words = [w for w in _WORD.findall(text) if lexical_tokens(w)]
+    return list(dict.fromkeys(words))
+
+
+class LexicalBridge:
+    def __init__(self, store: Store, encoder: Encoder, cache_dir: Path,
+                 *, min_sim: float = 0.5, per_word: int = 3, margin: float = 0.1) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.min_sim = min_sim
+        self.per_word = per_word
+        self.margin = margin  # keep matches within this cosine of a word's best match
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._vocab: dict[str, tuple[list[str], np.ndarray]] = {}
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        safe = re.sub(r"[^\w.-]", "_", encoder.fingerprint)
+        self._db = sqlite3.connect(cache_dir / f"words-{safe}.sqlite3", check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY, vec BLOB)")
+
+    def _vectors(self, words: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(words), 500):
+            part = words[i:i + 500]
+            rows = self._db.execute(
+                f"SELECT word, vec FROM words WHERE word IN ({','.join('?' * len(part))})", part)
+            out.update({w: np.frombuffer(v, np.float32) for w, v in rows})
+        todo = [w for w in words if w not in out]
+        for i in range(0, len(todo), 256):
+            part = todo[i:i + 256]
+            vecs = self.encoder.embed_passages(part)
+            self._db.executemany("INSERT OR REPLACE INTO words VALUES (?, ?)",
+                                 [(w, np.asarray(v, np.float32).tobytes())
+                                  for w, v in zip(part, vecs, strict=True)])
+            self._db.commit()
+            out.update(zip(part, vecs, strict=True))
+        return out
+
+    def _refresh(self) -> None:
+        gen = self.store.generation()
+        if gen == self._generation:
+            return
+        by_lang: dict[str, set[str]] = {}
+        for row in self.store.iter_passages():
+            by_lang.setdefault(row["lang"], set()).update(content_words(row["text"]))
+        vocab = {}
+        for lang, words in by_lang.items():
+            ordered = sorted(words)
+            vecs = self._vectors(ordered)
+            if ordered:
+                vocab[lang] = (ordered, np.stack([vecs[w] for w in ordered]))
+        self._vocab = vocab
+        self._generation = gen
+
+    def expand(self, text: str, lang: str) -> list[tuple[str, str, float]]:
+        """(question word, corpus word in ``lang``, cosine) for the close matches."""
+        terms = content_words(text)
+        if not terms:
+            return []
+        with self._lock:
+            self._refresh()
+            words, matrix = self._vocab.get(lang, ([], np.zeros((0, 1), np.float32)))
+        if not words:
+            return []
+        qvecs = self.encoder.embed_queries(terms)
+        sims = qvecs @ matrix.T
+        out = []
+        for i, term in enumerate(terms):
+            top = np.argsort(-sims[i])[: self.per_word]
+            best = float(sims[i, top[0]])
+            out += [(term, words[j], float(sims[i, j])) for j in top
+                    if sims[i, j] >= max(self.min_sim, best - self.margin)]
+        return out
+
+    def query_weights(self, text: str, lang: str) -> dict[str, float]:
+        """BM25 tokens in ``lang`` for the question's words, weighted by cosine;
+        a question word's matches share its weight so no word counts twice."""
+        weights: dict[str, float] = {}
+        for _, word, sim in self.expand(text, lang):
+            for tok in lexical_tokens(word):
+                weights[tok] = max(weights.get(tok, 0.0), sim)
+        return weights
