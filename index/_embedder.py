@@ -55,7 +55,9 @@ class SentenceTransformerEncoder:
 
     def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 16):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every start
         self.path = str(path)
         self.name = name or Path(self.path).name
         self.batch_size = batch_size
@@ -66,7 +68,9 @@ class SentenceTransformerEncoder:
         except Exception as exc:  # many libraries, many failure types
             raise ModelError(f"cannot load the embedding model {self.name!r} from "
                              f"{self.path}: {exc}") from exc
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
         prompts = getattr(self.model, "prompts", {}) or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = ("passage" if "passage" in prompts
