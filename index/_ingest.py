@@ -226,8 +226,8 @@ class Index:
                     art = parse_html(page.data, page.final_url)
                     art.url = entry.link
                     art.published = art.published or entry.published
-                    if entry.feed_title and entry.feed_title not in art.outlets:
-                        art.outlets = [*art.outlets, entry.feed_title]
+                    if entry.outlet and entry.outlet not in art.outlets:
+                        art.outlets = [*art.outlets, entry.outlet]
                 except KhabarError as exc:
                     log.info("feed item %s: using the feed's text (%s)", entry.link, exc)
             if art is None:

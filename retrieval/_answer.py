@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index import Index, split_sentences
+from index import Index, lexical_tokens, split_sentences
 
 from ._types import Answer, AnswerSentence, Hit, Query, Source
 
@@ -27,20 +27,40 @@ class AnswerConfig:
     shown: int = 3  # passages shown with the answer
     max_sentences: int = 2
     related: int = 3  # passages shown as "related" when abstaining
-    # Abstain when the best passage's confidence is below this (see calibrate in bench/).
-    min_confidence: float = 0.30
+    # Abstain when the estimated probability that the top passages answer is below
+    # this. The model is fitted by bench/abstention.py (see docs/benchmarks.md).
+    min_confidence: float = 0.5
+    coef: tuple[float, ...] = (30.0, 6.0, -1.0, 0.0, 0.0, 2.0)
+    intercept: float = -25.0
 
 
-def confidence(hit: Hit) -> float:
-    """How likely a passage answers the question, from its encoder cosines.
+FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage")
 
-    USE's cosines separate on- and off-topic passages far better than e5's,
-    which are compressed into 0.75-0.85 for anything news-like; when USE is off,
-    e5's cosine is rescaled to the same range.
+
+def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[float]:
+    """The best evidence among the top passages, as the abstention model sees it.
+
+    e5's cosines are compressed (0.75-0.85 for anything news-like) and lower
+    across languages; USE's separate on- and off-topic text better; the share
+    of the question's words found in a same-language passage adds lexical proof.
     """
-    if "use" in hit.signals:
-        return hit.signals["use"]
-    return (hit.signals.get("e5", 0.0) - 0.75) * 4
+    head = list(hits[:top])
+    if not head:
+        return [0.0] * len(FEATURES)
+    e5 = max(h.signals.get("e5", 0.0) for h in head)
+    use = max(h.signals.get("use", 0.0) for h in head)
+    cross = 1.0 if head[0].passage.lang != query.lang else 0.0
+    q = set(lexical_tokens(query.search_text))
+    coverage = max((len(q & set(lexical_tokens(h.passage.text))) / len(q)
+                    for h in head if h.passage.lang == query.lang), default=0.0) if q else 0.0
+    return [e5, use, cross, e5 * cross, use * cross, coverage]
+
+
+def confidence(query: Query, hits: Sequence[Hit], config: AnswerConfig) -> float:
+    """Estimated probability that the top passages answer the question."""
+    x = np.asarray(evidence_features(query, hits), dtype=np.float64)
+    z = float(x @ np.asarray(config.coef)) + config.intercept
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def to_source(n: int, hit: Hit) -> Source:
@@ -54,7 +74,7 @@ def to_source(n: int, hit: Hit) -> Source:
 def compose(index: Index, query: Query, hits: Sequence[Hit],
             config: AnswerConfig | None = None) -> Answer:
     config = config or AnswerConfig()
-    best = max((confidence(h) for h in hits[: config.shown]), default=0.0)
+    best = confidence(query, hits, config) if hits else 0.0
     if not hits or best < config.min_confidence:
         related = [to_source(i, h) for i, h in enumerate(hits[: config.related], 1)]
         return Answer(query.text, query.lang, query, [], [], abstained=True, related=related,
