@@ -1,102 +1,150 @@
-"""The ``khabar`` command.
+"""The ``khabar`` command: ask, repl, ingest, forget, reindex, stats, check, summary,
+serve, model, bench, config — each with ``--help``.
 
-Errors print as one line (a traceback only with ``--debug``) and exit with a
-status that means something: 0 ok, 1 a fault found or an item failed, 2 bad usage
-or configuration, 3 the model or store cannot be used.
+Exit status:
+
+    0    ok (an abstention is an answer: ``"abstained": true`` in ``--json``)
+    1    a fault was found (``check``) or an item failed (``ingest``)
+    2    bad usage or configuration (a flag, a period, a setting, khabar.toml)
+    3    the model or the store cannot be used
+    4    an internal error (a bug: ``--debug`` shows the traceback)
+    130  interrupted
+
+Errors print as one line on stderr, ``khabar: error: …``; a traceback only with
+``--debug``. Results go to stdout (JSON with ``--json`` for ask, summary, stats,
+ingest, model info and config); messages and progress go to stderr, progress bars
+only when stderr is a terminal. Settings come from one place, ``index.Settings``
+(``KHABAR_*`` variables, then ``khabar.toml``); ``khabar config`` prints them.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 import logging
+import os
+import subprocess
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from index import (
-    ConfigError,
-    Index,
-    KhabarError,
-    ModelError,
-    Settings,
-    StoreError,
-    model_info,
-    resolve_model_path,
-)
+from ._filters import PERIOD_HELP, FilterError, parse_since
 
-EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_UNUSABLE = 0, 1, 2, 3
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+if TYPE_CHECKING:
+    from index import Index, Settings
+# index and retrieval (torch, langchain: seconds) are imported by the commands that
+# need them, so --help and argument errors answer at once.
+
+EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_UNUSABLE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+BENCH = REPO / "bench"
 
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _status(first: str) -> Iterator[Callable[[str], None]]:
+    """Progress messages: a spinner on a terminal, plain lines on stderr otherwise."""
+    if not sys.stderr.isatty():
+        yield _say
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    with console.status(first) as status:
+        def update(msg: str) -> None:
+            console.print(msg, style="dim", markup=False)
+            status.update(msg)
+
+        yield update
+
+
 def open_index(settings: Settings, *, seed: bool = True) -> Index:
     """Open the store, loading the model; index ``seeds/`` if the store is empty."""
-    index = Index.open(settings, progress=_say)
-    if seed and index.store.count_articles() == 0 and SEEDS.is_dir():
-        _say(f"the index is empty: indexing the seed articles in {SEEDS}…")
-        report = index.add_path(SEEDS)
-        _say(f"seeds: {report.summary()}")
+    from index import Index
+
+    with _status("loading khabar…") as progress:
+        index = Index.open(settings, progress=progress)
+        if seed and index.store.count_articles() == 0 and SEEDS.is_dir():
+            progress(f"the index is empty: indexing the seed articles in {SEEDS}…")
+            report = index.add_path(SEEDS)
+            progress(f"seeds: {report.summary()}")
     return index
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _period(value: str) -> Any:
+    """argparse type for --since/--until/--before: fails before the model loads."""
+    try:
+        return parse_since(value)
+    except FilterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- subcommands -------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from retrieval import Khabar
+    from retrieval import Filters, Khabar
 
+    filters = Filters(outlets=list(args.outlet or []), langs=list(args.lang or []),
+                      since=args.since, until=args.until)
     index = open_index(settings)
-    khabar = Khabar(index)
-    filters = _filters(args)
-    answer = khabar.ask(" ".join(args.question), filters=filters, k=args.k)
+    try:
+        answer = Khabar(index).ask(" ".join(args.question), previous=args.previous,
+                                   filters=filters or None, k=args.k)
+    finally:
+        index.close()
     if args.json:
-        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        _print_json(answer.to_dict())
     else:
         from ._terminal import print_answer
 
         print_answer(answer)
-    index.close()
     return EXIT_OK
 
 
-def _filters(args: argparse.Namespace):  # -> retrieval.Filters | None
-    from retrieval import Filters
+def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
+    from retrieval import Khabar
 
-    f = Filters(outlets=list(args.outlet or []), langs=list(args.lang or []),
-                since=_since(args.since) if args.since else None)
-    return f if f else None
+    from ._repl import run
 
-
-def _since(value: str) -> datetime:
-    """``24h``, ``7d``, ``2w`` or an ISO date."""
-    units = {"h": 1 / 24, "d": 1, "w": 7, "m": 30}
-    if value[-1:] in units and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(days=int(value[:-1]) * units[value[-1]])
+    index = open_index(settings)
     try:
-        dt = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"--since takes 24h, 7d, 2w or a date like 2015-09-30, not {value!r}"
-                          ) from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        return run(Khabar(index), settings.home / "repl_history", debug=args.debug)
+    finally:
+        index.close()
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from index import IngestReport
+    from index import ConfigError, IngestReport
 
+    missing = [t for t in args.targets
+               if not t.startswith(("http://", "https://")) and not Path(t).exists()]
+    if missing:
+        raise ConfigError(f"no such file or folder: {missing[0]}")
     index = open_index(settings, seed=False)
     report = IngestReport()
-    show = not args.json and sys.stderr.isatty()
-    for target in args.targets:
-        if target.startswith(("http://", "https://")):
-            report.extend(index.add_url(target, progress=show))
-        else:
-            report.extend(index.add_path(Path(target), progress=show))
-    index.close()
+    show = sys.stderr.isatty()
+    try:
+        for target in args.targets:
+            if target.startswith(("http://", "https://")):
+                report.extend(index.add_url(target, progress=show))
+            else:
+                report.extend(index.add_path(Path(target), progress=show))
+    finally:
+        index.close()
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+        _print_json(report.to_dict())
     else:
         for item in report.errors:
             print(f"error: {item.name}: {item.message}")
@@ -104,38 +152,44 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAULT if report.errors else EXIT_OK
 
 
-def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+def _store(settings: Settings):  # -> index.Store, without loading the model
     from index import Store
 
-    store = Store(settings.store_dir, index_type=settings.index_type,
-                  hnsw_threshold=settings.hnsw_threshold)
-    stats = store.stats()
-    stats["outlet_counts"] = dict(store.outlets())
-    store.close()
+    return Store(settings.store_dir, index_type=settings.index_type,
+                 hnsw_threshold=settings.hnsw_threshold)
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    try:
+        stats = store.stats()
+        stats["outlet_counts"] = dict(store.outlets())
+    finally:
+        store.close()
     if args.json:
-        print(json.dumps(stats, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    for key in ("articles", "passages", "outlets", "linked_duplicates", "index_type"):
-        print(f"{key:18} {stats[key]}")
-    langs = ", ".join(f"{k}: {v}" for k, v in stats["languages"].items())  # type: ignore[attr-defined]
-    print(f"{'languages':18} {langs or '-'}")
-    print(f"{'published':18} {stats['published_from'] or '-'} … {stats['published_to'] or '-'}")
-    print(f"{'size on disk':18} {int(stats['size_bytes']) / 1e6:.1f} MB")  # type: ignore[call-overload]
-    print(f"{'path':18} {stats['path']}")
-    for name, info in stats["spaces"].items():  # type: ignore[attr-defined]
-        print(f"{'model ' + name:18} {info['fingerprint']}")
+        _print_json(stats)
+    else:
+        from rich.console import Console
+
+        from ._terminal import stats_table
+
+        Console(highlight=False).print(stats_table(stats))
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from index import load_encoders
     from index._embedder import space_info
-    from index._store import Store
 
-    store = Store(settings.store_dir, index_type=settings.index_type)
-    expected = [space_info(e) for e in load_encoders(settings, _say)] if args.model else []
-    faults = store.check(expected)
-    store.close()
+    expected = []
+    if args.model:
+        with _status("loading the model…") as progress:
+            expected = [space_info(e) for e in load_encoders(settings, progress)]
+    store = _store(settings)
+    try:
+        faults = store.check(expected)
+    finally:
+        store.close()
     for fault in faults:
         print(f"fault: {fault}")
     print("ok" if not faults else f"{len(faults)} fault(s)")
@@ -143,128 +197,266 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
-    from index import Store
+    from index import ConfigError
 
-    store = Store(settings.store_dir, index_type=settings.index_type)
     if not (args.url or args.outlet or args.before or args.id or args.all):
         raise ConfigError("say what to forget: --url, --outlet, --before, --id or --all")
-    ids: set[int] = set(args.id or [])
-    for url in args.url or []:
-        ids |= set(store.article_ids(url=url))
-    for outlet in args.outlet or []:
-        ids |= set(store.article_ids(outlet=outlet))
-    if args.before:
-        ids |= set(store.article_ids(before=_since(args.before)))
-    if args.all:
-        ids |= set(store.article_ids())
-    n = store.delete_articles(sorted(ids))
-    store.close()
+    store = _store(settings)
+    try:
+        ids: set[int] = set(args.id or [])
+        for url in args.url or []:
+            ids |= set(store.article_ids(url=url))
+        for outlet in args.outlet or []:
+            ids |= set(store.article_ids(outlet=outlet))
+        if args.before:
+            ids |= set(store.article_ids(before=args.before))
+        if args.all:
+            ids |= set(store.article_ids())
+        n = store.delete_articles(sorted(ids))
+    finally:
+        store.close()
     print(f"forgot {n} article(s)")
     return EXIT_OK
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from index import Store, load_encoders
-    from index._embedder import space_info
-
-    encoders = load_encoders(settings, _say)
-    store = Store(settings.store_dir, index_type=settings.index_type)
-    rows = list(store.iter_passages())
     from tqdm import tqdm
 
-    for enc in encoders:
-        vecs = []
-        batch = 64
-        for i in tqdm(range(0, len(rows), batch), desc=f"reindex {enc.space}",
-                      disable=not sys.stderr.isatty()):
-            chunk = rows[i:i + batch]
-            vecs += list(zip([r["id"] for r in chunk],
-                             enc.embed_passages([r["text"] for r in chunk]), strict=True))
-        store.replace_vectors(enc.space, vecs)
-    store.bind_spaces([space_info(e) for e in encoders], replace=True)
-    store.refresh(force_rebuild=True)
-    store.close()
+    from index import load_encoders
+    from index._embedder import space_info
+
+    with _status("loading the model…") as progress:
+        encoders = load_encoders(settings, progress)
+    store = _store(settings)
+    try:
+        rows = list(store.iter_passages())
+        for enc in encoders:
+            vecs = []
+            batch = 64
+            for i in tqdm(range(0, len(rows), batch), desc=f"reindex {enc.space}",
+                          unit="batch", disable=not sys.stderr.isatty()):
+                chunk = rows[i:i + batch]
+                vecs += list(zip([r["id"] for r in chunk],
+                                 enc.embed_passages([r["text"] for r in chunk]), strict=True))
+            store.replace_vectors(enc.space, vecs)
+        store.bind_spaces([space_info(e) for e in encoders], replace=True)
+        store.refresh(force_rebuild=True)
+    finally:
+        store.close()
     print(f"reindexed {len(rows)} passages with {', '.join(e.name for e in encoders)}")
     return EXIT_OK
 
 
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    try:  # summaries come with their own issue; the rest of the CLI works without them
+        from retrieval import summarize
+
+        from ._render_coverage import render_coverage_plain
+    except ImportError as exc:
+        from index import KhabarError
+
+        raise KhabarError(f"summaries are not available in this version ({exc})") from exc
+    from retrieval import understand
+
+    topic = " ".join(args.topic) if args.topic else None
+    # Labels in the language asked for, else the topic's, else a single --lang's.
+    lang = args.labels or (understand(topic).lang if topic else None) or (
+        args.lang[0] if args.lang and len(args.lang) == 1 else "en")
+    since = args.since or parse_since("24h")
+    index = open_index(settings)
+    try:
+        coverage = summarize(index, since=since, until=args.until, topic=topic,
+                             outlets=tuple(args.outlet or ()), langs=tuple(args.lang or ()),
+                             lang=lang, limit=args.limit)
+    finally:
+        index.close()
+    if args.json:
+        to_dict = getattr(coverage, "to_dict", None)
+        _print_json(to_dict() if callable(to_dict) else dataclasses.asdict(coverage))
+        return EXIT_OK
+    print(render_coverage_plain(coverage, lang))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from index import KhabarError
+
+    try:
+        from .telegram import serve
+    except ImportError as exc:
+        raise KhabarError(f"the Telegram bot is not available in this version ({exc})"
+                          ) from exc
+    serve(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port)
+    return EXIT_OK
+
+
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from index import model_info, resolve_model_path
+
     if args.action == "build":
-        path, name = resolve_model_path(settings, _say)
+        with _status("building the model…") as progress:
+            path, name = resolve_model_path(settings, progress)
         print(f"{name}: {path}")
         return EXIT_OK
     info = model_info(settings)
     if args.json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
+        _print_json(info)
     else:
         for k, v in info.items():
             print(f"{k:15} {v}")
     return EXIT_OK
 
 
+def benchmarks() -> dict[str, str]:
+    """``bench/*.py`` by name, with the first line of each docstring (not executed)."""
+    out: dict[str, str] = {}
+    for path in sorted(BENCH.glob("*.py")) if BENCH.is_dir() else []:
+        if path.name.startswith("_"):
+            continue
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        except (OSError, SyntaxError):
+            doc = ""
+        out[path.stem] = doc.strip().split("\n")[0]
+    return out
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from index import ConfigError
+
+    available = benchmarks()
+    if not args.name:
+        if not available:
+            raise ConfigError(f"no benchmarks in {BENCH} (they ship with the source tree)")
+        for name, doc in available.items():
+            print(f"{name:14} {doc}")
+        print("\nkhabar bench NAME [ARGS…] runs bench/NAME.py; khabar bench NAME --help"
+              " lists its options")
+        return EXIT_OK
+    if args.name not in available:
+        raise ConfigError(f"no benchmark {args.name!r}; available: {', '.join(available)}")
+    env = {**os.environ, "KHABAR_HOME": str(settings.home)}
+    return subprocess.call([sys.executable, str(BENCH / f"{args.name}.py"), *args.args],
+                           env=env, cwd=REPO)
+
+
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     data = settings.public_dict()
     if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        for k, v in data.items():
-            print(f"{k:22} {v}")
+        _print_json(data)
+        return EXIT_OK
+    source = os.environ.get("KHABAR_CONFIG") or (
+        str(Path("khabar.toml").resolve()) if Path("khabar.toml").is_file() else None)
+    print(f"# KHABAR_* variables over {source or 'no khabar.toml'} over defaults;"
+          " secrets masked")
+    for k, v in data.items():
+        print(f"{k:22} {v}")
     return EXIT_OK
 
 
 # -- parser --------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, not the usage block: the fix is in the message or in --help."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: given after the subcommand they override, absent they keep the top level's.
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and debug logs")
+    common.add_argument("--home", default=argparse.SUPPRESS,
+                        help="data folder (default KHABAR_HOME or ~/.cache/khabar)")
+
+    p = _Parser(
         prog="khabar",
         description="Answers Arabic and English questions about news coverage from indexed "
-                    "articles, with numbered citations.")
+                    "articles, with numbered citations.",
+        epilog="Exit status: 0 ok, 1 a fault or failed item, 2 bad usage or configuration, "
+               "3 model or store unusable, 4 internal error, 130 interrupted.")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument("--home", help="data folder (default KHABAR_HOME or ~/.cache/khabar)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           parser_class=_Parser)
 
-    a = sub.add_parser("ask", help="answer a question from the indexed news")
+    def command(name: str, help: str, func: Callable[..., int], **kw: Any
+                ) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, parents=[common], **kw)
+        sp.set_defaults(func=func)
+        return sp
+
+    def filter_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--outlet", action="append", metavar="NAME",
+                        help="only this outlet (repeatable)")
+        sp.add_argument("--since", type=_period, metavar="PERIOD",
+                        help=f"only news published since: {PERIOD_HELP}")
+        sp.add_argument("--until", type=_period, metavar="PERIOD",
+                        help="only news published before this (same forms)")
+        sp.add_argument("--lang", action="append", choices=["ar", "en"],
+                        help="only passages in this language (repeatable)")
+
+    a = command("ask", "answer a question from the indexed news", cmd_ask)
     a.add_argument("question", nargs="+", help="the question, in Arabic or English")
     a.add_argument("--json", action="store_true", help="print the answer as JSON")
-    a.add_argument("--outlet", action="append", help="only this outlet (repeatable)")
-    a.add_argument("--since", help="only news published since: 24h, 7d, 2w or a date")
-    a.add_argument("--lang", action="append", choices=["ar", "en"],
-                   help="only passages in this language")
+    filter_flags(a)
+    a.add_argument("--previous", metavar="QUESTION",
+                   help="the previous question, to read this one as a follow-up")
     a.add_argument("-k", type=int, default=10, help="passages to retrieve (default 10)")
-    a.set_defaults(func=cmd_ask)
 
-    i = sub.add_parser("ingest", help="index files, folders, archives, URLs or feeds")
+    command("repl", "interactive questions with :filter, :why, :more, :summary, …",
+            cmd_repl)
+
+    i = command("ingest", "index files, folders, archives, URLs or feeds", cmd_ingest)
     i.add_argument("targets", nargs="+", metavar="PATH|URL")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
-    i.set_defaults(func=cmd_ingest)
 
-    s = sub.add_parser("stats", help="what the index holds")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmd_stats)
-
-    c = sub.add_parser("check", help="verify the store; exit 1 on any fault")
-    c.add_argument("--no-model", dest="model", action="store_false",
-                   help="skip the model fingerprint check (no model load)")
-    c.set_defaults(func=cmd_check)
-
-    f = sub.add_parser("forget", help="delete articles and their vectors")
+    f = command("forget", "delete articles and their vectors", cmd_forget)
     f.add_argument("--url", action="append", help="the article at this URL")
     f.add_argument("--outlet", action="append", help="every article of this outlet")
-    f.add_argument("--before", help="everything published before this date (or 30d…)")
+    f.add_argument("--before", type=_period, metavar="PERIOD",
+                   help=f"everything published before this: {PERIOD_HELP}")
     f.add_argument("--id", action="append", type=int, help="article id")
     f.add_argument("--all", action="store_true", help="everything")
-    f.set_defaults(func=cmd_forget)
 
-    r = sub.add_parser("reindex", help="rebuild every vector with the configured model")
-    r.set_defaults(func=cmd_reindex)
+    command("reindex", "rebuild every vector with the configured model", cmd_reindex)
 
-    m = sub.add_parser("model", help="build or describe the embedding model")
-    m.add_argument("action", choices=["build", "info"])
-    m.add_argument("--json", action="store_true")
-    m.set_defaults(func=cmd_model)
+    s = command("stats", "what the index holds (no model load)", cmd_stats)
+    s.add_argument("--json", action="store_true", help="print the figures as JSON")
 
-    g = sub.add_parser("config", help="print the effective settings (secrets masked)")
-    g.add_argument("--json", action="store_true")
-    g.set_defaults(func=cmd_config)
+    c = command("check", "verify the store; exit 1 on any fault", cmd_check)
+    c.add_argument("--no-model", dest="model", action="store_false",
+                   help="skip the model fingerprint check (no model load)")
+
+    sm = command("summary", "what the indexed news covered: stories across outlets",
+                 cmd_summary)
+    sm.add_argument("--topic", nargs="+", metavar="WORD", help="only stories about this")
+    sm.add_argument("--json", action="store_true", help="print the stories as JSON")
+    sm.add_argument("--limit", type=int, default=10, help="stories to describe (default 10)")
+    sm.add_argument("--labels", choices=["ar", "en"],
+                    help="language of the labels (default the topic's, else English)")
+    filter_flags(sm)
+    sm.set_defaults(func=cmd_summary)  # --since defaults to the last 24 hours
+
+    sv = command("serve", "run the Telegram bot (long polling, or a webhook)", cmd_serve)
+    sv.add_argument("--webhook-url", metavar="URL",
+                    help="public HTTPS URL Telegram posts updates to (default: long polling)")
+    sv.add_argument("--listen", default="127.0.0.1", metavar="HOST",
+                    help="address the webhook server binds (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8443, help="webhook port (default 8443)")
+
+    m = command("model", "build or describe the embedding model", cmd_model)
+    m.add_argument("action", choices=["build", "info"],
+                   help="build: convert it once into KHABAR_HOME/models; info: describe it")
+    m.add_argument("--json", action="store_true", help="info as JSON")
+
+    b = command("bench", "list the benchmarks in bench/, or run one with its arguments",
+                cmd_bench)
+    b.add_argument("name", nargs="?", help="benchmark to run (none: list them)")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark as is")
+
+    g = command("config", "print the effective settings (secrets masked)", cmd_config)
+    g.add_argument("--json", action="store_true", help="print them as JSON")
     return p
 
 
@@ -273,12 +465,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.debug:  # libraries' notices are for developers, not in a user's stderr
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+    if not sys.stderr.isatty():  # progress bars only on a terminal, libraries' too
+        os.environ.setdefault("TQDM_DISABLE", "1")
+    from index import ConfigError, KhabarError, ModelError, Settings, StoreError
+
     try:
         settings = Settings.load(home=args.home)
         return int(args.func(args, settings) or 0)
     except KeyboardInterrupt:
         _say("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `khabar ask … | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KhabarError as exc:
         if args.debug:
             raise
@@ -288,6 +491,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ModelError | StoreError):
             return EXIT_UNUSABLE
         return EXIT_FAULT
+    except Exception as exc:
+        if args.debug:
+            raise
+        _say(f"khabar: internal error: {type(exc).__name__}: {exc} (--debug shows where)")
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+"""The ``khabar`` command as scripts use it: --help, --json, exit codes, one-line errors.
+
+Commands that load the model cost ~10 s per process, so only ``ask`` (which
+indexes the seed) and ``stats`` run on the real model; the rest fail or answer
+before any model load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import EXIT_OK, EXIT_USAGE, benchmarks, build_parser
+
+REPO = Path(__file__).resolve().parents[2]
+SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "stats", "check", "summary",
+               "serve", "model", "bench", "config"]
+SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
+
+
+def khabar(*args: str, home: Path | None = None, env: dict[str, str] | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
+    full.update(env or {})
+    if home is not None:
+        full["KHABAR_HOME"] = str(home)
+    full.setdefault("KHABAR_HOME", "/nonexistent/khabar-home")  # never the user's own
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True,
+                          text=True, env=full, cwd=REPO, timeout=timeout, check=False)
+
+
+def test_top_level_help_lists_every_subcommand_and_the_exit_codes() -> None:
+    r = khabar("--help")
+    assert r.returncode == EXIT_OK, r.stderr
+    for name in SUBCOMMANDS:
+        assert f"    {name} " in r.stdout
+    assert "Exit status" in r.stdout
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command: str) -> None:
+    r = khabar(command, "--help")
+    assert r.returncode == EXIT_OK, r.stderr
+    assert r.stdout.startswith(f"usage: khabar {command}")
+    assert "--debug" in r.stdout  # the common flags work after the subcommand too
+
+
+def test_the_parser_knows_exactly_these_subcommands() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(SUBCOMMANDS)  # type: ignore[arg-type]
+
+
+def test_json_flags_exist_where_scripts_need_them() -> None:
+    parser = build_parser()
+    for command in ("ask", "summary", "stats"):
+        argv = [command, "--json"] + (["q"] if command == "ask" else [])
+        assert parser.parse_args(argv).json is True
+
+
+def test_a_bad_since_is_one_line_and_exit_2() -> None:
+    r = khabar("ask", "--since", "yesterdayish", "who struck Aleppo?")
+    assert r.returncode == EXIT_USAGE
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "--since" in lines[0] and "24h" in lines[0]
+    assert "Traceback" not in r.stderr
+    assert r.stdout == ""
+
+
+def test_a_bad_setting_is_one_line_and_exit_2() -> None:
+    r = khabar("config", env={"KHABAR_TOP_K": "many"})
+    assert r.returncode == EXIT_USAGE
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("khabar: error:") and "top_k" in lines[0]
+
+
+def test_usage_errors_exit_2_before_any_model_load(tmp_path: Path) -> None:
+    r = khabar("forget", home=tmp_path)  # nothing named to forget
+    assert r.returncode == EXIT_USAGE and "--url" in r.stderr
+    r = khabar("ingest", str(tmp_path / "missing.txt"), home=tmp_path)
+    assert r.returncode == EXIT_USAGE and "missing.txt" in r.stderr
+    assert not (tmp_path / "store").exists()  # refused before opening anything
+
+
+def test_config_masks_secrets(tmp_path: Path) -> None:
+    token = "123456789:AAExampleSecretTokenValue"
+    env = {"KHABAR_TELEGRAM_TOKEN": token, "KHABAR_LLM_API_KEY": "sk-verysecretkey"}
+    r = khabar("config", home=tmp_path, env=env)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert token not in r.stdout and "SecretToken" not in r.stdout
+    assert "verysecret" not in r.stdout
+    assert "telegram_token" in r.stdout and "***" in r.stdout
+    r = khabar("config", "--json", home=tmp_path, env=env)
+    data = json.loads(r.stdout)
+    assert data["telegram_token"].startswith("***") and token not in r.stdout
+    assert data["home"] == str(tmp_path)
+
+
+def test_bench_lists_the_benchmarks() -> None:
+    assert "quality" in benchmarks()
+    r = khabar("bench")
+    assert r.returncode == EXIT_OK
+    assert "quality" in r.stdout
+    r = khabar("bench", "no-such-bench")
+    assert r.returncode == EXIT_USAGE and "available" in r.stderr
+
+
+def test_bench_passes_arguments_through() -> None:
+    r = khabar("bench", "quality", "--help")
+    assert r.returncode == EXIT_OK, r.stderr
+    assert "--max-queries" in r.stdout  # quality.py's own help
+
+
+@pytest.mark.model
+def test_ask_json_then_stats_json_on_the_seed(khabar_home: Path) -> None:
+    r = khabar("ask", "--json", "who struck Aleppo?", home=khabar_home)
+    assert r.returncode == EXIT_OK, r.stderr
+    answer = json.loads(r.stdout)  # stdout is the JSON alone: messages go to stderr
+    assert answer["question"] == "who struck Aleppo?"
+    assert answer["lang"] == "en"
+    shown = answer["passages"] + answer["related"]
+    assert shown, answer
+    assert all(p["title"] == SEED_TITLE for p in shown)
+    assert any("حلب" in p["text"] for p in shown)
+    assert [p["n"] for p in shown[: len(answer["passages"])]] == list(
+        range(1, len(answer["passages"]) + 1))
+    numbers = {p["n"] for p in answer["passages"]}
+    assert all(s["source"] in numbers for s in answer["answer"])  # every citation resolves
+    assert answer["abstained"] == (not answer["answer"])
+    assert answer["timings_ms"]["total"] > 0
+    assert "seed" in r.stderr  # the empty index was filled from seeds/ first
+
+    r = khabar("stats", "--json", home=khabar_home)
+    assert r.returncode == EXIT_OK, r.stderr
+    stats = json.loads(r.stdout)
+    assert stats["articles"] == 1 and stats["passages"] >= 10
+    assert set(stats["languages"]) == {"ar"}
+    assert "Reuters" in stats["outlet_counts"]
+    assert {"e5", "use"} <= set(stats["spaces"])
+
+
+def test_stats_on_an_empty_home_is_zero_without_a_model(tmp_path: Path) -> None:
+    r = khabar("stats", "--json", home=tmp_path)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert json.loads(r.stdout)["articles"] == 0
+
+
+def test_check_without_model_on_an_empty_store(tmp_path: Path) -> None:
+    r = khabar("check", "--no-model", home=tmp_path)
+    assert r.returncode == EXIT_OK, r.stdout + r.stderr
+    assert r.stdout.strip() == "ok"
