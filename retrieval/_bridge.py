@@ -34,12 +34,14 @@ def content_words(text: str) -> list[str]:
 
 class LexicalBridge:
     def __init__(self, store: Store, encoder: Encoder, cache_dir: Path,
-                 *, min_sim: float = 0.5, per_word: int = 3, margin: float = 0.1) -> None:
+                 *, min_sim: float = 0.5, per_word: int = 3, margin: float = 0.1,
+                 name_boost: float = 2.0) -> None:
         self.store = store
         self.encoder = encoder
         self.min_sim = min_sim
         self.per_word = per_word
         self.margin = margin  # keep matches within this cosine of a word's best match
+        self.name_boost = name_boost
         self._lock = threading.Lock()
         self._generation = -1
         self._vocab: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -102,11 +104,17 @@ class LexicalBridge:
                     if sims[i, j] >= max(self.min_sim, best - self.margin)]
         return out
 
-    def query_weights(self, text: str, lang: str) -> dict[str, float]:
-        """BM25 tokens in ``lang`` for the question's words, weighted by cosine;
-        a question word's matches share its weight so no word counts twice."""
-        weights: dict[str, float] = {}
-        for _, word, sim in self.expand(text, lang):
-            for tok in lexical_tokens(word):
-                weights[tok] = max(weights.get(tok, 0.0), sim)
-        return weights
+    def query_groups(self, text: str, lang: str) -> list[tuple[float, list[str]]]:
+        """Per question word, its matches in ``lang`` as BM25 tokens, weighted by the
+        best cosine: alternatives of one word (ضربة, ضربت, تضرب) count once.
+
+        Capitalised words past the first (Aleppo, Konashenkov, Reuters) are names:
+        the precise evidence the bridge exists for, so they weigh double.
+        """
+        names = {w for w in _WORD.findall(text)[1:] if w[:1].isupper()}
+        groups: dict[str, tuple[float, list[str]]] = {}
+        for term, word, sim in self.expand(text, lang):
+            weight, tokens = groups.get(term, (0.0, []))
+            groups[term] = (max(weight, sim * (self.name_boost if term in names else 1.0)),
+                            [*tokens, *lexical_tokens(word)])
+        return list(groups.values())

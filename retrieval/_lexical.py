@@ -51,24 +51,35 @@ class LexicalIndex:
     def search(self, lang: str, text: str, k: int, allowed: set[int] | None = None
                ) -> list[tuple[int, float]]:
         """Top ``k`` (passage id, BM25 score) in one language; zero scores dropped."""
-        return self.search_weighted(lang, {t: 1.0 for t in lexical_tokens(text)}, k, allowed)
+        tokens = dict.fromkeys(lexical_tokens(text))
+        return self.search_groups(lang, [(1.0, [t]) for t in tokens], k, allowed)
 
     def search_weighted(self, lang: str, weights: dict[str, float], k: int,
                         allowed: set[int] | None = None) -> list[tuple[int, float]]:
         """BM25 with a weight per query token (each token's score times its weight)."""
-        if not weights:
+        return self.search_groups(lang, [(w, [t]) for t, w in weights.items()], k, allowed)
+
+    def search_groups(self, lang: str, groups: list[tuple[float, list[str]]], k: int,
+                      allowed: set[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 where each group of alternative tokens counts once: a passage gets
+        ``weight × max(score of the group's tokens)`` per group, summed."""
+        groups = [(w, toks) for w, toks in groups if toks]
+        if not groups:
             return []
         with self._lock:
             self._refresh()
             model, ids = self._by_lang.get(lang, (None, np.zeros(0, np.int64)))
             if model is None:
                 return []
-            if all(w == 1.0 for w in weights.values()):
-                scores = np.asarray(model.get_scores(list(weights)), dtype=np.float32)
+            if all(w == 1.0 and len(toks) == 1 for w, toks in groups):
+                scores = np.asarray(model.get_scores([t[0] for _, t in groups]),
+                                    dtype=np.float32)
             else:
                 scores = np.zeros(len(ids), dtype=np.float32)
-                for token, w in weights.items():
-                    scores += w * np.asarray(model.get_scores([token]), dtype=np.float32)
+                for w, toks in groups:
+                    best = np.max([np.asarray(model.get_scores([t]), dtype=np.float32)
+                                   for t in dict.fromkeys(toks)], axis=0)
+                    scores += w * best
         if allowed is not None:
             scores = np.where(np.isin(ids, np.fromiter(allowed, np.int64)), scores, 0.0)
         top = np.argsort(-scores)[:k]

@@ -111,8 +111,8 @@ class Searcher:
         """BM25 in ``lang`` with the question's words carried over by the bridge."""
         if self.bridge is None:
             return []
-        weights = self.bridge.query_weights(query.search_text, lang)
-        ranked = self.lexical.search_weighted(lang, weights, n, allowed)
+        groups = self.bridge.query_groups(query.search_text, lang)
+        ranked = self.lexical.search_groups(lang, groups, n, allowed)
         for rank, (pid, score) in enumerate(ranked, 1):
             sig = signals.setdefault(pid, {})
             sig["bridge"] = score
