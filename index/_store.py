@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS articles (
     content_hash TEXT NOT NULL UNIQUE,
     title TEXT NOT NULL,
     author TEXT,
-    published TEXT,            -- ISO 8601 with offset, as the source states it
+    published TEXT,            -- ISO 8601 in UTC, from the date the source states
     ingested TEXT NOT NULL,    -- when khabar stored it; never shown as publication date
     lang TEXT,
     section TEXT,
@@ -117,7 +117,10 @@ def content_hash(article: Article) -> str:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt else None
+    """UTC ISO 8601: stored dates compare correctly as strings in SQL."""
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
 def _parse_iso(value: str | None) -> datetime | None:
@@ -433,7 +436,7 @@ class Store:
         if before:
             # Articles without a publication date are judged by their ingest date.
             where.append("COALESCE(a.published, a.ingested) < ?")
-            args.append(before.isoformat())
+            args.append(_iso(before))
         if url:
             where.append("a.url = ?")
             args.append(url)
@@ -525,10 +528,10 @@ class Store:
             args += [o.lower() for o in outlets]
         if since:
             where.append("a.published >= ?")
-            args.append(since.astimezone(UTC).isoformat())
+            args.append(_iso(since))
         if until:
             where.append("a.published < ?")
-            args.append(until.astimezone(UTC).isoformat())
+            args.append(_iso(until))
         if langs:
             where.append(f"p.lang IN ({','.join('?' * len(langs))})")
             args += list(langs)
