@@ -163,6 +163,9 @@ class Index:
                 art.url = url
         report = self.add_articles(articles, origin=origin,
                                    name=name if len(articles) == 1 else None)
+        if len(articles) > 1:  # say which file each record came from
+            for i, item in enumerate(report.items, 1):
+                item.name = f"{name}#{i}"
         report.items.extend(ItemResult(name, "error", msg) for msg in errors)
         return report
 

@@ -665,13 +665,14 @@ class Store:
             files = {}
             for lang, ix in index.by_lang.items():
                 fname = f"{space}-{lang}-{gen}.faiss"
-                tmp = folder / (fname + ".tmp")
+                tmp = folder / f"{fname}.{os.getpid()}-{threading.get_ident()}.tmp"
                 faiss.write_index(ix, str(tmp))
                 os.replace(tmp, folder / fname)
                 files[lang] = fname
             state["spaces"][space] = {"dim": index.dim, "kind": index.kind,  # type: ignore[index]
                                       "files": files}
-        tmp = self._state_path().with_suffix(".tmp")
+        # Unique temp names: another process may be saving the same generation.
+        tmp = self._state_path().with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(state))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -1,0 +1,219 @@
+"""Ingestion end to end: files of every kind, URLs and feeds over real HTTP, a crash
+mid-ingest, a reader during a write, and syndicated copies."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from index import Article, Index, Settings, Store
+from tests.fakes import HashEncoder
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _index(home: Path, **settings) -> Index:
+    return Index.open(Settings(home=home, **settings), encoders=[HashEncoder()])
+
+
+def test_folder_of_every_kind_goes_in_and_bad_files_are_reported(tmp_path: Path) -> None:
+    ix = _index(tmp_path)
+    report = ix.add_path(FIXTURES)
+    by_name: dict[str, list] = {}
+    for item in report.items:
+        by_name.setdefault(Path(item.name.split("#")[0]).name, []).append(item)
+    for good in ("article_en.html", "article_ar.html", "article.md", "article_en.txt",
+                 "legacy_cp1256.txt", "utf16_le_bom.txt", "feed_rss.xml"):
+        assert "added" in {i.status for i in by_name[good]}, by_name[good]
+    assert [i.status for i in by_name["empty.txt"]] == ["error"]
+    assert "empty" in by_name["empty.txt"][0].message
+    assert {i.status for i in by_name["feed_broken.xml"]} == {"error"}
+    assert report.count("added") >= 10
+    bad = [i for i in report.items if "articles_bad.jsonl" in i.name and i.status == "error"]
+    assert bad, "the malformed JSONL record is reported"
+    stats = ix.store.stats()
+    assert stats["articles"] == report.count("added")
+    assert ix.store.check([]) == []
+    # Re-ingesting the same folder changes nothing.
+    again = ix.add_path(FIXTURES)
+    assert again.count("added") == 0 and ix.store.stats()["articles"] == stats["articles"]
+
+
+def test_binary_named_explicitly_is_refused_clearly(tmp_path: Path) -> None:
+    ix = _index(tmp_path)
+    report = ix.add_path(FIXTURES / "binary.dat")
+    assert report.count("error") == 1 and ix.store.count_articles() == 0
+
+
+class _Site(http.server.SimpleHTTPRequestHandler):
+    pages: dict[str, tuple[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        if self.path not in self.pages:
+            self.send_error(404)
+            return
+        ctype, body = self.pages[self.path]
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def site() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    page = (FIXTURES / "article_en.html").read_bytes()
+    feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Test Wire</title>
+      <link>{base}/</link><description>d</description>
+      <item><title>Linked story</title><link>{base}/story.html</link>
+        <pubDate>Wed, 30 Sep 2015 12:00:00 GMT</pubDate><description>Short.</description></item>
+      <item><title>Gone story</title><link>{base}/missing.html</link>
+        <pubDate>Wed, 30 Sep 2015 13:00:00 GMT</pubDate>
+        <description>The feed's own text for this item is long enough to stand alone as a
+        passage when the linked page cannot be fetched from the site.</description></item>
+      </channel></rss>""".encode()
+    _Site.pages = {"/story.html": ("text/html; charset=utf-8", page),
+                   "/feed.xml": ("application/rss+xml", feed)}
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+
+
+def test_url_refused_unless_private_addresses_allowed(tmp_path: Path, site: str) -> None:
+    report = _index(tmp_path).add_url(f"{site}/story.html")
+    assert report.count("error") == 1 and "127.0.0.1" in report.errors[0].message
+
+
+def test_url_and_feed_ingested_over_http(tmp_path: Path, site: str) -> None:
+    ix = _index(tmp_path, allow_private_urls=True)
+    page = ix.add_url(f"{site}/story.html")
+    assert page.count("added") == 1, page.items
+    feed = ix.add_url(f"{site}/feed.xml")
+    # The linked page is already stored (same text); the missing one falls back
+    # to the feed's own text.
+    statuses = sorted(i.status for i in feed.items)
+    assert statuses == ["added", "duplicate"], feed.items
+    stored = ix.store.passages([r["id"] for r in ix.store.iter_passages()])
+    outlets = {o for p in stored.values() for o in p.outlets}
+    assert "Test Wire" in outlets
+    assert ix.add_url(f"{site}/nothing-here.html").count("error") == 1
+
+
+_CRASH_SCRIPT = """
+import sys
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from index import Article, Index, Settings
+from tests.fakes import HashEncoder
+ix = Index.open(Settings(home=Path({home!r})), encoders=[HashEncoder()])
+for i in range(100000):
+    body = [f"Paragraph {{j}} of article {{i}} has enough words to stand alone here, "
+            f"about topic {{i * 7 + j}} and its consequences for everyone involved."
+            for j in range(5)]
+    ix.add_articles([Article(title=f"Article {{i}}", paragraphs=body,
+                             url=f"https://x.test/{{i}}", outlets=["AFP"])])
+    print(i, flush=True)
+"""
+
+
+def test_killed_mid_ingest_leaves_a_whole_store(tmp_path: Path) -> None:
+    script = _CRASH_SCRIPT.format(repo=str(REPO), home=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for _ in range(40):  # let it write a few dozen articles
+        proc.stdout.readline()
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = Store(tmp_path / "store")
+    assert store.check([]) == []
+    n = store.count_articles()
+    assert n >= 40
+    db = store._conn()
+    partial = db.execute("SELECT count(*) FROM articles a WHERE a.n_passages != "
+                         "(SELECT count(*) FROM passages p WHERE p.article_id = a.id)"
+                         ).fetchone()[0]
+    assert partial == 0
+    # And the store still takes writes and answers.
+    ix = Index(Settings(home=tmp_path), store, [HashEncoder()])
+    assert ix.add_articles([Article(title="After", paragraphs=[
+        "A new article written after the crash, long enough to be a passage on its own."],
+        url="https://x.test/after")]).count("added") == 1
+    assert store.check([]) == []
+
+
+def test_reader_answers_while_a_writer_ingests(tmp_path: Path) -> None:
+    writer = _index(tmp_path)
+    reader = _index(tmp_path)  # a second connection, as the bot beside `khabar ingest`
+    errors: list[BaseException] = []
+    q = HashEncoder().embed_queries(["topic consequences"])[0]
+
+    def read() -> None:
+        try:
+            for _ in range(60):
+                hits = reader.store.search("e5", "en", q, 3)
+                reader.store.passages([h for h, _ in hits])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    t = threading.Thread(target=read)
+    t.start()
+    for i in range(30):
+        writer.add_articles([Article(title=f"A{i}", paragraphs=[
+            f"Article {i} about topic consequences and many other words to pass the bar."],
+            url=f"https://x.test/{i}")])
+    t.join()
+    assert not errors
+    assert reader.store.count_articles() == 30
+    assert len(reader.store.search("e5", "en", q, 50)) == 30
+
+
+def test_same_article_from_two_outlets_is_stored_once_and_cited_with_both(
+        tmp_path: Path) -> None:
+    from retrieval import Khabar
+
+    ix = _index(tmp_path)
+    body = ["Russian aircraft carried out their first strikes in Syria on Wednesday, "
+            "the defence ministry in Moscow said in a statement.",
+            "The ministry said the strikes destroyed military equipment and ammunition "
+            "depots belonging to the militants."]
+    ix.add_articles([Article(title="Russia strikes Syria", paragraphs=body,
+                             url="https://reuters.test/1", outlets=["Reuters"])])
+    # The wire copy as another outlet ran it: its own headline and a local paragraph.
+    report = ix.add_articles([Article(
+        title="Moscow begins air campaign", paragraphs=[*body, "Local reaction was muted in "
+                                                        "the capital, residents told AFP."],
+        url="https://afp.test/2", outlets=["AFP"])])
+    assert report.count("added") == 1
+    hits = Khabar(ix).search(Khabar(ix).understand("first Russian strikes in Syria"), k=5).hits
+    top = hits[0]
+    assert set(top.outlets) == {"Reuters", "AFP"} and len(top.copies) == 1
+    texts = [h.passage.text for h in hits]
+    assert len(texts) == len(set(texts)), "copies collapsed into one result"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="signals")
+def test_check_command_reports_faults(tmp_path: Path) -> None:
+    ix = _index(tmp_path)
+    ix.add_articles([Article(title="T", paragraphs=[
+        "A paragraph long enough to be stored as a passage of its own in the store."])])
+    ix.close()
+    store = Store(tmp_path / "store")
+    store._conn().execute("DELETE FROM vectors")
+    assert any("no e5 vector" in f for f in store.check([]))
