@@ -10,6 +10,8 @@ the answer abstains and shows at most a few passages as "related".
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -102,7 +104,7 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source],
     total = np.zeros(len(cands))
     for enc in index.encoders:
         q = enc.embed_queries([query.search_text])[0]
-        sims = enc.embed_passages(texts) @ q
+        sims = _SENTENCES.embed(enc, texts) @ q
         sd = float(sims.std()) or 1.0
         total += (sims - sims.mean()) / sd
     # A small prior for the top-ranked passage: retrieval already weighed it.
@@ -116,6 +118,41 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source],
             picked.append(i)
     picked.sort(key=lambda i: (cands[i][0], i))  # reading order
     return [AnswerSentence(cands[i][1], cands[i][0]) for i in picked]
+
+
+class _SentenceCache:
+    """Sentence vectors of recently shown passages: popular passages come back
+    for many questions (50 chats asking about the same event)."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, encoder, texts: list[str]) -> np.ndarray:
+        key = encoder.fingerprint
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if (key, t) not in self._data]
+        fresh = dict(zip(missing, encoder.embed_passages(missing), strict=True)) \
+            if missing else {}
+        with self._lock:
+            self._data.update({(key, t): v for t, v in fresh.items()})
+            out = []
+            for t in texts:
+                v = fresh.get(t)
+                if v is None:
+                    v = self._data.get((key, t))
+                if v is None:  # evicted by another thread meanwhile
+                    v = encoder.embed_passages([t])[0]
+                self._data[(key, t)] = v
+                self._data.move_to_end((key, t))
+                out.append(v)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return np.stack(out)
+
+
+_SENTENCES = _SentenceCache()
 
 
 class CitationError(AssertionError):
