@@ -126,7 +126,7 @@ def why_table(hits: Sequence[Hit], cited: Mapping[int, int]) -> Table:
     for name in ("e5", "USE", "BM25"):
         t.add_column(name, justify="right", no_wrap=True)
     t.add_column("fused", justify="right", no_wrap=True, style="bold")
-    t.add_column("outlet ¶ passage", overflow="ellipsis")
+    t.add_column("passage", overflow="ellipsis")
     for rank, hit in enumerate(hits, 1):
         p = hit.passage
         n = cited.get(p.id)

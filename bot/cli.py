@@ -80,6 +80,17 @@ def open_index(settings: Settings, *, seed: bool = True) -> Index:
     return index
 
 
+def _console():  # -> rich.console.Console
+    """stdout for rich; a reader that leaves (``| head``) ends us quietly, status 0."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:  # rich's own exits with 1, which means a fault
+            raise BrokenPipeError
+
+    return _Console(highlight=False)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
@@ -109,7 +120,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from ._terminal import print_answer
 
-        print_answer(answer)
+        print_answer(answer, _console())
     return EXIT_OK
 
 
@@ -169,11 +180,9 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(stats)
     else:
-        from rich.console import Console
-
         from ._terminal import stats_table
 
-        Console(highlight=False).print(stats_table(stats))
+        _console().print(stats_table(stats))
     return EXIT_OK
 
 
@@ -465,10 +474,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # On the handler: some libraries (bm25s) set their own loggers to DEBUG on import.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.DEBUG if args.debug else logging.WARNING)
     if not args.debug:  # libraries' notices are for developers, not in a user's stderr
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        logging.getLogger("bm25s").setLevel(logging.WARNING)
     if not sys.stderr.isatty():  # progress bars only on a terminal, libraries' too
         os.environ.setdefault("TQDM_DISABLE", "1")
     from index import ConfigError, KhabarError, ModelError, Settings, StoreError
