@@ -32,8 +32,8 @@ class AnswerConfig:
     # Abstain when the estimated probability that the top passages answer is below
     # this. The model is fitted by bench/abstention.py (see docs/benchmarks.md).
     min_confidence: float = 0.5
-    coef: tuple[float, ...] = (30.0, 6.0, -1.0, 0.0, 0.0, 2.0)
-    intercept: float = -25.0
+    coef: tuple[float, ...] = (20.0, 12.0, 0.0, 0.0, 0.0, 1.0)
+    intercept: float = -18.6
 
 
 FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage")
