@@ -159,6 +159,10 @@ def main() -> None:
     p.add_argument("--sets", nargs="*", help="only these set names")
     p.add_argument("--max-queries", type=int, default=0, help="sample this many queries")
     p.add_argument("--no-use", action="store_true", help="e5 alone, without USE")
+    p.add_argument("--e5-weight", type=float, default=1.0, help="cross-language e5 weight")
+    p.add_argument("--use-weight", type=float, default=1.0, help="cross-language USE weight")
+    p.add_argument("--bridge-weight", type=float, default=1.0, help="lexical bridge weight")
+    p.add_argument("--no-bridge", action="store_true", help="without the lexical bridge")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = p.parse_args()
 
@@ -175,7 +179,9 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for d in dirs:
-        r = run_set(d, encoders, args, SearchConfig())
+        config = SearchConfig(cross_lang_weights=(args.e5_weight, args.use_weight),
+                              bridge=not args.no_bridge, bridge_weight=args.bridge_weight)
+        r = run_set(d, encoders, args, config)
         results[d.name] = r
         print(f"{d.name:28} {r['ndcg']:8.3f} {r['mrr']:7.3f} {r['recall']:6.3f} "
               f"{BM25_README.get(d.name, float('nan')):6.3f} "
