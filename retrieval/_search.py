@@ -103,6 +103,10 @@ class Searcher:
         merged = interleave(own, *per_lang.values())
         t0 = time.perf_counter()
         hits = self._collapse(merged, signals, k, qvecs)
+        if f.recent_first:  # an explicit choice, never a silent bias: newest first,
+            # among the relevant results only; undated passages last.
+            hits.sort(key=lambda h: h.passage.published.timestamp()
+                      if h.passage.published else float("-inf"), reverse=True)
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t)
 

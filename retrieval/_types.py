@@ -18,6 +18,7 @@ class Filters:
     until: datetime | None = None
     langs: list[str] = field(default_factory=list)
     origin: str | None = None  # e.g. "chat:-100123": only what that chat brought
+    recent_first: bool = False  # order the relevant results by publication date
 
     def __bool__(self) -> bool:
         return bool(self.outlets or self.since or self.until or self.langs or self.origin)
@@ -30,6 +31,7 @@ class Filters:
             until=other.until or self.until,
             langs=other.langs or self.langs,
             origin=other.origin or self.origin,
+            recent_first=other.recent_first or self.recent_first,
         )
 
     def describe(self) -> str:
@@ -42,6 +44,8 @@ class Filters:
             parts.append("until=" + self.until.date().isoformat())
         if self.langs:
             parts.append("lang=" + ",".join(self.langs))
+        if self.recent_first:
+            parts.append("recent-first")
         return " ".join(parts)
 
 

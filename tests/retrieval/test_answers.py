@@ -96,6 +96,9 @@ def test_outlet_and_date_filters(real_index: Index) -> None:
     recent = khabar.ask("port of Beirut traffic", filters=Filters(
         since=datetime(2024, 3, 8, tzinfo=UTC)), now=now)
     assert {s.title for s in recent.sources + recent.related} == {"Port traffic"}
+    newest = khabar.search(khabar.understand("the port of Beirut", filters=Filters(
+        recent_first=True)), k=2).hits
+    assert [h.passage.title for h in newest] == ["Port traffic", "Port reopens"]
     yesterday = khabar.understand("what happened at the port yesterday?", now=now)
     assert yesterday.filters.since == datetime(2024, 3, 10, tzinfo=UTC)
     arabic = khabar.understand("ماذا حدث في الميناء حسب رويترز؟", now=now)
@@ -121,6 +124,14 @@ def test_generated_answer_drops_unsupported_citations(seed_index: Index) -> None
     answer = Khabar(seed_index, llm=llm).ask("who struck Aleppo?")
     assert answer.generated == "US aircraft struck near Aleppo [1], not Homs."
     check_citations(answer)
+
+
+def test_unknown_llm_provider_is_a_clear_config_error() -> None:
+    from index import ConfigError
+    from retrieval._generate import load_chat_model
+
+    with pytest.raises(ConfigError, match="no-such-provider"):
+        load_chat_model("no-such-provider:model-x")
 
 
 def _source(n: int) -> Source:
