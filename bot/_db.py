@@ -1,0 +1,127 @@
+"""The bot's own small database (``KHABAR_HOME/bot.sqlite3``), apart from the store.
+
+It holds what must survive a restart: users' language choices, digest schedules,
+and one row per digest window posted. The UNIQUE (chat, window) claim is taken
+*before* posting, so two runs (a restart, or two instances on one home) cannot
+both post the same window; a failed post gives its claim back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS user_prefs (
+    user_id INTEGER PRIMARY KEY,
+    lang TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digests (
+    chat_id INTEGER PRIMARY KEY,
+    hour INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    lang TEXT NOT NULL,
+    origin TEXT,
+    created_by INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digest_posts (
+    chat_id INTEGER NOT NULL,
+    window_start TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    UNIQUE (chat_id, window_start)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Digest:
+    chat_id: int
+    hour: int
+    minute: int
+    lang: str
+    origin: str | None  # None: the whole index (private chats)
+
+    @property
+    def time(self) -> str:
+        return f"{self.hour:02d}:{self.minute:02d}"
+
+
+class BotDB:
+    """Thread-safe; every call is one short statement."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _run(self, sql: str, args: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    # -- language -----------------------------------------------------------------
+    def lang(self, user_id: int) -> str | None:
+        row = self._run("SELECT lang FROM user_prefs WHERE user_id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_lang(self, user_id: int, lang: str | None) -> None:
+        if lang is None:
+            self._run("DELETE FROM user_prefs WHERE user_id = ?", (user_id,))
+        else:
+            self._run("INSERT INTO user_prefs(user_id, lang) VALUES (?, ?) ON CONFLICT(user_id)"
+                      " DO UPDATE SET lang = excluded.lang", (user_id, lang))
+
+    # -- digests ------------------------------------------------------------------
+    def digests(self) -> list[Digest]:
+        rows = self._run("SELECT chat_id, hour, minute, lang, origin FROM digests"
+                         " ORDER BY chat_id").fetchall()
+        return [Digest(*r) for r in rows]
+
+    def digest(self, chat_id: int) -> Digest | None:
+        row = self._run("SELECT chat_id, hour, minute, lang, origin FROM digests"
+                        " WHERE chat_id = ?", (chat_id,)).fetchone()
+        return Digest(*row) if row else None
+
+    def set_digest(self, digest: Digest, created_by: int | None) -> None:
+        self._run(
+            "INSERT INTO digests(chat_id, hour, minute, lang, origin, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET"
+            " hour = excluded.hour, minute = excluded.minute, lang = excluded.lang,"
+            " origin = excluded.origin, created_by = excluded.created_by,"
+            " created_at = excluded.created_at",
+            (digest.chat_id, digest.hour, digest.minute, digest.lang, digest.origin, created_by,
+             datetime.now(UTC).isoformat()))
+
+    def remove_digest(self, chat_id: int) -> bool:
+        return self._run("DELETE FROM digests WHERE chat_id = ?", (chat_id,)).rowcount > 0
+
+    def claim_window(self, chat_id: int, window_start: datetime) -> bool:
+        """True for exactly one caller per (chat, window), ever (until released)."""
+        cur = self._run("INSERT OR IGNORE INTO digest_posts(chat_id, window_start, claimed_at)"
+                        " VALUES (?, ?, ?)", (chat_id, _key(window_start),
+                                              datetime.now(UTC).isoformat()))
+        return cur.rowcount == 1
+
+    def release_window(self, chat_id: int, window_start: datetime) -> None:
+        self._run("DELETE FROM digest_posts WHERE chat_id = ? AND window_start = ?",
+                  (chat_id, _key(window_start)))
+
+    def posted_windows(self, chat_id: int) -> list[str]:
+        return [r[0] for r in self._run("SELECT window_start FROM digest_posts WHERE chat_id = ?"
+                                        " ORDER BY window_start", (chat_id,))]
+
+
+def _key(moment: datetime) -> str:
+    """One spelling per instant, whatever the timezone it comes in."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()

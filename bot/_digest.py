@@ -1,0 +1,228 @@
+"""/summary on demand and /digest on a schedule, over ``retrieval.summarize``.
+
+A chat's summary covers what its sources brought (``origin="chat:<id>"``: its
+channel posts, the documents and links its administrators added); a private
+chat's covers the whole index. Digests run daily at HH:MM UTC on the JobQueue;
+schedules are kept in ``bot.sqlite3`` and re-created at start-up. A window is
+claimed in the database before it is posted, so it goes out at most once, even
+across restarts or two bots on one home.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import UTC, datetime, time, timedelta
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import Application, CallbackContext, ContextTypes
+
+from retrieval import Coverage, parse_duration, summarize
+
+from ._db import Digest
+from ._render_coverage import render_coverage_telegram
+from ._services import (
+    Services,
+    command_text,
+    is_admin,
+    origin_of,
+    reply_html,
+    send_html,
+    services,
+    typing,
+    ui_lang,
+)
+from ._texts import t
+
+log = logging.getLogger("bot")
+
+DEFAULT_PERIOD = timedelta(hours=24)
+MAX_PERIOD = timedelta(days=366)
+_DAILY = re.compile(r"(?:daily|يوميا|يومياً)\s+([01]?\d|2[0-3])[:.]([0-5]\d)", re.IGNORECASE)
+_OFF = frozenset({"off", "stop", "إيقاف", "ايقاف"})
+
+
+def scope(chat_id: int, chat_type: str) -> str | None:
+    """What a chat's summaries cover: its own sources, or everything in private."""
+    return None if chat_type == ChatType.PRIVATE else origin_of(chat_id)
+
+
+def parse_summary_args(text: str) -> tuple[timedelta, str | None]:
+    """``7d``, ``24h`` and/or a topic, in either order; 24 hours by default."""
+    words = text.split()
+    period = None
+    for i in (0, len(words) - 1):
+        if words and (found := parse_duration(words[i])) is not None:
+            period = found
+            del words[i]
+            break
+    if period is None and len(words) >= 2 and (found := parse_duration(" ".join(words[:2]))):
+        period, words = found, words[2:]  # "7 أيام"
+    period = min(period or DEFAULT_PERIOD, MAX_PERIOD)
+    return period, " ".join(words) or None
+
+
+async def _summarise(svc: Services, *, since: datetime, until: datetime, topic: str | None,
+                     origin: str | None, lang: str) -> Coverage:
+    return await asyncio.to_thread(summarize, svc.index, since=since, until=until, topic=topic,
+                                   origin=origin, now=until, lang=lang)
+
+
+# -- /summary ---------------------------------------------------------------------------------
+async def cmd_summary(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None
+    await _summary(update, context, command_text(message))
+
+
+async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str) -> None:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    user = message.from_user
+    lang = ui_lang(svc, user, args or None)
+    if user is not None:
+        verdict = svc.limiter.check(user.id)
+        if not verdict.allowed:
+            if verdict.notify:
+                await reply_html(context.bot, svc, message,
+                                 t(lang, "rate_limited", seconds=int(verdict.retry_after) + 1))
+            return
+    period, topic = parse_summary_args(args)
+    now = datetime.now(UTC)
+    async with typing(context.bot, message.chat_id):
+        coverage = await _summarise(svc, since=now - period, until=now, topic=topic,
+                                    origin=scope(message.chat_id, message.chat.type), lang=lang)
+    log.info("summary", extra={"event": "summary", "chat_id": message.chat_id,
+                               "stories": len(coverage.stories),
+                               "hours": period / timedelta(hours=1)})
+    await reply_html(context.bot, svc, message, render_coverage_telegram(coverage, lang))
+
+
+# -- /digest ----------------------------------------------------------------------------------
+async def cmd_digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None
+    await _digest(update, context, command_text(message))
+
+
+async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str) -> None:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    chat = message.chat
+    user = message.from_user
+    lang = ui_lang(svc, user)
+    # In a private chat its user is the chat's only administrator.
+    if chat.type != ChatType.PRIVATE and not await is_admin(context.bot, svc, chat, user,
+                                                             message.sender_chat):
+        await reply_html(context.bot, svc, message, t(lang, "not_admin"))
+        return
+    arg = args.strip().lower()
+    if arg in _OFF:
+        removed = svc.db.remove_digest(chat.id)
+        unschedule(context.application, chat.id)
+        await reply_html(context.bot, svc, message, t(lang, "digest_off" if removed
+                                                      else "digest_none"))
+        return
+    m = _DAILY.fullmatch(arg)
+    if m is None:
+        current = svc.db.digest(chat.id)
+        note = t(lang, "digest_current", time=current.time) if current else ""
+        await reply_html(context.bot, svc, message, t(lang, "digest_usage", current=note))
+        return
+    digest = Digest(chat.id, int(m.group(1)), int(m.group(2)), lang, scope(chat.id, chat.type))
+    svc.db.set_digest(digest, user.id if user else None)
+    schedule(context.application, digest)
+    log.info("digest scheduled", extra={"event": "digest_scheduled", "chat_id": chat.id,
+                                        "at": digest.time})
+    await reply_html(context.bot, svc, message, t(lang, "digest_on", time=digest.time))
+
+
+async def channel_command(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    """/summary and /digest posted in a channel (only its administrators can post)."""
+    head, _, rest = text.partition(" ")
+    name, _, addressed = head[1:].partition("@")
+    if addressed and addressed.lower() != (context.bot.username or "").lower():
+        return
+    if name.lower() == "summary":
+        await _summary(update, context, rest.strip())
+    elif name.lower() == "digest":
+        await _digest(update, context, rest.strip())
+
+
+# -- scheduling -------------------------------------------------------------------------------
+def _job_name(chat_id: int) -> str:
+    return f"digest:{chat_id}"
+
+
+def schedule(app: Application, digest: Digest) -> None:  # type: ignore[type-arg]
+    jobs = app.job_queue
+    if jobs is None:
+        raise RuntimeError("the JobQueue is missing: install python-telegram-bot[job-queue]")
+    unschedule(app, digest.chat_id)
+    jobs.run_daily(_run_digest, time(digest.hour, digest.minute, tzinfo=UTC),
+                   chat_id=digest.chat_id, name=_job_name(digest.chat_id), data=digest)
+
+
+def unschedule(app: Application, chat_id: int) -> None:  # type: ignore[type-arg]
+    if app.job_queue is None:
+        return
+    for job in app.job_queue.get_jobs_by_name(_job_name(chat_id)):
+        job.schedule_removal()
+
+
+def restore(app: Application) -> int:  # type: ignore[type-arg]
+    """Re-create every persisted schedule (at start-up)."""
+    digests = app.bot_data["services"].db.digests()
+    for digest in digests:
+        schedule(app, digest)
+    return len(digests)
+
+
+def window_end(digest: Digest, now: datetime) -> datetime:
+    """The scheduled moment a run at ``now`` belongs to (today's, or yesterday's if early)."""
+    end = now.astimezone(UTC).replace(hour=digest.hour, minute=digest.minute, second=0,
+                                      microsecond=0)
+    return end - timedelta(days=1) if end > now + timedelta(minutes=5) else end
+
+
+async def _run_digest(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    job = context.job
+    assert job is not None and isinstance(job.data, Digest)
+    await post_digest(context.application, job.data, window_end(job.data, datetime.now(UTC)))
+
+
+async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg]
+                      end: datetime) -> bool:
+    """Post the digest of the 24 hours before ``end``, unless that window was claimed.
+
+    Returns True when this call posted it. An empty window is claimed and skipped:
+    a daily "nothing happened" would only be noise.
+    """
+    svc: Services = app.bot_data["services"]
+    start = end - timedelta(days=1)
+    if not svc.db.claim_window(digest.chat_id, start):
+        log.info("digest window already posted", extra={
+            "event": "digest_skipped", "chat_id": digest.chat_id, "window": start.isoformat()})
+        return False
+    try:
+        coverage = await _summarise(svc, since=start, until=end, topic=None,
+                                    origin=digest.origin, lang=digest.lang)
+    except BaseException:
+        svc.db.release_window(digest.chat_id, start)  # nothing went out: a later run may
+        raise
+    if coverage.empty:
+        log.info("digest window empty", extra={"event": "digest_empty",
+                                               "chat_id": digest.chat_id})
+        return False
+    head = t(digest.lang, "digest_head", start=start.strftime("%Y-%m-%d %H:%M"),
+             end=end.strftime("%Y-%m-%d %H:%M"))
+    # The claim stays even if sending fails: a half-posted digest must not go out twice.
+    await send_html(app.bot, svc, digest.chat_id,
+                    head + "\n\n" + render_coverage_telegram(coverage, digest.lang))
+    log.info("digest posted", extra={"event": "digest_posted", "chat_id": digest.chat_id,
+                                     "stories": len(coverage.stories)})
+    return True

@@ -1,0 +1,322 @@
+"""Questions and answers: private chats, /ask, replies and mentions in groups, paging.
+
+Every answer is rendered by ``_render.render_telegram`` and sent through
+``send_html`` (split, flood control). The retrieval call runs in a worker thread,
+so a slow question never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import time
+
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageEntity,
+    Update,
+    User,
+)
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from retrieval import Answer, Hit, Source
+
+from ._render import esc, labels, render_telegram, telegram_source
+from ._services import (
+    Services,
+    command_text,
+    reply_html,
+    send_html,
+    services,
+    typing,
+    ui_lang,
+)
+from ._texts import t
+
+log = logging.getLogger("bot")
+
+PAGE = 3  # passages per "more sources" page
+MAX_QUESTION = 1000
+_MORE = re.compile(r"more:(\d{1,12}):(\d{1,4})")
+_GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+# -- answering ---------------------------------------------------------------------------
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    user = message.from_user
+    question = question.strip()[:MAX_QUESTION]
+    if not question:
+        await reply_html(context.bot, svc, message, t(ui_lang(svc, user), "ask_usage"))
+        return
+    asker = user.id if user else message.chat_id
+    verdict = svc.limiter.check(asker)
+    if not verdict.allowed:
+        if verdict.notify:
+            seconds = max(1, math.ceil(verdict.retry_after))
+            await reply_html(context.bot, svc, message,
+                             t(ui_lang(svc, user, question), "rate_limited", seconds=seconds))
+        log.info("rate limited", extra={"event": "rate_limited", "chat_id": message.chat_id,
+                                        "user_id": asker})
+        return
+    previous = svc.state.previous(message.chat_id, asker)
+    t0 = time.perf_counter()
+    async with typing(context.bot, message.chat_id):
+        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=previous)
+        empty = answer.abstained and not answer.related and await asyncio.to_thread(
+            svc.index.store.count_articles) == 0
+    # Chained follow-ups ("and Homs?", then "and when?") keep the original subject.
+    follow = answer.query.follow_up_of
+    svc.state.set_previous(message.chat_id, asker, f"{follow} {question}" if follow else question)
+    lang = _answer_lang(svc, user, answer, question)
+    if empty:
+        await reply_html(context.bot, svc, message, esc(labels(lang)["empty"]))
+        return
+    key = svc.state.remember(message.chat_id, answer, lang)
+    shown = answer.sources or answer.related
+    keyboard = _keyboard(answer, key, 0, shown, lang)
+    await reply_html(context.bot, svc, message, render_telegram(answer, lang), keyboard=keyboard)
+    svc.answered += 1
+    log.info("answered", extra={
+        "event": "answer", "chat_id": message.chat_id, "user_id": asker, "lang": answer.lang,
+        "abstained": answer.abstained, "follow_up": bool(follow), "sources": len(shown),
+        "ms": round((time.perf_counter() - t0) * 1000)})
+
+
+def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> str:
+    """The user's /lang choice, else the question's language."""
+    if user is not None and (chosen := svc.db.lang(user.id)):
+        return chosen
+    if answer.lang in ("ar", "en"):
+        return answer.lang
+    return ui_lang(svc, user, question)
+
+
+def _keyboard(answer: Answer, key: int, next_page: int, shown: list[Source],
+              lang: str) -> InlineKeyboardMarkup | None:
+    rows: list[list[InlineKeyboardButton]] = []
+    if len(answer.more) > next_page * PAGE:
+        data = f"more:{key}:{next_page}"  # well under Telegram's 64 bytes
+        rows.append([InlineKeyboardButton(labels(lang)["more"], callback_data=data)])
+    url = next((s.url for s in shown if s.url and s.url.startswith(("https://", "http://"))),
+               None)
+    if url:
+        rows.append([InlineKeyboardButton(labels(lang)["open"], url=url)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _hit_source(n: int, hit: Hit) -> Source:
+    p = hit.passage
+    return Source(n=n, outlets=hit.outlets or p.outlets, title=p.title, published=p.published,
+                  url=p.url, position=p.position, n_passages=p.n_passages,
+                  article_id=p.article_id, passage_id=p.id, text=p.text, lang=p.lang,
+                  score=hit.score)
+
+
+async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "more sources" button: the next page of passages, as a new message."""
+    svc = services(context)
+    query = update.callback_query
+    assert query is not None
+    m = _MORE.fullmatch(query.data or "")
+    message = query.message if isinstance(query.message, Message) else None
+    if m is None or message is None:
+        await query.answer()
+        return
+    key, page = int(m.group(1)), int(m.group(2))
+    kept = svc.state.recall(message.chat_id, key)
+    chosen = svc.db.lang(query.from_user.id)
+    if kept is None:
+        await query.answer(t(chosen or ui_lang(svc, query.from_user), "expired"),
+                           show_alert=True)
+        return
+    lang = chosen or kept.lang
+    answer = kept.answer
+    hits = answer.more[page * PAGE:(page + 1) * PAGE]
+    if not hits:
+        await query.answer(labels(lang)["no_more"])
+        return
+    await query.answer()
+    shown = answer.sources or answer.related
+    first = len(shown) + page * PAGE + 1
+    sources = [_hit_source(first + i, h) for i, h in enumerate(hits)]
+    head = t(lang, "more_head", first=first, last=first + len(sources) - 1,
+             total=len(shown) + len(answer.more))
+    body = "\n\n".join([head, *(telegram_source(s, lang) for s in sources)])
+    await _drop_more_button(query)
+    await send_html(context.bot, svc, message.chat_id, body, reply_to=message.message_id,
+                    keyboard=_keyboard(answer, key, page + 1, sources, lang))
+
+
+async def _drop_more_button(query: CallbackQuery) -> None:
+    """The pressed button has done its job; keep the others (the article link)."""
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return
+    rows = [[b for b in row if b.callback_data != query.data]
+            for row in message.reply_markup.inline_keyboard]
+    rows = [r for r in rows if r]
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
+
+
+# -- where questions come from ------------------------------------------------------------
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Private: every text is a question. Groups: replies to the bot and mentions only."""
+    message = update.message
+    if message is None or message.text is None:
+        return
+    if message.chat.type == ChatType.PRIVATE:
+        await ask(update, context, message.text)
+        return
+    if message.chat.type not in _GROUPS or message.is_automatic_forward:
+        return
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None \
+            and replied.from_user.id == context.bot.id:
+        await ask(update, context, message.text)
+        return
+    question = _without_mention(message, context.bot.username, context.bot.id)
+    if question is not None:
+        await ask(update, context, question)
+
+
+def _without_mention(message: Message, username: str, bot_id: int) -> str | None:
+    """The text with the bot's @mention removed, or None when the bot is not mentioned."""
+    text = message.text or ""
+    handle = f"@{username}".lower()
+    cuts: list[tuple[int, int]] = []
+    for entity, value in message.parse_entities([MessageEntity.MENTION,
+                                                 MessageEntity.TEXT_MENTION]).items():
+        mentioned = (value.lower() == handle if entity.type == MessageEntity.MENTION
+                     else entity.user is not None and entity.user.id == bot_id)
+        if mentioned:
+            start = _py_offset(text, entity.offset)
+            cuts.append((start, start + len(value)))
+    if not cuts:
+        return None
+    for start, end in sorted(cuts, reverse=True):
+        text = text[:start] + " " + text[end:]
+    return " ".join(text.split())
+
+
+def _py_offset(text: str, utf16_offset: int) -> int:
+    """Telegram counts entity offsets in UTF-16 units."""
+    units = 0
+    for i, ch in enumerate(text):
+        if units >= utf16_offset:
+            return i
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(text)
+
+
+# -- commands for everyone ------------------------------------------------------------------
+async def cmd_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None
+    question = command_text(message)
+    if not question and message.reply_to_message is not None:
+        # "/ask" in reply to someone's message asks their question.
+        question = message.reply_to_message.text or message.reply_to_message.caption or ""
+    await ask(update, context, question)
+
+
+async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _say(update, context, "start")
+
+
+async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _say(update, context, "help")
+
+
+async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    await reply_html(context.bot, svc, message, t(ui_lang(svc, message.from_user), key))
+
+
+_LANG_WORDS = {"ar": "ar", "arabic": "ar", "عربي": "ar", "العربية": "ar", "en": "en",
+               "english": "en", "انجليزي": "en", "الإنجليزية": "en", "auto": None,
+               "تلقائي": None}
+
+
+async def cmd_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    user = message.from_user
+    choice = command_text(message).lower()
+    if user is None or choice not in _LANG_WORDS:
+        current = (svc.db.lang(user.id) if user else None) or "auto"
+        await reply_html(context.bot, svc, message,
+                         t(ui_lang(svc, user), "lang_usage", current=current))
+        return
+    lang = _LANG_WORDS[choice]
+    svc.db.set_lang(user.id, lang)
+    text = t(lang, "lang_set") if lang else t(ui_lang(svc, user, choice), "lang_auto")
+    await reply_html(context.bot, svc, message, text)
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _say(update, context, "unknown_command")
+
+
+# -- membership and errors ------------------------------------------------------------------
+async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    change = update.my_chat_member
+    if change is None:
+        return
+    chat = change.chat
+    old, new = change.old_chat_member.status, change.new_chat_member.status
+    log.info("membership changed", extra={"event": "my_chat_member", "chat_id": chat.id,
+                                          "chat_type": chat.type, "old": old, "new": new})
+    gone = (ChatMemberStatus.LEFT, ChatMemberStatus.BANNED)
+    if new in gone:
+        from ._digest import unschedule
+
+        if services(context).db.remove_digest(chat.id):
+            unschedule(context.application, chat.id)
+    elif old in gone and chat.type in _GROUPS:
+        svc = services(context)
+        with contextlib.suppress(TelegramError):
+            await send_html(context.bot, svc, chat.id,
+                            t(ui_lang(svc, change.from_user), "group_hello"))
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log with context (never the token: see ``_logging``) and tell the user."""
+    err = context.error
+    extra: dict[str, object] = {"event": "handler_error", "error": type(err).__name__}
+    if isinstance(update, Update):
+        extra["update_id"] = update.update_id
+        if update.effective_chat:
+            extra["chat_id"] = update.effective_chat.id
+            extra["chat_type"] = update.effective_chat.type
+        if update.effective_user:
+            extra["user_id"] = update.effective_user.id
+    log.error("update failed: %s", err, exc_info=err, extra=extra)
+    if not isinstance(update, Update) or update.effective_chat is None \
+            or update.effective_chat.type == ChatType.CHANNEL:
+        return  # never post errors into a channel
+    svc = services(context)
+    text = t(ui_lang(svc, update.effective_user), "error")
+    with contextlib.suppress(TelegramError):
+        if update.callback_query is not None:
+            await update.callback_query.answer(text[:200], show_alert=True)
+            return
+        message = update.effective_message
+        if message is not None:
+            await reply_html(context.bot, svc, message, text)
+        else:
+            await send_html(context.bot, svc, update.effective_chat.id, text)

@@ -1,0 +1,180 @@
+"""What every handler shares: the services object and the helpers around sending.
+
+One :class:`Services` lives in ``application.bot_data``; the Index and Khabar in
+it are shared by every concurrent handler (both are thread-safe) and are only
+called through ``asyncio.to_thread`` so the event loop never embeds or searches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from telegram import (
+    Bot,
+    Chat,
+    ChatMember,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    User,
+)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from index import Index, Settings
+from retrieval import Khabar
+
+from ._chat_state import ChatState
+from ._db import BotDB
+from ._ratelimit import FloodGate, RateLimiter
+from ._render import is_rtl
+from ._split import TELEGRAM_LIMIT, split_html, visible_text
+
+log = logging.getLogger("bot")
+
+ADMIN_TTL = 60.0  # seconds a group administrator check is trusted
+_GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    khabar: Khabar
+    index: Index
+    db: BotDB
+    state: ChatState = field(default_factory=ChatState)
+    limiter: RateLimiter = field(default_factory=lambda: RateLimiter(20))
+    gate: FloodGate = field(default_factory=FloodGate)
+    started: float = field(default_factory=time.monotonic)
+    answered: int = 0
+    _admins: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data["services"]  # type: ignore[no-any-return]
+
+
+def origin_of(chat_id: int) -> str:
+    """How the index tags what a chat brought (posts, documents, links)."""
+    return f"chat:{chat_id}"
+
+
+# -- language -------------------------------------------------------------------------
+def lang_of_text(text: str) -> str | None:
+    """"ar"/"en" when the text says so by its first letters, else None."""
+    if any(ch.isalpha() for ch in text):
+        return "ar" if is_rtl(text) else "en"
+    return None
+
+
+def ui_lang(svc: Services, user: User | None, text: str | None = None) -> str:
+    """The user's /lang choice, else the language of ``text``, else their Telegram's."""
+    if user is not None and (chosen := svc.db.lang(user.id)):
+        return chosen
+    if text and (found := lang_of_text(text)):
+        return found
+    code = (user.language_code or "") if user else ""
+    return "ar" if code.lower().startswith("ar") else "en"
+
+
+# -- who may configure -----------------------------------------------------------------
+async def is_admin(bot: Bot, svc: Services, chat: Chat, user: User | None,
+                   sender_chat: Chat | None = None) -> bool:
+    """Configured admins anywhere; a group's own administrators within that group."""
+    if user is not None and user.id in svc.settings.admin_ids:
+        return True
+    if chat.type == ChatType.CHANNEL:
+        return True  # only the channel's administrators can post in it
+    if chat.type not in _GROUPS:
+        return False
+    if sender_chat is not None and sender_chat.id == chat.id:
+        return True  # an anonymous administrator speaks as the group itself
+    if user is None:
+        return False
+    now = time.monotonic()
+    cached = svc._admins.get((chat.id, user.id))
+    if cached and cached[1] > now:
+        return cached[0]
+    try:
+        member = await bot.get_chat_member(chat.id, user.id)
+    except TelegramError as exc:
+        log.warning("getChatMember failed: %s", exc, extra={"chat_id": chat.id})
+        return False
+    ok = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+    if len(svc._admins) > 10_000:
+        svc._admins.clear()
+    svc._admins[(chat.id, user.id)] = (ok, now + ADMIN_TTL)
+    return ok
+
+
+# -- sending ---------------------------------------------------------------------------
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
+                    reply_to: int | None = None,
+                    keyboard: InlineKeyboardMarkup | None = None) -> list[Message]:
+    """Send Telegram HTML, split into valid parts of at most 4096 characters.
+
+    The first part replies to ``reply_to``; the keyboard goes on the last part, under
+    the sources it is about. Flood control is waited out for this chat only.
+    """
+    # Telegram refuses a message whose visible text is only whitespace.
+    parts = [p for p in split_html(markup, TELEGRAM_LIMIT) if visible_text(p).strip()]
+    sent: list[Message] = []
+    async with svc.gate.chat(chat_id):
+        for i, part in enumerate(parts):
+            reply = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                     if reply_to is not None and i == 0 else None)
+            markup_i = keyboard if i == len(parts) - 1 else None
+
+            async def send(part: str = part, reply: ReplyParameters | None = reply,
+                           kb: InlineKeyboardMarkup | None = markup_i) -> Message:
+                return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
+                                              reply_parameters=reply, reply_markup=kb,
+                                              link_preview_options=_NO_PREVIEW)
+
+            sent.append(await svc.gate.call(chat_id, send))
+    return sent
+
+
+async def reply_html(bot: Bot, svc: Services, message: Message, markup: str, *,
+                     keyboard: InlineKeyboardMarkup | None = None) -> list[Message]:
+    """Answer a message: quoting it in groups (who is answered?), plainly in private."""
+    quote = message.chat.type != ChatType.PRIVATE
+    return await send_html(bot, svc, message.chat_id, markup,
+                           reply_to=message.message_id if quote else None, keyboard=keyboard)
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, chat_id: int, action: str = ChatAction.TYPING,
+                 every: float = 4.5) -> AsyncIterator[None]:
+    """Show "typing…" until the block ends (Telegram shows it for about 5 s per call)."""
+
+    async def keep() -> None:
+        while True:
+            with contextlib.suppress(TelegramError):
+                await bot.send_chat_action(chat_id, action)
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(keep())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def command_text(message: Message) -> str:
+    """What follows ``/command[@bot]``, whitespace and line breaks kept."""
+    text = message.text or message.caption or ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""

@@ -1,0 +1,170 @@
+"""Sources through Telegram: channel posts, forwarded posts, documents; admin commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from aiohttp import web
+
+from index import Index
+from retrieval import Khabar
+from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, buttons, run_bot
+from tests.bot.fake_telegram import BOT_ID
+
+TIMEOUT = 90
+CHANNEL = -1001500
+POST = (
+    "Floods hit Benghazi\n"
+    "Heavy floods hit the Libyan city of Benghazi on Monday, the city's mayor said, "
+    "cutting power to thousands of homes and closing the port."
+)
+EDITED = (
+    "Floods hit Benghazi\n"
+    "Heavy floods hit the Libyan city of Benghazi on Monday, the mayor said; three people "
+    "died and the port was closed."
+)
+DOC = (
+    b"# Drought in Morocco\n\n"
+    b"Morocco's farmers are facing the worst drought in forty years, the agriculture "
+    b"ministry said on Tuesday, with wheat harvests expected to fall by half.\n"
+)
+
+
+async def _until(condition, timeout: float = TIMEOUT) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
+
+
+async def test_channel_post_is_indexed_then_cited(fresh_bot: RunningBot,
+                                                  fresh_index: Index) -> None:
+    fake = fresh_bot.fake
+    fake.channel_post(CHANNEL, "libya_news", 42, POST, title="Libya News")
+    await _until(lambda: fresh_index.store.count_articles() == 1)
+    assert fresh_index.store.article_ids(origin=f"chat:{CHANNEL}")
+
+    fake.private_text(USER, "What hit Benghazi?")
+    (answer,) = await fake.wait_for_messages(USER, 1, timeout=TIMEOUT)
+    assert "https://t.me/libya_news/42" in answer["raw_text"]
+    assert "Libya News" in answer["text"] and "Heavy floods hit" in answer["text"]
+    assert {"text": "Open article", "url": "https://t.me/libya_news/42"} in buttons(answer)
+    assert fake.sent_messages(CHANNEL) == []  # the bot never posts into the channel
+
+    # An edit replaces the old text: still one article, with the new wording.
+    fake.channel_post(CHANNEL, "libya_news", 42, EDITED, edited=True)
+    await _until(lambda: any("three people died" in r["text"]
+                             for r in fresh_index.store.iter_passages()))
+    assert fresh_index.store.count_articles() == 1
+    assert not any("thousands of homes" in r["text"] for r in fresh_index.store.iter_passages())
+
+
+async def test_forwarded_channel_post_from_an_admin_is_indexed(fresh_bot: RunningBot,
+                                                               fresh_index: Index) -> None:
+    fake = fresh_bot.fake
+    fake.forwarded_channel_post(USER, CHANNEL, "libya_news", 7, POST)
+    (refused,) = await fake.wait_for_messages(USER, 1)
+    assert "only administrators" in refused["text"]
+    assert fresh_index.store.count_articles() == 0
+
+    fake.forwarded_channel_post(ADMIN, CHANNEL, "libya_news", 7, POST)
+    (report,) = await fake.wait_for_messages(ADMIN, 1, timeout=TIMEOUT)
+    assert report["text"].startswith("Indexed @libya_news/7: 1 added")
+    assert fresh_index.store.article_ids(url="https://t.me/libya_news/7",
+                                         origin=f"chat:{CHANNEL}")
+
+
+async def test_admin_document_indexed_and_non_admin_refused(fresh_bot: RunningBot,
+                                                            fresh_index: Index) -> None:
+    fake = fresh_bot.fake
+    fake.document(USER, USER, "drought.md", DOC, "text/markdown")
+    (refused,) = await fake.wait_for_messages(USER, 1)
+    assert refused["text"] == "Sorry, only administrators can do that."
+    assert fresh_index.store.count_articles() == 0
+    assert not fake.calls_to("getFile")  # never even downloaded
+
+    fake.document(ADMIN, ADMIN, "drought.md", DOC, "text/markdown")
+    (report,) = await fake.wait_for_messages(ADMIN, 1, timeout=TIMEOUT)
+    assert report["text"].startswith("Indexed drought.md: 1 added")
+    assert "✓ Drought in Morocco — added" in report["text"]
+    assert fresh_index.store.count_articles() == 1
+    assert fresh_index.store.article_ids(origin=f"chat:{ADMIN}")
+
+    records = [{"title": "Good", "text": "A long enough paragraph about the Moroccan wheat "
+                "harvest and the drought that hit it this year."}, {"title": "No text"}]
+    data = "\n".join(json.dumps(r) for r in records).encode()
+    fake.document(ADMIN, ADMIN, "batch.jsonl", data, "application/octet-stream")
+    fake.document(ADMIN, ADMIN, "scan.pdf", b"%PDF-1.4", "application/pdf")
+    replies = await fake.wait_for_messages(ADMIN, 3, timeout=TIMEOUT)
+    texts = [m["text"] for m in replies[1:]]
+    pdf = next(t for t in texts if "scan.pdf" in t)
+    assert "I can index .txt, .md, .html, .json and .jsonl files" in pdf
+    batch = next(t for t in texts if t.startswith("Indexed batch.jsonl"))
+    # What went in and what was refused, and why.
+    assert "1 added" in batch and "1 refused" in batch and "✗" in batch
+
+
+async def test_group_admins_configure_their_group(fresh_bot: RunningBot,
+                                                  fresh_index: Index) -> None:
+    fake = fresh_bot.fake
+    fake.set_admins(GROUP, [7, BOT_ID], creator=5)
+    fake.document(GROUP, 8, "drought.md", DOC, "text/markdown", chat_type="supergroup")
+    fake.group_text(GROUP, 8, "/stats")
+    (refusal,) = await fake.wait_for_messages(GROUP, 1)
+    assert refusal["text"] == "Sorry, only administrators can do that."
+    assert fresh_index.store.count_articles() == 0  # a member's file is not for the bot
+
+    fake.document(GROUP, 7, "drought.md", DOC, "text/markdown", chat_type="supergroup")
+    _, report = await fake.wait_for_messages(GROUP, 2, timeout=TIMEOUT)
+    assert "1 added" in report["text"]
+    fake.group_text(GROUP, 5, "/stats")
+    *_, stats = await fake.wait_for_messages(GROUP, 3)
+    assert "articles: 1" in stats["text"] and "from this chat: 1 article(s)" in stats["text"]
+    fake.group_text(GROUP, 7, "/forget chat")
+    *_, forgot = await fake.wait_for_messages(GROUP, 4, timeout=TIMEOUT)
+    assert forgot["text"] == "Forgot 1 article(s)."
+    assert fresh_index.store.count_articles() == 0
+
+
+async def test_add_is_for_admins_only(fresh_bot: RunningBot) -> None:
+    fake = fresh_bot.fake
+    fake.private_text(USER, "/add https://example.com/feed.xml")
+    fake.private_text(ADMIN, "/add")
+    (refused,) = await fake.wait_for_messages(USER, 1)
+    (usage,) = await fake.wait_for_messages(ADMIN, 1)
+    assert refused["text"] == "Sorry, only administrators can do that."
+    assert usage["text"].startswith("Give a web page or feed address")
+
+
+async def test_admin_adds_a_web_page(telegram, tg_settings, encoders) -> None:  # type: ignore[no-untyped-def]
+    page = (Path(__file__).parents[1] / "index" / "fixtures" / "article_en.html").read_bytes()
+
+    async def serve_page(request: web.Request) -> web.Response:
+        return web.Response(body=page, content_type="text/html", charset="utf-8")
+
+    site = web.Application()
+    site.router.add_get("/news/article.html", serve_page)
+    runner = web.AppRunner(site)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/news/article.html"
+    # The fetcher refuses loopback addresses unless told otherwise (SSRF guard).
+    settings = tg_settings.with_(allow_private_urls=True)
+    index = Index.open(settings, encoders=encoders)
+    try:
+        async with run_bot(telegram, settings, Khabar(index), index) as running:
+            telegram.private_text(ADMIN, f"/add {url}")
+            (report,) = await telegram.wait_for_messages(ADMIN, 1, timeout=TIMEOUT)
+        assert not running.errors
+        assert report["text"].startswith(f"Indexed {url}: 1 added")
+        assert "Central bank holds rates steady" in report["text"]
+        # Cited by the page's canonical link, tagged with the chat that added it.
+        assert index.store.article_ids(
+            url="https://www.reuters.com/markets/central-bank-holds-rates-2024-03-20/",
+            origin=f"chat:{ADMIN}")
+    finally:
+        index.close()
+        await runner.cleanup()

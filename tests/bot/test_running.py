@@ -1,0 +1,208 @@
+"""The bot as it runs: webhooks, long answers, many chats at once, `khabar serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession
+
+from index import Index, Settings
+from retrieval import Answer, AnswerSentence, Khabar, Query, Source
+from tests.bot.conftest import AR_HEADS, EN_HEADS, USER, cites_passage_first, run_bot
+from tests.bot.fake_telegram import SECRET_HEADER, FakeTelegram, parse_html
+
+TIMEOUT = 90
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_webhook_mode_answers_and_rejects_a_wrong_secret(
+        telegram: FakeTelegram, tg_settings: Settings, seed_khabar: Khabar,
+        seed_index: Index) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/khabar-hook"
+    hook = {"listen": "127.0.0.1", "port": port, "url_path": "khabar-hook",
+            "webhook_url": url, "secret_token": "right_secret-123"}
+    async with run_bot(telegram, tg_settings, seed_khabar, seed_index,
+                       webhook=hook) as running:
+        (registered,) = telegram.calls_to("setWebhook")
+        assert registered["url"] == url and registered["secret_token"] == "right_secret-123"
+        assert "channel_post" in registered["allowed_updates"]
+
+        telegram.private_text(USER, "/help")  # delivered by the fake, with the secret
+        (helped,) = await telegram.wait_for_messages(USER, 1)
+        assert "/digest" in helped["text"]
+
+        forged = {"update_id": 9, "message": {
+            "message_id": 1, "date": int(time.time()), "text": "/start",
+            "chat": {"id": 666, "type": "private", "first_name": "M"},
+            "from": {"id": 666, "is_bot": False, "first_name": "M"}}}
+        async with ClientSession() as http:
+            for headers in ({SECRET_HEADER: "wrong"}, {}):
+                async with http.post(url, json=forged, headers=headers) as resp:
+                    assert resp.status == 403
+        await asyncio.sleep(0.5)
+        assert telegram.sent_messages(666) == []
+    assert not running.errors
+    assert all(status == 200 for _, status in telegram.webhook_deliveries)
+
+
+class _LongKhabar:
+    """Answers every question with five long passages full of HTML-special characters."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def ask(self, text: str, **_: Any) -> Answer:
+        sources = [
+            Source(n=i, outlets=["Reuters", "الجزيرة"], title=f"Title <{i}> & \"more\"",
+                   published=datetime(2015, 9, 30, tzinfo=UTC), url=f"https://e.com/{i}?a=1&b=2",
+                   position=i, n_passages=9, article_id=i, passage_id=i,
+                   text=_long_text(i), lang="ar" if i % 2 else "en", score=1.0)
+            for i in range(1, 6)]
+        query = Query(text=text, search_text=text, lang="en")
+        return Answer(text, "en", query, [AnswerSentence(sources[0].text[:200], 1)], sources)
+
+
+def _long_text(i: int) -> str:
+    en = f"Sentence {i} says a < b && c > d. "
+    ar = "قال مسؤول إن الضربات استهدفت مواقع قرب حلب. "
+    return "".join((ar if k % 3 else en) for k in range(50))
+
+
+async def test_a_10000_character_answer_is_split_validly(
+        telegram: FakeTelegram, tg_settings: Settings, seed_index: Index) -> None:
+    khabar = _LongKhabar(seed_index)
+    expected = khabar.ask("q")
+    async with run_bot(telegram, tg_settings, khabar, seed_index) as running:
+        telegram.private_text(USER, "tell me everything")
+        await telegram.wait_for_messages(USER, 3, timeout=10)
+        await asyncio.sleep(0.5)
+    assert not running.errors  # the fake would have refused invalid HTML or a long text
+    parts = telegram.sent_messages(USER)
+    assert len(parts) >= 3
+    from bot._render import render_telegram
+
+    full, _ = parse_html(render_telegram(expected, "en"))
+    assert len(full) > 10_000
+    for part in parts:
+        assert len(part["text"]) <= 4096
+        parse_html(part["raw_text"])  # each part is valid HTML on its own
+    # Nothing lost but the whitespace Telegram trims at the cuts.
+    joined = "".join(p["text"] for p in parts)
+    assert "".join(joined.split()) == "".join(full.split())
+    # The keyboard comes with the last part, under the sources it is about.
+    assert [("reply_markup" in p) for p in parts] == [False] * (len(parts) - 1) + [True]
+
+
+class _SharedKhabar:
+    """The real Khabar for each distinct question (run concurrently, for real), then the
+    same answer for repeats after a fixed delay in the worker thread: 50 real questions
+    would take minutes on two cores, and the delay shows the event loop never waits."""
+
+    DELAY = 0.5
+
+    def __init__(self, khabar: Khabar) -> None:
+        self.khabar = khabar
+        self.index = khabar.index
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._answers: dict[str, Answer] = {}
+        self.real_calls = 0
+
+    def ask(self, text: str, **kwargs: Any) -> Answer:
+        with self._lock:
+            lock = self._locks.setdefault(text, threading.Lock())
+        with lock:
+            if text not in self._answers:
+                self.real_calls += 1
+                self._answers[text] = self.khabar.ask(text, **kwargs)
+                return self._answers[text]
+        time.sleep(self.DELAY)
+        return self._answers[text]
+
+
+async def test_fifty_chats_asking_at_once_are_all_answered(
+        telegram: FakeTelegram, tg_settings: Settings, seed_khabar: Khabar,
+        seed_index: Index) -> None:
+    khabar = _SharedKhabar(seed_khabar)
+    questions = ["who struck Aleppo?", "من قصف حلب؟", "what did Russia strike?",
+                 "ماذا قصفت روسيا؟"]
+    async with run_bot(telegram, tg_settings, khabar, seed_index) as running:
+        started = time.monotonic()
+        for chat in range(1, 51):
+            telegram.private_text(5000 + chat, questions[chat % len(questions)])
+        answers = await asyncio.gather(*(
+            telegram.wait_for_messages(5000 + chat, 1, timeout=4 * TIMEOUT)
+            for chat in range(1, 51)))
+        elapsed = time.monotonic() - started
+    assert not running.errors
+    assert khabar.real_calls == len(questions)
+    for chat, (answer,) in zip(range(1, 51), answers, strict=True):
+        arabic = questions[chat % len(questions)][0] == "م"
+        assert answer["text"].startswith(AR_HEADS if arabic else EN_HEADS)
+        assert "[1]" in answer["text"]
+    # Handled concurrently: 46 repeats one after another would take 23 s by themselves.
+    repeats = 50 - len(questions)
+    assert elapsed < TIMEOUT + repeats * _SharedKhabar.DELAY
+
+
+def _khabar_command() -> list[str]:
+    script = Path(sys.executable).parent / "khabar"
+    if script.exists() or shutil.which("khabar"):
+        return [str(script if script.exists() else shutil.which("khabar")), "serve"]
+    return [sys.executable, "-c", "from bot.telegram import serve; from index import Settings;"
+            " serve(Settings.load())"]
+
+
+async def test_khabar_serve_runs_against_the_fake_and_stops_on_sigterm(
+        telegram: FakeTelegram, khabar_home: Path) -> None:
+    env = {**os.environ, "KHABAR_HOME": str(khabar_home),
+           "KHABAR_TELEGRAM_TOKEN": telegram.token,
+           "KHABAR_TELEGRAM_BASE_URL": telegram.base_url,
+           "KHABAR_TELEGRAM_FILE_URL": telegram.base_file_url,
+           "KHABAR_ADMIN_IDS": "1000", "PYTHONUNBUFFERED": "1"}
+    env.pop("KHABAR_CONFIG", None)
+    proc = await asyncio.create_subprocess_exec(
+        *_khabar_command(), cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    try:
+        # Loading the model and indexing the seed article take a while.
+        await telegram.wait_for_call("setMyCommands", timeout=240, count=2)
+        await telegram.wait_for_call("getUpdates", timeout=30)
+        telegram.private_text(USER, "/start")
+        (hello,) = await telegram.wait_for_messages(USER, 1, timeout=30)
+        assert "khabar" in hello["text"]
+        # SIGTERM while a question is being answered: it is finished before the exit.
+        telegram.private_text(USER, "who struck Aleppo?")
+        await telegram.wait_for_call("sendChatAction", timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    log = err.decode()
+    assert proc.returncode == 0, log[-3000:]
+    assert telegram.token not in log and telegram.token.split(":")[1] not in log
+    assert '"event": "started"' in log and '"event": "stopped"' in log
+    assert telegram.pending_updates == []  # the last getUpdates confirmed both
+    _, answer = telegram.sent_messages(USER)
+    assert cites_passage_first(answer["text"])
+    allowed = telegram.calls_to("getUpdates")[-1].get("allowed_updates") or []
+    assert "channel_post" in allowed and "callback_query" in allowed

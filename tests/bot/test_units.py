@@ -1,0 +1,137 @@
+"""Small pieces of the bot on their own: limits, arguments, mentions, reports, logs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+from telegram import Message, MessageEntity
+
+from bot._db import BotDB, Digest
+from bot._digest import parse_summary_args, window_end
+from bot._handlers import _without_mention
+from bot._intake import report_html
+from bot._logging import JsonFormatter
+from bot._ratelimit import RateLimiter
+from index import IngestReport, ItemResult
+from tests.bot.fake_telegram import BOT_ID, DEFAULT_TOKEN, auto_entities, parse_html
+
+
+def test_rate_limiter_window_and_single_notice() -> None:
+    now = [0.0]
+    limiter = RateLimiter(2, clock=lambda: now[0])
+    assert limiter.check(1).allowed and limiter.check(1).allowed
+    refused = limiter.check(1)
+    assert not refused.allowed and refused.notify and refused.retry_after == 60
+    assert not limiter.check(1).notify  # told once per wait
+    assert limiter.check(2).allowed  # other users are not affected
+    now[0] = 60.5
+    assert limiter.check(1).allowed
+    assert RateLimiter(0).check(1).allowed  # 0: no limit
+
+
+def test_summary_arguments() -> None:
+    assert parse_summary_args("") == (timedelta(hours=24), None)
+    assert parse_summary_args("7d") == (timedelta(days=7), None)
+    assert parse_summary_args("syria 48h") == (timedelta(hours=48), "syria")
+    assert parse_summary_args("24h حلب") == (timedelta(hours=24), "حلب")
+    assert parse_summary_args("floods in Libya") == (timedelta(hours=24), "floods in Libya")
+    assert parse_summary_args("9999d")[0] == timedelta(days=366)
+
+
+def test_digest_window_belongs_to_the_scheduled_time() -> None:
+    digest = Digest(1, 8, 0, "en", None)
+    at = datetime(2025, 3, 2, 8, 0, 1, tzinfo=UTC)
+    assert window_end(digest, at) == datetime(2025, 3, 2, 8, 0, tzinfo=UTC)
+    early = datetime(2025, 3, 2, 7, 58, tzinfo=UTC)  # a run a little early: same window
+    assert window_end(digest, early) == datetime(2025, 3, 2, 8, 0, tzinfo=UTC)
+    by_hand = datetime(2025, 3, 2, 6, 0, tzinfo=UTC)
+    assert window_end(digest, by_hand) == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_window_claims_are_unique_and_persist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    start = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    db = BotDB(tmp_path / "bot.sqlite3")
+    assert db.claim_window(5, start)
+    assert not db.claim_window(5, start.astimezone(UTC).replace(microsecond=7))
+    assert db.claim_window(6, start)
+    db.close()
+    again = BotDB(tmp_path / "bot.sqlite3")
+    assert not again.claim_window(5, start)
+    again.release_window(5, start)
+    assert again.claim_window(5, start)
+
+
+def _message(text: str) -> Message:
+    data = {"message_id": 1, "date": 0, "chat": {"id": -5, "type": "supergroup"},
+            "text": text, "entities": auto_entities(text)}
+    return Message.de_json(data, None)  # type: ignore[arg-type]
+
+
+def test_mentions_of_the_bot_are_removed_others_kept() -> None:
+    bot = "khabar_test_bot"
+    assert _without_mention(_message("😀 @khabar_test_bot من قصف حلب؟"), bot, BOT_ID) == \
+        "😀 من قصف حلب؟"
+    assert _without_mention(_message("ask @someone_else about it"), bot, BOT_ID) is None
+    text_mention = Message.de_json({
+        "message_id": 1, "date": 0, "chat": {"id": -5, "type": "supergroup"},
+        "text": "Khabar, who struck Aleppo?",
+        "entities": [{"type": MessageEntity.TEXT_MENTION, "offset": 0, "length": 6,
+                      "user": {"id": BOT_ID, "is_bot": True, "first_name": "Khabar"}}]},
+        None)  # type: ignore[arg-type]
+    assert _without_mention(text_mention, bot, BOT_ID) == ", who struck Aleppo?"
+
+
+def test_ingest_report_lists_refusals_first_and_escapes() -> None:
+    report = IngestReport([
+        ItemResult("a.md", "added", passages=3, title="Floods <in> Libya & more"),
+        ItemResult("b.json", "error", "record 2: no text"),
+    ])
+    markup = report_html(report, "upload & co", "ar")
+    text, _ = parse_html(markup)
+    lines = text.split("\n")
+    assert lines[0] == "فهرسة upload & co: 1 أضيف، 1 مرفوض"
+    assert lines[1] == "✗ b.json — record 2: no text"
+    assert lines[2] == "✓ Floods <in> Libya & more — أضيف (3)"
+
+
+def test_logs_are_json_and_never_show_the_token() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter([DEFAULT_TOKEN, "hook-secret-1"]))
+    log = logging.getLogger("test.bot.redact")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("GET https://api.telegram.org/bot%s/getMe", DEFAULT_TOKEN,
+                    extra={"chat_id": 5, "event": "x"})
+        secret_half = DEFAULT_TOKEN.split(":")[1]
+        try:
+            raise RuntimeError(f"url …/bot4242%3A{secret_half}/x with hook-secret-1")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        log.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    first = json.loads(lines[0])
+    assert first["chat_id"] == 5 and first["event"] == "x" and first["level"] == "WARNING"
+    assert "<redacted>" in first["msg"]
+    assert DEFAULT_TOKEN.split(":")[1] not in stream.getvalue()
+    assert "hook-secret-1" not in stream.getvalue()
+
+
+def test_every_ui_text_is_valid_telegram_html_in_both_languages() -> None:
+    import string
+
+    from bot._texts import COMMANDS, TEXTS
+
+    assert TEXTS["en"].keys() == TEXTS["ar"].keys()
+    for lang, texts in TEXTS.items():
+        for key, text in texts.items():
+            names = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            visible, _ = parse_html(text.format(**dict.fromkeys(names, "1")))
+            assert visible.strip(), (lang, key)
+    for command, en, ar in COMMANDS:
+        assert command.islower() and 1 <= len(en) <= 256 and 1 <= len(ar) <= 256
