@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 # Loggers that print request URLs (with the token) or chatter at INFO.
-NOISY = ("httpx", "httpcore", "apscheduler", "hpack", "tornado.access")
+NOISY = ("httpx", "httpcore", "apscheduler", "hpack", "tornado.access", "bm25s")
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "taskName"}
 

@@ -163,11 +163,10 @@ async def test_fifty_chats_asking_at_once_are_all_answered(
 
 
 def _khabar_command() -> list[str]:
+    """``khabar serve`` as installed, else the same entry point through the module."""
     script = Path(sys.executable).parent / "khabar"
-    if script.exists() or shutil.which("khabar"):
-        return [str(script if script.exists() else shutil.which("khabar")), "serve"]
-    return [sys.executable, "-c", "from bot.telegram import serve; from index import Settings;"
-            " serve(Settings.load())"]
+    found = str(script) if script.exists() else shutil.which("khabar")
+    return [found, "serve"] if found else [sys.executable, "-m", "bot.cli", "serve"]
 
 
 async def test_khabar_serve_runs_against_the_fake_and_stops_on_sigterm(

@@ -6,7 +6,9 @@ import io
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from telegram import Message, MessageEntity
 
 from bot._db import BotDB, Digest
@@ -15,7 +17,8 @@ from bot._handlers import _without_mention
 from bot._intake import report_html
 from bot._logging import JsonFormatter
 from bot._ratelimit import RateLimiter
-from index import IngestReport, ItemResult
+from bot.telegram import serve
+from index import ConfigError, IngestReport, ItemResult, Settings
 from tests.bot.fake_telegram import BOT_ID, DEFAULT_TOKEN, auto_entities, parse_html
 
 
@@ -51,7 +54,7 @@ def test_digest_window_belongs_to_the_scheduled_time() -> None:
     assert window_end(digest, by_hand) == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 
 
-def test_window_claims_are_unique_and_persist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_window_claims_are_unique_and_persist(tmp_path: Path) -> None:
     start = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     db = BotDB(tmp_path / "bot.sqlite3")
     assert db.claim_window(5, start)
@@ -135,3 +138,11 @@ def test_every_ui_text_is_valid_telegram_html_in_both_languages() -> None:
             assert visible.strip(), (lang, key)
     for command, en, ar in COMMANDS:
         assert command.islower() and 1 <= len(en) <= 256 and 1 <= len(ar) <= 256
+
+
+def test_serve_refuses_bad_configuration_before_loading_anything(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="KHABAR_TELEGRAM_TOKEN"):
+        serve(Settings(home=tmp_path))
+    bad = Settings(home=tmp_path, telegram_token=DEFAULT_TOKEN, webhook_secret="not ok!")
+    with pytest.raises(ConfigError, match="KHABAR_WEBHOOK_SECRET"):
+        serve(bad, webhook_url="https://example.com/hook")
