@@ -74,7 +74,8 @@ def to_source(n: int, hit: Hit) -> Source:
 
 
 def compose(index: Index, query: Query, hits: Sequence[Hit],
-            config: AnswerConfig | None = None) -> Answer:
+            config: AnswerConfig | None = None,
+            query_vectors: dict[str, np.ndarray] | None = None) -> Answer:
     config = config or AnswerConfig()
     best = confidence(query, hits, config) if hits else 0.0
     if not hits or best < config.min_confidence:
@@ -83,15 +84,16 @@ def compose(index: Index, query: Query, hits: Sequence[Hit],
                       more=list(hits[config.related:]), confidence=best)
     shown = list(hits[: config.shown])
     sources = [to_source(i, h) for i, h in enumerate(shown, 1)]
-    sentences = best_sentences(index, query, sources, config.max_sentences)
+    sentences = best_sentences(index, query, sources, config.max_sentences, query_vectors)
     answer = Answer(query.text, query.lang, query, sentences, sources,
                     more=list(hits[config.shown:]), confidence=best)
     check_citations(answer)
     return answer
 
 
-def best_sentences(index: Index, query: Query, sources: Sequence[Source],
-                   limit: int) -> list[AnswerSentence]:
+def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit: int,
+                   query_vectors: dict[str, np.ndarray] | None = None
+                   ) -> list[AnswerSentence]:
     """The sentences of the shown passages closest to the question."""
     cands: list[tuple[int, str]] = []
     for src in sources:
@@ -103,7 +105,9 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source],
     texts = [c[1] for c in cands]
     total = np.zeros(len(cands))
     for enc in index.encoders:
-        q = enc.embed_queries([query.search_text])[0]
+        q = (query_vectors or {}).get(enc.space)
+        if q is None:
+            q = enc.embed_queries([query.search_text])[0]
         sims = _SENTENCES.embed(enc, texts) @ q
         sd = float(sims.std()) or 1.0
         total += (sims - sims.mean()) / sd

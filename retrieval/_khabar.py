@@ -49,7 +49,8 @@ class Khabar:
         query = self.understand(text, previous=previous, filters=filters, now=now)
         result = self.search(query, k=k)
         t1 = time.perf_counter()
-        answer = compose(self.index, query, result.hits, self.answer_config)
+        answer = compose(self.index, query, result.hits, self.answer_config,
+                         result.query_vectors)
         answer.timings = {**result.timings, "answer": time.perf_counter() - t1}
         if self.llm is not None and not answer.abstained:
             t2 = time.perf_counter()

@@ -37,6 +37,7 @@ class SearchConfig:
 class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
+    query_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # per space
 
 
 class Searcher:
@@ -108,7 +109,7 @@ class Searcher:
             hits.sort(key=lambda h: h.passage.published.timestamp()
                       if h.passage.published else float("-inf"), reverse=True)
         t["collapse"] = time.perf_counter() - t0
-        return SearchResult(hits, t)
+        return SearchResult(hits, t, qvecs)
 
     def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
                 signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
