@@ -5,10 +5,12 @@ Plain functions and types any front end can call: :class:`Khabar` answers,
 """
 
 from ._answer import AnswerConfig, CitationError, check_citations, confidence
+from ._coverage_types import Coverage, Story, TimelineEntry
 from ._khabar import Khabar
 from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
 from ._query import looks_like_follow_up, parse_filters, understand
 from ._search import SearchConfig, Searcher, SearchResult
+from ._summary import CoverageConfig, parse_duration, summarize, timeline
 from ._types import Answer, AnswerSentence, Filters, Hit, Query, Source
 
 __all__ = [
@@ -16,6 +18,8 @@ __all__ = [
     "AnswerConfig",
     "AnswerSentence",
     "CitationError",
+    "Coverage",
+    "CoverageConfig",
     "Filters",
     "Hit",
     "Khabar",
@@ -26,10 +30,15 @@ __all__ = [
     "SearchResult",
     "Searcher",
     "Source",
+    "Story",
+    "TimelineEntry",
     "check_citations",
     "confidence",
     "hit_to_document",
     "looks_like_follow_up",
+    "parse_duration",
     "parse_filters",
+    "summarize",
+    "timeline",
     "understand",
 ]

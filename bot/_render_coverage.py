@@ -1,0 +1,207 @@
+"""Coverage digests and story timelines as text: plain (CLI) and Telegram HTML.
+
+Labels follow the reader's language; headlines, sentences and outlet names stay
+as published, escaped for HTML and wrapped in Unicode isolates so an English
+headline in an Arabic digest (or the reverse) keeps its direction. Stories are
+separated by blank lines, so a long digest splits cleanly between them; each
+citation stands on its own line under its story.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from retrieval import Coverage, Source, Story, TimelineEntry
+
+from ._render import LRM, RLM, citation_line, esc, isolate, labels
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "What was covered", "topic": "topic", "outlet_filter": "outlets",
+        "counts": "stories: {stories} · articles: {articles} · outlets: {outlets}",
+        "shown": "showing the top {n}",
+        "undated": "{n} article(s) state no publication date; they are placed by when "
+                   "khabar indexed them.",
+        "empty": "Nothing was covered in this period.",
+        "empty_topic": "Nothing about {topic} was covered in this period.",
+        "articles": "articles: {n}", "outlets": "outlets: {n}", "single": "single outlet",
+        "timeline": "Timeline", "indexed": "indexed", "more": "+{n}",
+    },
+    "ar": {
+        "title": "ما غطّته الأخبار", "topic": "الموضوع", "outlet_filter": "وسائل الإعلام",
+        "counts": "القصص: {stories} · المقالات: {articles} · وسائل الإعلام: {outlets}",
+        "shown": "تُعرض أهم {n}",
+        "undated": "مقالات بلا تاريخ نشر: {n}، وُضعت حسب تاريخ فهرستها في خبر.",
+        "empty": "لم تُغطَّ أي أخبار في هذه الفترة.",
+        "empty_topic": "لم يُغطَّ شيء عن {topic} في هذه الفترة.",
+        "articles": "المقالات: {n}", "outlets": "وسائل الإعلام: {n}",
+        "single": "مصدر واحد فقط", "timeline": "التسلسل الزمني", "indexed": "تاريخ الفهرسة",
+        "more": "+{n}",
+    },
+}
+_MAX_OUTLETS = 5
+
+
+def coverage_labels(lang: str) -> dict[str, str]:
+    return {**labels(lang), **_LABELS["ar" if lang == "ar" else "en"]}
+
+
+def _mark(lang: str) -> str:
+    """A strong mark that starts each line in the reader's direction."""
+    return RLM if lang == "ar" else LRM
+
+
+def _when(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _period(cov: Coverage) -> str:
+    return f"{_when(cov.since)} → {_when(cov.until)} UTC"
+
+
+def _span(story: Story) -> str:
+    if story.first is None or story.last is None:
+        return ""
+    first, last = story.first.astimezone(UTC), story.last.astimezone(UTC)
+    if first == last:
+        return _when(first)
+    if first.date() == last.date():
+        return f"{_when(first)}–{last:%H:%M}"
+    return f"{first:%Y-%m-%d} → {last:%Y-%m-%d}"
+
+
+def _outlets(story: Story, lang: str) -> str:
+    lab = coverage_labels(lang)
+    names = ", ".join(story.outlets[:_MAX_OUTLETS]) or "?"
+    extra = len(story.outlets) - _MAX_OUTLETS
+    return isolate(names) + (" " + lab["more"].format(n=extra) if extra > 0 else "")
+
+
+def _facts(story: Story, lang: str) -> list[str]:
+    """Articles, outlets, span, and the single-outlet mark, as plain pieces."""
+    lab = coverage_labels(lang)
+    parts = [lab["articles"].format(n=story.n_articles),
+             lab["outlets"].format(n=story.n_outlets) + " " + _outlets(story, lang)]
+    if span := _span(story):
+        parts.append(span)
+    return parts
+
+
+def _empty_message(cov: Coverage, lang: str) -> str:
+    lab = coverage_labels(lang)
+    if cov.topic:
+        return lab["empty_topic"].format(topic=f"«{isolate(cov.topic)}»" if lang == "ar"
+                                         else f"“{isolate(cov.topic)}”")
+    return lab["empty"]
+
+
+def _filters(cov: Coverage, lang: str) -> list[str]:
+    lab = coverage_labels(lang)
+    out = []
+    if cov.topic:
+        out.append(f"{lab['topic']}: {isolate(cov.topic)}")
+    if cov.outlets:
+        out.append(f"{lab['outlet_filter']}: {isolate(', '.join(cov.outlets))}")
+    return out
+
+
+# -- plain text ---------------------------------------------------------------------
+def render_coverage_plain(coverage: Coverage, lang: str) -> str:
+    lab = coverage_labels(lang)
+    m = _mark(lang)
+    head = [m + f"{lab['title']} — {_period(coverage)}"]
+    head += [m + f for f in _filters(coverage, lang)]
+    if coverage.empty:
+        return "\n".join([*head, "", m + _empty_message(coverage, lang)])
+    counts = lab["counts"].format(stories=coverage.n_stories, articles=coverage.n_articles,
+                                  outlets=coverage.n_outlets)
+    if coverage.n_stories > len(coverage.stories):
+        counts += " · " + lab["shown"].format(n=len(coverage.stories))
+    head.append(m + counts)
+    if coverage.undated:
+        head.append(m + lab["undated"].format(n=coverage.undated))
+    blocks = ["\n".join(head)]
+    for i, story in enumerate(coverage.stories, 1):
+        lines = [m + f"{i}. {isolate(story.headline)}",
+                 m + "   " + " · ".join(_facts(story, lang))
+                 + (f" · {lab['single']}" if story.single_outlet else "")]
+        if story.generated:
+            lines.append(m + "   " + f"{lab['generated']}: {isolate(story.generated)}")
+        lines += [m + f"   {isolate(s.text)} [{s.source}]" for s in story.sentences]
+        lines += [f"   [{src.n}] {citation_line(src, lang)}" for src in story.sources]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_timeline_plain(story: Story, entries: Sequence[TimelineEntry], lang: str) -> str:
+    lab = coverage_labels(lang)
+    m = _mark(lang)
+    lines = [m + f"{lab['timeline']}: {isolate(story.headline)}"]
+    for e in entries:
+        when = _when(e.when) + ("" if e.dated else f" ({lab['indexed']})")
+        parts = [when, isolate(", ".join(e.outlets) or "?"), isolate(e.title)]
+        if e.url:
+            parts.append(e.url)
+        lines.append(m + " — ".join(parts))
+    return "\n".join(lines)
+
+
+# -- Telegram (HTML parse mode) -------------------------------------------------------
+def _link(url: str | None, text: str) -> str:
+    """``text`` (already escaped) linked to ``url`` when it is a web address."""
+    if url and url.lower().startswith(("http://", "https://")):
+        return f'<a href="{esc(url)}">{text}</a>'
+    return text
+
+
+def _telegram_citation(src: Source, lang: str) -> str:
+    lab = coverage_labels(lang)
+    outlets = isolate(esc(", ".join(src.outlets))) if src.outlets else "?"
+    date = esc(src.published.date().isoformat() if src.published else lab["no_date"])
+    where = "" if src.url else " — " + esc(
+        lab["paragraph"].format(i=src.position + 1, n=src.n_passages or "?"))
+    return (f"{_mark(lang)}<b>[{src.n}]</b> {outlets} — "
+            f"{_link(src.url, isolate(esc(src.title)))} — {date}{where}")
+
+
+def render_coverage_telegram(coverage: Coverage, lang: str) -> str:
+    """The digest as Telegram HTML; every piece of article or user text escaped."""
+    lab = coverage_labels(lang)
+    m = _mark(lang)
+    head = [m + f"<b>{esc(lab['title'])}</b> — {esc(_period(coverage))}"]
+    head += [m + f"<i>{esc(f)}</i>" for f in _filters(coverage, lang)]
+    if coverage.empty:
+        return "\n".join(head) + f"\n\n{m}<b>{esc(_empty_message(coverage, lang))}</b>"
+    counts = lab["counts"].format(stories=coverage.n_stories, articles=coverage.n_articles,
+                                  outlets=coverage.n_outlets)
+    if coverage.n_stories > len(coverage.stories):
+        counts += " · " + lab["shown"].format(n=len(coverage.stories))
+    head.append(m + f"<i>{esc(counts)}</i>")
+    if coverage.undated:
+        head.append(m + f"<i>{esc(lab['undated'].format(n=coverage.undated))}</i>")
+    blocks = ["\n".join(head)]
+    for i, story in enumerate(coverage.stories, 1):
+        title = _link(story.url, isolate(esc(story.headline)))
+        facts = esc(" · ".join(_facts(story, lang)))
+        if story.single_outlet:
+            facts += f" · <i>{esc(lab['single'])}</i>"
+        lines = [m + f"<b>{i}.</b> <b>{title}</b>", m + facts]
+        if story.generated:
+            lines.append(m + f"<i>{esc(lab['generated'])}:</i> {isolate(esc(story.generated))}")
+        lines += [m + f"{isolate(esc(s.text))} <b>[{s.source}]</b>" for s in story.sentences]
+        lines += [_telegram_citation(src, lang) for src in story.sources]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_timeline_telegram(story: Story, entries: Sequence[TimelineEntry],
+                             lang: str) -> str:
+    lab = coverage_labels(lang)
+    m = _mark(lang)
+    lines = [m + f"<b>{esc(lab['timeline'])}:</b> {isolate(esc(story.headline))}"]
+    for e in entries:
+        when = esc(_when(e.when) + ("" if e.dated else f" ({lab['indexed']})"))
+        outlets = isolate(esc(", ".join(e.outlets) or "?"))
+        lines.append(m + f"{when} — {outlets} — {_link(e.url, isolate(esc(e.title)))}")
+    return "\n".join(lines)

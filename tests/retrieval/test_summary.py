@@ -1,0 +1,265 @@
+"""Coverage summaries on the real model and a real store: a tiny mixed corpus.
+
+Three NTREX documents in English and in their human Arabic translation (one
+with a wire copy under another outlet), an undated local article with HTML in
+its title brought by a chat, and an old article outside the period.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from bot._render_coverage import (
+    render_coverage_plain,
+    render_coverage_telegram,
+    render_timeline_plain,
+    render_timeline_telegram,
+)
+from index import Article, Encoder, Index, Settings
+from retrieval import Coverage, parse_duration, summarize, timeline
+from retrieval._cluster import average_linkage
+
+pytestmark = pytest.mark.model
+
+FIXTURE = Path(__file__).parent / "fixtures" / "ntrex_coverage.json"
+NOW = datetime.now(UTC).replace(microsecond=0)
+HTML_TITLE = "<b>Bakery</b> & <script>alert(1)</script> wins the town's bread prize"
+# doc id -> (English outlet, Arabic outlet); Macedonia also has a Reuters wire copy.
+OUTLETS = {"rt.com.91337": ("RT", "الجزيرة"), "euronews-en.153835": ("Euronews", "العربية"),
+           "bbc.381701": ("BBC", "BBC")}
+
+
+def _articles() -> list[Article]:
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    out = []
+    for k, doc in enumerate(data["documents"]):
+        en_outlet, ar_outlet = OUTLETS[doc["id"]]
+        when = NOW - timedelta(hours=6 - k)
+        for lang, outlet, delay in (("en", en_outlet, 0), ("ar", ar_outlet, 30)):
+            lines = doc[lang]
+            out.append(Article(title=lines[0], paragraphs=lines[1:], outlets=[outlet],
+                               url=f"https://news.example/{doc['id']}/{lang}",
+                               published=when + timedelta(minutes=delay), lang=lang))
+        if doc["id"] == "rt.com.91337":
+            out.append(Article(title="Macedonia votes on a new name", paragraphs=doc["en"][1:],
+                               outlets=["Reuters"], url="https://wire.example/macedonia",
+                               published=when + timedelta(hours=1), lang="en"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
+          encoders: list[Encoder]) -> Iterator[Index]:
+    home = tmp_path_factory.mktemp("coverage-home")
+    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
+    ix = Index.open(Settings(home=home), encoders=encoders)
+    report = ix.add_articles(_articles())
+    assert report.count("added") == 7, report.summary()
+    local = Article(title=HTML_TITLE, outlets=["Local Gazette"], lang="en",
+                    url="https://gazette.example/bakery",
+                    paragraphs=["The family bakery on Mill Street won the regional bread "
+                                "competition on Saturday with a sourdough loaf.",
+                                "Judges praised its crust; the owners plan to hire two "
+                                "apprentices."])
+    assert ix.add_articles([local], origin="chat:42").count("added") == 1
+    old = Article(title="Harbour bridge repainting finished", outlets=["Coast Times"],
+                  paragraphs=["Workers finished repainting the harbour bridge after two years "
+                              "of work, the council said."],
+                  url="https://coast.example/bridge", published=NOW - timedelta(days=5),
+                  lang="en")
+    assert ix.add_articles([old]).count("added") == 1
+    yield ix
+    ix.close()
+
+
+@pytest.fixture(scope="module")
+def day(index: Index) -> Coverage:
+    return summarize(index, since=NOW - timedelta(days=1), lang="en")
+
+
+def _story_urls(cov: Coverage, index: Index) -> list[set[str]]:
+    return [{e.url or "" for e in timeline(index, s)} for s in cov.stories]
+
+
+def _doc(url: str) -> str:
+    return url.split("/")[3] if "news.example" in url else url
+
+
+def test_translations_together_and_different_stories_apart(day: Coverage,
+                                                           index: Index) -> None:
+    groups = [{_doc(u) for u in urls} for urls in _story_urls(day, index)]
+    assert sorted(map(sorted, groups)) == sorted([
+        ["https://wire.example/macedonia", "rt.com.91337"], ["euronews-en.153835"],
+        ["bbc.381701"], ["https://gazette.example/bakery"]])
+    assert day.n_articles == 8 and day.n_stories == 4
+    assert sorted(s.n_articles for s in day.stories) == [1, 2, 2, 3]
+    for story in day.stories[:3]:
+        assert story.langs == ["ar", "en"]
+
+
+def test_ranked_by_outlets_then_articles(day: Coverage) -> None:
+    assert [s.n_outlets for s in day.stories] == [3, 2, 1, 1]
+    assert [s.n_articles for s in day.stories] == [3, 2, 2, 1]
+    assert day.stories[0].outlets[0] in {"RT", "Reuters", "الجزيرة"}
+    assert set(day.stories[0].outlets) == {"RT", "Reuters", "الجزيرة"}
+    assert [s.single_outlet for s in day.stories] == [False, False, True, True]
+    assert "Macedonia" in day.stories[0].headline or "Macedonians" in day.stories[0].headline
+    first, last = day.stories[0].first, day.stories[0].last
+    assert first is not None and last is not None and first < last
+
+
+def test_citations_consistent_across_the_digest(day: Coverage) -> None:
+    numbers = [s.n for s in day.sources]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for story in day.stories:
+        assert 1 <= len(story.sentences) <= 2
+        own = {s.n for s in story.sources}
+        assert {s.source for s in story.sentences} == own
+        for sent in story.sentences:
+            src = next(s for s in story.sources if s.n == sent.source)
+            assert sent.text in src.text  # extractive: the sentence is in its passage
+            assert src.article_id in story.article_ids
+    for text in (render_coverage_plain(day, "en"), render_coverage_telegram(day, "ar")):
+        cited = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+        assert cited == set(numbers)
+
+
+def test_sentences_not_redundant(day: Coverage) -> None:
+    for story in day.stories:
+        texts = [s.text for s in story.sentences]
+        assert len(set(texts)) == len(texts)
+
+
+def test_empty_period_is_clear(index: Index) -> None:
+    cov = summarize(index, since=NOW - timedelta(days=30), until=NOW - timedelta(days=20))
+    assert cov.empty and cov.stories == [] and cov.n_articles == 0
+    assert "Nothing was covered in this period." in render_coverage_plain(cov, "en")
+    assert "لم تُغطَّ أي أخبار في هذه الفترة." in render_coverage_telegram(cov, "ar")
+    assert json.loads(json.dumps(cov.to_dict()))["empty"] is True
+
+
+def test_topic_with_nothing_says_so(index: Index) -> None:
+    cov = summarize(index, since=NOW - timedelta(days=1), topic="<i>cricket</i> world cup")
+    assert cov.empty
+    text = render_coverage_telegram(cov, "en")
+    assert "Nothing about" in text and "&lt;i&gt;cricket&lt;/i&gt;" in text
+    assert "<i>cricket" not in text
+
+
+def test_telegram_rendering_escapes_article_text(day: Coverage) -> None:
+    html = render_coverage_telegram(day, "en")
+    assert "<script>" not in html and "<b>Bakery" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;Bakery&lt;/b&gt; &amp;" in html
+    # Only the tags the renderer writes itself.
+    assert set(re.findall(r"</?([a-z]+)", html)) <= {"b", "i", "a"}
+    assert '<a href="https://news.example/' in html
+
+
+def test_plain_rendering_and_labels(day: Coverage) -> None:
+    en = render_coverage_plain(day, "en")
+    ar = render_coverage_plain(day, "ar")
+    assert "What was covered" in en and "single outlet" in en
+    assert "ما غطّته الأخبار" in ar and "مصدر واحد فقط" in ar
+    assert HTML_TITLE in en  # plain text shows titles as published
+    assert "\u2068" in ar  # article text isolated in the Arabic layout
+
+
+def test_undated_article_placed_by_ingest_date(day: Coverage) -> None:
+    assert day.undated == 1
+    bakery = next(s for s in day.stories if s.headline == HTML_TITLE)
+    assert bakery.undated == 1 and bakery.first is not None
+    assert "state no publication date" in render_coverage_plain(day, "en")
+    assert day.to_dict()["counts"]["undated"] == 1
+
+
+def test_origin_outlet_and_language_filters(index: Index) -> None:
+    since = NOW - timedelta(days=1)
+    chat = summarize(index, since=since, origin="chat:42")
+    assert [s.headline for s in chat.stories] == [HTML_TITLE]
+    bbc = summarize(index, since=since, outlets=["bbc"])
+    assert len(bbc.stories) == 1 and bbc.stories[0].n_articles == 2
+    arabic = summarize(index, since=since, langs=["ar"])
+    assert arabic.n_articles == 3 and all(s.langs == ["ar"] for s in arabic.stories)
+
+
+def test_period_excludes_older_articles(index: Index) -> None:
+    old = summarize(index, since=NOW - timedelta(days=6), until=NOW - timedelta(days=4))
+    assert [s.headline for s in old.stories] == ["Harbour bridge repainting finished"]
+
+
+def test_topic_keeps_relevant_stories(index: Index) -> None:
+    cov = summarize(index, since=NOW - timedelta(days=1), topic="استفتاء على اسم مقدونيا")
+    assert len(cov.stories) == 1
+    assert cov.stories[0].n_articles == 3
+
+
+def test_reader_language_headline(index: Index) -> None:
+    cov = summarize(index, since=NOW - timedelta(days=1), lang="ar", limit=2)
+    assert len(cov.stories) == 2 and cov.n_stories == 4
+    for story in cov.stories:
+        assert story.lang == "ar"
+        assert all(re.search(r"[\u0600-\u06FF]", s.text) for s in story.sentences)
+    assert "تُعرض أهم 2" in render_coverage_plain(cov, "ar")
+
+
+def test_timeline_in_date_order(day: Coverage, index: Index) -> None:
+    story = day.stories[0]
+    entries = timeline(index, story)
+    assert [e.article_id for e in entries] == sorted(
+        story.article_ids, key=lambda a: next(e.when for e in entries if e.article_id == a))
+    assert [e.when for e in entries] == sorted(e.when for e in entries)
+    assert all(e.dated for e in entries)
+    plain = render_timeline_plain(story, entries, "en")
+    assert len(plain.splitlines()) == 1 + len(entries)
+    assert "https://wire.example/macedonia" in plain
+    html = render_timeline_telegram(story, entries, "ar")
+    assert "التسلسل الزمني" in html and html.count("<a href=") == len(entries)
+
+
+def test_llm_phrasing_keeps_only_valid_citations(index: Index) -> None:
+    replies = ["Macedonia votes on its name [1] and Greece objects [99].",
+               "An uncited claim.", "x [3]", "y [4]"]
+    cov = summarize(index, since=NOW - timedelta(days=1), llm=FakeListChatModel(
+        responses=replies), limit=2)
+    first, second = cov.stories
+    assert first.generated == "Macedonia votes on its name [1] and Greece objects."
+    assert second.generated is None  # nothing checkable: extractive only
+    assert "Summary (generated from the sources)" in render_coverage_plain(cov, "en")
+
+
+def test_to_dict_is_json(day: Coverage) -> None:
+    d = json.loads(json.dumps(day.to_dict(), ensure_ascii=False))
+    assert d["counts"] == {"articles": 8, "stories": 4, "shown": 4, "outlets": 7, "undated": 1}
+    assert d["stories"][0]["single_outlet"] is False
+    cited = {n for s in d["stories"] for n in s["sources"]}
+    assert cited == {s["n"] for s in d["sources"]}
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("24h") == timedelta(hours=24)
+    assert parse_duration("7d") == timedelta(days=7)
+    assert parse_duration("2w") == timedelta(weeks=2)
+    assert parse_duration("7 أيام") == timedelta(days=7)
+    assert parse_duration("gaza") is None
+
+
+def test_average_linkage_keeps_wire_copies_together() -> None:
+    sim = np.array([[1.0, 0.9, 0.1, 0.0],
+                    [0.9, 1.0, 0.2, 0.0],
+                    [0.1, 0.2, 1.0, 0.1],
+                    [0.0, 0.0, 0.1, 1.0]])
+    assert sorted(average_linkage(sim, 0.5)) == [[0, 1], [2], [3]]
+    assert sorted(average_linkage(sim, 0.5, groups=[[2, 3]])) == [[0, 1], [2, 3]]
+    # Average, not single, linkage: 2 joins {0, 1} only if the mean similarity does.
+    sim[1, 2] = sim[2, 1] = 0.7
+    assert sorted(average_linkage(sim, 0.5)) == [[0, 1], [2], [3]]
+    assert sorted(average_linkage(sim, 0.35)) == [[0, 1, 2], [3]]
