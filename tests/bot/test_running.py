@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,40 +109,14 @@ async def test_a_10000_character_answer_is_split_validly(
     assert [("reply_markup" in p) for p in parts] == [False] * (len(parts) - 1) + [True]
 
 
-class _SharedKhabar:
-    """The real Khabar for each distinct question (run concurrently, for real), then the
-    same answer for repeats after a fixed delay in the worker thread: 50 real questions
-    would take minutes on two cores, and the delay shows the event loop never waits."""
-
-    DELAY = 0.5
-
-    def __init__(self, khabar: Khabar) -> None:
-        self.khabar = khabar
-        self.index = khabar.index
-        self._lock = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self._answers: dict[str, Answer] = {}
-        self.real_calls = 0
-
-    def ask(self, text: str, **kwargs: Any) -> Answer:
-        with self._lock:
-            lock = self._locks.setdefault(text, threading.Lock())
-        with lock:
-            if text not in self._answers:
-                self.real_calls += 1
-                self._answers[text] = self.khabar.ask(text, **kwargs)
-                return self._answers[text]
-        time.sleep(self.DELAY)
-        return self._answers[text]
-
-
 async def test_fifty_chats_asking_at_once_are_all_answered(
         telegram: FakeTelegram, tg_settings: Settings, seed_khabar: Khabar,
         seed_index: Index) -> None:
-    khabar = _SharedKhabar(seed_khabar)
+    # Fifty real questions on the real model (about 0.2 s each once warm): the
+    # answers must all arrive, and no chat waits for the whole queue.
     questions = ["who struck Aleppo?", "من قصف حلب؟", "what did Russia strike?",
                  "ماذا قصفت روسيا؟"]
-    async with run_bot(telegram, tg_settings, khabar, seed_index) as running:
+    async with run_bot(telegram, tg_settings, seed_khabar, seed_index) as running:
         started = time.monotonic()
         for chat in range(1, 51):
             telegram.private_text(5000 + chat, questions[chat % len(questions)])
@@ -152,14 +125,11 @@ async def test_fifty_chats_asking_at_once_are_all_answered(
             for chat in range(1, 51)))
         elapsed = time.monotonic() - started
     assert not running.errors
-    assert khabar.real_calls == len(questions)
     for chat, (answer,) in zip(range(1, 51), answers, strict=True):
         arabic = questions[chat % len(questions)][0] == "م"
         assert answer["text"].startswith(AR_HEADS if arabic else EN_HEADS)
         assert "[1]" in answer["text"]
-    # Handled concurrently: 46 repeats one after another would take 23 s by themselves.
-    repeats = 50 - len(questions)
-    assert elapsed < TIMEOUT + repeats * _SharedKhabar.DELAY
+    assert elapsed < 4 * TIMEOUT
 
 
 def _khabar_command() -> list[str]:
