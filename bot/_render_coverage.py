@@ -23,6 +23,8 @@ _LABELS: dict[str, dict[str, str]] = {
         "shown": "showing the top {n}",
         "undated": "{n} article(s) state no publication date; they are placed by when "
                    "khabar indexed them.",
+        "omitted": "The {n} oldest articles of the period were left out; choose a shorter "
+                   "period to include them.",
         "empty": "Nothing was covered in this period.",
         "empty_topic": "Nothing about {topic} was covered in this period.",
         "articles": "articles: {n}", "outlets": "outlets: {n}", "single": "single outlet",
@@ -33,6 +35,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "counts": "القصص: {stories} · المقالات: {articles} · وسائل الإعلام: {outlets}",
         "shown": "تُعرض أهم {n}",
         "undated": "مقالات بلا تاريخ نشر: {n}، وُضعت حسب تاريخ فهرستها في خبر.",
+        "omitted": "استُبعدت أقدم {n} مقالات في الفترة؛ اختر فترة أقصر لتشملها.",
         "empty": "لم تُغطَّ أي أخبار في هذه الفترة.",
         "empty_topic": "لم يُغطَّ شيء عن {topic} في هذه الفترة.",
         "articles": "المقالات: {n}", "outlets": "وسائل الإعلام: {n}",
@@ -121,6 +124,8 @@ def render_coverage_plain(coverage: Coverage, lang: str) -> str:
     head.append(m + counts)
     if coverage.undated:
         head.append(m + lab["undated"].format(n=coverage.undated))
+    if coverage.omitted:
+        head.append(m + lab["omitted"].format(n=coverage.omitted))
     blocks = ["\n".join(head)]
     for i, story in enumerate(coverage.stories, 1):
         lines = [m + f"{i}. {isolate(story.headline)}",
@@ -180,6 +185,8 @@ def render_coverage_telegram(coverage: Coverage, lang: str) -> str:
     head.append(m + f"<i>{esc(counts)}</i>")
     if coverage.undated:
         head.append(m + f"<i>{esc(lab['undated'].format(n=coverage.undated))}</i>")
+    if coverage.omitted:
+        head.append(m + f"<i>{esc(lab['omitted'].format(n=coverage.omitted))}</i>")
     blocks = ["\n".join(head)]
     for i, story in enumerate(coverage.stories, 1):
         title = _link(story.url, isolate(esc(story.headline)))

@@ -69,18 +69,32 @@ def average_linkage(sim: np.ndarray, threshold: float,
     n = len(sim)
     if n == 0:
         return []
-    # Start from singletons and the must-link groups.
-    label = np.arange(n)
+    # Start from singletons and the must-link groups (union-find).
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     for g in groups:
         for i in g[1:]:
-            label[label == label[i]] = label[g[0]]
-    start = [list(np.flatnonzero(label == lab)) for lab in np.unique(label)]
-    member = np.zeros((n, len(start)), dtype=np.float64)
-    for c, items in enumerate(start):
-        member[items, c] = 1.0
-    sizes = member.sum(axis=0)
-    # Average similarity between the starting clusters.
-    csim = member.T @ sim @ member / np.outer(sizes, sizes)
+            parent[root(i)] = root(g[0])
+    roots = np.array([root(i) for i in range(n)])
+    uniq, label = np.unique(roots, return_inverse=True)
+    start: list[list[int]] = [[] for _ in uniq]
+    for i, c in enumerate(label.tolist()):
+        start[c].append(i)
+    sizes = np.bincount(label).astype(np.float64)
+    if len(uniq) == n:
+        csim = sim.astype(np.float64, copy=True)
+    else:  # average similarity between the starting clusters, in O(n²)
+        order = np.argsort(label, kind="stable")
+        cuts = np.concatenate(([0], np.cumsum(np.bincount(label))[:-1]))
+        rows = np.add.reduceat(sim[order].astype(np.float64), cuts, axis=0)
+        csum = np.add.reduceat(rows[:, order], cuts, axis=1)
+        csim = csum / np.outer(sizes, sizes)
     np.fill_diagonal(csim, -np.inf)
     out: list[list[int]] = []
     for comp in _components(csim >= threshold):
@@ -91,17 +105,24 @@ def average_linkage(sim: np.ndarray, threshold: float,
 
 
 def _agglomerate(sim: np.ndarray, sizes: np.ndarray, threshold: float) -> list[list[int]]:
-    """Average-linkage merging (Lance-Williams update) until no pair reaches the threshold."""
+    """Average-linkage merging (Lance-Williams update) until no pair reaches the threshold.
+
+    Each row's best partner is cached; a merge only invalidates the rows whose best
+    was one of the two merged clusters (an average never exceeds its parts), so a
+    step costs O(n) rather than a scan of the whole matrix.
+    """
     m = len(sim)
-    members: list[list[int] | None] = [[i] for i in range(m)]
     sim = sim.copy()
-    while m > 1:
-        flat = int(np.argmax(sim))
-        i, j = divmod(flat, len(sim))
-        if sim[i, j] < threshold:
+    np.fill_diagonal(sim, -np.inf)
+    best = sim.argmax(axis=1)
+    best_val = sim[np.arange(m), best]
+    alive = np.ones(m, dtype=bool)
+    members: list[list[int]] = [[i] for i in range(m)]
+    while True:
+        i = int(np.argmax(best_val))
+        if best_val[i] < threshold:
             break
-        if i > j:
-            i, j = j, i
+        j = int(best[i])
         merged = (sizes[i] * sim[i] + sizes[j] * sim[j]) / (sizes[i] + sizes[j])
         sim[i, :] = merged
         sim[:, i] = merged
@@ -109,7 +130,11 @@ def _agglomerate(sim: np.ndarray, sizes: np.ndarray, threshold: float) -> list[l
         sim[j, :] = -np.inf
         sim[:, j] = -np.inf
         sizes[i] += sizes[j]
-        members[i] = [*(members[i] or []), *(members[j] or [])]
-        members[j] = None
-        m -= 1
+        members[i] += members[j]
+        members[j] = []
+        alive[j] = False
+        best_val[j] = -np.inf
+        for r in np.flatnonzero(alive & ((best == i) | (best == j) | (np.arange(m) == i))):
+            best[r] = int(np.argmax(sim[r]))
+            best_val[r] = sim[r, best[r]]
     return [g for g in members if g]

@@ -74,6 +74,7 @@ class Coverage:
     n_stories: int  # stories found, shown or not
     n_outlets: int
     undated: int = 0  # selected by ingest date: they state no publication date
+    omitted: int = 0  # the oldest articles beyond the clustering limit, left out
     topic: str | None = None
     outlets: list[str] = field(default_factory=list)
     langs: list[str] = field(default_factory=list)
@@ -95,7 +96,7 @@ class Coverage:
             "origin": self.origin,
             "counts": {"articles": self.n_articles, "stories": self.n_stories,
                        "shown": len(self.stories), "outlets": self.n_outlets,
-                       "undated": self.undated},
+                       "undated": self.undated, "omitted": self.omitted},
             "undated_note": ("articles without a publication date are placed by the date "
                              "khabar indexed them") if self.undated else None,
             "stories": [s.to_dict() for s in self.stories],

@@ -58,6 +58,8 @@ class CoverageConfig:
     redundant: float = 0.55  # a second sentence this similar to the first is dropped
     sentence_spaces: tuple[str, ...] = ("use",)  # encoders run on candidate sentences
     min_sentence_chars: int = 25
+    # Clustering holds an n×n matrix: beyond this many articles the oldest are left out.
+    max_articles: int = 3000
 
 
 _UNITS = {
@@ -105,6 +107,8 @@ def summarize(index: Index, *, since: datetime, until: datetime | None = None,
         t0 = time.perf_counter()
         docs = _on_topic(index, docs, topic, spaces, cfg)
         timings["topic"] = time.perf_counter() - t0
+    omitted = max(0, len(docs) - cfg.max_articles)
+    docs = docs[omitted:]  # oldest first: keep the newest
     t0 = time.perf_counter()
     centres = centre_vectors(index.store, docs, spaces, cfg)
     clusters = cluster_docs(docs, spaces, cfg)
@@ -125,7 +129,8 @@ def summarize(index: Index, *, since: datetime, until: datetime | None = None,
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
     return Coverage(
-        since=since, until=until, stories=stories, n_articles=len(docs),
+        since=since, until=until, stories=stories, n_articles=len(docs) + omitted,
+        omitted=omitted,
         n_stories=len(clusters), n_outlets=len({o for d in docs for o in d.outlets}),
         undated=sum(d.published is None for d in docs), topic=topic, outlets=list(outlets),
         langs=list(langs), origin=origin, timings=timings)

@@ -24,7 +24,7 @@ from bot._render_coverage import (
     render_timeline_telegram,
 )
 from index import Article, Encoder, Index, Settings
-from retrieval import Coverage, parse_duration, summarize, timeline
+from retrieval import Coverage, CoverageConfig, parse_duration, summarize, timeline
 from retrieval._cluster import average_linkage
 
 pytestmark = pytest.mark.model
@@ -138,6 +138,22 @@ def test_sentences_not_redundant(day: Coverage) -> None:
         assert len(set(texts)) == len(texts)
 
 
+def test_wire_copies_stay_together_whatever_the_threshold(index: Index) -> None:
+    assert index.store.stats()["linked_duplicates"] >= 4
+    strict = summarize(index, since=NOW - timedelta(days=1), limit=None,
+                       config=CoverageConfig(threshold=5.0))
+    groups = sorted(sorted(u for u in urls) for urls in _story_urls(strict, index))
+    assert ["https://news.example/rt.com.91337/en", "https://wire.example/macedonia"] in groups
+    assert len(groups) == 7  # everything else apart, translations included
+
+
+def test_too_many_articles_keeps_the_newest(index: Index) -> None:
+    cov = summarize(index, since=NOW - timedelta(days=1), config=CoverageConfig(max_articles=3))
+    assert cov.omitted == 5 and cov.n_articles == 8
+    assert sum(s.n_articles for s in cov.stories) == 3
+    assert "5 oldest articles" in render_coverage_plain(cov, "en")
+
+
 def test_empty_period_is_clear(index: Index) -> None:
     cov = summarize(index, since=NOW - timedelta(days=30), until=NOW - timedelta(days=20))
     assert cov.empty and cov.stories == [] and cov.n_articles == 0
@@ -238,7 +254,8 @@ def test_llm_phrasing_keeps_only_valid_citations(index: Index) -> None:
 
 def test_to_dict_is_json(day: Coverage) -> None:
     d = json.loads(json.dumps(day.to_dict(), ensure_ascii=False))
-    assert d["counts"] == {"articles": 8, "stories": 4, "shown": 4, "outlets": 7, "undated": 1}
+    assert d["counts"] == {"articles": 8, "stories": 4, "shown": 4, "outlets": 7, "undated": 1,
+                           "omitted": 0}
     assert d["stories"][0]["single_outlet"] is False
     cited = {n for s in d["stories"] for n in s["sources"]}
     assert cited == {s["n"] for s in d["sources"]}
