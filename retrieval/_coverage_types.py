@@ -70,11 +70,11 @@ class Coverage:
     since: datetime
     until: datetime
     stories: list[Story]  # the shown ones, at most ``limit``
-    n_articles: int  # articles selected in the period (after every filter)
+    n_articles: int  # articles summarised: of the period, after every filter and the cap
     n_stories: int  # stories found, shown or not
     n_outlets: int
     undated: int = 0  # selected by ingest date: they state no publication date
-    omitted: int = 0  # the oldest articles beyond the clustering limit, left out
+    omitted: int = 0  # the period's oldest articles beyond the clustering cap, left out
     topic: str | None = None
     outlets: list[str] = field(default_factory=list)
     langs: list[str] = field(default_factory=list)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
-from index import Index, Store, split_sentences
+from index import Index, Store, lexical_tokens, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs, store_mean
@@ -50,6 +50,7 @@ class CoverageConfig:
     # An article is on the topic when one of its passages reaches this confidence
     # (USE cosine, or rescaled e5 without USE: the scale answers abstain on).
     topic_min: float = 0.30
+    topic_words: float = 0.75  # share of the topic's words an article must contain
     # Articles sharing at least this share of near-duplicate passages are wire copies.
     wire_share: float = 0.5
     max_sentences: int = 2
@@ -103,15 +104,24 @@ def summarize(index: Index, *, since: datetime, until: datetime | None = None,
                      origin=origin)
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
     timings["load"] = time.perf_counter() - t0
-    if topic and docs:
-        t0 = time.perf_counter()
-        docs = _on_topic(index, docs, topic, spaces, cfg)
-        timings["topic"] = time.perf_counter() - t0
     omitted = max(0, len(docs) - cfg.max_articles)
     docs = docs[omitted:]  # oldest first: keep the newest
+    relevant: set[int] | None = None
+    if topic and docs:
+        t0 = time.perf_counter()
+        relevant = _on_topic(index, docs, topic, spaces, cfg)  # before centring
+        timings["topic"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     centres = centre_vectors(index.store, docs, spaces, cfg)
     clusters = cluster_docs(docs, spaces, cfg)
+    if relevant is not None:
+        # A story is on the topic when one of its articles is: its translations and
+        # the articles that name the topic differently come along.
+        clusters = [c for c in clusters if relevant.intersection(c)]
+        kept = sorted(i for c in clusters for i in c)
+        index_of = {old: new for new, old in enumerate(kept)}
+        clusters = [[index_of[i] for i in c] for c in clusters]
+        docs = [docs[i] for i in kept]
     timings["cluster"] = time.perf_counter() - t0
     ranked = sorted(clusters, key=lambda c: _rank_key([docs[i] for i in c]))
     shown = ranked if limit is None else ranked[:max(limit, 0)]
@@ -129,7 +139,7 @@ def summarize(index: Index, *, since: datetime, until: datetime | None = None,
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
     return Coverage(
-        since=since, until=until, stories=stories, n_articles=len(docs) + omitted,
+        since=since, until=until, stories=stories, n_articles=len(docs),
         omitted=omitted,
         n_stories=len(clusters), n_outlets=len({o for d in docs for o in d.outlets}),
         undated=sum(d.published is None for d in docs), topic=topic, outlets=list(outlets),
@@ -211,22 +221,29 @@ def _wire_copies(docs: Sequence[Doc], share: float) -> list[list[int]]:
 
 
 def _on_topic(index: Index, docs: list[Doc], topic: str, spaces: Sequence[str],
-              cfg: CoverageConfig) -> list[Doc]:
-    """Articles with a passage as close to the topic as an answer would need."""
+              cfg: CoverageConfig) -> set[int]:
+    """Indices of articles about ``topic``: a passage as close to it as an answer
+    would need, or (in the topic's own language) every word of it in the article.
+
+    The words matter for names: USE and e5-small barely place "Kavanaugh" near a
+    passage about him, while a stemmed word match is exact.
+    """
     q = {e.space: e.embed_queries([topic])[0] for e in index.encoders if e.space in spaces}
-    kept = []
-    for d in docs:
+    words = set(lexical_tokens(topic))
+    kept: set[int] = set()
+    for i, d in enumerate(docs):
         best = 0.0
         for p in d.passages:
             if "use" in q:
-                score = float(p.vecs["use"] @ q["use"])
+                best = max(best, float(p.vecs["use"] @ q["use"]))
             elif "e5" in q:
-                score = (float(p.vecs["e5"] @ q["e5"]) - 0.75) * 4
-            else:
-                score = 0.0
-            best = max(best, score)
+                best = max(best, (float(p.vecs["e5"] @ q["e5"]) - 0.75) * 4)
         if best >= cfg.topic_min:
-            kept.append(d)
+            kept.add(i)
+        elif words:
+            text = set(lexical_tokens(" ".join([d.title, *(p.text for p in d.passages)])))
+            if len(words & text) >= cfg.topic_words * len(words):
+                kept.add(i)
     return kept
 
 
