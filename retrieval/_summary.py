@@ -1,10 +1,11 @@
 """Coverage summaries: a period's articles grouped into stories, ranked by coverage.
 
 Articles (not passages) are clustered: an article's vector is the mean of its
-passages' vectors, in each space. The similarity of two articles averages the
-calibrated e5 and USE cosines (see ``_cluster``), since e5-small alone barely
-pairs an Arabic article with its English counterpart; clusters are average
-linkage above one threshold, tuned on NTREX (``bench/clustering.py``). Wire
+passages' vectors, in each space. The similarity of two articles is a weighted
+mean of their USE cosine and their e5 cosine after centring e5 per language
+(see ``_cluster``), since e5-small alone ranks any two Arabic texts above an
+Arabic article and its English original; clusters are average linkage above
+one threshold, tuned on NTREX (``bench/clustering.py``). Wire
 copies (articles whose passages the store linked as near-duplicates) always go
 together. Each story is described extractively: the most central article's
 title, and the one or two sentences most central to the story, each cited.
@@ -13,7 +14,6 @@ title, and the one or two sentences most central to the story, each cited.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import time
 from collections import Counter
@@ -31,8 +31,6 @@ from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs, stor
 from ._coverage_llm import phrase_story
 from ._coverage_types import Coverage, Story, TimelineEntry
 from ._types import AnswerSentence, Source
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
