@@ -132,6 +132,6 @@ def understand(text: str, *, previous: str | None = None, known_outlets: Sequenc
     if previous and looks_like_follow_up(text):
         follow = previous
         search = f"{previous} {search}"
-    merged = (filters or Filters()).merged(parsed) if filters else parsed
+    merged = filters.merged(parsed) if filters is not None else parsed
     return Query(text=text, search_text=search, lang=detect_question_lang(text),
                  filters=merged, follow_up_of=follow)

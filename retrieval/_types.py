@@ -21,7 +21,8 @@ class Filters:
     recent_first: bool = False  # order the relevant results by publication date
 
     def __bool__(self) -> bool:
-        return bool(self.outlets or self.since or self.until or self.langs or self.origin)
+        return bool(self.outlets or self.since or self.until or self.langs or self.origin
+                    or self.recent_first)
 
     def merged(self, other: Filters) -> Filters:
         """``other``'s settings where given, else this one's."""
