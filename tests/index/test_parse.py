@@ -21,7 +21,7 @@ from index._parse import (
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = Path(__file__).parents[2] / "seeds" / "000_de49ba5b2d1ace7e.txt"
-NTREX = Path("/work/shared/data/raw/ntrex")
+NTREX = Path(__file__).resolve().parents[3] / "shared" / "data" / "raw" / "ntrex"
 
 
 def fixture(name: str) -> bytes:
