@@ -75,9 +75,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
         answer = await asyncio.to_thread(svc.khabar.ask, question, previous=previous)
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
-    # Chained follow-ups ("and Homs?", then "and when?") keep the original subject.
-    follow = answer.query.follow_up_of
-    svc.state.set_previous(message.chat_id, asker, f"{follow} {question}" if follow else question)
+    svc.state.set_previous(message.chat_id, asker, answer.query.conversation)
     lang = _answer_lang(svc, user, answer, question)
     if empty:
         await reply_html(context.bot, svc, message, esc(labels(lang)["empty"]))

@@ -130,8 +130,7 @@ class ReplSession:
         self.last_filters = Filters(**vars(self.filters))
         # As the Telegram bot: chained follow-ups ("and Homs?", then "and when?") keep
         # the original subject.
-        follow = answer.query.follow_up_of
-        self.previous = (f"{follow} {question}" if follow else question)[-500:]
+        self.previous = answer.query.conversation
         print_answer(answer, self.console, footer=True)
         return answer
 

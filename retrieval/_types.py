@@ -60,6 +60,13 @@ class Query:
     filters: Filters = field(default_factory=Filters)
     follow_up_of: str | None = None  # the previous question it was expanded with
 
+    @property
+    def conversation(self) -> str:
+        """What the asker's next question is read with, if it is a follow-up: chained
+        follow-ups ("and Homs?", then "and when?") keep the original subject."""
+        text = f"{self.follow_up_of} {self.text}" if self.follow_up_of else self.text
+        return text[-500:]
+
 
 @dataclass
 class Hit:
