@@ -87,7 +87,8 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
     svc.answered += 1
     log.info("answered", extra={
         "event": "answer", "chat_id": message.chat_id, "user_id": asker, "lang": answer.lang,
-        "abstained": answer.abstained, "follow_up": bool(follow), "sources": len(shown),
+        "abstained": answer.abstained, "follow_up": bool(answer.query.follow_up_of),
+        "sources": len(shown),
         "ms": round((time.perf_counter() - t0) * 1000)})
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_binary_named_explicitly_is_refused_clearly(tmp_path: Path) -> None:
 
 
 class _Site(http.server.SimpleHTTPRequestHandler):
-    pages: dict[str, tuple[str, bytes]] = {}
+    pages: ClassVar[dict[str, tuple[str, bytes]]] = {}
 
     def do_GET(self) -> None:
         if self.path not in self.pages:
