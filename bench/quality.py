@@ -163,6 +163,8 @@ def main() -> None:
     p.add_argument("--use-weight", type=float, default=1.0, help="cross-language USE weight")
     p.add_argument("--bridge-weight", type=float, default=1.0, help="lexical bridge weight")
     p.add_argument("--no-bridge", action="store_true", help="without the lexical bridge")
+    p.add_argument("--bm25-weight", type=float, default=1.0,
+                   help="same-language RRF weight of BM25 against e5")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = p.parse_args()
 
@@ -180,6 +182,7 @@ def main() -> None:
     print("-" * len(header))
     for d in dirs:
         config = SearchConfig(cross_lang_weights=(args.e5_weight, args.use_weight),
+                              same_lang_weights=(1.0, args.bm25_weight),
                               bridge=not args.no_bridge, bridge_weight=args.bridge_weight)
         r = run_set(d, encoders, args, config)
         results[d.name] = r
