@@ -27,7 +27,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from retrieval import Answer, Hit, Source
+from retrieval import Answer, Source, to_source
 
 from ._render import esc, labels, render_telegram, telegram_source
 from ._services import (
@@ -114,14 +114,6 @@ def _keyboard(answer: Answer, key: int, next_page: int, shown: list[Source],
     return InlineKeyboardMarkup(rows) if rows else None
 
 
-def _hit_source(n: int, hit: Hit) -> Source:
-    p = hit.passage
-    return Source(n=n, outlets=hit.outlets or p.outlets, title=p.title, published=p.published,
-                  url=p.url, position=p.position, n_passages=p.n_passages,
-                  article_id=p.article_id, passage_id=p.id, text=p.text, lang=p.lang,
-                  score=hit.score)
-
-
 async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The "more sources" button: the next page of passages, as a new message."""
     svc = services(context)
@@ -148,7 +140,7 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     shown = answer.sources or answer.related
     first = len(shown) + page * PAGE + 1
-    sources = [_hit_source(first + i, h) for i, h in enumerate(hits)]
+    sources = [to_source(first + i, h) for i, h in enumerate(hits)]
     head = t(lang, "more_head", first=first, last=first + len(sources) - 1,
              total=len(shown) + len(answer.more))
     body = "\n\n".join([head, *(telegram_source(s, lang) for s in sources)])

@@ -138,7 +138,7 @@ class ReplSession:
         if self.last is None:
             self._note("ask a question first")
             return
-        from retrieval._answer import to_source  # the same numbering as the answer's
+        from retrieval import to_source  # the same numbering as the answer's
 
         hits = self.last.more[self.shown_more:self.shown_more + PAGE]
         if not hits:

@@ -4,7 +4,7 @@ Plain functions and types any front end can call: :class:`Khabar` answers,
 :class:`KhabarRetriever` and :class:`KhabarEmbeddings` plug into LangChain.
 """
 
-from ._answer import AnswerConfig, CitationError, check_citations, confidence
+from ._answer import AnswerConfig, CitationError, check_citations, confidence, to_source
 from ._coverage_types import Coverage, Story, TimelineEntry
 from ._khabar import Khabar
 from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
@@ -40,5 +40,6 @@ __all__ = [
     "parse_filters",
     "summarize",
     "timeline",
+    "to_source",
     "understand",
 ]
