@@ -596,8 +596,12 @@ class Store:
         return out
 
     def languages(self) -> list[str]:
-        return [r[0] for r in self._conn().execute(
-            "SELECT lang FROM passages GROUP BY lang ORDER BY count(*) DESC")]
+        return list(self.language_counts())
+
+    def language_counts(self) -> dict[str, int]:
+        """Passages per language, most first."""
+        return dict(self._conn().execute(
+            "SELECT lang, count(*) FROM passages GROUP BY lang ORDER BY count(*) DESC"))
 
     def _kind(self, size: int) -> str:
         if self.index_type in ("flat", "hnsw"):

@@ -56,7 +56,8 @@ class Searcher:
         f = query.filters
         allowed = self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
                                             langs=f.langs, origin=f.origin)
-        langs = [lg for lg in self.store.languages() if not f.langs or lg in f.langs]
+        counts = self.store.language_counts()
+        langs = [lg for lg in counts if not f.langs or lg in f.langs]
         t["filter"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -100,8 +101,7 @@ class Searcher:
             per_lang[lang] = fused
         t.update(dense=t_dense, lexical=t_lex, fuse=t_fuse)
 
-        own = per_lang.pop(query.lang, [])
-        merged = interleave(own, *per_lang.values())
+        merged = self._merge(query.lang, per_lang, counts)
         t0 = time.perf_counter()
         hits = self._collapse(merged, signals, k, qvecs)
         if f.recent_first:  # an explicit choice, never a silent bias: newest first,
@@ -110,6 +110,23 @@ class Searcher:
                       if h.passage.published else float("-inf"), reverse=True)
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t, qvecs)
+
+    @staticmethod
+    def _merge(qlang: str, per_lang: dict[str, list[tuple[int, float]]],
+               counts: dict[str, int]) -> list[tuple[int, float]]:
+        """Interleave the languages' lists, the question's language first.
+
+        Only real pools take turns: a language with a handful of passages (a stray
+        quote detected as "other", one English item in an Arabic archive) would
+        otherwise own a top slot for every question. Small pools follow the rest.
+        """
+        largest = max(counts.values(), default=0)
+        major = [lg for lg in per_lang
+                 if lg != "other" and counts.get(lg, 0) >= min(50, 0.05 * largest)]
+        major.sort(key=lambda lg: lg != qlang)
+        minor = [lg for lg in per_lang if lg not in major]
+        merged = interleave(*(per_lang[lg] for lg in major)) if major else []
+        return merged + interleave(*(per_lang[lg] for lg in minor)) if minor else merged
 
     def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
                 signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
