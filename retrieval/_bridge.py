@@ -45,12 +45,21 @@ class LexicalBridge:
         self._lock = threading.Lock()
         self._generation = -1
         self._vocab: dict[str, tuple[list[str], np.ndarray]] = {}
+        self._words: dict[int, list[str]] = {}  # per passage, so a refresh reads only new ones
+        self._known: dict[str, np.ndarray] = {}  # the vocabulary's vectors, in memory
         cache_dir.mkdir(parents=True, exist_ok=True)
         safe = re.sub(r"[^\w.-]", "_", encoder.fingerprint)
         self._db = sqlite3.connect(cache_dir / f"words-{safe}.sqlite3", check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS words (word TEXT PRIMARY KEY, vec BLOB)")
 
     def _vectors(self, words: list[str]) -> dict[str, np.ndarray]:
+        known = {w: v for w, v in ((w, self._known.get(w)) for w in words) if v is not None}
+        out = self._from_disk([w for w in words if w not in known])
+        out.update(known)
+        self._known = out
+        return out
+
+    def _from_disk(self, words: list[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(words), 500):
             part = words[i:i + 500]
@@ -73,8 +82,14 @@ class LexicalBridge:
         if gen == self._generation:
             return
         by_lang: dict[str, set[str]] = {}
+        seen: dict[int, list[str]] = {}
         for row in self.store.iter_passages():
-            by_lang.setdefault(row["lang"], set()).update(content_words(row["text"]))
+            words = self._words.get(row["id"])
+            if words is None:
+                words = content_words(row["text"])
+            seen[row["id"]] = words
+            by_lang.setdefault(row["lang"], set()).update(words)
+        self._words = seen
         vocab = {}
         for lang, words in by_lang.items():
             ordered = sorted(words)
