@@ -38,7 +38,7 @@ class Settings:
     fetch_max_redirects: int = 5
     max_file_bytes: int = 50_000_000
     # Answers.
-    top_k: int = 5
+    top_k: int = 3  # passages shown with an answer
     llm: str | None = None  # a LangChain init_chat_model spec, e.g. "openai:gpt-4o-mini"
     llm_api_key: str | None = None
     # Telegram.

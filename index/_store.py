@@ -624,9 +624,10 @@ class Store:
     def _rebuild(self) -> None:
         db = self._conn()
         self._indexes = {}
+        langs = self.language_counts()
+        kind = self._kind(max(langs.values(), default=0))
         for space, info in self.spaces().items():
-            langs = dict(db.execute("SELECT lang, count(*) FROM passages GROUP BY lang"))
-            index = _VectorIndex(info.dim, self._kind(max(langs.values(), default=0)))
+            index = _VectorIndex(info.dim, kind)
             for lang in langs:
                 rows = db.execute(
                     "SELECT v.passage_id, v.vec FROM vectors v JOIN passages p"

@@ -27,8 +27,7 @@ class Khabar:
                  answer: AnswerConfig | None = None, llm: BaseChatModel | None = None) -> None:
         self.index = index
         self.searcher = Searcher(index, search)
-        self.answer_config = answer or AnswerConfig(shown=index.settings.top_k
-                                                    if index.settings.top_k < 5 else 3)
+        self.answer_config = answer or AnswerConfig(shown=index.settings.top_k)
         if llm is None and index.settings.llm:
             llm = load_chat_model(index.settings.llm, index.settings.llm_api_key)
         self.llm = llm
