@@ -187,8 +187,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from index import load_encoders
-    from index._embedder import space_info
+    from index import load_encoders, space_info
 
     expected = []
     if args.model:
@@ -231,8 +230,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from index import load_encoders
-    from index._embedder import space_info
+    from index import load_encoders, space_info
 
     with _status("loading the model…") as progress:
         encoders = load_encoders(settings, progress)

@@ -13,6 +13,7 @@ from ._embedder import (
     load_encoders,
     model_info,
     resolve_model_path,
+    space_info,
 )
 from ._errors import (
     BlockedURLError,
@@ -26,6 +27,7 @@ from ._errors import (
     StoreError,
 )
 from ._ingest import Index, IngestReport, ItemResult
+from ._outlets import canonical_outlet
 from ._store import SpaceInfo, Store
 from ._text import detect_lang, lexical_tokens, normalize_for_search, split_sentences
 from ._types import Article, Chunk, StoredPassage
@@ -53,11 +55,13 @@ __all__ = [
     "StoreError",
     "StoredPassage",
     "USEEncoder",
+    "canonical_outlet",
     "detect_lang",
     "lexical_tokens",
     "load_encoders",
     "model_info",
     "normalize_for_search",
     "resolve_model_path",
+    "space_info",
     "split_sentences",
 ]

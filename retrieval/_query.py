@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from index import detect_lang, normalize_for_search
+from index import canonical_outlet, detect_lang, normalize_for_search
 
 from ._types import Filters, Query
 
@@ -103,12 +103,11 @@ def _match_outlets(text: str, known: Sequence[str]) -> list[str]:
     if not m:
         return []
     named = normalize_for_search(m.group("en") or m.group("ar") or "")
-    from index._outlets import canonical_outlet
-
+    canonical = normalize_for_search(canonical_outlet(named))
     found = []
     for outlet in known:
         key = normalize_for_search(outlet)
-        if key and (key in named or normalize_for_search(canonical_outlet(named)) == key):
+        if key and (key in named or canonical == key):
             found.append(outlet)
     return found
 
