@@ -9,9 +9,10 @@ any remain at the end (a test expecting some clears ``bot.errors``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,15 @@ PASSAGE = "قال مسؤول أمريكي إن الولايات المتحدة �
 # bot's part is to show either with the right labels and citations.
 EN_HEADS = ("Answer\n", "The indexed news does not cover this.")
 AR_HEADS = ("الإجابة\n", "الأخبار المفهرسة لا تغطي هذا السؤال.")
+
+
+async def until(condition: Callable[[], bool], timeout: float = 90) -> None:
+    """Wait for a condition the bot makes true in its own time (an ingest, a post)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.1)
 
 
 def cites_passage_first(text: str) -> bool:

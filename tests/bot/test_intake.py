@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from aiohttp import web
 
 from index import Index
 from retrieval import Khabar
-from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, buttons, run_bot
+from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, buttons, run_bot, until
 from tests.bot.fake_telegram import BOT_ID
 
 TIMEOUT = 90
@@ -32,19 +31,11 @@ DOC = (
 )
 
 
-async def _until(condition, timeout: float = TIMEOUT) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_channel_post_is_indexed_then_cited(fresh_bot: RunningBot,
                                                   fresh_index: Index) -> None:
     fake = fresh_bot.fake
     fake.channel_post(CHANNEL, "libya_news", 42, POST, title="Libya News")
-    await _until(lambda: fresh_index.store.count_articles() == 1)
+    await until(lambda: fresh_index.store.count_articles() == 1)
     assert fresh_index.store.article_ids(origin=f"chat:{CHANNEL}")
 
     fake.private_text(USER, "What hit Benghazi?")
@@ -56,7 +47,7 @@ async def test_channel_post_is_indexed_then_cited(fresh_bot: RunningBot,
 
     # An edit replaces the old text: still one article, with the new wording.
     fake.channel_post(CHANNEL, "libya_news", 42, EDITED, edited=True)
-    await _until(lambda: any("three people died" in r["text"]
+    await until(lambda: any("three people died" in r["text"]
                              for r in fresh_index.store.iter_passages()))
     assert fresh_index.store.count_articles() == 1
     assert not any("thousands of homes" in r["text"] for r in fresh_index.store.iter_passages())

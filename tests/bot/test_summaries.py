@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from index import Index
 from retrieval import Khabar
-from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, run_bot
+from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, run_bot, until
 from tests.bot.fake_telegram import BOT_ID
 
 TIMEOUT = 90
@@ -20,14 +20,6 @@ POST = (
 )
 
 
-async def _until(condition, timeout: float = TIMEOUT) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
-
-
 async def test_summary_private_whole_index_group_its_own(fresh_bot: RunningBot,
                                                          fresh_index: Index) -> None:
     fake = fresh_bot.fake
@@ -36,7 +28,7 @@ async def test_summary_private_whole_index_group_its_own(fresh_bot: RunningBot,
     assert "Nothing was covered in this period." in empty["text"]
 
     fake.channel_post(CHANNEL, "libya_news", 42, POST, title="Libya News")
-    await _until(lambda: fresh_index.store.count_articles() == 1)
+    await until(lambda: fresh_index.store.count_articles() == 1)
     fake.private_text(USER, "/summary 7d")
     _, summary = await fake.wait_for_messages(USER, 2, timeout=TIMEOUT)
     assert "Floods hit Benghazi" in summary["text"] and "Libya News" in summary["text"]
@@ -81,7 +73,7 @@ async def test_digest_scheduled_by_admins_and_posted_once_by_overlapping_runs(
     # (forwarded_channel_post builds a private chat: re-send it into the group)
     update = fake.pending_updates[-1]
     update["message"]["chat"] = {"id": GROUP, "type": "supergroup", "title": "Test group"}
-    await _until(lambda: fresh_index.store.article_ids(origin=f"chat:{GROUP}") != [])
+    await until(lambda: fresh_index.store.article_ids(origin=f"chat:{GROUP}") != [])
 
     # Two overlapping runs of the job: one digest.
     await asyncio.gather(job.run(fresh_bot.app), job.run(fresh_bot.app))
@@ -116,7 +108,7 @@ async def test_digest_schedule_survives_a_restart_and_never_reposts(
         telegram.group_text(GROUP, 7, "/digest off")
         *_, off = await telegram.wait_for_messages(GROUP, 3)
         assert off["text"] == "Daily digest stopped."
-        await _until(lambda: not second.app.job_queue.get_jobs_by_name(f"digest:{GROUP}"))
+        await until(lambda: not second.app.job_queue.get_jobs_by_name(f"digest:{GROUP}"))
     assert not second.errors
     assert sum(m["text"].startswith("Daily digest —") for m in
                telegram.sent_messages(GROUP)) == 1
