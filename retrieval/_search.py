@@ -94,7 +94,7 @@ class Searcher:
                 bridged = self._bridge(query, lang, n, allowed, signals)
                 t_lex += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                fused = self._cross(dense, qvecs, bridged)
+                fused = self._cross(dense, qvecs, bridged, signals)
             t_fuse += time.perf_counter() - t0
             for pid, score in fused:
                 signals.setdefault(pid, {})["fused"] = score
@@ -142,16 +142,26 @@ class Searcher:
         return ranked
 
     def _cross(self, dense: dict[str, list[tuple[int, float]]], qvecs: dict[str, np.ndarray],
-               bridged: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """e5 and USE cosines (and bridge BM25) over the union of candidates, z-averaged."""
+               bridged: list[tuple[int, float]], signals: dict[int, dict[str, float]]
+               ) -> list[tuple[int, float]]:
+        """e5 and USE cosines (and bridge BM25) over the union of candidates, z-averaged.
+
+        Each encoder's cosines come from its own search where it found the candidate;
+        only the others' vectors are read, and every cosine is kept in ``signals``.
+        """
         if len(dense) < 2:
             return list(dense.get("e5", []))
         cands = sorted({pid for ranked in [*dense.values(), bridged] for pid, _ in ranked})
         sets = []
         for space in ("e5", "use"):
-            vecs = self.store.vectors(space, cands)
+            cos = dict(dense[space])
+            missing = [pid for pid in cands if pid not in cos]
             q = qvecs[space]
-            sets.append({pid: float(vecs[pid] @ q) for pid in cands if pid in vecs})
+            cos.update((pid, float(v @ q))
+                       for pid, v in self.store.vectors(space, missing).items())
+            for pid, c in cos.items():
+                signals.setdefault(pid, {})[space] = c
+            sets.append({pid: cos[pid] for pid in cands if pid in cos})
         weights = list(self.config.cross_lang_weights)
         if bridged:
             scores = dict(bridged)
