@@ -165,6 +165,8 @@ def main() -> None:
     p.add_argument("--no-bridge", action="store_true", help="without the lexical bridge")
     p.add_argument("--bm25-weight", type=float, default=1.0,
                    help="same-language RRF weight of BM25 against e5")
+    p.add_argument("--sentence-weight", type=float, default=1.0,
+                   help="weight of each passage's best sentence beside the whole (0: off)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = p.parse_args()
 
@@ -183,7 +185,8 @@ def main() -> None:
     for d in dirs:
         config = SearchConfig(cross_lang_weights=(args.e5_weight, args.use_weight),
                               same_lang_weights=(1.0, args.bm25_weight),
-                              bridge=not args.no_bridge, bridge_weight=args.bridge_weight)
+                              bridge=not args.no_bridge, bridge_weight=args.bridge_weight,
+                              sentence_weight=args.sentence_weight)
         r = run_set(d, encoders, args, config)
         results[d.name] = r
         print(f"{d.name:28} {r['ndcg']:8.3f} {r['mrr']:7.3f} {r['recall']:6.3f} "

@@ -26,6 +26,8 @@ LABELS: dict[str, dict[str, str]] = {
         "filters": "Filters", "follow_up": "Read as a follow-up to",
         "generated": "Summary (generated from the sources)",
         "empty": "Nothing is indexed yet.",
+        "relaxed_time": "Nothing indexed was published in the period the question names; "
+                        "these come from any date.",
     },
     "ar": {
         "answer": "الإجابة", "sources": "المصادر", "related": "مقاطع ذات صلة",
@@ -35,6 +37,8 @@ LABELS: dict[str, dict[str, str]] = {
         "filters": "المرشحات", "follow_up": "فُهم كمتابعة لـ",
         "generated": "ملخص (مولد من المصادر)",
         "empty": "لم تتم فهرسة أي شيء بعد.",
+        "relaxed_time": "لم يُفهرس شيء منشور في الفترة التي يذكرها السؤال؛ "
+                        "هذه النتائج من أي تاريخ.",
     },
 }
 
@@ -73,10 +77,16 @@ def citation_line(src: Source, lang: str) -> str:
     return mark + f" {mark}— ".join(parts)
 
 
+def notes(answer: Answer, lang: str) -> list[str]:
+    """What the reader must know about how the question was read (filters dropped)."""
+    return [labels(lang)["relaxed_" + what] for what in answer.relaxed
+            if "relaxed_" + what in labels(lang)]
+
+
 def render_plain(answer: Answer, ui_lang: str | None = None) -> str:
     lang = ui_lang or answer.lang
     lab = labels(lang)
-    lines: list[str] = []
+    lines: list[str] = notes(answer, lang)
     if answer.abstained:
         lines.append(lab["abstain"])
         if answer.related:
@@ -122,7 +132,7 @@ def render_telegram(answer: Answer, ui_lang: str | None = None) -> str:
     """The answer as Telegram HTML; every piece of article or user text escaped."""
     lang = ui_lang or answer.lang
     lab = labels(lang)
-    parts: list[str] = []
+    parts: list[str] = [f"<i>{esc(note)}</i>" for note in notes(answer, lang)]
     if answer.abstained:
         parts.append(f"<b>{esc(lab['abstain'])}</b>")
         if answer.related:

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from retrieval import Answer, AnswerSentence, Hit, Source
 
-from ._render import LRM, RLM, citation_line, isolate, labels
+from ._render import LRM, RLM, citation_line, isolate, labels, notes
 
 ANSWER_STYLE = "bold green"
 STAGES = ("filter", "embed", "dense", "lexical", "fuse", "collapse", "answer", "generate")
@@ -76,6 +76,8 @@ def print_answer(answer: Answer, console: Console | None = None,
     if q.filters:
         console.print(Text(f"{mark}{lab['filters']}: {isolate(q.filters.describe())}",
                            style="italic dim"), overflow="fold")
+    for note in notes(answer, lang):
+        console.print(Text(mark + note, style="italic yellow"), overflow="fold")
     if answer.abstained:
         console.print(Text(mark + lab["abstain"], style="bold yellow"))
         if answer.related:

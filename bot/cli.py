@@ -230,7 +230,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from index import load_encoders, space_info
+    from index import embed_sentences, load_encoders, space_info
 
     with _status("loading the model…") as progress:
         encoders = load_encoders(settings, progress)
@@ -238,14 +238,19 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rows = list(store.iter_passages())
         for enc in encoders:
-            vecs = []
+            vecs, sents = [], []
             batch = 64
             for i in tqdm(range(0, len(rows), batch), desc=f"reindex {enc.space}",
                           unit="batch", disable=not sys.stderr.isatty()):
                 chunk = rows[i:i + batch]
-                vecs += list(zip([r["id"] for r in chunk],
-                                 enc.embed_passages([r["text"] for r in chunk]), strict=True))
+                ids, texts = [r["id"] for r in chunk], [r["text"] for r in chunk]
+                embedded = enc.embed_passages(texts)
+                vecs += list(zip(ids, embedded, strict=True))
+                if settings.sentence_vectors:
+                    mats = embed_sentences([enc], texts, {enc.space: embedded})[enc.space]
+                    sents += list(zip(ids, mats, strict=True))
             store.replace_vectors(enc.space, vecs)
+            store.replace_sentence_vectors(enc.space, sents)
         store.bind_spaces([space_info(e) for e in encoders], replace=True)
         store.refresh(force_rebuild=True)
     finally:

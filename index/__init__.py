@@ -10,6 +10,7 @@ from ._embedder import (
     Encoder,
     SentenceTransformerEncoder,
     USEEncoder,
+    embed_sentences,
     load_encoders,
     model_info,
     resolve_model_path,
@@ -29,7 +30,13 @@ from ._errors import (
 from ._ingest import Index, IngestReport, ItemResult
 from ._outlets import canonical_outlet
 from ._store import SpaceInfo, Store
-from ._text import detect_lang, lexical_tokens, normalize_for_search, split_sentences
+from ._text import (
+    detect_lang,
+    lexical_tokens,
+    normalize_for_search,
+    passage_sentences,
+    split_sentences,
+)
 from ._types import Article, Chunk, StoredPassage
 
 __all__ = [
@@ -57,10 +64,12 @@ __all__ = [
     "USEEncoder",
     "canonical_outlet",
     "detect_lang",
+    "embed_sentences",
     "lexical_tokens",
     "load_encoders",
     "model_info",
     "normalize_for_search",
+    "passage_sentences",
     "resolve_model_path",
     "space_info",
     "split_sentences",

@@ -31,6 +31,9 @@ class Settings:
     index_type: str = "auto"  # auto | flat | hnsw
     hnsw_threshold: int = 200_000  # passages per language above which "auto" picks HNSW
     batch_size: int = 16
+    # Embed each passage's sentences too: questions usually match one sentence, and
+    # answers reuse them (see docs/benchmarks.md). About doubles embedding at ingest.
+    sentence_vectors: bool = True
     # Fetching URLs and feeds.
     allow_private_urls: bool = False
     fetch_timeout: float = 20.0

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,7 @@ import numpy as np
 from ._config import DEFAULT_MODEL, Settings
 from ._errors import ModelError
 from ._store import SpaceInfo
+from ._text import passage_sentences
 
 log = logging.getLogger(__name__)
 
@@ -229,3 +230,30 @@ def model_info(settings: Settings) -> dict[str, object]:
         if dest.is_dir():
             info["size_bytes"] = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
     return info
+
+
+def embed_sentences(encoders: Sequence[Encoder], texts: Sequence[str],
+                    passage_vectors: Mapping[str, np.ndarray] | None = None
+                    ) -> dict[str, list[np.ndarray]]:
+    """Each passage's :func:`passage_sentences` vectors, per encoder space.
+
+    A passage that is one sentence reuses its passage vector when given.
+    """
+    split = [passage_sentences(t) for t in texts]
+    single = [passage_vectors is not None and len(ss) == 1 and ss[0] == t.strip()
+              for ss, t in zip(split, texts, strict=True)]
+    flat = [s for ss, one in zip(split, single, strict=True) if not one for s in ss]
+    out: dict[str, list[np.ndarray]] = {}
+    for enc in encoders:
+        embedded = (np.asarray(enc.embed_passages(flat), dtype=np.float32) if flat
+                    else np.zeros((0, enc.dim), np.float32))
+        mats: list[np.ndarray] = []
+        at = 0
+        for i, ss in enumerate(split):
+            if single[i] and passage_vectors is not None:
+                mats.append(np.asarray(passage_vectors[enc.space][i:i + 1], dtype=np.float32))
+            else:
+                mats.append(embedded[at:at + len(ss)])
+                at += len(ss)
+        out[enc.space] = mats
+    return out

@@ -18,7 +18,13 @@ import numpy as np
 
 from ._chunk import chunk_paragraphs
 from ._config import Settings
-from ._embedder import Encoder, SentenceTransformerEncoder, load_encoders, space_info
+from ._embedder import (
+    Encoder,
+    SentenceTransformerEncoder,
+    embed_sentences,
+    load_encoders,
+    space_info,
+)
 from ._errors import IngestError, KhabarError
 from ._fetch import Fetcher
 from ._parse import entry_to_article, parse_document, parse_feed, parse_html, parse_telegram_post
@@ -121,7 +127,9 @@ class Index:
             raise IngestError(f"{article.title!r}: no text to index")
         texts = [c.text for c in chunks]
         vectors = {e.space: np.asarray(e.embed_passages(texts)) for e in self.encoders}
-        return NewArticle(article, chunks, vectors, content_hash(article), origin)
+        sentences = (embed_sentences(self.encoders, texts, vectors)
+                     if self.settings.sentence_vectors else {})
+        return NewArticle(article, chunks, vectors, content_hash(article), origin, sentences)
 
     def add_articles(self, articles: Iterable[Article], *, origin: str | None = None,
                      name: str | None = None, progress: bool = False) -> IngestReport:

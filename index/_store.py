@@ -2,6 +2,8 @@
 
 SQLite is the source of truth, vectors included (as float32 blobs), and every
 ingest is one SQLite transaction, so an article is either fully in or not at all.
+Each passage's sentences have vectors too (kept in SQLite only: they rescore
+the candidates that passage-level search found, and pick answer sentences).
 The FAISS indexes are derived from it: one per vector space ("e5", "use") and
 passage language, saved next to the database together with the *generation*
 (a counter bumped by every write transaction) they reflect. A process that finds
@@ -20,7 +22,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,6 +79,14 @@ CREATE TABLE IF NOT EXISTS vectors (
     vec BLOB NOT NULL,
     PRIMARY KEY (passage_id, space)
 );
+-- One row per passage and space: the vectors of its passage_sentences(), as a
+-- float16 matrix (half the bytes; cosines move by < 1e-3).
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    passage_id INTEGER NOT NULL REFERENCES passages(id) ON DELETE CASCADE,
+    space TEXT NOT NULL,
+    vecs BLOB NOT NULL,
+    PRIMARY KEY (passage_id, space)
+);
 """
 
 SCHEMA_VERSION = "1"
@@ -100,6 +110,8 @@ class NewArticle:
     vectors: dict[str, np.ndarray]  # space -> (len(chunks), dim) float32, L2-normalised
     content_hash: str
     origin: str | None = None
+    # space -> one (n_sentences, dim) array per chunk; empty when not computed
+    sentence_vectors: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass
@@ -295,6 +307,10 @@ class Store:
         for space, vecs in new.vectors.items():
             if len(vecs) != len(new.chunks):
                 raise StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} passages")
+        for space, mats in new.sentence_vectors.items():
+            if len(mats) != len(new.chunks):
+                raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
+                                 f"{len(new.chunks)} passages")
         dup_links = self._near_duplicates(new, dup_threshold) if dup_threshold else {}
         removed: list[int] = []
         added: list[tuple[int, str]] = []
@@ -348,6 +364,9 @@ class Store:
                     for space, vecs in new.vectors.items():
                         db.execute("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
                                    (pid, space, np.asarray(vecs[i], dtype=np.float32).tobytes()))
+                    for space, mats in new.sentence_vectors.items():
+                        db.execute("INSERT INTO sentence_vectors(passage_id, space, vecs)"
+                                   " VALUES (?,?,?)", (pid, space, _f16(mats[i])))
             self._apply(gen_before, removed, added, new.vectors)
         return PutResult("replaced" if replaced else "added", article_id, len(new.chunks), linked)
 
@@ -458,6 +477,14 @@ class Store:
                            ((pid, space, np.asarray(v, np.float32).tobytes()) for pid, v in rows))
         self.refresh(force_rebuild=True)
 
+    def replace_sentence_vectors(self, space: str,
+                                 rows: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Overwrite one space's sentence vectors (reindexing), in one transaction."""
+        with self._lock, self._tx() as db:
+            db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))
+            db.executemany("INSERT INTO sentence_vectors(passage_id, space, vecs) VALUES (?,?,?)",
+                           ((pid, space, _f16(m)) for pid, m in rows))
+
     # -- reading ------------------------------------------------------------------
     def count_passages(self) -> int:
         return int(self._conn().execute("SELECT count(*) FROM passages").fetchone()[0])
@@ -560,6 +587,7 @@ class Store:
             "published_to": last,
             "index_type": self._kind(max(langs.values(), default=0)),
             "spaces": {k: vars(v) for k, v in self.spaces().items()},
+            "sentence_vectors": self.count_sentence_vectors(),
             "linked_duplicates": db.execute(
                 "SELECT count(*) FROM passages WHERE dup_of IS NOT NULL").fetchone()[0],
             "size_bytes": size,
@@ -594,6 +622,26 @@ class Store:
                                 f" passage_id IN ({marks})", [space, *chunk]):
                 out[r[0]] = np.frombuffer(r[1], dtype=np.float32)
         return out
+
+    def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Each passage's sentence vectors, (n_sentences, dim) float32, where stored."""
+        info = self.spaces().get(space)
+        if info is None:
+            return {}
+        out: dict[int, np.ndarray] = {}
+        db = self._conn()
+        for chunk in _batches(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for r in db.execute(f"SELECT passage_id, vecs FROM sentence_vectors WHERE space = ?"
+                                f" AND passage_id IN ({marks})", [space, *chunk]):
+                out[r[0]] = np.frombuffer(r[1], dtype=np.float16).astype(np.float32).reshape(
+                    -1, info.dim)
+        return out
+
+    def count_sentence_vectors(self) -> dict[str, int]:
+        """Passages with sentence vectors, per space."""
+        return dict(self._conn().execute(
+            "SELECT space, count(*) FROM sentence_vectors GROUP BY space"))
 
     def languages(self) -> list[str]:
         return list(self.language_counts())
@@ -708,6 +756,16 @@ class Store:
                              (name, info.dim * 4)).fetchone()[0]
             if bad:
                 faults.append(f"{bad} {name} vector(s) have the wrong width")
+        for name, info in spaces.items():
+            have = db.execute("SELECT count(*) FROM sentence_vectors WHERE space = ?",
+                              (name,)).fetchone()[0]
+            if 0 < have < n:  # all or none: a store from before sentence vectors has none
+                faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
+            bad = db.execute("SELECT count(*) FROM sentence_vectors WHERE space = ? AND"
+                             " (length(vecs) = 0 OR length(vecs) % ? != 0)",
+                             (name, info.dim * 2)).fetchone()[0]
+            if bad:
+                faults.append(f"{bad} {name} sentence vector matrices have the wrong width")
         orphans = db.execute("SELECT count(*) FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM"
                              " passages p WHERE p.id = v.passage_id)").fetchone()[0]
         if orphans:
@@ -736,6 +794,10 @@ class Store:
                               f"{have.fingerprint if have else None!r}, configured "
                               f"{space.fingerprint!r}")
         return faults
+
+
+def _f16(matrix: np.ndarray) -> bytes:
+    return np.ascontiguousarray(matrix, dtype=np.float16).tobytes()
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

@@ -320,3 +320,16 @@ def split_sentences(text: str) -> list[str]:
         if rest:
             sentences.append(rest)
     return sentences
+
+
+MIN_SENTENCE_CHARS = 20  # shorter pieces ("He said.", a dateline) carry no answer
+
+
+def passage_sentences(text: str) -> list[str]:
+    """The sentences of a passage that can answer a question, in reading order.
+
+    The unit of sentence vectors (stored at ingest) and of extractive answers, so
+    both must split alike. A passage without such a sentence is its own one.
+    """
+    out = [s.strip() for s in split_sentences(text) if len(s.strip()) >= MIN_SENTENCE_CHARS]
+    return out or [text.strip()]

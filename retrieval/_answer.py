@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index import Index, lexical_tokens, split_sentences
+from index import Encoder, Index, lexical_tokens, passage_sentences
 
 from ._types import Answer, AnswerSentence, Hit, Query, Source
 
@@ -99,18 +99,13 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit:
     """The sentences of the shown passages closest to the question."""
     cands: list[tuple[int, str]] = []
     for src in sources:
-        for sent in split_sentences(src.text):
-            if len(sent.strip()) >= 20:
-                cands.append((src.n, sent.strip()))
-    if not cands:
-        return [AnswerSentence(sources[0].text, sources[0].n)]
-    texts = [c[1] for c in cands]
+        cands += [(src.n, sent) for sent in passage_sentences(src.text)]
     total = np.zeros(len(cands))
     for enc in index.encoders:
         q = (query_vectors or {}).get(enc.space)
         if q is None:
             q = enc.embed_queries([query.search_text])[0]
-        sims = _SENTENCES.embed(enc, texts) @ q
+        sims = _sentence_vectors(index, enc, sources) @ q
         sd = float(sims.std()) or 1.0
         total += (sims - sims.mean()) / sd
     # A small prior for the top-ranked passage: retrieval already weighed it.
@@ -124,6 +119,19 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit:
             picked.append(i)
     picked.sort(key=lambda i: (cands[i][0], i))  # reading order
     return [AnswerSentence(cands[i][1], cands[i][0]) for i in picked]
+
+
+def _sentence_vectors(index: Index, encoder: Encoder, sources: Sequence[Source]) -> np.ndarray:
+    """The sources' sentence vectors, in order: stored at ingest, else embedded now
+    (a store from before sentence vectors, or one that does not keep them)."""
+    stored = index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
+    parts = []
+    for src in sources:
+        sents = passage_sentences(src.text)
+        mat = stored.get(src.passage_id)
+        parts.append(mat if mat is not None and len(mat) == len(sents)
+                     else _SENTENCES.embed(encoder, sents))
+    return np.concatenate(parts)
 
 
 class _SentenceCache:

@@ -51,6 +51,7 @@ class Khabar:
         answer = compose(self.index, query, result.hits, self.answer_config,
                          result.query_vectors)
         answer.timings = {**result.timings, "answer": time.perf_counter() - t1}
+        answer.relaxed = list(result.relaxed)
         if self.llm is not None and not answer.abstained:
             t2 = time.perf_counter()
             try:

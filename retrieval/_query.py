@@ -132,5 +132,7 @@ def understand(text: str, *, previous: str | None = None, known_outlets: Sequenc
         follow = previous
         search = f"{previous} {search}"
     merged = filters.merged(parsed) if filters is not None else parsed
+    explicit_time = filters is not None and bool(filters.since or filters.until)
     return Query(text=text, search_text=search, lang=detect_question_lang(text),
-                 filters=merged, follow_up_of=follow)
+                 filters=merged, follow_up_of=follow,
+                 time_from_text=bool(parsed.since or parsed.until) and not explicit_time)

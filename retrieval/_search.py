@@ -11,7 +11,7 @@ cosines, USE carrying the names e5-small does not align (Aleppo ~ حلب).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from index import Index
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
-from ._types import Hit, Query
+from ._types import Filters, Hit, Query
 
 
 @dataclass
@@ -30,7 +30,10 @@ class SearchConfig:
     same_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, BM25
     cross_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, USE (z-scores)
     bridge: bool = True  # cross-language lexical bridge (needs the second encoder)
-    bridge_weight: float = 1.0  # RRF weight of the bridge list against the z-avg list
+    bridge_weight: float = 1.0  # z-avg weight of the bridge's BM25 scores
+    # Score each candidate by its best sentence too (stored sentence vectors), with
+    # this weight beside its whole-passage cosine, per encoder; 0 turns it off.
+    sentence_weight: float = 1.0
 
 
 @dataclass
@@ -38,6 +41,7 @@ class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     query_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # per space
+    relaxed: list[str] = field(default_factory=list)  # filters dropped: see Searcher.search
 
 
 class Searcher:
@@ -54,8 +58,14 @@ class Searcher:
         t: dict[str, float] = {}
         t0 = time.perf_counter()
         f = query.filters
-        allowed = self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
-                                            langs=f.langs, origin=f.origin)
+        allowed = self._allowed(f)
+        relaxed: list[str] = []
+        if allowed is not None and not allowed and query.time_from_text:
+            # "Earlier this month, ..." read as a period that nothing indexed was
+            # published in: search every date and say so, rather than answer nothing.
+            f = replace(f, since=None, until=None)
+            allowed = self._allowed(f)
+            relaxed.append("time")
         counts = self.store.language_counts()
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
         t["filter"] = time.perf_counter() - t0
@@ -87,8 +97,8 @@ class Searcher:
                     sig["bm25"] = score
                     sig["bm25_rank"] = rank
                 t0 = time.perf_counter()
-                fused = rrf([dense.get("e5", []), lexical], k=self.config.rrf_k,
-                            weights=self.config.same_lang_weights)
+                fused = rrf([self._same(dense, qvecs, lexical, signals), lexical],
+                            k=self.config.rrf_k, weights=self.config.same_lang_weights)
             else:
                 t0 = time.perf_counter()
                 bridged = self._bridge(query, lang, n, allowed, signals)
@@ -109,7 +119,11 @@ class Searcher:
             hits.sort(key=lambda h: h.passage.published.timestamp()
                       if h.passage.published else float("-inf"), reverse=True)
         t["collapse"] = time.perf_counter() - t0
-        return SearchResult(hits, t, qvecs)
+        return SearchResult(hits, t, qvecs, relaxed)
+
+    def _allowed(self, f: Filters) -> set[int] | None:
+        return self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
+                                         langs=f.langs, origin=f.origin)
 
     @staticmethod
     def _merge(qlang: str, per_lang: dict[str, list[tuple[int, float]]],
@@ -141,33 +155,74 @@ class Searcher:
             sig["bridge_rank"] = rank
         return ranked
 
+    def _same(self, dense: dict[str, list[tuple[int, float]]], qvecs: dict[str, np.ndarray],
+              lexical: list[tuple[int, float]], signals: dict[int, dict[str, float]]
+              ) -> list[tuple[int, float]]:
+        """The dense list for same-language RRF: e5, rescored by best sentence.
+
+        The second encoder stays out: it is much weaker than e5 within a language.
+        """
+        e5 = dense.get("e5", [])
+        if not self.config.sentence_weight or "e5" not in qvecs:
+            return e5
+        cands = sorted({pid for ranked in (e5, lexical) for pid, _ in ranked})
+        whole = self._cosines("e5", cands, qvecs["e5"], e5, signals)
+        best = self._best_sentences("e5", cands, qvecs["e5"], whole, signals)
+        return zavg([whole, best], weights=[1.0, self.config.sentence_weight])
+
     def _cross(self, dense: dict[str, list[tuple[int, float]]], qvecs: dict[str, np.ndarray],
                bridged: list[tuple[int, float]], signals: dict[int, dict[str, float]]
                ) -> list[tuple[int, float]]:
-        """e5 and USE cosines (and bridge BM25) over the union of candidates, z-averaged.
-
-        Each encoder's cosines come from its own search where it found the candidate;
-        only the others' vectors are read, and every cosine is kept in ``signals``.
-        """
+        """e5 and USE cosines, whole and best sentence, and bridge BM25 over the
+        union of candidates, z-averaged."""
         if len(dense) < 2:
             return list(dense.get("e5", []))
         cands = sorted({pid for ranked in [*dense.values(), bridged] for pid, _ in ranked})
-        sets = []
-        for space in ("e5", "use"):
-            cos = dict(dense[space])
-            missing = [pid for pid in cands if pid not in cos]
-            q = qvecs[space]
-            cos.update((pid, float(v @ q))
-                       for pid, v in self.store.vectors(space, missing).items())
-            for pid, c in cos.items():
-                signals.setdefault(pid, {})[space] = c
-            sets.append({pid: cos[pid] for pid in cands if pid in cos})
-        weights = list(self.config.cross_lang_weights)
+        sets: list[dict[int, float]] = []
+        weights: list[float] = []
+        sw = self.config.sentence_weight
+        for space, w in zip(("e5", "use"), self.config.cross_lang_weights, strict=True):
+            whole = self._cosines(space, cands, qvecs[space], dense[space], signals)
+            sets.append(whole)
+            weights.append(w)
+            if sw:
+                sets.append(self._best_sentences(space, cands, qvecs[space], whole, signals))
+                weights.append(w * sw)
         if bridged:
             scores = dict(bridged)
             sets.append({pid: scores.get(pid, 0.0) for pid in cands})
             weights.append(self.config.bridge_weight)
         return zavg(sets, weights=weights)
+
+    def _cosines(self, space: str, cands: list[int], q: np.ndarray,
+                 found: list[tuple[int, float]], signals: dict[int, dict[str, float]]
+                 ) -> dict[int, float]:
+        """Whole-passage cosines of the candidates: from the search where it found
+        them, else from their stored vectors. Kept in ``signals``."""
+        cos = dict(found)
+        missing = [pid for pid in cands if pid not in cos]
+        cos.update((pid, float(v @ q)) for pid, v in self.store.vectors(space, missing).items())
+        for pid, c in cos.items():
+            signals.setdefault(pid, {})[space] = c
+        return {pid: cos[pid] for pid in cands if pid in cos}
+
+    def _best_sentences(self, space: str, cands: list[int], q: np.ndarray,
+                        whole: dict[int, float], signals: dict[int, dict[str, float]]
+                        ) -> dict[int, float]:
+        """Each candidate's best sentence cosine; its whole cosine where the store
+        has no sentence vectors (a store from before them, until reindexed)."""
+        mats = self.store.sentence_vectors(space, list(whole))
+        out = dict(whole)
+        mats = {pid: m for pid, m in mats.items() if len(m)}
+        if mats:
+            ids = list(mats)
+            sizes = [len(mats[p]) for p in ids]
+            sims = np.concatenate([mats[p] for p in ids]) @ q
+            starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            out.update(zip(ids, np.maximum.reduceat(sims, starts).tolist(), strict=True))
+        for pid, c in out.items():
+            signals.setdefault(pid, {})[space + "_sent"] = c
+        return out
 
     def _collapse(self, ranked: list[tuple[int, float]], signals: dict[int, dict[str, float]],
                   k: int, qvecs: dict[str, np.ndarray]) -> list[Hit]:

@@ -59,6 +59,9 @@ class Query:
     lang: str  # "ar", "en" or "other"
     filters: Filters = field(default_factory=Filters)
     follow_up_of: str | None = None  # the previous question it was expanded with
+    # The time bounds were read from the question's words ("yesterday"), not set
+    # explicitly: when nothing indexed falls in them, search may drop them.
+    time_from_text: bool = False
 
     @property
     def conversation(self) -> str:
@@ -127,6 +130,8 @@ class Answer:
     more: list[Hit] = field(default_factory=list)  # further passages, for paging
     timings: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
+    # Filters read from the question that matched nothing and were dropped ("time").
+    relaxed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +140,7 @@ class Answer:
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "filters": self.query.filters.describe(),
+            "relaxed": list(self.relaxed),
             "search_text": self.query.search_text,
             "answer": [{"text": s.text, "source": s.source} for s in self.sentences],
             "generated": self.generated,
