@@ -167,6 +167,10 @@ def main() -> None:
                    help="same-language RRF weight of BM25 against e5")
     p.add_argument("--sentence-weight", type=float, default=1.0,
                    help="weight of each passage's best sentence beside the whole (0: off)")
+    p.add_argument("--same-fusion", default="zavg", choices=["rrf", "zavg"],
+                   help="same-language fusion of e5 and BM25")
+    p.add_argument("--feedback-weight", type=float, default=1.0,
+                   help="weight of closeness to the question's-language top hit (0: off)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = p.parse_args()
 
@@ -186,7 +190,9 @@ def main() -> None:
         config = SearchConfig(cross_lang_weights=(args.e5_weight, args.use_weight),
                               same_lang_weights=(1.0, args.bm25_weight),
                               bridge=not args.no_bridge, bridge_weight=args.bridge_weight,
-                              sentence_weight=args.sentence_weight)
+                              sentence_weight=args.sentence_weight,
+                              same_lang_fusion=args.same_fusion,
+                              feedback_weight=args.feedback_weight)
         r = run_set(d, encoders, args, config)
         results[d.name] = r
         print(f"{d.name:28} {r['ndcg']:8.3f} {r['mrr']:7.3f} {r['recall']:6.3f} "

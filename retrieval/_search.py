@@ -34,6 +34,10 @@ class SearchConfig:
     # Score each candidate by its best sentence too (stored sentence vectors), with
     # this weight beside its whole-passage cosine, per encoder; 0 turns it off.
     sentence_weight: float = 1.0
+    same_lang_fusion: str = "zavg"  # or "rrf" (ranks only; measured worse)
+    # Other-language passages close to the question's-language top hit (the same
+    # story told in the other language) get this z-avg weight; 0 turns it off.
+    feedback_weight: float = 1.0
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Searcher:
             relaxed.append("time")
         counts = self.store.language_counts()
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
+        langs.sort(key=lambda lg: lg != query.lang)  # its top hit guides the others
         t["filter"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -77,6 +82,7 @@ class Searcher:
         n = self.config.candidates
         signals: dict[int, dict[str, float]] = {}
         per_lang: dict[str, list[tuple[int, float]]] = {}
+        anchor: int | None = None
         t_dense = t_lex = t_fuse = 0.0
         for lang in langs:
             t0 = time.perf_counter()
@@ -97,14 +103,16 @@ class Searcher:
                     sig["bm25"] = score
                     sig["bm25_rank"] = rank
                 t0 = time.perf_counter()
-                fused = rrf([self._same(dense, qvecs, lexical, signals), lexical],
-                            k=self.config.rrf_k, weights=self.config.same_lang_weights)
+                fused = self._same(dense, qvecs, lexical, signals)
+                if fused and lang == query.lang and self._is_major(lang, counts):
+                    anchor = fused[0][0]
             else:
                 t0 = time.perf_counter()
                 bridged = self._bridge(query, lang, n, allowed, signals)
                 t_lex += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                fused = self._cross(dense, qvecs, bridged, signals)
+                fused = self._cross(dense, qvecs, bridged, signals,
+                                    self._feedback(anchor, lang, allowed))
             t_fuse += time.perf_counter() - t0
             for pid, score in fused:
                 signals.setdefault(pid, {})["fused"] = score
@@ -134,13 +142,30 @@ class Searcher:
         quote detected as "other", one English item in an Arabic archive) would
         otherwise own a top slot for every question. Small pools follow the rest.
         """
-        largest = max(counts.values(), default=0)
-        major = [lg for lg in per_lang
-                 if lg != "other" and counts.get(lg, 0) >= min(50, 0.05 * largest)]
+        major = [lg for lg in per_lang if Searcher._is_major(lg, counts)]
         major.sort(key=lambda lg: lg != qlang)
         minor = [lg for lg in per_lang if lg not in major]
         merged = interleave(*(per_lang[lg] for lg in major)) if major else []
         return merged + interleave(*(per_lang[lg] for lg in minor)) if minor else merged
+
+    @staticmethod
+    def _is_major(lang: str, counts: dict[str, int]) -> bool:
+        """A real pool of passages, not a handful of strays (see :meth:`_merge`)."""
+        largest = max(counts.values(), default=0)
+        return lang != "other" and counts.get(lang, 0) >= min(50, 0.05 * largest)
+
+    def _feedback(self, anchor: int | None, lang: str, allowed: set[int] | None
+                  ) -> dict[str, object] | None:
+        """The anchor passage's vectors, and the ``lang`` passages nearest to it."""
+        if anchor is None or not self.config.feedback_weight:
+            return None
+        vecs = {space: self.store.vectors(space, [anchor]).get(anchor)
+                for space in ("e5", "use")}
+        if any(v is None for v in vecs.values()):
+            return None
+        near = [pid for space, v in vecs.items()
+                for pid, _ in self.store.search(space, lang, v, 10, allowed)]
+        return {"vectors": vecs, "near": near}
 
     def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
                 signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
@@ -162,22 +187,33 @@ class Searcher:
 
         The second encoder stays out: it is much weaker than e5 within a language.
         """
+        cfg = self.config
         e5 = dense.get("e5", [])
-        if not self.config.sentence_weight or "e5" not in qvecs:
-            return e5
+        if "e5" not in qvecs:
+            return lexical
         cands = sorted({pid for ranked in (e5, lexical) for pid, _ in ranked})
         whole = self._cosines("e5", cands, qvecs["e5"], e5, signals)
-        best = self._best_sentences("e5", cands, qvecs["e5"], whole, signals)
-        return zavg([whole, best], weights=[1.0, self.config.sentence_weight])
+        sets, weights = [whole], [1.0]
+        if cfg.sentence_weight:
+            sets.append(self._best_sentences("e5", cands, qvecs["e5"], whole, signals))
+            weights.append(cfg.sentence_weight)
+        if cfg.same_lang_fusion == "zavg":
+            bm25 = dict(lexical)
+            sets.append({pid: bm25.get(pid, 0.0) for pid in cands})
+            weights.append(cfg.same_lang_weights[1] * sum(weights))
+            return zavg(sets, weights=weights)
+        return rrf([zavg(sets, weights=weights), lexical], k=cfg.rrf_k,
+                   weights=cfg.same_lang_weights)
 
     def _cross(self, dense: dict[str, list[tuple[int, float]]], qvecs: dict[str, np.ndarray],
-               bridged: list[tuple[int, float]], signals: dict[int, dict[str, float]]
-               ) -> list[tuple[int, float]]:
-        """e5 and USE cosines, whole and best sentence, and bridge BM25 over the
-        union of candidates, z-averaged."""
+               bridged: list[tuple[int, float]], signals: dict[int, dict[str, float]],
+               feedback: dict[str, object] | None = None) -> list[tuple[int, float]]:
+        """e5 and USE cosines, whole and best sentence, bridge BM25 and closeness
+        to the question's-language top hit, over the union of candidates, z-averaged."""
         if len(dense) < 2:
             return list(dense.get("e5", []))
-        cands = sorted({pid for ranked in [*dense.values(), bridged] for pid, _ in ranked})
+        cands = sorted({pid for ranked in [*dense.values(), bridged] for pid, _ in ranked}
+                       | set(feedback["near"] if feedback else []))  # type: ignore[arg-type]
         sets: list[dict[int, float]] = []
         weights: list[float] = []
         sw = self.config.sentence_weight
@@ -192,6 +228,15 @@ class Searcher:
             scores = dict(bridged)
             sets.append({pid: scores.get(pid, 0.0) for pid in cands})
             weights.append(self.config.bridge_weight)
+        if feedback:
+            close = np.zeros(len(cands))
+            for space, a in feedback["vectors"].items():  # type: ignore[attr-defined]
+                got = self.store.vectors(space, cands)
+                close += [float(got[p] @ a) if p in got else 0.0 for p in cands]
+            sets.append(dict(zip(cands, (close / 2).tolist(), strict=True)))
+            weights.append(self.config.feedback_weight)
+            for pid, c in sets[-1].items():
+                signals.setdefault(pid, {})["feedback"] = c
         return zavg(sets, weights=weights)
 
     def _cosines(self, space: str, cands: list[int], q: np.ndarray,
