@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import Article, Index, ModelMismatchError, Settings, Store
+from index import Article, Index, ModelMismatchError, Settings, Store, passage_sentences
 from tests.fakes import HashEncoder
 
 
@@ -132,3 +132,37 @@ def test_filters_restrict_search(tmp_path: Path) -> None:
     allowed = ix.store.passage_filter(since=datetime(2015, 10, 1, tzinfo=UTC))
     assert len(allowed or ()) == 1
     assert np.isfinite(hits[0][1])
+
+
+def test_sentence_vectors_are_stored_per_passage_and_go_with_it(tmp_path: Path) -> None:
+    ix = _index(tmp_path)
+    two = ("The army said on Wednesday that it struck targets near the city. "
+           "Officials said the strikes would continue despite the warnings.")
+    ix.add_articles([_article("Strikes", [two, EXTRA], url="https://x.test/a")])
+    rows = {r["text"]: r["id"] for r in ix.store.iter_passages()}
+    mats = ix.store.sentence_vectors("e5", list(rows.values()))
+    enc = ix.model
+    for text, pid in rows.items():
+        sents = passage_sentences(text)
+        assert mats[pid].shape == (len(sents), enc.dim)
+        # float16 on disk: cosines move by less than 1e-3
+        assert np.allclose(mats[pid], enc.embed_passages(sents), atol=1e-3)
+    assert len(mats[rows[two]]) == 2 and len(mats[rows[EXTRA]]) == 1
+    assert ix.store.check([]) == []
+    ix.store.delete_articles(ix.store.article_ids())
+    assert ix.store.sentence_vectors("e5", list(rows.values())) == {}
+
+
+def test_check_reports_passages_missing_sentence_vectors(tmp_path: Path) -> None:
+    ix = _index(tmp_path)
+    ix.add_articles([_article("Strikes", BODY, url="https://x.test/a")])
+    pid = next(ix.store.iter_passages())["id"]
+    ix.store._conn().execute("DELETE FROM sentence_vectors WHERE passage_id = ?", (pid,))
+    assert any("no e5 sentence vectors" in f for f in ix.store.check([]))
+
+
+def test_sentence_vectors_can_be_turned_off(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path, sentence_vectors=False), encoders=[HashEncoder()])
+    ix.add_articles([_article("Strikes", BODY, url="https://x.test/a")])
+    assert ix.store.count_sentence_vectors() == {}
+    assert ix.store.check([]) == []  # none at all is a choice, not a fault
