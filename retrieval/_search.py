@@ -2,10 +2,13 @@
 
 Passages are searched per language and the lists merged, because in one mixed
 pool a question's own language dominates the dense scores and pushes every
-other-language passage out of the top k. Within the question's language, dense
-(e5) and lexical (BM25) results are fused by reciprocal rank; across languages,
-where BM25 is noise, e5 and the second encoder (USE) are fused by z-scored
-cosines, USE carrying the names e5-small does not align (Aleppo ~ حلب).
+other-language passage out of the top k. Every candidate is scored whole and by
+its best sentence (sentence vectors stored at ingest): a question usually matches
+one sentence, which a paragraph's vector dilutes. Within the question's language,
+e5 and BM25 are fused by z-scored scores; across languages, where BM25 is noise,
+e5 and the second encoder (USE) are, with the lexical bridge, USE carrying the
+names e5-small does not align (Aleppo ~ حلب), and closeness to the question's-
+language top hit (the same story in the other language) in a mixed archive.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
-from index import Index, Store, lexical_tokens, split_sentences
+from index import Index, Store, lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs, store_mean
@@ -311,8 +311,9 @@ def _key_sentences(index: Index, pool: list[Doc], centre: dict[str, np.ndarray],
     """The sentences most central to the story, without repeating one another.
 
     A sentence scores the mean of its passage's centrality and, when it is not the
-    whole passage, its own (embedded with the sentence encoders only: USE takes
-    ~10 ms a sentence, e5-small ~100 ms, too slow for a digest's hundreds).
+    whole passage, its own: from the sentence vectors stored at ingest, else
+    embedded now with the sentence encoders only (USE takes ~10 ms a sentence,
+    e5-small ~100 ms, too slow for a digest's hundreds).
     """
     passages = [(d, p) for d in pool for p in d.passages]
     pscore = {p.id: _score(p.vecs, centre, cfg) if centre else 0.0 for _, p in passages}
@@ -370,10 +371,21 @@ def _sentence_vectors(index: Index, cands: list[tuple[Doc, Passage, str]],
                       spaces: Sequence[str], cfg: CoverageConfig, centres: Centres
                       ) -> list[dict[str, np.ndarray]]:
     """Each candidate's vectors: its passage's when it is the whole passage, else its
-    own in ``cfg.sentence_spaces`` (none when no such encoder is loaded)."""
+    own, as stored at ingest in every space, or embedded now in ``cfg.sentence_spaces``
+    (none when no such encoder is loaded)."""
     out: list[dict[str, np.ndarray]] = [
         p.vecs if sent == p.text.strip() else {} for _, p, sent in cands]
-    todo = [i for i, v in enumerate(out) if v is not cands[i][1].vecs]
+    pids = list(dict.fromkeys(p.id for _, p, _ in cands))
+    for space in spaces:
+        stored = index.store.sentence_vectors(space, pids)
+        rows = {pid: dict(zip(passage_sentences(p.text), stored[pid], strict=False))
+                for _, p, _ in cands if (pid := p.id) in stored
+                and len(stored[pid]) == len(passage_sentences(p.text))}
+        for i, (_, p, sent) in enumerate(cands):
+            vec = rows.get(p.id, {}).get(sent.strip())
+            if vec is not None and out[i] is not p.vecs:
+                out[i][space] = _centred(vec, space, p.lang, centres)
+    todo = [i for i, v in enumerate(out) if v is not cands[i][1].vecs and not v]
     if todo:
         texts = [cands[i][2] for i in todo]
         for space in (s for s in cfg.sentence_spaces if s in spaces):
