@@ -196,10 +196,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
     try:
         faults = store.check(expected)
+        old = (settings.sentence_vectors and store.count_passages() > 0
+               and not store.count_sentence_vectors())
     finally:
         store.close()
     for fault in faults:
         print(f"fault: {fault}")
+    if old:  # a store from before sentence vectors: it works, a little less well
+        print("note: no passage has sentence vectors; `khabar reindex` adds them")
     print("ok" if not faults else f"{len(faults)} fault(s)")
     return EXIT_FAULT if faults else EXIT_OK
 

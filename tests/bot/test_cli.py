@@ -142,6 +142,7 @@ def test_ask_json_then_stats_json_on_the_seed(khabar_home: Path) -> None:
     assert set(stats["languages"]) == {"ar"}
     assert "Reuters" in stats["outlet_counts"]
     assert {"e5", "use"} <= set(stats["spaces"])
+    assert stats["sentence_vectors"] == {"e5": stats["passages"], "use": stats["passages"]}
 
 
 def test_stats_on_an_empty_home_is_zero_without_a_model(tmp_path: Path) -> None:
@@ -154,3 +155,21 @@ def test_check_without_model_on_an_empty_store(tmp_path: Path) -> None:
     r = khabar("check", "--no-model", home=tmp_path)
     assert r.returncode == EXIT_OK, r.stdout + r.stderr
     assert r.stdout.strip() == "ok"
+
+
+@pytest.mark.model
+def test_reindex_adds_sentence_vectors_to_a_store_from_before_them(
+        khabar_home: Path, encoders: list) -> None:
+    from index import Index, Settings
+
+    ix = Index.open(Settings(home=khabar_home, sentence_vectors=False), encoders=encoders)
+    ix.add_path(REPO / "seeds")
+    ix.close()
+    r = khabar("check", "--no-model", home=khabar_home)
+    assert r.returncode == EXIT_OK and "khabar reindex" in r.stdout  # a note, not a fault
+    r = khabar("reindex", home=khabar_home)
+    assert r.returncode == EXIT_OK, r.stderr
+    r = khabar("check", home=khabar_home)
+    assert r.returncode == EXIT_OK and r.stdout.strip() == "ok", r.stdout + r.stderr
+    stats = json.loads(khabar("stats", "--json", home=khabar_home).stdout)
+    assert stats["sentence_vectors"] == {"e5": stats["passages"], "use": stats["passages"]}
