@@ -614,29 +614,25 @@ class Store:
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        out: dict[int, np.ndarray] = {}
-        db = self._conn()
-        for chunk in _batches(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            for r in db.execute(f"SELECT passage_id, vec FROM vectors WHERE space = ? AND"
-                                f" passage_id IN ({marks})", [space, *chunk]):
-                out[r[0]] = np.frombuffer(r[1], dtype=np.float32)
-        return out
+        return {pid: np.frombuffer(blob, dtype=np.float32)
+                for pid, blob in self._blobs("vectors", "vec", space, ids)}
 
     def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """Each passage's sentence vectors, (n_sentences, dim) float32, where stored."""
         info = self.spaces().get(space)
         if info is None:
             return {}
-        out: dict[int, np.ndarray] = {}
+        return {pid: np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(
+                    -1, info.dim)
+                for pid, blob in self._blobs("sentence_vectors", "vecs", space, ids)}
+
+    def _blobs(self, table: str, column: str, space: str, ids: Sequence[int]
+               ) -> Iterator[tuple[int, bytes]]:
         db = self._conn()
         for chunk in _batches(list(ids), 500):
             marks = ",".join("?" * len(chunk))
-            for r in db.execute(f"SELECT passage_id, vecs FROM sentence_vectors WHERE space = ?"
-                                f" AND passage_id IN ({marks})", [space, *chunk]):
-                out[r[0]] = np.frombuffer(r[1], dtype=np.float16).astype(np.float32).reshape(
-                    -1, info.dim)
-        return out
+            yield from db.execute(f"SELECT passage_id, {column} FROM {table} WHERE space = ?"
+                                  f" AND passage_id IN ({marks})", [space, *chunk])
 
     def count_sentence_vectors(self) -> dict[str, int]:
         """Passages with sentence vectors, per space."""
