@@ -44,6 +44,14 @@ class SearchConfig:
 
 
 @dataclass
+class _Feedback:
+    """The question's-language top hit, as a second query into another language."""
+
+    vectors: dict[str, np.ndarray]  # its passage vector per space
+    near: list[int]  # the other language's passages nearest to it: extra candidates
+
+
+@dataclass
 class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
@@ -158,17 +166,17 @@ class Searcher:
         return lang != "other" and counts.get(lang, 0) >= min(50, 0.05 * largest)
 
     def _feedback(self, anchor: int | None, lang: str, allowed: set[int] | None
-                  ) -> dict[str, object] | None:
+                  ) -> _Feedback | None:
         """The anchor passage's vectors, and the ``lang`` passages nearest to it."""
         if anchor is None or not self.config.feedback_weight:
             return None
-        vecs = {space: self.store.vectors(space, [anchor]).get(anchor)
-                for space in ("e5", "use")}
-        if any(v is None for v in vecs.values()):
+        vecs = {e.space: v for e in self.index.encoders
+                if (v := self.store.vectors(e.space, [anchor]).get(anchor)) is not None}
+        if not vecs:
             return None
         near = [pid for space, v in vecs.items()
                 for pid, _ in self.store.search(space, lang, v, 10, allowed)]
-        return {"vectors": vecs, "near": near}
+        return _Feedback(vecs, near)
 
     def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
                 signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
@@ -210,17 +218,17 @@ class Searcher:
 
     def _cross(self, dense: dict[str, list[tuple[int, float]]], qvecs: dict[str, np.ndarray],
                bridged: list[tuple[int, float]], signals: dict[int, dict[str, float]],
-               feedback: dict[str, object] | None = None) -> list[tuple[int, float]]:
+               feedback: _Feedback | None = None) -> list[tuple[int, float]]:
         """e5 and USE cosines, whole and best sentence, bridge BM25 and closeness
         to the question's-language top hit, over the union of candidates, z-averaged."""
-        if len(dense) < 2:
-            return list(dense.get("e5", []))
         cands = sorted({pid for ranked in [*dense.values(), bridged] for pid, _ in ranked}
-                       | set(feedback["near"] if feedback else []))  # type: ignore[arg-type]
+                       | set(feedback.near if feedback else []))
         sets: list[dict[int, float]] = []
         weights: list[float] = []
         sw = self.config.sentence_weight
-        for space, w in zip(("e5", "use"), self.config.cross_lang_weights, strict=True):
+        space_weights = dict(zip(("e5", "use"), self.config.cross_lang_weights, strict=True))
+        for space in dense:
+            w = space_weights.get(space, 1.0)
             whole = self._cosines(space, cands, qvecs[space], dense[space], signals)
             sets.append(whole)
             weights.append(w)
@@ -233,10 +241,11 @@ class Searcher:
             weights.append(self.config.bridge_weight)
         if feedback:
             close = np.zeros(len(cands))
-            for space, a in feedback["vectors"].items():  # type: ignore[attr-defined]
+            for space, a in feedback.vectors.items():
                 got = self.store.vectors(space, cands)
                 close += [float(got[p] @ a) if p in got else 0.0 for p in cands]
-            sets.append(dict(zip(cands, (close / 2).tolist(), strict=True)))
+            close /= len(feedback.vectors)
+            sets.append(dict(zip(cands, close.tolist(), strict=True)))
             weights.append(self.config.feedback_weight)
             for pid, c in sets[-1].items():
                 signals.setdefault(pid, {})["feedback"] = c
