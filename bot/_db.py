@@ -8,11 +8,13 @@ both post the same window; a failed post gives its claim back.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_prefs (
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS digests (
     lang TEXT NOT NULL,
     origin TEXT,
     created_by INTEGER,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    tz TEXT NOT NULL DEFAULT 'UTC'  -- an IANA zone ("Asia/Beirut") or an offset ("+03:00")
 );
 CREATE TABLE IF NOT EXISTS digest_posts (
     chat_id INTEGER NOT NULL,
@@ -44,10 +47,31 @@ class Digest:
     minute: int
     lang: str
     origin: str | None  # None: the whole index (private chats)
+    tz: str = "UTC"  # the chat's time zone: an IANA name or a fixed offset ("+03:00")
 
     @property
     def time(self) -> str:
-        return f"{self.hour:02d}:{self.minute:02d}"
+        """When it is posted, with its zone: "08:00 Asia/Beirut"."""
+        return f"{self.hour:02d}:{self.minute:02d} {self.tz}"
+
+    @property
+    def zone(self) -> tzinfo:
+        return zone_of(self.tz)
+
+
+def zone_of(name: str) -> tzinfo:
+    """The tzinfo for a stored zone name; UTC for one this system no longer knows."""
+    m = _OFFSET.fullmatch(name)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 
 
 class BotDB:
@@ -61,6 +85,9 @@ class BotDB:
                                    check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(digests)")}
+        if "tz" not in columns:  # a bot.sqlite3 from before time zones: they were UTC
+            self._db.execute("ALTER TABLE digests ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC'")
 
     def close(self) -> None:
         with self._lock:
@@ -84,24 +111,24 @@ class BotDB:
 
     # -- digests ------------------------------------------------------------------
     def digests(self) -> list[Digest]:
-        rows = self._run("SELECT chat_id, hour, minute, lang, origin FROM digests"
+        rows = self._run("SELECT chat_id, hour, minute, lang, origin, tz FROM digests"
                          " ORDER BY chat_id").fetchall()
         return [Digest(*r) for r in rows]
 
     def digest(self, chat_id: int) -> Digest | None:
-        row = self._run("SELECT chat_id, hour, minute, lang, origin FROM digests"
+        row = self._run("SELECT chat_id, hour, minute, lang, origin, tz FROM digests"
                         " WHERE chat_id = ?", (chat_id,)).fetchone()
         return Digest(*row) if row else None
 
     def set_digest(self, digest: Digest, created_by: int | None) -> None:
         self._run(
-            "INSERT INTO digests(chat_id, hour, minute, lang, origin, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET"
+            "INSERT INTO digests(chat_id, hour, minute, lang, origin, created_by, created_at, tz)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET"
             " hour = excluded.hour, minute = excluded.minute, lang = excluded.lang,"
             " origin = excluded.origin, created_by = excluded.created_by,"
-            " created_at = excluded.created_at",
+            " created_at = excluded.created_at, tz = excluded.tz",
             (digest.chat_id, digest.hour, digest.minute, digest.lang, digest.origin, created_by,
-             datetime.now(UTC).isoformat()))
+             datetime.now(UTC).isoformat(), digest.tz))
 
     def remove_digest(self, chat_id: int) -> bool:
         return self._run("DELETE FROM digests WHERE chat_id = ?", (chat_id,)).rowcount > 0

@@ -2,7 +2,8 @@
 
 A chat's summary covers what its sources brought (``origin="chat:<id>"``: its
 channel posts, the documents and links its administrators added); a private
-chat's covers the whole index. Digests run daily at HH:MM UTC on the JobQueue;
+chat's covers the whole index. Digests run daily at HH:MM in the chat's time zone
+(UTC unless one is given: a newsroom's morning is not UTC's) on the JobQueue;
 schedules are kept in ``bot.sqlite3`` and re-created at start-up. A window is
 claimed in the database before it is posted, so it goes out at most once, even
 across restarts or two bots on one home.
@@ -11,8 +12,10 @@ across restarts or two bots on one home.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
+import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 
 from telegram import Update
@@ -22,6 +25,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes
 from retrieval import Coverage, parse_duration, summarize
 
 from ._db import Digest
+from ._render import esc
 from ._render_coverage import render_coverage_telegram
 from ._services import (
     Services,
@@ -40,7 +44,27 @@ log = logging.getLogger("bot")
 
 DEFAULT_PERIOD = timedelta(hours=24)
 MAX_PERIOD = timedelta(days=366)
-_DAILY = re.compile(r"(?:daily|يوميا|يومياً)\s+([01]?\d|2[0-3])[:.]([0-5]\d)", re.IGNORECASE)
+_DAILY = re.compile(r"(?:daily|يوميا|يومياً)\s+([01]?\d|2[0-3])[:.]([0-5]\d)(?:\s+(\S+))?",
+                    re.IGNORECASE)
+_OFFSET = re.compile(r"(?:utc|gmt)?([+-])(\d{1,2})(?::?([0-5]\d))?", re.IGNORECASE)
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def parse_zone(text: str | None) -> str | None:
+    """A time zone as typed ("Asia/Beirut", "asia/beirut", "+3", "UTC+03:00", "GMT-5"),
+    in the form stored: the IANA name or "+HH:MM"; "UTC" when none; None if unknown."""
+    if not text or text.lower() in ("utc", "gmt", "z"):
+        return "UTC"
+    if m := _OFFSET.fullmatch(text):
+        minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+        if minutes > 14 * 60:
+            return None
+        return "UTC" if minutes == 0 else f"{m.group(1)}{minutes // 60:02d}:{minutes % 60:02d}"
+    return _zone_names().get(text.lower())
 _OFF = frozenset({"off", "stop", "إيقاف", "ايقاف"})
 
 
@@ -127,18 +151,20 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
         await reply_html(context.bot, svc, message, t(lang, "digest_off" if removed
                                                       else "digest_none"))
         return
-    m = _DAILY.fullmatch(arg)
-    if m is None:
+    m = _DAILY.fullmatch(args.strip())
+    tz = parse_zone(m.group(3)) if m else None
+    if m is None or tz is None:
         current = svc.db.digest(chat.id)
-        note = t(lang, "digest_current", time=current.time) if current else ""
+        note = t(lang, "digest_current", time=esc(current.time)) if current else ""
         await reply_html(context.bot, svc, message, t(lang, "digest_usage", current=note))
         return
-    digest = Digest(chat.id, int(m.group(1)), int(m.group(2)), lang, scope(chat.id, chat.type))
+    digest = Digest(chat.id, int(m.group(1)), int(m.group(2)), lang, scope(chat.id, chat.type),
+                    tz)
     svc.db.set_digest(digest, user.id if user else None)
     schedule(context.application, digest)
     log.info("digest scheduled", extra={"event": "digest_scheduled", "chat_id": chat.id,
                                         "at": digest.time})
-    await reply_html(context.bot, svc, message, t(lang, "digest_on", time=digest.time))
+    await reply_html(context.bot, svc, message, t(lang, "digest_on", time=esc(digest.time)))
 
 
 async def channel_command(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
@@ -163,7 +189,7 @@ def schedule(app: Application, digest: Digest) -> None:  # type: ignore[type-arg
     if jobs is None:
         raise RuntimeError("the JobQueue is missing: install python-telegram-bot[job-queue]")
     unschedule(app, digest.chat_id)
-    jobs.run_daily(_run_digest, time(digest.hour, digest.minute, tzinfo=UTC),
+    jobs.run_daily(_run_digest, time(digest.hour, digest.minute, tzinfo=digest.zone),
                    chat_id=digest.chat_id, name=_job_name(digest.chat_id), data=digest)
 
 
@@ -183,10 +209,14 @@ def restore(app: Application) -> int:  # type: ignore[type-arg]
 
 
 def window_end(digest: Digest, now: datetime) -> datetime:
-    """The scheduled moment a run at ``now`` belongs to (today's, or yesterday's if early)."""
-    end = now.astimezone(UTC).replace(hour=digest.hour, minute=digest.minute, second=0,
-                                      microsecond=0)
-    return end - timedelta(days=1) if end > now + timedelta(minutes=5) else end
+    """The scheduled moment a run at ``now`` belongs to (today's, or yesterday's if early),
+    in the digest's time zone: its wall-clock time, whatever daylight saving does."""
+    local = now.astimezone(digest.zone)
+    end = local.replace(hour=digest.hour, minute=digest.minute, second=0, microsecond=0)
+    if end > now + timedelta(minutes=5):
+        end = (local - timedelta(days=1)).replace(hour=digest.hour, minute=digest.minute,
+                                                  second=0, microsecond=0)
+    return end
 
 
 async def _run_digest(context: CallbackContext) -> None:  # type: ignore[type-arg]
@@ -218,8 +248,10 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
         log.info("digest window empty", extra={"event": "digest_empty",
                                                "chat_id": digest.chat_id})
         return False
-    head = t(digest.lang, "digest_head", start=start.strftime("%Y-%m-%d %H:%M"),
-             end=end.strftime("%Y-%m-%d %H:%M"))
+    zone = digest.zone
+    head = t(digest.lang, "digest_head", zone=esc(digest.tz),
+             start=start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+             end=end.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
     # The claim stays even if sending fails: a half-posted digest must not go out twice.
     await send_html(app.bot, svc, digest.chat_id,
                     head + "\n\n" + render_coverage_telegram(coverage, digest.lang))

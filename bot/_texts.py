@@ -29,7 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/forget — forget an article (<code>/forget https://…</code>) or, in a group, "
             "what the group added (<code>/forget chat</code>)\n"
             "/stats — what the index holds\n"
-            "/digest — daily digest: <code>/digest daily 08:00</code> (UTC) or "
+            "/digest — daily digest: <code>/digest daily 08:00 Asia/Beirut</code> or "
             "<code>/digest off</code>\n"
             "Send me documents (.txt .md .html .json .jsonl) or forward channel posts to "
             "index them; add me to a channel as an administrator to index its posts."
@@ -67,13 +67,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "more_head": "<b>More sources</b> ({first}–{last} of {total})",
         "summary_unavailable": "Summaries are not available yet.",
         "summary_busy": "Summarising…",
-        "digest_usage": "Use <code>/digest daily HH:MM</code> (UTC), e.g. "
-                        "<code>/digest daily 08:00</code>, or <code>/digest off</code>.{current}",
-        "digest_current": "\nNow: daily at {time} UTC.",
-        "digest_on": "Daily digest scheduled at {time} UTC.",
+        "digest_usage": "Use <code>/digest daily HH:MM [time zone]</code>, e.g. "
+                        "<code>/digest daily 08:00 Asia/Beirut</code> or "
+                        "<code>/digest daily 08:00 +03:00</code> (UTC if none), or "
+                        "<code>/digest off</code>.{current}",
+        "digest_current": "\nNow: daily at {time}.",
+        "digest_on": "Daily digest scheduled at {time}.",
         "digest_off": "Daily digest stopped.",
         "digest_none": "There is no daily digest here.",
-        "digest_head": "<b>Daily digest</b> — {start} … {end} UTC",
+        "digest_head": "<b>Daily digest</b> — {start} … {end} {zone}",
         "group_hello": "Hello! Ask me about the news with <code>/ask …</code> or by replying "
                        "to my messages. /help lists everything I do.",
         "unknown_command": "I do not know that command. /help lists what I do.",
@@ -102,7 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/forget — حذف مقال (<code>/forget https://…</code>) أو، في مجموعة، كل ما "
             "أضافته المجموعة (<code>/forget chat</code>)\n"
             "/stats — محتوى الفهرس\n"
-            "/digest — موجز يومي: <code>/digest daily 08:00</code> (بتوقيت UTC) أو "
+            "/digest — موجز يومي: <code>/digest daily 08:00 Asia/Beirut</code> أو "
             "<code>/digest off</code>\n"
             "أرسل لي ملفات (.txt .md .html .json .jsonl) أو أعد توجيه منشورات القنوات "
             "لفهرستها؛ وأضفني مشرفًا في قناة لفهرسة منشوراتها."
@@ -139,13 +141,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "more_head": "<b>مصادر أخرى</b> ({first}–{last} من {total})",
         "summary_unavailable": "الملخصات غير متاحة بعد.",
         "summary_busy": "جارٍ التلخيص…",
-        "digest_usage": "استخدم <code>/digest daily HH:MM</code> (بتوقيت UTC)، مثلًا "
-                        "<code>/digest daily 08:00</code>، أو <code>/digest off</code>.{current}",
-        "digest_current": "\nالحالي: يوميًا في {time} بتوقيت UTC.",
-        "digest_on": "جُدول موجز يومي في {time} بتوقيت UTC.",
+        "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية]</code>، مثلًا "
+                        "<code>/digest daily 08:00 Asia/Beirut</code> أو "
+                        "<code>/digest daily 08:00 +03:00</code> (UTC إن لم تُذكر)، أو "
+                        "<code>/digest off</code>.{current}",
+        "digest_current": "\nالحالي: يوميًا في {time}.",
+        "digest_on": "جُدول موجز يومي في {time}.",
         "digest_off": "أُوقف الموجز اليومي.",
         "digest_none": "لا يوجد موجز يومي هنا.",
-        "digest_head": "<b>الموجز اليومي</b> — {start} … {end} بتوقيت UTC",
+        "digest_head": "<b>الموجز اليومي</b> — {start} … {end} بتوقيت {zone}",
         "group_hello": "مرحبًا! اسألني عن الأخبار بالأمر <code>/ask …</code> أو بالرد على "
                        "رسائلي. اكتب /help لمعرفة كل ما أقوم به.",
         "unknown_command": "لا أعرف هذا الأمر. اكتب /help لمعرفة ما أقوم به.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from index import Index
 from retrieval import Khabar
@@ -120,11 +121,23 @@ async def test_digest_usage_and_private_digest(fresh_bot: RunningBot) -> None:
     fake.private_text(USER, "/digest daily 25:00")
     (usage,) = await fake.wait_for_messages(ADMIN, 1)
     (bad,) = await fake.wait_for_messages(USER, 1)
-    assert usage["text"].startswith("Use /digest daily HH:MM (UTC)")
-    assert bad["text"].startswith("Use /digest daily HH:MM (UTC)")
+    assert usage["text"].startswith("Use /digest daily HH:MM [time zone]")
+    assert bad["text"].startswith("Use /digest daily HH:MM [time zone]")
     # A private chat's user is its only administrator; its digest covers everything.
     fake.private_text(USER, "/digest daily 07:30")
     _, ok = await fake.wait_for_messages(USER, 2)
     assert ok["text"] == "Daily digest scheduled at 07:30 UTC."
     (digest,) = fresh_bot.services.db.digests()
     assert (digest.chat_id, digest.origin) == (USER, None)
+    # A newsroom's morning, in its own time zone (daylight saving included).
+    fake.private_text(USER, "/digest daily 07:30 asia/beirut")
+    *_, local = await fake.wait_for_messages(USER, 3)
+    assert local["text"] == "Daily digest scheduled at 07:30 Asia/Beirut."
+    (job,) = fresh_bot.app.job_queue.get_jobs_by_name(f"digest:{USER}")
+    beirut = job.next_t.astimezone(ZoneInfo("Asia/Beirut"))
+    assert (beirut.hour, beirut.minute) == (7, 30)
+    assert fresh_bot.services.db.digests()[0].tz == "Asia/Beirut"
+    fake.private_text(USER, "/digest daily 07:30 Mars/Olympus")
+    *_, unknown = await fake.wait_for_messages(USER, 4)
+    assert unknown["text"].startswith("Use /digest daily HH:MM [time zone]")
+    assert "Now: daily at 07:30 Asia/Beirut." in unknown["text"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from telegram import Message, MessageEntity
 
 from bot._db import BotDB, Digest
-from bot._digest import parse_summary_args, window_end
+from bot._digest import parse_summary_args, parse_zone, window_end
 from bot._handlers import _without_mention
 from bot._intake import report_html
 from bot._logging import JsonFormatter
@@ -52,6 +53,40 @@ def test_digest_window_belongs_to_the_scheduled_time() -> None:
     assert window_end(digest, early) == datetime(2025, 3, 2, 8, 0, tzinfo=UTC)
     by_hand = datetime(2025, 3, 2, 6, 0, tzinfo=UTC)
     assert window_end(digest, by_hand) == datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def test_time_zones_as_people_type_them() -> None:
+    assert parse_zone(None) == parse_zone("utc") == parse_zone("GMT") == "UTC"
+    assert parse_zone("asia/beirut") == "Asia/Beirut"
+    assert parse_zone("Africa/Cairo") == "Africa/Cairo"
+    assert parse_zone("+3") == parse_zone("UTC+03:00") == parse_zone("+0300") == "+03:00"
+    assert parse_zone("GMT-5") == "-05:00" and parse_zone("+05:30") == "+05:30"
+    assert parse_zone("+0") == "UTC"
+    assert parse_zone("Mars/Olympus") is None and parse_zone("+15") is None
+    assert Digest(1, 8, 0, "en", None, "+03:00").zone.utcoffset(None) == timedelta(hours=3)
+
+
+def test_digest_window_follows_the_local_clock_across_daylight_saving() -> None:
+    digest = Digest(1, 8, 0, "ar", None, "Asia/Beirut")  # UTC+2 in winter, +3 in summer
+    winter = datetime(2025, 1, 10, 6, 0, 5, tzinfo=UTC)
+    assert window_end(digest, winter) == datetime(2025, 1, 10, 6, 0, tzinfo=UTC)
+    summer = datetime(2025, 7, 10, 5, 0, 5, tzinfo=UTC)
+    assert window_end(digest, summer) == datetime(2025, 7, 10, 5, 0, tzinfo=UTC)
+    by_hand = datetime(2025, 7, 10, 4, 0, tzinfo=UTC)  # before today's 08:00 in Beirut
+    assert window_end(digest, by_hand) == datetime(2025, 7, 9, 5, 0, tzinfo=UTC)
+
+
+def test_schedules_from_before_time_zones_are_utc(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE digests (chat_id INTEGER PRIMARY KEY, hour INTEGER NOT NULL,"
+                " minute INTEGER NOT NULL, lang TEXT NOT NULL, origin TEXT, created_by INTEGER,"
+                " created_at TEXT NOT NULL)")
+    old.execute("INSERT INTO digests VALUES (5, 8, 0, 'en', NULL, 1, '2025-01-01')")
+    old.commit()
+    old.close()
+    (digest,) = BotDB(path).digests()
+    assert digest.tz == "UTC" and digest.time == "08:00 UTC"
 
 
 def test_window_claims_are_unique_and_persist(tmp_path: Path) -> None:
