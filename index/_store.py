@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import faiss
@@ -31,7 +31,7 @@ import numpy as np
 
 from ._errors import ModelMismatchError, StoreError
 from ._text import normalize_for_search
-from ._types import Article, Chunk, StoredPassage
+from ._types import Article, Chunk, StoredArticle, StoredPassage
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,19 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 def _parse_iso(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    """Stored dates; a naive one (written by an old version) is taken as UTC."""
+    if not value:
+        return None
+    dt = datetime.fromisoformat(value)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+_OUTLETS_OF_A = ("(SELECT group_concat(o.name, char(31)) FROM article_outlets ao"
+                 " JOIN outlets o ON o.id = ao.outlet_id WHERE ao.article_id = a.id) AS outlets")
+
+
+def _outlet_list(value: str | None) -> list[str]:
+    return sorted(value.split("\x1f")) if value else []
 
 
 class _VectorIndex:
@@ -495,26 +507,88 @@ class Store:
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         """Passages with their article's citation data, by id."""
         out: dict[int, StoredPassage] = {}
-        db = self._conn()
         for chunk in _batches(list(ids), 500):
             marks = ",".join("?" * len(chunk))
-            rows = db.execute(
-                "SELECT p.id, p.article_id, p.position, p.text, p.lang, p.dup_of,"
-                " a.title, a.url, a.published, a.n_passages,"
-                " (SELECT group_concat(o.name, '\x1f') FROM article_outlets ao"
-                "   JOIN outlets o ON o.id = ao.outlet_id WHERE ao.article_id = a.id) AS outlets"
-                f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
-                chunk,
-            ).fetchall()
-            for r in rows:
-                out[r["id"]] = StoredPassage(
-                    id=r["id"], article_id=r["article_id"], position=r["position"],
-                    text=r["text"], lang=r["lang"], title=r["title"],
-                    outlets=sorted(r["outlets"].split("\x1f")) if r["outlets"] else [],
-                    url=r["url"], published=_parse_iso(r["published"]),
-                    n_passages=r["n_passages"],
-                )
+            for p in self._passage_rows(f"p.id IN ({marks})", chunk):
+                out[p.id] = p
         return out
+
+    def _passage_rows(self, where: str, args: Sequence[object]) -> list[StoredPassage]:
+        rows = self._conn().execute(
+            "SELECT p.id, p.article_id, p.position, p.text, p.lang, p.dup_of,"
+            f" a.title, a.url, a.published, a.n_passages, {_OUTLETS_OF_A}"
+            f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE {where}"
+            " ORDER BY p.article_id, p.position", list(args)).fetchall()
+        return [StoredPassage(
+            id=r["id"], article_id=r["article_id"], position=r["position"], text=r["text"],
+            lang=r["lang"], title=r["title"], outlets=_outlet_list(r["outlets"]), url=r["url"],
+            published=_parse_iso(r["published"]), n_passages=r["n_passages"],
+            dup_of=r["dup_of"]) for r in rows]
+
+    # -- periods (coverage summaries) -----------------------------------------------
+    def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
+                    origin: str | None = None, outlets: Sequence[str] = (),
+                    ids: Sequence[int] | None = None) -> list[StoredArticle]:
+        """Articles published (or, undated, ingested) in ``[since, until)``, oldest first.
+
+        Without a period, every article (of ``ids`` when given) that passes the other
+        filters.
+        """
+        where: list[str] = []
+        args: list[object] = []
+        if ids is not None:
+            where.append(f"a.id IN ({','.join('?' * len(ids))})")
+            args += list(ids)
+        if since is not None and until is not None:
+            # Dates from old versions may carry their source's offset, so the text
+            # comparison is a coarse prefilter (a day either side); exact test below.
+            where += ["COALESCE(a.published, a.ingested) >= ?",
+                      "COALESCE(a.published, a.ingested) < ?"]
+            args += [(since - timedelta(days=1)).date().isoformat(),
+                     (until + timedelta(days=1)).date().isoformat()]
+        if origin:
+            where.append("a.origin = ?")
+            args.append(origin)
+        if outlets:
+            marks = ",".join("?" * len(outlets))
+            where.append("a.id IN (SELECT ao.article_id FROM article_outlets ao JOIN outlets o"
+                         f" ON o.id = ao.outlet_id WHERE lower(o.name) IN ({marks}))")
+            args += [o.lower() for o in outlets]
+        rows = self._conn().execute(
+            "SELECT a.id, a.title, a.url, a.published, a.ingested, a.lang, a.n_passages, "
+            f"{_OUTLETS_OF_A} FROM articles a WHERE {' AND '.join(where) or '1'}", args)
+        out = [StoredArticle(
+            id=r["id"], title=r["title"], url=r["url"], published=_parse_iso(r["published"]),
+            ingested=_parse_iso(r["ingested"]) or datetime.now(UTC), lang=r["lang"],
+            n_passages=r["n_passages"], outlets=_outlet_list(r["outlets"])) for r in rows]
+        if since is not None and until is not None:
+            out = [a for a in out if since <= a.when < until]
+        return sorted(out, key=lambda a: (a.when, a.id))
+
+    def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
+                         ) -> list[StoredPassage]:
+        """The passages of these articles (in these languages), in reading order."""
+        out: list[StoredPassage] = []
+        for chunk in _batches(list(article_ids), 500):
+            where = f"p.article_id IN ({','.join('?' * len(chunk))})"
+            args: list[object] = list(chunk)
+            if langs:
+                where += f" AND p.lang IN ({','.join('?' * len(langs))})"
+                args += list(langs)
+            out += self._passage_rows(where, args)
+        return out
+
+    def recent_mean_vector(self, space: str, lang: str, sample: int
+                           ) -> tuple[np.ndarray, int] | None:
+        """Mean ``space`` vector of the ``sample`` most recent ``lang`` passages, and
+        how many there were."""
+        rows = self._conn().execute(
+            "SELECT v.vec FROM passages p JOIN vectors v ON v.passage_id = p.id AND v.space = ?"
+            " WHERE p.lang = ? ORDER BY p.id DESC LIMIT ?", (space, lang, sample)).fetchall()
+        if not rows:
+            return None
+        vecs = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32)
+        return vecs.reshape(len(rows), -1).mean(axis=0), len(rows)
 
     def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
         """For each id, every passage of its near-duplicate group (itself first)."""

@@ -56,3 +56,23 @@ class StoredPassage:
     published: datetime | None
     n_passages: int = 0  # passages in the article, to say "paragraph 3 of 12"
     duplicates: list[int] = field(default_factory=list)  # near-duplicate passage ids
+    dup_of: int | None = None  # the passage this one copies (its near-duplicate group)
+
+
+@dataclass
+class StoredArticle:
+    """An article as kept in the store, without its passages."""
+
+    id: int
+    title: str
+    url: str | None
+    published: datetime | None  # as the source states it; None when it does not
+    ingested: datetime
+    lang: str | None
+    n_passages: int
+    outlets: list[str]
+
+    @property
+    def when(self) -> datetime:
+        """Publication date; the ingest date for articles that state none."""
+        return self.published or self.ingested

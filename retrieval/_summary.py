@@ -27,7 +27,7 @@ from langchain_core.language_models import BaseChatModel
 from index import Index, Store, lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
-from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs, store_mean
+from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs
 from ._coverage_llm import phrase_story
 from ._coverage_types import Coverage, Story, TimelineEntry
 from ._types import AnswerSentence, Source
@@ -170,7 +170,7 @@ def centre_vectors(store: Store, docs: Sequence[Doc], spaces: Sequence[str],
     langs = {p.lang for d in docs for p in d.passages}
     for space in (s for s in spaces if s in cfg.centred):
         for lang in langs:
-            mean = store_mean(store, space, lang, cfg.centre_sample)
+            mean = store.recent_mean_vector(space, lang, cfg.centre_sample)
             if mean is not None and mean[1] >= cfg.centre_min:
                 centres[space, lang] = mean[0]
     for d in docs:

@@ -166,3 +166,19 @@ def test_sentence_vectors_can_be_turned_off(tmp_path: Path) -> None:
     ix.add_articles([_article("Strikes", BODY, url="https://x.test/a")])
     assert ix.store.count_sentence_vectors() == {}
     assert ix.store.check([]) == []  # none at all is a choice, not a fault
+
+
+def test_articles_of_a_period_with_their_passages(tmp_path: Path) -> None:
+    ix = _index(tmp_path)
+    day = lambda d: datetime(2024, 3, d, 12, tzinfo=UTC)  # noqa: E731
+    ix.add_articles([_article("Early", BODY, url="https://x.test/1", published=day(1)),
+                     _article("Later", [THIRD, EXTRA], url="https://x.test/2",
+                              outlets=("AFP",), published=day(5)),
+                     _article("Undated", [FOOTBALL], url="https://x.test/3")])
+    found = ix.store.articles_in(since=day(2), until=day(10))
+    assert [(a.title, a.outlets, a.when) for a in found] == [("Later", ["AFP"], day(5))]
+    # Undated articles count by their ingest date: today, not March 2024.
+    assert [a.title for a in ix.store.articles_in()] == ["Early", "Later", "Undated"]
+    assert [a.title for a in ix.store.articles_in(outlets=["afp"])] == ["Later"]
+    passages = ix.store.article_passages([found[0].id])
+    assert [p.text for p in passages] == [THIRD, EXTRA] and passages[0].dup_of is None
