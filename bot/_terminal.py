@@ -125,7 +125,7 @@ def why_table(hits: Sequence[Hit], cited: Mapping[int, int]) -> Table:
     t.add_column("#", justify="right", no_wrap=True)
     t.add_column("cited", justify="right", style="bold cyan", no_wrap=True)
     t.add_column("lang", no_wrap=True)
-    for name in ("e5", "USE", "BM25"):
+    for name in ("e5", "e5 sent.", "USE", "USE sent.", "BM25"):
         t.add_column(name, justify="right", no_wrap=True)
     t.add_column("fused", justify="right", no_wrap=True, style="bold")
     t.add_column("passage", overflow="ellipsis")
@@ -137,15 +137,16 @@ def why_table(hits: Sequence[Hit], cited: Mapping[int, int]) -> Table:
         where = Text(f"{isolate(outlets)} ¶{p.position + 1} ", style="dim", no_wrap=True,
                      overflow="ellipsis")
         where.append(isolate(" ".join(p.text.split()[:30])))
-        t.add_row(str(rank), f"[{n}]" if n else "", p.lang, _score(hit.signals, "e5"),
-                  _score(hit.signals, "use"), _score(hit.signals, "bm25"),
+        t.add_row(str(rank), f"[{n}]" if n else "", p.lang,
+                  *(_score(hit.signals, s) for s in ("e5", "e5_sent", "use", "use_sent", "bm25")),
                   f"{hit.score:.4f}", where)
     return t
 
 
-WHY_LEGEND = ("dense: e5 and USE cosines; lexical: BM25 in the question's language (score #rank"
-              " in each list); fused: reciprocal-rank fusion within the question's language,"
-              " z-scored e5+USE across languages")
+WHY_LEGEND = ("dense: e5 and USE cosines of the whole passage and of its best sentence (sent.);"
+              " lexical: BM25 in the question's language (score #rank in each list); fused:"
+              " z-scored e5 and BM25 within the question's language, z-scored e5, USE, the"
+              " lexical bridge and closeness to the top same-language hit across languages")
 
 
 def timings_table(timings: Mapping[str, float]) -> Table:

@@ -130,7 +130,7 @@ def test_why_shows_every_signal_and_the_stage_times(session: ReplSession) -> Non
     assert "ask a question first" in session.handle(":why")
     session.handle("من قصف حلب؟")
     out = session.handle(":why")
-    for column in ("e5", "USE", "BM25", "fused", "cited"):
+    for column in ("e5", "e5 sent.", "USE", "USE sent.", "BM25", "fused", "cited"):
         assert column in out
     assert re.search(r"0\.\d{3} #1\b", out)  # a score with its rank
     assert "[1]" in out  # the cited passage is marked
