@@ -1,0 +1,47 @@
+"""The one renderer of answers: notes on how a question was read, escaping, directions."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from bot._render import FSI, PDI, render_plain, render_telegram
+from bot._terminal import print_answer
+from retrieval import Answer, AnswerSentence, Query, Source
+from tests.bot.fake_telegram import parse_html
+
+
+def _answer(lang: str, relaxed: list[str]) -> Answer:
+    src = Source(n=1, outlets=["Reuters"], title="Port <reopens>", url="https://r.test/1",
+                 published=datetime(2024, 3, 4, tzinfo=UTC), position=0, n_passages=2,
+                 article_id=1, passage_id=1, lang="en", score=1.0,
+                 text="The port reopened on Monday & ships returned.")
+    query = Query(text="the port yesterday", search_text="the port", lang=lang,
+                  time_from_text=True)
+    return Answer(query.text, lang, query, [AnswerSentence(src.text, 1)], [src],
+                  relaxed=relaxed)
+
+
+def test_a_dropped_time_filter_is_said_first_in_every_medium() -> None:
+    plain = render_plain(_answer("en", ["time"]))
+    assert plain.splitlines()[0].startswith("Nothing indexed was published in the period")
+    text, _ = parse_html(render_telegram(_answer("en", ["time"])))  # valid HTML, escaped
+    assert text.startswith("Nothing indexed was published") and "Port <reopens>" in text
+    assert "& ships" in text
+    arabic = render_plain(_answer("ar", ["time"]))
+    assert arabic.splitlines()[0].startswith("لم يُفهرس شيء منشور في الفترة")
+    out = io.StringIO()
+    print_answer(_answer("en", ["time"]), Console(file=out, width=100))
+    assert "Nothing indexed was published" in out.getvalue()
+
+
+def test_no_note_when_nothing_was_dropped() -> None:
+    assert render_plain(_answer("en", [])).splitlines()[0] == "Answer:"
+    assert "Nothing indexed" not in render_telegram(_answer("en", []))
+
+
+def test_latin_title_keeps_its_direction_in_an_arabic_answer() -> None:
+    html = render_telegram(_answer("ar", []))
+    assert f"{FSI}Port &lt;reopens&gt;{PDI}" in html  # isolated and escaped
