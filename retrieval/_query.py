@@ -2,7 +2,8 @@
 
 Filters stated in the question ("according to Reuters", "حسب رويترز", "yesterday",
 "الأسبوع الماضي", "since March") are parsed out of the text that is searched, so
-they restrict the search instead of diluting it. Dates are relative to ``now``.
+they restrict the search instead of diluting it. Dates are relative to ``now``;
+a pasted news sentence (long, not a question) keeps its time words as words.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ def parse_filters(text: str, *, known_outlets: Sequence[str] = (),
             rest = rest.replace(m.group(0), " ")
 
     day0 = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if m := _LAST_N.search(norm):
+    if looks_like_statement(text):
+        pass  # "Earlier this month, the leaders met…": the event's time, not a request
+    elif m := _LAST_N.search(norm):
         n = int(m.group(1) or m.group(3))
         unit = (m.group(2) or m.group(4) or "day")
         days = n * (7 if unit.startswith(("week", "اسب")) else
@@ -110,6 +113,18 @@ def _match_outlets(text: str, known: Sequence[str]) -> list[str]:
         if key and (key in named or canonical == key):
             found.append(outlet)
     return found
+
+
+def looks_like_statement(text: str) -> bool:
+    """A pasted sentence or claim rather than a question: long, and not asked.
+
+    Its time words date the event it reports, relative to when it was written,
+    so they are not read as a filter on publication dates.
+    """
+    return len(text.split()) >= _STATEMENT_WORDS and not re.search(r"[?؟]", text)
+
+
+_STATEMENT_WORDS = 15
 
 
 def looks_like_follow_up(text: str) -> bool:
