@@ -76,8 +76,8 @@ class Searcher:
         allowed = self._allowed(f)
         relaxed: list[str] = []
         if allowed is not None and not allowed and query.time_from_text:
-            # "Earlier this month, ..." read as a period that nothing indexed was
-            # published in: search every date and say so, rather than answer nothing.
+            # "…yesterday?" over an archive with nothing from yesterday: search every
+            # date and say so (the answer's ``relaxed``), rather than answer nothing.
             f = replace(f, since=None, until=None)
             allowed = self._allowed(f)
             relaxed.append("time")
