@@ -99,6 +99,10 @@ def main() -> None:
     model = LogisticRegression(max_iter=1000).fit(x, y)
     print("all sets: coef", np.round(model.coef_[0], 3).tolist(),
           "intercept", round(float(model.intercept_[0]), 3))
+    print(f"\n{'fitted on all, per set':28} {'answer acc':>10} {'abstain acc':>11}")
+    for name, (xt, yt) in data.items():
+        pred = model.predict_proba(xt)[:, 1] >= 0.5
+        print(f"{name:28} {np.mean(pred[yt == 1]):10.3f} {np.mean(~pred[yt == 0]):11.3f}")
 
 
 if __name__ == "__main__":

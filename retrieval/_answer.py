@@ -34,11 +34,13 @@ class AnswerConfig:
     min_confidence: float = 0.5
     # Fitted on 1,400 questions of 7 benchmark directions by bench/abstention.py
     # (answerable vs about articles held out of the index); held-out AUC 0.79-0.99.
-    coef: tuple[float, ...] = (3.857, 5.387, 1.036, 1.179, 1.968, 5.43)
-    intercept: float = -7.3
+    coef: tuple[float, ...] = (2.404, 2.36, 1.318, 0.12, 0.173, 5.286,
+                               1.889, 4.308, -0.282, 2.121)
+    intercept: float = -7.914
 
 
-FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage")
+FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage",
+            "e5_sent", "use_sent", "e5_sent_cross", "use_sent_cross")
 
 
 def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[float]:
@@ -46,7 +48,9 @@ def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[f
 
     e5's cosines are compressed (0.75-0.85 for anything news-like) and lower
     across languages; USE's separate on- and off-topic text better; the share
-    of the question's words found in a same-language passage adds lexical proof.
+    of the question's words found in a same-language passage adds lexical proof;
+    the best single sentence's cosines tell a passage that answers from one that
+    is merely about the topic (whole-passage cosines where there are none).
     """
     head = list(hits[:top])
     if not head:
@@ -57,7 +61,10 @@ def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[f
     q = set(lexical_tokens(query.search_text))
     coverage = max((len(q & set(lexical_tokens(h.passage.text))) / len(q)
                     for h in head if h.passage.lang == query.lang), default=0.0) if q else 0.0
-    return [e5, use, cross, e5 * cross, use * cross, coverage]
+    e5_sent = max(h.signals.get("e5_sent", h.signals.get("e5", 0.0)) for h in head)
+    use_sent = max(h.signals.get("use_sent", h.signals.get("use", 0.0)) for h in head)
+    return [e5, use, cross, e5 * cross, use * cross, coverage,
+            e5_sent, use_sent, e5_sent * cross, use_sent * cross]
 
 
 def confidence(query: Query, hits: Sequence[Hit], config: AnswerConfig) -> float:
