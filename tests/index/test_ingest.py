@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import pytest
 
-from index import Article, Index, Settings, Store
+from index import Article, Index, Settings, Store, passage_sentences
 from tests.fakes import HashEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -218,3 +219,38 @@ def test_check_command_reports_faults(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     store._conn().execute("DELETE FROM vectors")
     assert any("no e5 vector" in f for f in store.check([]))
+
+
+class _CountingEncoder(HashEncoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def,override]
+        self.texts += len(texts)
+        return super().embed_passages(texts)
+
+
+def test_articles_embedded_together_keep_their_own_vectors(tmp_path: Path) -> None:
+    enc = _CountingEncoder()
+    ix = Index.open(Settings(home=tmp_path), encoders=[enc])
+    arts = [Article(title=f"Story {i}", url=f"https://x.test/{i}", paragraphs=[
+        f"Story number {i} tells of event {i} in town {i}. The mayor of town {i} spoke.",
+        f"A second paragraph about river {i} and bridge {i}, reported in the evening."])
+        for i in range(40)]  # more passages than one embedding group
+    report = ix.add_articles(arts)
+    assert report.count("added") == 40
+    for row in ix.store.iter_passages():
+        vec = ix.store.vectors("e5", [row["id"]])[row["id"]]
+        assert np.allclose(vec, enc.embed_passages([row["text"]])[0])
+        sents = ix.store.sentence_vectors("e5", [row["id"]])[row["id"]]
+        assert np.allclose(sents, enc.embed_passages(passage_sentences(row["text"])), atol=1e-3)
+    # Polled again (a feed): nothing is embedded twice; a changed story is.
+    enc.texts = 0
+    again = ix.add_articles(arts)
+    assert again.count("unchanged") == 40 and enc.texts == 0
+    edited = Article(title="Story 3", url="https://x.test/3", paragraphs=["Story 3, corrected."])
+    assert ix.add_articles([edited]).count("replaced") == 1 and enc.texts > 0
+    copy = Article(title="Story 5", url="https://elsewhere.test/5", paragraphs=arts[5].paragraphs)
+    enc.texts = 0
+    assert ix.add_articles([copy]).count("duplicate") == 1 and enc.texts == 0
