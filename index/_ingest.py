@@ -40,6 +40,7 @@ WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"
              "application/json", "text/plain", "text/markdown", *FEED_TYPES}
 MAX_PASSAGE_TOKENS = 300
 EMBED_GROUP_PASSAGES = 64  # passages embedded in one call, across articles
+FILES_PER_BATCH = 32  # files of a folder parsed before their articles are embedded
 
 
 @dataclass
@@ -162,14 +163,20 @@ class Index:
         return PutResult("duplicate", row["id"]) if row is not None else None
 
     def add_articles(self, articles: Iterable[Article], *, origin: str | None = None,
-                     name: str | None = None, progress: bool = False) -> IngestReport:
+                     name: str | None = None, labels: Sequence[str] | None = None,
+                     progress: bool = False) -> IngestReport:
         """Store articles; each is stored whole or not at all, and a bad one is an
-        error line in the report while the others go in."""
+        error line in the report while the others go in. Report items are named by
+        ``labels`` (one per article), else ``name``, else the article's URL or title."""
         items = list(articles)
+        if labels is not None and len(labels) != len(items):
+            raise ValueError(f"{len(labels)} labels for {len(items)} articles")
+        names = list(labels) if labels is not None else [
+            name or art.url or art.source or art.title for art in items]
         results: list[ItemResult | None] = [None] * len(items)
         todo: list[tuple[int, list[Chunk]]] = []
         for i, art in enumerate(items):
-            label = name or art.url or art.source or art.title
+            label = names[i]
             try:
                 known = self._known(art)
                 if known is not None:
@@ -183,8 +190,7 @@ class Index:
         for group in _groups(todo, EMBED_GROUP_PASSAGES):
             prepared = self._embed([(items[i], chunks) for i, chunks in group], origin)
             for (i, _), new in zip(group, prepared, strict=True):
-                art = items[i]
-                label = name or art.url or art.source or art.title
+                art, label = items[i], names[i]
                 try:
                     result = self.store.put(new)
                     results[i] = ItemResult(label, result.status, "", result.article_id,
@@ -212,34 +218,58 @@ class Index:
     # -- files ----------------------------------------------------------------------
     def add_bytes(self, data: bytes, name: str, content_type: str | None = None, *,
                   origin: str | None = None, url: str | None = None) -> IngestReport:
+        articles, labels, errors = self._parse_bytes(data, name, content_type, url)
+        report = self.add_articles(articles, origin=origin, labels=labels)
+        report.items.extend(errors)
+        return report
+
+    def _parse_bytes(self, data: bytes, name: str, content_type: str | None = None,
+                     url: str | None = None
+                     ) -> tuple[list[Article], list[str], list[ItemResult]]:
+        """A file's articles with their report labels, and its errors."""
         try:
             articles, errors = parse_document(data, name, content_type)
         except KhabarError as exc:
-            return IngestReport([ItemResult(name, "error", str(exc))])
+            return [], [], [ItemResult(name, "error", str(exc))]
         for art in articles:
             art.source = art.source or name
             if url and not art.url:
                 art.url = url
-        report = self.add_articles(articles, origin=origin,
-                                   name=name if len(articles) == 1 else None)
-        if len(articles) > 1:  # say which file each record came from
-            for i, item in enumerate(report.items, 1):
-                item.name = f"{name}#{i}"
-        report.items.extend(ItemResult(name, "error", msg) for msg in errors)
-        return report
+        # Say which record of a file each item is.
+        labels = [name] if len(articles) == 1 else [
+            f"{name}#{i}" for i in range(1, len(articles) + 1)]
+        return articles, labels, [ItemResult(name, "error", msg) for msg in errors]
 
     def add_path(self, path: Path, *, origin: str | None = None,
                  progress: bool = False) -> IngestReport:
+        """A file, folder or archive. Files are parsed a batch at a time and their
+        articles embedded together; the report lists each file's items in order."""
         report = IngestReport()
         if not path.exists():
             report.items.append(ItemResult(str(path), "error", "no such file or folder"))
             return report
-        items = list(iter_path(path, max_file_bytes=self.settings.max_file_bytes))
-        for item in _progress(items, f"ingesting {path.name}", progress and len(items) > 1):
-            if isinstance(item, SourceError):
-                report.items.append(ItemResult(item.name, "error", item.message))
-            else:
-                report.extend(self.add_bytes(item.data, item.name, origin=origin))
+        files = list(iter_path(path, max_file_bytes=self.settings.max_file_bytes))
+        bar = _progress_bar(len(files), f"ingesting {path.name}", progress)
+        for start in range(0, len(files), FILES_PER_BATCH):
+            batch = files[start:start + FILES_PER_BATCH]
+            articles: list[Article] = []
+            labels: list[str] = []
+            slots: list[tuple[int, int, list[ItemResult]]] = []  # articles' span, errors
+            for item in batch:
+                if isinstance(item, SourceError):
+                    slots.append((0, 0, [ItemResult(item.name, "error", item.message)]))
+                    continue
+                arts, labs, errors = self._parse_bytes(item.data, item.name)
+                slots.append((len(articles), len(arts), errors))
+                articles += arts
+                labels += labs
+            done = self.add_articles(articles, origin=origin, labels=labels).items
+            for first, count, errors in slots:
+                report.items += done[first:first + count] + errors
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
         return report
 
     # -- the web ------------------------------------------------------------------

@@ -254,3 +254,17 @@ def test_articles_embedded_together_keep_their_own_vectors(tmp_path: Path) -> No
     copy = Article(title="Story 5", url="https://elsewhere.test/5", paragraphs=arts[5].paragraphs)
     enc.texts = 0
     assert ix.add_articles([copy]).count("duplicate") == 1 and enc.texts == 0
+
+
+def test_a_large_folder_is_reported_file_by_file_in_order(tmp_path: Path) -> None:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for i in range(70):  # more files than one parsing batch
+        body = f"Report {i:02d}.\n\nThe council of district {i} met on Monday to vote on {i}."
+        (folder / f"{i:02d}.txt").write_text(body if i not in (5, 41) else "", encoding="utf-8")
+    (folder / "66.txt").write_bytes(b"\x00\x01binary\x00" * 50)
+    ix = _index(tmp_path / "home")
+    report = ix.add_path(folder)
+    assert [Path(i.name).name for i in report.items] == [f"{i:02d}.txt" for i in range(70)]
+    assert {Path(i.name).name for i in report.errors} == {"05.txt", "41.txt", "66.txt"}
+    assert report.count("added") == 67 == ix.store.count_articles()
