@@ -178,7 +178,8 @@ def stats_table(stats: Mapping[str, object]) -> Table:
     t.add_row("languages", ", ".join(f"{k}: {v}" for k, v in langs.items()) or "-")  # type: ignore[attr-defined]
     sentences = stats.get("sentence_vectors") or {}
     t.add_row("sentence vectors", ", ".join(f"{k}: {v}" for k, v in sentences.items())  # type: ignore[attr-defined]
-              or ("none (`khabar reindex` adds them)" if stats.get("passages") else "-"))
+              or ("none (`khabar reindex --sentences` adds them)" if stats.get("passages")
+                  else "-"))
     t.add_row("published", f"{stats.get('published_from') or '-'} … "
                            f"{stats.get('published_to') or '-'}")
     t.add_row("size on disk", f"{int(stats.get('size_bytes') or 0) / 1e6:.1f} MB")  # type: ignore[call-overload]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ._filters import PERIOD_HELP, FilterError, parse_since
 
 if TYPE_CHECKING:
-    from index import Index, Settings
+    from index import Encoder, Index, Settings, Store
 # index and retrieval (torch, langchain: seconds) are imported by the commands that
 # need them, so --help and argument errors answer at once.
 
@@ -203,7 +203,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     for fault in faults:
         print(f"fault: {fault}")
     if old:  # a store from before sentence vectors: it works, a little less well
-        print("note: no passage has sentence vectors; `khabar reindex` adds them")
+        print("note: no passage has sentence vectors; `khabar reindex --sentences` adds them")
     print("ok" if not faults else f"{len(faults)} fault(s)")
     return EXIT_FAULT if faults else EXIT_OK
 
@@ -240,6 +240,8 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
         encoders = load_encoders(settings, progress)
     store = _store(settings)
     try:
+        if args.sentences:
+            return _add_sentence_vectors(store, encoders)
         rows = list(store.iter_passages())
         for enc in encoders:
             vecs, sents = [], []
@@ -260,6 +262,28 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     print(f"reindexed {len(rows)} passages with {', '.join(e.name for e in encoders)}")
+    return EXIT_OK
+
+
+def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
+    """Embed the sentences of passages that have none, reusing their passage vectors."""
+    import numpy as np
+
+    from index import embed_sentences, space_info
+
+    store.bind_spaces([space_info(e) for e in encoders])  # refuses another model
+    added = 0
+    for enc in encoders:
+        missing = store.passages_without_sentence_vectors(enc.space)
+        for i in range(0, len(missing), 256):
+            chunk = missing[i:i + 256]
+            ids = [pid for pid, _ in chunk]
+            whole = store.vectors(enc.space, ids)
+            mats = embed_sentences([enc], [text for _, text in chunk],
+                                   {enc.space: np.stack([whole[pid] for pid in ids])})
+            store.add_sentence_vectors(enc.space, zip(ids, mats[enc.space], strict=True))
+            added += len(chunk)
+    print(f"added sentence vectors to {added} passage vector set(s)")
     return EXIT_OK
 
 
@@ -435,7 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--id", action="append", type=int, help="article id")
     f.add_argument("--all", action="store_true", help="everything")
 
-    command("reindex", "rebuild every vector with the configured model", cmd_reindex)
+    r = command("reindex", "rebuild every vector with the configured model", cmd_reindex)
+    r.add_argument("--sentences", action="store_true",
+                   help="only add the sentence vectors that passages lack (a store from before "
+                        "them, or ingested with KHABAR_SENTENCE_VECTORS=false); same model")
 
     s = command("stats", "what the index holds (no model load)", cmd_stats)
     s.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -489,6 +489,18 @@ class Store:
                            ((pid, space, np.asarray(v, np.float32).tobytes()) for pid, v in rows))
         self.refresh(force_rebuild=True)
 
+    def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Store sentence vectors for passages that have none yet, in one transaction."""
+        with self._lock, self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO sentence_vectors(passage_id, space, vecs)"
+                           " VALUES (?,?,?)", ((pid, space, _f16(m)) for pid, m in rows))
+
+    def passages_without_sentence_vectors(self, space: str) -> list[tuple[int, str]]:
+        return [(r[0], r[1]) for r in self._conn().execute(
+            "SELECT p.id, p.text FROM passages p WHERE NOT EXISTS (SELECT 1 FROM"
+            " sentence_vectors s WHERE s.passage_id = p.id AND s.space = ?) ORDER BY p.id",
+            (space,))]
+
     def replace_sentence_vectors(self, space: str,
                                  rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite one space's sentence vectors (reindexing), in one transaction."""

@@ -167,9 +167,15 @@ def test_reindex_adds_sentence_vectors_to_a_store_from_before_them(
     ix.close()
     r = khabar("check", "--no-model", home=khabar_home)
     assert r.returncode == EXIT_OK and "khabar reindex" in r.stdout  # a note, not a fault
-    r = khabar("reindex", home=khabar_home)
+    r = khabar("reindex", "--sentences", home=khabar_home)  # only what is missing
     assert r.returncode == EXIT_OK, r.stderr
+    assert "added sentence vectors" in r.stdout
     r = khabar("check", home=khabar_home)
     assert r.returncode == EXIT_OK and r.stdout.strip() == "ok", r.stdout + r.stderr
     stats = json.loads(khabar("stats", "--json", home=khabar_home).stdout)
     assert stats["sentence_vectors"] == {"e5": stats["passages"], "use": stats["passages"]}
+    r = khabar("reindex", home=khabar_home)  # everything again, sentence vectors included
+    assert r.returncode == EXIT_OK, r.stderr
+    assert khabar("check", "--no-model", home=khabar_home).stdout.strip() == "ok"
+    again = json.loads(khabar("stats", "--json", home=khabar_home).stdout)
+    assert again["sentence_vectors"] == stats["sentence_vectors"]

@@ -182,3 +182,13 @@ def test_articles_of_a_period_with_their_passages(tmp_path: Path) -> None:
     assert [a.title for a in ix.store.articles_in(outlets=["afp"])] == ["Later"]
     passages = ix.store.article_passages([found[0].id])
     assert [p.text for p in passages] == [THIRD, EXTRA] and passages[0].dup_of is None
+
+
+def test_sentence_vectors_added_to_the_passages_that_lack_them(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path, sentence_vectors=False), encoders=[HashEncoder()])
+    ix.add_articles([_article("Strikes", BODY, url="https://x.test/a")])
+    missing = ix.store.passages_without_sentence_vectors("e5")
+    assert [text for _, text in missing] == BODY
+    ix.store.add_sentence_vectors("e5", [(missing[0][0], np.ones((2, 64), np.float32))])
+    assert [pid for pid, _ in ix.store.passages_without_sentence_vectors("e5")] == [missing[1][0]]
+    assert any("sentence vectors" in f for f in ix.store.check([]))  # half done is a fault
