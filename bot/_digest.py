@@ -32,6 +32,7 @@ from ._services import (
     command_text,
     is_admin,
     origin_of,
+    refuse_if_limited,
     reply_html,
     send_html,
     services,
@@ -107,13 +108,8 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
     assert message is not None
     user = message.from_user
     lang = ui_lang(svc, user, args or None)
-    if user is not None:
-        verdict = svc.limiter.check(user.id)
-        if not verdict.allowed:
-            if verdict.notify:
-                await reply_html(context.bot, svc, message,
-                                 t(lang, "rate_limited", seconds=int(verdict.retry_after) + 1))
-            return
+    if user is not None and await refuse_if_limited(context.bot, svc, message, user.id, lang):
+        return
     period, topic = parse_summary_args(args)
     now = datetime.now(UTC)
     async with typing(context.bot, message.chat_id):

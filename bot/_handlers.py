@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
 import time
 
@@ -33,6 +32,7 @@ from ._render import esc, labels, render_telegram, telegram_source
 from ._services import (
     Services,
     command_text,
+    refuse_if_limited,
     reply_html,
     send_html,
     services,
@@ -60,14 +60,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
         await reply_html(context.bot, svc, message, t(ui_lang(svc, user), "ask_usage"))
         return
     asker = user.id if user else message.chat_id
-    verdict = svc.limiter.check(asker)
-    if not verdict.allowed:
-        if verdict.notify:
-            seconds = max(1, math.ceil(verdict.retry_after))
-            await reply_html(context.bot, svc, message,
-                             t(ui_lang(svc, user, question), "rate_limited", seconds=seconds))
-        log.info("rate limited", extra={"event": "rate_limited", "chat_id": message.chat_id,
-                                        "user_id": asker})
+    if await refuse_if_limited(context.bot, svc, message, asker, ui_lang(svc, user, question)):
         return
     previous = svc.state.previous(message.chat_id, asker)
     t0 = time.perf_counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from ._db import BotDB
 from ._ratelimit import FloodGate, RateLimiter
 from ._render import is_rtl
 from ._split import TELEGRAM_LIMIT, split_html, visible_text
+from ._texts import t
 
 log = logging.getLogger("bot")
 
@@ -143,6 +145,20 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
 
             sent.append(await svc.gate.call(chat_id, send))
     return sent
+
+
+async def refuse_if_limited(bot: Bot, svc: Services, message: Message, asker: int,
+                            lang: str) -> bool:
+    """True when ``asker`` is over the per-user rate limit; told so once per wait."""
+    verdict = svc.limiter.check(asker)
+    if verdict.allowed:
+        return False
+    if verdict.notify:
+        seconds = max(1, math.ceil(verdict.retry_after))
+        await reply_html(bot, svc, message, t(lang, "rate_limited", seconds=seconds))
+    log.info("rate limited", extra={"event": "rate_limited", "chat_id": message.chat_id,
+                                    "user_id": asker})
+    return True
 
 
 async def reply_html(bot: Bot, svc: Services, message: Message, markup: str, *,
