@@ -40,13 +40,17 @@ def encoders(model_home: Path) -> list[Encoder]:
     return load_encoders(Settings(home=model_home))
 
 
+def share_models(home: Path, model_home: Path) -> Path:
+    """Make ``home`` a KHABAR_HOME that uses the session's built model (no rebuild)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
+    return home
+
+
 @pytest.fixture
 def khabar_home(tmp_path: Path, model_home: Path) -> Path:
     """A fresh, empty KHABAR_HOME sharing the session's built model."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
-    return home
+    return share_models(tmp_path / "home", model_home)
 
 
 @pytest.fixture
@@ -66,8 +70,7 @@ def real_index(settings: Settings, encoders: list[Encoder]) -> Iterator[Index]:
 def seed_index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
                encoders: list[Encoder]) -> Iterator[Index]:
     """The seed article indexed once with the real encoders; treat as read-only."""
-    home = tmp_path_factory.mktemp("seed-home")
-    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
+    home = share_models(tmp_path_factory.mktemp("seed-home"), model_home)
     ix = Index.open(Settings(home=home), encoders=encoders)
     report = ix.add_path(SEEDS)
     assert report.count("added") == 1, report.summary()

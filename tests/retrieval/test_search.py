@@ -5,6 +5,7 @@ deterministic encoder for the logic."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from index import Article, Index, Settings, passage_sentences
 from retrieval import Filters, Khabar, SearchConfig
 from retrieval._answer import best_sentences, to_source
-from tests.conftest import SHARED
+from tests.conftest import SHARED, share_models
 from tests.fakes import HashEncoder
 
 NTREX = SHARED / "data" / "benchmarks"
@@ -34,15 +35,15 @@ def _articles(rows: dict[str, dict]) -> list[Article]:
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
-          encoders: list) -> Khabar:
+          encoders: list) -> Iterator[Khabar]:
     """English NTREX passages of three documents and their Arabic translations."""
-    home = tmp_path_factory.mktemp("mixed")
-    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
     if not (NTREX / "ntrex_sent2passage_ar2en").is_dir():
         pytest.skip("../shared/data is not beside the repository")
+    home = share_models(tmp_path_factory.mktemp("mixed"), model_home)
     ix = Index.open(Settings(home=home), encoders=encoders)
     ix.add_articles(_articles(_ntrex("en")) + _articles(_ntrex("ar")))
-    return Khabar(ix)
+    yield Khabar(ix)
+    ix.close()
 
 
 @pytest.mark.model

@@ -26,6 +26,7 @@ from bot._render_coverage import (
 from index import Article, Encoder, Index, Settings
 from retrieval import Coverage, CoverageConfig, parse_duration, summarize, timeline
 from retrieval._cluster import average_linkage
+from tests.conftest import share_models
 
 pytestmark = pytest.mark.model
 
@@ -58,8 +59,7 @@ def _articles() -> list[Article]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
           encoders: list[Encoder]) -> Iterator[Index]:
-    home = tmp_path_factory.mktemp("coverage-home")
-    (home / "models").symlink_to(model_home / "models", target_is_directory=True)
+    home = share_models(tmp_path_factory.mktemp("coverage-home"), model_home)
     ix = Index.open(Settings(home=home), encoders=encoders)
     report = ix.add_articles(_articles())
     assert report.count("added") == 7, report.summary()
