@@ -104,15 +104,14 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit:
                    query_vectors: dict[str, np.ndarray] | None = None
                    ) -> list[AnswerSentence]:
     """The sentences of the shown passages closest to the question."""
-    cands: list[tuple[int, str]] = []
-    for src in sources:
-        cands += [(src.n, sent) for sent in passage_sentences(src.text)]
+    split = [passage_sentences(src.text) for src in sources]
+    cands = [(src.n, sent) for src, sents in zip(sources, split, strict=True) for sent in sents]
     total = np.zeros(len(cands))
     for enc in index.encoders:
         q = (query_vectors or {}).get(enc.space)
         if q is None:
             q = enc.embed_queries([query.search_text])[0]
-        sims = _sentence_vectors(index, enc, sources) @ q
+        sims = _sentence_vectors(index, enc, sources, split) @ q
         sd = float(sims.std()) or 1.0
         total += (sims - sims.mean()) / sd
     # A small prior for the top-ranked passage: retrieval already weighed it.
@@ -128,13 +127,14 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit:
     return [AnswerSentence(cands[i][1], cands[i][0]) for i in picked]
 
 
-def _sentence_vectors(index: Index, encoder: Encoder, sources: Sequence[Source]) -> np.ndarray:
-    """The sources' sentence vectors, in order: stored at ingest, else embedded now
-    (a store from before sentence vectors, or one that does not keep them)."""
+def _sentence_vectors(index: Index, encoder: Encoder, sources: Sequence[Source],
+                      split: Sequence[list[str]]) -> np.ndarray:
+    """The sources' sentence vectors (``split``: each one's passage_sentences), in
+    order: stored at ingest, else embedded now (a store from before sentence vectors,
+    or one that does not keep them)."""
     stored = index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
     parts = []
-    for src in sources:
-        sents = passage_sentences(src.text)
+    for src, sents in zip(sources, split, strict=True):
         mat = stored.get(src.passage_id)
         parts.append(mat if mat is not None and len(mat) == len(sents)
                      else _SENTENCES.embed(encoder, sents))

@@ -375,12 +375,11 @@ def _sentence_vectors(index: Index, cands: list[tuple[Doc, Passage, str]],
     (none when no such encoder is loaded)."""
     out: list[dict[str, np.ndarray]] = [
         p.vecs if sent == p.text.strip() else {} for _, p, sent in cands]
-    pids = list(dict.fromkeys(p.id for _, p, _ in cands))
+    split = {p.id: passage_sentences(p.text) for _, p, _ in cands}  # the stored rows' order
     for space in spaces:
-        stored = index.store.sentence_vectors(space, pids)
-        rows = {pid: dict(zip(passage_sentences(p.text), stored[pid], strict=False))
-                for _, p, _ in cands if (pid := p.id) in stored
-                and len(stored[pid]) == len(passage_sentences(p.text))}
+        stored = index.store.sentence_vectors(space, list(split))
+        rows = {pid: dict(zip(split[pid], mat, strict=True)) for pid, mat in stored.items()
+                if len(mat) == len(split[pid])}
         for i, (_, p, sent) in enumerate(cands):
             vec = rows.get(p.id, {}).get(sent.strip())
             if vec is not None and out[i] is not p.vecs:
