@@ -27,11 +27,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+from khabar.index import Article, Index  # noqa: E402
+from khabar.retrieval import Khabar  # noqa: E402
+from khabar.retrieval._answer import evidence_features  # noqa: E402
 from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set  # noqa: E402
 
-from index import Article, Index, Settings, load_encoders  # noqa: E402
-from retrieval import Khabar  # noqa: E402
-from retrieval._answer import evidence_features  # noqa: E402
+from khabar import Settings  # noqa: E402
+from khabar.model import load_encoders  # noqa: E402
 
 SETS = ["xquad_en2ar", "xquad_ar2en", "xquad_ar2ar", "xquad_en2en", "arcd_test_ar2ar",
         "ntrex_sent2passage_en2ar", "ntrex_sent2passage_ar2en"]

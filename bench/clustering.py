@@ -44,12 +44,15 @@ from sklearn.metrics import adjusted_rand_score
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index import Article, Index, Settings, load_encoders  # noqa: E402
-from index._store import NewArticle, content_hash  # noqa: E402
-from index._types import Chunk  # noqa: E402
-from retrieval import summarize  # noqa: E402
-from retrieval._coverage_data import attach_vectors, load_docs  # noqa: E402
-from retrieval._summary import CoverageConfig, centre_vectors, cluster_docs  # noqa: E402
+from khabar.index import Article, Index  # noqa: E402
+from khabar.retrieval import summarize  # noqa: E402
+from khabar.retrieval._coverage_data import attach_vectors, load_docs  # noqa: E402
+from khabar.retrieval._summary import CoverageConfig, centre_vectors, cluster_docs  # noqa: E402
+
+from khabar import Settings  # noqa: E402
+from khabar.model import load_encoders  # noqa: E402
+from khabar.store._store import NewArticle, content_hash  # noqa: E402
+from khabar.store._types import Chunk  # noqa: E402
 
 NTREX = REPO.parent / "shared" / "data" / "raw" / "ntrex"
 CACHE = REPO / "bench" / ".cache"

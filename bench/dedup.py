@@ -26,7 +26,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from quality import CACHE, DEFAULT_DATA, CachedEncoder  # noqa: E402
 
-from index import Settings, load_encoders, split_sentences  # noqa: E402
+from khabar import Settings  # noqa: E402
+from khabar.model import load_encoders  # noqa: E402
+from khabar.text import split_sentences  # noqa: E402
 
 SETS = {"en": "ntrex_sent2passage_ar2en", "ar": "ntrex_sent2passage_en2ar"}
 DATELINE = {"en": "BEIRUT (Reuters) - ", "ar": "بيروت (رويترز) - "}

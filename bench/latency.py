@@ -20,8 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index import Article, Index, Settings, load_encoders  # noqa: E402
-from retrieval import Khabar  # noqa: E402
+from khabar.index import Article, Index  # noqa: E402
+from khabar.retrieval import Khabar  # noqa: E402
+
+from khabar import Settings  # noqa: E402
+from khabar.model import load_encoders  # noqa: E402
 
 NTREX = REPO.parent / "shared" / "data" / "raw" / "ntrex"
 

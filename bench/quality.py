@@ -31,8 +31,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from index import Article, Index, Settings, load_encoders  # noqa: E402
-from retrieval import Khabar, SearchConfig  # noqa: E402
+from khabar.index import Article, Index  # noqa: E402
+from khabar.retrieval import Khabar, SearchConfig  # noqa: E402
+
+from khabar import Settings  # noqa: E402
+from khabar.model import load_encoders  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "benchmarks"
 CACHE = REPO / "bench" / ".cache"

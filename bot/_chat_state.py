@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from retrieval import Answer
+from khabar.retrieval import Answer
 
 
 @dataclass

@@ -18,11 +18,10 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 
+from khabar.retrieval import Coverage, parse_duration, summarize
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, ContextTypes
-
-from retrieval import Coverage, parse_duration, summarize
 
 from ._db import Digest
 from ._render import esc

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retrieval import Filters
+    from khabar.retrieval import Filters
 
 PERIOD_HELP = "24h, 7d, 2w, 1y, 30m (minutes) or a date like 2015-09-30"
 
@@ -35,7 +35,7 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     Durations are read by ``retrieval.parse_duration``, as Telegram's ``/summary``
     reads them (``30m`` is minutes, Arabic units work); years are added here.
     """
-    from retrieval import parse_duration  # lazily: the CLI's --help must not wait for it
+    from khabar.retrieval import parse_duration  # lazily: the CLI's --help must not wait for it
 
     value = value.strip().lower()
     now = now or datetime.now(UTC)
@@ -57,7 +57,7 @@ def parse_filter_args(args: Sequence[str] | str, known_outlets: Sequence[str] = 
     Outlets are matched case-insensitively against ``known_outlets`` (when given)
     so a typo is reported instead of silently filtering everything out.
     """
-    from retrieval import Filters
+    from khabar.retrieval import Filters
 
     if isinstance(args, str):
         try:

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 
+from khabar.retrieval import Answer, Source, to_source
 from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -25,8 +26,6 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
-
-from retrieval import Answer, Source, to_source
 
 from ._render import esc, labels, render_telegram, telegram_source
 from ._services import (

@@ -15,12 +15,11 @@ import logging
 import time
 from pathlib import PurePath
 
+from khabar.index import IngestReport
 from telegram import Message, MessageOriginChannel, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
-
-from index import IngestReport
 
 from ._handlers import on_text
 from ._render import esc

@@ -13,7 +13,7 @@ import html
 from collections.abc import Sequence
 from datetime import datetime
 
-from retrieval import Answer, Source
+from khabar.retrieval import Answer, Source
 
 FSI, PDI, RLM, LRM = "\u2068", "\u2069", "\u200f", "\u200e"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from retrieval import Coverage, Source, Story, TimelineEntry
+from khabar.retrieval import Coverage, Source, Story, TimelineEntry
 
 from ._render import LRM, RLM, citation_line, esc, isolate, labels
 

@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from khabar.index import IngestReport
+from khabar.retrieval import Answer, Filters, Khabar
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from index import IngestReport, KhabarError
-from retrieval import Answer, Filters, Khabar
+from khabar import KhabarError
 
 from ._filters import PERIOD_HELP, FilterError, is_period, parse_filter_args, parse_since
 from ._terminal import (
@@ -138,7 +139,7 @@ class ReplSession:
         if self.last is None:
             self._note("ask a question first")
             return
-        from retrieval import to_source  # the same numbering as the answer's
+        from khabar.retrieval import to_source  # the same numbering as the answer's
 
         hits = self.last.more[self.shown_more:self.shown_more + PAGE]
         if not hits:
@@ -260,7 +261,7 @@ class ReplSession:
 
     def cmd_summary(self, rest: str) -> None:
         try:  # summaries come with their own issue; the REPL works without them
-            from retrieval import summarize
+            from khabar.retrieval import summarize
 
             from ._render_coverage import render_coverage_plain
         except ImportError:

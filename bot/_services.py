@@ -15,6 +15,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from khabar.index import Index
+from khabar.retrieval import Khabar
 from telegram import (
     Bot,
     Chat,
@@ -29,8 +31,7 @@ from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from index import Index, Settings
-from retrieval import Khabar
+from khabar import Settings
 
 from ._chat_state import ChatState
 from ._db import BotDB

@@ -13,6 +13,8 @@ import re
 import signal
 from urllib.parse import urlparse
 
+from khabar.index import Index
+from khabar.retrieval import Khabar
 from telegram import BotCommand
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -25,8 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from index import ConfigError, Index, Settings
-from retrieval import Khabar
+from khabar import ConfigError, Settings
 
 from . import _digest, _handlers, _intake
 from ._db import BotDB
@@ -123,7 +124,7 @@ def serve(settings: Settings, *, webhook_url: str | None = None, listen: str = "
     """
     import secrets
 
-    from .cli import open_index  # seeds an empty index, like ``khabar ask``
+    from ._app import open_index  # seeds an empty index, like ``khabar ask``
 
     if not settings.telegram_token:
         raise ConfigError("set KHABAR_TELEGRAM_TOKEN to the bot's token (from @BotFather)")
@@ -132,7 +133,7 @@ def serve(settings: Settings, *, webhook_url: str | None = None, listen: str = "
         raise ConfigError("KHABAR_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - "
                           "(1 to 256 characters)")
     configure_logging(settings.telegram_token, secret)
-    index = open_index(settings)
+    index = open_index(settings, progress=lambda msg: log.info(msg, extra={"event": "open"}))
     try:
         app = build_application(settings, Khabar(index), index=index)
         stop = (signal.SIGINT, signal.SIGTERM)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from khabar.retrieval import Answer, AnswerSentence, Hit, Source
 from rich import box
 from rich.console import Console
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
-
-from retrieval import Answer, AnswerSentence, Hit, Source
 
 from ._render import LRM, RLM, citation_line, isolate, labels, notes
 

@@ -36,13 +36,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ._filters import PERIOD_HELP, FilterError, parse_since
 
 if TYPE_CHECKING:
-    from index import Encoder, Index, Settings, Store
+    from khabar.index import Index
+
+    from khabar import Settings
+    from khabar.model import Encoder
+    from khabar.store import Store
 # index and retrieval (torch, langchain: seconds) are imported by the commands that
 # need them, so --help and argument errors answer at once.
 
 EXIT_OK, EXIT_FAULT, EXIT_USAGE, EXIT_UNUSABLE, EXIT_BUG, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 REPO = Path(__file__).resolve().parent.parent
-SEEDS = REPO / "seeds"
 BENCH = REPO / "bench"
 
 
@@ -68,16 +71,11 @@ def _status(first: str) -> Iterator[Callable[[str], None]]:
 
 
 def open_index(settings: Settings, *, seed: bool = True) -> Index:
-    """Open the store, loading the model; index ``seeds/`` if the store is empty."""
-    from index import Index
+    """Open the store (seeding an empty one) with progress on stderr."""
+    from ._app import open_index as open_app_index
 
     with _status("loading khabar…") as progress:
-        index = Index.open(settings, progress=progress)
-        if seed and index.store.count_articles() == 0 and SEEDS.is_dir():
-            progress(f"the index is empty: indexing the seed articles in {SEEDS}…")
-            report = index.add_path(SEEDS)
-            progress(f"seeds: {report.summary()}")
-    return index
+        return open_app_index(settings, seed=seed, progress=progress)
 
 
 def _console():  # -> rich.console.Console
@@ -105,7 +103,7 @@ def _period(value: str) -> Any:
 
 # -- subcommands -------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from retrieval import Filters, Khabar
+    from khabar.retrieval import Filters, Khabar
 
     filters = Filters(outlets=list(args.outlet or []), langs=list(args.lang or []),
                       since=args.since, until=args.until)
@@ -125,7 +123,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
-    from retrieval import Khabar
+    from khabar.retrieval import Khabar
 
     from ._repl import run
 
@@ -137,7 +135,9 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from index import ConfigError, IngestReport
+    from khabar.index import IngestReport
+
+    from khabar import ConfigError
 
     missing = [t for t in args.targets
                if not t.startswith(("http://", "https://")) and not Path(t).exists()]
@@ -164,7 +164,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _store(settings: Settings):  # -> index.Store, without loading the model
-    from index import Store
+    from khabar.store import Store
 
     return Store(settings.store_dir, index_type=settings.index_type,
                  hnsw_threshold=settings.hnsw_threshold)
@@ -187,7 +187,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from index import load_encoders, space_info
+    from khabar.model import load_encoders, space_info
 
     expected = []
     if args.model:
@@ -209,7 +209,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
-    from index import ConfigError
+    from khabar import ConfigError
 
     if not (args.url or args.outlet or args.before or args.id or args.all):
         raise ConfigError("say what to forget: --url, --outlet, --before, --id or --all")
@@ -234,7 +234,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from index import embed_sentences, load_encoders, space_info
+    from khabar.model import embed_sentences, load_encoders, space_info
 
     with _status("loading the model…") as progress:
         encoders = load_encoders(settings, progress)
@@ -269,7 +269,7 @@ def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
     """Embed the sentences of passages that have none, reusing their passage vectors."""
     import numpy as np
 
-    from index import embed_sentences, space_info
+    from khabar.model import embed_sentences, space_info
 
     store.bind_spaces([space_info(e) for e in encoders])  # refuses another model
     added = 0
@@ -289,14 +289,14 @@ def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     try:  # summaries come with their own issue; the rest of the CLI works without them
-        from retrieval import summarize
+        from khabar.retrieval import summarize
 
         from ._render_coverage import render_coverage_plain
     except ImportError as exc:
-        from index import KhabarError
+        from khabar import KhabarError
 
         raise KhabarError(f"summaries are not available in this version ({exc})") from exc
-    from retrieval import understand
+    from khabar.retrieval import understand
 
     topic = " ".join(args.topic) if args.topic else None
     # Labels in the language asked for, else the topic's, else a single --lang's.
@@ -319,7 +319,7 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from index import KhabarError
+    from khabar import KhabarError
 
     try:
         from .telegram import serve
@@ -331,7 +331,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from index import model_info, resolve_model_path
+    from khabar.model import model_info, resolve_model_path
 
     if args.action == "build":
         with _status("building the model…") as progress:
@@ -362,7 +362,7 @@ def benchmarks() -> dict[str, str]:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from index import ConfigError
+    from khabar import ConfigError
 
     available = benchmarks()
     if not args.name:
@@ -516,7 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore", DeprecationWarning)
     if not sys.stderr.isatty():  # progress bars only on a terminal, libraries' too
         os.environ.setdefault("TQDM_DISABLE", "1")
-    from index import ConfigError, KhabarError, ModelError, Settings, StoreError
+    from khabar import ConfigError, KhabarError, ModelError, Settings, StoreError
 
     try:
         settings = Settings.load(home=args.home)

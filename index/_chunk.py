@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ._text import _ARABIC_SCRIPT_RE, detect_lang, split_sentences
-from ._types import Chunk
+from khabar.store._types import Chunk
+from khabar.text._analysis import _ARABIC_SCRIPT_RE, detect_lang, split_sentences
 
 # Run-on text without sentence punctuation is cut at clause marks, then at spaces;
 # never inside a word.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ._text import normalize_for_search
+from khabar.text._analysis import normalize_for_search
 
 # Invisible characters that only get in the way; ZWJ/ZWNJ are handled separately.
 _JUNK_RE = re.compile(

@@ -42,8 +42,8 @@ import anyio
 import httpcore
 import httpx
 
-from ._config import Settings
-from ._errors import BlockedURLError, FetchError
+from khabar._errors import BlockedURLError, FetchError
+from khabar._settings import Settings
 
 __all__ = [
     "FEED_AND_PAGE_TYPES",

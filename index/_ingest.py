@@ -17,21 +17,22 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ._chunk import chunk_paragraphs
-from ._config import Settings
-from ._embedder import (
+from khabar._errors import IngestError, KhabarError
+from khabar._settings import Settings
+from khabar.model._encoders import (
     Encoder,
     SentenceTransformerEncoder,
     embed_sentences,
     load_encoders,
     space_info,
 )
-from ._errors import IngestError, KhabarError
+from khabar.store._store import NewArticle, PutResult, Store, content_hash
+from khabar.store._types import Article, Chunk
+
+from ._chunk import chunk_paragraphs
 from ._fetch import Fetcher
 from ._parse import entry_to_article, parse_document, parse_feed, parse_html, parse_telegram_post
 from ._sources import SourceError, iter_path
-from ._store import NewArticle, PutResult, Store, content_hash
-from ._types import Article, Chunk
 
 log = logging.getLogger(__name__)
 

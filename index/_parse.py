@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 
-from ._errors import ParseError
+from khabar._errors import ParseError
+from khabar.store._types import Article
+
 from ._parse_common import TITLE_MAX
 from ._parse_dates import parse_date
 from ._parse_decode import decode_bytes
@@ -23,7 +25,6 @@ from ._parse_html import parse_html
 from ._parse_json import parse_json
 from ._parse_telegram import parse_telegram_post, telegram_url
 from ._parse_text import parse_text
-from ._types import Article
 
 __all__ = [
     "TITLE_MAX",

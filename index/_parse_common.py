@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ._outlets import canonical_outlet, outlets_from_attribution
-from ._text import detect_lang, split_sentences
+from khabar.text._analysis import detect_lang, split_sentences
+from khabar.text._outlets import canonical_outlet, outlets_from_attribution
 
 TITLE_MAX = 120
 

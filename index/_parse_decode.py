@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ._errors import ParseError
+from khabar._errors import ParseError
 
 _BINARY_MAGIC = (
     b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"BZh",

@@ -13,13 +13,14 @@ from typing import Any
 import feedparser
 import lxml.html
 
+from khabar._errors import ParseError
+from khabar.store._types import Article
+from khabar.text._analysis import detect_lang
+from khabar.text._outlets import canonical_outlet
+
 from ._clean import clean_paragraphs
-from ._errors import ParseError
-from ._outlets import canonical_outlet
 from ._parse_common import _add, _split_body_outlets, _title_from_text
 from ._parse_dates import parse_date
-from ._text import detect_lang
-from ._types import Article
 
 
 @dataclass

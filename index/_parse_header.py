@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ._outlets import outlets_from_attribution
+from khabar.text._outlets import outlets_from_attribution
+
 from ._parse_common import _add
 from ._parse_dates import parse_date
 

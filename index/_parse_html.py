@@ -12,14 +12,15 @@ from typing import Any
 import lxml.html
 import trafilatura
 
+from khabar._errors import ParseError
+from khabar.store._types import Article
+from khabar.text._analysis import detect_lang
+from khabar.text._outlets import canonical_outlet
+
 from ._clean import clean_paragraphs
-from ._errors import ParseError
-from ._outlets import canonical_outlet
 from ._parse_common import _add, _split_body_outlets, _split_tags, _title_from_text
 from ._parse_dates import parse_date
 from ._parse_decode import _check_text, decode_bytes
-from ._text import detect_lang
-from ._types import Article
 
 _META_CHARSET_RE = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w-]+)", re.IGNORECASE)
 _PUBLISHED_XPATHS = (

@@ -7,12 +7,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from khabar._errors import ParseError
+from khabar.store._types import Article
+from khabar.text._outlets import canonical_outlet
+
 from ._clean import clean_paragraphs
-from ._errors import ParseError
-from ._outlets import canonical_outlet
 from ._parse_common import _add, _lang_code, _split_body_outlets, _split_tags, _title_from_text
 from ._parse_dates import parse_date
-from ._types import Article
 
 _TEXT_KEYS = ("text", "body", "content")
 _DATE_KEYS = ("published", "date", "pubDate", "pubdate", "published_at", "publishedAt")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from khabar._errors import ParseError
+from khabar.store._types import Article
+from khabar.text._analysis import detect_lang
+
 from ._clean import clean_paragraphs
-from ._errors import ParseError
 from ._parse_common import _add, _split_body_outlets, _truncate
 from ._parse_dates import _aware
-from ._text import detect_lang
-from ._types import Article
 
 _HASHTAG_LINE_RE = re.compile(r"^(?:#\w+[\s,،]*)+$")
 _LINK_ONLY_RE = re.compile(r"^(?:@\w+|(?:https?://)?t\.me/\S+|https?://\S+)$")

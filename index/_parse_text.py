@@ -6,13 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from khabar._errors import ParseError
+from khabar.store._types import Article
+from khabar.text._outlets import canonical_outlet
+
 from ._clean import clean_paragraphs
-from ._errors import ParseError
-from ._outlets import canonical_outlet
 from ._parse_common import _add, _lang_code, _split_body_outlets, _title_from_text, _truncate
 from ._parse_dates import parse_date
 from ._parse_header import _read_header
-from ._types import Article
 
 _SENTENCE_END_RE = re.compile(r"[.!?؟…][\"'”’»)]*$")
 _FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)

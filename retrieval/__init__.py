@@ -1,4 +1,4 @@
-"""khabar's retrieval: question → answer with citations, over an ``index.Index``.
+"""khabar's retrieval: question → answer with citations, over an :class:`Archive`.
 
 Plain functions and types any front end can call: :class:`Khabar` answers,
 :class:`KhabarRetriever` and :class:`KhabarEmbeddings` plug into LangChain.
@@ -11,12 +11,13 @@ from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
 from ._query import looks_like_follow_up, parse_filters, understand
 from ._search import SearchConfig, Searcher, SearchResult
 from ._summary import CoverageConfig, parse_duration, summarize, timeline
-from ._types import Answer, AnswerSentence, Filters, Hit, Query, Source
+from ._types import Answer, AnswerSentence, Archive, Filters, Hit, Query, Source
 
 __all__ = [
     "Answer",
     "AnswerConfig",
     "AnswerSentence",
+    "Archive",
     "CitationError",
     "Coverage",
     "CoverageConfig",

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index import Encoder, Index, lexical_tokens, passage_sentences
+from khabar.model import Encoder
+from khabar.text import lexical_tokens, passage_sentences
 
-from ._types import Answer, AnswerSentence, Hit, Query, Source
+from ._types import Answer, AnswerSentence, Archive, Hit, Query, Source
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 
@@ -82,7 +83,7 @@ def to_source(n: int, hit: Hit) -> Source:
                   score=hit.score)
 
 
-def compose(index: Index, query: Query, hits: Sequence[Hit],
+def compose(index: Archive, query: Query, hits: Sequence[Hit],
             config: AnswerConfig | None = None,
             query_vectors: dict[str, np.ndarray] | None = None) -> Answer:
     config = config or AnswerConfig()
@@ -100,7 +101,7 @@ def compose(index: Index, query: Query, hits: Sequence[Hit],
     return answer
 
 
-def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit: int,
+def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limit: int,
                    query_vectors: dict[str, np.ndarray] | None = None
                    ) -> list[AnswerSentence]:
     """The sentences of the shown passages closest to the question."""
@@ -127,7 +128,7 @@ def best_sentences(index: Index, query: Query, sources: Sequence[Source], limit:
     return [AnswerSentence(cands[i][1], cands[i][0]) for i in picked]
 
 
-def _sentence_vectors(index: Index, encoder: Encoder, sources: Sequence[Source],
+def _sentence_vectors(index: Archive, encoder: Encoder, sources: Sequence[Source],
                       split: Sequence[list[str]]) -> np.ndarray:
     """The sources' sentence vectors (``split``: each one's passage_sentences), in
     order: stored at ingest, else embedded now (a store from before sentence vectors,

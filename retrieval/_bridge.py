@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index import Encoder, Store, lexical_tokens
+from khabar.model import Encoder
+from khabar.store import Store
+from khabar.text import lexical_tokens
 
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|[\u064b-\u065f\u0670\u0640'’-])*[^\W\d_]")
 

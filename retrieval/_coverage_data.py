@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from index import Store
+from khabar.store import Store
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from index import ConfigError
+from khabar import ConfigError
 
 from ._answer import CITATION
 from ._types import Source

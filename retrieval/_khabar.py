@@ -8,22 +8,22 @@ from datetime import datetime
 
 from langchain_core.language_models import BaseChatModel
 
-from index import Index, KhabarError
+from khabar import KhabarError
 
 from ._answer import AnswerConfig, check_citations, compose
 from ._generate import generate, load_chat_model
 from ._langchain import KhabarEmbeddings, KhabarRetriever
 from ._query import understand
 from ._search import SearchConfig, Searcher, SearchResult
-from ._types import Answer, Filters, Query
+from ._types import Answer, Archive, Filters, Query
 
 log = logging.getLogger(__name__)
 
 
 class Khabar:
-    """Question answering over an :class:`index.Index`. Thread-safe; share one."""
+    """Question answering over an :class:`Archive` (an opened index). Thread-safe; share one."""
 
-    def __init__(self, index: Index, *, search: SearchConfig | None = None,
+    def __init__(self, index: Archive, *, search: SearchConfig | None = None,
                  answer: AnswerConfig | None = None, llm: BaseChatModel | None = None) -> None:
         self.index = index
         self.searcher = Searcher(index, search)

@@ -10,7 +10,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from index import Encoder
+from khabar.model import Encoder
 
 from ._types import Filters, Hit
 

@@ -12,7 +12,8 @@ import threading
 import bm25s
 import numpy as np
 
-from index import Store, lexical_tokens
+from khabar.store import Store
+from khabar.text import lexical_tokens
 
 
 class LexicalIndex:

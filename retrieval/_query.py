@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from index import canonical_outlet, detect_lang, normalize_for_search
+from khabar.text import canonical_outlet, detect_lang, normalize_for_search
 
 from ._types import Filters, Query
 

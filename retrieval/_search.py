@@ -18,12 +18,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from index import Index
-
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
-from ._types import Filters, Hit, Query
+from ._types import Archive, Filters, Hit, Query
 
 
 @dataclass
@@ -60,7 +58,7 @@ class SearchResult:
 
 
 class Searcher:
-    def __init__(self, index: Index, config: SearchConfig | None = None) -> None:
+    def __init__(self, index: Archive, config: SearchConfig | None = None) -> None:
         self.index = index
         self.store = index.store
         self.config = config or SearchConfig()

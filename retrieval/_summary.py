@@ -24,13 +24,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 
-from index import Index, Store, lexical_tokens, passage_sentences, split_sentences
+from khabar.store import Store
+from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs
 from ._coverage_llm import phrase_story
 from ._coverage_types import Coverage, Story, TimelineEntry
-from ._types import AnswerSentence, Source
+from ._types import AnswerSentence, Archive, Source
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def parse_duration(text: str) -> timedelta | None:
     return int(m.group(1)) * unit if m and unit else None
 
 
-def summarize(index: Index, *, since: datetime, until: datetime | None = None,
+def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
               topic: str | None = None, outlets: Sequence[str] = (),
               langs: Sequence[str] = (), origin: str | None = None,
               now: datetime | None = None, limit: int | None = 10, lang: str | None = None,
@@ -144,7 +145,7 @@ def summarize(index: Index, *, since: datetime, until: datetime | None = None,
         langs=list(langs), origin=origin, timings=timings)
 
 
-def timeline(index: Index, story: Story | Sequence[int]) -> list[TimelineEntry]:
+def timeline(index: Archive, story: Story | Sequence[int]) -> list[TimelineEntry]:
     """The story's articles (or these article ids) in date order, one entry each."""
     ids = story.article_ids if isinstance(story, Story) else list(story)
     docs = load_docs(index.store, article_ids=ids)
@@ -218,7 +219,7 @@ def _wire_copies(docs: Sequence[Doc], share: float) -> list[list[int]]:
             if n >= share * min(len(docs[a].passages), len(docs[b].passages))]
 
 
-def _on_topic(index: Index, docs: list[Doc], topic: str, spaces: Sequence[str],
+def _on_topic(index: Archive, docs: list[Doc], topic: str, spaces: Sequence[str],
               cfg: CoverageConfig) -> set[int]:
     """Indices of articles about ``topic``: a passage as close to it as an answer
     would need, or (in the topic's own language) every word of it in the article.
@@ -280,7 +281,7 @@ def _score(vecs: dict[str, np.ndarray], centre: dict[str, np.ndarray],
     return total / norm if norm else 0.0
 
 
-def _describe(index: Index, members: list[Doc], spaces: Sequence[str], cfg: CoverageConfig,
+def _describe(index: Archive, members: list[Doc], spaces: Sequence[str], cfg: CoverageConfig,
               lang: str | None, numbering: _Numbering, centres: Centres) -> Story:
     centre = _centroid([d.vecs for d in members], spaces) if spaces else {}
     # The reader's language first, when the story has articles in it.
@@ -305,7 +306,7 @@ def _describe(index: Index, members: list[Doc], spaces: Sequence[str], cfg: Cove
 _QUOTES = frozenset("\"“”«'‘")
 
 
-def _key_sentences(index: Index, pool: list[Doc], centre: dict[str, np.ndarray],
+def _key_sentences(index: Archive, pool: list[Doc], centre: dict[str, np.ndarray],
                    spaces: Sequence[str], cfg: CoverageConfig, numbering: _Numbering,
                    centres: Centres) -> tuple[list[AnswerSentence], list[Source]]:
     """The sentences most central to the story, without repeating one another.
@@ -367,7 +368,7 @@ def _similar(a: dict[str, np.ndarray], b: dict[str, np.ndarray], cfg: CoverageCo
     return _score(a, common, cfg) if common else 0.0
 
 
-def _sentence_vectors(index: Index, cands: list[tuple[Doc, Passage, str]],
+def _sentence_vectors(index: Archive, cands: list[tuple[Doc, Passage, str]],
                       spaces: Sequence[str], cfg: CoverageConfig, centres: Centres
                       ) -> list[dict[str, np.ndarray]]:
     """Each candidate's vectors: its passage's when it is the whole passage, else its

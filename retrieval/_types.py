@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from index import StoredPassage
+from khabar.store import StoredPassage
+
+if TYPE_CHECKING:
+    from khabar import Settings
+    from khabar.model import Encoder
+    from khabar.store import Store
+
+
+class Archive(Protocol):
+    """What retrieval reads: a store and the encoders that embedded it.
+
+    ``khabar.index.Index`` is one; retrieval never imports the index package, so data
+    flows one way (index → store ← retrieval).
+    """
+
+    settings: Settings
+    store: Store
+    encoders: Sequence[Encoder]
+
+    @property
+    def model(self) -> Encoder: ...
+
+    def encoder(self, space: str) -> Encoder | None: ...
 
 
 @dataclass

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from khabar.index import Index
 
-from index import Encoder, Index, Settings, load_encoders, resolve_model_path
+from khabar import Settings
+from khabar.model import Encoder, load_encoders, resolve_model_path
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from index import lexical_tokens
+from khabar.text import lexical_tokens
 
 
 class HashEncoder:

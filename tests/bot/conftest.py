@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from khabar.bot.telegram import ALLOWED_UPDATES, build_application
+from khabar.index import Index
+from khabar.retrieval import Khabar
 from telegram.ext import Application, ContextTypes
 
-from bot.telegram import ALLOWED_UPDATES, build_application
-from index import Encoder, Index, Settings
-from retrieval import Khabar
+from khabar import Settings
+from khabar.model import Encoder
 from tests.bot.fake_telegram import FakeTelegram
 
 ADMIN = 1000  # a configured admin (KHABAR_ADMIN_IDS)

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from bot.cli import EXIT_OK, EXIT_USAGE, benchmarks, build_parser
+from khabar.bot.cli import EXIT_OK, EXIT_USAGE, benchmarks, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "stats", "check", "summary",
@@ -30,7 +29,7 @@ def khabar(*args: str, home: Path | None = None, env: dict[str, str] | None = No
     if home is not None:
         full["KHABAR_HOME"] = str(home)
     full.setdefault("KHABAR_HOME", "/nonexistent/khabar-home")  # never the user's own
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "khabar", *args], capture_output=True,
                           text=True, env=full, cwd=REPO, timeout=timeout, check=False)
 
 
@@ -160,7 +159,9 @@ def test_check_without_model_on_an_empty_store(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_reindex_adds_sentence_vectors_to_a_store_from_before_them(
         khabar_home: Path, encoders: list) -> None:
-    from index import Index, Settings
+    from khabar.index import Index
+
+    from khabar import Settings
 
     ix = Index.open(Settings(home=khabar_home, sentence_vectors=False), encoders=encoders)
     ix.add_path(REPO / "seeds")

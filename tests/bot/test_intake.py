@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from aiohttp import web
+from khabar.index import Index
+from khabar.retrieval import Khabar
 
-from index import Index
-from retrieval import Khabar
 from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, buttons, run_bot, until
 from tests.bot.fake_telegram import BOT_ID
 

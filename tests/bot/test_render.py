@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
+from khabar.bot._render import FSI, PDI, render_plain, render_telegram
+from khabar.bot._terminal import print_answer
+from khabar.retrieval import Answer, AnswerSentence, Query, Source
 from rich.console import Console
 
-from bot._render import FSI, PDI, render_plain, render_telegram
-from bot._terminal import print_answer
-from retrieval import Answer, AnswerSentence, Query, Source
 from tests.bot.fake_telegram import parse_html
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bot._filters import FilterError, parse_filter_args, parse_since
-from bot._repl import COMMANDS, ReplSession, run
-from index import Index
-from retrieval import Khabar
+from khabar.bot._filters import FilterError, parse_filter_args, parse_since
+from khabar.bot._repl import COMMANDS, ReplSession, run
+from khabar.index import Index
+from khabar.retrieval import Khabar
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
@@ -197,7 +196,7 @@ def test_repl_in_a_pseudo_terminal(khabar_home: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
     # No cursor-position requests: pexpect is not a terminal that answers them.
     env.update(KHABAR_HOME=str(khabar_home), TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1")
-    child = pexpect.spawn(sys.executable, ["-m", "bot.cli", "repl"], env=env, cwd=str(REPO),
+    child = pexpect.spawn(sys.executable, ["-m", "khabar", "repl"], env=env, cwd=str(REPO),
                           encoding="utf-8", dimensions=(50, 160), timeout=240)
     transcript = io.StringIO()
     child.logfile_read = transcript

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import ClientSession
+from khabar.index import Index
+from khabar.retrieval import Answer, AnswerSentence, Khabar, Query, Source
 
-from index import Index, Settings
-from retrieval import Answer, AnswerSentence, Khabar, Query, Source
+from khabar import Settings
 from tests.bot.conftest import AR_HEADS, EN_HEADS, USER, cites_passage_first, run_bot
 from tests.bot.fake_telegram import SECRET_HEADER, FakeTelegram, parse_html
 
@@ -95,7 +96,7 @@ async def test_a_10000_character_answer_is_split_validly(
     assert not running.errors  # the fake would have refused invalid HTML or a long text
     parts = telegram.sent_messages(USER)
     assert len(parts) >= 3
-    from bot._render import render_telegram
+    from khabar.bot._render import render_telegram
 
     full, _ = parse_html(render_telegram(expected, "en"))
     assert len(full) > 10_000
@@ -136,7 +137,7 @@ def _khabar_command() -> list[str]:
     """``khabar serve`` as installed, else the same entry point through the module."""
     script = Path(sys.executable).parent / "khabar"
     found = str(script) if script.exists() else shutil.which("khabar")
-    return [found, "serve"] if found else [sys.executable, "-m", "bot.cli", "serve"]
+    return [found, "serve"] if found else [sys.executable, "-m", "khabar", "serve"]
 
 
 async def test_khabar_serve_runs_against_the_fake_and_stops_on_sigterm(

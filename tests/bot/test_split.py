@@ -6,8 +6,8 @@ import html
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from khabar.bot.telegram import TELEGRAM_LIMIT, split_html, visible_length, visible_text
 
-from bot.telegram import TELEGRAM_LIMIT, split_html, visible_length, visible_text
 from tests.bot.fake_telegram import parse_html, utf16_len
 
 # Text with what makes splitting hard: entities, RTL, combining marks, astral emoji.

@@ -7,8 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from index import Index
-from retrieval import Khabar
+from khabar.index import Index
+from khabar.retrieval import Khabar
+
 from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, run_bot, until
 from tests.bot.fake_telegram import BOT_ID
 

@@ -10,16 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from khabar.bot._db import BotDB, Digest
+from khabar.bot._digest import parse_summary_args, parse_zone, window_end
+from khabar.bot._handlers import _without_mention
+from khabar.bot._intake import report_html
+from khabar.bot._logging import JsonFormatter
+from khabar.bot._ratelimit import RateLimiter
+from khabar.bot.telegram import serve
+from khabar.index import IngestReport, ItemResult
 from telegram import Message, MessageEntity
 
-from bot._db import BotDB, Digest
-from bot._digest import parse_summary_args, parse_zone, window_end
-from bot._handlers import _without_mention
-from bot._intake import report_html
-from bot._logging import JsonFormatter
-from bot._ratelimit import RateLimiter
-from bot.telegram import serve
-from index import ConfigError, IngestReport, ItemResult, Settings
+from khabar import ConfigError, Settings
 from tests.bot.fake_telegram import BOT_ID, DEFAULT_TOKEN, auto_entities, parse_html
 
 
@@ -163,7 +164,7 @@ def test_logs_are_json_and_never_show_the_token() -> None:
 def test_every_ui_text_is_valid_telegram_html_in_both_languages() -> None:
     import string
 
-    from bot._texts import COMMANDS, TEXTS
+    from khabar.bot._texts import COMMANDS, TEXTS
 
     assert TEXTS["en"].keys() == TEXTS["ar"].keys()
     for lang, texts in TEXTS.items():

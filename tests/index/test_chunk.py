@@ -3,10 +3,10 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from khabar.index._chunk import chunk_paragraphs, estimate_tokens
+from khabar.index._parse import parse_json, parse_text
 
-from index._chunk import chunk_paragraphs, estimate_tokens
-from index._parse import parse_json, parse_text
-from index._text import split_sentences
+from khabar.text._analysis import split_sentences
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = Path(__file__).parents[2] / "seeds" / "000_de49ba5b2d1ace7e.txt"

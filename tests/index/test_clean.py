@@ -4,8 +4,7 @@ import unicodedata
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from index._clean import clean_paragraphs
+from khabar.index._clean import clean_paragraphs
 
 TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
 BODY = "قال مسؤول أمريكي إن الولايات المتحدة نفذت ضربة جوية اليوم الأربعاء."

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from khabar.index import _fetch
+from khabar.index._fetch import FEED_AND_PAGE_TYPES, Fetcher, blocked_reason, is_blocked_address
 
-from index import _fetch
-from index._config import Settings
-from index._errors import BlockedURLError, FetchError
-from index._fetch import FEED_AND_PAGE_TYPES, Fetcher, blocked_reason, is_blocked_address
+from khabar._errors import BlockedURLError, FetchError
+from khabar._settings import Settings
 
 PAGE = "<html><head><title>خبر</title></head><body><p>Hello</p></body></html>".encode()
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'

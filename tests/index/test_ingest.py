@@ -16,8 +16,11 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from khabar.index import Article, Index
 
-from index import Article, Index, Settings, Store, passage_sentences
+from khabar import Settings
+from khabar.store import Store
+from khabar.text import passage_sentences
 from tests.fakes import HashEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -188,7 +191,7 @@ def test_reader_answers_while_a_writer_ingests(tmp_path: Path) -> None:
 
 def test_same_article_from_two_outlets_is_stored_once_and_cited_with_both(
         tmp_path: Path) -> None:
-    from retrieval import Khabar
+    from khabar.retrieval import Khabar
 
     ix = _index(tmp_path)
     body = ["Russian aircraft carried out their first strikes in Syria on Wednesday, "

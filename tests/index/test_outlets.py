@@ -1,6 +1,6 @@
 import pytest
 
-from index._outlets import canonical_outlet, is_attribution_line, outlets_from_attribution
+from khabar.text._outlets import canonical_outlet, is_attribution_line, outlets_from_attribution
 
 
 @pytest.mark.parametrize(

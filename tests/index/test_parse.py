@@ -4,9 +4,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from index._errors import ParseError
-from index._parse import (
+from khabar.index._parse import (
     FeedEntry,
     decode_bytes,
     entry_to_article,
@@ -18,6 +16,8 @@ from index._parse import (
     parse_telegram_post,
     parse_text,
 )
+
+from khabar._errors import ParseError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SEED = Path(__file__).parents[2] / "seeds" / "000_de49ba5b2d1ace7e.txt"

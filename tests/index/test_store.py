@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from khabar.index import Article, Index
 
-from index import Article, Index, ModelMismatchError, Settings, Store, passage_sentences
+from khabar import ModelMismatchError, Settings
+from khabar.store import Store
+from khabar.text import passage_sentences
 from tests.fakes import HashEncoder
 
 

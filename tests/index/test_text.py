@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index._text import detect_lang, lexical_tokens, normalize_for_search, split_sentences
+from khabar.text._analysis import detect_lang, lexical_tokens, normalize_for_search, split_sentences
 
 HARAKAT = "\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652\u0670\u0653\u0654\u0655"
 QURANIC = "\u0610\u0611\u0612\u06d6\u06d7\u06da\u06e1\u06e8\u06ed"

@@ -8,13 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langchain_core.output_parsers import StrOutputParser
-from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableLambda, RunnablePassthrough
-
-from index import Article, Index
-from retrieval import (
+from khabar.index import Article, Index
+from khabar.retrieval import (
     Answer,
     AnswerSentence,
     CitationError,
@@ -24,6 +19,10 @@ from retrieval import (
     Source,
     check_citations,
 )
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 ALEPPO = "قال مسؤول أمريكي إن الولايات المتحدة نفذت ضربة جوية"
 
@@ -127,8 +126,9 @@ def test_generated_answer_drops_unsupported_citations(seed_index: Index) -> None
 
 
 def test_unknown_llm_provider_is_a_clear_config_error() -> None:
-    from index import ConfigError
-    from retrieval._generate import load_chat_model
+    from khabar.retrieval._generate import load_chat_model
+
+    from khabar import ConfigError
 
     with pytest.raises(ConfigError, match="no-such-provider"):
         load_chat_model("no-such-provider:model-x")
@@ -143,7 +143,7 @@ def _source(n: int) -> Source:
        generated=st.lists(st.integers(1, 9), max_size=4))
 def test_citations_always_refer_to_shown_sources(n: int, cited: list[int],
                                                  generated: list[int]) -> None:
-    from retrieval._generate import strip_unsupported
+    from khabar.retrieval._generate import strip_unsupported
 
     sources = [_source(i) for i in range(1, n + 1)]
     text = " ".join(f"claim [{g}]." for g in generated)

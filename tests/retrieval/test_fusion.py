@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from retrieval._fusion import interleave, rrf, zavg
-from retrieval._search import Searcher
+from khabar.retrieval._fusion import interleave, rrf, zavg
+from khabar.retrieval._search import Searcher
 
 
 def test_rrf_rewards_agreement() -> None:

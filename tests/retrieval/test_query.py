@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from retrieval import Filters, understand
+from khabar.retrieval import Filters, understand
 
 NOW = datetime(2024, 3, 11, 9, 30, tzinfo=UTC)
 OUTLETS = ["Reuters", "AFP"]

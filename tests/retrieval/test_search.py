@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from khabar.index import Article, Index
+from khabar.retrieval import Filters, Khabar, SearchConfig
+from khabar.retrieval._answer import best_sentences, to_source
 
-from index import Article, Index, Settings, passage_sentences
-from retrieval import Filters, Khabar, SearchConfig
-from retrieval._answer import best_sentences, to_source
+from khabar import Settings
+from khabar.text import passage_sentences
 from tests.conftest import SHARED, share_models
 from tests.fakes import HashEncoder
 

@@ -15,17 +15,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
-
-from bot._render_coverage import (
+from khabar.bot._render_coverage import (
     render_coverage_plain,
     render_coverage_telegram,
     render_timeline_plain,
     render_timeline_telegram,
 )
-from index import Article, Encoder, Index, Settings
-from retrieval import Coverage, CoverageConfig, parse_duration, summarize, timeline
-from retrieval._cluster import average_linkage
+from khabar.index import Article, Index
+from khabar.retrieval import Coverage, CoverageConfig, parse_duration, summarize, timeline
+from khabar.retrieval._cluster import average_linkage
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from khabar import Settings
+from khabar.model import Encoder
 from tests.conftest import share_models
 
 pytestmark = pytest.mark.model

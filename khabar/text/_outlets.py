@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ._text import normalize_for_search
+from khabar.text._analysis import normalize_for_search
 
 # Canonical name -> aliases (Arabic and Latin spellings, site names, domains).
 _ALIASES: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,43 @@
+"""khabar (خبر): answers Arabic and English questions about news coverage from the
+articles it has indexed, with numbered, checkable citations.
+
+Data flows one way: articles → :mod:`khabar.index` → :mod:`khabar.store` ←
+:mod:`khabar.retrieval` ← :mod:`khabar.bot`. This root holds what every part
+shares and nothing heavy (importing it loads no model): the settings and the
+exception tree. Text analysis is :mod:`khabar.text`, the encoders :mod:`khabar.model`.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._errors import (
+    BlockedURLError,
+    ConfigError,
+    FetchError,
+    IngestError,
+    KhabarError,
+    ModelError,
+    ModelMismatchError,
+    ParseError,
+    StoreError,
+)
+from ._settings import DEFAULT_MODEL, Settings
+
+try:
+    __version__ = version("khabar")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "BlockedURLError",
+    "ConfigError",
+    "FetchError",
+    "IngestError",
+    "KhabarError",
+    "ModelError",
+    "ModelMismatchError",
+    "ParseError",
+    "Settings",
+    "StoreError",
+    "__version__",
+]

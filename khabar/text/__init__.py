@@ -1,0 +1,23 @@
+"""Text analysis shared by index, store and retrieval: Arabic/English normalisation
+for search, lexical tokens, sentences, language, and outlet names. Display text is
+never normalised; only what is searched is.
+"""
+
+from ._analysis import (
+    detect_lang,
+    lexical_tokens,
+    normalize_for_search,
+    passage_sentences,
+    split_sentences,
+)
+from ._outlets import canonical_outlet, outlets_from_attribution
+
+__all__ = [
+    "canonical_outlet",
+    "detect_lang",
+    "lexical_tokens",
+    "normalize_for_search",
+    "outlets_from_attribution",
+    "passage_sentences",
+    "split_sentences",
+]
