@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from langchain_core.runnables.config import run_in_executor
+from pydantic import ConfigDict, Field
 
 from khabar.model import Encoder
 
@@ -44,15 +48,38 @@ def hit_to_document(hit: Hit) -> Document:
 
 
 class KhabarRetriever(BaseRetriever):
-    """Hybrid cross-lingual search over a khabar store, for any LangChain chain."""
+    """Hybrid cross-lingual search over a khabar store, for any LangChain chain.
+
+    ``k`` (at most this many documents) is a field and, as LangChain users expect,
+    a per-call keyword too: ``retriever.invoke(query, k=1)`` or ``ainvoke``.
+    A blank query, an empty store or filters nothing passes give ``[]``.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     khabar: Any  # retrieval.Khabar (Any: pydantic need not know the type)
-    k: int = 5
+    k: int = Field(default=5, ge=1)
     filters: Filters | None = None
 
     def _get_relevant_documents(self, query: str, *,
-                                run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+                                run_manager: CallbackManagerForRetrieverRun,
+                                k: int | None = None) -> list[Document]:
+        k = self._k(k)
+        if not query.strip():
+            return []
         q = self.khabar.understand(query, filters=self.filters)
-        return [hit_to_document(h) for h in self.khabar.search(q, k=self.k).hits]
+        return [hit_to_document(h) for h in self.khabar.search(q, k=k).hits]
+
+    async def _aget_relevant_documents(self, query: str, *,
+                                       run_manager: AsyncCallbackManagerForRetrieverRun,
+                                       k: int | None = None) -> list[Document]:
+        # LangChain's default drops per-call keywords; search is blocking (model, SQLite).
+        return await run_in_executor(None, self._get_relevant_documents, query,
+                                     run_manager=run_manager.get_sync(), k=k)
+
+    def _k(self, k: int | None) -> int:
+        if k is None:
+            return self.k
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, not {k!r}")
+        return k
