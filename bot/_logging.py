@@ -3,7 +3,8 @@
 The bot token is part of every Bot API URL, so anything that logs a URL (httpx at
 INFO does, for each request) could leak it. Those loggers are held at WARNING and,
 as a second line of defence, the formatter replaces the token and the webhook
-secret wherever they appear, tracebacks included.
+secret wherever they appear, tracebacks included. The secrets come as the settings
+hold them (``SecretStr``) or as plain strings.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
+
+from pydantic import SecretStr
 
 # Loggers that print request URLs (with the token) or chatter at INFO.
 NOISY = ("httpx", "httpcore", "apscheduler", "hpack", "tornado.access", "bm25s")
@@ -32,10 +35,15 @@ def _variants(secret: str) -> list[str]:
     return out
 
 
+def _reveal(secret: SecretStr | str | None) -> str:
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret or ""
+
+
 class JsonFormatter(logging.Formatter):
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, secrets: Iterable[SecretStr | str | None] = ()) -> None:
         super().__init__()
-        self._secrets = sorted({v for s in secrets if s and len(s) >= 6 for v in _variants(s)},
+        plain = [_reveal(s) for s in secrets]
+        self._secrets = sorted({v for s in plain if len(s) >= 6 for v in _variants(s)},
                                key=len, reverse=True)
 
     def redact(self, text: str) -> str:
@@ -56,7 +64,7 @@ class JsonFormatter(logging.Formatter):
         return self.redact(json.dumps(data, ensure_ascii=False, default=str))
 
 
-def configure_logging(*secrets: str | None, level: int = logging.INFO) -> None:
+def configure_logging(*secrets: SecretStr | str | None, level: int = logging.INFO) -> None:
     """JSON lines on stderr for the whole process (``khabar serve``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(secrets))

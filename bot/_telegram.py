@@ -56,7 +56,7 @@ def build_application(settings: Settings, khabar: Khabar, *,
     quiet_noisy_loggers()
     app = (
         ApplicationBuilder()
-        .token(settings.telegram_token)
+        .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_file_url)
         .concurrent_updates(True)  # one slow question must not hold up the others
@@ -128,11 +128,12 @@ def serve(settings: Settings, *, webhook_url: str | None = None, listen: str = "
 
     if not settings.telegram_token:
         raise ConfigError("set KHABAR_TELEGRAM_TOKEN to the bot's token (from @BotFather)")
-    secret = settings.webhook_secret or (secrets.token_urlsafe(32) if webhook_url else None)
+    secret = (settings.webhook_secret.get_secret_value() if settings.webhook_secret
+              else secrets.token_urlsafe(32) if webhook_url else None)
     if secret is not None and not _SECRET_OK.fullmatch(secret):
         raise ConfigError("KHABAR_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - "
                           "(1 to 256 characters)")
-    configure_logging(settings.telegram_token, secret)
+    configure_logging(settings.telegram_token, secret, settings.llm_api_key)
     index = open_index(settings, progress=lambda msg: log.info(msg, extra={"event": "open"}))
     try:
         app = build_application(settings, Khabar(index), index=index)

@@ -13,8 +13,9 @@ Exit status:
 Errors print as one line on stderr, ``khabar: error: …``; a traceback only with
 ``--debug``. Results go to stdout (JSON with ``--json`` for ask, summary, stats,
 ingest, model info and config); messages and progress go to stderr, progress bars
-only when stderr is a terminal. Settings come from one place, ``index.Settings``
-(``KHABAR_*`` variables, then ``khabar.toml``); ``khabar config`` prints them.
+only when stderr is a terminal. Settings come from one place, ``khabar.Settings.load``
+(``--home``, then ``KHABAR_*`` variables, then ``./.env``, then ``khabar.toml``); a bad
+value is a ``ConfigError`` (exit 2); ``khabar config`` prints them.
 """
 
 from __future__ import annotations
@@ -385,9 +386,12 @@ def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print_json(data)
         return EXIT_OK
-    source = os.environ.get("KHABAR_CONFIG") or (
-        str(Path("khabar.toml").resolve()) if Path("khabar.toml").is_file() else None)
-    print(f"# KHABAR_* variables over {source or 'no khabar.toml'} over defaults;"
+    from khabar._settings import DOTENV_NAME, config_file
+
+    toml = config_file()
+    dotenv = Path(DOTENV_NAME)
+    print(f"# KHABAR_* variables over {dotenv.resolve() if dotenv.is_file() else 'no .env'}"
+          f" over {toml.resolve() if toml else 'no khabar.toml'} over defaults;"
           " secrets masked")
     for k, v in data.items():
         print(f"{k:22} {v}")
@@ -407,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and debug logs")
     common.add_argument("--home", default=argparse.SUPPRESS,
-                        help="data folder (default KHABAR_HOME or ~/.cache/khabar)")
+                        help="data folder (default KHABAR_HOME, else the user data folder: "
+                             "khabar config shows it)")
 
     p = _Parser(
         prog="khabar",
@@ -416,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 a fault or failed item, 2 bad usage or configuration, "
                "3 model or store unusable, 4 internal error, 130 interrupted.")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    p.add_argument("--home", help="data folder (default KHABAR_HOME or ~/.cache/khabar)")
+    p.add_argument("--home", help="data folder (default KHABAR_HOME, else the user data "
+                                  "folder: khabar config shows it)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            parser_class=_Parser)
 

@@ -4,7 +4,7 @@ Every error khabar raises on purpose derives from :class:`KhabarError`, so a fro
 end can catch one type, print ``str(exc)`` as a one-line message and exit.
 
     KhabarError
-    ├── ConfigError          bad setting (environment, khabar.toml)
+    ├── ConfigError          bad setting (arguments, environment, .env, khabar.toml)
     ├── ModelError           the embedding model cannot be built or loaded
     │   └── ModelMismatchError   the store was built with another model
     ├── IngestError          one item could not be ingested (reported, batch goes on)

@@ -1,57 +1,203 @@
-"""One settings object, read from the environment and an optional ``khabar.toml``.
+"""One settings object, validated by pydantic-settings.
 
-Precedence: explicit keyword arguments > environment (``KHABAR_*``) > ``khabar.toml``
-(in the working directory, or the file named by ``KHABAR_CONFIG``) > defaults.
-The object is passed into every component; nothing reads the environment later.
+``Settings(...)`` is the defaults plus the given arguments, nothing else: what tests,
+benchmarks and library callers build. ``Settings.load(...)`` is what the ``khabar``
+command uses; it reads, highest first:
+
+    explicit keyword arguments
+    > environment variables (``KHABAR_*``)
+    > a ``.env`` file in the working directory (its ``KHABAR_*`` lines)
+    > ``khabar.toml`` (the file named by ``KHABAR_CONFIG``, else one in the working directory)
+    > defaults
+
+Every value is checked once, here: a setting with fixed choices is a ``Literal``,
+sizes and counts have bounds, an unknown key in ``khabar.toml`` or ``.env`` is an
+error, and any bad value raises :class:`~khabar.ConfigError` with one line naming the
+setting (the ``khabar`` command exits 2). Secrets are ``SecretStr``: ``repr``, ``str``
+and :meth:`Settings.public_dict` never show them; their users call
+``get_secret_value()``. The object is passed into every component; nothing reads
+the environment later.
+
+The data home (``KHABAR_HOME``) defaults to the platform's user data folder
+(``platformdirs.user_data_dir("khabar")``, ``~/.local/share/khabar`` on Linux): an
+index is data, not cache. Before, it was ``~/.cache/khabar``; when that folder exists
+and the new one does not, it stays the home, so an existing index is kept.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+import platformdirs
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.exceptions import SettingsError
 
 from khabar._errors import ConfigError
 
 DEFAULT_MODEL = "multilingual-e5-small"
-_SECRET_FIELDS = frozenset({"telegram_token", "webhook_secret", "llm_api_key"})
+ENV_PREFIX = "KHABAR_"
+CONFIG_VAR = "KHABAR_CONFIG"  # names the khabar.toml; not a setting itself
+CONFIG_NAME = "khabar.toml"
+DOTENV_NAME = ".env"
+LEGACY_HOME = Path("~/.cache/khabar")  # the default home before the user data folder
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting of khabar. Field ``x`` is read from ``KHABAR_X``."""
+def default_home() -> Path:
+    """The platform's user data folder for khabar, unless only the legacy one exists.
 
-    home: Path = field(default_factory=lambda: Path.home() / ".cache" / "khabar")
-    model: str = DEFAULT_MODEL
-    # Second encoder fused with the model for cross-language search ("use" or "none").
-    second_encoder: str = "use"
-    index_type: str = "auto"  # auto | flat | hnsw
-    hnsw_threshold: int = 200_000  # passages per language above which "auto" picks HNSW
-    batch_size: int = 16
+    ``~/.cache/khabar`` was the default home before; where it is a folder and the new
+    one does not exist yet, it is kept, so an existing index and model are found.
+    """
+    data = Path(platformdirs.user_data_dir("khabar", appauthor=False))
+    legacy = LEGACY_HOME.expanduser()
+    if not data.exists() and legacy.is_dir():
+        return legacy
+    return data
+
+
+class Settings(BaseSettings):
+    """Every setting of khabar. Field ``x`` is read from ``KHABAR_X`` by :meth:`load`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        env_ignore_empty=True,  # KHABAR_X= (empty) means "not set", as before
+        extra="forbid",  # unknown keys in khabar.toml or .env are errors
+        frozen=True,
+        validate_default=True,
+    )
+
+    # Data folder: the built model (models/) and the store (store/). See default_home.
+    home: Path = Field(default_factory=default_home)
+    # The encoder: the built-in name, or a sentence-transformers folder.
+    model: str = Field(DEFAULT_MODEL, min_length=1)
+    # Second encoder fused with the model for cross-language search.
+    second_encoder: Literal["use", "none"] = "use"
+    # Vector index: flat (exact), hnsw, or auto (HNSW above hnsw_threshold).
+    index_type: Literal["auto", "flat", "hnsw"] = "auto"
+    hnsw_threshold: PositiveInt = 200_000  # passages per language above which "auto" picks HNSW
+    batch_size: PositiveInt = 16  # passages per encoder batch
     # Embed each passage's sentences too: questions usually match one sentence, and
     # answers reuse them (see docs/benchmarks.md). About doubles embedding at ingest.
     sentence_vectors: bool = True
     # Fetching URLs and feeds.
     allow_private_urls: bool = False
-    fetch_timeout: float = 20.0
-    fetch_max_bytes: int = 10_000_000
-    fetch_max_redirects: int = 5
-    max_file_bytes: int = 50_000_000
+    fetch_timeout: PositiveFloat = 20.0  # seconds
+    fetch_max_bytes: PositiveInt = 10_000_000
+    fetch_max_redirects: NonNegativeInt = 5
+    max_file_bytes: PositiveInt = 50_000_000  # a local file or upload larger is skipped
     # Answers.
-    top_k: int = 3  # passages shown with an answer
+    top_k: PositiveInt = 3  # passages shown with an answer
     llm: str | None = None  # a LangChain init_chat_model spec, e.g. "openai:gpt-4o-mini"
-    llm_api_key: str | None = None
+    llm_api_key: SecretStr | None = None
     # Telegram.
-    telegram_token: str | None = None
+    telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
-    admin_ids: frozenset[int] = frozenset()
-    webhook_secret: str | None = None
-    rate_limit_per_minute: int = 20
+    # User ids allowed admin commands: "1,2;3" in the environment, a list in TOML.
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    webhook_secret: SecretStr | None = None
+    rate_limit_per_minute: NonNegativeInt = 20  # questions per user; 0: no limit
 
+    SECRETS: ClassVar[frozenset[str]] = frozenset(
+        {"telegram_token", "webhook_secret", "llm_api_key"})
+
+    if not TYPE_CHECKING:  # type checkers keep the field-by-field signature
+        def __init__(self, **values: Any) -> None:
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise ConfigError(_explain(exc)) from None
+            except SettingsError as exc:
+                raise ConfigError(f"bad setting: {exc}") from None
+
+    # -- validation --------------------------------------------------------------
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_default(cls, value: Any) -> Any:
+        return default_home() if value is None or value == "" else value
+
+    @field_validator("home")
+    @classmethod
+    def _home_expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("llm", "llm_api_key", "telegram_token", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # TOML has no null: "" leaves these unset (khabar.toml.example does so).
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("telegram_base_url", "telegram_file_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = value.replace(";", ",").replace(" ", ",").split(",")
+            try:
+                return frozenset(int(p) for p in parts if p.strip())
+            except ValueError:
+                raise ValueError("must be user ids separated by commas, e.g. 1,2;3") from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return frozenset({value})
+        return value
+
+    # -- sources -----------------------------------------------------------------
+    @classmethod
+    def load(cls, toml_path: Path | str | None = None, **overrides: Any) -> Settings:
+        """The settings from every source (see the module docstring).
+
+        ``toml_path`` replaces the ``khabar.toml`` lookup; overrides that are ``None``
+        are left out, so ``load(home=args.home)`` keeps the configured home.
+        """
+        given = {k: v for k, v in overrides.items() if v is not None}
+        with _reading(Path(toml_path) if toml_path is not None else None):
+            return cls(**given)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        reading = _READING.get()
+        if reading is None:  # Settings(...): defaults and arguments only
+            return (init_settings,)
+        dotenv = _DotEnv(settings_cls)
+        path = config_file(reading.toml_path, env=env_settings, dotenv=dotenv)
+        return (init_settings, env_settings, dotenv, _toml_source(settings_cls, path))
+
+    # -- use ---------------------------------------------------------------------
     @property
     def store_dir(self) -> Path:
         return self.home / "store"
@@ -61,75 +207,115 @@ class Settings:
         return self.home / "models"
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
-
-    @classmethod
-    def load(
-        cls,
-        env: Mapping[str, str] | None = None,
-        toml_path: Path | None = None,
-        **overrides: Any,
-    ) -> Settings:
-        env = os.environ if env is None else env
-        raw: dict[str, Any] = {}
-        path = toml_path or (Path(env["KHABAR_CONFIG"]) if env.get("KHABAR_CONFIG") else None)
-        if path is None and Path("khabar.toml").is_file():
-            path = Path("khabar.toml")
-        if path is not None:
-            try:
-                raw.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        for f in fields(cls):
-            key = "KHABAR_" + f.name.upper()
-            if key in env and env[key] != "":
-                raw[f.name] = env[key]
-        raw.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return cls(**{name: _coerce(name, value) for name, value in raw.items()})
+        """A copy with ``changes``, validated like the constructor's arguments."""
+        current = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**current, **changes})
 
     def public_dict(self) -> dict[str, Any]:
         """The effective settings, secrets masked, for ``khabar config``."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _SECRET_FIELDS and value:
-                value = "***" + str(value)[-2:] if len(str(value)) > 8 else "***"
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                secret = value.get_secret_value()
+                value = "***" + secret[-2:] if len(secret) > 8 else "***"
             elif isinstance(value, Path):
                 value = str(value)
             elif isinstance(value, frozenset):
                 value = sorted(value)
-            out[f.name] = value
+            out[name] = value
         return out
 
-    def __repr__(self) -> str:  # never print secrets, even by accident
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
-        return f"Settings({inner})"
+
+# -- sources ---------------------------------------------------------------------
+class _Reading:
+    def __init__(self, toml_path: Path | None) -> None:
+        self.toml_path = toml_path
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
+_READING: ContextVar[_Reading | None] = ContextVar("khabar_settings_reading", default=None)
+
+
+@contextmanager
+def _reading(toml_path: Path | None) -> Iterator[None]:
+    token = _READING.set(_Reading(toml_path))
     try:
-        if kind == "Path":
-            return Path(value).expanduser()
-        if kind == "int":
-            return int(value)
-        if kind == "float":
-            return float(value)
-        if kind == "bool":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in {"1", "true", "yes", "on"}:
-                return True
-            if str(value).lower() in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(value)
-        if kind == "frozenset[int]":
-            if isinstance(value, str):
-                value = [v for v in value.replace(";", ",").split(",") if v.strip()]
-            return frozenset(int(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {name!r} has an invalid value: {value!r}") from exc
-    return value
+        yield
+    finally:
+        _READING.reset(token)
+
+
+class _DotEnv(DotEnvSettingsSource):
+    """``./.env``, its ``KHABAR_*`` lines only: the rest belong to other tools. An
+    unknown ``KHABAR_X`` there is reported as the unknown setting ``x``."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, env_file=DOTENV_NAME)
+
+    def _load_env_vars(self) -> Any:
+        prefix = ENV_PREFIX.lower()  # names are lower-cased (case-insensitive settings)
+        found = {k: v for k, v in super()._load_env_vars().items() if k.startswith(prefix)}
+        self.config_name = found.pop(CONFIG_VAR.lower(), None)
+        return found
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = ENV_PREFIX.lower()
+        return {k.removeprefix(prefix): v for k, v in super().__call__().items()}
+
+
+def config_file(toml_path: Path | None = None, *,
+                env: PydanticBaseSettingsSource | None = None,
+                dotenv: _DotEnv | None = None) -> Path | None:
+    """The ``khabar.toml`` that :meth:`Settings.load` reads, if any: ``toml_path``, else
+    the file named by ``KHABAR_CONFIG`` (environment, then ``.env``), else
+    ``./khabar.toml`` when it exists."""
+    if toml_path is not None:
+        return toml_path
+    if env is None:
+        env = EnvSettingsSource(Settings)
+    named = getattr(env, "env_vars", {}).get(CONFIG_VAR.lower())
+    if not named:
+        named = (dotenv or _DotEnv(Settings)).config_name
+    if named:
+        return Path(named).expanduser()
+    return Path(CONFIG_NAME) if Path(CONFIG_NAME).is_file() else None
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path | None
+                 ) -> TomlConfigSettingsSource:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"cannot read config file {path}: no such file")
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+
+
+# -- errors ----------------------------------------------------------------------
+def _explain(exc: ValidationError) -> str:
+    """One line for every problem: which setting, its bad value, what is allowed."""
+    errors = exc.errors(include_url=False)
+    unknown = sorted({str(e["loc"][0]) for e in errors
+                      if e["type"] == "extra_forbidden" and e["loc"]})
+    parts = []
+    if unknown:
+        parts.append("unknown setting" + ("s" if len(unknown) > 1 else "") + ": "
+                     + ", ".join(unknown) + " (`khabar config` lists them)")
+    seen: set[str] = set()
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            continue
+        name = str(e["loc"][0]) if e["loc"] else "?"
+        if name in seen:  # e.g. one message per member of a Union
+            continue
+        seen.add(name)
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        msg = msg[:1].lower() + msg[1:]
+        value = "***" if name in Settings.SECRETS else _short(e.get("input"))
+        parts.append(f"bad value {value} for setting {name} ({ENV_PREFIX}{name.upper()}): {msg}")
+    return "; ".join(parts) or "invalid settings"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

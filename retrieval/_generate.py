@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import SecretStr
 
 from khabar import ConfigError
 
@@ -25,13 +26,16 @@ _SYSTEM = {
 }
 
 
-def load_chat_model(spec: str, api_key: str | None = None) -> BaseChatModel:
-    """``provider:model`` through LangChain's ``init_chat_model``."""
+def load_chat_model(spec: str, api_key: SecretStr | str | None = None) -> BaseChatModel:
+    """``provider:model`` through LangChain's ``init_chat_model``; ``api_key`` is
+    ``settings.llm_api_key`` (a ``SecretStr``), else the provider's own variable."""
     try:
         from langchain.chat_models import init_chat_model
     except ImportError as exc:
         raise ConfigError("KHABAR_LLM needs the `langchain` package and the provider's "
                           "integration (e.g. langchain-openai)") from exc
+    if isinstance(api_key, SecretStr):
+        api_key = api_key.get_secret_value()
     kwargs = {"api_key": api_key} if api_key else {}
     try:
         return init_chat_model(spec, **kwargs)
