@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from khabar._errors import ConfigError
 
@@ -28,7 +28,7 @@ class Settings:
     model: str = DEFAULT_MODEL
     # Second encoder fused with the model for cross-language search ("use" or "none").
     second_encoder: str = "use"
-    index_type: str = "auto"  # auto | flat | hnsw
+    index_type: Literal["auto", "flat", "hnsw"] = "auto"  # khabar.store.IndexType
     hnsw_threshold: int = 200_000  # passages per language above which "auto" picks HNSW
     batch_size: int = 16
     # Embed each passage's sentences too: questions usually match one sentence, and
