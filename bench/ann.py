@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from khabar.store._store import _VectorIndex  # noqa: E402
+from khabar.store._vectors import _VectorIndex  # noqa: E402
 
 CACHE = REPO / "bench" / ".cache" / "embeddings.sqlite3"
 

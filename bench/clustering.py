@@ -51,8 +51,7 @@ from khabar.retrieval._summary import CoverageConfig, centre_vectors, cluster_do
 
 from khabar import Settings  # noqa: E402
 from khabar.model import load_encoders  # noqa: E402
-from khabar.store._store import NewArticle, content_hash  # noqa: E402
-from khabar.store._types import Chunk  # noqa: E402
+from khabar.store import Chunk, NewArticle, content_hash  # noqa: E402
 
 NTREX = REPO.parent / "shared" / "data" / "raw" / "ntrex"
 CACHE = REPO / "bench" / ".cache"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import numpy as np
@@ -26,8 +26,7 @@ from khabar.model._encoders import (
     load_encoders,
     space_info,
 )
-from khabar.store._store import NewArticle, PutResult, Store, content_hash
-from khabar.store._types import Article, Chunk
+from khabar.store import Article, Chunk, NewArticle, PutResult, PutStatus, Store, content_hash
 
 from ._chunk import chunk_paragraphs
 from ._fetch import Fetcher
@@ -50,7 +49,7 @@ class ItemResult:
     ``duplicate`` or ``error``."""
 
     name: str
-    status: str
+    status: PutStatus | Literal["error"]
     message: str = ""
     article_id: int | None = None
     passages: int = 0

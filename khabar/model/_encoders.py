@@ -22,7 +22,7 @@ import numpy as np
 
 from khabar._errors import ModelError
 from khabar._settings import DEFAULT_MODEL, Settings
-from khabar.store._store import SpaceInfo
+from khabar.store import SpaceInfo
 from khabar.text._analysis import passage_sentences
 
 log = logging.getLogger(__name__)

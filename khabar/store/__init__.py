@@ -1,16 +1,22 @@
 """The store: SQLite as the source of truth and FAISS indexes derived from it.
 
-:mod:`khabar.index` writes it, :mod:`khabar.retrieval` reads it.
+:mod:`khabar.index` writes it, :mod:`khabar.retrieval` reads it. :class:`Store` is
+the one entry point; its work is split by operation over private modules
+(``_schema``, ``_write``, ``_read``, ``_vectors``, ``_check``).
 """
 
-from ._store import NewArticle, PutResult, SpaceInfo, Store, content_hash
+from ._store import Store
 from ._types import Article, Chunk, StoredArticle, StoredPassage
+from ._vectors import IndexType, SpaceInfo
+from ._write import NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
     "Article",
     "Chunk",
+    "IndexType",
     "NewArticle",
     "PutResult",
+    "PutStatus",
     "SpaceInfo",
     "Store",
     "StoredArticle",

@@ -1,0 +1,84 @@
+"""Looking at a whole store: every fault in it (``khabar check``), and its figures.
+
+Both read everything and bring the FAISS indexes up to date first, so they are
+for the command line and the bot's admin, not for answering.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._read import count_articles, count_passages, count_sentence_vectors, outlets
+from ._vectors import SpaceInfo, VectorIndexes, read_spaces
+
+
+def check(db: sqlite3.Connection, indexes: VectorIndexes,
+          expected: Sequence[SpaceInfo] = ()) -> list[str]:
+    """Every fault found: an empty list means the store is whole."""
+    faults: list[str] = []
+    if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+        faults.append("SQLite integrity check failed")
+    spaces = read_spaces(db)
+    n = count_passages(db)
+    for name, info in spaces.items():
+        missing = db.execute(
+            "SELECT count(*) FROM passages p WHERE NOT EXISTS (SELECT 1 FROM vectors v"
+            " WHERE v.passage_id = p.id AND v.space = ?)", (name,)).fetchone()[0]
+        if missing:
+            faults.append(f"{missing} passage(s) have no {name} vector")
+        bad = db.execute("SELECT count(*) FROM vectors WHERE space = ? AND length(vec) != ?",
+                         (name, info.dim * 4)).fetchone()[0]
+        if bad:
+            faults.append(f"{bad} {name} vector(s) have the wrong width")
+    for name, info in spaces.items():
+        have = db.execute("SELECT count(*) FROM sentence_vectors WHERE space = ?",
+                          (name,)).fetchone()[0]
+        if 0 < have < n:  # all or none: a store from before sentence vectors has none
+            faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
+        bad = db.execute("SELECT count(*) FROM sentence_vectors WHERE space = ? AND"
+                         " (length(vecs) = 0 OR length(vecs) % ? != 0)",
+                         (name, info.dim * 2)).fetchone()[0]
+        if bad:
+            faults.append(f"{bad} {name} sentence vector matrices have the wrong width")
+    orphans = db.execute("SELECT count(*) FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM"
+                         " passages p WHERE p.id = v.passage_id)").fetchone()[0]
+    if orphans:
+        faults.append(f"{orphans} vector(s) belong to no passage")
+    empty = db.execute("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM"
+                       " passages p WHERE p.article_id = a.id)").fetchone()[0]
+    if empty:
+        faults.append(f"{empty} article(s) have no passages")
+    indexes.refresh(db)
+    faults += indexes.faults(db, spaces, n)
+    for space in expected:
+        have = spaces.get(space.name)
+        if n and (have is None or have.fingerprint != space.fingerprint):
+            faults.append(f"model fingerprint for {space.name} is "
+                          f"{have.fingerprint if have else None!r}, configured "
+                          f"{space.fingerprint!r}")
+    return faults
+
+
+def stats(db: sqlite3.Connection, indexes: VectorIndexes, path: Path) -> dict[str, object]:
+    """What ``khabar stats`` shows: counts, languages, dates, spaces, size on disk."""
+    langs = dict(db.execute("SELECT lang, count(*) FROM passages GROUP BY lang").fetchall())
+    first, last = db.execute("SELECT min(published), max(published) FROM articles").fetchone()
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    indexes.refresh(db)
+    return {
+        "articles": count_articles(db),
+        "passages": count_passages(db),
+        "outlets": len(outlets(db)),
+        "languages": langs,
+        "published_from": first,
+        "published_to": last,
+        "index_type": indexes.kind(max(langs.values(), default=0)),
+        "spaces": {k: vars(v) for k, v in read_spaces(db).items()},
+        "sentence_vectors": count_sentence_vectors(db),
+        "linked_duplicates": db.execute(
+            "SELECT count(*) FROM passages WHERE dup_of IS NOT NULL").fetchone()[0],
+        "size_bytes": size,
+        "path": str(path),
+    }

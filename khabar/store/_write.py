@@ -1,0 +1,269 @@
+"""Writes: an article in (linked to its near-duplicates), articles out, vectors replaced.
+
+Each write is one SQLite transaction, so an article is either fully in or not at
+all, and is made holding the FAISS indexes' lock; writes that change passages
+then bring the indexes up to date (incrementally after a put, by a rebuild after
+a delete or a reindex).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+
+from khabar._errors import StoreError
+from khabar.text._analysis import normalize_for_search
+
+from ._schema import batches, f16, iso, transaction
+from ._types import Article, Chunk
+from ._vectors import VectorIndexes
+
+PutStatus = Literal["added", "replaced", "unchanged", "duplicate"]
+"""What :meth:`khabar.store.Store.put` did with an article (these strings are shown
+and written to JSON as they are)."""
+
+
+@dataclass
+class NewArticle:
+    """What the indexer hands the store: an article, its chunks and their vectors."""
+
+    article: Article
+    chunks: list[Chunk]
+    vectors: dict[str, np.ndarray]  # space -> (len(chunks), dim) float32, L2-normalised
+    content_hash: str
+    origin: str | None = None
+    # space -> one (n_sentences, dim) array per chunk; empty when not computed
+    sentence_vectors: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class PutResult:
+    status: PutStatus
+    article_id: int
+    passages: int = 0
+    linked_duplicates: int = 0
+
+
+def content_hash(article: Article) -> str:
+    """Hash of an article's normalised title and body: equal for the same text."""
+    body = normalize_for_search(article.title + "\n" + "\n".join(article.paragraphs))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+# -- an article in ----------------------------------------------------------------------
+def find_article(db: sqlite3.Connection, *, url: str | None = None,
+                 content_hash: str | None = None) -> sqlite3.Row | None:
+    """The stored article with this URL, else with this text: what a put would meet."""
+    if url:
+        row = db.execute("SELECT * FROM articles WHERE url = ?", (url,)).fetchone()
+        if row:
+            return row
+    if content_hash:
+        return db.execute("SELECT * FROM articles WHERE content_hash = ?",
+                          (content_hash,)).fetchone()
+    return None
+
+
+def put(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle, *,
+        dup_threshold: float | None) -> PutResult:
+    """Store one article with its passages and vectors, atomically (see
+    :meth:`khabar.store.Store.put`)."""
+    art = new.article
+    if not new.chunks:
+        raise StoreError(f"article {art.title!r} has no passages")
+    for space, vecs in new.vectors.items():
+        if len(vecs) != len(new.chunks):
+            raise StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} passages")
+    for space, mats in new.sentence_vectors.items():
+        if len(mats) != len(new.chunks):
+            raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
+                             f"{len(new.chunks)} passages")
+    dup_links = near_duplicates(db, indexes, new, dup_threshold) if dup_threshold else {}
+    with indexes.lock:
+        with transaction(db):
+            gen_before = int(db.execute(
+                "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+            result, removed, added = _insert(db, new, dup_links)
+        if result.status in ("added", "replaced"):
+            indexes.apply(db, gen_before, removed, added, new.vectors)
+    return result
+
+
+def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int]
+            ) -> tuple[PutResult, list[int], list[tuple[int, str]]]:
+    """The rows of one put, inside its transaction: the result, the passage ids of a
+    replaced version, and the (id, language) of the passages added."""
+    art = new.article
+    removed: list[int] = []
+    replaced = False
+    if art.url:
+        old = db.execute("SELECT id, content_hash FROM articles WHERE url = ?",
+                         (art.url,)).fetchone()
+        if old and old["content_hash"] == new.content_hash:
+            return PutResult("unchanged", old["id"]), [], []
+        if old:
+            removed = [r[0] for r in db.execute(
+                "SELECT id FROM passages WHERE article_id = ?", (old["id"],))]
+            db.execute("DELETE FROM articles WHERE id = ?", (old["id"],))
+            replaced = True
+    same = db.execute("SELECT id FROM articles WHERE content_hash = ?",
+                      (new.content_hash,)).fetchone()
+    if same:
+        return PutResult("duplicate", same["id"]), removed, []
+    cur = db.execute(
+        "INSERT INTO articles(url, content_hash, title, author, published, ingested,"
+        " lang, section, tags, source, site_name, origin, n_passages)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (art.url, new.content_hash, art.title, art.author, iso(art.published),
+         datetime.now(UTC).isoformat(timespec="seconds"), art.lang, art.section,
+         json.dumps(art.tags, ensure_ascii=False), art.source, art.site_name,
+         new.origin, len(new.chunks)),
+    )
+    article_id = int(cur.lastrowid or 0)
+    for name in dict.fromkeys(o.strip() for o in art.outlets if o.strip()):
+        db.execute("INSERT OR IGNORE INTO outlets(name) VALUES (?)", (name,))
+        db.execute("INSERT OR IGNORE INTO article_outlets SELECT ?, id FROM outlets"
+                   " WHERE name = ?", (article_id, name))
+    linked = 0
+    added: list[tuple[int, str]] = []
+    for i, chunk in enumerate(new.chunks):
+        dup = dup_links.get(i)
+        if dup is not None and not db.execute(
+                "SELECT 1 FROM passages WHERE id = ?", (dup,)).fetchone():
+            dup = None  # the passage it copied was replaced meanwhile
+        linked += dup is not None
+        pid = int(db.execute(
+            "INSERT INTO passages(article_id, position, text, norm, lang, dup_of)"
+            " VALUES (?,?,?,?,?,?)",
+            (article_id, chunk.position, chunk.text,
+             normalize_for_search(chunk.text), chunk.lang, dup),
+        ).lastrowid or 0)
+        added.append((pid, chunk.lang))
+        for space, vecs in new.vectors.items():
+            db.execute("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
+                       (pid, space, np.asarray(vecs[i], dtype=np.float32).tobytes()))
+        for space, mats in new.sentence_vectors.items():
+            db.execute("INSERT INTO sentence_vectors(passage_id, space, vecs)"
+                       " VALUES (?,?,?)", (pid, space, f16(mats[i])))
+    status: PutStatus = "replaced" if replaced else "added"
+    return PutResult(status, article_id, len(new.chunks), linked), removed, added
+
+
+def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle,
+                    threshold: float) -> dict[int, int]:
+    """chunk index -> id of an existing near-identical passage (same language).
+
+    Near-identical: within ``threshold`` (cosine) in the "e5" space, in another
+    article; the link goes to the root of that passage's group.
+    """
+    vecs = new.vectors.get("e5")
+    if vecs is None:
+        return {}
+    indexes.refresh(db)
+    links: dict[int, int] = {}
+    index = indexes.by_space.get("e5")
+    if index is None:
+        return links
+    for i, chunk in enumerate(new.chunks):
+        ix = index.by_lang.get(chunk.lang)
+        if ix is None or ix.ntotal == 0:
+            continue
+        scores, ids = ix.search(np.asarray(vecs[i:i + 1], dtype=np.float32), 1)
+        if ids[0, 0] >= 0 and scores[0, 0] >= threshold:
+            root = db.execute(
+                "SELECT COALESCE(p.dup_of, p.id) AS root, a.url FROM passages p"
+                " JOIN articles a ON a.id = p.article_id WHERE p.id = ?",
+                (int(ids[0, 0]),)).fetchone()
+            if root and (root["url"] is None or root["url"] != new.article.url):
+                links[i] = int(root["root"])
+    return links
+
+
+# -- articles out -----------------------------------------------------------------------
+def article_ids(db: sqlite3.Connection, *, outlet: str | None = None,
+                before: datetime | None = None, url: str | None = None,
+                origin: str | None = None) -> list[int]:
+    """Ids of the articles matching every filter given (all of them without one)."""
+    sql = "SELECT DISTINCT a.id FROM articles a"
+    where: list[str] = []
+    args: list[object] = []
+    if outlet:
+        sql += (" JOIN article_outlets ao ON ao.article_id = a.id"
+                " JOIN outlets o ON o.id = ao.outlet_id")
+        where.append("lower(o.name) = lower(?)")
+        args.append(outlet)
+    if before:
+        # Articles without a publication date are judged by their ingest date.
+        where.append("COALESCE(a.published, a.ingested) < ?")
+        args.append(iso(before))
+    if url:
+        where.append("a.url = ?")
+        args.append(url)
+    if origin:
+        where.append("a.origin = ?")
+        args.append(origin)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [r[0] for r in db.execute(sql, args)]
+
+
+def delete_articles(db: sqlite3.Connection, indexes: VectorIndexes, ids: Iterable[int]
+                    ) -> int:
+    """Delete these articles (passages and vectors go with them) and outlets left
+    without articles; the FAISS indexes are rebuilt. Returns how many were deleted."""
+    ids = list(ids)
+    if not ids:
+        return 0
+    with indexes.lock, transaction(db):
+        n = 0
+        for chunk in batches(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            n += db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk).rowcount
+        db.execute("DELETE FROM outlets WHERE id NOT IN "
+                   "(SELECT outlet_id FROM article_outlets)")
+    indexes.refresh(db, force_rebuild=True)
+    return n
+
+
+# -- vectors (reindexing, sentence vectors added later) ---------------------------------
+def replace_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+                    rows: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Overwrite one space's vectors (reindexing), in one transaction."""
+    with indexes.lock, transaction(db):
+        db.execute("DELETE FROM vectors WHERE space = ?", (space,))
+        db.executemany("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
+                       ((pid, space, np.asarray(v, np.float32).tobytes()) for pid, v in rows))
+    indexes.refresh(db, force_rebuild=True)
+
+
+def passages_without_sentence_vectors(db: sqlite3.Connection, space: str
+                                      ) -> list[tuple[int, str]]:
+    """(id, text) of the passages that have no ``space`` sentence vectors yet."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT p.id, p.text FROM passages p WHERE NOT EXISTS (SELECT 1 FROM"
+        " sentence_vectors s WHERE s.passage_id = p.id AND s.space = ?) ORDER BY p.id",
+        (space,))]
+
+
+def add_sentence_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+                         rows: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Store sentence vectors for passages that have none yet, in one transaction."""
+    with indexes.lock, transaction(db):
+        db.executemany("INSERT OR REPLACE INTO sentence_vectors(passage_id, space, vecs)"
+                       " VALUES (?,?,?)", ((pid, space, f16(m)) for pid, m in rows))
+
+
+def replace_sentence_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+                             rows: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Overwrite one space's sentence vectors (reindexing), in one transaction."""
+    with indexes.lock, transaction(db):
+        db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))
+        db.executemany("INSERT INTO sentence_vectors(passage_id, space, vecs) VALUES (?,?,?)",
+                       ((pid, space, f16(m)) for pid, m in rows))

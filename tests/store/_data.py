@@ -1,0 +1,48 @@
+"""What the store tests share: an index over a hash encoder, and article texts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from khabar.index import Article, Index
+
+from khabar import Settings
+from khabar.store import Chunk, NewArticle, SpaceInfo, Store, content_hash
+from tests.fakes import HashEncoder
+
+BODY = ["The army said on Wednesday that it struck targets near the northern city, "
+        "according to two officials.",
+        "Officials said the strikes would continue despite the warnings from abroad and "
+        "the protests at home."]
+THIRD = "A third paragraph was added to the story later in the day by the editors on the desk."
+EXTRA = "An extra local paragraph about the reaction of residents in the region and the mayor."
+FOOTBALL = "Completely different words about football games, league tables and the transfers."
+
+HASH_SPACE = SpaceInfo("e5", HashEncoder().fingerprint, HashEncoder().dim)
+
+
+def open_index(home: Path, encoders=None) -> Index:
+    return Index.open(Settings(home=home), encoders=encoders or [HashEncoder()])
+
+
+def article(title: str, body: list[str], url: str | None = None, outlets=("Reuters",),
+            published: datetime | None = None) -> Article:
+    return Article(title=title, paragraphs=body, outlets=list(outlets), url=url,
+                   published=published, lang="en")
+
+
+def open_store(path: Path, **kwargs) -> Store:
+    """A store bound to the hash encoder's space, written without an Index."""
+    store = Store(path, **kwargs)
+    store.bind_spaces([HASH_SPACE])
+    return store
+
+
+def new_article(title: str, body: list[str], url: str | None = None,
+                lang: str = "en") -> NewArticle:
+    """What the indexer would hand the store: one chunk per paragraph, e5 vectors."""
+    art = Article(title=title, paragraphs=body, outlets=["Reuters"], url=url, lang=lang)
+    chunks = [Chunk(i, text, lang) for i, text in enumerate(body)]
+    return NewArticle(art, chunks, {"e5": HashEncoder().embed_passages(body)},
+                      content_hash(art))

@@ -1,0 +1,116 @@
+"""Reads: passages with citation data, filters, periods, stored vectors, groups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from khabar.text import passage_sentences
+from tests.fakes import HashEncoder
+from tests.store._data import (
+    BODY,
+    EXTRA,
+    FOOTBALL,
+    THIRD,
+    article,
+    new_article,
+    open_index,
+    open_store,
+)
+
+
+def test_passages_carry_their_article_citation_data(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    when = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    ix.add_articles([article("Strikes", BODY, url="https://x.test/a",
+                             outlets=("Reuters", "AFP"), published=when)])
+    ids = [r["id"] for r in ix.store.iter_passages()]
+    got = ix.store.passages([*ids, 999])
+    assert sorted(got) == ids
+    second = got[ids[1]]
+    assert (second.text, second.position, second.n_passages) == (BODY[1], 1, 2)
+    assert (second.title, second.url, second.published) == ("Strikes", "https://x.test/a", when)
+    assert second.outlets == ["AFP", "Reuters"] and second.dup_of is None
+    assert ix.store.duplicate_groups([ids[0], 999]) == {ids[0]: [ids[0]]}
+
+
+def test_iter_passages_by_language_and_the_counts(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("English", [BODY[0], FOOTBALL], url="https://x.test/en"))
+    store.put(new_article("Arabic", ["قال الجيش إنه ضرب أهدافا قرب المدينة الشمالية."],
+                          url="https://x.test/ar", lang="ar"))
+    assert [r["lang"] for r in store.iter_passages()] == ["en", "en", "ar"]
+    assert [r["text"] for r in store.iter_passages("en")] == [BODY[0], FOOTBALL]
+    assert store.language_counts() == {"en": 2, "ar": 1}
+    assert store.languages() == ["en", "ar"]
+    assert (store.count_articles(), store.count_passages()) == (2, 3)
+    assert store.outlets() == [("Reuters", 2)]
+
+
+def test_recent_mean_vector_averages_the_latest_passages(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert store.recent_mean_vector("e5", "en", 2) is None
+    store.put(new_article("Old", [FOOTBALL], url="https://x.test/1"))
+    store.put(new_article("New", BODY, url="https://x.test/2"))
+    mean, n = store.recent_mean_vector("e5", "en", 2) or (None, 0)
+    assert n == 2
+    assert np.allclose(mean, HashEncoder().embed_passages(BODY).mean(axis=0))
+
+
+def test_filters_restrict_search(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    ix.add_articles([
+        article("A", BODY, url="https://a.test/1", outlets=("Reuters",),
+                published=datetime(2015, 9, 30, tzinfo=UTC)),
+        article("B", ["Strikes near the northern city were reported by another agency on "
+                      "Monday, citing witnesses."],
+                url="https://a.test/2", outlets=("AFP",),
+                published=datetime(2015, 10, 5, tzinfo=UTC)),
+    ])
+    allowed = ix.store.passage_filter(outlets=["afp"])
+    q = ix.model.embed_queries(["strikes northern city"])[0]
+    hits = ix.store.search("e5", "en", q, 5, allowed)
+    assert {ix.store.passages([h])[h].title for h, _ in hits} == {"B"}
+    allowed = ix.store.passage_filter(since=datetime(2015, 10, 1, tzinfo=UTC))
+    assert len(allowed or ()) == 1
+    assert np.isfinite(hits[0][1])
+    assert ix.store.passage_filter() is None  # no filter: everything is allowed
+
+
+def test_sentence_vectors_are_stored_per_passage_and_go_with_it(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    two = ("The army said on Wednesday that it struck targets near the city. "
+           "Officials said the strikes would continue despite the warnings.")
+    ix.add_articles([article("Strikes", [two, EXTRA], url="https://x.test/a")])
+    rows = {r["text"]: r["id"] for r in ix.store.iter_passages()}
+    mats = ix.store.sentence_vectors("e5", list(rows.values()))
+    enc = ix.model
+    for text, pid in rows.items():
+        sents = passage_sentences(text)
+        assert mats[pid].shape == (len(sents), enc.dim)
+        # float16 on disk: cosines move by less than 1e-3
+        assert np.allclose(mats[pid], enc.embed_passages(sents), atol=1e-3)
+    assert len(mats[rows[two]]) == 2 and len(mats[rows[EXTRA]]) == 1
+    assert ix.store.sentence_vectors("use", list(rows.values())) == {}  # no such space
+    assert ix.store.check([]) == []
+    ix.store.delete_articles(ix.store.article_ids())
+    assert ix.store.sentence_vectors("e5", list(rows.values())) == {}
+
+
+def test_articles_of_a_period_with_their_passages(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    day = lambda d: datetime(2024, 3, d, 12, tzinfo=UTC)  # noqa: E731
+    ix.add_articles([article("Early", BODY, url="https://x.test/1", published=day(1)),
+                     article("Later", [THIRD, EXTRA], url="https://x.test/2",
+                             outlets=("AFP",), published=day(5)),
+                     article("Undated", [FOOTBALL], url="https://x.test/3")])
+    found = ix.store.articles_in(since=day(2), until=day(10))
+    assert [(a.title, a.outlets, a.when) for a in found] == [("Later", ["AFP"], day(5))]
+    # Undated articles count by their ingest date: today, not March 2024.
+    assert [a.title for a in ix.store.articles_in()] == ["Early", "Later", "Undated"]
+    assert [a.title for a in ix.store.articles_in(outlets=["afp"])] == ["Later"]
+    passages = ix.store.article_passages([found[0].id])
+    assert [p.text for p in passages] == [THIRD, EXTRA] and passages[0].dup_of is None
+

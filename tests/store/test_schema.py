@@ -1,0 +1,59 @@
+"""The database: tables made once, transactions that bump the generation, dates."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from khabar import StoreError
+from khabar.store import Store
+from khabar.store._schema import SCHEMA_VERSION, batches, iso, parse_iso, transaction
+
+
+def test_a_new_store_has_its_tables_and_meta_and_reopens(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    assert store.db_path == tmp_path / "khabar.sqlite3" and (tmp_path / "faiss").is_dir()
+    assert store.meta("schema") == SCHEMA_VERSION
+    tables = {r[0] for r in store._conn().execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"meta", "articles", "outlets", "article_outlets", "passages", "vectors",
+                      "sentence_vectors"}
+    assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._conn().execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    store.close()
+    assert Store(tmp_path).meta("schema") == SCHEMA_VERSION
+
+
+def test_a_transaction_bumps_the_generation_only_when_it_commits(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    db, gen = store._conn(), store.generation()
+    with transaction(db):
+        db.execute("INSERT INTO meta(key, value) VALUES ('x', '1')")
+    assert store.generation() == gen + 1 and store.meta("x") == "1"
+    with pytest.raises(sqlite3.IntegrityError), transaction(db):
+        db.execute("INSERT INTO meta(key, value) VALUES ('y', '1')")
+        db.execute("INSERT INTO meta(key, value) VALUES ('x', '2')")  # key taken
+    assert store.generation() == gen + 1 and store.meta("y") is None
+
+
+def test_something_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "khabar.sqlite3").write_bytes(b"not a database, just some bytes" * 100)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store(tmp_path)
+
+
+def test_dates_are_stored_in_utc_and_read_back_aware() -> None:
+    cairo = timezone(timedelta(hours=2))
+    assert iso(datetime(2024, 3, 1, 14, tzinfo=cairo)) == "2024-03-01T12:00:00+00:00"
+    assert iso(datetime(2024, 3, 1, 12)) == "2024-03-01T12:00:00+00:00"  # naive: UTC
+    assert iso(None) is None and parse_iso(None) is None and parse_iso("") is None
+    assert parse_iso("2024-03-01T12:00:00") == datetime(2024, 3, 1, 12, tzinfo=UTC)
+    assert parse_iso("2024-03-01T14:00:00+02:00") == datetime(2024, 3, 1, 12, tzinfo=UTC)
+
+
+def test_batches_cut_a_list_in_slices() -> None:
+    assert list(batches(list(range(5)), 2)) == [[0, 1], [2, 3], [4]]
+    assert list(batches([], 500)) == []

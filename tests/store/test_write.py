@@ -1,0 +1,132 @@
+"""Writes: atomic puts and their statuses, near-duplicate links, deletes, vectors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from khabar.index import Index
+
+from khabar import Settings, StoreError
+from tests.fakes import HashEncoder
+from tests.store._data import (
+    BODY,
+    EXTRA,
+    FOOTBALL,
+    THIRD,
+    article,
+    new_article,
+    open_index,
+    open_store,
+)
+
+
+def test_same_url_unchanged_or_replaced_and_same_text_duplicate(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    a = article("Strikes", BODY, url="https://x.test/a")
+    assert ix.add_articles([a]).count("added") == 1
+    assert ix.add_articles([a]).count("unchanged") == 1
+    changed = article("Strikes", [*BODY, THIRD],
+                      url="https://x.test/a")
+    assert ix.add_articles([changed]).count("replaced") == 1
+    assert ix.store.count_articles() == 1 and ix.store.count_passages() == 3
+    copy = article("Strikes", [*BODY, THIRD],
+                   url="https://y.test/copy", outlets=("AFP",))
+    assert ix.add_articles([copy]).count("duplicate") == 1
+    assert ix.store.check([]) == []
+
+
+def test_put_reports_each_status_with_the_stored_article(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    first = store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    assert (first.status, first.passages) == ("added", 2)
+    again = store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    assert (again.status, again.article_id, again.passages) == ("unchanged", first.article_id, 0)
+    copy = store.put(new_article("Strikes", BODY, url="https://y.test/copy"))
+    assert (copy.status, copy.article_id) == ("duplicate", first.article_id)
+    changed = store.put(new_article("Strikes", [*BODY, THIRD], url="https://x.test/a"))
+    assert (changed.status, changed.passages) == ("replaced", 3)
+    assert store.find_article(url="https://x.test/a")["id"] == changed.article_id
+    assert store.check([]) == []
+
+
+def test_a_malformed_article_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    empty = new_article("Empty", BODY)
+    empty.chunks = []
+    with pytest.raises(StoreError, match="no passages"):
+        store.put(empty)
+    short = new_article("Short", BODY)
+    short.vectors["e5"] = short.vectors["e5"][:1]
+    with pytest.raises(StoreError, match="1 vectors for 2 passages"):
+        store.put(short)
+    assert store.count_articles() == 0 and store.check([]) == []
+
+
+def test_near_duplicate_passages_are_linked(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    ix.add_articles([article("Strikes", BODY, url="https://a.test/1")])
+    # Syndicated copy: same paragraphs, other headline and outlet.
+    ix.add_articles([article("Air strikes go on", [*BODY, EXTRA],
+                             url="https://b.test/2", outlets=("AFP",))])
+    stats = ix.store.stats()
+    assert stats["linked_duplicates"] == 2
+    pid = next(r["id"] for r in ix.store.iter_passages() if r["dup_of"])
+    group = ix.store.duplicate_groups([pid])[pid]
+    assert len(group) == 2
+
+
+def test_near_duplicates_link_to_the_root_of_their_group_or_not_at_all(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    root = store.put(new_article("One", BODY, url="https://a.test/1"))
+    store.put(new_article("Two", [*BODY, EXTRA], url="https://b.test/2"))
+    third = store.put(new_article("Three", [*BODY, FOOTBALL], url="https://c.test/3"))
+    assert third.linked_duplicates == 2
+    roots = {r["dup_of"] for r in store.iter_passages() if r["dup_of"]}
+    assert roots == {p.id for p in store.article_passages([root.article_id])}
+    unlinked = store.put(new_article("Four", [*BODY, THIRD], url="https://d.test/4"),
+                         dup_threshold=None)
+    assert (unlinked.status, unlinked.linked_duplicates) == ("added", 0)
+
+
+def test_delete_by_outlet_and_date(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    old = datetime(2015, 9, 30, tzinfo=UTC)
+    new = datetime(2024, 1, 2, tzinfo=UTC)
+    ix.add_articles([article("Old", BODY, url="https://a.test/old", published=old),
+                     article("New", [FOOTBALL],
+                             url="https://a.test/new", outlets=("BBC",), published=new)])
+    assert ix.store.delete_articles(ix.store.article_ids(before=datetime(2020, 1, 1,
+                                                                        tzinfo=UTC))) == 1
+    assert [a for a, _ in ix.store.outlets()] == ["BBC"]
+    assert ix.store.delete_articles(ix.store.article_ids(outlet="bbc")) == 1
+    assert ix.store.count_passages() == 0
+    assert ix.store.check([]) == []
+    q = ix.model.embed_queries(["football"])[0]
+    assert ix.store.search("e5", "en", q, 5) == []
+
+
+def test_replaced_vectors_are_what_search_finds(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    first, second = (r["id"] for r in store.iter_passages())
+    q = HashEncoder().embed_queries([BODY[0]])[0]
+    assert store.search("e5", "en", q, 1)[0][0] == first
+    store.replace_vectors("e5", [(first, -q), (second, q)])  # now the second is nearest
+    assert store.search("e5", "en", q, 1)[0][0] == second
+    assert np.allclose(store.vectors("e5", [second])[second], q)
+    assert store.check([]) == []
+
+
+def test_sentence_vectors_added_to_the_passages_that_lack_them(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path, sentence_vectors=False), encoders=[HashEncoder()])
+    ix.add_articles([article("Strikes", BODY, url="https://x.test/a")])
+    missing = ix.store.passages_without_sentence_vectors("e5")
+    assert [text for _, text in missing] == BODY
+    ix.store.add_sentence_vectors("e5", [(missing[0][0], np.ones((2, 64), np.float32))])
+    assert [pid for pid, _ in ix.store.passages_without_sentence_vectors("e5")] == [missing[1][0]]
+    assert any("sentence vectors" in f for f in ix.store.check([]))  # half done is a fault
+    ix.store.replace_sentence_vectors("e5", [])
+    assert ix.store.count_sentence_vectors() == {} and ix.store.check([]) == []
