@@ -282,7 +282,7 @@ class Index:
         fetcher = fetcher or Fetcher(self.settings)
         try:
             try:
-                got = fetcher.fetch_sync(url, accept=WEB_TYPES)
+                got = fetcher.fetch(url, accept=WEB_TYPES)
             except KhabarError as exc:
                 return IngestReport([ItemResult(url, "error", str(exc))])
             if got.content_type in FEED_TYPES or _looks_like_feed(got.data, got.content_type):
@@ -314,7 +314,7 @@ class Index:
             art: Article | None = None
             if follow and entry.link:
                 try:
-                    page = fetcher.fetch_sync(entry.link, accept={"text/html",
+                    page = fetcher.fetch(entry.link, accept={"text/html",
                                                                   "application/xhtml+xml"})
                     art = parse_html(page.data, page.final_url)
                     art.url = entry.link
