@@ -10,7 +10,6 @@ stands on its own line.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from datetime import datetime
 
 from khabar.retrieval import Answer, Source
@@ -81,32 +80,6 @@ def notes(answer: Answer, lang: str) -> list[str]:
     """What the reader must know about how the question was read (filters dropped)."""
     return [labels(lang)["relaxed_" + what] for what in answer.relaxed
             if "relaxed_" + what in labels(lang)]
-
-
-def render_plain(answer: Answer, ui_lang: str | None = None) -> str:
-    lang = ui_lang or answer.lang
-    lab = labels(lang)
-    lines: list[str] = notes(answer, lang)
-    if answer.abstained:
-        lines.append(lab["abstain"])
-        if answer.related:
-            lines += ["", lab["related"] + ":"]
-            lines += _plain_sources(answer.related, lang)
-        return "\n".join(lines)
-    if answer.generated:
-        lines += [lab["generated"] + ":", answer.generated, ""]
-    lines.append(lab["answer"] + ":")
-    lines += [f"{s.text} [{s.source}]" for s in answer.sentences]
-    lines += ["", lab["sources"] + ":"]
-    lines += _plain_sources(answer.sources, lang)
-    return "\n".join(lines)
-
-
-def _plain_sources(sources: Sequence[Source], lang: str) -> list[str]:
-    out = []
-    for s in sources:
-        out += [f"[{s.n}] {citation_line(s, lang)}", f"    {s.text}", ""]
-    return out
 
 
 # -- Telegram (HTML parse mode) -------------------------------------------------------

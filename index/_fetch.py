@@ -45,32 +45,15 @@ from khabar._errors import BlockedURLError, FetchError
 from khabar._settings import Settings
 
 __all__ = [
-    "FEED_AND_PAGE_TYPES",
     "USER_AGENT",
     "Fetched",
     "Fetcher",
     "blocked_reason",
-    "is_blocked_address",
 ]
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "khabar/0.1 (+news indexing)"
-
-# What the parsers understand; callers pass it (or a subset) as ``accept``.
-FEED_AND_PAGE_TYPES = frozenset(
-    {
-        "text/html",
-        "application/xhtml+xml",
-        "application/rss+xml",
-        "application/atom+xml",
-        "application/xml",
-        "text/xml",
-        "application/json",
-        "text/plain",
-        "text/markdown",
-    }
-)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -121,11 +104,6 @@ def blocked_reason(address: str | _Address) -> str | None:
     if not ip.is_global:
         return "non-public"
     return None
-
-
-def is_blocked_address(address: str | _Address) -> bool:
-    """True if ``address`` is private, loopback, link-local, reserved and the like."""
-    return blocked_reason(address) is not None
 
 
 class _Policy:

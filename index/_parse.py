@@ -17,21 +17,18 @@ from pathlib import PurePath
 from khabar._errors import ParseError
 from khabar.store._types import Article
 
-from ._parse_common import TITLE_MAX
 from ._parse_dates import parse_date
 from ._parse_decode import decode_bytes
-from ._parse_feeds import FeedEntry, entry_to_article, html_fragment_paragraphs, parse_feed
+from ._parse_feeds import FeedEntry, entry_to_article, parse_feed
 from ._parse_html import parse_html
 from ._parse_json import parse_json
-from ._parse_telegram import parse_telegram_post, telegram_url
+from ._parse_telegram import parse_telegram_post
 from ._parse_text import parse_text
 
 __all__ = [
-    "TITLE_MAX",
     "FeedEntry",
     "decode_bytes",
     "entry_to_article",
-    "html_fragment_paragraphs",
     "parse_date",
     "parse_document",
     "parse_feed",
@@ -39,7 +36,6 @@ __all__ = [
     "parse_json",
     "parse_telegram_post",
     "parse_text",
-    "telegram_url",
 ]
 
 
