@@ -260,13 +260,9 @@ class ReplSession:
             self.console.print(Text(report.summary(), style="bold"))
 
     def cmd_summary(self, rest: str) -> None:
-        try:  # summaries come with their own issue; the REPL works without them
-            from khabar.retrieval import summarize
+        from khabar.retrieval import summarize
 
-            from ._render_coverage import render_coverage_plain
-        except ImportError:
-            self._error("summaries are not available in this version of khabar")
-            return
+        from ._render_coverage import render_coverage_plain
 
         words = rest.split()
         period = "24h"

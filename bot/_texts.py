@@ -52,7 +52,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "report_more": "… and {n} more",
         "post_not_admin": "Sorry, only administrators can add channel posts to the index.",
         "add_usage": "Give a web page or feed address: <code>/add https://…</code>",
-        "adding": "Fetching {url} …",
         "forget_usage": "Say what to forget: <code>/forget https://…</code> (an article) or, "
                         "in a group, <code>/forget chat</code> (everything this group added).",
         "forgot": "Forgot {n} article(s).",
@@ -65,8 +64,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats_bot": "questions answered since start: {answered}; up {uptime}",
         "expired": "This answer is no longer available; please ask again.",
         "more_head": "<b>More sources</b> ({first}–{last} of {total})",
-        "summary_unavailable": "Summaries are not available yet.",
-        "summary_busy": "Summarising…",
         "digest_usage": "Use <code>/digest daily HH:MM [time zone]</code>, e.g. "
                         "<code>/digest daily 08:00 Asia/Beirut</code> or "
                         "<code>/digest daily 08:00 +03:00</code> (UTC if none), or "
@@ -126,7 +123,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "report_more": "… و{n} غيرها",
         "post_not_admin": "عذرًا، إضافة منشورات القنوات إلى الفهرس متاحة للمشرفين فقط.",
         "add_usage": "أعطني عنوان صفحة أو خلاصة: <code>/add https://…</code>",
-        "adding": "جارٍ جلب {url} …",
         "forget_usage": "حدد ما يجب حذفه: <code>/forget https://…</code> (مقال) أو، في مجموعة، "
                         "<code>/forget chat</code> (كل ما أضافته المجموعة).",
         "forgot": "حُذف {n} مقال.",
@@ -139,8 +135,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats_bot": "أسئلة أُجيب عنها منذ التشغيل: {answered}؛ مدة التشغيل {uptime}",
         "expired": "هذه الإجابة لم تعد متاحة؛ اسأل مجددًا من فضلك.",
         "more_head": "<b>مصادر أخرى</b> ({first}–{last} من {total})",
-        "summary_unavailable": "الملخصات غير متاحة بعد.",
-        "summary_busy": "جارٍ التلخيص…",
         "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية]</code>، مثلًا "
                         "<code>/digest daily 08:00 Asia/Beirut</code> أو "
                         "<code>/digest daily 08:00 +03:00</code> (UTC إن لم تُذكر)، أو "

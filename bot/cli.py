@@ -288,15 +288,9 @@ def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    try:  # summaries come with their own issue; the rest of the CLI works without them
-        from khabar.retrieval import summarize
+    from khabar.retrieval import summarize, understand
 
-        from ._render_coverage import render_coverage_plain
-    except ImportError as exc:
-        from khabar import KhabarError
-
-        raise KhabarError(f"summaries are not available in this version ({exc})") from exc
-    from khabar.retrieval import understand
+    from ._render_coverage import render_coverage_plain
 
     topic = " ".join(args.topic) if args.topic else None
     # Labels in the language asked for, else the topic's, else a single --lang's.
