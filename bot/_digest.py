@@ -18,14 +18,14 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 
-from khabar.retrieval import Coverage, parse_duration, summarize
+from khabar.retrieval import Summary, parse_duration, summarize
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, ContextTypes
 
 from ._db import Digest
 from ._render import esc
-from ._render_coverage import render_coverage_telegram
+from ._render_summary import render_summary_telegram
 from ._services import (
     Services,
     command_text,
@@ -89,7 +89,7 @@ def parse_summary_args(text: str) -> tuple[timedelta, str | None]:
 
 
 async def _summarise(svc: Services, *, since: datetime, until: datetime, topic: str | None,
-                     origin: str | None, lang: str) -> Coverage:
+                     origin: str | None, lang: str) -> Summary:
     return await asyncio.to_thread(summarize, svc.index, since=since, until=until, topic=topic,
                                    origin=origin, now=until, lang=lang)
 
@@ -112,12 +112,12 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
     period, topic = parse_summary_args(args)
     now = datetime.now(UTC)
     async with typing(context.bot, message.chat_id):
-        coverage = await _summarise(svc, since=now - period, until=now, topic=topic,
-                                    origin=scope(message.chat_id, message.chat.type), lang=lang)
+        summary = await _summarise(svc, since=now - period, until=now, topic=topic,
+                                   origin=scope(message.chat_id, message.chat.type), lang=lang)
     log.info("summary", extra={"event": "summary", "chat_id": message.chat_id,
-                               "stories": len(coverage.stories),
+                               "stories": len(summary.stories),
                                "hours": period / timedelta(hours=1)})
-    await reply_html(context.bot, svc, message, render_coverage_telegram(coverage, lang))
+    await reply_html(context.bot, svc, message, render_summary_telegram(summary, lang))
 
 
 # -- /digest ----------------------------------------------------------------------------------
@@ -234,12 +234,12 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
             "event": "digest_skipped", "chat_id": digest.chat_id, "window": start.isoformat()})
         return False
     try:
-        coverage = await _summarise(svc, since=start, until=end, topic=None,
-                                    origin=digest.origin, lang=digest.lang)
+        summary = await _summarise(svc, since=start, until=end, topic=None,
+                                   origin=digest.origin, lang=digest.lang)
     except BaseException:
         svc.db.release_window(digest.chat_id, start)  # nothing went out: a later run may
         raise
-    if coverage.empty:
+    if summary.empty:
         log.info("digest window empty", extra={"event": "digest_empty",
                                                "chat_id": digest.chat_id})
         return False
@@ -249,7 +249,7 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
              end=end.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
     # The claim stays even if sending fails: a half-posted digest must not go out twice.
     await send_html(app.bot, svc, digest.chat_id,
-                    head + "\n\n" + render_coverage_telegram(coverage, digest.lang))
+                    head + "\n\n" + render_summary_telegram(summary, digest.lang))
     log.info("digest posted", extra={"event": "digest_posted", "chat_id": digest.chat_id,
-                                     "stories": len(coverage.stories)})
+                                     "stories": len(summary.stories)})
     return True

@@ -262,7 +262,7 @@ class ReplSession:
     def cmd_summary(self, rest: str) -> None:
         from khabar.retrieval import summarize
 
-        from ._render_coverage import render_coverage_plain
+        from ._render_summary import render_summary_plain
 
         words = rest.split()
         period = "24h"
@@ -275,10 +275,10 @@ class ReplSession:
             since = self.filters.since
         topic = " ".join(words) or None
         lang = self.khabar.understand(topic).lang if topic else self.lang
-        coverage = summarize(self.index, since=since, until=self.filters.until, topic=topic,
-                             outlets=tuple(self.filters.outlets),
-                             langs=tuple(self.filters.langs), lang=lang)
-        self.console.print(Text(render_coverage_plain(coverage, lang)), overflow="fold")
+        summary = summarize(self.index, since=since, until=self.filters.until, topic=topic,
+                            outlets=tuple(self.filters.outlets),
+                            langs=tuple(self.filters.langs), lang=lang)
+        self.console.print(Text(render_summary_plain(summary, lang)), overflow="fold")
 
     def cmd_help(self, _: str) -> None:
         t = Table(show_header=False, box=None, pad_edge=False)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import logging
 import os
@@ -290,7 +289,7 @@ def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     from khabar.retrieval import summarize, understand
 
-    from ._render_coverage import render_coverage_plain
+    from ._render_summary import render_summary_plain
 
     topic = " ".join(args.topic) if args.topic else None
     # Labels in the language asked for, else the topic's, else a single --lang's.
@@ -299,16 +298,15 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     since = args.since or parse_since("24h")
     index = open_index(settings)
     try:
-        coverage = summarize(index, since=since, until=args.until, topic=topic,
-                             outlets=tuple(args.outlet or ()), langs=tuple(args.lang or ()),
-                             lang=lang, limit=args.limit)
+        summary = summarize(index, since=since, until=args.until, topic=topic,
+                            outlets=tuple(args.outlet or ()), langs=tuple(args.lang or ()),
+                            lang=lang, limit=args.limit)
     finally:
         index.close()
     if args.json:
-        to_dict = getattr(coverage, "to_dict", None)
-        _print_json(to_dict() if callable(to_dict) else dataclasses.asdict(coverage))
+        _print_json(summary.to_dict())
         return EXIT_OK
-    print(render_coverage_plain(coverage, lang))
+    print(render_summary_plain(summary, lang))
     return EXIT_OK
 
 

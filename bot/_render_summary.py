@@ -1,4 +1,4 @@
-"""Coverage digests and story timelines as text: plain (CLI) and Telegram HTML.
+"""Summaries (digests) and story timelines as text: plain (CLI) and Telegram HTML.
 
 Labels follow the reader's language; headlines, sentences and outlet names stay
 as published, escaped for HTML and wrapped in Unicode isolates so an English
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from khabar.retrieval import Coverage, Source, Story, TimelineEntry
+from khabar.retrieval import Source, Story, Summary, TimelineEntry
 
 from ._render import LRM, RLM, citation_line, esc, isolate, labels
 
@@ -46,7 +46,7 @@ _LABELS: dict[str, dict[str, str]] = {
 _MAX_OUTLETS = 5
 
 
-def coverage_labels(lang: str) -> dict[str, str]:
+def summary_labels(lang: str) -> dict[str, str]:
     return {**labels(lang), **_LABELS["ar" if lang == "ar" else "en"]}
 
 
@@ -59,8 +59,8 @@ def _when(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _period(cov: Coverage) -> str:
-    return f"{_when(cov.since)} → {_when(cov.until)} UTC"
+def _period(summary: Summary) -> str:
+    return f"{_when(summary.since)} → {_when(summary.until)} UTC"
 
 
 def _span(story: Story) -> str:
@@ -75,7 +75,7 @@ def _span(story: Story) -> str:
 
 
 def _outlets(story: Story, lang: str) -> str:
-    lab = coverage_labels(lang)
+    lab = summary_labels(lang)
     names = ", ".join(story.outlets[:_MAX_OUTLETS]) or "?"
     extra = len(story.outlets) - _MAX_OUTLETS
     return isolate(names) + (" " + lab["more"].format(n=extra) if extra > 0 else "")
@@ -83,7 +83,7 @@ def _outlets(story: Story, lang: str) -> str:
 
 def _facts(story: Story, lang: str) -> list[str]:
     """Articles, outlets, span, and the single-outlet mark, as plain pieces."""
-    lab = coverage_labels(lang)
+    lab = summary_labels(lang)
     parts = [lab["articles"].format(n=story.n_articles),
              lab["outlets"].format(n=story.n_outlets) + " " + _outlets(story, lang)]
     if span := _span(story):
@@ -91,43 +91,43 @@ def _facts(story: Story, lang: str) -> list[str]:
     return parts
 
 
-def _empty_message(cov: Coverage, lang: str) -> str:
-    lab = coverage_labels(lang)
-    if cov.topic:
-        return lab["empty_topic"].format(topic=f"«{isolate(cov.topic)}»" if lang == "ar"
-                                         else f"“{isolate(cov.topic)}”")
+def _empty_message(summary: Summary, lang: str) -> str:
+    lab = summary_labels(lang)
+    if summary.topic:
+        return lab["empty_topic"].format(topic=f"«{isolate(summary.topic)}»" if lang == "ar"
+                                         else f"“{isolate(summary.topic)}”")
     return lab["empty"]
 
 
-def _filters(cov: Coverage, lang: str) -> list[str]:
-    lab = coverage_labels(lang)
+def _filters(summary: Summary, lang: str) -> list[str]:
+    lab = summary_labels(lang)
     out = []
-    if cov.topic:
-        out.append(f"{lab['topic']}: {isolate(cov.topic)}")
-    if cov.outlets:
-        out.append(f"{lab['outlet_filter']}: {isolate(', '.join(cov.outlets))}")
+    if summary.topic:
+        out.append(f"{lab['topic']}: {isolate(summary.topic)}")
+    if summary.outlets:
+        out.append(f"{lab['outlet_filter']}: {isolate(', '.join(summary.outlets))}")
     return out
 
 
 # -- plain text ---------------------------------------------------------------------
-def render_coverage_plain(coverage: Coverage, lang: str) -> str:
-    lab = coverage_labels(lang)
+def render_summary_plain(summary: Summary, lang: str) -> str:
+    lab = summary_labels(lang)
     m = _mark(lang)
-    head = [m + f"{lab['title']} — {_period(coverage)}"]
-    head += [m + f for f in _filters(coverage, lang)]
-    if coverage.empty:
-        return "\n".join([*head, "", m + _empty_message(coverage, lang)])
-    counts = lab["counts"].format(stories=coverage.n_stories, articles=coverage.n_articles,
-                                  outlets=coverage.n_outlets)
-    if coverage.n_stories > len(coverage.stories):
-        counts += " · " + lab["shown"].format(n=len(coverage.stories))
+    head = [m + f"{lab['title']} — {_period(summary)}"]
+    head += [m + f for f in _filters(summary, lang)]
+    if summary.empty:
+        return "\n".join([*head, "", m + _empty_message(summary, lang)])
+    counts = lab["counts"].format(stories=summary.n_stories, articles=summary.n_articles,
+                                  outlets=summary.n_outlets)
+    if summary.n_stories > len(summary.stories):
+        counts += " · " + lab["shown"].format(n=len(summary.stories))
     head.append(m + counts)
-    if coverage.undated:
-        head.append(m + lab["undated"].format(n=coverage.undated))
-    if coverage.omitted:
-        head.append(m + lab["omitted"].format(n=coverage.omitted))
+    if summary.undated:
+        head.append(m + lab["undated"].format(n=summary.undated))
+    if summary.omitted:
+        head.append(m + lab["omitted"].format(n=summary.omitted))
     blocks = ["\n".join(head)]
-    for i, story in enumerate(coverage.stories, 1):
+    for i, story in enumerate(summary.stories, 1):
         lines = [m + f"{i}. {isolate(story.headline)}",
                  m + "   " + " · ".join(_facts(story, lang))
                  + (f" · {lab['single']}" if story.single_outlet else "")]
@@ -140,7 +140,7 @@ def render_coverage_plain(coverage: Coverage, lang: str) -> str:
 
 
 def render_timeline_plain(story: Story, entries: Sequence[TimelineEntry], lang: str) -> str:
-    lab = coverage_labels(lang)
+    lab = summary_labels(lang)
     m = _mark(lang)
     lines = [m + f"{lab['timeline']}: {isolate(story.headline)}"]
     for e in entries:
@@ -161,7 +161,7 @@ def _link(url: str | None, text: str) -> str:
 
 
 def _telegram_citation(src: Source, lang: str) -> str:
-    lab = coverage_labels(lang)
+    lab = summary_labels(lang)
     outlets = isolate(esc(", ".join(src.outlets))) if src.outlets else "?"
     date = esc(src.published.date().isoformat() if src.published else lab["no_date"])
     where = "" if src.url else " — " + esc(
@@ -170,25 +170,25 @@ def _telegram_citation(src: Source, lang: str) -> str:
             f"{_link(src.url, isolate(esc(src.title)))} — {date}{where}")
 
 
-def render_coverage_telegram(coverage: Coverage, lang: str) -> str:
+def render_summary_telegram(summary: Summary, lang: str) -> str:
     """The digest as Telegram HTML; every piece of article or user text escaped."""
-    lab = coverage_labels(lang)
+    lab = summary_labels(lang)
     m = _mark(lang)
-    head = [m + f"<b>{esc(lab['title'])}</b> — {esc(_period(coverage))}"]
-    head += [m + f"<i>{esc(f)}</i>" for f in _filters(coverage, lang)]
-    if coverage.empty:
-        return "\n".join(head) + f"\n\n{m}<b>{esc(_empty_message(coverage, lang))}</b>"
-    counts = lab["counts"].format(stories=coverage.n_stories, articles=coverage.n_articles,
-                                  outlets=coverage.n_outlets)
-    if coverage.n_stories > len(coverage.stories):
-        counts += " · " + lab["shown"].format(n=len(coverage.stories))
+    head = [m + f"<b>{esc(lab['title'])}</b> — {esc(_period(summary))}"]
+    head += [m + f"<i>{esc(f)}</i>" for f in _filters(summary, lang)]
+    if summary.empty:
+        return "\n".join(head) + f"\n\n{m}<b>{esc(_empty_message(summary, lang))}</b>"
+    counts = lab["counts"].format(stories=summary.n_stories, articles=summary.n_articles,
+                                  outlets=summary.n_outlets)
+    if summary.n_stories > len(summary.stories):
+        counts += " · " + lab["shown"].format(n=len(summary.stories))
     head.append(m + f"<i>{esc(counts)}</i>")
-    if coverage.undated:
-        head.append(m + f"<i>{esc(lab['undated'].format(n=coverage.undated))}</i>")
-    if coverage.omitted:
-        head.append(m + f"<i>{esc(lab['omitted'].format(n=coverage.omitted))}</i>")
+    if summary.undated:
+        head.append(m + f"<i>{esc(lab['undated'].format(n=summary.undated))}</i>")
+    if summary.omitted:
+        head.append(m + f"<i>{esc(lab['omitted'].format(n=summary.omitted))}</i>")
     blocks = ["\n".join(head)]
-    for i, story in enumerate(coverage.stories, 1):
+    for i, story in enumerate(summary.stories, 1):
         title = _link(story.url, isolate(esc(story.headline)))
         facts = esc(" · ".join(_facts(story, lang)))
         if story.single_outlet:
@@ -204,7 +204,7 @@ def render_coverage_telegram(coverage: Coverage, lang: str) -> str:
 
 def render_timeline_telegram(story: Story, entries: Sequence[TimelineEntry],
                              lang: str) -> str:
-    lab = coverage_labels(lang)
+    lab = summary_labels(lang)
     m = _mark(lang)
     lines = [m + f"<b>{esc(lab['timeline'])}:</b> {isolate(esc(story.headline))}"]
     for e in entries:
