@@ -24,7 +24,7 @@ from rich.text import Text
 
 from khabar import KhabarError
 
-from ._filters import PERIOD_HELP, FilterError, is_period, parse_filter_args, parse_since
+from ._filters import PERIOD_HELP, is_period, parse_filter_args, parse_since
 from ._terminal import (
     WHY_LEGEND,
     outlets_table,
@@ -88,9 +88,7 @@ class ReplSession:
         with self.console.capture() as cap:
             try:
                 self._dispatch(line.strip())
-            except KhabarError as exc:
-                self._error(str(exc))
-            except FilterError as exc:  # the message says what is expected
+            except KhabarError as exc:  # a FilterError's message says what is expected
                 self._error(str(exc))
         return cap.get()
 

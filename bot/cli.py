@@ -32,7 +32,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._filters import PERIOD_HELP, FilterError, parse_since
+from khabar import FilterError
+
+from ._filters import PERIOD_HELP, parse_since
 
 if TYPE_CHECKING:
     from khabar.index import Index
@@ -522,8 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KhabarError as exc:
         if args.debug:
             raise
+        if isinstance(exc, AssertionError):  # CitationError: a bug, as before it had a type
+            _say(f"khabar: internal error: {type(exc).__name__}: {exc} (--debug shows where)")
+            return EXIT_BUG
         _say(f"khabar: error: {exc}")
-        if isinstance(exc, ConfigError):
+        if isinstance(exc, ConfigError | FilterError):
             return EXIT_USAGE
         if isinstance(exc, ModelError | StoreError):
             return EXIT_UNUSABLE

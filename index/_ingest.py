@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from khabar._errors import IngestError, KhabarError
+from khabar._errors import IngestError, KhabarError, SourceError
 from khabar._settings import Settings
 from khabar.model._encoders import (
     Encoder,
@@ -32,7 +32,7 @@ from khabar.store._types import Article, Chunk
 from ._chunk import chunk_paragraphs
 from ._fetch import Fetcher
 from ._parse import entry_to_article, parse_document, parse_feed, parse_html, parse_telegram_post
-from ._sources import SourceError, iter_path
+from ._sources import iter_path
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 Archives are read in memory and never extracted, so member names cannot escape
 anywhere; they are only cleaned for display. Problems come back as
-:class:`SourceError` values in the stream rather than exceptions, so one bad file
-never stops a batch.
+:class:`~khabar.SourceError` values in the stream rather than raised, so one bad
+file never stops a batch.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from khabar._errors import SourceError
+
 __all__ = [
     "ARCHIVE_SUFFIXES",
     "PARSEABLE_SUFFIXES",
-    "SourceError",
     "SourceItem",
     "iter_path",
 ]
@@ -60,17 +61,6 @@ class SourceItem:
 
     name: str
     data: bytes
-
-
-@dataclass
-class SourceError:
-    """An item that could not be read, with a one-line reason."""
-
-    name: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.message}"
 
 
 def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | SourceError]:

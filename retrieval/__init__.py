@@ -4,7 +4,9 @@ Plain functions and types any front end can call: :class:`Khabar` answers,
 :class:`KhabarRetriever` and :class:`KhabarEmbeddings` plug into LangChain.
 """
 
-from ._answer import AnswerConfig, CitationError, check_citations, confidence, to_source
+from khabar import CitationError
+
+from ._answer import AnswerConfig, check_citations, confidence, to_source
 from ._khabar import Khabar
 from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
 from ._query import looks_like_follow_up, parse_filters, understand

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from khabar.bot._filters import FilterError, parse_filter_args, parse_since
+from khabar.bot._filters import parse_filter_args, parse_since
 from khabar.bot._repl import COMMANDS, ReplSession, run
 from khabar.index import Index
 from khabar.retrieval import Khabar
+
+from khabar import FilterError
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
