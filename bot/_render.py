@@ -46,16 +46,6 @@ def labels(lang: str) -> dict[str, str]:
     return LABELS["ar" if lang == "ar" else "en"]
 
 
-def is_rtl(text: str) -> bool:
-    """True when the first strong character is right-to-left."""
-    for ch in text:
-        if "\u0590" <= ch <= "\u08ff" or "\ufb1d" <= ch <= "\ufeff":
-            return True
-        if ch.isalpha():
-            return False
-    return False
-
-
 def isolate(text: str) -> str:
     """Wrap a run whose direction may differ from its line's (FSI … PDI)."""
     return f"{FSI}{text}{PDI}" if text else text

@@ -32,11 +32,11 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from khabar import Settings
+from khabar.text import detect_question_lang
 
 from ._chat_state import ChatState
 from ._db import BotDB
 from ._ratelimit import FloodGate, RateLimiter
-from ._render import is_rtl
 from ._split import TELEGRAM_LIMIT, split_html, visible_text
 from ._texts import t
 
@@ -71,9 +71,9 @@ def origin_of(chat_id: int) -> str:
 
 # -- language -------------------------------------------------------------------------
 def lang_of_text(text: str) -> str | None:
-    """"ar"/"en" when the text says so by its first letters, else None."""
+    """"ar"/"en" as retrieval reads the text's language; None when it has no letters."""
     if any(ch.isalpha() for ch in text):
-        return "ar" if is_rtl(text) else "en"
+        return detect_question_lang(text)
     return None
 
 

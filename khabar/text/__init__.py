@@ -5,6 +5,7 @@ never normalised; only what is searched is.
 
 from ._analysis import (
     detect_lang,
+    detect_question_lang,
     lexical_tokens,
     normalize_for_search,
     passage_sentences,
@@ -15,6 +16,7 @@ from ._outlets import canonical_outlet, outlets_from_attribution
 __all__ = [
     "canonical_outlet",
     "detect_lang",
+    "detect_question_lang",
     "lexical_tokens",
     "normalize_for_search",
     "outlets_from_attribution",

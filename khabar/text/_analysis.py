@@ -223,6 +223,21 @@ def detect_lang(text: str) -> str:
     return "other"
 
 
+def detect_question_lang(text: str) -> str:
+    """"ar" or "en" for what a person typed (a question, a topic, a caption).
+
+    :func:`detect_lang`, and where it says "other" (too few letters, another
+    language) any Arabic letter decides. Answers and the bot's own words both follow it.
+    """
+    lang = detect_lang(text)
+    if lang == "other":  # short questions: any Arabic letter decides
+        return "ar" if _ARABIC_BLOCK_RE.search(text) else "en"
+    return lang
+
+
+_ARABIC_BLOCK_RE = re.compile("[\u0600-\u06ff]")
+
+
 def _looks_english(text: str) -> bool:
     words = re.findall(r"[^\W\d_]+", text.casefold())
     if len(words) < 6:

@@ -16,6 +16,7 @@ from khabar.bot._handlers import _without_mention
 from khabar.bot._intake import report_html
 from khabar.bot._logging import JsonFormatter
 from khabar.bot._ratelimit import RateLimiter
+from khabar.bot._services import lang_of_text
 from khabar.bot.telegram import serve
 from khabar.index import IngestReport, ItemResult
 from telegram import Message, MessageEntity
@@ -35,6 +36,16 @@ def test_rate_limiter_window_and_single_notice() -> None:
     now[0] = 60.5
     assert limiter.check(1).allowed
     assert RateLimiter(0).check(1).allowed  # 0: no limit
+
+
+def test_ui_language_is_the_language_retrieval_reads() -> None:
+    assert lang_of_text("من قصف حلب؟") == "ar"
+    assert lang_of_text("لا") == "ar"  # too short for detect_lang: an Arabic letter decides
+    assert lang_of_text("who struck Aleppo?") == "en"
+    assert lang_of_text("Was sagte Reuters über Aleppo und die Angriffe der Armee?") == "en"
+    assert lang_of_text("7d") == "en"
+    assert lang_of_text("24 ?!") is None  # no letters: the caller falls back
+    assert lang_of_text("") is None
 
 
 def test_summary_arguments() -> None:
