@@ -14,40 +14,10 @@ from datetime import UTC, datetime
 
 from khabar.retrieval import Source, Story, Summary, TimelineEntry
 
-from ._render import LRM, RLM, citation_line, esc, isolate, labels
+from ._render import LRM, RLM, citation_line, esc, isolate
+from ._texts import t
 
-_LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "title": "What was covered", "topic": "topic", "outlet_filter": "outlets",
-        "counts": "stories: {stories} · articles: {articles} · outlets: {outlets}",
-        "shown": "showing the top {n}",
-        "undated": "{n} article(s) state no publication date; they are placed by when "
-                   "khabar indexed them.",
-        "omitted": "The {n} oldest articles of the period were left out; choose a shorter "
-                   "period to include them.",
-        "empty": "Nothing was covered in this period.",
-        "empty_topic": "Nothing about {topic} was covered in this period.",
-        "articles": "articles: {n}", "outlets": "outlets: {n}", "single": "single outlet",
-        "timeline": "Timeline", "indexed": "indexed", "more": "+{n}",
-    },
-    "ar": {
-        "title": "ما غطّته الأخبار", "topic": "الموضوع", "outlet_filter": "وسائل الإعلام",
-        "counts": "القصص: {stories} · المقالات: {articles} · وسائل الإعلام: {outlets}",
-        "shown": "تُعرض أهم {n}",
-        "undated": "مقالات بلا تاريخ نشر: {n}، وُضعت حسب تاريخ فهرستها في خبر.",
-        "omitted": "استُبعدت أقدم {n} مقالات في الفترة؛ اختر فترة أقصر لتشملها.",
-        "empty": "لم تُغطَّ أي أخبار في هذه الفترة.",
-        "empty_topic": "لم يُغطَّ شيء عن {topic} في هذه الفترة.",
-        "articles": "المقالات: {n}", "outlets": "وسائل الإعلام: {n}",
-        "single": "مصدر واحد فقط", "timeline": "التسلسل الزمني", "indexed": "تاريخ الفهرسة",
-        "more": "+{n}",
-    },
-}
 _MAX_OUTLETS = 5
-
-
-def summary_labels(lang: str) -> dict[str, str]:
-    return {**labels(lang), **_LABELS["ar" if lang == "ar" else "en"]}
 
 
 def _mark(lang: str) -> str:
@@ -75,64 +45,60 @@ def _span(story: Story) -> str:
 
 
 def _outlets(story: Story, lang: str) -> str:
-    lab = summary_labels(lang)
     names = ", ".join(story.outlets[:_MAX_OUTLETS]) or "?"
     extra = len(story.outlets) - _MAX_OUTLETS
-    return isolate(names) + (" " + lab["more"].format(n=extra) if extra > 0 else "")
+    return isolate(names) + (" " + t(lang, "story_more_outlets", n=extra) if extra > 0 else "")
 
 
 def _facts(story: Story, lang: str) -> list[str]:
     """Articles, outlets, span, and the single-outlet mark, as plain pieces."""
-    lab = summary_labels(lang)
-    parts = [lab["articles"].format(n=story.n_articles),
-             lab["outlets"].format(n=story.n_outlets) + " " + _outlets(story, lang)]
+    parts = [t(lang, "story_articles", n=story.n_articles),
+             t(lang, "story_outlets", n=story.n_outlets) + " " + _outlets(story, lang)]
     if span := _span(story):
         parts.append(span)
     return parts
 
 
 def _empty_message(summary: Summary, lang: str) -> str:
-    lab = summary_labels(lang)
     if summary.topic:
-        return lab["empty_topic"].format(topic=f"«{isolate(summary.topic)}»" if lang == "ar"
-                                         else f"“{isolate(summary.topic)}”")
-    return lab["empty"]
+        topic = isolate(summary.topic)
+        return t(lang, "summary_empty_topic",
+                 topic=f"«{topic}»" if lang == "ar" else f"“{topic}”")
+    return t(lang, "summary_empty")
 
 
 def _filters(summary: Summary, lang: str) -> list[str]:
-    lab = summary_labels(lang)
     out = []
     if summary.topic:
-        out.append(f"{lab['topic']}: {isolate(summary.topic)}")
+        out.append(f"{t(lang, 'summary_topic')}: {isolate(summary.topic)}")
     if summary.outlets:
-        out.append(f"{lab['outlet_filter']}: {isolate(', '.join(summary.outlets))}")
+        out.append(f"{t(lang, 'summary_outlets')}: {isolate(', '.join(summary.outlets))}")
     return out
 
 
 # -- plain text ---------------------------------------------------------------------
 def render_summary_plain(summary: Summary, lang: str) -> str:
-    lab = summary_labels(lang)
     m = _mark(lang)
-    head = [m + f"{lab['title']} — {_period(summary)}"]
+    head = [m + f"{t(lang, 'summary_title')} — {_period(summary)}"]
     head += [m + f for f in _filters(summary, lang)]
     if summary.empty:
         return "\n".join([*head, "", m + _empty_message(summary, lang)])
-    counts = lab["counts"].format(stories=summary.n_stories, articles=summary.n_articles,
-                                  outlets=summary.n_outlets)
+    counts = t(lang, "summary_counts", stories=summary.n_stories,
+               articles=summary.n_articles, outlets=summary.n_outlets)
     if summary.n_stories > len(summary.stories):
-        counts += " · " + lab["shown"].format(n=len(summary.stories))
+        counts += " · " + t(lang, "summary_shown", n=len(summary.stories))
     head.append(m + counts)
     if summary.undated:
-        head.append(m + lab["undated"].format(n=summary.undated))
+        head.append(m + t(lang, "summary_undated", n=summary.undated))
     if summary.omitted:
-        head.append(m + lab["omitted"].format(n=summary.omitted))
+        head.append(m + t(lang, "summary_omitted", n=summary.omitted))
     blocks = ["\n".join(head)]
     for i, story in enumerate(summary.stories, 1):
         lines = [m + f"{i}. {isolate(story.headline)}",
                  m + "   " + " · ".join(_facts(story, lang))
-                 + (f" · {lab['single']}" if story.single_outlet else "")]
+                 + (f" · {t(lang, 'story_single_outlet')}" if story.single_outlet else "")]
         if story.generated:
-            lines.append(m + "   " + f"{lab['generated']}: {isolate(story.generated)}")
+            lines.append(m + "   " + f"{t(lang, 'generated')}: {isolate(story.generated)}")
         lines += [m + f"   {isolate(s.text)} [{s.source}]" for s in story.sentences]
         lines += [f"   [{src.n}] {citation_line(src, lang)}" for src in story.sources]
         blocks.append("\n".join(lines))
@@ -140,11 +106,10 @@ def render_summary_plain(summary: Summary, lang: str) -> str:
 
 
 def render_timeline_plain(story: Story, entries: Sequence[TimelineEntry], lang: str) -> str:
-    lab = summary_labels(lang)
     m = _mark(lang)
-    lines = [m + f"{lab['timeline']}: {isolate(story.headline)}"]
+    lines = [m + f"{t(lang, 'timeline')}: {isolate(story.headline)}"]
     for e in entries:
-        when = _when(e.when) + ("" if e.dated else f" ({lab['indexed']})")
+        when = _when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
         parts = [when, isolate(", ".join(e.outlets) or "?"), isolate(e.title)]
         if e.url:
             parts.append(e.url)
@@ -161,41 +126,39 @@ def _link(url: str | None, text: str) -> str:
 
 
 def _telegram_citation(src: Source, lang: str) -> str:
-    lab = summary_labels(lang)
     outlets = isolate(esc(", ".join(src.outlets))) if src.outlets else "?"
-    date = esc(src.published.date().isoformat() if src.published else lab["no_date"])
+    date = esc(src.published.date().isoformat() if src.published else t(lang, "no_date"))
     where = "" if src.url else " — " + esc(
-        lab["paragraph"].format(i=src.position + 1, n=src.n_passages or "?"))
+        t(lang, "paragraph", i=src.position + 1, n=src.n_passages or "?"))
     return (f"{_mark(lang)}<b>[{src.n}]</b> {outlets} — "
             f"{_link(src.url, isolate(esc(src.title)))} — {date}{where}")
 
 
 def render_summary_telegram(summary: Summary, lang: str) -> str:
     """The digest as Telegram HTML; every piece of article or user text escaped."""
-    lab = summary_labels(lang)
     m = _mark(lang)
-    head = [m + f"<b>{esc(lab['title'])}</b> — {esc(_period(summary))}"]
+    head = [m + f"<b>{esc(t(lang, 'summary_title'))}</b> — {esc(_period(summary))}"]
     head += [m + f"<i>{esc(f)}</i>" for f in _filters(summary, lang)]
     if summary.empty:
         return "\n".join(head) + f"\n\n{m}<b>{esc(_empty_message(summary, lang))}</b>"
-    counts = lab["counts"].format(stories=summary.n_stories, articles=summary.n_articles,
-                                  outlets=summary.n_outlets)
+    counts = t(lang, "summary_counts", stories=summary.n_stories,
+               articles=summary.n_articles, outlets=summary.n_outlets)
     if summary.n_stories > len(summary.stories):
-        counts += " · " + lab["shown"].format(n=len(summary.stories))
+        counts += " · " + t(lang, "summary_shown", n=len(summary.stories))
     head.append(m + f"<i>{esc(counts)}</i>")
     if summary.undated:
-        head.append(m + f"<i>{esc(lab['undated'].format(n=summary.undated))}</i>")
+        head.append(m + f"<i>{esc(t(lang, 'summary_undated', n=summary.undated))}</i>")
     if summary.omitted:
-        head.append(m + f"<i>{esc(lab['omitted'].format(n=summary.omitted))}</i>")
+        head.append(m + f"<i>{esc(t(lang, 'summary_omitted', n=summary.omitted))}</i>")
     blocks = ["\n".join(head)]
     for i, story in enumerate(summary.stories, 1):
         title = _link(story.url, isolate(esc(story.headline)))
         facts = esc(" · ".join(_facts(story, lang)))
         if story.single_outlet:
-            facts += f" · <i>{esc(lab['single'])}</i>"
+            facts += f" · <i>{esc(t(lang, 'story_single_outlet'))}</i>"
         lines = [m + f"<b>{i}.</b> <b>{title}</b>", m + facts]
         if story.generated:
-            lines.append(m + f"<i>{esc(lab['generated'])}:</i> {isolate(esc(story.generated))}")
+            lines.append(m + f"<i>{esc(t(lang, 'generated'))}:</i> {isolate(esc(story.generated))}")
         lines += [m + f"{isolate(esc(s.text))} <b>[{s.source}]</b>" for s in story.sentences]
         lines += [_telegram_citation(src, lang) for src in story.sources]
         blocks.append("\n".join(lines))
@@ -204,11 +167,10 @@ def render_summary_telegram(summary: Summary, lang: str) -> str:
 
 def render_timeline_telegram(story: Story, entries: Sequence[TimelineEntry],
                              lang: str) -> str:
-    lab = summary_labels(lang)
     m = _mark(lang)
-    lines = [m + f"<b>{esc(lab['timeline'])}:</b> {isolate(esc(story.headline))}"]
+    lines = [m + f"<b>{esc(t(lang, 'timeline'))}:</b> {isolate(esc(story.headline))}"]
     for e in entries:
-        when = esc(_when(e.when) + ("" if e.dated else f" ({lab['indexed']})"))
+        when = esc(_when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})"))
         outlets = isolate(esc(", ".join(e.outlets) or "?"))
         lines.append(m + f"{when} — {outlets} — {_link(e.url, isolate(esc(e.title)))}")
     return "\n".join(lines)

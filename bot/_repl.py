@@ -34,6 +34,7 @@ from ._terminal import (
     timings_table,
     why_table,
 )
+from ._texts import t
 
 log = logging.getLogger(__name__)
 
@@ -141,15 +142,15 @@ class ReplSession:
 
         hits = self.last.more[self.shown_more:self.shown_more + PAGE]
         if not hits:
-            self.console.print(Text(self._labels()["no_more"], style="dim"))
+            self.console.print(Text(t(self.lang, "no_more"), style="dim"))
             return
         first = len(self.last.sources or self.last.related) + self.shown_more + 1
         sources = [to_source(first + i, h) for i, h in enumerate(hits)]
         self.shown_more += len(hits)
-        self.console.print(Text(self._labels()["more"], style="bold"))
+        self.console.print(Text(t(self.lang, "more"), style="bold"))
         print_sources(self.console, sources, self.lang)
         left = len(self.last.more) - self.shown_more
-        self._note(f"{left} more: :more" if left else self._labels()["no_more"])
+        self._note(f"{left} more: :more" if left else t(self.lang, "no_more"))
 
     def cmd_why(self, rest: str) -> None:
         if rest:
@@ -220,16 +221,11 @@ class ReplSession:
         self.shown_more = 0
         self._note("conversation and filters cleared")
 
-    def _labels(self) -> dict[str, str]:
-        from ._render import labels
-
-        return labels(self.lang)
-
     # -- index ------------------------------------------------------------------------
     def cmd_sources(self, _: str) -> None:
         outlets = self.index.store.outlets()
         if not outlets:
-            self._note(self._labels()["empty"])
+            self._note(t(self.lang, "empty"))
             return
         self.console.print(outlets_table(outlets))
 
