@@ -38,7 +38,7 @@ from ._services import (
     typing,
     ui_lang,
 )
-from ._texts import t
+from ._texts import UiLang, t
 
 log = logging.getLogger("bot")
 
@@ -84,7 +84,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
         "ms": round((time.perf_counter() - t0) * 1000)})
 
 
-def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> str:
+def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> UiLang:
     """The user's /lang choice, else the question's language."""
     if user is not None and (chosen := svc.db.lang(user.id)):
         return chosen
@@ -229,9 +229,9 @@ async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> 
     await reply_html(context.bot, svc, message, t(ui_lang(svc, message.from_user), key))
 
 
-_LANG_WORDS = {"ar": "ar", "arabic": "ar", "عربي": "ar", "العربية": "ar", "en": "en",
-               "english": "en", "انجليزي": "en", "الإنجليزية": "en", "auto": None,
-               "تلقائي": None}
+_LANG_WORDS: dict[str, UiLang | None] = {
+    "ar": "ar", "arabic": "ar", "عربي": "ar", "العربية": "ar", "en": "en", "english": "en",
+    "انجليزي": "en", "الإنجليزية": "en", "auto": None, "تلقائي": None}
 
 
 async def cmd_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -9,9 +9,12 @@ terminal. Every key exists in both languages (a test checks it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-TEXTS: dict[str, dict[str, str]] = {
+# The languages of the table: of the bot's words, a user's /lang choice, a digest.
+UiLang = Literal["en", "ar"]
+
+TEXTS: dict[UiLang, dict[str, str]] = {
     "en": {
         "start": (
             "<b>khabar</b> answers questions about the news it has indexed, in Arabic or "

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlparse
 
 import numpy as np
@@ -44,13 +44,18 @@ EMBED_GROUP_PASSAGES = 64  # passages embedded in one call, across articles
 FILES_PER_BATCH = 32  # files of a folder parsed before their articles are embedded
 
 
+# What happened to one item. The store's put statuses, and "error" for an item that
+# could not be read, parsed, embedded or stored.
+ItemStatus = Literal["added", "replaced", "unchanged", "duplicate", "error"]
+ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
+
+
 @dataclass
 class ItemResult:
-    """What happened to one item: ``added``, ``replaced``, ``unchanged``,
-    ``duplicate`` or ``error``."""
+    """What happened to one item (its :data:`ItemStatus`), and why for an error."""
 
     name: str
-    status: str
+    status: ItemStatus
     message: str = ""
     article_id: int | None = None
     passages: int = 0
@@ -61,7 +66,7 @@ class ItemResult:
 class IngestReport:
     items: list[ItemResult] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
+    def count(self, status: ItemStatus) -> int:
         return sum(1 for i in self.items if i.status == status)
 
     @property
@@ -76,14 +81,12 @@ class IngestReport:
         self.items.extend(other.items)
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in
-                 ("added", "replaced", "unchanged", "duplicate", "error") if self.count(s)]
+        parts = [f"{self.count(s)} {s}" for s in ITEM_STATUSES if self.count(s)]
         return (", ".join(parts) or "nothing to ingest") + f" ({self.passages} passages)"
 
     def to_dict(self) -> dict[str, object]:
         return {"summary": self.summary(),
-                "counts": {s: self.count(s) for s in
-                           ("added", "replaced", "unchanged", "duplicate", "error")},
+                "counts": {s: self.count(s) for s in ITEM_STATUSES},
                 "passages": self.passages,
                 "items": [vars(i) for i in self.items]}
 

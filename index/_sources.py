@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from khabar._errors import SourceError
 
@@ -87,7 +88,7 @@ def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | Sourc
         yield from _file(path, name, max_file_bytes, explicit=True)
 
 
-def _kind(name: str) -> str | None:
+def _kind(name: str) -> Literal["archive", "parseable"] | None:
     """What the file name says the file is: "archive", "parseable" or None (skip)."""
     lower = name.lower()
     if lower.endswith(ARCHIVE_SUFFIXES):

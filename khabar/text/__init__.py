@@ -4,6 +4,7 @@ never normalised; only what is searched is.
 """
 
 from ._analysis import (
+    Lang,
     detect_lang,
     detect_question_lang,
     lexical_tokens,
@@ -14,6 +15,7 @@ from ._analysis import (
 from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
+    "Lang",
     "canonical_outlet",
     "detect_lang",
     "detect_question_lang",
