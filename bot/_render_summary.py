@@ -105,15 +105,22 @@ def render_summary_plain(summary: Summary, lang: str) -> str:
     return "\n\n".join(blocks)
 
 
+def _entry_when(e: TimelineEntry, lang: str) -> str:
+    """When, and in which language: ``2018-09-30 08:00 · en``; undated ones say so."""
+    when = _when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
+    return f"{when} · {e.lang}" if e.lang else when
+
+
 def render_timeline_plain(story: Story, entries: Sequence[TimelineEntry], lang: str) -> str:
+    """A story's articles in date order, each a numbered citation with its link."""
     m = _mark(lang)
-    lines = [m + f"{t(lang, 'timeline')}: {isolate(story.headline)}"]
-    for e in entries:
-        when = _when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
-        parts = [when, isolate(", ".join(e.outlets) or "?"), isolate(e.title)]
+    lines = [m + f"{t(lang, 'timeline')}: {isolate(story.headline)}",
+             m + "   " + " · ".join(_facts(story, lang))]
+    for n, e in enumerate(entries, 1):
+        parts = [_entry_when(e, lang), isolate(", ".join(e.outlets) or "?"), isolate(e.title)]
         if e.url:
             parts.append(e.url)
-        lines.append(m + " — ".join(parts))
+        lines.append(m + f"[{n}] " + " — ".join(parts))
     return "\n".join(lines)
 
 
@@ -167,10 +174,12 @@ def render_summary_telegram(summary: Summary, lang: str) -> str:
 
 def render_timeline_telegram(story: Story, entries: Sequence[TimelineEntry],
                              lang: str) -> str:
+    """The timeline as Telegram HTML; every piece of article text escaped."""
     m = _mark(lang)
-    lines = [m + f"<b>{esc(t(lang, 'timeline'))}:</b> {isolate(esc(story.headline))}"]
-    for e in entries:
-        when = esc(_when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})"))
+    lines = [m + f"<b>{esc(t(lang, 'timeline'))}:</b> <b>{isolate(esc(story.headline))}</b>",
+             m + f"<i>{esc(' · '.join(_facts(story, lang)))}</i>"]
+    for n, e in enumerate(entries, 1):
         outlets = isolate(esc(", ".join(e.outlets) or "?"))
-        lines.append(m + f"{when} — {outlets} — {_link(e.url, isolate(esc(e.title)))}")
+        lines.append(m + f"<b>[{n}]</b> {esc(_entry_when(e, lang))} — {outlets} — "
+                     f"{_link(e.url, isolate(esc(e.title)))}")
     return "\n".join(lines)

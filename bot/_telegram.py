@@ -78,7 +78,8 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         "start": _handlers.cmd_start, "help": _handlers.cmd_help, "ask": _handlers.cmd_ask,
         "lang": _handlers.cmd_lang, "sources": _intake.cmd_sources, "add": _intake.cmd_add,
         "forget": _intake.cmd_forget, "stats": _intake.cmd_stats,
-        "summary": _digest.cmd_summary, "digest": _digest.cmd_digest,
+        "summary": _digest.cmd_summary, "timeline": _digest.cmd_timeline,
+        "digest": _digest.cmd_digest,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=new))

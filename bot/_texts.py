@@ -29,6 +29,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
             "/ask — ask about the news\n"
             "/sources — outlets in the index\n"
             "/summary — what was covered (24h, 7d or a topic)\n"
+            "/timeline — a story's articles in date order (7d or a topic)\n"
             "/lang — answer language: ar, en or auto\n\n"
             "<b>Administrators</b>\n"
             "/add — index a web page or a feed: <code>/add https://…</code>\n"
@@ -116,6 +117,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         # The command menu.
         "command_ask": "Ask about the news",
         "command_summary": "What was covered: 24h, 7d or a topic",
+        "command_timeline": "A story's articles in date order: 7d or a topic",
         "command_sources": "Outlets in the index",
         "command_lang": "Answer language: ar, en or auto",
         "command_help": "What I can do",
@@ -139,6 +141,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
             "/ask — اسأل عن الأخبار\n"
             "/sources — وسائل الإعلام في الفهرس\n"
             "/summary — ملخص التغطية (24h أو 7d أو موضوع)\n"
+            "/timeline — مقالات قصة بترتيب تاريخها (7d أو موضوع)\n"
             "/lang — لغة الردود: ar أو en أو auto\n\n"
             "<b>للمشرفين</b>\n"
             "/add — فهرسة صفحة ويب أو خلاصة: <code>/add https://…</code>\n"
@@ -223,6 +226,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         # The command menu.
         "command_ask": "اسأل عن الأخبار",
         "command_summary": "ملخص التغطية: 24h أو 7d أو موضوع",
+        "command_timeline": "مقالات قصة بترتيب تاريخها: 7d أو موضوع",
         "command_sources": "وسائل الإعلام في الفهرس",
         "command_lang": "لغة الردود: ar أو en أو auto",
         "command_help": "ما الذي أستطيع فعله",
@@ -238,6 +242,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
 COMMANDS: tuple[str, ...] = (
     "ask",
     "summary",
+    "timeline",
     "sources",
     "lang",
     "help",

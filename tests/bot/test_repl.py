@@ -166,6 +166,16 @@ def test_summary_of_the_index(session: ReplSession) -> None:
 
 
 @pytest.mark.model
+def test_timeline_of_a_story(session: ReplSession) -> None:
+    out = session.handle(":timeline 100y")
+    assert "Timeline: " in out and SEED_TITLE in out
+    # The seed states no date: it is placed, and marked, by when it was indexed.
+    assert re.search(r"^\S*\[1\] [-\d]{10} [:\d]{5} \(indexed\) · ar — .*Reuters", out, re.M)
+    assert "Nothing about" in session.handle(":timeline 100y cricket world cup")
+    assert SEED_TITLE in session.handle(":timeline حلب")  # 7 days by default
+
+
+@pytest.mark.model
 def test_ingest_adds_to_the_index(real_index: Index, tmp_path: Path) -> None:
     session = ReplSession(Khabar(real_index))
     assert "usage" in session.handle(":ingest")

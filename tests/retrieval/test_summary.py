@@ -28,6 +28,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from khabar import Settings
 from khabar.model import Encoder
+from tests.bot.fake_telegram import parse_html
 from tests.conftest import share_models
 
 pytestmark = pytest.mark.model
@@ -241,10 +242,15 @@ def test_timeline_in_date_order(day: Summary, index: Index) -> None:
     assert [e.when for e in entries] == sorted(e.when for e in entries)
     assert all(e.dated for e in entries)
     plain = render_timeline_plain(story, entries, "en")
-    assert len(plain.splitlines()) == 1 + len(entries)
+    assert len(plain.splitlines()) == 2 + len(entries)  # headline, facts, one line each
     assert "https://wire.example/macedonia" in plain
+    for n, e in enumerate(entries, 1):  # numbered citations, with outlet and language
+        line = plain.splitlines()[1 + n]
+        assert line.lstrip("\u200e").startswith(f"[{n}] ") and f" · {e.lang}" in line
+        assert all(o in line for o in e.outlets)
     html = render_timeline_telegram(story, entries, "ar")
     assert "التسلسل الزمني" in html and html.count("<a href=") == len(entries)
+    parse_html(html)  # valid Telegram HTML
 
 
 def test_llm_phrasing_keeps_only_valid_citations(index: Index) -> None:
