@@ -1,4 +1,4 @@
-"""Coverage clustering: do an English article and its Arabic translation form one story?
+"""Story clustering for summaries: do an English article and its Arabic translation form one story?
 
 NTREX (``../shared/data/raw/ntrex``) holds 123 English news documents (1,997
 sentences) line-aligned with a human Arabic translation. Each document and its
@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))
 
 from khabar.index import Article, Index  # noqa: E402
 from khabar.retrieval import summarize  # noqa: E402
-from khabar.retrieval._coverage_data import attach_vectors, load_docs  # noqa: E402
-from khabar.retrieval._summary import CoverageConfig, centre_vectors, cluster_docs  # noqa: E402
+from khabar.retrieval._summary import SummaryConfig, centre_vectors, cluster_docs  # noqa: E402
+from khabar.retrieval._summary_data import attach_vectors, load_docs  # noqa: E402
 
 from khabar import Settings  # noqa: E402
 from khabar.model import load_encoders  # noqa: E402
@@ -178,7 +178,7 @@ def labels_from(clusters: list[list[int]], n: int) -> list[str]:
     return out
 
 
-def sweep(index: Index, cfg: CoverageConfig) -> list[tuple[float, dict, dict]]:
+def sweep(index: Index, cfg: SummaryConfig) -> list[tuple[float, dict, dict]]:
     docs = load_docs(index.store, since=DAY0 - timedelta(days=1), until=DAY0 + timedelta(days=2))
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
     centre_vectors(index.store, docs, spaces, cfg)
@@ -225,15 +225,15 @@ def build_day(source: Index, encoders: list, n: int = 1000, seed: int = 7) -> In
     return index
 
 
-def time_day(index: Index, cfg: CoverageConfig, runs: int = 3) -> tuple[dict, dict[str, float]]:
+def time_day(index: Index, cfg: SummaryConfig, runs: int = 3) -> tuple[dict, dict[str, float]]:
     since = datetime(2018, 10, 1, tzinfo=UTC)
     timings = []
-    cov = None
+    summary = None
     for _ in range(runs):
-        cov = summarize(index, since=since, until=since + timedelta(days=1), limit=10,
+        summary = summarize(index, since=since, until=since + timedelta(days=1), limit=10,
                         config=cfg)
-        timings.append(cov.timings)
-    assert cov is not None
+        timings.append(summary.timings)
+    assert summary is not None
     med = {k: statistics.median(t[k] for t in timings) for k in timings[0]}
     docs = load_docs(index.store, since=since, until=since + timedelta(days=1))
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
@@ -242,7 +242,7 @@ def time_day(index: Index, cfg: CoverageConfig, runs: int = 3) -> tuple[dict, di
     src = [doc_of(d.url.split("/", 4)[4]) for d in docs if d.url]
     t = truths(src)
     labels = labels_from(clusters, len(docs))
-    return {"articles": cov.n_articles, "stories": cov.n_stories,
+    return {"articles": summary.n_articles, "stories": summary.n_stories,
             "strict": pair_scores(labels, t["strict"]),
             "event": pair_scores(labels, t["event"])}, med
 
@@ -254,7 +254,7 @@ def fmt(s: dict) -> str:
 
 
 def report(args: argparse.Namespace) -> str:
-    cfg = CoverageConfig()
+    cfg = SummaryConfig()
     settings = Settings(home=CACHE / "home")
     encoders = load_encoders(settings, print)
     docs = load_ntrex()
@@ -262,11 +262,11 @@ def report(args: argparse.Namespace) -> str:
     n_passages = index.store.count_passages()
 
     t0 = time.perf_counter()
-    cov = summarize(index, since=DAY0 - timedelta(days=1), until=DAY0 + timedelta(days=2),
+    summary = summarize(index, since=DAY0 - timedelta(days=1), until=DAY0 + timedelta(days=2),
                     limit=None, config=cfg)
     full_s = time.perf_counter() - t0
     by_article = {}
-    for story in cov.stories:
+    for story in summary.stories:
         for aid in story.article_ids:
             by_article[aid] = story.id
     rows = load_docs(index.store, since=DAY0 - timedelta(days=1),
@@ -274,10 +274,10 @@ def report(args: argparse.Namespace) -> str:
     pred = [by_article[d.id] for d in rows]
     t = truths([doc_of(d.url or "") for d in rows])
     strict, event = pair_scores(pred, t["strict"]), pair_scores(pred, t["event"])
-    cross = sum(1 for s in cov.stories if len(s.langs) > 1)
+    cross = sum(1 for s in summary.stories if len(s.langs) > 1)
 
     lines = [
-        "## Coverage clustering",
+        "## Story clustering",
         "",
         f"`{COMMAND}` (figures below; 2 CPUs, no GPU). NTREX: {len(docs)} English news "
         f"documents and their human Arabic translations, {len(rows)} articles "
@@ -297,7 +297,7 @@ def report(args: argparse.Namespace) -> str:
         f"{strict['split']} of {len(docs)} documents had their English article and its "
         "translation put in different stories (the sweep's *split pairs*).",
         "",
-        f"{cross} of {len(cov.stories)} stories mix Arabic and English articles; "
+        f"{cross} of {len(summary.stories)} stories mix Arabic and English articles; "
         f"`summarize` of the {len(rows)} articles with every story described took "
         f"{full_s:.1f} s" + (f"; ingesting them {ingest_s:.0f} s." if ingest_s else "."),
         "",
@@ -346,9 +346,9 @@ def report(args: argparse.Namespace) -> str:
 
 
 def write_section(text: str) -> None:
-    """Replace (or append) the "## Coverage clustering" section only."""
+    """Replace (or append) the "## Story clustering" section only."""
     old = DOCS_MD.read_text(encoding="utf-8") if DOCS_MD.exists() else "# Benchmarks\n"
-    head, sep, rest = old.partition("## Coverage clustering")
+    head, sep, rest = old.partition("## Story clustering")
     if sep:
         nxt = rest.find("\n## ")
         tail = rest[nxt + 1:] if nxt >= 0 else ""

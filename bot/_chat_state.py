@@ -16,11 +16,13 @@ from typing import Generic, TypeVar
 
 from khabar.retrieval import Answer
 
+from ._texts import UiLang
+
 
 @dataclass
 class Remembered:
     answer: Answer
-    lang: str  # the UI language the answer was shown in
+    lang: UiLang  # the UI language the answer was shown in
 
 
 K = TypeVar("K")
@@ -61,7 +63,7 @@ class ChatState:
     def set_previous(self, chat_id: int, user_id: int, question: str) -> None:
         self._previous.put((chat_id, user_id), question[-500:])
 
-    def remember(self, chat_id: int, answer: Answer, lang: str) -> int:
+    def remember(self, chat_id: int, answer: Answer, lang: UiLang) -> int:
         key = next(self._keys)
         self._answers.put((chat_id, key), Remembered(answer, lang))
         return key

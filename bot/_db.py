@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._texts import UiLang
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS user_prefs (
     user_id INTEGER PRIMARY KEY,
@@ -45,7 +47,7 @@ class Digest:
     chat_id: int
     hour: int
     minute: int
-    lang: str
+    lang: UiLang
     origin: str | None  # None: the whole index (private chats)
     tz: str = "UTC"  # the chat's time zone: an IANA name or a fixed offset ("+03:00")
 
@@ -98,11 +100,11 @@ class BotDB:
             return self._db.execute(sql, args)
 
     # -- language -----------------------------------------------------------------
-    def lang(self, user_id: int) -> str | None:
+    def lang(self, user_id: int) -> UiLang | None:
         row = self._run("SELECT lang FROM user_prefs WHERE user_id = ?", (user_id,)).fetchone()
         return row[0] if row else None
 
-    def set_lang(self, user_id: int, lang: str | None) -> None:
+    def set_lang(self, user_id: int, lang: UiLang | None) -> None:
         if lang is None:
             self._run("DELETE FROM user_prefs WHERE user_id = ?", (user_id,))
         else:

@@ -1,6 +1,7 @@
-"""/summary on demand and /digest on a schedule, over ``retrieval.summarize``.
+"""/summary and /timeline on demand and /digest on a schedule, over ``retrieval.summarize``.
 
-A chat's summary covers what its sources brought (``origin="chat:<id>"``: its
+``/timeline`` lists the articles of the most covered story (about a topic) in date
+order. A chat's summary covers what its sources brought (``origin="chat:<id>"``: its
 channel posts, the documents and links its administrators added); a private
 chat's covers the whole index. Digests run daily at HH:MM in the chat's time zone
 (UTC unless one is given: a newsroom's morning is not UTC's) on the JobQueue;
@@ -18,14 +19,14 @@ import re
 import zoneinfo
 from datetime import UTC, datetime, time, timedelta
 
-from khabar.retrieval import Coverage, parse_duration, summarize
+from khabar.retrieval import Summary, parse_duration, summarize, timeline
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackContext, ContextTypes
 
 from ._db import Digest
 from ._render import esc
-from ._render_coverage import render_coverage_telegram
+from ._render_summary import render_summary_telegram, render_timeline_telegram
 from ._services import (
     Services,
     command_text,
@@ -43,6 +44,7 @@ from ._texts import t
 log = logging.getLogger("bot")
 
 DEFAULT_PERIOD = timedelta(hours=24)
+TIMELINE_PERIOD = timedelta(days=7)  # a story's timeline looks further back
 MAX_PERIOD = timedelta(days=366)
 _DAILY = re.compile(r"(?:daily|يوميا|يومياً)\s+([01]?\d|2[0-3])[:.]([0-5]\d)(?:\s+(\S+))?",
                     re.IGNORECASE)
@@ -73,8 +75,9 @@ def scope(chat_id: int, chat_type: str) -> str | None:
     return None if chat_type == ChatType.PRIVATE else origin_of(chat_id)
 
 
-def parse_summary_args(text: str) -> tuple[timedelta, str | None]:
-    """``7d``, ``24h`` and/or a topic, in either order; 24 hours by default."""
+def parse_summary_args(text: str, default: timedelta = DEFAULT_PERIOD
+                       ) -> tuple[timedelta, str | None]:
+    """``7d``, ``24h`` and/or a topic, in either order; ``default`` (24 hours) if no period."""
     words = text.split()
     period = None
     for i in (0, len(words) - 1):
@@ -84,14 +87,14 @@ def parse_summary_args(text: str) -> tuple[timedelta, str | None]:
             break
     if period is None and len(words) >= 2 and (found := parse_duration(" ".join(words[:2]))):
         period, words = found, words[2:]  # "7 أيام"
-    period = min(period or DEFAULT_PERIOD, MAX_PERIOD)
+    period = min(period or default, MAX_PERIOD)
     return period, " ".join(words) or None
 
 
 async def _summarise(svc: Services, *, since: datetime, until: datetime, topic: str | None,
-                     origin: str | None, lang: str) -> Coverage:
+                     origin: str | None, lang: str, limit: int | None = 10) -> Summary:
     return await asyncio.to_thread(summarize, svc.index, since=since, until=until, topic=topic,
-                                   origin=origin, now=until, lang=lang)
+                                   origin=origin, now=until, lang=lang, limit=limit)
 
 
 # -- /summary ---------------------------------------------------------------------------------
@@ -112,12 +115,42 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
     period, topic = parse_summary_args(args)
     now = datetime.now(UTC)
     async with typing(context.bot, message.chat_id):
-        coverage = await _summarise(svc, since=now - period, until=now, topic=topic,
-                                    origin=scope(message.chat_id, message.chat.type), lang=lang)
+        summary = await _summarise(svc, since=now - period, until=now, topic=topic,
+                                   origin=scope(message.chat_id, message.chat.type), lang=lang)
     log.info("summary", extra={"event": "summary", "chat_id": message.chat_id,
-                               "stories": len(coverage.stories),
+                               "stories": len(summary.stories),
                                "hours": period / timedelta(hours=1)})
-    await reply_html(context.bot, svc, message, render_coverage_telegram(coverage, lang))
+    await reply_html(context.bot, svc, message, render_summary_telegram(summary, lang))
+
+
+# -- /timeline --------------------------------------------------------------------------------
+async def cmd_timeline(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    assert message is not None
+    await _timeline(update, context, command_text(message))
+
+
+async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str) -> None:
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    user = message.from_user
+    lang = ui_lang(svc, user, args or None)
+    if user is not None and await refuse_if_limited(context.bot, svc, message, user.id, lang):
+        return
+    period, topic = parse_summary_args(args, TIMELINE_PERIOD)
+    now = datetime.now(UTC)
+    async with typing(context.bot, message.chat_id):
+        summary = await _summarise(svc, since=now - period, until=now, topic=topic,
+                                   origin=scope(message.chat_id, message.chat.type), lang=lang,
+                                   limit=1)
+        story = summary.stories[0] if summary.stories else None
+        entries = await asyncio.to_thread(timeline, svc.index, story) if story else []
+    log.info("timeline", extra={"event": "timeline", "chat_id": message.chat_id,
+                                "articles": len(entries), "hours": period / timedelta(hours=1)})
+    await reply_html(context.bot, svc, message,
+                     render_timeline_telegram(story, entries, lang) if story
+                     else render_summary_telegram(summary, lang))
 
 
 # -- /digest ----------------------------------------------------------------------------------
@@ -163,13 +196,15 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
 
 
 async def channel_command(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-    """/summary and /digest posted in a channel (only its administrators can post)."""
+    """/summary, /timeline and /digest posted in a channel (only its administrators post)."""
     head, _, rest = text.partition(" ")
     name, _, addressed = head[1:].partition("@")
     if addressed and addressed.lower() != (context.bot.username or "").lower():
         return
     if name.lower() == "summary":
         await _summary(update, context, rest.strip())
+    elif name.lower() == "timeline":
+        await _timeline(update, context, rest.strip())
     elif name.lower() == "digest":
         await _digest(update, context, rest.strip())
 
@@ -234,12 +269,12 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
             "event": "digest_skipped", "chat_id": digest.chat_id, "window": start.isoformat()})
         return False
     try:
-        coverage = await _summarise(svc, since=start, until=end, topic=None,
-                                    origin=digest.origin, lang=digest.lang)
+        summary = await _summarise(svc, since=start, until=end, topic=None,
+                                   origin=digest.origin, lang=digest.lang)
     except BaseException:
         svc.db.release_window(digest.chat_id, start)  # nothing went out: a later run may
         raise
-    if coverage.empty:
+    if summary.empty:
         log.info("digest window empty", extra={"event": "digest_empty",
                                                "chat_id": digest.chat_id})
         return False
@@ -249,7 +284,7 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
              end=end.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
     # The claim stays even if sending fails: a half-posted digest must not go out twice.
     await send_html(app.bot, svc, digest.chat_id,
-                    head + "\n\n" + render_coverage_telegram(coverage, digest.lang))
+                    head + "\n\n" + render_summary_telegram(summary, digest.lang))
     log.info("digest posted", extra={"event": "digest_posted", "chat_id": digest.chat_id,
-                                     "stories": len(coverage.stories)})
+                                     "stories": len(summary.stories)})
     return True

@@ -11,14 +11,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from khabar import FilterError
+
 if TYPE_CHECKING:
     from khabar.retrieval import Filters
 
 PERIOD_HELP = "24h, 7d, 2w, 1y, 30m (minutes) or a date like 2015-09-30"
-
-
-class FilterError(ValueError):
-    """A period or filter that cannot be read; the message says what is expected."""
 
 
 def is_period(value: str) -> bool:

@@ -27,7 +27,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from ._render import esc, labels, render_telegram, telegram_source
+from ._render import render_telegram, telegram_source
 from ._services import (
     Services,
     command_text,
@@ -38,7 +38,7 @@ from ._services import (
     typing,
     ui_lang,
 )
-from ._texts import t
+from ._texts import UiLang, t
 
 log = logging.getLogger("bot")
 
@@ -70,7 +70,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
     svc.state.set_previous(message.chat_id, asker, answer.query.conversation)
     lang = _answer_lang(svc, user, answer, question)
     if empty:
-        await reply_html(context.bot, svc, message, esc(labels(lang)["empty"]))
+        await reply_html(context.bot, svc, message, t(lang, "empty"))
         return
     key = svc.state.remember(message.chat_id, answer, lang)
     shown = answer.sources or answer.related
@@ -84,7 +84,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
         "ms": round((time.perf_counter() - t0) * 1000)})
 
 
-def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> str:
+def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> UiLang:
     """The user's /lang choice, else the question's language."""
     if user is not None and (chosen := svc.db.lang(user.id)):
         return chosen
@@ -98,11 +98,11 @@ def _keyboard(answer: Answer, key: int, next_page: int, shown: list[Source],
     rows: list[list[InlineKeyboardButton]] = []
     if len(answer.more) > next_page * PAGE:
         data = f"more:{key}:{next_page}"  # well under Telegram's 64 bytes
-        rows.append([InlineKeyboardButton(labels(lang)["more"], callback_data=data)])
+        rows.append([InlineKeyboardButton(t(lang, "more"), callback_data=data)])
     url = next((s.url for s in shown if s.url and s.url.startswith(("https://", "http://"))),
                None)
     if url:
-        rows.append([InlineKeyboardButton(labels(lang)["open"], url=url)])
+        rows.append([InlineKeyboardButton(t(lang, "open"), url=url)])
     return InlineKeyboardMarkup(rows) if rows else None
 
 
@@ -127,7 +127,7 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answer = kept.answer
     hits = answer.more[page * PAGE:(page + 1) * PAGE]
     if not hits:
-        await query.answer(labels(lang)["no_more"])
+        await query.answer(t(lang, "no_more"))
         return
     await query.answer()
     shown = answer.sources or answer.related
@@ -229,9 +229,9 @@ async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> 
     await reply_html(context.bot, svc, message, t(ui_lang(svc, message.from_user), key))
 
 
-_LANG_WORDS = {"ar": "ar", "arabic": "ar", "عربي": "ar", "العربية": "ar", "en": "en",
-               "english": "en", "انجليزي": "en", "الإنجليزية": "en", "auto": None,
-               "تلقائي": None}
+_LANG_WORDS: dict[str, UiLang | None] = {
+    "ar": "ar", "arabic": "ar", "عربي": "ar", "العربية": "ar", "en": "en", "english": "en",
+    "انجليزي": "en", "الإنجليزية": "en", "auto": None, "تلقائي": None}
 
 
 async def cmd_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -15,7 +15,7 @@ import logging
 import time
 from pathlib import PurePath
 
-from khabar.index import IngestReport
+from khabar.index import ITEM_STATUSES, IngestReport
 from telegram import Message, MessageOriginChannel, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
@@ -40,12 +40,11 @@ log = logging.getLogger("bot")
 DOCUMENT_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB
 REPORT_ITEMS = 25  # lines of detail in an ingest report; the rest are counted
-_STATUSES = ("added", "replaced", "unchanged", "duplicate", "error")
 
 
 def report_html(report: IngestReport, name: str, lang: str) -> str:
     """What went in and what was refused, and why."""
-    counts = [f"{report.count(s)} {t(lang, 'status_' + s)}" for s in _STATUSES
+    counts = [f"{report.count(s)} {t(lang, 'status_' + s)}" for s in ITEM_STATUSES
               if report.count(s)]
     summary = ("، " if lang == "ar" else ", ").join(counts) or t(lang, "nothing")
     lines = [t(lang, "report_head", name=esc(name), summary=esc(summary))]

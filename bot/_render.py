@@ -10,52 +10,13 @@ stands on its own line.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from datetime import datetime
 
 from khabar.retrieval import Answer, Source
 
+from ._texts import TEXTS, t
+
 FSI, PDI, RLM, LRM = "\u2068", "\u2069", "\u200f", "\u200e"
-
-LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "answer": "Answer", "sources": "Sources", "related": "Related passages",
-        "abstain": "The indexed news does not cover this.",
-        "paragraph": "paragraph {i} of {n}", "no_date": "undated",
-        "more": "More sources", "open": "Open article", "no_more": "No more sources.",
-        "filters": "Filters", "follow_up": "Read as a follow-up to",
-        "generated": "Summary (generated from the sources)",
-        "empty": "Nothing is indexed yet.",
-        "relaxed_time": "Nothing indexed was published in the period the question names; "
-                        "these come from any date.",
-    },
-    "ar": {
-        "answer": "الإجابة", "sources": "المصادر", "related": "مقاطع ذات صلة",
-        "abstain": "الأخبار المفهرسة لا تغطي هذا السؤال.",
-        "paragraph": "الفقرة {i} من {n}", "no_date": "بلا تاريخ",
-        "more": "مصادر أخرى", "open": "فتح المقال", "no_more": "لا مزيد من المصادر.",
-        "filters": "المرشحات", "follow_up": "فُهم كمتابعة لـ",
-        "generated": "ملخص (مولد من المصادر)",
-        "empty": "لم تتم فهرسة أي شيء بعد.",
-        "relaxed_time": "لم يُفهرس شيء منشور في الفترة التي يذكرها السؤال؛ "
-                        "هذه النتائج من أي تاريخ.",
-    },
-}
-
-
-def labels(lang: str) -> dict[str, str]:
-    return LABELS["ar" if lang == "ar" else "en"]
-
-
-def is_rtl(text: str) -> bool:
-    """True when the first strong character is right-to-left."""
-    for ch in text:
-        if "\u0590" <= ch <= "\u08ff" or "\ufb1d" <= ch <= "\ufeff":
-            return True
-        if ch.isalpha():
-            return False
-    return False
-
 
 def isolate(text: str) -> str:
     """Wrap a run whose direction may differ from its line's (FSI … PDI)."""
@@ -63,15 +24,14 @@ def isolate(text: str) -> str:
 
 
 def fmt_date(dt: datetime | None, lang: str) -> str:
-    return dt.date().isoformat() if dt else labels(lang)["no_date"]
+    return dt.date().isoformat() if dt else t(lang, "no_date")
 
 
 def citation_line(src: Source, lang: str) -> str:
     """``outlets — title — date — link`` (or the paragraph position), plain text."""
-    lab = labels(lang)
     parts = [isolate(", ".join(src.outlets)) if src.outlets else "?",
              isolate(src.title), fmt_date(src.published, lang)]
-    where = src.url or lab["paragraph"].format(i=src.position + 1, n=src.n_passages or "?")
+    where = src.url or t(lang, "paragraph", i=src.position + 1, n=src.n_passages or "?")
     parts.append(where)
     mark = RLM if lang == "ar" else LRM
     return mark + f" {mark}— ".join(parts)
@@ -79,34 +39,8 @@ def citation_line(src: Source, lang: str) -> str:
 
 def notes(answer: Answer, lang: str) -> list[str]:
     """What the reader must know about how the question was read (filters dropped)."""
-    return [labels(lang)["relaxed_" + what] for what in answer.relaxed
-            if "relaxed_" + what in labels(lang)]
-
-
-def render_plain(answer: Answer, ui_lang: str | None = None) -> str:
-    lang = ui_lang or answer.lang
-    lab = labels(lang)
-    lines: list[str] = notes(answer, lang)
-    if answer.abstained:
-        lines.append(lab["abstain"])
-        if answer.related:
-            lines += ["", lab["related"] + ":"]
-            lines += _plain_sources(answer.related, lang)
-        return "\n".join(lines)
-    if answer.generated:
-        lines += [lab["generated"] + ":", answer.generated, ""]
-    lines.append(lab["answer"] + ":")
-    lines += [f"{s.text} [{s.source}]" for s in answer.sentences]
-    lines += ["", lab["sources"] + ":"]
-    lines += _plain_sources(answer.sources, lang)
-    return "\n".join(lines)
-
-
-def _plain_sources(sources: Sequence[Source], lang: str) -> list[str]:
-    out = []
-    for s in sources:
-        out += [f"[{s.n}] {citation_line(s, lang)}", f"    {s.text}", ""]
-    return out
+    return [t(lang, "relaxed_" + what) for what in answer.relaxed
+            if "relaxed_" + what in TEXTS["en"]]
 
 
 # -- Telegram (HTML parse mode) -------------------------------------------------------
@@ -115,7 +49,6 @@ def esc(text: str) -> str:
 
 
 def telegram_source(src: Source, lang: str, *, with_text: bool = True) -> str:
-    lab = labels(lang)
     outlets = esc(", ".join(src.outlets)) if src.outlets else "?"
     title = esc(src.title)
     date = esc(fmt_date(src.published, lang))
@@ -123,7 +56,7 @@ def telegram_source(src: Source, lang: str, *, with_text: bool = True) -> str:
         head = f'<b>[{src.n}]</b> {isolate(outlets)} — <a href="{esc(src.url)}">' \
                f"{isolate(title)}</a> — {date}"
     else:
-        pos = esc(lab["paragraph"].format(i=src.position + 1, n=src.n_passages or "?"))
+        pos = esc(t(lang, "paragraph", i=src.position + 1, n=src.n_passages or "?"))
         head = f"<b>[{src.n}]</b> {isolate(outlets)} — {isolate(title)} — {date} — {pos}"
     return head + (f"\n{esc(src.text)}" if with_text else "")
 
@@ -131,18 +64,17 @@ def telegram_source(src: Source, lang: str, *, with_text: bool = True) -> str:
 def render_telegram(answer: Answer, ui_lang: str | None = None) -> str:
     """The answer as Telegram HTML; every piece of article or user text escaped."""
     lang = ui_lang or answer.lang
-    lab = labels(lang)
     parts: list[str] = [f"<i>{esc(note)}</i>" for note in notes(answer, lang)]
     if answer.abstained:
-        parts.append(f"<b>{esc(lab['abstain'])}</b>")
+        parts.append(f"<b>{esc(t(lang, 'abstain'))}</b>")
         if answer.related:
-            parts.append(f"<i>{esc(lab['related'])}:</i>")
+            parts.append(f"<i>{esc(t(lang, 'related'))}:</i>")
             parts += [telegram_source(s, lang) for s in answer.related]
         return "\n\n".join(parts)
     if answer.generated:
-        parts.append(f"<b>{esc(lab['generated'])}</b>\n{esc(answer.generated)}")
+        parts.append(f"<b>{esc(t(lang, 'generated'))}</b>\n{esc(answer.generated)}")
     sentences = "\n".join(f"{esc(s.text)} <b>[{s.source}]</b>" for s in answer.sentences)
-    parts.append(f"<b>{esc(lab['answer'])}</b>\n{sentences}")
-    parts.append(f"<b>{esc(lab['sources'])}</b>")
+    parts.append(f"<b>{esc(t(lang, 'answer'))}</b>\n{sentences}")
+    parts.append(f"<b>{esc(t(lang, 'sources'))}</b>")
     parts += [telegram_source(s, lang) for s in answer.sources]
     return "\n\n".join(parts)

@@ -14,17 +14,19 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from khabar.index import IngestReport
-from khabar.retrieval import Answer, Filters, Khabar
+from khabar.retrieval import Answer, Filters, Khabar, Summary, summarize, timeline
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from khabar import KhabarError
 
-from ._filters import PERIOD_HELP, FilterError, is_period, parse_filter_args, parse_since
+from ._filters import PERIOD_HELP, is_period, parse_filter_args, parse_since
+from ._render_summary import render_summary_plain, render_timeline_plain
 from ._terminal import (
     WHY_LEGEND,
     outlets_table,
@@ -34,6 +36,7 @@ from ._terminal import (
     timings_table,
     why_table,
 )
+from ._texts import t
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ COMMANDS: list[tuple[str, str]] = [
     (":why [QUESTION]", "the ranked candidates with dense, lexical and fused scores, and the"
      " time each stage took (the last question by default)"),
     (":summary [PERIOD] [TOPIC]", f"what the index covered (default 24h; {PERIOD_HELP})"),
+    (":timeline [PERIOD] [TOPIC]", "the articles of the most covered story (about TOPIC) in"
+     " date order, with outlets, languages and links (default 7d)"),
     (":ingest PATH|URL …", "index files, folders, archives, web pages or feeds"),
     (":stats", "what the index holds"),
     (":help", "this list"),
@@ -88,9 +93,7 @@ class ReplSession:
         with self.console.capture() as cap:
             try:
                 self._dispatch(line.strip())
-            except KhabarError as exc:
-                self._error(str(exc))
-            except FilterError as exc:  # the message says what is expected
+            except KhabarError as exc:  # a FilterError's message says what is expected
                 self._error(str(exc))
         return cap.get()
 
@@ -112,6 +115,7 @@ class ReplSession:
         return {
             "sources": self.cmd_sources, "filter": self.cmd_filter, "clear": self.cmd_clear,
             "more": self.cmd_more, "why": self.cmd_why, "summary": self.cmd_summary,
+            "timeline": self.cmd_timeline,
             "ingest": self.cmd_ingest, "stats": self.cmd_stats, "help": self.cmd_help,
             "h": self.cmd_help, "?": self.cmd_help, "quit": self.cmd_quit,
             "q": self.cmd_quit, "exit": self.cmd_quit,
@@ -143,15 +147,15 @@ class ReplSession:
 
         hits = self.last.more[self.shown_more:self.shown_more + PAGE]
         if not hits:
-            self.console.print(Text(self._labels()["no_more"], style="dim"))
+            self.console.print(Text(t(self.lang, "no_more"), style="dim"))
             return
         first = len(self.last.sources or self.last.related) + self.shown_more + 1
         sources = [to_source(first + i, h) for i, h in enumerate(hits)]
         self.shown_more += len(hits)
-        self.console.print(Text(self._labels()["more"], style="bold"))
+        self.console.print(Text(t(self.lang, "more"), style="bold"))
         print_sources(self.console, sources, self.lang)
         left = len(self.last.more) - self.shown_more
-        self._note(f"{left} more: :more" if left else self._labels()["no_more"])
+        self._note(f"{left} more: :more" if left else t(self.lang, "no_more"))
 
     def cmd_why(self, rest: str) -> None:
         if rest:
@@ -222,16 +226,11 @@ class ReplSession:
         self.shown_more = 0
         self._note("conversation and filters cleared")
 
-    def _labels(self) -> dict[str, str]:
-        from ._render import labels
-
-        return labels(self.lang)
-
     # -- index ------------------------------------------------------------------------
     def cmd_sources(self, _: str) -> None:
         outlets = self.index.store.outlets()
         if not outlets:
-            self._note(self._labels()["empty"])
+            self._note(t(self.lang, "empty"))
             return
         self.console.print(outlets_table(outlets))
 
@@ -259,17 +258,10 @@ class ReplSession:
         if report.items:
             self.console.print(Text(report.summary(), style="bold"))
 
-    def cmd_summary(self, rest: str) -> None:
-        try:  # summaries come with their own issue; the REPL works without them
-            from khabar.retrieval import summarize
-
-            from ._render_coverage import render_coverage_plain
-        except ImportError:
-            self._error("summaries are not available in this version of khabar")
-            return
-
+    def _period_and_topic(self, rest: str, default: str) -> tuple[datetime, str | None, str]:
+        """``[PERIOD] [TOPIC]`` within the filters: the start, the topic, the labels' language."""
         words = rest.split()
-        period = "24h"
+        period = default
         for n in (2, 1):  # "7d", or two words as in "7 أيام"
             if len(words) >= n and is_period(" ".join(words[:n])):
                 period, words = " ".join(words[:n]), words[n:]
@@ -278,11 +270,28 @@ class ReplSession:
         if self.filters.since and self.filters.since > since:
             since = self.filters.since
         topic = " ".join(words) or None
-        lang = self.khabar.understand(topic).lang if topic else self.lang
-        coverage = summarize(self.index, since=since, until=self.filters.until, topic=topic,
-                             outlets=tuple(self.filters.outlets),
-                             langs=tuple(self.filters.langs), lang=lang)
-        self.console.print(Text(render_coverage_plain(coverage, lang)), overflow="fold")
+        return since, topic, self.khabar.understand(topic).lang if topic else self.lang
+
+    def _summarize(self, since: datetime, topic: str | None, lang: str,
+                   limit: int | None = 10) -> Summary:
+        return summarize(self.index, since=since, until=self.filters.until, topic=topic,
+                         outlets=tuple(self.filters.outlets), langs=tuple(self.filters.langs),
+                         lang=lang, limit=limit)
+
+    def cmd_summary(self, rest: str) -> None:
+        since, topic, lang = self._period_and_topic(rest, "24h")
+        summary = self._summarize(since, topic, lang)
+        self.console.print(Text(render_summary_plain(summary, lang)), overflow="fold")
+
+    def cmd_timeline(self, rest: str) -> None:
+        since, topic, lang = self._period_and_topic(rest, "7d")
+        summary = self._summarize(since, topic, lang, limit=1)
+        if summary.empty:
+            self.console.print(Text(render_summary_plain(summary, lang)), overflow="fold")
+            return
+        story = summary.stories[0]
+        self.console.print(Text(render_timeline_plain(story, timeline(self.index, story), lang)),
+                           overflow="fold")
 
     def cmd_help(self, _: str) -> None:
         t = Table(show_header=False, box=None, pad_edge=False)

@@ -32,13 +32,13 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from khabar import Settings
+from khabar.text import detect_question_lang
 
 from ._chat_state import ChatState
 from ._db import BotDB
 from ._ratelimit import FloodGate, RateLimiter
-from ._render import is_rtl
 from ._split import TELEGRAM_LIMIT, split_html, visible_text
-from ._texts import t
+from ._texts import UiLang, t
 
 log = logging.getLogger("bot")
 
@@ -70,14 +70,14 @@ def origin_of(chat_id: int) -> str:
 
 
 # -- language -------------------------------------------------------------------------
-def lang_of_text(text: str) -> str | None:
-    """"ar"/"en" when the text says so by its first letters, else None."""
+def lang_of_text(text: str) -> UiLang | None:
+    """"ar"/"en" as retrieval reads the text's language; None when it has no letters."""
     if any(ch.isalpha() for ch in text):
-        return "ar" if is_rtl(text) else "en"
+        return detect_question_lang(text)
     return None
 
 
-def ui_lang(svc: Services, user: User | None, text: str | None = None) -> str:
+def ui_lang(svc: Services, user: User | None, text: str | None = None) -> UiLang:
     """The user's /lang choice, else the language of ``text``, else their Telegram's."""
     if user is not None and (chosen := svc.db.lang(user.id)):
         return chosen

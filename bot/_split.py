@@ -15,6 +15,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Literal
 
 TELEGRAM_LIMIT = 4096
 
@@ -34,7 +35,7 @@ _MIN_FILL = 0.5
 @dataclass(frozen=True)
 class _Tok:
     raw: str
-    kind: str  # "open", "close" or "text"
+    kind: Literal["open", "close", "text"]
     name: str = ""
     visible: str = ""  # for text: the character it shows
 

@@ -34,7 +34,7 @@ from ._db import BotDB
 from ._logging import configure_logging, quiet_noisy_loggers
 from ._ratelimit import RateLimiter
 from ._services import Services
-from ._texts import COMMANDS
+from ._texts import COMMANDS, t
 
 log = logging.getLogger("bot")
 
@@ -78,7 +78,8 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         "start": _handlers.cmd_start, "help": _handlers.cmd_help, "ask": _handlers.cmd_ask,
         "lang": _handlers.cmd_lang, "sources": _intake.cmd_sources, "add": _intake.cmd_add,
         "forget": _intake.cmd_forget, "stats": _intake.cmd_stats,
-        "summary": _digest.cmd_summary, "digest": _digest.cmd_digest,
+        "summary": _digest.cmd_summary, "timeline": _digest.cmd_timeline,
+        "digest": _digest.cmd_digest,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=new))
@@ -98,9 +99,10 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
 async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
     """Commands in both languages, and the persisted digest schedules."""
     try:
-        await app.bot.set_my_commands([BotCommand(c, en) for c, en, _ in COMMANDS])
-        await app.bot.set_my_commands([BotCommand(c, ar) for c, _, ar in COMMANDS],
-                                      language_code="ar")
+        await app.bot.set_my_commands([BotCommand(c, t("en", f"command_{c}"))
+                                       for c in COMMANDS])
+        await app.bot.set_my_commands([BotCommand(c, t("ar", f"command_{c}"))
+                                       for c in COMMANDS], language_code="ar")
     except TelegramError as exc:  # cosmetic: the bot works without the menu
         log.warning("setMyCommands failed: %s", exc, extra={"event": "commands_failed"})
     digests = _digest.restore(app)

@@ -17,7 +17,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from ._render import LRM, RLM, citation_line, isolate, labels, notes
+from ._render import LRM, RLM, citation_line, isolate, notes
+from ._texts import t
 
 ANSWER_STYLE = "bold green"
 STAGES = ("filter", "embed", "dense", "lexical", "fuse", "collapse", "answer", "generate")
@@ -66,34 +67,33 @@ def print_answer(answer: Answer, console: Console | None = None,
     """The answer, then its sources; ``footer`` adds paging and timing (the REPL)."""
     console = console or Console(highlight=False)
     lang = ui_lang or answer.lang
-    lab = labels(lang)
     mark = _mark(lang)
     q = answer.query
     if q.follow_up_of:
-        console.print(Text(f"{mark}{lab['follow_up']}: {isolate(q.follow_up_of)}",
+        console.print(Text(f"{mark}{t(lang, 'follow_up')}: {isolate(q.follow_up_of)}",
                            style="italic dim"), overflow="fold")
     if q.filters:
-        console.print(Text(f"{mark}{lab['filters']}: {isolate(q.filters.describe())}",
+        console.print(Text(f"{mark}{t(lang, 'filters')}: {isolate(q.filters.describe())}",
                            style="italic dim"), overflow="fold")
     for note in notes(answer, lang):
         console.print(Text(mark + note, style="italic yellow"), overflow="fold")
     if answer.abstained:
-        console.print(Text(mark + lab["abstain"], style="bold yellow"))
+        console.print(Text(mark + t(lang, "abstain"), style="bold yellow"))
         if answer.related:
-            console.print(Text(f"{mark}{lab['related']}:", style="italic"))
+            console.print(Text(f"{mark}{t(lang, 'related')}:", style="italic"))
             print_sources(console, answer.related, lang)
     else:
         if answer.generated:
-            console.print(Text(mark + lab["generated"], style="bold"))
+            console.print(Text(mark + t(lang, "generated"), style="bold"))
             console.print(Text(answer.generated), overflow="fold")
             console.print()
-        console.print(Text(mark + lab["answer"], style="bold"))
+        console.print(Text(mark + t(lang, "answer"), style="bold"))
         for s in answer.sentences:
             line = Text(mark + isolate(s.text), style=ANSWER_STYLE)
             line.append(f" [{s.source}]", style="bold cyan")
             console.print(line, overflow="fold")
         console.print()
-        console.print(Text(mark + lab["sources"], style="bold"))
+        console.print(Text(mark + t(lang, "sources"), style="bold"))
         print_sources(console, answer.sources, lang, answer.sentences)
     if footer:
         bits = []

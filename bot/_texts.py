@@ -1,14 +1,20 @@
-"""The bot's own words in English and Arabic (answer labels live in ``_render``).
+"""Every word khabar's front ends say, in English and Arabic: one table, one key each.
 
-Values are Telegram HTML: anything interpolated from users or articles must be
-escaped by the caller with ``_render.esc``.
+The bot's own messages are Telegram HTML: anything interpolated from users or
+articles must be escaped by the caller with ``_render.esc``. The labels of answers,
+summaries and timelines, and the command menu (after the bot's messages), hold no
+markup: the renderers escape them for Telegram and print them as they are in a
+terminal. Every key exists in both languages (a test checks it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-TEXTS: dict[str, dict[str, str]] = {
+# The languages of the table: of the bot's words, a user's /lang choice, a digest.
+UiLang = Literal["en", "ar"]
+
+TEXTS: dict[UiLang, dict[str, str]] = {
     "en": {
         "start": (
             "<b>khabar</b> answers questions about the news it has indexed, in Arabic or "
@@ -23,6 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/ask — ask about the news\n"
             "/sources — outlets in the index\n"
             "/summary — what was covered (24h, 7d or a topic)\n"
+            "/timeline — a story's articles in date order (7d or a topic)\n"
             "/lang — answer language: ar, en or auto\n\n"
             "<b>Administrators</b>\n"
             "/add — index a web page or a feed: <code>/add https://…</code>\n"
@@ -52,7 +59,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "report_more": "… and {n} more",
         "post_not_admin": "Sorry, only administrators can add channel posts to the index.",
         "add_usage": "Give a web page or feed address: <code>/add https://…</code>",
-        "adding": "Fetching {url} …",
         "forget_usage": "Say what to forget: <code>/forget https://…</code> (an article) or, "
                         "in a group, <code>/forget chat</code> (everything this group added).",
         "forgot": "Forgot {n} article(s).",
@@ -65,8 +71,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats_bot": "questions answered since start: {answered}; up {uptime}",
         "expired": "This answer is no longer available; please ask again.",
         "more_head": "<b>More sources</b> ({first}–{last} of {total})",
-        "summary_unavailable": "Summaries are not available yet.",
-        "summary_busy": "Summarising…",
         "digest_usage": "Use <code>/digest daily HH:MM [time zone]</code>, e.g. "
                         "<code>/digest daily 08:00 Asia/Beirut</code> or "
                         "<code>/digest daily 08:00 +03:00</code> (UTC if none), or "
@@ -83,6 +87,45 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_unchanged": "unchanged", "status_duplicate": "duplicate",
         "status_error": "refused",
         "nothing": "nothing to index",
+        # Answers (plain text, escaped where they go into HTML).
+        "answer": "Answer", "sources": "Sources", "related": "Related passages",
+        "abstain": "The indexed news does not cover this.",
+        "paragraph": "paragraph {i} of {n}", "no_date": "undated",
+        "more": "More sources", "open": "Open article", "no_more": "No more sources.",
+        "filters": "Filters", "follow_up": "Read as a follow-up to",
+        "generated": "Summary (generated from the sources)",
+        "relaxed_time": "Nothing indexed was published in the period the question names; "
+                        "these come from any date.",
+        # Summaries and story timelines (plain text, escaped likewise).
+        "summary_title": "What was covered",
+        "summary_topic": "topic",
+        "summary_outlets": "outlets",
+        "summary_counts": "stories: {stories} · articles: {articles} · outlets: {outlets}",
+        "summary_shown": "showing the top {n}",
+        "summary_undated": "{n} article(s) state no publication date; they are placed by when "
+                           "khabar indexed them.",
+        "summary_omitted": "The {n} oldest articles of the period were left out; choose a "
+                           "shorter period to include them.",
+        "summary_empty": "Nothing was covered in this period.",
+        "summary_empty_topic": "Nothing about {topic} was covered in this period.",
+        "story_articles": "articles: {n}",
+        "story_outlets": "outlets: {n}",
+        "story_single_outlet": "single outlet",
+        "timeline": "Timeline",
+        "timeline_indexed": "indexed",
+        "story_more_outlets": "+{n}",
+        # The command menu.
+        "command_ask": "Ask about the news",
+        "command_summary": "What was covered: 24h, 7d or a topic",
+        "command_timeline": "A story's articles in date order: 7d or a topic",
+        "command_sources": "Outlets in the index",
+        "command_lang": "Answer language: ar, en or auto",
+        "command_help": "What I can do",
+        "command_start": "Start",
+        "command_add": "Admins: index a page or feed",
+        "command_forget": "Admins: forget an article",
+        "command_stats": "Admins: what the index holds",
+        "command_digest": "Admins: daily digest (daily HH:MM or off)",
     },
     "ar": {
         "start": (
@@ -98,6 +141,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/ask — اسأل عن الأخبار\n"
             "/sources — وسائل الإعلام في الفهرس\n"
             "/summary — ملخص التغطية (24h أو 7d أو موضوع)\n"
+            "/timeline — مقالات قصة بترتيب تاريخها (7d أو موضوع)\n"
             "/lang — لغة الردود: ar أو en أو auto\n\n"
             "<b>للمشرفين</b>\n"
             "/add — فهرسة صفحة ويب أو خلاصة: <code>/add https://…</code>\n"
@@ -126,7 +170,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "report_more": "… و{n} غيرها",
         "post_not_admin": "عذرًا، إضافة منشورات القنوات إلى الفهرس متاحة للمشرفين فقط.",
         "add_usage": "أعطني عنوان صفحة أو خلاصة: <code>/add https://…</code>",
-        "adding": "جارٍ جلب {url} …",
         "forget_usage": "حدد ما يجب حذفه: <code>/forget https://…</code> (مقال) أو، في مجموعة، "
                         "<code>/forget chat</code> (كل ما أضافته المجموعة).",
         "forgot": "حُذف {n} مقال.",
@@ -139,8 +182,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "stats_bot": "أسئلة أُجيب عنها منذ التشغيل: {answered}؛ مدة التشغيل {uptime}",
         "expired": "هذه الإجابة لم تعد متاحة؛ اسأل مجددًا من فضلك.",
         "more_head": "<b>مصادر أخرى</b> ({first}–{last} من {total})",
-        "summary_unavailable": "الملخصات غير متاحة بعد.",
-        "summary_busy": "جارٍ التلخيص…",
         "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية]</code>، مثلًا "
                         "<code>/digest daily 08:00 Asia/Beirut</code> أو "
                         "<code>/digest daily 08:00 +03:00</code> (UTC إن لم تُذكر)، أو "
@@ -157,23 +198,60 @@ TEXTS: dict[str, dict[str, str]] = {
         "status_unchanged": "بلا تغيير", "status_duplicate": "مكرر",
         "status_error": "مرفوض",
         "nothing": "لا شيء للفهرسة",
+        # Answers (plain text, escaped where they go into HTML).
+        "answer": "الإجابة", "sources": "المصادر", "related": "مقاطع ذات صلة",
+        "abstain": "الأخبار المفهرسة لا تغطي هذا السؤال.",
+        "paragraph": "الفقرة {i} من {n}", "no_date": "بلا تاريخ",
+        "more": "مصادر أخرى", "open": "فتح المقال", "no_more": "لا مزيد من المصادر.",
+        "filters": "المرشحات", "follow_up": "فُهم كمتابعة لـ",
+        "generated": "ملخص (مولد من المصادر)",
+        "relaxed_time": "لم يُفهرس شيء منشور في الفترة التي يذكرها السؤال؛ "
+                        "هذه النتائج من أي تاريخ.",
+        # Summaries and story timelines (plain text, escaped likewise).
+        "summary_title": "ما غطّته الأخبار",
+        "summary_topic": "الموضوع",
+        "summary_outlets": "وسائل الإعلام",
+        "summary_counts": "القصص: {stories} · المقالات: {articles} · وسائل الإعلام: {outlets}",
+        "summary_shown": "تُعرض أهم {n}",
+        "summary_undated": "مقالات بلا تاريخ نشر: {n}، وُضعت حسب تاريخ فهرستها في خبر.",
+        "summary_omitted": "استُبعدت أقدم {n} مقالات في الفترة؛ اختر فترة أقصر لتشملها.",
+        "summary_empty": "لم تُغطَّ أي أخبار في هذه الفترة.",
+        "summary_empty_topic": "لم يُغطَّ شيء عن {topic} في هذه الفترة.",
+        "story_articles": "المقالات: {n}",
+        "story_outlets": "وسائل الإعلام: {n}",
+        "story_single_outlet": "مصدر واحد فقط",
+        "timeline": "التسلسل الزمني",
+        "timeline_indexed": "تاريخ الفهرسة",
+        "story_more_outlets": "+{n}",
+        # The command menu.
+        "command_ask": "اسأل عن الأخبار",
+        "command_summary": "ملخص التغطية: 24h أو 7d أو موضوع",
+        "command_timeline": "مقالات قصة بترتيب تاريخها: 7d أو موضوع",
+        "command_sources": "وسائل الإعلام في الفهرس",
+        "command_lang": "لغة الردود: ar أو en أو auto",
+        "command_help": "ما الذي أستطيع فعله",
+        "command_start": "البدء",
+        "command_add": "للمشرفين: فهرسة صفحة أو خلاصة",
+        "command_forget": "للمشرفين: حذف مقال",
+        "command_stats": "للمشرفين: محتوى الفهرس",
+        "command_digest": "للمشرفين: موجز يومي (daily HH:MM أو off)",
     },
 }
 
-# setMyCommands: (command, English description, Arabic description).
-COMMANDS: list[tuple[str, str, str]] = [
-    ("ask", "Ask about the news", "اسأل عن الأخبار"),
-    ("summary", "What was covered: 24h, 7d or a topic", "ملخص التغطية: 24h أو 7d أو موضوع"),
-    ("sources", "Outlets in the index", "وسائل الإعلام في الفهرس"),
-    ("lang", "Answer language: ar, en or auto", "لغة الردود: ar أو en أو auto"),
-    ("help", "What I can do", "ما الذي أستطيع فعله"),
-    ("start", "Start", "البدء"),
-    ("add", "Admins: index a page or feed", "للمشرفين: فهرسة صفحة أو خلاصة"),
-    ("forget", "Admins: forget an article", "للمشرفين: حذف مقال"),
-    ("stats", "Admins: what the index holds", "للمشرفين: محتوى الفهرس"),
-    ("digest", "Admins: daily digest (daily HH:MM or off)",
-     "للمشرفين: موجز يومي (daily HH:MM أو off)"),
-]
+# The bot's command menu (setMyCommands), in this order; each described by "command_<name>".
+COMMANDS: tuple[str, ...] = (
+    "ask",
+    "summary",
+    "timeline",
+    "sources",
+    "lang",
+    "help",
+    "start",
+    "add",
+    "forget",
+    "stats",
+    "digest",
+)
 
 
 def t(lang: str, key: str, **values: Any) -> str:

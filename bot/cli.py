@@ -1,5 +1,5 @@
 """The ``khabar`` command: ask, repl, ingest, forget, reindex, stats, check, summary,
-serve, model, bench, config — each with ``--help``.
+timeline, serve, model, bench, config — each with ``--help``.
 
 Exit status:
 
@@ -11,18 +11,17 @@ Exit status:
     130  interrupted
 
 Errors print as one line on stderr, ``khabar: error: …``; a traceback only with
-``--debug``. Results go to stdout (JSON with ``--json`` for ask, summary, stats,
-ingest, model info and config); messages and progress go to stderr, progress bars
-only when stderr is a terminal. Settings come from one place, ``khabar.Settings.load``
-(``--home``, then ``KHABAR_*`` variables, then ``./.env``, then ``khabar.toml``); a bad
-value is a ``ConfigError`` (exit 2); ``khabar config`` prints them.
+``--debug``. Results go to stdout (JSON with ``--json`` for ask, summary, timeline,
+stats, ingest, model info and config); messages and progress go to stderr, progress
+bars only when stderr is a terminal. Settings come from one place,
+``khabar.Settings.load`` (``--home``, then ``KHABAR_*`` variables, then ``./.env``, then
+``khabar.toml``); a bad value is a ``ConfigError`` (exit 2); ``khabar config`` prints them.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import logging
 import os
@@ -34,7 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._filters import PERIOD_HELP, FilterError, parse_since
+from khabar import FilterError
+
+from ._filters import PERIOD_HELP, parse_since
 
 if TYPE_CHECKING:
     from khabar.index import Index
@@ -288,34 +289,60 @@ def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
     return EXIT_OK
 
 
-def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    try:  # summaries come with their own issue; the rest of the CLI works without them
-        from khabar.retrieval import summarize
-
-        from ._render_coverage import render_coverage_plain
-    except ImportError as exc:
-        from khabar import KhabarError
-
-        raise KhabarError(f"summaries are not available in this version ({exc})") from exc
+def _labels_lang(args: argparse.Namespace, topic: str | None) -> str:
+    """Labels in the language asked for, else the topic's, else a single --lang's."""
     from khabar.retrieval import understand
 
-    topic = " ".join(args.topic) if args.topic else None
-    # Labels in the language asked for, else the topic's, else a single --lang's.
-    lang = args.labels or (understand(topic).lang if topic else None) or (
+    return args.labels or (understand(topic).lang if topic else None) or (
         args.lang[0] if args.lang and len(args.lang) == 1 else "en")
+
+
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    from khabar.retrieval import summarize
+
+    from ._render_summary import render_summary_plain
+
+    topic = " ".join(args.topic) if args.topic else None
+    lang = _labels_lang(args, topic)
     since = args.since or parse_since("24h")
     index = open_index(settings)
     try:
-        coverage = summarize(index, since=since, until=args.until, topic=topic,
-                             outlets=tuple(args.outlet or ()), langs=tuple(args.lang or ()),
-                             lang=lang, limit=args.limit)
+        summary = summarize(index, since=since, until=args.until, topic=topic,
+                            outlets=tuple(args.outlet or ()), langs=tuple(args.lang or ()),
+                            lang=lang, limit=args.limit)
     finally:
         index.close()
     if args.json:
-        to_dict = getattr(coverage, "to_dict", None)
-        _print_json(to_dict() if callable(to_dict) else dataclasses.asdict(coverage))
+        _print_json(summary.to_dict())
         return EXIT_OK
-    print(render_coverage_plain(coverage, lang))
+    print(render_summary_plain(summary, lang))
+    return EXIT_OK
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    from khabar.retrieval import summarize, timeline
+
+    from ._render_summary import render_summary_plain, render_timeline_plain
+
+    topic = " ".join(args.topic) or None
+    lang = _labels_lang(args, topic)
+    index = open_index(settings)
+    try:  # the most covered story (about the topic), then its articles in date order
+        summary = summarize(index, since=args.since or parse_since("7d"), until=args.until,
+                            topic=topic, outlets=tuple(args.outlet or ()),
+                            langs=tuple(args.lang or ()), lang=lang, limit=1)
+        story = summary.stories[0] if summary.stories else None
+        entries = timeline(index, story) if story else []
+    finally:
+        index.close()
+    if args.json:
+        _print_json({"since": summary.since.isoformat(), "until": summary.until.isoformat(),
+                     "topic": topic, "story": story.to_dict() if story else None,
+                     "timeline": [e.to_dict() for e in entries]})
+    elif story is None:
+        print(render_summary_plain(summary, lang))  # "nothing (about it) was covered"
+    else:
+        print(render_timeline_plain(story, entries, lang))
     return EXIT_OK
 
 
@@ -487,6 +514,15 @@ def build_parser() -> argparse.ArgumentParser:
     filter_flags(sm)
     sm.set_defaults(func=cmd_summary)  # --since defaults to the last 24 hours
 
+    tl = command("timeline", "a story's articles in date order, with outlets, languages and "
+                 "links: the most covered story (about TOPIC) of the period (default the "
+                 "last 7 days)", cmd_timeline)
+    tl.add_argument("topic", nargs="*", metavar="TOPIC", help="words the story is about")
+    tl.add_argument("--json", action="store_true", help="print the story and its timeline as JSON")
+    tl.add_argument("--labels", choices=["ar", "en"],
+                    help="language of the labels (default the topic's, else English)")
+    filter_flags(tl)  # --since defaults to the last 7 days
+
     sv = command("serve", "run the Telegram bot (long polling, or a webhook)", cmd_serve)
     sv.add_argument("--webhook-url", metavar="URL",
                     help="public HTTPS URL Telegram posts updates to (default: long polling)")
@@ -536,8 +572,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KhabarError as exc:
         if args.debug:
             raise
+        if isinstance(exc, AssertionError):  # CitationError: a bug, as before it had a type
+            _say(f"khabar: internal error: {type(exc).__name__}: {exc} (--debug shows where)")
+            return EXIT_BUG
         _say(f"khabar: error: {exc}")
-        if isinstance(exc, ConfigError):
+        if isinstance(exc, ConfigError | FilterError):
             return EXIT_USAGE
         if isinstance(exc, ModelError | StoreError):
             return EXIT_UNUSABLE

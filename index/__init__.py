@@ -6,6 +6,6 @@ embed, deduplicate, and write to :mod:`khabar.store`, which everything else read
 
 from khabar.store import Article, Chunk
 
-from ._ingest import Index, IngestReport, ItemResult
+from ._ingest import ITEM_STATUSES, Index, IngestReport, ItemResult, ItemStatus
 
-__all__ = ["Article", "Chunk", "Index", "IngestReport", "ItemResult"]
+__all__ = ["ITEM_STATUSES", "Article", "Chunk", "Index", "IngestReport", "ItemResult", "ItemStatus"]

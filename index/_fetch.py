@@ -4,13 +4,13 @@ Server-side request forgery guard
 ---------------------------------
 khabar fetches URLs that users (for instance Telegram users) hand it, so a URL must
 not reach the machine's own services or the local network. Every TCP connection the
-fetcher's httpx clients open goes through :class:`_GuardedAsyncBackend` /
-:class:`_GuardedSyncBackend`, an httpcore network backend that resolves the host
-itself, drops the addresses the policy refuses and connects to one of the addresses
-it has just checked, by IP. There is no second lookup between check and connect, so
-DNS rebinding (a name that answers "public" to the check and "127.0.0.1" to the
-connect) cannot slip through. TLS is untouched: the certificate is still verified
-against the host name of the URL, and the Host header is the URL's.
+fetcher's httpx client opens goes through :class:`_GuardedBackend`, an httpcore
+network backend that resolves the host itself, drops the addresses the policy
+refuses and connects to one of the addresses it has just checked, by IP. There is
+no second lookup between check and connect, so DNS rebinding (a name that answers
+"public" to the check and "127.0.0.1" to the connect) cannot slip through. TLS is
+untouched: the certificate is still verified against the host name of the URL, and
+the Host header is the URL's.
 
 Redirects are followed by hand, one hop at a time, so each hop's URL is checked
 again (scheme, then addresses at connect time). IP-literal hosts are also checked
@@ -22,8 +22,8 @@ Limits: the backend is installed by replacing the ``_pool`` of httpx's transport
 internal). Proxies are disabled (``trust_env=False``), since a proxy would resolve
 names itself. A keep-alive connection is reused for the same host and port without
 a new lookup, which is safe because its peer was checked when it was opened. The
-synchronous client's lookup cannot be interrupted, so the operating system's
-resolver timeout applies there.
+lookup cannot be interrupted, so the operating system's resolver timeout applies
+to it.
 """
 
 from __future__ import annotations
@@ -33,12 +33,11 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-import anyio
 import httpcore
 import httpx
 
@@ -46,32 +45,15 @@ from khabar._errors import BlockedURLError, FetchError
 from khabar._settings import Settings
 
 __all__ = [
-    "FEED_AND_PAGE_TYPES",
     "USER_AGENT",
     "Fetched",
     "Fetcher",
     "blocked_reason",
-    "is_blocked_address",
 ]
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "khabar/0.1 (+news indexing)"
-
-# What the parsers understand; callers pass it (or a subset) as ``accept``.
-FEED_AND_PAGE_TYPES = frozenset(
-    {
-        "text/html",
-        "application/xhtml+xml",
-        "application/rss+xml",
-        "application/atom+xml",
-        "application/xml",
-        "text/xml",
-        "application/json",
-        "text/plain",
-        "text/markdown",
-    }
-)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -122,11 +104,6 @@ def blocked_reason(address: str | _Address) -> str | None:
     if not ip.is_global:
         return "non-public"
     return None
-
-
-def is_blocked_address(address: str | _Address) -> bool:
-    """True if ``address`` is private, loopback, link-local, reserved and the like."""
-    return blocked_reason(address) is not None
 
 
 class _Policy:
@@ -214,51 +191,8 @@ def _getaddrinfo(host: str, port: int) -> list[str]:
 # -- guarded network backends ---------------------------------------------------------
 
 
-class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
+class _GuardedBackend(httpcore.NetworkBackend):
     """Resolves, checks, then connects to a checked IP: no window for rebinding."""
-
-    def __init__(self, policy: _Policy) -> None:
-        self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            with anyio.fail_after(timeout):
-                # A thread, as getaddrinfo blocks; abandoned if it outlives the timeout.
-                addresses = await anyio.to_thread.run_sync(
-                    _getaddrinfo, host, port, abandon_on_cancel=True
-                )
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        last: Exception | None = None
-        for address in self._policy.filter(host, port, addresses):
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> Any:
-        raise httpcore.ConnectError("unix sockets are not fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _GuardedSyncBackend(httpcore.NetworkBackend):
-    """The synchronous twin of :class:`_GuardedAsyncBackend`."""
 
     def __init__(self, policy: _Policy) -> None:
         self._policy = policy
@@ -294,23 +228,13 @@ class _GuardedSyncBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _async_transport(policy: _Policy) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    # httpx has no public hook for the network backend; see the module docstring.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=20,
-        network_backend=_GuardedAsyncBackend(policy),
-    )
-    return transport
-
-
-def _sync_transport(policy: _Policy) -> httpx.HTTPTransport:
+def _transport(policy: _Policy) -> httpx.HTTPTransport:
     transport = httpx.HTTPTransport(trust_env=False)
+    # httpx has no public hook for the network backend; see the module docstring.
     transport._pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(),
         max_connections=20,
-        network_backend=_GuardedSyncBackend(policy),
+        network_backend=_GuardedBackend(policy),
     )
     return transport
 
@@ -334,12 +258,12 @@ class Fetched:
 class Fetcher:
     """Fetches http(s) URLs from public addresses, within size, time and redirect limits.
 
-    Use as ``async with Fetcher(settings) as f: await f.fetch(url)`` (or ``with`` and
-    :meth:`fetch_sync`) to reuse connections; outside a ``with`` block each call opens
-    and closes its own client. Explicit keyword arguments override ``settings``.
-    ``allowed_hosts`` holds "host:port" entries, or hosts/IPs allowed on any port,
-    exempt from the public-address rule. ``total_timeout`` bounds a whole fetch
-    (default 3 × ``timeout``, which bounds each connect/read).
+    Use as ``with Fetcher(settings) as f: f.fetch(url)`` to reuse connections; outside
+    a ``with`` block each call opens and closes its own client. Explicit keyword
+    arguments override ``settings``. ``allowed_hosts`` holds "host:port" entries, or
+    hosts/IPs allowed on any port, exempt from the public-address rule.
+    ``total_timeout`` bounds a whole fetch (default 3 × ``timeout``, which bounds each
+    connect/read).
     """
 
     def __init__(
@@ -363,42 +287,21 @@ class Fetcher:
         self._policy = _Policy(
             s.allow_private_urls if allow_private is None else allow_private, allowed_hosts
         )
-        self._async_client: httpx.AsyncClient | None = None
-        self._sync_client: httpx.Client | None = None
+        self._shared: httpx.Client | None = None
 
-    # Clients: shared inside a with-block, one per call outside it (an async client is
-    # bound to its event loop, so a long-lived one would break across asyncio.run calls).
+    # The client: shared inside a with-block, one per call outside it.
 
-    def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "timeout": httpx.Timeout(self.timeout),
-            "follow_redirects": False,
-            "trust_env": False,
-            "headers": {"User-Agent": self.user_agent},
-        }
-
-    def _new_async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=_async_transport(self._policy), **self._client_kwargs())
-
-    def _new_sync_client(self) -> httpx.Client:
-        return httpx.Client(transport=_sync_transport(self._policy), **self._client_kwargs())
-
-    async def __aenter__(self) -> Self:
-        self._async_client = self._new_async_client()
-        return self
-
-    async def __aexit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        client, self._async_client = self._async_client, None
-        if client is not None:
-            await client.aclose()
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
+            transport=_transport(self._policy),
+            timeout=httpx.Timeout(self.timeout),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": self.user_agent},
+        )
 
     def __enter__(self) -> Self:
-        self._sync_client = self._new_sync_client()
+        self._shared = self._new_client()
         return self
 
     def __exit__(
@@ -407,60 +310,25 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        client, self._sync_client = self._sync_client, None
+        client, self._shared = self._shared, None
         if client is not None:
             client.close()
 
-    @contextlib.asynccontextmanager
-    async def _aclient(self) -> AsyncIterator[httpx.AsyncClient]:
-        if self._async_client is not None:
-            yield self._async_client
-            return
-        async with self._new_async_client() as client:
-            yield client
-
     @contextlib.contextmanager
     def _client(self) -> Iterator[httpx.Client]:
-        if self._sync_client is not None:
-            yield self._sync_client
+        if self._shared is not None:
+            yield self._shared
             return
-        with self._new_sync_client() as client:
+        with self._new_client() as client:
             yield client
 
     # Fetching.
 
-    async def fetch(self, url: str, *, accept: Iterable[str] | None = None) -> Fetched:
-        """GET ``url``; raises BlockedURLError, FetchError (status, size, type, time)."""
-        accepted = _accepted(accept)
-        current = self._checked_url(url)
-        label = _label(current)
-        try:
-            async with self._aclient() as client:
-                with anyio.fail_after(self.total_timeout):
-                    for _ in range(self.max_redirects + 1):
-                        label = _label(current)
-                        log.debug("GET %s", label)
-                        request = client.build_request("GET", current, headers=_headers(accepted))
-                        response = await client.send(request, stream=True)
-                        try:
-                            target = self._redirect_target(current, response)
-                            if target is None:
-                                self._check_response(response, label, accepted)
-                                body = _Body(self.max_bytes, label)
-                                async for chunk in response.aiter_bytes():
-                                    body.add(chunk)
-                                return _fetched(url, current, response, body.data())
-                        finally:
-                            await response.aclose()
-                        current = target
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise FetchError(f"timed out fetching {label}") from exc
-        except httpx.HTTPError as exc:
-            raise FetchError(f"cannot fetch {label}: {str(exc) or type(exc).__name__}") from exc
-        raise FetchError(f"too many redirects fetching {_label(url)} (> {self.max_redirects})")
+    def fetch(self, url: str, *, accept: Iterable[str] | None = None) -> Fetched:
+        """GET ``url``; raises BlockedURLError, FetchError (status, size, type, time).
 
-    def fetch_sync(self, url: str, *, accept: Iterable[str] | None = None) -> Fetched:
-        """Blocking :meth:`fetch` on a synchronous client; safe inside a running loop."""
+        Blocking (the bot calls it from a worker thread); safe inside a running loop.
+        """
         accepted = _accepted(accept)
         current = self._checked_url(url)
         label = _label(current)

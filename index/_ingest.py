@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlparse
 
 import numpy as np
 
-from khabar._errors import IngestError, KhabarError
+from khabar._errors import IngestError, KhabarError, SourceError
 from khabar._settings import Settings
 from khabar.model._encoders import (
     Encoder,
@@ -26,12 +26,12 @@ from khabar.model._encoders import (
     load_encoders,
     space_info,
 )
-from khabar.store import Article, Chunk, NewArticle, PutResult, PutStatus, Store, content_hash
+from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
 
 from ._chunk import chunk_paragraphs
 from ._fetch import Fetcher
 from ._parse import entry_to_article, parse_document, parse_feed, parse_html, parse_telegram_post
-from ._sources import SourceError, iter_path
+from ._sources import iter_path
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,18 @@ EMBED_GROUP_PASSAGES = 64  # passages embedded in one call, across articles
 FILES_PER_BATCH = 32  # files of a folder parsed before their articles are embedded
 
 
+# What happened to one item. The store's put statuses, and "error" for an item that
+# could not be read, parsed, embedded or stored.
+ItemStatus = Literal["added", "replaced", "unchanged", "duplicate", "error"]
+ITEM_STATUSES: tuple[ItemStatus, ...] = get_args(ItemStatus)
+
+
 @dataclass
 class ItemResult:
-    """What happened to one item: ``added``, ``replaced``, ``unchanged``,
-    ``duplicate`` or ``error``."""
+    """What happened to one item (its :data:`ItemStatus`), and why for an error."""
 
     name: str
-    status: PutStatus | Literal["error"]
+    status: ItemStatus
     message: str = ""
     article_id: int | None = None
     passages: int = 0
@@ -60,7 +65,7 @@ class ItemResult:
 class IngestReport:
     items: list[ItemResult] = field(default_factory=list)
 
-    def count(self, status: str) -> int:
+    def count(self, status: ItemStatus) -> int:
         return sum(1 for i in self.items if i.status == status)
 
     @property
@@ -75,14 +80,12 @@ class IngestReport:
         self.items.extend(other.items)
 
     def summary(self) -> str:
-        parts = [f"{self.count(s)} {s}" for s in
-                 ("added", "replaced", "unchanged", "duplicate", "error") if self.count(s)]
+        parts = [f"{self.count(s)} {s}" for s in ITEM_STATUSES if self.count(s)]
         return (", ".join(parts) or "nothing to ingest") + f" ({self.passages} passages)"
 
     def to_dict(self) -> dict[str, object]:
         return {"summary": self.summary(),
-                "counts": {s: self.count(s) for s in
-                           ("added", "replaced", "unchanged", "duplicate", "error")},
+                "counts": {s: self.count(s) for s in ITEM_STATUSES},
                 "passages": self.passages,
                 "items": [vars(i) for i in self.items]}
 
@@ -281,7 +284,7 @@ class Index:
         fetcher = fetcher or Fetcher(self.settings)
         try:
             try:
-                got = fetcher.fetch_sync(url, accept=WEB_TYPES)
+                got = fetcher.fetch(url, accept=WEB_TYPES)
             except KhabarError as exc:
                 return IngestReport([ItemResult(url, "error", str(exc))])
             if got.content_type in FEED_TYPES or _looks_like_feed(got.data, got.content_type):
@@ -313,7 +316,7 @@ class Index:
             art: Article | None = None
             if follow and entry.link:
                 try:
-                    page = fetcher.fetch_sync(entry.link, accept={"text/html",
+                    page = fetcher.fetch(entry.link, accept={"text/html",
                                                                   "application/xhtml+xml"})
                     art = parse_html(page.data, page.final_url)
                     art.url = entry.link

@@ -13,25 +13,23 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePath
+from typing import Literal
 
 from khabar._errors import ParseError
 from khabar.store._types import Article
 
-from ._parse_common import TITLE_MAX
 from ._parse_dates import parse_date
 from ._parse_decode import decode_bytes
-from ._parse_feeds import FeedEntry, entry_to_article, html_fragment_paragraphs, parse_feed
+from ._parse_feeds import FeedEntry, entry_to_article, parse_feed
 from ._parse_html import parse_html
 from ._parse_json import parse_json
-from ._parse_telegram import parse_telegram_post, telegram_url
+from ._parse_telegram import parse_telegram_post
 from ._parse_text import parse_text
 
 __all__ = [
-    "TITLE_MAX",
     "FeedEntry",
     "decode_bytes",
     "entry_to_article",
-    "html_fragment_paragraphs",
     "parse_date",
     "parse_document",
     "parse_feed",
@@ -39,16 +37,18 @@ __all__ = [
     "parse_json",
     "parse_telegram_post",
     "parse_text",
-    "telegram_url",
 ]
 
 
-_KIND_BY_EXT = {
+# What a file is read as.
+_Kind = Literal["text", "markdown", "html", "json", "feed"]
+
+_KIND_BY_EXT: dict[str, _Kind] = {
     ".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
     ".html": "html", ".htm": "html", ".xhtml": "html", ".json": "json", ".jsonl": "json",
     ".ndjson": "json", ".xml": "feed", ".rss": "feed", ".atom": "feed", ".rdf": "feed",
 }
-_KIND_BY_TYPE = {
+_KIND_BY_TYPE: dict[str, _Kind] = {
     "text/plain": "text", "text/markdown": "markdown", "text/x-markdown": "markdown",
     "text/html": "html", "application/xhtml+xml": "html", "application/json": "json",
     "application/x-ndjson": "json", "application/jsonl": "json", "application/x-jsonlines": "json",
@@ -57,7 +57,7 @@ _KIND_BY_TYPE = {
 }
 
 
-def _sniff(text: str) -> str:
+def _sniff(text: str) -> _Kind:
     head = text.lstrip()[:1000].lower()
     if head.startswith(("{", "[")):
         return "json"
@@ -88,7 +88,7 @@ def parse_document(
     return _parse_kind(kind, data, name)
 
 
-def _parse_kind(kind: str, data: bytes, name: str) -> tuple[list[Article], list[str]]:
+def _parse_kind(kind: _Kind, data: bytes, name: str) -> tuple[list[Article], list[str]]:
     if kind == "feed":
         articles: list[Article] = []
         errors: list[str] = []

@@ -2,8 +2,8 @@
 
 Archives are read in memory and never extracted, so member names cannot escape
 anywhere; they are only cleaned for display. Problems come back as
-:class:`SourceError` values in the stream rather than exceptions, so one bad file
-never stops a batch.
+:class:`~khabar.SourceError` values in the stream rather than raised, so one bad
+file never stops a batch.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from khabar._errors import SourceError
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
     "PARSEABLE_SUFFIXES",
-    "SourceError",
     "SourceItem",
     "iter_path",
 ]
@@ -62,17 +64,6 @@ class SourceItem:
     data: bytes
 
 
-@dataclass
-class SourceError:
-    """An item that could not be read, with a one-line reason."""
-
-    name: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.message}"
-
-
 def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | SourceError]:
     """Yield the ingestable items under ``path``, and an error for each unreadable one.
 
@@ -97,7 +88,7 @@ def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | Sourc
         yield from _file(path, name, max_file_bytes, explicit=True)
 
 
-def _kind(name: str) -> str | None:
+def _kind(name: str) -> Literal["archive", "parseable"] | None:
     """What the file name says the file is: "archive", "parseable" or None (skip)."""
     lower = name.lower()
     if lower.endswith(ARCHIVE_SUFFIXES):

@@ -11,13 +11,16 @@ from importlib.metadata import PackageNotFoundError, version
 
 from ._errors import (
     BlockedURLError,
+    CitationError,
     ConfigError,
     FetchError,
+    FilterError,
     IngestError,
     KhabarError,
     ModelError,
     ModelMismatchError,
     ParseError,
+    SourceError,
     StoreError,
 )
 from ._settings import DEFAULT_MODEL, Settings
@@ -30,14 +33,17 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "DEFAULT_MODEL",
     "BlockedURLError",
+    "CitationError",
     "ConfigError",
     "FetchError",
+    "FilterError",
     "IngestError",
     "KhabarError",
     "ModelError",
     "ModelMismatchError",
     "ParseError",
     "Settings",
+    "SourceError",
     "StoreError",
     "__version__",
 ]

@@ -5,13 +5,20 @@ end can catch one type, print ``str(exc)`` as a one-line message and exit.
 
     KhabarError
     ├── ConfigError          bad setting (arguments, environment, .env, khabar.toml)
+    ├── FilterError          a period or filter as typed ("7d", "outlet=…") cannot be read
     ├── ModelError           the embedding model cannot be built or loaded
     │   └── ModelMismatchError   the store was built with another model
     ├── IngestError          one item could not be ingested (reported, batch goes on)
     │   ├── ParseError       malformed or unsupported content
+    │   ├── SourceError      a file, folder or archive member cannot be read
     │   └── FetchError       a URL could not be fetched
     │       └── BlockedURLError  the URL points at a private/loopback address
-    └── StoreError           the store is unusable (corrupt, locked, inconsistent)
+    ├── StoreError           the store is unusable (corrupt, locked, inconsistent)
+    └── CitationError        an answer cites what it does not show (a bug: also an
+                             AssertionError)
+
+:class:`SourceError` is handed over as a value in the stream of items to ingest
+rather than raised, so one unreadable file never stops a folder or an archive.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ class KhabarError(Exception):
 
 class ConfigError(KhabarError):
     """A setting is missing or invalid."""
+
+
+class FilterError(KhabarError, ValueError):
+    """A period or filter as typed cannot be read; the message says what is expected."""
 
 
 class ModelError(KhabarError):
@@ -41,6 +52,21 @@ class ParseError(IngestError):
     """The content is malformed, empty, binary or of an unsupported kind."""
 
 
+class SourceError(IngestError):
+    """A file, folder or archive member that cannot be read, with a one-line reason.
+
+    Yielded among the items of a path (not raised); ``str()`` is ``"name: message"``.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str]]:
+        return type(self), (self.name, self.message)
+
+
 class FetchError(IngestError):
     """A URL could not be fetched (network, status, size, content type)."""
 
@@ -51,3 +77,11 @@ class BlockedURLError(FetchError):
 
 class StoreError(KhabarError):
     """The store is unusable: corrupt, locked or inconsistent."""
+
+
+class CitationError(KhabarError, AssertionError):
+    """An answer cites a source it does not show, or shows one it does not cite.
+
+    khabar's own fault, never the user's: it is also an AssertionError, and the CLI
+    reports it as an internal error.
+    """

@@ -4,13 +4,15 @@ Plain functions and types any front end can call: :class:`Khabar` answers,
 :class:`KhabarRetriever` and :class:`KhabarEmbeddings` plug into LangChain.
 """
 
-from ._answer import AnswerConfig, CitationError, check_citations, confidence, to_source
-from ._coverage_types import Coverage, Story, TimelineEntry
+from khabar import CitationError
+
+from ._answer import AnswerConfig, check_citations, confidence, to_source
 from ._khabar import Khabar
 from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
 from ._query import looks_like_follow_up, parse_filters, understand
 from ._search import SearchConfig, Searcher, SearchResult
-from ._summary import CoverageConfig, parse_duration, summarize, timeline
+from ._summary import SummaryConfig, parse_duration, summarize, timeline
+from ._summary_types import Story, Summary, TimelineEntry
 from ._types import Answer, AnswerSentence, Archive, Filters, Hit, Query, Source
 
 __all__ = [
@@ -19,8 +21,6 @@ __all__ = [
     "AnswerSentence",
     "Archive",
     "CitationError",
-    "Coverage",
-    "CoverageConfig",
     "Filters",
     "Hit",
     "Khabar",
@@ -32,6 +32,8 @@ __all__ = [
     "Searcher",
     "Source",
     "Story",
+    "Summary",
+    "SummaryConfig",
     "TimelineEntry",
     "check_citations",
     "confidence",

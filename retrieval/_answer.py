@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from khabar import CitationError
 from khabar.model import Encoder
 from khabar.text import lexical_tokens, passage_sentences
 
@@ -175,10 +176,6 @@ class _SentenceCache:
 
 
 _SENTENCES = _SentenceCache()
-
-
-class CitationError(AssertionError):
-    """An answer cites a source it does not show, or shows one it does not cite."""
 
 
 def check_citations(answer: Answer) -> None:

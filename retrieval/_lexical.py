@@ -55,11 +55,6 @@ class LexicalIndex:
         tokens = dict.fromkeys(lexical_tokens(text))
         return self.search_groups(lang, [(1.0, [t]) for t in tokens], k, allowed)
 
-    def search_weighted(self, lang: str, weights: dict[str, float], k: int,
-                        allowed: set[int] | None = None) -> list[tuple[int, float]]:
-        """BM25 with a weight per query token (each token's score times its weight)."""
-        return self.search_groups(lang, [(w, [t]) for t, w in weights.items()], k, allowed)
-
     def search_groups(self, lang: str, groups: list[tuple[float, list[str]]], k: int,
                       allowed: set[int] | None = None) -> list[tuple[int, float]]:
         """BM25 where each group of alternative tokens counts once: a passage gets

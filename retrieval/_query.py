@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from khabar.text import canonical_outlet, detect_lang, normalize_for_search
+from khabar.text import canonical_outlet, detect_question_lang, normalize_for_search
 
 from ._types import Filters, Query
 
@@ -53,13 +53,6 @@ _FOLLOW_UP = re.compile(
     re.IGNORECASE)
 _PRONOUNS = re.compile(r"\b(it|they|them|he|she|its|their|there|that|this|those)\b|"
                        r"\b(هو|هي|هم|ذلك|هذا|هذه|هناك)\b", re.IGNORECASE)
-
-
-def detect_question_lang(text: str) -> str:
-    lang = detect_lang(text)
-    if lang == "other":  # short questions: any Arabic letter decides
-        return "ar" if re.search(r"[\u0600-\u06FF]", text) else "en"
-    return lang
 
 
 def parse_filters(text: str, *, known_outlets: Sequence[str] = (),

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
-from ._types import Archive, Filters, Hit, Query
+from ._types import Archive, Filters, Hit, Query, Relaxed
 
 
 @dataclass
@@ -35,7 +36,7 @@ class SearchConfig:
     # Score each candidate by its best sentence too (stored sentence vectors), with
     # this weight beside its whole-passage cosine, per encoder; 0 turns it off.
     sentence_weight: float = 1.0
-    same_lang_fusion: str = "zavg"  # or "rrf" (ranks only; measured worse)
+    same_lang_fusion: Literal["zavg", "rrf"] = "zavg"  # rrf: ranks only; measured worse
     # Other-language passages close to the question's-language top hit (the same
     # story told in the other language) get this z-avg weight; 0 turns it off.
     feedback_weight: float = 1.0
@@ -54,7 +55,7 @@ class SearchResult:
     hits: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
     query_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # per space
-    relaxed: list[str] = field(default_factory=list)  # filters dropped: see Searcher.search
+    relaxed: list[Relaxed] = field(default_factory=list)  # filters dropped: see Searcher.search
 
 
 class Searcher:
@@ -72,7 +73,7 @@ class Searcher:
         t0 = time.perf_counter()
         f = query.filters
         allowed = self._allowed(f)
-        relaxed: list[str] = []
+        relaxed: list[Relaxed] = []
         if allowed is not None and not allowed and query.time_from_text:
             # "…yesterday?" over an archive with nothing from yesterday: search every
             # date and say so (the answer's ``relaxed``), rather than answer nothing.

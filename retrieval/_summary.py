@@ -1,4 +1,4 @@
-"""Coverage summaries: a period's articles grouped into stories, ranked by coverage.
+"""Summaries: a period's articles grouped into stories, ranked by coverage.
 
 Articles (not passages) are clustered: an article's vector is the mean of its
 passages' vectors, in each space. The similarity of two articles is a weighted
@@ -28,14 +28,14 @@ from khabar.store import Store
 from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
-from ._coverage_data import Doc, Passage, attach_vectors, aware, load_docs
-from ._coverage_llm import phrase_story
-from ._coverage_types import Coverage, Story, TimelineEntry
+from ._summary_data import Doc, Passage, attach_vectors, aware, load_docs
+from ._summary_llm import phrase_story
+from ._summary_types import Story, Summary, TimelineEntry
 from ._types import AnswerSentence, Archive, Source
 
 
 @dataclass(frozen=True)
-class CoverageConfig:
+class SummaryConfig:
     # Average-linkage threshold on the combined similarity; tuned on NTREX
     # (bench/clustering.py, docs/benchmarks.md).
     threshold: float = 0.575
@@ -84,7 +84,7 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
               langs: Sequence[str] = (), origin: str | None = None,
               now: datetime | None = None, limit: int | None = 10, lang: str | None = None,
               llm: BaseChatModel | None = None,
-              config: CoverageConfig | None = None) -> Coverage:
+              config: SummaryConfig | None = None) -> Summary:
     """The stories covered in ``[since, until)`` (``until`` defaults to ``now``).
 
     ``topic`` keeps only articles relevant to it; ``outlets``, ``langs`` and
@@ -94,7 +94,7 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
     taken from its articles in that language when it has any. ``limit`` stories
     are described (None: all); ``llm`` phrases each one, citations checked.
     """
-    cfg = config or CoverageConfig()
+    cfg = config or SummaryConfig()
     now = aware(now or datetime.now(UTC))
     since, until = aware(since), aware(until or now)
     timings: dict[str, float] = {}
@@ -137,7 +137,7 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
             story.generated = phrase_story(llm, story, lang or story.lang)
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
-    return Coverage(
+    return Summary(
         since=since, until=until, stories=stories, n_articles=len(docs),
         omitted=omitted,
         n_stories=len(clusters), n_outlets=len({o for d in docs for o in d.outlets}),
@@ -159,7 +159,7 @@ Centres = dict[tuple[str, str], np.ndarray]  # (space, language) -> mean passage
 
 
 def centre_vectors(store: Store, docs: Sequence[Doc], spaces: Sequence[str],
-                   cfg: CoverageConfig) -> Centres:
+                   cfg: SummaryConfig) -> Centres:
     """Subtract each language's mean vector from the passages' (in ``cfg.centred`` spaces).
 
     e5-small puts any two Arabic texts closer than an Arabic text and its English
@@ -190,7 +190,7 @@ def _centred(vec: np.ndarray, space: str, lang: str, centres: Centres) -> np.nda
 
 
 def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str],
-                 cfg: CoverageConfig) -> list[list[int]]:
+                 cfg: SummaryConfig) -> list[list[int]]:
     """Indices of ``docs`` grouped into stories (passage vectors already centred)."""
     if not docs:
         return []
@@ -220,7 +220,7 @@ def _wire_copies(docs: Sequence[Doc], share: float) -> list[list[int]]:
 
 
 def _on_topic(index: Archive, docs: list[Doc], topic: str, spaces: Sequence[str],
-              cfg: CoverageConfig) -> set[int]:
+              cfg: SummaryConfig) -> set[int]:
     """Indices of articles about ``topic``: a passage as close to it as an answer
     would need, or (in the topic's own language) every word of it in the article.
 
@@ -271,7 +271,7 @@ def _centroid(vectors: Sequence[dict[str, np.ndarray]], spaces: Sequence[str]
 
 
 def _score(vecs: dict[str, np.ndarray], centre: dict[str, np.ndarray],
-           cfg: CoverageConfig) -> float:
+           cfg: SummaryConfig) -> float:
     """The combined similarity of ``cluster_docs`` between two sets of vectors."""
     total = norm = 0.0
     for s, c in centre.items():
@@ -281,7 +281,7 @@ def _score(vecs: dict[str, np.ndarray], centre: dict[str, np.ndarray],
     return total / norm if norm else 0.0
 
 
-def _describe(index: Archive, members: list[Doc], spaces: Sequence[str], cfg: CoverageConfig,
+def _describe(index: Archive, members: list[Doc], spaces: Sequence[str], cfg: SummaryConfig,
               lang: str | None, numbering: _Numbering, centres: Centres) -> Story:
     centre = _centroid([d.vecs for d in members], spaces) if spaces else {}
     # The reader's language first, when the story has articles in it.
@@ -307,7 +307,7 @@ _QUOTES = frozenset("\"“”«'‘")
 
 
 def _key_sentences(index: Archive, pool: list[Doc], centre: dict[str, np.ndarray],
-                   spaces: Sequence[str], cfg: CoverageConfig, numbering: _Numbering,
+                   spaces: Sequence[str], cfg: SummaryConfig, numbering: _Numbering,
                    centres: Centres) -> tuple[list[AnswerSentence], list[Source]]:
     """The sentences most central to the story, without repeating one another.
 
@@ -362,14 +362,14 @@ def _key_sentences(index: Archive, pool: list[Doc], centre: dict[str, np.ndarray
     return sentences, sources
 
 
-def _similar(a: dict[str, np.ndarray], b: dict[str, np.ndarray], cfg: CoverageConfig) -> float:
+def _similar(a: dict[str, np.ndarray], b: dict[str, np.ndarray], cfg: SummaryConfig) -> float:
     """Combined similarity on the spaces both have."""
     common = {s: v for s, v in b.items() if s in a}
     return _score(a, common, cfg) if common else 0.0
 
 
 def _sentence_vectors(index: Archive, cands: list[tuple[Doc, Passage, str]],
-                      spaces: Sequence[str], cfg: CoverageConfig, centres: Centres
+                      spaces: Sequence[str], cfg: SummaryConfig, centres: Centres
                       ) -> list[dict[str, np.ndarray]]:
     """Each candidate's vectors: its passage's when it is the whole passage, else its
     own, as stored at ingest in every space, or embedded now in ``cfg.sentence_spaces``

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from khabar.store import StoredPassage
+from khabar.text import Lang
 
 if TYPE_CHECKING:
     from khabar import Settings
@@ -30,6 +31,10 @@ class Archive(Protocol):
     def model(self) -> Encoder: ...
 
     def encoder(self, space: str) -> Encoder | None: ...
+
+
+# A filter read from the question that matched nothing and was dropped.
+Relaxed = Literal["time"]
 
 
 @dataclass
@@ -79,7 +84,7 @@ class Query:
 
     text: str  # as asked
     search_text: str  # what is searched (filters removed, follow-ups expanded)
-    lang: str  # "ar", "en" or "other"
+    lang: Lang
     filters: Filters = field(default_factory=Filters)
     follow_up_of: str | None = None  # the previous question it was expanded with
     # The time bounds were read from the question's words ("yesterday"), not set
@@ -143,7 +148,7 @@ class Answer:
     """
 
     question: str
-    lang: str
+    lang: Lang
     query: Query
     sentences: list[AnswerSentence]
     sources: list[Source]
@@ -154,7 +159,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
     # Filters read from the question that matched nothing and were dropped ("time").
-    relaxed: list[str] = field(default_factory=list)
+    relaxed: list[Relaxed] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -338,10 +338,8 @@ def _compile_charsmap(norm: dict[int, tuple[int, ...]]) -> bytes:
     """SentencePiece's compiled charsmap (what ``normalizers.Precompiled`` reads) for
     the per-codepoint table. Only sentencepiece's trainer compiles one, so train a
     throwaway model with the table as its normalisation rules and keep the charsmap."""
-    try:
-        import sentencepiece as spm
-    except ImportError as exc:
-        raise ModelError("building the tokenizer needs the 'sentencepiece' package") from exc
+    import sentencepiece as spm
+
     with tempfile.TemporaryDirectory(prefix="khabar-spm-") as tmp:
         rules = Path(tmp) / "rules.tsv"
         rules.write_text("".join(

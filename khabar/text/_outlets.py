@@ -155,7 +155,3 @@ def outlets_from_attribution(line: str) -> list[str]:
     if not words or len(words) > _MAX_WORDS:
         return []
     return _match_words(words) or []
-
-
-def is_attribution_line(line: str) -> bool:
-    return bool(outlets_from_attribution(line))

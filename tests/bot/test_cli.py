@@ -18,7 +18,7 @@ from khabar.bot.cli import EXIT_OK, EXIT_USAGE, benchmarks, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "stats", "check", "summary",
-               "serve", "model", "bench", "config"]
+               "timeline", "serve", "model", "bench", "config"]
 SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
 
 
@@ -56,7 +56,7 @@ def test_the_parser_knows_exactly_these_subcommands() -> None:
 
 def test_json_flags_exist_where_scripts_need_them() -> None:
     parser = build_parser()
-    for command in ("ask", "summary", "stats"):
+    for command in ("ask", "summary", "timeline", "stats"):
         argv = [command, "--json"] + (["q"] if command == "ask" else [])
         assert parser.parse_args(argv).json is True
 
@@ -121,6 +121,23 @@ def test_ask_json_then_stats_json_on_the_seed(khabar_home: Path) -> None:
     assert "Reuters" in stats["outlet_counts"]
     assert {"e5", "use"} <= set(stats["spaces"])
     assert stats["sentence_vectors"] == {"e5": stats["passages"], "use": stats["passages"]}
+
+
+@pytest.mark.model
+def test_timeline_of_the_seed_story(khabar_home: Path) -> None:
+    r = khabar("timeline", "--json", "--since", "100y", home=khabar_home)
+    assert r.returncode == EXIT_OK, r.stderr
+    data = json.loads(r.stdout)
+    assert data["story"]["headline"] == SEED_TITLE and data["topic"] is None
+    (entry,) = data["timeline"]
+    assert entry["title"] == SEED_TITLE and entry["lang"] == "ar" and "Reuters" in entry["outlets"]
+    r = khabar("timeline", "--since", "100y", "حلب", home=khabar_home)
+    assert r.returncode == EXIT_OK, r.stderr
+    lines = r.stdout.splitlines()
+    assert "التسلسل الزمني" in lines[0] and SEED_TITLE in lines[0]  # the topic's language
+    assert lines[2].lstrip("\u200f").startswith("[1] ") and " · ar" in lines[2]
+    r = khabar("timeline", "--since", "100y", "cricket world cup", home=khabar_home)
+    assert r.returncode == EXIT_OK and "Nothing about" in r.stdout
 
 
 def test_stats_on_an_empty_home_is_zero_without_a_model(tmp_path: Path) -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from khabar.bot._filters import FilterError, parse_filter_args, parse_since
+from khabar.bot._filters import parse_filter_args, parse_since
 from khabar.bot._repl import COMMANDS, ReplSession, run
 from khabar.index import Index
 from khabar.retrieval import Khabar
+
+from khabar import FilterError
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
@@ -161,6 +163,16 @@ def test_summary_of_the_index(session: ReplSession) -> None:
     out = session.handle(":summary 100y")
     assert SEED_TITLE in out
     assert "error" in session.handle(":filter since=nonsense")
+
+
+@pytest.mark.model
+def test_timeline_of_a_story(session: ReplSession) -> None:
+    out = session.handle(":timeline 100y")
+    assert "Timeline: " in out and SEED_TITLE in out
+    # The seed states no date: it is placed, and marked, by when it was indexed.
+    assert re.search(r"^\S*\[1\] [-\d]{10} [:\d]{5} \(indexed\) · ar — .*Reuters", out, re.M)
+    assert "Nothing about" in session.handle(":timeline 100y cricket world cup")
+    assert SEED_TITLE in session.handle(":timeline حلب")  # 7 days by default
 
 
 @pytest.mark.model

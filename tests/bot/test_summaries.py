@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -47,6 +48,25 @@ async def test_summary_private_whole_index_group_its_own(fresh_bot: RunningBot,
     (channel,) = await fake.wait_for_messages(CHANNEL, 1, timeout=TIMEOUT)
     assert "Floods hit Benghazi" in channel["text"]
     assert fresh_index.store.count_articles() == 1  # the command was not indexed
+
+
+async def test_timeline_of_a_story(fresh_bot: RunningBot, fresh_index: Index) -> None:
+    fake = fresh_bot.fake
+    fake.channel_post(CHANNEL, "libya_news", 42, POST, title="Libya News")
+    await until(lambda: fresh_index.store.count_articles() == 1)
+    fake.private_text(USER, "/timeline Benghazi floods")
+    (timeline,) = await fake.wait_for_messages(USER, 1, timeout=TIMEOUT)
+    text = re.sub("[\u200e\u200f\u2068\u2069]", "", timeline["text"])  # direction marks
+    assert text.startswith("Timeline: Floods hit Benghazi")
+    assert re.search(r"^\[1\] \d{4}-\d\d-\d\d \d\d:\d\d · en — Libya News — Floods", text, re.M)
+    assert "https://t.me/libya_news/42" in timeline["raw_text"]
+    fake.private_text(USER, "/timeline 7d cricket")
+    _, nothing = await fake.wait_for_messages(USER, 2, timeout=TIMEOUT)
+    assert "Nothing about" in nothing["text"]
+    # In a group, the story must come from the group's own sources.
+    fake.group_text(GROUP, 7, "/timeline")
+    (group,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
+    assert "Nothing was covered in this period." in group["text"]
 
 
 def _digest_time(now: datetime) -> str:

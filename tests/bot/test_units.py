@@ -16,6 +16,7 @@ from khabar.bot._handlers import _without_mention
 from khabar.bot._intake import report_html
 from khabar.bot._logging import JsonFormatter
 from khabar.bot._ratelimit import RateLimiter
+from khabar.bot._services import lang_of_text
 from khabar.bot.telegram import serve
 from khabar.index import IngestReport, ItemResult
 from telegram import Message, MessageEntity
@@ -35,6 +36,16 @@ def test_rate_limiter_window_and_single_notice() -> None:
     now[0] = 60.5
     assert limiter.check(1).allowed
     assert RateLimiter(0).check(1).allowed  # 0: no limit
+
+
+def test_ui_language_is_the_language_retrieval_reads() -> None:
+    assert lang_of_text("من قصف حلب؟") == "ar"
+    assert lang_of_text("لا") == "ar"  # too short for detect_lang: an Arabic letter decides
+    assert lang_of_text("who struck Aleppo?") == "en"
+    assert lang_of_text("Was sagte Reuters über Aleppo und die Angriffe der Armee?") == "en"
+    assert lang_of_text("7d") == "en"
+    assert lang_of_text("24 ?!") is None  # no letters: the caller falls back
+    assert lang_of_text("") is None
 
 
 def test_summary_arguments() -> None:
@@ -166,14 +177,28 @@ def test_every_ui_text_is_valid_telegram_html_in_both_languages() -> None:
 
     from khabar.bot._texts import COMMANDS, TEXTS
 
-    assert TEXTS["en"].keys() == TEXTS["ar"].keys()
     for lang, texts in TEXTS.items():
         for key, text in texts.items():
             names = {f for _, f, _, _ in string.Formatter().parse(text) if f}
             visible, _ = parse_html(text.format(**dict.fromkeys(names, "1")))
             assert visible.strip(), (lang, key)
-    for command, en, ar in COMMANDS:
-        assert command.islower() and 1 <= len(en) <= 256 and 1 <= len(ar) <= 256
+    for command in COMMANDS:
+        assert command.islower()
+        assert all(1 <= len(TEXTS[lang][f"command_{command}"]) <= 256 for lang in TEXTS)
+
+
+def test_every_text_has_both_languages_with_the_same_placeholders() -> None:
+    import string
+
+    from khabar.bot._texts import TEXTS
+
+    assert set(TEXTS) == {"en", "ar"}
+    assert TEXTS["en"].keys() == TEXTS["ar"].keys()
+    for key, en in TEXTS["en"].items():
+        ar = TEXTS["ar"][key]
+        assert ar.strip() and (ar != en or key == "story_more_outlets"), key  # "+{n}"
+        fields = [{f for _, f, _, _ in string.Formatter().parse(text) if f} for text in (en, ar)]
+        assert fields[0] == fields[1], key
 
 
 def test_serve_refuses_bad_configuration_before_loading_anything(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from khabar.index import _fetch
-from khabar.index._fetch import FEED_AND_PAGE_TYPES, Fetcher, blocked_reason, is_blocked_address
+from khabar.index._fetch import Fetcher, blocked_reason
+from khabar.index._ingest import WEB_TYPES
 
 from khabar._errors import BlockedURLError, FetchError
 from khabar._settings import Settings
@@ -205,7 +206,6 @@ def allowed(port: int, **kwargs: object) -> Fetcher:
 )
 def test_refused_addresses(address: str, reason: str) -> None:
     assert blocked_reason(address) == reason
-    assert is_blocked_address(address)
 
 
 @pytest.mark.parametrize(
@@ -224,16 +224,15 @@ def test_refused_addresses(address: str, reason: str) -> None:
 )
 def test_public_addresses(address: str) -> None:
     assert blocked_reason(address) is None
-    assert not is_blocked_address(address)
 
 
 # -- fetching ---------------------------------------------------------------------------
 
 
-async def test_html_page(port: int) -> None:
+def test_html_page(port: int) -> None:
     url = f"http://127.0.0.1:{port}/page.html?token=s3cret"
-    async with allowed(port) as fetcher:
-        got = await fetcher.fetch(url, accept=FEED_AND_PAGE_TYPES)
+    with allowed(port) as fetcher:
+        got = fetcher.fetch(url, accept=WEB_TYPES)
     assert got.url == got.final_url == url
     assert got.status == 200
     assert (got.content_type, got.charset) == ("text/html", "utf-8")
@@ -241,161 +240,146 @@ async def test_html_page(port: int) -> None:
     assert got.headers["x-seen-host"] == f"127.0.0.1:{port}"
 
 
-async def test_feed_without_context_manager(port: int) -> None:
-    got = await allowed(port).fetch(
+def test_feed_without_context_manager(port: int) -> None:
+    got = allowed(port).fetch(
         f"http://127.0.0.1:{port}/feed.xml", accept={"text/xml", "application/rss+xml"}
     )
     assert (got.content_type, got.charset, got.data) == ("application/rss+xml", "utf-8", FEED)
 
 
-def test_fetch_sync(port: int) -> None:
+def test_client_reused_inside_with_block(port: int) -> None:
     with allowed(port) as fetcher:
-        got = fetcher.fetch_sync(f"http://127.0.0.1:{port}/feed.xml")
-        again = fetcher.fetch_sync(f"http://127.0.0.1:{port}/r/2")
+        got = fetcher.fetch(f"http://127.0.0.1:{port}/feed.xml")
+        again = fetcher.fetch(f"http://127.0.0.1:{port}/r/2")
     assert got.data == FEED
     assert again.data == PAGE
 
 
-async def test_fetch_sync_inside_running_loop(port: int) -> None:
+async def test_fetch_inside_running_loop(port: int) -> None:
     # Must not try to start an event loop of its own.
-    got = allowed(port).fetch_sync(f"http://127.0.0.1:{port}/page.html")
+    got = allowed(port).fetch(f"http://127.0.0.1:{port}/page.html")
     assert got.data == PAGE
 
 
-async def test_default_settings_refuse_loopback(port: int) -> None:
-    fetcher = Fetcher(Settings())
+def test_default_settings_refuse_loopback(port: int) -> None:
     with pytest.raises(BlockedURLError, match=r"127\.0\.0\.1 \(loopback\)"):
-        await fetcher.fetch(f"http://127.0.0.1:{port}/page.html")
-    with pytest.raises(BlockedURLError, match=r"127\.0\.0\.1"):
-        fetcher.fetch_sync(f"http://127.0.0.1:{port}/page.html")
+        Fetcher(Settings()).fetch(f"http://127.0.0.1:{port}/page.html")
 
 
-async def test_host_name_resolving_to_loopback_is_refused(port: int) -> None:
+def test_host_name_resolving_to_loopback_is_refused(port: int) -> None:
     with pytest.raises(BlockedURLError, match="loopback"):
-        await Fetcher().fetch(f"http://localhost:{port}/page.html")
-    with pytest.raises(BlockedURLError, match="loopback"):
-        Fetcher().fetch_sync(f"http://localhost:{port}/page.html")
+        Fetcher().fetch(f"http://localhost:{port}/page.html")
 
 
-async def test_allow_private_and_allowed_hosts(port: int) -> None:
+def test_allow_private_and_allowed_hosts(port: int) -> None:
     url = f"http://127.0.0.1:{port}/page.html"
-    assert (await Fetcher(Settings(allow_private_urls=True)).fetch(url)).data == PAGE
-    assert (await Fetcher(allow_private=True).fetch(url)).data == PAGE
-    assert (await Fetcher(allowed_hosts={f"127.0.0.1:{port}"}).fetch(url)).data == PAGE
-    assert (await Fetcher(allowed_hosts={"127.0.0.1"}).fetch(url)).data == PAGE  # any port
+    assert Fetcher(Settings(allow_private_urls=True)).fetch(url).data == PAGE
+    assert Fetcher(allow_private=True).fetch(url).data == PAGE
+    assert Fetcher(allowed_hosts={f"127.0.0.1:{port}"}).fetch(url).data == PAGE
+    assert Fetcher(allowed_hosts={"127.0.0.1"}).fetch(url).data == PAGE  # any port
     with pytest.raises(BlockedURLError):  # another port is not allowed
-        await Fetcher(allowed_hosts={f"127.0.0.1:{port + 1}"}).fetch(url)
+        Fetcher(allowed_hosts={f"127.0.0.1:{port + 1}"}).fetch(url)
 
 
-async def test_redirect_chain_followed(port: int) -> None:
-    async with allowed(port) as fetcher:
-        got = await fetcher.fetch(f"http://127.0.0.1:{port}/r/2")
-        absolute = await fetcher.fetch(f"http://127.0.0.1:{port}/abs-redirect")
+def test_redirect_chain_followed(port: int) -> None:
+    with allowed(port) as fetcher:
+        got = fetcher.fetch(f"http://127.0.0.1:{port}/r/2")
+        absolute = fetcher.fetch(f"http://127.0.0.1:{port}/abs-redirect")
     assert got.data == PAGE
     assert got.url == f"http://127.0.0.1:{port}/r/2"
     assert got.final_url == f"http://127.0.0.1:{port}/page.html"
     assert absolute.data == FEED
 
 
-async def test_too_many_redirects(port: int) -> None:
+def test_too_many_redirects(port: int) -> None:
     with pytest.raises(FetchError, match="too many redirects"):
-        await allowed(port).fetch(f"http://127.0.0.1:{port}/r/10")
+        allowed(port).fetch(f"http://127.0.0.1:{port}/r/10")
     with pytest.raises(FetchError, match="too many redirects"):
-        allowed(port).fetch_sync(f"http://127.0.0.1:{port}/r/10")
-    with pytest.raises(FetchError, match="too many redirects"):
-        await allowed(port, max_redirects=1).fetch(f"http://127.0.0.1:{port}/r/2")
-    assert (await allowed(port, max_redirects=2).fetch(f"http://127.0.0.1:{port}/r/2")).data
+        allowed(port, max_redirects=1).fetch(f"http://127.0.0.1:{port}/r/2")
+    assert allowed(port, max_redirects=2).fetch(f"http://127.0.0.1:{port}/r/2").data
 
 
 @pytest.mark.parametrize(
     ("path", "address"),
     [("/to-private", "10.0.0.1"), ("/to-mapped", "10.0.0.1"), ("/to-metadata", "169.254.169.254")],
 )
-async def test_redirect_to_private_address_refused(port: int, path: str, address: str) -> None:
+def test_redirect_to_private_address_refused(port: int, path: str, address: str) -> None:
     # The first hop is allowed; the second is refused before any connection (the
     # only_loopback fixture would fail the test on an attempt).
     url = f"http://127.0.0.1:{port}{path}"
     with pytest.raises(BlockedURLError, match=address.replace(".", r"\.")):
-        await allowed(port).fetch(url)
-    with pytest.raises(BlockedURLError, match=address.replace(".", r"\.")):
-        allowed(port).fetch_sync(url)
+        allowed(port).fetch(url)
 
 
-async def test_bad_redirects(port: int) -> None:
+def test_bad_redirects(port: int) -> None:
     with pytest.raises(FetchError, match="scheme 'ftp'"):
-        await allowed(port).fetch(f"http://127.0.0.1:{port}/to-ftp")
+        allowed(port).fetch(f"http://127.0.0.1:{port}/to-ftp")
     with pytest.raises(FetchError, match="without Location"):
-        await allowed(port).fetch(f"http://127.0.0.1:{port}/no-location")
+        allowed(port).fetch(f"http://127.0.0.1:{port}/no-location")
 
 
 @pytest.mark.parametrize("path", ["/huge-cl", "/huge", "/gzip-bomb"])
-async def test_huge_body_refused(port: int, path: str) -> None:
+def test_huge_body_refused(port: int, path: str) -> None:
     with pytest.raises(FetchError, match="too large"):
-        await allowed(port).fetch(f"http://127.0.0.1:{port}{path}")
-    with pytest.raises(FetchError, match="too large"):
-        allowed(port).fetch_sync(f"http://127.0.0.1:{port}{path}")
+        allowed(port).fetch(f"http://127.0.0.1:{port}{path}")
 
 
-async def test_body_at_the_limit_is_fine(port: int) -> None:
-    got = await allowed(port, max_bytes=len(PAGE)).fetch(f"http://127.0.0.1:{port}/page.html")
+def test_body_at_the_limit_is_fine(port: int) -> None:
+    got = allowed(port, max_bytes=len(PAGE)).fetch(f"http://127.0.0.1:{port}/page.html")
     assert got.data == PAGE
     with pytest.raises(FetchError, match="too large"):
-        await allowed(port, max_bytes=len(PAGE) - 1).fetch(f"http://127.0.0.1:{port}/page.html")
+        allowed(port, max_bytes=len(PAGE) - 1).fetch(f"http://127.0.0.1:{port}/page.html")
 
 
-async def test_slow_endpoint_times_out(port: int) -> None:
+def test_slow_endpoint_times_out(port: int) -> None:
     start = time.monotonic()
     with pytest.raises(FetchError, match=r"timed out fetching http://127\.0\.0\.1:\d+/slow"):
-        await allowed(port, timeout=0.3).fetch(f"http://127.0.0.1:{port}/slow")
-    with pytest.raises(FetchError, match="timed out"):
-        allowed(port, timeout=0.3).fetch_sync(f"http://127.0.0.1:{port}/slow")
+        allowed(port, timeout=0.3).fetch(f"http://127.0.0.1:{port}/slow")
     assert time.monotonic() - start < 2.5
 
 
-async def test_dripping_body_hits_total_timeout(port: int) -> None:
+def test_dripping_body_hits_total_timeout(port: int) -> None:
+    start = time.monotonic()
     with pytest.raises(FetchError, match="timed out"):
-        await allowed(port, timeout=1.0, total_timeout=0.5).fetch(f"http://127.0.0.1:{port}/drip")
-    with pytest.raises(FetchError, match="timed out"):
-        allowed(port, timeout=1.0, total_timeout=0.5).fetch_sync(f"http://127.0.0.1:{port}/drip")
+        allowed(port, timeout=1.0, total_timeout=0.5).fetch(f"http://127.0.0.1:{port}/drip")
+    assert time.monotonic() - start < 2.5
 
 
-async def test_http_errors(port: int) -> None:
+def test_http_errors(port: int) -> None:
     with pytest.raises(FetchError, match="HTTP 404"):
-        await allowed(port).fetch(f"http://127.0.0.1:{port}/missing")
+        allowed(port).fetch(f"http://127.0.0.1:{port}/missing")
     with pytest.raises(FetchError, match="HTTP 503"):
-        allowed(port).fetch_sync(f"http://127.0.0.1:{port}/server-error")
+        allowed(port).fetch(f"http://127.0.0.1:{port}/server-error")
 
 
-async def test_wrong_content_type(port: int) -> None:
+def test_wrong_content_type(port: int) -> None:
     with pytest.raises(FetchError, match="unsupported content type 'image/png'"):
-        await allowed(port).fetch(f"http://127.0.0.1:{port}/image.png", accept=FEED_AND_PAGE_TYPES)
+        allowed(port).fetch(f"http://127.0.0.1:{port}/image.png", accept=WEB_TYPES)
     with pytest.raises(FetchError, match=r"unsupported content type '\(none\)'"):
-        allowed(port).fetch_sync(f"http://127.0.0.1:{port}/no-type", accept={"application/json"})
+        allowed(port).fetch(f"http://127.0.0.1:{port}/no-type", accept={"application/json"})
     # Without accept, anything goes.
-    assert (await allowed(port).fetch(f"http://127.0.0.1:{port}/image.png")).content_type == (
-        "image/png"
-    )
+    assert allowed(port).fetch(f"http://127.0.0.1:{port}/image.png").content_type == "image/png"
 
 
-async def test_invalid_urls() -> None:
+def test_invalid_urls() -> None:
     fetcher = Fetcher()
     for url in ("file:///etc/passwd", "ftp://example.com/", "gopher://x/", "javascript:alert(1)"):
         with pytest.raises(FetchError, match="scheme"):
-            await fetcher.fetch(url)
+            fetcher.fetch(url)
     with pytest.raises(FetchError):
-        await fetcher.fetch("http:///no-host")
+        fetcher.fetch("http:///no-host")
     with pytest.raises(BlockedURLError, match=r"0\.0\.0\.0"):
-        fetcher.fetch_sync("http://0.0.0.0:1/")
+        fetcher.fetch("http://0.0.0.0:1/")
     with pytest.raises(BlockedURLError, match="::1"):
-        await fetcher.fetch("http://[::1]:1/")
+        fetcher.fetch("http://[::1]:1/")
 
 
-async def test_error_messages_hide_query_strings(port: int) -> None:
+def test_error_messages_hide_query_strings(port: int) -> None:
     with pytest.raises(FetchError) as info:
-        await allowed(port).fetch(f"http://127.0.0.1:{port}/missing?api_key=s3cret")
+        allowed(port).fetch(f"http://127.0.0.1:{port}/missing?api_key=s3cret")
     assert "s3cret" not in str(info.value)
     with pytest.raises(BlockedURLError) as blocked:
-        await Fetcher().fetch("http://user:pw@10.0.0.1/x?key=s3cret")
+        Fetcher().fetch("http://user:pw@10.0.0.1/x?key=s3cret")
     assert "s3cret" not in str(blocked.value) and "pw" not in str(blocked.value)
 
 
@@ -415,41 +399,39 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     return table
 
 
-async def test_name_resolving_to_private_refused(port: int, fake_dns: dict) -> None:
+def test_name_resolving_to_private_refused(port: int, fake_dns: dict) -> None:
     fake_dns["intranet.example"] = ["10.0.0.7", "fd00::7"]
     with pytest.raises(BlockedURLError, match=r"10\.0\.0\.7 \(private\).*fd00::7"):
-        await allowed(port).fetch(f"http://intranet.example:{port}/page.html")
-    with pytest.raises(BlockedURLError, match=r"10\.0\.0\.7"):
-        allowed(port).fetch_sync(f"http://intranet.example:{port}/page.html")
+        allowed(port).fetch(f"http://intranet.example:{port}/page.html")
 
 
-async def test_connects_only_to_checked_addresses(port: int, fake_dns: dict) -> None:
+def test_connects_only_to_checked_addresses(port: int, fake_dns: dict) -> None:
     # A name with a refused and an allowed address: only the allowed one is dialled
     # (only_loopback would fail on 10.0.0.9), and the Host header keeps the name.
     fake_dns["mixed.example"] = ["10.0.0.9", "127.0.0.1"]
     fetcher = allowed(port, allowed_hosts={"127.0.0.1"})
-    got = await fetcher.fetch(f"http://mixed.example:{port}/page.html")
+    got = fetcher.fetch(f"http://mixed.example:{port}/page.html")
     assert got.headers["x-seen-host"] == f"mixed.example:{port}"
-    assert fetcher.fetch_sync(f"http://mixed.example:{port}/page.html").data == PAGE
+    assert got.data == PAGE
 
 
-async def test_rebinding_between_lookups_is_caught(port: int, fake_dns: dict) -> None:
+def test_rebinding_between_lookups_is_caught(port: int, fake_dns: dict) -> None:
     # Each new connection resolves afresh and is checked again: a name that turns
     # private after a first, public answer is refused on the next connection.
     fake_dns["rebind.example"] = ["127.0.0.1"]
     fetcher = allowed(port, allowed_hosts={"127.0.0.1"})
-    assert (await fetcher.fetch(f"http://rebind.example:{port}/page.html")).data == PAGE
+    assert fetcher.fetch(f"http://rebind.example:{port}/page.html").data == PAGE
     fake_dns["rebind.example"] = ["10.0.0.1"]
     with pytest.raises(BlockedURLError, match=r"10\.0\.0\.1"):
-        await fetcher.fetch(f"http://rebind.example:{port}/page.html")
+        fetcher.fetch(f"http://rebind.example:{port}/page.html")
 
 
-async def test_allowed_host_name_entry(port: int, fake_dns: dict) -> None:
+def test_allowed_host_name_entry(port: int, fake_dns: dict) -> None:
     fake_dns["news.internal"] = ["127.0.0.1"]
     fetcher = Fetcher(allowed_hosts={f"NEWS.internal:{port}"})
-    assert (await fetcher.fetch(f"http://news.internal:{port}/page.html")).data == PAGE
+    assert fetcher.fetch(f"http://news.internal:{port}/page.html").data == PAGE
     with pytest.raises(BlockedURLError):
-        await Fetcher(allowed_hosts={"news.internal:1"}).fetch(f"http://news.internal:{port}/")
+        Fetcher(allowed_hosts={"news.internal:1"}).fetch(f"http://news.internal:{port}/")
 
 
 def test_invalid_allowed_hosts_entry() -> None:
@@ -457,11 +439,8 @@ def test_invalid_allowed_hosts_entry() -> None:
         Fetcher(allowed_hosts={"host:abc"})
 
 
-async def test_only_loopback_guard_is_effective() -> None:
+def test_only_loopback_guard_is_effective() -> None:
     # The safety net of these tests: a fetcher allowed everywhere is stopped by the
     # fixture, not by the network, when it dials 10.0.0.1.
     with pytest.raises(AssertionError, match=r"10\.0\.0\.1"):
-        Fetcher(allow_private=True, timeout=0.5).fetch_sync("http://10.0.0.1/")
-    with pytest.raises(ExceptionGroup) as info:  # anyio's connect wraps it in a group
-        await Fetcher(allow_private=True, timeout=0.5).fetch("http://10.0.0.1/")
-    assert info.group_contains(AssertionError, match=r"10\.0\.0\.1")
+        Fetcher(allow_private=True, timeout=0.5).fetch("http://10.0.0.1/")

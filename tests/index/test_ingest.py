@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from khabar.index import Article, Index
+from khabar.index import ITEM_STATUSES, Article, Index, IngestReport, ItemResult
 
 from khabar import Settings
 from khabar.store import Store
@@ -272,3 +272,12 @@ def test_a_large_folder_is_reported_file_by_file_in_order(tmp_path: Path) -> Non
     assert [Path(i.name).name for i in report.items] == [f"{i:02d}.txt" for i in range(70)]
     assert {Path(i.name).name for i in report.errors} == {"05.txt", "41.txt", "66.txt"}
     assert report.count("added") == 67 == ix.store.count_articles()
+
+
+def test_item_statuses_serialise_as_before() -> None:
+    assert ITEM_STATUSES == ("added", "replaced", "unchanged", "duplicate", "error")
+    report = IngestReport([ItemResult("a.txt", "added", passages=2),
+                           ItemResult("b.txt", "error", "empty")])
+    assert report.summary() == "1 added, 1 error (2 passages)"
+    assert report.to_dict()["counts"] == {"added": 1, "replaced": 0, "unchanged": 0,
+                                          "duplicate": 0, "error": 1}

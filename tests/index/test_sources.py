@@ -9,7 +9,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from khabar.index._sources import BUDGET_FACTOR, RATIO_MIN_BYTES, SourceError, SourceItem, iter_path
+from khabar.index._sources import BUDGET_FACTOR, RATIO_MIN_BYTES, SourceItem, iter_path
+
+from khabar import SourceError
 
 LIMIT = 100_000  # above tar's 10 KB minimum record, so plain .tar files fit
 

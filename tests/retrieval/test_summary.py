@@ -1,4 +1,4 @@
-"""Coverage summaries on the real model and a real store: a tiny mixed corpus.
+"""Summaries on the real model and a real store: a tiny mixed corpus.
 
 Three NTREX documents in English and in their human Arabic translation (one
 with a wire copy under another outlet), an undated local article with HTML in
@@ -15,24 +15,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from khabar.bot._render_coverage import (
-    render_coverage_plain,
-    render_coverage_telegram,
+from khabar.bot._render_summary import (
+    render_summary_plain,
+    render_summary_telegram,
     render_timeline_plain,
     render_timeline_telegram,
 )
 from khabar.index import Article, Index
-from khabar.retrieval import Coverage, CoverageConfig, parse_duration, summarize, timeline
+from khabar.retrieval import Summary, SummaryConfig, parse_duration, summarize, timeline
 from khabar.retrieval._cluster import average_linkage
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from khabar import Settings
 from khabar.model import Encoder
+from tests.bot.fake_telegram import parse_html
 from tests.conftest import share_models
 
 pytestmark = pytest.mark.model
 
-FIXTURE = Path(__file__).parent / "fixtures" / "ntrex_coverage.json"
+FIXTURE = Path(__file__).parent / "fixtures" / "ntrex_summary.json"
 NOW = datetime.now(UTC).replace(microsecond=0)
 HTML_TITLE = "<b>Bakery</b> & <script>alert(1)</script> wins the town's bread prize"
 # doc id -> (English outlet, Arabic outlet); Macedonia also has a Reuters wire copy.
@@ -61,7 +62,7 @@ def _articles() -> list[Article]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
           encoders: list[Encoder]) -> Iterator[Index]:
-    home = share_models(tmp_path_factory.mktemp("coverage-home"), model_home)
+    home = share_models(tmp_path_factory.mktemp("summary-home"), model_home)
     ix = Index.open(Settings(home=home), encoders=encoders)
     report = ix.add_articles(_articles())
     assert report.count("added") == 7, report.summary()
@@ -83,19 +84,19 @@ def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
 
 
 @pytest.fixture(scope="module")
-def day(index: Index) -> Coverage:
+def day(index: Index) -> Summary:
     return summarize(index, since=NOW - timedelta(days=1), lang="en")
 
 
-def _story_urls(cov: Coverage, index: Index) -> list[set[str]]:
-    return [{e.url or "" for e in timeline(index, s)} for s in cov.stories]
+def _story_urls(summary: Summary, index: Index) -> list[set[str]]:
+    return [{e.url or "" for e in timeline(index, s)} for s in summary.stories]
 
 
 def _doc(url: str) -> str:
     return url.split("/")[3] if "news.example" in url else url
 
 
-def test_translations_together_and_different_stories_apart(day: Coverage,
+def test_translations_together_and_different_stories_apart(day: Summary,
                                                            index: Index) -> None:
     groups = [{_doc(u) for u in urls} for urls in _story_urls(day, index)]
     assert sorted(map(sorted, groups)) == sorted([
@@ -107,7 +108,7 @@ def test_translations_together_and_different_stories_apart(day: Coverage,
         assert story.langs == ["ar", "en"]
 
 
-def test_ranked_by_outlets_then_articles(day: Coverage) -> None:
+def test_ranked_by_outlets_then_articles(day: Summary) -> None:
     assert [s.n_outlets for s in day.stories] == [3, 2, 1, 1]
     assert [s.n_articles for s in day.stories] == [3, 2, 2, 1]
     assert day.stories[0].outlets[0] in {"RT", "Reuters", "الجزيرة"}
@@ -118,7 +119,7 @@ def test_ranked_by_outlets_then_articles(day: Coverage) -> None:
     assert first is not None and last is not None and first < last
 
 
-def test_citations_consistent_across_the_digest(day: Coverage) -> None:
+def test_citations_consistent_across_the_digest(day: Summary) -> None:
     numbers = [s.n for s in day.sources]
     assert numbers == list(range(1, len(numbers) + 1))
     for story in day.stories:
@@ -129,12 +130,12 @@ def test_citations_consistent_across_the_digest(day: Coverage) -> None:
             src = next(s for s in story.sources if s.n == sent.source)
             assert sent.text in src.text  # extractive: the sentence is in its passage
             assert src.article_id in story.article_ids
-    for text in (render_coverage_plain(day, "en"), render_coverage_telegram(day, "ar")):
+    for text in (render_summary_plain(day, "en"), render_summary_telegram(day, "ar")):
         cited = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
         assert cited == set(numbers)
 
 
-def test_sentences_not_redundant(day: Coverage) -> None:
+def test_sentences_not_redundant(day: Summary) -> None:
     for story in day.stories:
         texts = [s.text for s in story.sentences]
         assert len(set(texts)) == len(texts)
@@ -143,37 +144,37 @@ def test_sentences_not_redundant(day: Coverage) -> None:
 def test_wire_copies_stay_together_whatever_the_threshold(index: Index) -> None:
     assert index.store.stats()["linked_duplicates"] >= 4
     strict = summarize(index, since=NOW - timedelta(days=1), limit=None,
-                       config=CoverageConfig(threshold=5.0))
+                       config=SummaryConfig(threshold=5.0))
     groups = sorted(sorted(u for u in urls) for urls in _story_urls(strict, index))
     assert ["https://news.example/rt.com.91337/en", "https://wire.example/macedonia"] in groups
     assert len(groups) == 7  # everything else apart, translations included
 
 
 def test_too_many_articles_keeps_the_newest(index: Index) -> None:
-    cov = summarize(index, since=NOW - timedelta(days=1), config=CoverageConfig(max_articles=3))
-    assert cov.omitted == 5 and cov.n_articles == 3
-    assert sum(s.n_articles for s in cov.stories) == 3
-    assert "5 oldest articles" in render_coverage_plain(cov, "en")
+    summary = summarize(index, since=NOW - timedelta(days=1), config=SummaryConfig(max_articles=3))
+    assert summary.omitted == 5 and summary.n_articles == 3
+    assert sum(s.n_articles for s in summary.stories) == 3
+    assert "5 oldest articles" in render_summary_plain(summary, "en")
 
 
 def test_empty_period_is_clear(index: Index) -> None:
-    cov = summarize(index, since=NOW - timedelta(days=30), until=NOW - timedelta(days=20))
-    assert cov.empty and cov.stories == [] and cov.n_articles == 0
-    assert "Nothing was covered in this period." in render_coverage_plain(cov, "en")
-    assert "لم تُغطَّ أي أخبار في هذه الفترة." in render_coverage_telegram(cov, "ar")
-    assert json.loads(json.dumps(cov.to_dict()))["empty"] is True
+    summary = summarize(index, since=NOW - timedelta(days=30), until=NOW - timedelta(days=20))
+    assert summary.empty and summary.stories == [] and summary.n_articles == 0
+    assert "Nothing was covered in this period." in render_summary_plain(summary, "en")
+    assert "لم تُغطَّ أي أخبار في هذه الفترة." in render_summary_telegram(summary, "ar")
+    assert json.loads(json.dumps(summary.to_dict()))["empty"] is True
 
 
 def test_topic_with_nothing_says_so(index: Index) -> None:
-    cov = summarize(index, since=NOW - timedelta(days=1), topic="<i>cricket</i> world cup")
-    assert cov.empty
-    text = render_coverage_telegram(cov, "en")
+    summary = summarize(index, since=NOW - timedelta(days=1), topic="<i>cricket</i> world cup")
+    assert summary.empty
+    text = render_summary_telegram(summary, "en")
     assert "Nothing about" in text and "&lt;i&gt;cricket&lt;/i&gt;" in text
     assert "<i>cricket" not in text
 
 
-def test_telegram_rendering_escapes_article_text(day: Coverage) -> None:
-    html = render_coverage_telegram(day, "en")
+def test_telegram_rendering_escapes_article_text(day: Summary) -> None:
+    html = render_summary_telegram(day, "en")
     assert "<script>" not in html and "<b>Bakery" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;Bakery&lt;/b&gt; &amp;" in html
@@ -182,20 +183,20 @@ def test_telegram_rendering_escapes_article_text(day: Coverage) -> None:
     assert '<a href="https://news.example/' in html
 
 
-def test_plain_rendering_and_labels(day: Coverage) -> None:
-    en = render_coverage_plain(day, "en")
-    ar = render_coverage_plain(day, "ar")
+def test_plain_rendering_and_labels(day: Summary) -> None:
+    en = render_summary_plain(day, "en")
+    ar = render_summary_plain(day, "ar")
     assert "What was covered" in en and "single outlet" in en
     assert "ما غطّته الأخبار" in ar and "مصدر واحد فقط" in ar
     assert HTML_TITLE in en  # plain text shows titles as published
     assert "\u2068" in ar  # article text isolated in the Arabic layout
 
 
-def test_undated_article_placed_by_ingest_date(day: Coverage) -> None:
+def test_undated_article_placed_by_ingest_date(day: Summary) -> None:
     assert day.undated == 1
     bakery = next(s for s in day.stories if s.headline == HTML_TITLE)
     assert bakery.undated == 1 and bakery.first is not None
-    assert "state no publication date" in render_coverage_plain(day, "en")
+    assert "state no publication date" in render_summary_plain(day, "en")
     assert day.to_dict()["counts"]["undated"] == 1
 
 
@@ -215,9 +216,9 @@ def test_period_excludes_older_articles(index: Index) -> None:
 
 
 def test_topic_keeps_relevant_stories(index: Index) -> None:
-    cov = summarize(index, since=NOW - timedelta(days=1), topic="استفتاء على اسم مقدونيا")
-    assert len(cov.stories) == 1 and cov.n_articles == 3
-    assert cov.stories[0].n_articles == 3
+    summary = summarize(index, since=NOW - timedelta(days=1), topic="استفتاء على اسم مقدونيا")
+    assert len(summary.stories) == 1 and summary.n_articles == 3
+    assert summary.stories[0].n_articles == 3
     # A name matched as a word finds its story, with the other-language articles.
     belfast = summarize(index, since=NOW - timedelta(days=1), topic="Belfast")
     assert [s.n_articles for s in belfast.stories] == [2]
@@ -225,15 +226,15 @@ def test_topic_keeps_relevant_stories(index: Index) -> None:
 
 
 def test_reader_language_headline(index: Index) -> None:
-    cov = summarize(index, since=NOW - timedelta(days=1), lang="ar", limit=2)
-    assert len(cov.stories) == 2 and cov.n_stories == 4
-    for story in cov.stories:
+    summary = summarize(index, since=NOW - timedelta(days=1), lang="ar", limit=2)
+    assert len(summary.stories) == 2 and summary.n_stories == 4
+    for story in summary.stories:
         assert story.lang == "ar"
         assert all(re.search(r"[\u0600-\u06FF]", s.text) for s in story.sentences)
-    assert "تُعرض أهم 2" in render_coverage_plain(cov, "ar")
+    assert "تُعرض أهم 2" in render_summary_plain(summary, "ar")
 
 
-def test_timeline_in_date_order(day: Coverage, index: Index) -> None:
+def test_timeline_in_date_order(day: Summary, index: Index) -> None:
     story = day.stories[0]
     entries = timeline(index, story)
     assert [e.article_id for e in entries] == sorted(
@@ -241,24 +242,29 @@ def test_timeline_in_date_order(day: Coverage, index: Index) -> None:
     assert [e.when for e in entries] == sorted(e.when for e in entries)
     assert all(e.dated for e in entries)
     plain = render_timeline_plain(story, entries, "en")
-    assert len(plain.splitlines()) == 1 + len(entries)
+    assert len(plain.splitlines()) == 2 + len(entries)  # headline, facts, one line each
     assert "https://wire.example/macedonia" in plain
+    for n, e in enumerate(entries, 1):  # numbered citations, with outlet and language
+        line = plain.splitlines()[1 + n]
+        assert line.lstrip("\u200e").startswith(f"[{n}] ") and f" · {e.lang}" in line
+        assert all(o in line for o in e.outlets)
     html = render_timeline_telegram(story, entries, "ar")
     assert "التسلسل الزمني" in html and html.count("<a href=") == len(entries)
+    parse_html(html)  # valid Telegram HTML
 
 
 def test_llm_phrasing_keeps_only_valid_citations(index: Index) -> None:
     replies = ["Macedonia votes on its name [1] and Greece objects [99].",
                "An uncited claim.", "x [3]", "y [4]"]
-    cov = summarize(index, since=NOW - timedelta(days=1), llm=FakeListChatModel(
+    summary = summarize(index, since=NOW - timedelta(days=1), llm=FakeListChatModel(
         responses=replies), limit=2)
-    first, second = cov.stories
+    first, second = summary.stories
     assert first.generated == "Macedonia votes on its name [1] and Greece objects."
     assert second.generated is None  # nothing checkable: extractive only
-    assert "Summary (generated from the sources)" in render_coverage_plain(cov, "en")
+    assert "Summary (generated from the sources)" in render_summary_plain(summary, "en")
 
 
-def test_to_dict_is_json(day: Coverage) -> None:
+def test_to_dict_is_json(day: Summary) -> None:
     d = json.loads(json.dumps(day.to_dict(), ensure_ascii=False))
     assert d["counts"] == {"articles": 8, "stories": 4, "shown": 4, "outlets": 7, "undated": 1,
                            "omitted": 0}

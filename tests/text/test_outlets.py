@@ -1,6 +1,6 @@
 import pytest
 
-from khabar.text._outlets import canonical_outlet, is_attribution_line, outlets_from_attribution
+from khabar.text._outlets import canonical_outlet, outlets_from_attribution
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,6 @@ from khabar.text._outlets import canonical_outlet, is_attribution_line, outlets_
 )
 def test_attribution_lines(line: str, expected: list[str]) -> None:
     assert outlets_from_attribution(line) == expected
-    assert is_attribution_line(line)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +54,6 @@ def test_attribution_lines(line: str, expected: list[str]) -> None:
 )
 def test_not_attribution_lines(line: str) -> None:
     assert outlets_from_attribution(line) == []
-    assert not is_attribution_line(line)
 
 
 @pytest.mark.parametrize(

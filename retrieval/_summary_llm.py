@@ -8,8 +8,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from ._answer import CITATION
-from ._coverage_types import Story
 from ._generate import strip_unsupported
+from ._summary_types import Story
 
 log = logging.getLogger(__name__)
 

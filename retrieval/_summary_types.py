@@ -1,4 +1,4 @@
-"""What a coverage summary hands to front ends: stories, their citations, a timeline."""
+"""What a summary hands to front ends: stories, their citations, a timeline."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Story:
 
 
 @dataclass
-class Coverage:
+class Summary:
     """The stories of a period, ranked by coverage; ``sources`` numbered 1..n."""
 
     since: datetime
