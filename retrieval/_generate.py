@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -27,12 +28,12 @@ _SYSTEM = {
 
 def load_chat_model(spec: str, api_key: str | None = None) -> BaseChatModel:
     """``provider:model`` through LangChain's ``init_chat_model``."""
-    try:
+    try:  # the llm extra: the CLI and the bot run without it
         from langchain.chat_models import init_chat_model
     except ImportError as exc:
-        raise ConfigError("KHABAR_LLM needs the `langchain` package and the provider's "
-                          "integration (e.g. langchain-openai)") from exc
-    kwargs = {"api_key": api_key} if api_key else {}
+        raise ConfigError("KHABAR_LLM needs the llm extra: pip install 'khabar[llm]' (and "
+                          "the provider's package, e.g. langchain-openai)") from exc
+    kwargs: dict[str, Any] = {"api_key": api_key} if api_key else {}
     try:
         return init_chat_model(spec, **kwargs)
     except Exception as exc:
