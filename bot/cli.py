@@ -38,6 +38,7 @@ from ._filters import PERIOD_HELP, FilterError, parse_since
 if TYPE_CHECKING:
     from khabar.index import Index
     from langchain_core.language_models import BaseChatModel
+    from rich.console import Console
 
     from khabar import Settings
     from khabar.model import Encoder
@@ -79,7 +80,7 @@ def open_index(settings: Settings, *, seed: bool = True) -> Index:
         return open_app_index(settings, seed=seed, progress=progress)
 
 
-def _console():  # -> rich.console.Console
+def _console() -> Console:
     """stdout for rich; a reader that leaves (``| head``) ends us quietly, status 0."""
     from rich.console import Console
 
@@ -176,7 +177,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAULT if report.errors else EXIT_OK
 
 
-def _store(settings: Settings):  # -> index.Store, without loading the model
+def _store(settings: Settings) -> Store:  # without loading the model
     from khabar.store import Store
 
     return Store(settings.store_dir, index_type=settings.index_type,
@@ -408,9 +409,9 @@ def completion_script(shell: str) -> str:
     for sp in [parser, *sub.choices.values()]:
         for action in sp._actions:
             if action.dest == "home":
-                action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+                action.complete = shtab.DIRECTORY
             elif action.dest == "targets":  # ingest: files or folders (or URLs, typed)
-                action.complete = shtab.FILE  # type: ignore[attr-defined]
+                action.complete = shtab.FILE
     return shtab.complete(parser, shell=shell)
 
 

@@ -882,6 +882,6 @@ def _f16(matrix: np.ndarray) -> bytes:
     return np.ascontiguousarray(matrix, dtype=np.float16).tobytes()
 
 
-def _batches(items: list, size: int) -> Iterator[list]:
+def _batches(items: list[int], size: int) -> Iterator[list[int]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
