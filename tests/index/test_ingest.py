@@ -124,7 +124,8 @@ _CRASH_SCRIPT = """
 import sys
 sys.path.insert(0, {repo!r})
 from pathlib import Path
-from index import Article, Index, Settings
+from khabar import Settings
+from khabar.index import Article, Index
 from tests.fakes import HashEncoder
 ix = Index.open(Settings(home=Path({home!r})), encoders=[HashEncoder()])
 for i in range(100000):
