@@ -64,8 +64,12 @@ def build_application(settings: Settings, khabar: Khabar, *,
         .post_shutdown(_post_shutdown)
         .build()
     )
+    if index is None:  # khabar's own archive, which the bot also writes: an Index
+        if not isinstance(khabar.index, Index):
+            raise TypeError("build_application: pass index=, khabar.index is no Index")
+        index = khabar.index
     app.bot_data["services"] = Services(
-        settings=settings, khabar=khabar, index=index or khabar.index,
+        settings=settings, khabar=khabar, index=index,
         db=BotDB(settings.home / "bot.sqlite3"),
         limiter=RateLimiter(settings.rate_limit_per_minute))
     _add_handlers(app)

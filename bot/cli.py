@@ -1,5 +1,5 @@
 """The ``khabar`` command: ask, repl, ingest, forget, reindex, stats, check, summary,
-timeline, serve, model, bench, config — each with ``--help``.
+timeline, serve, model, bench, config, completion — each with ``--help``.
 
 Exit status:
 
@@ -39,6 +39,8 @@ from ._filters import PERIOD_HELP, parse_since
 
 if TYPE_CHECKING:
     from khabar.index import Index
+    from langchain_core.language_models import BaseChatModel
+    from rich.console import Console
 
     from khabar import Settings
     from khabar.model import Encoder
@@ -80,7 +82,7 @@ def open_index(settings: Settings, *, seed: bool = True) -> Index:
         return open_app_index(settings, seed=seed, progress=progress)
 
 
-def _console():  # -> rich.console.Console
+def _console() -> Console:
     """stdout for rich; a reader that leaves (``| head``) ends us quietly, status 0."""
     from rich.console import Console
 
@@ -103,16 +105,27 @@ def _period(value: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _chat_model(settings: Settings) -> BaseChatModel | None:
+    """KHABAR_LLM's chat model, set up before the encoders load: a missing llm extra or a
+    bad spec is said at once, not after a model load."""
+    if not settings.llm:
+        return None
+    from khabar.retrieval._generate import load_chat_model
+
+    return load_chat_model(settings.llm, settings.llm_api_key)
+
+
 # -- subcommands -------------------------------------------------------------------
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from khabar.retrieval import Filters, Khabar
 
     filters = Filters(outlets=list(args.outlet or []), langs=list(args.lang or []),
                       since=args.since, until=args.until)
+    llm = _chat_model(settings)
     index = open_index(settings)
     try:
-        answer = Khabar(index).ask(" ".join(args.question), previous=args.previous,
-                                   filters=filters or None, k=args.k)
+        answer = Khabar(index, llm=llm).ask(" ".join(args.question), previous=args.previous,
+                                            filters=filters or None, k=args.k)
     finally:
         index.close()
     if args.json:
@@ -129,9 +142,10 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 
     from ._repl import run
 
+    llm = _chat_model(settings)
     index = open_index(settings)
     try:
-        return run(Khabar(index), settings.home / "repl_history", debug=args.debug)
+        return run(Khabar(index, llm=llm), settings.home / "repl_history", debug=args.debug)
     finally:
         index.close()
 
@@ -165,7 +179,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAULT if report.errors else EXIT_OK
 
 
-def _store(settings: Settings):  # -> index.Store, without loading the model
+def _store(settings: Settings) -> Store:  # without loading the model
     from khabar.store import Store
 
     return Store(settings.store_dir, index_type=settings.index_type,
@@ -347,13 +361,15 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from khabar import KhabarError
+    from khabar import ConfigError
 
-    try:
-        from .telegram import serve
+    try:  # the telegram extra: everything else runs without it
+        import telegram  # noqa: F401
     except ImportError as exc:
-        raise KhabarError(f"the Telegram bot is not available in this version ({exc})"
-                          ) from exc
+        raise ConfigError("the Telegram bot needs the telegram extra: "
+                          "pip install 'khabar[telegram]'") from exc
+    from .telegram import serve
+
     serve(settings, webhook_url=args.webhook_url, listen=args.listen, port=args.port)
     return EXIT_OK
 
@@ -408,6 +424,30 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
                            env=env, cwd=REPO)
 
 
+SHELLS = ("bash", "zsh", "fish")
+
+
+def completion_script(shell: str) -> str:
+    """The completion script for ``shell``, generated from the parser (nothing heavy loads:
+    a shell may run this at every start)."""
+    import shtab
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for sp in [parser, *sub.choices.values()]:
+        for action in sp._actions:
+            if action.dest == "home":
+                action.complete = shtab.DIRECTORY
+            elif action.dest == "targets":  # ingest: files or folders (or URLs, typed)
+                action.complete = shtab.FILE
+    return shtab.complete(parser, shell=shell)
+
+
+def cmd_completion(args: argparse.Namespace, settings: Settings | None = None) -> int:
+    print(completion_script(args.shell), end="")
+    return EXIT_OK
+
+
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     data = settings.public_dict()
     if args.json:
@@ -432,8 +472,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _TopFormatter(argparse.HelpFormatter):
+    """Every subcommand's help beside its name: argparse sizes the column without the
+    subcommands' indent, which would put "completion"'s help on a line of its own."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog)
+        self._action_max_length = len("    completion")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     # SUPPRESS: given after the subcommand they override, absent they keep the top level's.
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks and debug logs")
@@ -443,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _Parser(
         prog="khabar",
+        formatter_class=_TopFormatter,
         description="Answers Arabic and English questions about news coverage from indexed "
                     "articles, with numbered citations.",
         epilog="Exit status: 0 ok, 1 a fault or failed item, 2 bad usage or configuration, "
@@ -542,6 +592,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = command("config", "print the effective settings (secrets masked)", cmd_config)
     g.add_argument("--json", action="store_true", help="print them as JSON")
+
+    cp = command("completion", "print the shell completion script (bash, zsh or fish)",
+                 cmd_completion,
+                 epilog="bash: eval \"$(khabar completion bash)\" in ~/.bashrc; zsh: "
+                        "khabar completion zsh > ~/.zfunc/_khabar (a folder on $fpath); "
+                        "fish: khabar completion fish > "
+                        "~/.config/fish/completions/khabar.fish")
+    cp.add_argument("shell", choices=SHELLS)
     return p
 
 
@@ -558,6 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore", DeprecationWarning)
     if not sys.stderr.isatty():  # progress bars only on a terminal, libraries' too
         os.environ.setdefault("TQDM_DISABLE", "1")
+    if args.func is cmd_completion:  # from a shell's startup: no settings to get wrong
+        return cmd_completion(args)
     from khabar import ConfigError, KhabarError, ModelError, Settings, StoreError
 
     try:

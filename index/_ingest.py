@@ -366,7 +366,7 @@ def _progress_bar(total: int, desc: str, show: bool) -> Any:  # a tqdm bar, or N
     return tqdm(total=total, desc=desc, unit="item", leave=False)
 
 
-def _progress(items: list, desc: str, show: bool) -> Iterable:
+def _progress(items: list[Any], desc: str, show: bool) -> Iterable[Any]:
     if not show or len(items) < 2:
         return items
     from tqdm import tqdm

@@ -152,7 +152,7 @@ class _SentenceCache:
         self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def embed(self, encoder, texts: list[str]) -> np.ndarray:
+    def embed(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
         key = encoder.fingerprint
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if (key, t) not in self._data]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -29,14 +30,14 @@ _SYSTEM = {
 def load_chat_model(spec: str, api_key: SecretStr | str | None = None) -> BaseChatModel:
     """``provider:model`` through LangChain's ``init_chat_model``; ``api_key`` is
     ``settings.llm_api_key`` (a ``SecretStr``), else the provider's own variable."""
-    try:
+    try:  # the llm extra: the CLI and the bot run without it
         from langchain.chat_models import init_chat_model
     except ImportError as exc:
-        raise ConfigError("KHABAR_LLM needs the `langchain` package and the provider's "
-                          "integration (e.g. langchain-openai)") from exc
+        raise ConfigError("KHABAR_LLM needs the llm extra: pip install 'khabar[llm]' (and "
+                          "the provider's package, e.g. langchain-openai)") from exc
     if isinstance(api_key, SecretStr):
         api_key = api_key.get_secret_value()
-    kwargs = {"api_key": api_key} if api_key else {}
+    kwargs: dict[str, Any] = {"api_key": api_key} if api_key else {}
     try:
         return init_chat_model(spec, **kwargs)
     except Exception as exc:

@@ -25,7 +25,9 @@ class Archive(Protocol):
 
     settings: Settings
     store: Store
-    encoders: Sequence[Encoder]
+
+    @property  # read-only: Index's list of encoders is one
+    def encoders(self) -> Sequence[Encoder]: ...
 
     @property
     def model(self) -> Encoder: ...

@@ -312,7 +312,7 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
     if re.fullmatch(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{1,2}", bare):
         # An acronym such as U.S or a.m: a boundary only before a clear starter.
         nxt_word = re.match(r"[^\W\d_]+", following)
-        return bool(nxt_word) and nxt_word.group(0).casefold() in _SENTENCE_STARTERS
+        return nxt_word is not None and nxt_word.group(0).casefold() in _SENTENCE_STARTERS
     return True
 
 

@@ -18,7 +18,7 @@ from khabar.bot.cli import EXIT_OK, EXIT_USAGE, benchmarks, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "stats", "check", "summary",
-               "timeline", "serve", "model", "bench", "config"]
+               "timeline", "serve", "model", "bench", "config", "completion"]
 SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
 
 
