@@ -16,15 +16,16 @@ from khabar.store._schema import SCHEMA_VERSION, batches, iso, parse_iso, transa
 def test_a_new_store_has_its_tables_and_meta_and_reopens(tmp_path: Path) -> None:
     store = Store(tmp_path)
     assert store.db_path == tmp_path / "khabar.sqlite3" and (tmp_path / "faiss").is_dir()
-    assert store.meta("schema") == SCHEMA_VERSION
+    assert store.meta("schema") == str(SCHEMA_VERSION) == "2"
+    assert store._conn().execute("PRAGMA user_version").fetchone()[0] == 2
     tables = {r[0] for r in store._conn().execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"meta", "articles", "outlets", "article_outlets", "passages", "vectors",
-                      "sentence_vectors"}
+                      "sentence_vectors", "removed_passages", "sqlite_sequence"}
     assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._conn().execute("PRAGMA foreign_keys").fetchone()[0] == 1
     store.close()
-    assert Store(tmp_path).meta("schema") == SCHEMA_VERSION
+    assert Store(tmp_path).meta("schema") == str(SCHEMA_VERSION)
 
 
 def test_a_transaction_bumps_the_generation_only_when_it_commits(tmp_path: Path) -> None:
