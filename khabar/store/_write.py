@@ -164,13 +164,17 @@ def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArti
         return {}
     indexes.refresh(db)
     links: dict[int, int] = {}
-    for i, chunk in enumerate(new.chunks):
-        hits = indexes.search("e5", chunk.lang, vecs[i], 1)  # under the indexes' lock
-        if hits and hits[0][1] >= threshold:
+    hits: dict[int, list[tuple[int, float]]] = {}
+    for lang in dict.fromkeys(c.lang for c in new.chunks):
+        rows = [i for i, c in enumerate(new.chunks) if c.lang == lang]
+        found = indexes.search_many("e5", lang, np.asarray(vecs)[rows], 1, one_thread=True)
+        hits.update(zip(rows, found, strict=True))
+    for i in range(len(new.chunks)):
+        if hits[i] and hits[i][0][1] >= threshold:
             root = db.execute(
                 "SELECT COALESCE(p.dup_of, p.id) AS root, a.url FROM passages p"
                 " JOIN articles a ON a.id = p.article_id WHERE p.id = ?",
-                (hits[0][0],)).fetchone()
+                (hits[i][0][0],)).fetchone()
             if root and (root["url"] is None or root["url"] != new.article.url):
                 links[i] = int(root["root"])
     return links
