@@ -182,7 +182,7 @@ class Store:
 
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite one space's vectors (reindexing), in one transaction."""
-        _write.replace_vectors(self._conn(), self._faiss, space, rows)
+        _write.replace_vectors(self._conn(), space, rows)
 
     def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Store sentence vectors for passages that have none yet, in one transaction."""

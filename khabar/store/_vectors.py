@@ -328,6 +328,8 @@ class VectorIndexes:
             if index.kind != want:
                 log.info("FAISS %s: %s index becomes %s", name, index.kind, want)
                 self.by_space[name] = index.converted(want)
+                self.dirty = True
+                self.saved = None  # the files hold the other kind
 
     def _rebuild(self, db: sqlite3.Connection) -> None:
         """Every index anew from SQLite, in one snapshot."""
@@ -388,6 +390,7 @@ class VectorIndexes:
             self.by_space = indexes
             self.mark = self.saved = mark
             self.dirty = False
+            self._settle_kind()  # the index type or threshold may be set otherwise now
             return True
         log.warning("FAISS files unreadable; rebuilding from SQLite")
         return False
@@ -445,7 +448,9 @@ class VectorIndexes:
             if not mine:
                 return False
             state = self._read_state()
-            if state is not None and ChangeMark.from_dict(state["mark"]).covers(mark):
+            if state is not None and ChangeMark.from_dict(state["mark"]).covers(mark) \
+                    and {k: v.get("kind") for k, v in state["spaces"].items()} \
+                    == {k: v["kind"] for k, v in spaces.items()}:
                 return True  # another process saved as much
             token = f"{mark.epoch}-{mark.passage}-{mark.removed}-{os.getpid()}"
             files: dict[str, dict[str, str]] = {space: {} for space in spaces}

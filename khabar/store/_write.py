@@ -229,16 +229,16 @@ def delete_articles(db: sqlite3.Connection, indexes: VectorIndexes, ids: Iterabl
 
 
 # -- vectors (reindexing, sentence vectors added later) ---------------------------------
-def replace_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+def replace_vectors(db: sqlite3.Connection, space: str,
                     rows: Iterable[tuple[int, np.ndarray]]) -> None:
     """Overwrite one space's vectors (reindexing), in one transaction: a new epoch,
-    so every reader (this one first) rebuilds its indexes."""
+    so every reader, this one included, rebuilds its indexes at its next search (once
+    for a reindex of several spaces)."""
     with transaction(db):
         db.execute("DELETE FROM vectors WHERE space = ?", (space,))
         db.executemany("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
                        ((pid, space, np.asarray(v, np.float32).tobytes()) for pid, v in rows))
         bump_epoch(db)
-    indexes.refresh(db)
 
 
 def passages_without_sentence_vectors(db: sqlite3.Connection, space: str

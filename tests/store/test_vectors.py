@@ -260,3 +260,21 @@ def test_the_index_kind_is_the_same_built_whole_or_grown(tmp_path: Path) -> None
     assert store.search("e5", "en", q, 5)[0][0] == next(
         r["id"] for r in store.iter_passages("en"))
     assert store.check([]) == []
+
+
+def test_saved_files_of_another_index_type_are_converted_not_rebuilt(
+        tmp_path: Path, rebuilds: list[VectorIndexes]) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", [*BODY, FOOTBALL], url="https://x.test/a"))
+    q = HashEncoder().embed_queries([FOOTBALL])[0]
+    flat = store.search("e5", "en", q, 3)
+    store.close()
+    hnsw = Store(tmp_path, index_type="hnsw")
+    got = hnsw.search("e5", "en", q, 3)
+    assert [pid for pid, _ in got] == [pid for pid, _ in flat]
+    assert [s for _, s in got] == pytest.approx([s for _, s in flat], abs=1e-5)
+    assert {ix.kind for ix in hnsw._faiss.by_space.values()} == {"hnsw"}
+    hnsw.close()
+    assert json.loads((tmp_path / "faiss" / "state.json").read_text()
+                      )["spaces"]["e5"]["kind"] == "hnsw"
+    assert len(rebuilds) == 1  # the empty store's
