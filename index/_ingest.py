@@ -155,13 +155,13 @@ class Index:
 
     def _known(self, article: Article) -> PutResult | None:
         """What storing would say without embedding: the same text at the same URL
-        (a feed polled again) is unchanged; the same text elsewhere, a duplicate."""
+        (a feed polled again) is unchanged; the same text elsewhere (a new version
+        included), a duplicate."""
         digest = content_hash(article)
         if article.url:
             row = self.store.find_article(url=article.url)
-            if row is not None:  # same URL: unchanged, or a new version to embed
-                return PutResult("unchanged", row["id"]) if row["content_hash"] == digest \
-                    else None
+            if row is not None and row["content_hash"] == digest:
+                return PutResult("unchanged", row["id"])
         row = self.store.find_article(content_hash=digest)
         return PutResult("duplicate", row["id"]) if row is not None else None
 

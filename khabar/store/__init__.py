@@ -2,9 +2,10 @@
 
 :mod:`khabar.index` writes it, :mod:`khabar.retrieval` reads it. :class:`Store` is
 the one entry point; its work is split by operation over private modules
-(``_schema``, ``_write``, ``_read``, ``_vectors``, ``_check``).
+(``_schema``, ``_changes``, ``_write``, ``_read``, ``_vectors``, ``_check``).
 """
 
+from ._changes import ChangeMark, Changes
 from ._store import Store
 from ._types import Article, Chunk, StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
@@ -12,6 +13,8 @@ from ._write import NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
     "Article",
+    "ChangeMark",
+    "Changes",
     "Chunk",
     "IndexType",
     "NewArticle",

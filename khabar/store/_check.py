@@ -74,7 +74,7 @@ def stats(db: sqlite3.Connection, indexes: VectorIndexes, path: Path) -> dict[st
         "languages": langs,
         "published_from": first,
         "published_to": last,
-        "index_type": indexes.kind(max(langs.values(), default=0)),
+        "index_type": indexes.built_kind(),
         "spaces": {k: vars(v) for k, v in read_spaces(db).items()},
         "sentence_vectors": count_sentence_vectors(db),
         "linked_duplicates": db.execute(

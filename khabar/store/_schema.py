@@ -1,23 +1,35 @@
-"""The SQLite database under the store: its tables, its connections, its transactions.
+"""The SQLite database under the store: its tables, their migrations, connections, transactions.
+
+The layout is versioned with ``PRAGMA user_version`` and reached by ordered
+migrations (:data:`MIGRATIONS`): a store of an older layout is migrated in place
+when it is opened, in one transaction, and one made by a newer khabar is refused.
+Opening a store whose layout is current writes nothing.
 
 Every other store module works on a connection opened here and writes inside
-:func:`transaction`, which bumps the *generation* that tells FAISS indexes (and
-any other process's readers) that SQLite changed. How values sit in columns
-(UTC ISO 8601 dates, float16 sentence matrices) is decided here too.
+:func:`transaction`, which bumps the *generation* when (and only when) it wrote
+something. How values sit in columns (UTC ISO 8601 dates, float16 sentence
+matrices) is decided here too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-SCHEMA = """
-PRAGMA foreign_keys = ON;
+from khabar._errors import StoreError
+
+log = logging.getLogger(__name__)
+
+# Layout 1, as khabar wrote it before layouts were versioned (it set meta('schema')
+# to '1' and left user_version at 0). Frozen: it is the first migration.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS articles (
     id INTEGER PRIMARY KEY,
@@ -68,10 +80,101 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (
     vecs BLOB NOT NULL,
     PRIMARY KEY (passage_id, space)
 );
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1'), ('generation', '0');
 """
 
-SCHEMA_VERSION = "1"
+# Layout 2: ids that are never reused (AUTOINCREMENT: SQLite would otherwise hand
+# the ids of the newest rows out again once they are deleted), and a log of the
+# passages removed, filled by a trigger in the deleting transaction, so a reader
+# can apply exactly what changed since it last looked (see ._changes). The tables
+# are rebuilt (SQLite cannot add AUTOINCREMENT to a table), foreign keys off.
+SCHEMA_V2 = """
+CREATE TABLE articles_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url TEXT UNIQUE,
+    content_hash TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    author TEXT,
+    published TEXT,            -- ISO 8601 in UTC, from the date the source states
+    ingested TEXT NOT NULL,    -- when khabar stored it; never shown as publication date
+    lang TEXT,
+    section TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    source TEXT,
+    site_name TEXT,
+    origin TEXT,               -- who brought it: e.g. "chat:-100123" for a Telegram chat
+    n_passages INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO articles_v2(id, url, content_hash, title, author, published, ingested, lang,
+                        section, tags, source, site_name, origin, n_passages)
+    SELECT id, url, content_hash, title, author, published, ingested, lang,
+           section, tags, source, site_name, origin, n_passages FROM articles;
+DROP TABLE articles;
+ALTER TABLE articles_v2 RENAME TO articles;
+CREATE INDEX articles_published ON articles(published);
+CREATE INDEX articles_origin ON articles(origin);
+CREATE TABLE passages_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    norm TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    dup_of INTEGER REFERENCES passages(id) ON DELETE SET NULL
+);
+INSERT INTO passages_v2(id, article_id, position, text, norm, lang, dup_of)
+    SELECT id, article_id, position, text, norm, lang, dup_of FROM passages;
+DROP TABLE passages;
+ALTER TABLE passages_v2 RENAME TO passages;
+CREATE INDEX passages_article ON passages(article_id);
+CREATE INDEX passages_dup ON passages(dup_of);
+-- Every passage deleted, in order: what readers at an older mark must drop.
+CREATE TABLE removed_passages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    passage_id INTEGER NOT NULL,
+    lang TEXT NOT NULL
+);
+CREATE TRIGGER passages_removed AFTER DELETE ON passages BEGIN
+    INSERT INTO removed_passages(passage_id, lang) VALUES (old.id, old.lang);
+END;
+UPDATE meta SET value = '2' WHERE key = 'schema';
+"""
+
 DB_NAME = "khabar.sqlite3"
+
+
+def _run(db: sqlite3.Connection, script: str) -> None:
+    """A script's statements one by one, inside the caller's transaction
+    (``executescript`` would commit it)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete statement: {statement!r}")
+
+
+def _to_v1(db: sqlite3.Connection) -> None:
+    _run(db, SCHEMA_V1)
+
+
+def _to_v2(db: sqlite3.Connection) -> None:
+    _run(db, SCHEMA_V2)
+    # A store's own id (a mark of another store, or of this path before it was made
+    # anew, never applies), the epoch that reindexing bumps, and the oldest removal
+    # still logged (see ._changes).
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('store_id', ?),"
+               " ('epoch', '0'), ('removed_floor', '0')", (uuid.uuid4().hex,))
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (1, _to_v1),
+    (2, _to_v2),
+]
+"""(layout reached, step from the one before), in order."""
+SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -87,28 +190,85 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def create(db: sqlite3.Connection) -> None:
-    """Create the tables that are missing and the meta rows a new store starts with."""
-    db.executescript(SCHEMA)  # DDL is idempotent; executescript commits
-    with transaction(db):
-        db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?), ('generation', '0')",
-            (SCHEMA_VERSION,),
-        )
+def layout(db: sqlite3.Connection) -> int:
+    """The layout of the database: 0 when it is empty."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version:
+        return version
+    # Layout 1 predates user_version: it is known by its meta row.
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                  ).fetchone():
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        return int(row[0]) if row else 0
+    return 0
+
+
+def open_schema(db: sqlite3.Connection, where: Path) -> None:
+    """Make the database's layout current: nothing to do (and nothing written) when it
+    is; migrated in place, in one transaction, when it is older; refused when a newer
+    khabar made it."""
+    version = layout(db)
+    if version == SCHEMA_VERSION:
+        return
+    _refuse_newer(version, where)
+    # Tables are rebuilt: foreign keys must be off, and that cannot change inside a
+    # transaction.
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = layout(db)  # another process may have migrated it meanwhile
+            _refuse_newer(version, where)
+            for target, step in MIGRATIONS:
+                if target > version:
+                    step(db)
+            if db.execute("PRAGMA foreign_key_check").fetchone():
+                log.warning("the store at %s has rows whose article or passage is missing "
+                            "(`khabar check` names them)", where)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
+
+
+def _refuse_newer(version: int, where: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"the store at {where} was made by a newer khabar (layout "
+                         f"{version}; this one reads up to {SCHEMA_VERSION}); upgrade khabar "
+                         "to open it")
 
 
 @contextlib.contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction; bumps the generation so readers reload."""
+    """One write transaction; bumps the generation if it changed any row."""
     db.execute("BEGIN IMMEDIATE")
     try:
+        before = db.total_changes
         yield db
-        db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
-                   "WHERE key = 'generation'")
+        if db.total_changes != before:
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
+                       "WHERE key = 'generation'")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+@contextlib.contextmanager
+def snapshot(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Reads that see one state of the database (inside the caller's transaction when
+    there is one)."""
+    if db.in_transaction:
+        yield db
+        return
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
 
 
 def meta(db: sqlite3.Connection, key: str) -> str | None:
@@ -117,7 +277,7 @@ def meta(db: sqlite3.Connection, key: str) -> str | None:
 
 
 def generation(db: sqlite3.Connection) -> int:
-    """The count of write transactions so far: what FAISS files are stamped with."""
+    """The count of write transactions that changed something so far."""
     return int(meta(db, "generation") or 0)
 
 

@@ -25,7 +25,8 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _check, _read, _schema, _vectors, _write
+from . import _changes, _check, _read, _schema, _vectors, _write
+from ._changes import ChangeMark, Changes
 from ._types import StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
 from ._write import NewArticle, PutResult
@@ -36,7 +37,8 @@ class Store:
 
     Open one per process; it is safe to share between threads. Several processes
     may open the same store: SQLite (WAL) serialises the writers, and readers pick
-    up other processes' writes on their next search.
+    up other processes' writes on their next search (only what changed: see
+    :meth:`changes_since`).
     """
 
     def __init__(
@@ -52,7 +54,7 @@ class Store:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "faiss").mkdir(exist_ok=True)
-            _schema.create(self._conn())
+            _schema.open_schema(self._conn(), self.path)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
 
@@ -78,8 +80,10 @@ class Store:
         return conn
 
     def close(self) -> None:
+        """Save the FAISS indexes if the files are behind them, and close this thread's
+        connection."""
         with contextlib.suppress(sqlite3.Error, OSError):
-            self.flush()
+            self._faiss.save(force=True)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -90,7 +94,47 @@ class Store:
         return _schema.meta(self._conn(), key)
 
     def generation(self) -> int:
+        """A counter that moves when (and only when) a write changed something."""
         return _schema.generation(self._conn())
+
+    # -- what changed --------------------------------------------------------------------
+    def change_mark(self) -> ChangeMark:
+        """Where the store stands now: equal marks, equal passages."""
+        return _changes.current_mark(self._conn())
+
+    def changes_since(self, mark: ChangeMark | None) -> Changes:
+        """What changed since ``mark``, for readers that keep something per passage
+        (FAISS, BM25, a vocabulary) and want to apply only that.
+
+        The contract, whoever wrote (this ``Store``, another one, another process):
+
+        * everything is read in one snapshot, and ``changes.mark`` is that snapshot's
+          mark: a reader that held the passages of ``mark`` and applies ``removed``
+          then ``added`` holds exactly the passages of ``changes.mark``;
+        * ``added``: (id, language, text) of the passages added since, by id. Passage
+          ids only grow and are never reused, so these are the ids above the mark's;
+        * ``removed``: ids of passages held at ``mark`` and deleted since (a new
+          version of an article deletes the old passages and adds new ones);
+          passages added and deleted in between are in neither list;
+        * ``reset``: the reader must drop everything it holds and take ``added``, which
+          is then every passage. That happens for ``mark=None`` (a first read), a mark
+          of another store or of an older epoch (vectors replaced by reindexing, or the
+          vector spaces changed), a mark whose part of the removal log was compacted
+          away (:meth:`compact_changes`), or one the store has not reached (restored
+          from a backup).
+
+        Passages are never changed in place (their text, language and vectors stay as
+        written until a reindex, which is a reset); ``dup_of`` links and sentence
+        vectors are not tracked here: read them when needed.
+        """
+        return _changes.changes_since(self._conn(), mark)
+
+    def compact_changes(self, upto: ChangeMark) -> int:
+        """Forget the removals ``upto`` has seen (the log keeps one small row per
+        passage deleted): readers at an older mark get a ``reset``. Returns how many
+        log rows were dropped."""
+        with _schema.transaction(self._conn()) as db:
+            return _changes.compact(db, upto)
 
     def spaces(self) -> dict[str, SpaceInfo]:
         return _vectors.read_spaces(self._conn())
@@ -121,8 +165,9 @@ class Store:
         return _write.put(self._conn(), self._faiss, new, dup_threshold=dup_threshold)
 
     def flush(self) -> None:
-        """Save the FAISS indexes if writes since the last save changed them."""
-        self._faiss.flush(self._conn())
+        """The end of a batch: save the FAISS indexes if the files are far behind them
+        (an open applies what they lack from SQLite; :meth:`close` always saves)."""
+        self._faiss.flush()
 
     def delete_articles(self, ids: Iterable[int]) -> int:
         return _write.delete_articles(self._conn(), self._faiss, ids)
@@ -137,11 +182,11 @@ class Store:
 
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite one space's vectors (reindexing), in one transaction."""
-        _write.replace_vectors(self._conn(), self._faiss, space, rows)
+        _write.replace_vectors(self._conn(), space, rows)
 
     def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Store sentence vectors for passages that have none yet, in one transaction."""
-        _write.add_sentence_vectors(self._conn(), self._faiss, space, rows)
+        _write.add_sentence_vectors(self._conn(), space, rows)
 
     def passages_without_sentence_vectors(self, space: str) -> list[tuple[int, str]]:
         return _write.passages_without_sentence_vectors(self._conn(), space)
@@ -149,7 +194,7 @@ class Store:
     def replace_sentence_vectors(self, space: str,
                                  rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite one space's sentence vectors (reindexing), in one transaction."""
-        _write.replace_sentence_vectors(self._conn(), self._faiss, space, rows)
+        _write.replace_sentence_vectors(self._conn(), space, rows)
 
     # -- reading -------------------------------------------------------------------------
     def count_passages(self) -> int:
@@ -230,7 +275,9 @@ class Store:
         return self._faiss.search(space, lang, query, k, allowed)
 
     def refresh(self, *, force_rebuild: bool = False) -> None:
-        """Bring the in-memory FAISS indexes up to the database's generation."""
+        """Bring the in-memory FAISS indexes up to the database: what changed since
+        they were last brought up to it (a whole rebuild only when asked, or after a
+        reindex)."""
         self._faiss.refresh(self._conn(), force_rebuild=force_rebuild)
 
     # -- the whole store -----------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Writes: an article in (linked to its near-duplicates), articles out, vectors replaced.
 
 Each write is one SQLite transaction, so an article is either fully in or not at
-all, and is made holding the FAISS indexes' lock; writes that change passages
-then bring the indexes up to date (incrementally after a put, by a rebuild after
-a delete or a reindex).
+all. Writes that change passages then bring this process's FAISS indexes up to
+date with the delta they made (see ``VectorIndexes.refresh``), as other processes
+do at their next search; only a reindex (new vectors for every passage) makes
+them start again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from khabar._errors import StoreError
 from khabar.text._analysis import normalize_for_search
 
+from ._changes import bump_epoch
 from ._schema import batches, f16, iso, transaction
 from ._types import Article, Chunk
 from ._vectors import VectorIndexes
@@ -86,37 +88,31 @@ def put(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle, *,
             raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
                              f"{len(new.chunks)} passages")
     dup_links = near_duplicates(db, indexes, new, dup_threshold) if dup_threshold else {}
-    with indexes.lock:
-        with transaction(db):
-            gen_before = int(db.execute(
-                "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
-            result, removed, added = _insert(db, new, dup_links)
-        if result.status in ("added", "replaced"):
-            indexes.apply(db, gen_before, removed, added, new.vectors)
+    with transaction(db):
+        result = _insert(db, new, dup_links)
+    if result.status in ("added", "replaced"):
+        indexes.refresh(db)  # the delta: this article (and whatever others wrote)
     return result
 
 
 def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int]
-            ) -> tuple[PutResult, list[int], list[tuple[int, str]]]:
-    """The rows of one put, inside its transaction: the result, the passage ids of a
-    replaced version, and the (id, language) of the passages added."""
+            ) -> PutResult:
+    """The rows of one put, inside its transaction; an unchanged article or a
+    duplicate writes nothing."""
     art = new.article
-    removed: list[int] = []
-    replaced = False
-    if art.url:
-        old = db.execute("SELECT id, content_hash FROM articles WHERE url = ?",
-                         (art.url,)).fetchone()
-        if old and old["content_hash"] == new.content_hash:
-            return PutResult("unchanged", old["id"]), [], []
-        if old:
-            removed = [r[0] for r in db.execute(
-                "SELECT id FROM passages WHERE article_id = ?", (old["id"],))]
-            db.execute("DELETE FROM articles WHERE id = ?", (old["id"],))
-            replaced = True
+    old = db.execute("SELECT id, content_hash FROM articles WHERE url = ?",
+                     (art.url,)).fetchone() if art.url else None
+    if old and old["content_hash"] == new.content_hash:
+        return PutResult("unchanged", old["id"])
+    # The same text as another article: not stored twice. A new version of an
+    # article that is another one's text is a duplicate too, and the old version
+    # stays: deleting it would leave its URL with nothing.
     same = db.execute("SELECT id FROM articles WHERE content_hash = ?",
                       (new.content_hash,)).fetchone()
     if same:
-        return PutResult("duplicate", same["id"]), removed, []
+        return PutResult("duplicate", same["id"])
+    if old:
+        db.execute("DELETE FROM articles WHERE id = ?", (old["id"],))
     cur = db.execute(
         "INSERT INTO articles(url, content_hash, title, author, published, ingested,"
         " lang, section, tags, source, site_name, origin, n_passages)"
@@ -132,12 +128,13 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int]
         db.execute("INSERT OR IGNORE INTO article_outlets SELECT ?, id FROM outlets"
                    " WHERE name = ?", (article_id, name))
     linked = 0
-    added: list[tuple[int, str]] = []
     for i, chunk in enumerate(new.chunks):
         dup = dup_links.get(i)
         if dup is not None and not db.execute(
                 "SELECT 1 FROM passages WHERE id = ?", (dup,)).fetchone():
-            dup = None  # the passage it copied was replaced meanwhile
+            # The passage it copied was deleted meanwhile (ids are never reused, so
+            # one that exists is the one found).
+            dup = None
         linked += dup is not None
         pid = int(db.execute(
             "INSERT INTO passages(article_id, position, text, norm, lang, dup_of)"
@@ -145,15 +142,14 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int]
             (article_id, chunk.position, chunk.text,
              normalize_for_search(chunk.text), chunk.lang, dup),
         ).lastrowid or 0)
-        added.append((pid, chunk.lang))
         for space, vecs in new.vectors.items():
             db.execute("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
                        (pid, space, np.asarray(vecs[i], dtype=np.float32).tobytes()))
         for space, mats in new.sentence_vectors.items():
             db.execute("INSERT INTO sentence_vectors(passage_id, space, vecs)"
                        " VALUES (?,?,?)", (pid, space, f16(mats[i])))
-    status: PutStatus = "replaced" if replaced else "added"
-    return PutResult(status, article_id, len(new.chunks), linked), removed, added
+    status: PutStatus = "replaced" if old else "added"
+    return PutResult(status, article_id, len(new.chunks), linked)
 
 
 def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle,
@@ -168,19 +164,17 @@ def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArti
         return {}
     indexes.refresh(db)
     links: dict[int, int] = {}
-    index = indexes.by_space.get("e5")
-    if index is None:
-        return links
-    for i, chunk in enumerate(new.chunks):
-        ix = index.by_lang.get(chunk.lang)
-        if ix is None or ix.ntotal == 0:
-            continue
-        scores, ids = ix.search(np.asarray(vecs[i:i + 1], dtype=np.float32), 1)
-        if ids[0, 0] >= 0 and scores[0, 0] >= threshold:
+    hits: dict[int, list[tuple[int, float]]] = {}
+    for lang in dict.fromkeys(c.lang for c in new.chunks):
+        rows = [i for i, c in enumerate(new.chunks) if c.lang == lang]
+        found = indexes.search_many("e5", lang, np.asarray(vecs)[rows], 1, one_thread=True)
+        hits.update(zip(rows, found, strict=True))
+    for i in range(len(new.chunks)):
+        if hits[i] and hits[i][0][1] >= threshold:
             root = db.execute(
                 "SELECT COALESCE(p.dup_of, p.id) AS root, a.url FROM passages p"
                 " JOIN articles a ON a.id = p.article_id WHERE p.id = ?",
-                (int(ids[0, 0]),)).fetchone()
+                (hits[i][0][0],)).fetchone()
             if root and (root["url"] is None or root["url"] != new.article.url):
                 links[i] = int(root["root"])
     return links
@@ -216,31 +210,35 @@ def article_ids(db: sqlite3.Connection, *, outlet: str | None = None,
 
 def delete_articles(db: sqlite3.Connection, indexes: VectorIndexes, ids: Iterable[int]
                     ) -> int:
-    """Delete these articles (passages and vectors go with them) and outlets left
-    without articles; the FAISS indexes are rebuilt. Returns how many were deleted."""
+    """Delete these articles (passages and vectors go with them, and the passages
+    are logged as removed) and outlets left without articles; the FAISS indexes drop
+    them. Returns how many were deleted."""
     ids = list(ids)
     if not ids:
         return 0
-    with indexes.lock, transaction(db):
+    with transaction(db):
         n = 0
         for chunk in batches(ids, 500):
             marks = ",".join("?" * len(chunk))
             n += db.execute(f"DELETE FROM articles WHERE id IN ({marks})", chunk).rowcount
         db.execute("DELETE FROM outlets WHERE id NOT IN "
                    "(SELECT outlet_id FROM article_outlets)")
-    indexes.refresh(db, force_rebuild=True)
+    if n:
+        indexes.refresh(db)
     return n
 
 
 # -- vectors (reindexing, sentence vectors added later) ---------------------------------
-def replace_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+def replace_vectors(db: sqlite3.Connection, space: str,
                     rows: Iterable[tuple[int, np.ndarray]]) -> None:
-    """Overwrite one space's vectors (reindexing), in one transaction."""
-    with indexes.lock, transaction(db):
+    """Overwrite one space's vectors (reindexing), in one transaction: a new epoch,
+    so every reader, this one included, rebuilds its indexes at its next search (once
+    for a reindex of several spaces)."""
+    with transaction(db):
         db.execute("DELETE FROM vectors WHERE space = ?", (space,))
         db.executemany("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
                        ((pid, space, np.asarray(v, np.float32).tobytes()) for pid, v in rows))
-    indexes.refresh(db, force_rebuild=True)
+        bump_epoch(db)
 
 
 def passages_without_sentence_vectors(db: sqlite3.Connection, space: str
@@ -252,18 +250,18 @@ def passages_without_sentence_vectors(db: sqlite3.Connection, space: str
         (space,))]
 
 
-def add_sentence_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+def add_sentence_vectors(db: sqlite3.Connection, space: str,
                          rows: Iterable[tuple[int, np.ndarray]]) -> None:
     """Store sentence vectors for passages that have none yet, in one transaction."""
-    with indexes.lock, transaction(db):
+    with transaction(db):
         db.executemany("INSERT OR REPLACE INTO sentence_vectors(passage_id, space, vecs)"
                        " VALUES (?,?,?)", ((pid, space, f16(m)) for pid, m in rows))
 
 
-def replace_sentence_vectors(db: sqlite3.Connection, indexes: VectorIndexes, space: str,
+def replace_sentence_vectors(db: sqlite3.Connection, space: str,
                              rows: Iterable[tuple[int, np.ndarray]]) -> None:
     """Overwrite one space's sentence vectors (reindexing), in one transaction."""
-    with indexes.lock, transaction(db):
+    with transaction(db):
         db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))
         db.executemany("INSERT INTO sentence_vectors(passage_id, space, vecs) VALUES (?,?,?)",
                        ((pid, space, f16(m)) for pid, m in rows))

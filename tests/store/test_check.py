@@ -8,7 +8,7 @@ import numpy as np
 from khabar.index import Index
 
 from khabar import Settings
-from khabar.store import SpaceInfo
+from khabar.store import SpaceInfo, Store
 from tests.fakes import HashEncoder
 from tests.store._data import BODY, HASH_SPACE, article, new_article, open_index, open_store
 
@@ -33,9 +33,9 @@ def test_check_names_passages_without_vectors_and_the_faiss_gap(tmp_path: Path) 
     store.put(new_article("Strikes", BODY, url="https://x.test/a"))
     first = next(store.iter_passages())["id"]
     store._conn().execute("DELETE FROM vectors WHERE passage_id = ?", (first,))
-    store._conn().execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
-    assert store.check([]) == ["1 passage(s) have no e5 vector",
-                               "FAISS e5 index holds 1 vectors for 2 passages"]
+    # Another process's indexes, made from SQLite, lack it.
+    assert Store(tmp_path).check([]) == ["1 passage(s) have no e5 vector",
+                                         "FAISS e5 index holds 1 vectors for 2 passages"]
 
 
 def test_check_names_vectors_of_the_wrong_width(tmp_path: Path) -> None:
@@ -82,3 +82,15 @@ def test_stats_count_what_is_stored(tmp_path: Path) -> None:
     assert stats["spaces"] == {"e5": {"name": "e5", "fingerprint": "hash:64", "dim": 64}}
     assert stats["path"] == str(tmp_path) and stats["size_bytes"] > 0
     assert (stats["published_from"], stats["published_to"]) == (None, None)
+
+
+def test_check_names_a_vector_of_the_wrong_width_the_indexes_cannot_hold(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    first = next(store.iter_passages())["id"]
+    store._conn().execute("UPDATE vectors SET vec = ? WHERE passage_id = ?",
+                          (np.zeros(3, np.float32).tobytes(), first))
+    # Another process builds its indexes from SQLite: the vector is left out, and named.
+    assert Store(tmp_path).check([]) == ["1 e5 vector(s) have the wrong width",
+                                         "FAISS e5 index holds 1 vectors for 2 passages"]

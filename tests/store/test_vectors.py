@@ -1,7 +1,9 @@
-"""Vector spaces and the FAISS indexes: search, files by generation, rebuilds."""
+"""Vector spaces and the FAISS indexes: search, deltas, files with their mark, HNSW deletes."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -73,36 +75,148 @@ def test_spaces_are_bound_merged_and_replaced(tmp_path: Path) -> None:
     assert store.spaces() == {"e5": other}
 
 
-def test_stale_faiss_files_are_rebuilt(tmp_path: Path) -> None:
+def test_faiss_files_of_another_layout_or_store_are_rebuilt(tmp_path: Path) -> None:
     ix = open_index(tmp_path)
     ix.add_articles([article("Strikes", BODY)])
     ix.close()
-    # Simulate a crash after the SQLite commit but before the FAISS save.
     state = tmp_path / "store" / "faiss" / "state.json"
-    state.write_text('{"generation": -5, "spaces": {}}')
+    state.write_text('{"generation": -5, "spaces": {}}')  # as khabar wrote them before marks
     store = Store(tmp_path / "store")
     assert store.check([]) == []
     q = HashEncoder().embed_queries(["strikes"])[0]
     assert store.search("e5", "en", q, 1)
+    store.close()
+    other = open_store(tmp_path / "other")
+    other.put(new_article("Football", [FOOTBALL], url="https://x.test/f"))
+    other.close()
+    # Files of another store (same ids, other passages) are never applied.
+    (tmp_path / "store" / "faiss" / "state.json").write_text(
+        (tmp_path / "other" / "faiss" / "state.json").read_text())
+    for f in (tmp_path / "other" / "faiss").glob("*.faiss"):
+        (tmp_path / "store" / "faiss" / f.name).write_bytes(f.read_bytes())
+    again = Store(tmp_path / "store")
+    assert again.check([]) == [] and again._faiss.rebuilds == 1
 
 
-def test_files_of_the_current_generation_are_loaded_not_rebuilt(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[VectorIndexes]:
+    """Every whole rebuild of FAISS indexes from SQLite, by whom."""
+    calls: list[VectorIndexes] = []
+    original = VectorIndexes._rebuild
+
+    def counting(self: VectorIndexes, db: sqlite3.Connection) -> None:
+        calls.append(self)
+        original(self, db)
+
+    monkeypatch.setattr(VectorIndexes, "_rebuild", counting)
+    return calls
+
+
+def test_saved_files_are_loaded_and_brought_up_to_date_not_rebuilt(
+        tmp_path: Path, rebuilds: list[VectorIndexes]) -> None:
     store = open_store(tmp_path)
-    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
-    store.flush()
-    gen = store.generation()
-    assert sorted(f.name for f in (tmp_path / "faiss").glob("*.faiss")) == [f"e5-en-{gen}.faiss"]
+    first = store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    store.close()
+    state = json.loads((tmp_path / "faiss" / "state.json").read_text())
+    assert state["mark"] == store.change_mark().to_dict()
+    assert sorted(f.name for f in (tmp_path / "faiss").glob("*.faiss")) == sorted(
+        state["spaces"]["e5"]["files"].values())
+    assert len(rebuilds) == 1  # the empty store's, once
+    # Another process writes on without saving: the files fall behind.
+    writer = Store(tmp_path)
+    writer.put(new_article("Football", [FOOTBALL], url="https://x.test/f"))
+    writer.delete_articles([first.article_id])
     fresh = VectorIndexes(tmp_path / "faiss", "auto", 200_000)
+    fresh.refresh(writer._conn())
+    assert len(rebuilds) == 1
+    assert fresh.mark == writer.change_mark() and fresh.by_space["e5"].size() == 1
+    q = HashEncoder().embed_queries([FOOTBALL])[0]
+    assert fresh.search("e5", "en", q, 5) == writer.search("e5", "en", q, 5)
+    assert len(writer.search("e5", "en", q, 5)) == 1
 
-    def rebuild(self: VectorIndexes, db: object) -> None:
-        raise AssertionError("rebuilt")
 
-    monkeypatch.setattr(VectorIndexes, "_rebuild", rebuild)
-    fresh.refresh(store._conn())
-    assert fresh.loaded_generation == gen and fresh.by_space["e5"].size() == 2
-    q = HashEncoder().embed_queries([BODY[0]])[0]
-    assert fresh.search("e5", "en", q, 1) == store.search("e5", "en", q, 1)
+def test_writes_and_other_processes_writes_never_rebuild(
+        tmp_path: Path, rebuilds: list[VectorIndexes]) -> None:
+    writer = open_store(tmp_path)
+    reader = Store(tmp_path)
+    q = HashEncoder().embed_queries(["topic consequences"])[0]
+    ids = []
+    for i in range(12):
+        ids.append(writer.put(new_article(f"A{i}", [
+            f"Article {i} about topic {i} and its consequences for the town of {i}.",
+            f"A second paragraph of article {i}, on the river {i} and the bridge."],
+            url=f"https://x.test/{i}")).article_id)
+        reader.search("e5", "en", q, 3)
+        if i % 4 == 3:
+            writer.delete_articles([ids[i - 2]])
+            reader.search("e5", "en", q, 3)
+    assert writer.put(new_article("A4", [FOOTBALL], url="https://x.test/4")).status == "replaced"
+    assert rebuilds == [writer._faiss]  # the empty store's, once
+    assert reader.check([]) == [] and writer.check([]) == []
+    got = reader.search("e5", "en", q, 30)
+    assert got == writer.search("e5", "en", q, 30)
+    # The same as indexes built anew from SQLite: same ids, same scores.
+    fresh = Store(tmp_path)
+    fresh.refresh(force_rebuild=True)
+    assert fresh.search("e5", "en", q, 30) == got and len(got) == 2 * 12 - 2 * 3 - 1
+
+
+def test_flush_saves_when_far_behind_and_close_always(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from khabar.store import _vectors
+
+    store = open_store(tmp_path)
+    state = tmp_path / "faiss" / "state.json"
+
+    def saved() -> int:
+        return json.loads(state.read_text())["mark"]["passage"]
+
+    for i in range(3):
+        store.put(new_article(f"A{i}", [f"Article {i} about the river and bridge {i}."],
+                              url=f"https://x.test/{i}"))
+        store.flush()  # the end of a batch of one article: not worth rewriting the files
+    assert saved() == 0
+    monkeypatch.setattr(_vectors, "SAVE_BEHIND", 3)
+    store.flush()
+    assert saved() == store.change_mark().passage == 3
+    store.put(new_article("Late", [FOOTBALL], url="https://x.test/late"))
+    store.flush()
+    assert saved() == 3
+    store.close()
+    assert saved() == 4
+    assert len(list((tmp_path / "faiss").glob("*.faiss"))) == 1  # old files removed
+    assert not list((tmp_path / "faiss").glob("*.tmp"))
+
+
+def _passage(store: Store, article_id: int) -> int:
+    return store.article_passages([article_id])[0].id
+
+
+def test_hnsw_keeps_deleted_passages_out_and_rebuilds_past_a_fifth(tmp_path: Path) -> None:
+    store = open_store(tmp_path, index_type="hnsw")
+    arts = [store.put(new_article(f"A{i}", [f"Article {i} about topic {i} and its "
+                                            f"consequences for the town of {i}."],
+                                  url=f"https://x.test/{i}")).article_id for i in range(10)]
+    q = HashEncoder().embed_queries(["Article 3 about topic 3"])[0]
+    gone = _passage(store, arts[3])
+    assert store.search("e5", "en", q, 1)[0][0] == gone
+    store.delete_articles([arts[3]])
+    index = store._faiss.by_space["e5"]
+    assert index.by_lang["en"].ntotal == 10 and index.deleted == {"en": {gone}}
+    hits = store.search("e5", "en", q, 10)
+    assert len(hits) == 9 and gone not in {pid for pid, _ in hits}
+    assert store.search("e5", "en", q, 10, {gone}) == []
+    assert store.check([]) == []
+    store.close()
+    again = Store(tmp_path, index_type="hnsw")  # the deleted ids are saved with the files
+    assert again.search("e5", "en", q, 10) == hits
+    assert again._faiss.rebuilds == 0
+    assert again._faiss.by_space["e5"].deleted == {"en": {gone}}
+    again.delete_articles([arts[0], arts[1]])  # 3 of 10: past a fifth
+    index = again._faiss.by_space["e5"]
+    assert index.deleted == {} and index.by_lang["en"].ntotal == 7
+    assert len(again.search("e5", "en", q, 10)) == 7 and again.check([]) == []
+    assert again._faiss.rebuilds == 0  # that index alone, from its own vectors
 
 
 def test_auto_index_type_turns_to_hnsw_at_the_threshold(tmp_path: Path) -> None:
@@ -119,3 +233,48 @@ def test_auto_index_type_turns_to_hnsw_at_the_threshold(tmp_path: Path) -> None:
     top = store.search("e5", "en", q, 1)[0]
     assert store.passages([top[0]])[top[0]].text == FOOTBALL and np.isclose(top[1], 1, atol=1e-5)
     assert store.check([]) == []
+
+
+def test_the_index_kind_is_the_same_built_whole_or_grown(tmp_path: Path) -> None:
+    store = open_store(tmp_path, hnsw_threshold=3)
+    first = store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    store.put(new_article("Arabic", ["قال الجيش إنه ضرب أهدافا قرب المدينة الشمالية.",
+                                     "وقال مسؤولون إن الضربات ستستمر رغم التحذيرات."],
+                          url="https://x.test/ar", lang="ar"))
+
+    def kinds(s: Store) -> set[str]:
+        return {ix.kind for ix in s._faiss.by_space.values()}
+
+    def rebuilt() -> set[str]:
+        fresh = Store(tmp_path, hnsw_threshold=3)
+        fresh.refresh(force_rebuild=True)
+        return kinds(fresh)
+
+    assert kinds(store) == rebuilt() == {"flat"}  # 4 passages, at most 2 of a language
+    store.put(new_article("Football", [FOOTBALL], url="https://x.test/f"))
+    assert kinds(store) == rebuilt() == {"hnsw"}  # 3 English ones
+    assert store.stats()["index_type"] == "hnsw"
+    store.delete_articles([first.article_id])
+    assert kinds(store) == rebuilt() == {"flat"}
+    q = HashEncoder().embed_queries([FOOTBALL])[0]
+    assert store.search("e5", "en", q, 5)[0][0] == next(
+        r["id"] for r in store.iter_passages("en"))
+    assert store.check([]) == []
+
+
+def test_saved_files_of_another_index_type_are_converted_not_rebuilt(
+        tmp_path: Path, rebuilds: list[VectorIndexes]) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", [*BODY, FOOTBALL], url="https://x.test/a"))
+    q = HashEncoder().embed_queries([FOOTBALL])[0]
+    flat = store.search("e5", "en", q, 3)
+    store.close()
+    hnsw = Store(tmp_path, index_type="hnsw")
+    got = hnsw.search("e5", "en", q, 3)
+    assert [pid for pid, _ in got] == [pid for pid, _ in flat]
+    assert [s for _, s in got] == pytest.approx([s for _, s in flat], abs=1e-5)
+    assert {ix.kind for ix in hnsw._faiss.by_space.values()} == {"hnsw"}
+    hnsw.close()
+    assert json.loads((tmp_path / "faiss" / "state.json").read_text()
+                      )["spaces"]["e5"]["kind"] == "hnsw"
+    assert len(rebuilds) == 1  # the empty store's

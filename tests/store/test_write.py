@@ -130,3 +130,101 @@ def test_sentence_vectors_added_to_the_passages_that_lack_them(tmp_path: Path) -
     assert any("sentence vectors" in f for f in ix.store.check([]))  # half done is a fault
     ix.store.replace_sentence_vectors("e5", [])
     assert ix.store.count_sentence_vectors() == {} and ix.store.check([]) == []
+
+
+def test_ids_are_never_reused(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    newest = store.put(new_article("Football", [FOOTBALL], url="https://x.test/b"))
+    gone = [p.id for p in store.article_passages([newest.article_id])]
+    store.delete_articles([newest.article_id])  # the newest rows: SQLite would reuse them
+    again = store.put(new_article("Extra", [EXTRA], url="https://x.test/c"))
+    assert again.article_id > newest.article_id
+    assert min(p.id for p in store.article_passages([again.article_id])) > max(gone)
+    # A new version of the newest article is another article, with other passages.
+    before = [p.id for p in store.article_passages([again.article_id])]
+    replaced = store.put(new_article("Extra", [EXTRA, THIRD], url="https://x.test/c"))
+    assert replaced.status == "replaced" and replaced.article_id > again.article_id
+    assert min(p.id for p in store.article_passages([replaced.article_id])) > max(before)
+
+
+def test_a_copied_passage_deleted_meanwhile_is_not_linked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from khabar.store import Store, _write
+
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    copied = store.put(new_article("Wire", [THIRD], url="https://a.test/2"))
+    found = _write.near_duplicates
+
+    def meanwhile(*args, **kwargs):  # type: ignore[no-untyped-def]
+        links = found(*args, **kwargs)
+        # Between the search and the write, another process deletes the copied
+        # article and stores an unrelated one.
+        other = Store(tmp_path)
+        other.delete_articles([copied.article_id])
+        other.put(new_article("Football", [FOOTBALL], url="https://a.test/3"),
+                  dup_threshold=None)
+        return links
+
+    monkeypatch.setattr(_write, "near_duplicates", meanwhile)
+    result = store.put(new_article("Copy", [THIRD, EXTRA], url="https://b.test/1"))
+    assert result.linked_duplicates == 0
+    assert all(p.dup_of is None for p in store.article_passages([result.article_id]))
+
+
+def test_a_new_version_that_is_another_article_s_text_keeps_the_old_one(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    a = store.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    b = store.put(new_article("Football", [FOOTBALL], url="https://b.test/2"))
+    gen = store.generation()
+    again = store.put(new_article("Football", [FOOTBALL], url="https://a.test/1"))
+    assert (again.status, again.article_id) == ("duplicate", b.article_id)
+    assert store.find_article(url="https://a.test/1")["id"] == a.article_id
+    assert [p.text for p in store.article_passages([a.article_id])] == BODY
+    assert store.generation() == gen and store.check([]) == []
+
+
+def test_unchanged_and_duplicate_puts_write_nothing_and_rebuild_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from khabar.store._vectors import VectorIndexes
+
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    gen = store.generation()
+
+    def rebuild(self: VectorIndexes, db: object) -> None:
+        raise AssertionError("rebuilt")
+
+    monkeypatch.setattr(VectorIndexes, "_rebuild", rebuild)
+    for _ in range(2):
+        assert store.put(new_article("Strikes", BODY, url="https://a.test/1")).status \
+            == "unchanged"
+        assert store.put(new_article("Strikes", BODY, url="https://b.test/2")).status \
+            == "duplicate"
+    store.put(new_article("Football", [FOOTBALL], url="https://a.test/3"))
+    assert store.generation() == gen + 1
+
+
+def test_near_duplicates_search_holds_the_indexes_lock(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    indexes = store._faiss
+    seen: list[bool] = []
+
+    class Watched:
+        def __init__(self, ix: object) -> None:
+            self._ix = ix
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._ix, name)
+
+        def search(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(indexes.lock._is_owned())  # type: ignore[attr-defined]
+            return self._ix.search(*args, **kwargs)
+
+    by_lang = indexes.by_space["e5"].by_lang
+    by_lang["en"] = Watched(by_lang["en"])
+    store.put(new_article("Copy", [BODY[0], EXTRA], url="https://b.test/2"))
+    assert seen and all(seen)
