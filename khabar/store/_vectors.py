@@ -307,8 +307,8 @@ class VectorIndexes:
                 index = self.by_space.get(name)
                 if index is None:
                     index = self.by_space[name] = _VectorIndex(info.dim, self.built_kind())
-                for lang, ids in removed.items():
-                    index.remove(lang, ids)
+                for lang, gone in removed.items():
+                    index.remove(lang, gone)
                 for lang, (ids, vecs) in _vectors_after(db, name, info.dim,
                                                         self.mark.passage).items():
                     index.add(lang, ids, vecs)
