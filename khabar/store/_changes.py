@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from ._schema import snapshot
+from ._schema import snapshot, tokens_text, words_text
+
+Content = Literal["text", "tokens", "words"]
+"""What :class:`Changes` carries of each passage added: its text, its lexical tokens or
+its content words (both space-separated, as stored in ``passage_tokens``)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class ChangeMark:
 class Changes:
     """What changed between two marks; see :meth:`khabar.store.Store.changes_since`."""
 
-    added: list[tuple[int, str, str]]  # (passage id, language, text), by id
+    added: list[tuple[int, str, str]]  # (passage id, language, text or tokens), by id
     removed: list[int]  # passage ids
     mark: ChangeMark  # where the reader stands once it has applied these
     reset: bool  # drop everything held first: ``added`` is then the whole store
@@ -82,21 +86,36 @@ def needs_reset(db: sqlite3.Connection, mark: ChangeMark | None, now: ChangeMark
     return mark.removed < int(floor[0] if floor else 0)  # the log it needs was compacted
 
 
-def changes_since(db: sqlite3.Connection, mark: ChangeMark | None) -> Changes:
+def changes_since(db: sqlite3.Connection, mark: ChangeMark | None,
+                  content: Content = "text") -> Changes:
     """What changed since ``mark``, read in one snapshot (or in the caller's
     transaction). See :meth:`khabar.store.Store.changes_since`."""
     with snapshot(db):
         now = current_mark(db)
         if needs_reset(db, mark, now):
-            rows = db.execute("SELECT id, lang, text FROM passages ORDER BY id")
-            return Changes([(r[0], r[1], r[2]) for r in rows], [], now, True)
+            return Changes(_added(db, 0, content), [], now, True)
         assert mark is not None
         if mark == now:
             return Changes([], [], now, False)
-        added = [(r[0], r[1], r[2]) for r in db.execute(
-            "SELECT id, lang, text FROM passages WHERE id > ? ORDER BY id", (mark.passage,))]
+        added = _added(db, mark.passage, content)
         removed = [pid for pid, _ in removed_since(db, mark)]
         return Changes(added, removed, now, False)
+
+
+def _added(db: sqlite3.Connection, after: int, content: Content
+           ) -> list[tuple[int, str, str]]:
+    """(id, language, content) of the passages above id ``after``, by id."""
+    if content == "text":
+        return [(r[0], r[1], r[2]) for r in db.execute(
+            "SELECT id, lang, text FROM passages WHERE id > ? ORDER BY id", (after,))]
+    # The text only where the stored analysis is missing (``check`` names such
+    # passages): analysed here then.
+    rows = db.execute(
+        f"SELECT p.id, p.lang, t.{content}, CASE WHEN t.passage_id IS NULL THEN p.text END"
+        " FROM passages p LEFT JOIN passage_tokens t ON t.passage_id = p.id"
+        " WHERE p.id > ? ORDER BY p.id", (after,))
+    analyse = tokens_text if content == "tokens" else words_text
+    return [(r[0], r[1], r[2] if r[3] is None else analyse(r[3])) for r in rows]
 
 
 def removed_since(db: sqlite3.Connection, mark: ChangeMark) -> list[tuple[int, str]]:

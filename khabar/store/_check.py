@@ -46,6 +46,11 @@ def check(db: sqlite3.Connection, indexes: VectorIndexes,
                          " passages p WHERE p.id = v.passage_id)").fetchone()[0]
     if orphans:
         faults.append(f"{orphans} vector(s) belong to no passage")
+    unanalysed = db.execute("SELECT count(*) FROM passages p WHERE NOT EXISTS (SELECT 1"
+                            " FROM passage_tokens t WHERE t.passage_id = p.id)").fetchone()[0]
+    if unanalysed:
+        faults.append(f"{unanalysed} passage(s) have no lexical tokens (they are analysed "
+                      "again at every lexical rebuild)")
     empty = db.execute("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM"
                        " passages p WHERE p.article_id = a.id)").fetchone()[0]
     if empty:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from khabar._errors import StoreError
+from khabar.text import content_words, lexical_tokens
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,22 @@ END;
 UPDATE meta SET value = '2' WHERE key = 'schema';
 """
 
+# Layout 3: each passage's lexical tokens (for BM25) and content words (for the
+# lexical bridge), computed once when it is stored, so that no reader ever analyses
+# the archive's text again (see retrieval's LexicalIndex and LexicalBridge). Both are
+# space-separated (neither ever contains whitespace). A passage and its row are
+# written in one transaction and deleted together.
+SCHEMA_V3 = """
+CREATE TABLE passage_tokens (
+    passage_id INTEGER PRIMARY KEY REFERENCES passages(id) ON DELETE CASCADE,
+    tokens TEXT NOT NULL,      -- khabar.text.lexical_tokens(text), joined by spaces
+    words TEXT NOT NULL        -- khabar.text.content_words(text), joined by spaces
+);
+INSERT INTO passage_tokens(passage_id, tokens, words)
+    SELECT id, khabar_tokens(text), khabar_words(text) FROM passages;
+UPDATE meta SET value = '3' WHERE key = 'schema';
+"""
+
 DB_NAME = "khabar.sqlite3"
 
 
@@ -169,9 +186,30 @@ def _to_v2(db: sqlite3.Connection) -> None:
                " ('epoch', '0'), ('removed_floor', '0')", (uuid.uuid4().hex,))
 
 
+def tokens_text(text: str) -> str:
+    """A passage's ``passage_tokens.tokens``."""
+    return " ".join(lexical_tokens(text))
+
+
+def words_text(text: str) -> str:
+    """A passage's ``passage_tokens.words``."""
+    return " ".join(content_words(text))
+
+
+def _to_v3(db: sqlite3.Connection) -> None:
+    n = db.execute("SELECT count(*) FROM passages").fetchone()[0]
+    if n > 10_000:
+        log.warning("analysing the text of %d passages once for lexical search "
+                    "(store layout 3); this takes a while", n)
+    db.create_function("khabar_tokens", 1, tokens_text, deterministic=True)
+    db.create_function("khabar_words", 1, words_text, deterministic=True)
+    _run(db, SCHEMA_V3)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (1, _to_v1),
     (2, _to_v2),
+    (3, _to_v3),
 ]
 """(layout reached, step from the one before), in order."""
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -17,19 +17,28 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from khabar._errors import StoreError
 
 from . import _changes, _check, _read, _schema, _vectors, _write
-from ._changes import ChangeMark, Changes
+from ._changes import ChangeMark, Changes, Content
 from ._types import StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
 from ._write import NewArticle, PutResult
+
+
+class SavedIndex(Protocol):
+    """Something kept in memory beside the store and saved to files (BM25, the lexical
+    bridge's vocabulary): see :meth:`Store.keep_saved`."""
+
+    def save(self, *, force: bool) -> bool: ...
 
 
 class Store:
@@ -51,6 +60,7 @@ class Store:
         self.path = Path(path)
         self._local = threading.local()
         self._faiss = _vectors.VectorIndexes(self.path / "faiss", index_type, hnsw_threshold)
+        self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "faiss").mkdir(exist_ok=True)
@@ -79,11 +89,23 @@ class Store:
             self._local.conn = conn
         return conn
 
+    def keep_saved(self, index: SavedIndex) -> None:
+        """Have ``index.save(force=False)`` called at the end of a batch (:meth:`flush`)
+        and ``index.save(force=True)`` when the store is closed, as the FAISS files are.
+        Held weakly: an index no longer used elsewhere is forgotten."""
+        self._saved.add(index)
+
+    def _save_kept(self, *, force: bool) -> None:
+        for index in list(self._saved):
+            with contextlib.suppress(OSError):
+                index.save(force=force)
+
     def close(self) -> None:
-        """Save the FAISS indexes if the files are behind them, and close this thread's
-        connection."""
+        """Save the FAISS indexes (and those of :meth:`keep_saved`) if the files are
+        behind them, and close this thread's connection."""
         with contextlib.suppress(sqlite3.Error, OSError):
             self._faiss.save(force=True)
+        self._save_kept(force=True)
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
@@ -102,7 +124,8 @@ class Store:
         """Where the store stands now: equal marks, equal passages."""
         return _changes.current_mark(self._conn())
 
-    def changes_since(self, mark: ChangeMark | None) -> Changes:
+    def changes_since(self, mark: ChangeMark | None, *, content: Content = "text"
+                      ) -> Changes:
         """What changed since ``mark``, for readers that keep something per passage
         (FAISS, BM25, a vocabulary) and want to apply only that.
 
@@ -112,7 +135,11 @@ class Store:
           mark: a reader that held the passages of ``mark`` and applies ``removed``
           then ``added`` holds exactly the passages of ``changes.mark``;
         * ``added``: (id, language, text) of the passages added since, by id. Passage
-          ids only grow and are never reused, so these are the ids above the mark's;
+          ids only grow and are never reused, so these are the ids above the mark's.
+          With ``content="tokens"`` the text is replaced by the passage's lexical tokens
+          (:func:`khabar.text.lexical_tokens`), with ``content="words"`` by its content
+          words (:func:`khabar.text.content_words`), each joined by spaces: what was
+          stored with the passage, so that readers never analyse the archive again;
         * ``removed``: ids of passages held at ``mark`` and deleted since (a new
           version of an article deletes the old passages and adds new ones);
           passages added and deleted in between are in neither list;
@@ -127,7 +154,7 @@ class Store:
         written until a reindex, which is a reset); ``dup_of`` links and sentence
         vectors are not tracked here: read them when needed.
         """
-        return _changes.changes_since(self._conn(), mark)
+        return _changes.changes_since(self._conn(), mark, content)
 
     def compact_changes(self, upto: ChangeMark) -> int:
         """Forget the removals ``upto`` has seen (the log keeps one small row per
@@ -168,6 +195,7 @@ class Store:
         """The end of a batch: save the FAISS indexes if the files are far behind them
         (an open applies what they lack from SQLite; :meth:`close` always saves)."""
         self._faiss.flush()
+        self._save_kept(force=False)
 
     def delete_articles(self, ids: Iterable[int]) -> int:
         return _write.delete_articles(self._conn(), self._faiss, ids)

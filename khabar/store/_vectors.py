@@ -29,15 +29,11 @@ import faiss
 import numpy as np
 
 from khabar._errors import ModelMismatchError
+from khabar._files import save_lock, write_atomic
 
 from ._changes import ChangeMark, bump_epoch, current_mark, needs_reset, removed_since
 from ._read import count_passages
 from ._schema import meta, snapshot, transaction
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +440,7 @@ class VectorIndexes:
                      spaces: dict[str, dict[str, Any]]) -> bool:
         """Write the files and then, atomically, the state naming them; only one
         process saves at a time (another one saving meanwhile: this save is skipped)."""
-        with _save_lock(self.folder) as mine:
+        with save_lock(self.folder) as mine:
             if not mine:
                 return False
             state = self._read_state()
@@ -456,12 +452,12 @@ class VectorIndexes:
             files: dict[str, dict[str, str]] = {space: {} for space in spaces}
             for (space, lang), blob in blobs.items():
                 fname = f"{space}-{lang}-{token}.faiss"
-                _write_atomic(self.folder / fname, blob.tobytes())
+                write_atomic(self.folder / fname, blob.tobytes())
                 files[space][lang] = fname
             new = {"mark": mark.to_dict(),
                    "spaces": {space: {**entry, "files": files[space]}
                               for space, entry in spaces.items()}}
-            _write_atomic(self._state_path, json.dumps(new).encode())
+            write_atomic(self._state_path, json.dumps(new).encode())
             # Files no state names are garbage now; a reader that read the old state
             # and finds its files gone reads the new one (see _load_files).
             keep = {f for by_lang in files.values() for f in by_lang.values()}
@@ -527,32 +523,3 @@ def _one_thread() -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a file whole or not at all: a unique temporary name, fsync, rename."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
-def _save_lock(folder: Path) -> Iterator[bool]:
-    """Whether this process may save now: one saver at a time per folder, and a
-    saver never waits for another one."""
-    if fcntl is None:  # no flock (Windows): saves are rare, take the chance
-        yield True
-        return
-    with open(folder / "save.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -23,7 +23,7 @@ from khabar._errors import StoreError
 from khabar.text._analysis import normalize_for_search
 
 from ._changes import bump_epoch
-from ._schema import batches, f16, iso, transaction
+from ._schema import batches, f16, iso, tokens_text, transaction, words_text
 from ._types import Article, Chunk
 from ._vectors import VectorIndexes
 
@@ -88,17 +88,20 @@ def put(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle, *,
             raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
                              f"{len(new.chunks)} passages")
     dup_links = near_duplicates(db, indexes, new, dup_threshold) if dup_threshold else {}
+    # Text analysis for lexical search, before taking the write lock.
+    analysed = [(tokens_text(c.text), words_text(c.text)) for c in new.chunks]
     with transaction(db):
-        result = _insert(db, new, dup_links)
+        result = _insert(db, new, dup_links, analysed)
     if result.status in ("added", "replaced"):
         indexes.refresh(db)  # the delta: this article (and whatever others wrote)
     return result
 
 
-def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int]
-            ) -> PutResult:
+def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
+            analysed: list[tuple[str, str]]) -> PutResult:
     """The rows of one put, inside its transaction; an unchanged article or a
-    duplicate writes nothing."""
+    duplicate writes nothing. ``analysed``: each chunk's lexical tokens and content
+    words (``passage_tokens``)."""
     art = new.article
     old = db.execute("SELECT id, content_hash FROM articles WHERE url = ?",
                      (art.url,)).fetchone() if art.url else None
@@ -142,6 +145,8 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int]
             (article_id, chunk.position, chunk.text,
              normalize_for_search(chunk.text), chunk.lang, dup),
         ).lastrowid or 0)
+        db.execute("INSERT INTO passage_tokens(passage_id, tokens, words) VALUES (?,?,?)",
+                   (pid, *analysed[i]))
         for space, vecs in new.vectors.items():
             db.execute("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
                        (pid, space, np.asarray(vecs[i], dtype=np.float32).tobytes()))

@@ -5,18 +5,21 @@ never normalised; only what is searched is.
 
 from ._analysis import (
     Lang,
+    content_words,
     detect_lang,
     detect_question_lang,
     lexical_tokens,
     normalize_for_search,
     passage_sentences,
     split_sentences,
+    words_of,
 )
 from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
     "Lang",
     "canonical_outlet",
+    "content_words",
     "detect_lang",
     "detect_question_lang",
     "lexical_tokens",
@@ -24,4 +27,5 @@ __all__ = [
     "outlets_from_attribution",
     "passage_sentences",
     "split_sentences",
+    "words_of",
 ]

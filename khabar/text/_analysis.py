@@ -181,6 +181,26 @@ def lexical_tokens(text: str) -> list[str]:
     return out
 
 
+
+# Words as written: letters, with marks, tatweel, apostrophes and hyphens inside.
+_WORD_RE = re.compile(r"[^\W\d_](?:[^\W\d_]|[\u064b-\u065f\u0670\u0640'’-])*[^\W\d_]")
+
+
+def words_of(text: str) -> list[str]:
+    """Every word of ``text`` as written, in order (numbers and one-letter words left out)."""
+    return _WORD_RE.findall(text)
+
+
+def content_words(text: str) -> list[str]:
+    """The distinct words of ``text`` that carry meaning, as written, in order of first
+    appearance: not stopwords, not numbers. USE is case- and spelling-sensitive ("Aleppo"
+    finds حلب, "aleppo" barely), so they are not folded; the lexical bridge matches
+    them across languages, and the store keeps each passage's (see ``passage_tokens``).
+    """
+    words = [w for w in _WORD_RE.findall(text) if lexical_tokens(w)]
+    return list(dict.fromkeys(words))
+
+
 # --- Language detection ---------------------------------------------------------
 
 # What a text or a passage is in; "other" for anything but Arabic or English.
