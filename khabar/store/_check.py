@@ -49,8 +49,8 @@ def check(db: sqlite3.Connection, indexes: VectorIndexes,
     unanalysed = db.execute("SELECT count(*) FROM passages p WHERE NOT EXISTS (SELECT 1"
                             " FROM passage_tokens t WHERE t.passage_id = p.id)").fetchone()[0]
     if unanalysed:
-        faults.append(f"{unanalysed} passage(s) have no lexical tokens (they are analysed "
-                      "again at every lexical rebuild)")
+        faults.append(f"{unanalysed} passage(s) have no lexical tokens (lexical search "
+                      "analyses their text whenever it reads them)")
     empty = db.execute("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM"
                        " passages p WHERE p.article_id = a.id)").fetchone()[0]
     if empty:

@@ -140,3 +140,26 @@ def test_another_process_s_writes_reach_a_reader_as_a_delta(
     top = store.search("e5", "en", q, 10)
     assert {pid for pid, _ in top} == {pid for pid, _, _ in changes.added}
     assert store._faiss.mark == changes.mark and store.check([]) == []
+
+
+def test_changes_carry_the_stored_tokens_and_words(tmp_path: Path) -> None:
+    from khabar.text import content_words, lexical_tokens
+
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    mark = store.change_mark()
+    store.put(new_article("Extra", [EXTRA], url="https://x.test/c"))
+    tokens = store.changes_since(mark, content="tokens")
+    assert [t for _, _, t in tokens.added] == [" ".join(lexical_tokens(EXTRA))]
+    words = store.changes_since(None, content="words")
+    assert words.reset and [w.split() for _, _, w in words.added] == [
+        content_words(t) for t in [*BODY, EXTRA]]
+    assert store.check([]) == []
+
+    # A passage whose analysis is missing is analysed on the way out, and named.
+    db = store._conn()
+    pid = tokens.added[0][0]
+    db.execute("DELETE FROM passage_tokens WHERE passage_id = ?", (pid,))
+    assert store.changes_since(mark, content="tokens").added == tokens.added
+    assert store.check([]) == ["1 passage(s) have no lexical tokens (lexical search "
+                               "analyses their text whenever it reads them)"]
