@@ -26,6 +26,7 @@ from khabar.model._encoders import (
     load_encoders,
     space_info,
 )
+from khabar.model._onnx import OnnxEncoder
 from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
 
 from ._chunk import chunk_paragraphs
@@ -123,7 +124,10 @@ class Index:
     # -- articles ---------------------------------------------------------------
     def _count_tokens(self) -> Callable[[str], int] | None:
         model = self.model
-        return model.count_tokens if isinstance(model, SentenceTransformerEncoder) else None
+        # The model's own token count: the same ids, so the same chunks, either runtime.
+        if isinstance(model, SentenceTransformerEncoder | OnnxEncoder):
+            return model.count_tokens
+        return None
 
     def chunk(self, article: Article) -> list[Chunk]:
         chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
