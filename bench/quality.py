@@ -175,14 +175,22 @@ def main() -> None:
     p.add_argument("--feedback-weight", type=float, default=1.0,
                    help="weight of closeness to the question's-language top hit (0: off)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
+                   help="what runs e5 (KHABAR_RUNTIME); the same fingerprint either way")
+    p.add_argument("--cache", type=Path, default=CACHE / "embeddings.sqlite3",
+                   help="the embeddings cache; a fresh file makes every vector computed "
+                        "by this run's runtime (the cache is keyed by fingerprint, which "
+                        "both runtimes share)")
     args = p.parse_args()
 
     dirs = args.data or sorted(d for d in DEFAULT_DATA.iterdir() if (d / "qrels.tsv").exists())
     if args.sets:
         dirs = [d for d in dirs if d.name in args.sets]
     CACHE.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
-    settings = Settings(home=CACHE / "home", second_encoder="none" if args.no_use else "use")
+    args.cache.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(args.cache)
+    settings = Settings(home=CACHE / "home", second_encoder="none" if args.no_use else "use",
+                        runtime=args.runtime)
     encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
     results = {}
     header = (f"{'benchmark':28} {'nDCG@10':>8} {'MRR@10':>7} {'R@10':>6} {'BM25':>6} "

@@ -375,11 +375,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from khabar.model import model_info, resolve_model_path
+    from khabar.model import build_model, model_info
 
     if args.action == "build":
         with _status("building the model…") as progress:
-            path, name = resolve_model_path(settings, progress)
+            path, name, no_export = build_model(settings, progress)
+        if no_export:
+            _say(f"warning: no ONNX export ({no_export}); the model runs on torch")
         print(f"{name}: {path}")
         return EXIT_OK
     info = model_info(settings)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlparse
 
 import numpy as np
@@ -26,12 +26,17 @@ from khabar.model._encoders import (
     load_encoders,
     space_info,
 )
+from khabar.model._onnx import OnnxEncoder
 from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
 
-from ._chunk import chunk_paragraphs
-from ._fetch import Fetcher
-from ._parse import entry_to_article, parse_document, parse_feed, parse_html, parse_telegram_post
 from ._sources import iter_path
+
+if TYPE_CHECKING:
+    from ._fetch import Fetcher
+
+# Chunking (langchain-text-splitters), fetching (httpx) and parsing (trafilatura,
+# feedparser) are imported by the methods that use them: a process that only answers
+# questions spares about a second of imports on a busy machine.
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +128,14 @@ class Index:
     # -- articles ---------------------------------------------------------------
     def _count_tokens(self) -> Callable[[str], int] | None:
         model = self.model
-        return model.count_tokens if isinstance(model, SentenceTransformerEncoder) else None
+        # The model's own token count: the same ids, so the same chunks, either runtime.
+        if isinstance(model, SentenceTransformerEncoder | OnnxEncoder):
+            return model.count_tokens
+        return None
 
     def chunk(self, article: Article) -> list[Chunk]:
+        from ._chunk import chunk_paragraphs
+
         chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
                                   count_tokens=self._count_tokens())
         if not chunks:
@@ -211,6 +221,8 @@ class Index:
                           message_id: int, date: datetime, chat_id: int | None = None,
                           origin: str | None = None) -> IngestReport:
         """A channel post; an edited post (same link) replaces the old text."""
+        from ._parse import parse_telegram_post
+
         try:
             art = parse_telegram_post(text, channel_title=channel_title, username=username,
                                       message_id=message_id, date=date, chat_id=chat_id)
@@ -230,6 +242,8 @@ class Index:
                      url: str | None = None
                      ) -> tuple[list[Article], list[str], list[ItemResult]]:
         """A file's articles with their report labels, and its errors."""
+        from ._parse import parse_document
+
         try:
             articles, errors = parse_document(data, name, content_type)
         except KhabarError as exc:
@@ -280,6 +294,9 @@ class Index:
                 follow_feed_links: bool = True, progress: bool = False) -> IngestReport:
         """A web page or a feed. Feed items' links are followed for the full text;
         when that fails the feed's own text for the item is used."""
+        from ._fetch import Fetcher
+        from ._parse import parse_html
+
         own = fetcher is None
         fetcher = fetcher or Fetcher(self.settings)
         try:
@@ -307,6 +324,8 @@ class Index:
 
     def _add_feed(self, data: bytes, feed_url: str, origin: str | None, fetcher: Fetcher,
                   follow: bool, progress: bool) -> IngestReport:
+        from ._parse import entry_to_article, parse_feed, parse_html
+
         report = IngestReport()
         try:
             entries = parse_feed(data, feed_url)

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     # The encoder: the built-in name, or a sentence-transformers folder.
     model: str = Field(DEFAULT_MODEL, min_length=1)
+    # What runs the built-in model: onnx (onnxruntime on the ONNX export made at build:
+    # no torch import, same vectors) or torch (sentence-transformers). Other models
+    # always run on torch; without an export, so does this one.
+    runtime: Literal["onnx", "torch"] = "onnx"
+    # onnxruntime threads per encoder call; 0: one per CPU.
+    onnx_threads: NonNegativeInt = 0
     # Second encoder fused with the model for cross-language search.
     second_encoder: Literal["use", "none"] = "use"
     # Vector index: flat (exact), hnsw, or auto (HNSW above hnsw_threshold).

