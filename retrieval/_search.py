@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from khabar.store import ChangeMark
+
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
@@ -64,6 +66,7 @@ class Searcher:
         self.store = index.store
         self.config = config or SearchConfig()
         self.lexical = LexicalIndex(self.store)
+        self._counts: tuple[ChangeMark, dict[str, int]] | None = None
         use = index.encoder("use")
         self.bridge = (LexicalBridge(self.store, use, index.settings.home / "cache")
                        if use is not None and self.config.bridge else None)
@@ -80,7 +83,7 @@ class Searcher:
             f = replace(f, since=None, until=None)
             allowed = self._allowed(f)
             relaxed.append("time")
-        counts = self.store.language_counts()
+        counts = self._language_counts()
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
         langs.sort(key=lambda lg: lg != query.lang)  # its top hit guides the others
         t["filter"] = time.perf_counter() - t0
@@ -138,6 +141,15 @@ class Searcher:
                       if h.passage.published else float("-inf"), reverse=True)
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t, qvecs, relaxed)
+
+    def _language_counts(self) -> dict[str, int]:
+        """Passages per language, counted again only when passages changed (a count
+        over the whole table costs ~2 ms per 10k passages)."""
+        mark = self.store.change_mark()
+        cached = self._counts
+        if cached is None or cached[0] != mark:
+            cached = self._counts = (mark, self.store.language_counts())
+        return cached[1]
 
     def _allowed(self, f: Filters) -> set[int] | None:
         return self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
@@ -226,9 +238,14 @@ class Searcher:
         weights: list[float] = []
         sw = self.config.sentence_weight
         space_weights = dict(zip(("e5", "use"), self.config.cross_lang_weights, strict=True))
+        # The candidates' stored vectors, read once per space: closeness to the
+        # anchor needs them all, the cosines those the search did not score.
+        stored = ({space: self.store.vectors(space, cands) for space in feedback.vectors}
+                  if feedback else {})
         for space in dense:
             w = space_weights.get(space, 1.0)
-            whole = self._cosines(space, cands, qvecs[space], dense[space], signals)
+            whole = self._cosines(space, cands, qvecs[space], dense[space], signals,
+                                  stored.get(space))
             sets.append(whole)
             weights.append(w)
             if sw:
@@ -241,7 +258,7 @@ class Searcher:
         if feedback:
             close = np.zeros(len(cands))
             for space, a in feedback.vectors.items():
-                got = self.store.vectors(space, cands)
+                got = stored[space]
                 close += [float(got[p] @ a) if p in got else 0.0 for p in cands]
             close /= len(feedback.vectors)
             sets.append(dict(zip(cands, close.tolist(), strict=True)))
@@ -251,13 +268,16 @@ class Searcher:
         return zavg(sets, weights=weights)
 
     def _cosines(self, space: str, cands: list[int], q: np.ndarray,
-                 found: list[tuple[int, float]], signals: dict[int, dict[str, float]]
-                 ) -> dict[int, float]:
+                 found: list[tuple[int, float]], signals: dict[int, dict[str, float]],
+                 stored: dict[int, np.ndarray] | None = None) -> dict[int, float]:
         """Whole-passage cosines of the candidates: from the search where it found
-        them, else from their stored vectors. Kept in ``signals``."""
+        them, else from their stored vectors (``stored`` when already read). Kept in
+        ``signals``."""
         cos = dict(found)
         missing = [pid for pid in cands if pid not in cos]
-        cos.update((pid, float(v @ q)) for pid, v in self.store.vectors(space, missing).items())
+        vecs = ({p: stored[p] for p in missing if p in stored} if stored is not None
+                else self.store.vectors(space, missing))
+        cos.update((pid, float(v @ q)) for pid, v in vecs.items())
         for pid, c in cos.items():
             signals.setdefault(pid, {})[space] = c
         return {pid: cos[pid] for pid in cands if pid in cos}

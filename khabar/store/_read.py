@@ -196,8 +196,15 @@ def vectors(db: sqlite3.Connection, space: str, ids: Sequence[int]) -> dict[int,
 def sentence_vectors(db: sqlite3.Connection, space: str, dim: int, ids: Sequence[int]
                      ) -> dict[int, np.ndarray]:
     """Each passage's sentence vectors, (n_sentences, dim) float32, where stored."""
-    return {pid: np.frombuffer(blob, dtype=np.float16).astype(np.float32).reshape(-1, dim)
-            for pid, blob in _blobs(db, "sentence_vectors", "vecs", space, ids)}
+    rows = list(_blobs(db, "sentence_vectors", "vecs", space, ids))
+    if not rows:
+        return {}
+    # One conversion for every row (a question reads hundreds), then a view per passage.
+    every = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float16)
+    every = every.astype(np.float32).reshape(-1, dim)
+    ends = np.cumsum([len(blob) // (2 * dim) for _, blob in rows]).tolist()
+    return {pid: every[end - len(blob) // (2 * dim):end]
+            for (pid, blob), end in zip(rows, ends, strict=True)}
 
 
 def _blobs(db: sqlite3.Connection, table: str, column: str, space: str, ids: Sequence[int]
