@@ -257,6 +257,10 @@ class Store:
         how many there were."""
         return _read.recent_mean_vector(self._conn(), space, lang, sample)
 
+    def passage_tokens(self, ids: Sequence[int]) -> dict[int, str]:
+        """Each passage's BM25 tokens as stored at ingest (space-separated)."""
+        return _read.passage_tokens(self._conn(), ids)
+
     def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
         """For each id, every passage of its near-duplicate group (itself first)."""
         return _read.duplicate_groups(self._conn(), ids)
