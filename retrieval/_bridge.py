@@ -202,6 +202,7 @@ class LexicalBridge:
         self._seen = 0  # passages added since the vocabulary was last built whole
         self._stale = 0  # of them, deleted since
         self._saver: threading.Thread | None = None
+        self._recent: dict[str, np.ndarray] = {}  # question words neither held nor cached
         self.rebuilds = 0
         self.compactions = 0
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -339,17 +340,47 @@ class LexicalBridge:
                 vocab.builder.join()
 
     # -- matching -----------------------------------------------------------------------
+    def _term_vectors(self, terms: list[str]) -> np.ndarray:
+        """The vectors of a question's words: from the vocabularies (most are words
+        of the archive) or the word cache, else embedded and kept for this process's
+        next questions. USE embeds queries as passages, so these are the vectors
+        ``embed_queries`` gives (to float rounding); embedding ten words costs ~3 ms of
+        CPU, more than the question itself. Call with the lock held."""
+        found: dict[str, np.ndarray] = {}
+        for w in dict.fromkeys(terms):
+            v = self._recent.get(w)
+            for vocab in self._vocab.values():
+                if v is not None:
+                    break
+                v = vocab.row(w)
+            if v is not None:
+                found[w] = v
+        rest = [w for w in dict.fromkeys(terms) if w not in found]
+        if rest:
+            rows = self._db.execute(
+                f"SELECT word, vec FROM words WHERE word IN ({','.join('?' * len(rest))})",
+                rest)
+            found.update((w, np.frombuffer(v, np.float32)) for w, v in rows)
+            new = [w for w in rest if w not in found]
+            if new:
+                vecs = np.asarray(self.encoder.embed_queries(new), np.float32)
+                found.update(zip(new, vecs, strict=True))
+                if len(self._recent) > 10_000:
+                    self._recent.clear()
+                self._recent.update(zip(new, vecs, strict=True))
+        return np.stack([np.asarray(found[t], np.float32) for t in terms])
+
     def expand(self, text: str, lang: str) -> list[tuple[str, str, float]]:
         """(question word, corpus word in ``lang``, cosine) for the close matches."""
         terms = content_words(text)
         if not terms:
             return []
-        qvecs = np.asarray(self.encoder.embed_queries(terms), np.float32)
         with self._lock:  # an append (another thread's refresh) moves the graph
             self.refresh()
             vocab = self._vocab.get(lang)
             if vocab is None or not vocab.words:
                 return []
+            qvecs = self._term_vectors(terms)
             words = vocab.words
             rows, sims = vocab.match(qvecs, self.per_word)
         out = []
