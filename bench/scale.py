@@ -39,8 +39,9 @@ files, as a finished ``khabar ingest`` does) and measures:
   load, then ``Index.open`` + ``Khabar`` to the first answer ("open to first answer");
   warm ``Khabar.ask`` p50/p95 over a fixed set of 40 real Arabic and English questions
   (``--repeats`` passes; wall and CPU time); then another process adds one article and
-  exits, and the reader's next answer is timed; again with a writer killed right after its write (the
-  FAISS files left behind SQLite); the reader's resident memory (now, peak);
+  exits, and the reader's next answer is timed; again with a writer killed right after
+  its write (the FAISS files left behind SQLite); the reader's resident memory (now,
+  peak);
 * the same open to first answer in a second fresh process (files and caches as the
   first left them);
 * Recall@10 of ``Store.search`` against exact search over the stored vectors, per space
