@@ -19,8 +19,6 @@ from typing import Literal
 
 import numpy as np
 
-from khabar.store import ChangeMark
-
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
@@ -66,7 +64,6 @@ class Searcher:
         self.store = index.store
         self.config = config or SearchConfig()
         self.lexical = LexicalIndex(self.store)
-        self._counts: tuple[ChangeMark, dict[str, int]] | None = None
         use = index.encoder("use")
         self.bridge = (LexicalBridge(self.store, use, index.settings.home / "cache")
                        if use is not None and self.config.bridge else None)
@@ -83,7 +80,7 @@ class Searcher:
             f = replace(f, since=None, until=None)
             allowed = self._allowed(f)
             relaxed.append("time")
-        counts = self._language_counts()
+        counts = self.lexical.counts()  # kept by the change log, not counted again
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
         langs.sort(key=lambda lg: lg != query.lang)  # its top hit guides the others
         t["filter"] = time.perf_counter() - t0
@@ -141,15 +138,6 @@ class Searcher:
                       if h.passage.published else float("-inf"), reverse=True)
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t, qvecs, relaxed)
-
-    def _language_counts(self) -> dict[str, int]:
-        """Passages per language, counted again only when passages changed (a count
-        over the whole table costs ~2 ms per 10k passages)."""
-        mark = self.store.change_mark()
-        cached = self._counts
-        if cached is None or cached[0] != mark:
-            cached = self._counts = (mark, self.store.language_counts())
-        return cached[1]
 
     def _allowed(self, f: Filters) -> set[int] | None:
         return self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
