@@ -28,13 +28,13 @@ sys.path.insert(0, str(BENCH))
 import _corpus as C  # noqa: E402
 
 
-def open_khabar(home: Path, encoder: str) -> tuple[Any, Any]:
+def open_khabar(home: Path, encoder: str, index_type: str = "auto") -> tuple[Any, Any]:
     from khabar.index import Index
     from khabar.retrieval import Khabar
 
     from khabar import Settings
 
-    settings = Settings(home=home)
+    settings = Settings(home=home, index_type=index_type)
     if encoder == "hash":
         encoders = C.hash_encoders()
     else:
@@ -71,9 +71,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="measure this many times")
     p.add_argument("--profile", choices=["none", "pyinstrument"], default="none")
     p.add_argument("--json", type=Path)
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto",
+                   help="the store's FAISS indexes (another kind than its files: converted"
+                        " and saved at open)")
     args = p.parse_args()
     t0 = time.perf_counter()
-    index, khabar = open_khabar(args.home, args.encoder)
+    index, khabar = open_khabar(args.home, args.encoder, args.index_type)
     print(f"opened {index.store.count_passages():,} passages in "
           f"{time.perf_counter() - t0:.1f} s; {C.load_avg()}", file=sys.stderr)
     questions = [q for _, q in C.questions()]
