@@ -28,9 +28,10 @@ sys.path.insert(0, str(BENCH))
 import _corpus as C  # noqa: E402
 
 
-def open_khabar(home: Path, encoder: str, index_type: str = "auto") -> tuple[Any, Any]:
+def open_khabar(home: Path, encoder: str, index_type: str = "auto",
+                candidates: int | None = None) -> tuple[Any, Any]:
     from khabar.index import Index
-    from khabar.retrieval import Khabar
+    from khabar.retrieval import Khabar, SearchConfig
 
     from khabar import Settings
 
@@ -42,7 +43,8 @@ def open_khabar(home: Path, encoder: str, index_type: str = "auto") -> tuple[Any
 
         encoders = load_encoders(settings)
     index = Index.open(settings, encoders=encoders)
-    return index, Khabar(index)
+    search = SearchConfig(candidates=candidates) if candidates else None
+    return index, Khabar(index, search=search)
 
 
 def run(khabar: Any, questions: list[str], repeats: int) -> dict[str, Any]:
@@ -71,12 +73,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="measure this many times")
     p.add_argument("--profile", choices=["none", "pyinstrument"], default="none")
     p.add_argument("--json", type=Path)
+    p.add_argument("--candidates", type=int, help="SearchConfig.candidates (default: its own)")
     p.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto",
                    help="the store's FAISS indexes (another kind than its files: converted"
                         " and saved at open)")
     args = p.parse_args()
     t0 = time.perf_counter()
-    index, khabar = open_khabar(args.home, args.encoder, args.index_type)
+    index, khabar = open_khabar(args.home, args.encoder, args.index_type, args.candidates)
     print(f"opened {index.store.count_passages():,} passages in "
           f"{time.perf_counter() - t0:.1f} s; {C.load_avg()}", file=sys.stderr)
     questions = [q for _, q in C.questions()]
