@@ -27,7 +27,10 @@ from ._types import Archive, Filters, Hit, Query, Relaxed
 
 @dataclass
 class SearchConfig:
-    candidates: int = 100  # per signal and language
+    # Per signal and language. What a question's SQLite reads (stored vectors, sentence
+    # vectors) and fusion scale with: 100 → 50 took 42 → 25 ms of CPU a question at
+    # 100k passages, every anchored quality set within 0.002 nDCG@10 (docs/benchmarks.md).
+    candidates: int = 50
     rrf_k: int = 60
     same_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, BM25
     cross_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, USE (z-scores)
