@@ -154,7 +154,7 @@ def probe(args: argparse.Namespace) -> None:
     from khabar import Settings
 
     t_import = time.perf_counter() - t0
-    settings = Settings(home=args.home)
+    settings = Settings(home=args.home, index_type=args.index_type)
     t0 = time.perf_counter()
     encoders = reader_encoders(args.encoder, settings)
     t_encoders = time.perf_counter() - t0
@@ -253,7 +253,7 @@ def add_one(args: argparse.Namespace) -> None:
     from khabar import Settings
 
     t0 = time.perf_counter()
-    settings = Settings(home=args.home)
+    settings = Settings(home=args.home, index_type=args.index_type)
     encoders, _, synth = writer_encoders(args.encoder, settings, args.noise, args.base)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -280,7 +280,7 @@ def checkpoints(args: argparse.Namespace) -> list[int]:
 def child(args: argparse.Namespace, role: str, *extra: str) -> list[str]:
     return [sys.executable, __file__, "--role", role, "--home", str(args.home),
             "--encoder", args.encoder, "--noise", str(args.noise), "--base", str(args.base),
-            "--questions", str(args.questions), *extra]
+            "--questions", str(args.questions), "--index-type", args.index_type, *extra]
 
 
 def measure(args: argparse.Namespace, n_checkpoint: int, log: Path) -> dict[str, Any]:
@@ -328,7 +328,7 @@ def measure_only(args: argparse.Namespace) -> list[dict[str, Any]]:
     args.encoder = state["encoder"]
     if args.encoder != "hash":
         C.share_models(home, args.models or C.default_models())
-    settings = Settings(home=home)
+    settings = Settings(home=home, index_type=args.index_type)
     from khabar.store import Store
 
     store = Store(settings.store_dir)
@@ -376,7 +376,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         shutil.rmtree(home / "store")
         shutil.rmtree(home / "cache", ignore_errors=True)
     state.update(encoder=args.encoder, noise=args.noise, passages_target=args.passages)
-    settings = Settings(home=home)
+    settings = Settings(home=home, index_type=args.index_type)
     t0 = time.perf_counter()
     encoders, replay, synth = writer_encoders(args.encoder, settings, args.noise, args.base)
     print(f"writer's encoders ({args.encoder}): {time.perf_counter() - t0:.1f} s",
@@ -522,6 +522,9 @@ def main() -> None:
                    help="print the rate every N passages (default: a twentieth of the run, "
                         "100 to 10,000)")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto",
+                   help="the store's FAISS indexes, for the writer and the readers (auto:"
+                        " flat below the HNSW threshold, KHABAR_HNSW_THRESHOLD)")
     p.add_argument("--measure-only", action="store_true",
                    help="no ingest: measure the readers of the store in --home as it stands"
                         " (e.g. after a change to the query path)")
