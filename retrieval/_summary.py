@@ -138,7 +138,7 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
         for story in stories:
             from ._summary_llm import phrase_story
 
-            story.generated = phrase_story(llm, story, lang or story.lang)
+            story.generated = phrase_story(llm, story, lang or story.lang, index)
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
     return Summary(
