@@ -8,6 +8,7 @@ embedded first and then written in one transaction, so nothing is half-stored.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +29,7 @@ from khabar.model._encoders import (
 )
 from khabar.model._onnx import OnnxEncoder
 from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
+from khabar.store._schema import store_error
 
 from ._sources import iter_path
 
@@ -93,6 +95,27 @@ class IngestReport:
                 "counts": {s: self.count(s) for s in ITEM_STATUSES},
                 "passages": self.passages,
                 "items": [vars(i) for i in self.items]}
+
+
+def failure(exc: Exception, name: str) -> str:
+    """The one-line reason an item failed, whatever it raised: the batch goes on.
+
+    khabar's own errors say it already; the rest are named for what they mean (a
+    hostile file's nesting, a charset that is no charset, the disk); anything else is
+    a bug of ours, logged with its traceback.
+    """
+    if isinstance(exc, KhabarError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(exc, UnicodeError):
+        return f"cannot decode the text: {exc}"
+    if isinstance(exc, sqlite3.Error):
+        return str(store_error(exc))
+    if isinstance(exc, MemoryError):
+        return "too large to process in memory"
+    log.error("%s: unexpected %s", name, type(exc).__name__, exc_info=exc)
+    return f"internal error ({type(exc).__name__}): {exc}"
 
 
 class Index:
@@ -197,25 +220,45 @@ class Index:
                                             art.title)
                 else:
                     todo.append((i, self.chunk(art)))
-            except KhabarError as exc:
-                results[i] = ItemResult(label, "error", str(exc), title=art.title)
+            except Exception as exc:  # one item's fault, whatever it is: reported
+                results[i] = ItemResult(label, "error", failure(exc, label), title=art.title)
         bar = _progress_bar(len(todo), "embedding", progress)
         for group in _groups(todo, EMBED_GROUP_PASSAGES):
-            prepared = self._embed([(items[i], chunks) for i, chunks in group], origin)
-            for (i, _), new in zip(group, prepared, strict=True):
+            for i, new in self._embed_each(group, items, names, origin, results):
                 art, label = items[i], names[i]
                 try:
                     result = self.store.put(new)
                     results[i] = ItemResult(label, result.status, "", result.article_id,
                                             result.passages, art.title)
-                except KhabarError as exc:
-                    results[i] = ItemResult(label, "error", str(exc), title=art.title)
+                except Exception as exc:
+                    results[i] = ItemResult(label, "error", failure(exc, label),
+                                            title=art.title)
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
             bar.close()
         self.store.flush()
         return IngestReport([r for r in results if r is not None])
+
+    def _embed_each(self, group: list[tuple[int, list[Chunk]]], items: list[Article],
+                    names: list[str], origin: str | None, results: list[ItemResult | None]
+                    ) -> list[tuple[int, NewArticle]]:
+        """A group embedded together; if that fails, each article alone, so the one at
+        fault is reported and the others go in."""
+        try:
+            prepared = self._embed([(items[i], chunks) for i, chunks in group], origin)
+            return [(i, new) for (i, _), new in zip(group, prepared, strict=True)]
+        except Exception:
+            if len(group) == 1:
+                i = group[0][0]
+                try:
+                    return [(i, self._embed([(items[i], group[0][1])], origin)[0])]
+                except Exception as exc:
+                    results[i] = ItemResult(names[i], "error", failure(exc, names[i]),
+                                            title=items[i].title)
+                    return []
+            return [pair for one in group
+                    for pair in self._embed_each([one], items, names, origin, results)]
 
     def add_telegram_post(self, text: str, *, channel_title: str, username: str | None,
                           message_id: int, date: datetime, chat_id: int | None = None,
@@ -226,8 +269,9 @@ class Index:
         try:
             art = parse_telegram_post(text, channel_title=channel_title, username=username,
                                       message_id=message_id, date=date, chat_id=chat_id)
-        except KhabarError as exc:
-            return IngestReport([ItemResult(f"post {message_id}", "error", str(exc))])
+        except Exception as exc:
+            name = f"post {message_id}"
+            return IngestReport([ItemResult(name, "error", failure(exc, name))])
         return self.add_articles([art], origin=origin)
 
     # -- files ----------------------------------------------------------------------
@@ -246,8 +290,8 @@ class Index:
 
         try:
             articles, errors = parse_document(data, name, content_type)
-        except KhabarError as exc:
-            return [], [], [ItemResult(name, "error", str(exc))]
+        except Exception as exc:  # one file's fault: reported, the batch goes on
+            return [], [], [ItemResult(name, "error", failure(exc, name))]
         for art in articles:
             art.source = art.source or name
             if url and not art.url:
@@ -302,16 +346,16 @@ class Index:
         try:
             try:
                 got = fetcher.fetch(url, accept=WEB_TYPES)
-            except KhabarError as exc:
-                return IngestReport([ItemResult(url, "error", str(exc))])
+            except Exception as exc:
+                return IngestReport([ItemResult(url, "error", failure(exc, url))])
             if got.content_type in FEED_TYPES or _looks_like_feed(got.data, got.content_type):
                 return self._add_feed(got.data, got.final_url, origin, fetcher,
                                       follow_feed_links, progress)
             if got.content_type in ("text/html", "application/xhtml+xml"):
                 try:
                     art = parse_html(got.data, got.final_url)
-                except KhabarError as exc:
-                    return IngestReport([ItemResult(url, "error", str(exc))])
+                except Exception as exc:
+                    return IngestReport([ItemResult(url, "error", failure(exc, url))])
                 art.url = art.url or got.final_url
                 art.source = url
                 return self.add_articles([art], origin=origin, name=url)
@@ -329,8 +373,8 @@ class Index:
         report = IngestReport()
         try:
             entries = parse_feed(data, feed_url)
-        except KhabarError as exc:
-            return IngestReport([ItemResult(feed_url, "error", str(exc))])
+        except Exception as exc:
+            return IngestReport([ItemResult(feed_url, "error", failure(exc, feed_url))])
         for entry in _progress(entries, "feed items", progress):
             art: Article | None = None
             if follow and entry.link:
@@ -342,13 +386,15 @@ class Index:
                     art.published = art.published or entry.published
                     if entry.outlet and entry.outlet not in art.outlets:
                         art.outlets = [*art.outlets, entry.outlet]
-                except KhabarError as exc:
-                    log.info("feed item %s: using the feed's text (%s)", entry.link, exc)
+                except Exception as exc:
+                    log.info("feed item %s: using the feed's text (%s)", entry.link,
+                             failure(exc, entry.link))
             if art is None:
                 try:
                     art = entry_to_article(entry)
-                except KhabarError as exc:
-                    report.items.append(ItemResult(entry.link or feed_url, "error", str(exc)))
+                except Exception as exc:
+                    name = entry.link or feed_url
+                    report.items.append(ItemResult(name, "error", failure(exc, name)))
                     continue
             art.source = feed_url
             report.extend(self.add_articles([art], origin=origin, name=entry.link))

@@ -176,3 +176,21 @@ def test_reindex_adds_sentence_vectors_to_a_store_from_before_them(
     assert khabar("check", "--no-model", home=khabar_home).stdout.strip() == "ok"
     again = json.loads(khabar("stats", "--json", home=khabar_home).stdout)
     assert again["sentence_vectors"] == stats["sentence_vectors"]
+
+
+def test_ingest_reports_hostile_files_one_by_one_and_ingests_the_rest(
+        khabar_home: Path, tmp_path: Path) -> None:
+    from tests.index.test_ingest import hostile_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, data in hostile_files().items():
+        (folder / name).write_bytes(data)
+    r = khabar("ingest", "--json", str(folder), home=khabar_home)
+    assert r.returncode == 1, r.stderr  # an item failed; not a crash (3, 4 or 70)
+    report = json.loads(r.stdout)
+    errors = {Path(i["name"]).name: i["message"] for i in report["items"]
+              if i["status"] == "error"}
+    assert "nested too deeply" in errors["a_deep.json"]
+    assert report["counts"]["added"] >= 4, report
+    assert "Traceback" not in r.stderr

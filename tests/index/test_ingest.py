@@ -281,3 +281,119 @@ def test_item_statuses_serialise_as_before() -> None:
     assert report.summary() == "1 added, 1 error (2 passages)"
     assert report.to_dict()["counts"] == {"added": 1, "replaced": 0, "unchanged": 0,
                                           "duplicate": 0, "error": 1}
+
+
+# -- one bad item never aborts a batch --------------------------------------------------
+
+GOOD_BODY = ("The council approved the new budget for schools and hospitals on Monday after "
+             "a long debate. Officials said the spending would begin next month.")
+DEEP = 100_000  # far past Python's recursion limit
+
+
+def _page(title: str, head: str = "") -> str:
+    return (f"<html><head><title>{title}</title>{head}</head><body><article><h1>{title}</h1>"
+            f"<p>{GOOD_BODY} {title} is the subject of this report about the city.</p>"
+            f"<p>{GOOD_BODY}</p></article></body></html>")
+
+
+def hostile_files() -> dict[str, bytes]:
+    """Files each of which once ended a whole batch, and one good file after them."""
+    deep = "[" * DEEP + "]" * DEEP
+    ld = '<script type="application/ld+json">' + deep + "</script>"
+    return {
+        "a_deep.json": deep.encode(),
+        "b_deep.jsonl": ('{"text": ' + deep + "}\n"
+                         + '{"title": "Budget", "text": "Budget: ' + GOOD_BODY + '"}\n'
+                         ).encode(),
+        "c_deep_ld.html": _page("Deep JSON-LD", ld).encode(),
+        "d_punycode.html": _page("Café punycode", '<meta charset="punycode">').encode(),
+        "e_good.txt": f"Good story\n\n{GOOD_BODY}".encode(),
+    }
+
+
+def _bad_and_good(report: IngestReport) -> tuple[dict[str, str], set[str]]:
+    errors = {Path(i.name.split("!")[-1].split("#")[0]).name: i.message for i in report.errors}
+    added = {Path(i.name.split("!")[-1].split("#")[0]).name for i in report.items
+             if i.status == "added"}
+    return errors, added
+
+
+def test_a_folder_of_hostile_files_is_reported_item_by_item(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, data in hostile_files().items():
+        (folder / name).write_bytes(data)
+    report = _index(tmp_path / "home").add_path(folder)
+    errors, added = _bad_and_good(report)
+    assert "nested too deeply" in errors["a_deep.json"]
+    assert "nested too deeply" in errors["b_deep.jsonl"]
+    assert {"b_deep.jsonl", "c_deep_ld.html", "d_punycode.html", "e_good.txt"} <= added
+
+
+def test_an_archive_of_hostile_files_is_reported_item_by_item(tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "in.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in hostile_files().items():
+            z.writestr(name, data)
+    errors, added = _bad_and_good(_index(tmp_path / "home").add_path(archive))
+    assert "nested too deeply" in errors["a_deep.json"]
+    assert {"b_deep.jsonl", "c_deep_ld.html", "d_punycode.html", "e_good.txt"} <= added
+
+
+def test_a_feed_whose_pages_are_hostile_is_ingested_item_by_item(tmp_path: Path,
+                                                                  site: str) -> None:
+    pages = {"/deep.html": _page("Deep JSON-LD", '<script type="application/ld+json">'
+                                 + "[" * DEEP + "</script>"),
+             "/puny.html": _page("Punycode page", '<meta charset="punycode">'),
+             "/good.html": _page("Good page")}
+    items = "".join(
+        f"<item><title>{path}</title><link>{site}{path}</link><description>{GOOD_BODY} "
+        f"{path}</description></item>" for path in pages)
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>{items}' \
+           "</channel></rss>"
+    _Site.pages.update({p: ("text/html", body.encode("utf-8")) for p, body in pages.items()})
+    _Site.pages["/hostile.xml"] = ("application/rss+xml", feed.encode())
+    report = _index(tmp_path, allow_private_urls=True).add_url(f"{site}/hostile.xml")
+    assert report.count("added") == 3, report.items
+
+
+def test_a_full_disk_is_a_store_error_per_item_and_the_batch_goes_on(tmp_path: Path) -> None:
+    from khabar import StoreError
+
+    ix = _index(tmp_path)
+    ix.add_articles([Article(title="First", paragraphs=[GOOD_BODY], url="https://x.test/0")])
+    db = ix.store._conn()
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
+    articles = [Article(title=f"Story {i}", paragraphs=[f"{GOOD_BODY} Story {i}. " * 20],
+                        url=f"https://x.test/{i}") for i in range(1, 4)]
+    report = ix.add_articles(articles)
+    assert report.count("error") == 3
+    assert all("full" in i.message and "store" in i.message for i in report.errors)
+    db.execute("PRAGMA max_page_count = 1073741823")
+    assert ix.add_articles(articles).count("added") == 3  # nothing half-written before
+    assert ix.store.check([]) == []
+    with pytest.raises(StoreError):
+        from khabar.store import _schema
+
+        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+        with _schema.transaction(db) as tx:
+            tx.execute("INSERT INTO meta(key, value) VALUES ('filler', ?)", ("x" * 100_000,))
+
+
+def test_a_locked_store_is_a_clear_store_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    ix = _index(tmp_path)
+    ix.store._conn().execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(ix.store.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        report = ix.add_articles([Article(title="Locked", paragraphs=[GOOD_BODY])])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert report.count("error") == 1
+    assert "locked" in report.errors[0].message
