@@ -7,6 +7,7 @@ embedded first and then written in one transaction, so nothing is half-stored.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -309,10 +310,10 @@ class Index:
         if not path.exists():
             report.items.append(ItemResult(str(path), "error", "no such file or folder"))
             return report
-        files = list(iter_path(path, max_file_bytes=self.settings.max_file_bytes))
-        bar = _progress_bar(len(files), f"ingesting {path.name}", progress)
-        for start in range(0, len(files), FILES_PER_BATCH):
-            batch = files[start:start + FILES_PER_BATCH]
+        # Streamed: a batch of files is held at a time, never a whole folder or archive.
+        files = iter_path(path, max_file_bytes=self.settings.max_file_bytes)
+        bar = _progress_bar(None, f"ingesting {path.name}", progress)
+        while batch := list(itertools.islice(files, FILES_PER_BATCH)):
             articles: list[Article] = []
             labels: list[str] = []
             slots: list[tuple[int, int, list[ItemResult]]] = []  # articles' span, errors
@@ -324,11 +325,12 @@ class Index:
                 slots.append((len(articles), len(arts), errors))
                 articles += arts
                 labels += labs
+            del batch  # the files' bytes, before the next batch is read
             done = self.add_articles(articles, origin=origin, labels=labels).items
             for first, count, errors in slots:
                 report.items += done[first:first + count] + errors
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(len(slots))
         if bar is not None:
             bar.close()
         return report
@@ -423,8 +425,9 @@ def _groups(todo: list[tuple[int, list[Chunk]]], passages: int
         yield group
 
 
-def _progress_bar(total: int, desc: str, show: bool) -> Any:  # a tqdm bar, or None
-    if not show or total < 2:
+def _progress_bar(total: int | None, desc: str, show: bool) -> Any:  # a tqdm bar, or None
+    """A bar of ``total`` items (None: counted as they come), or None."""
+    if not show or (total is not None and total < 2):
         return None
     from tqdm import tqdm
 
