@@ -194,3 +194,11 @@ def test_ingest_reports_hostile_files_one_by_one_and_ingests_the_rest(
     assert "nested too deeply" in errors["a_deep.json"]
     assert report["counts"]["added"] >= 4, report
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("period", ["5000y", "999999999999d", "99999999999999999999y"])
+def test_a_period_beyond_any_date_is_a_usage_error(tmp_path: Path, period: str) -> None:
+    r = khabar("ask", "--since", period, "who?", home=tmp_path)
+    assert r.returncode == EXIT_USAGE, r.stderr
+    assert "--since" in r.stderr and "Traceback" not in r.stderr
+    assert "before the year 1" in r.stderr or "not a period" in r.stderr or "not '" in r.stderr
