@@ -31,6 +31,7 @@ from khabar.model._encoders import (
 from khabar.model._onnx import OnnxEncoder
 from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
 from khabar.store._schema import store_error
+from khabar.text import strip_controls
 
 from ._sources import iter_path
 
@@ -205,7 +206,7 @@ class Index:
         """Store articles; each is stored whole or not at all, and a bad one is an
         error line in the report while the others go in. Report items are named by
         ``labels`` (one per article), else ``name``, else the article's URL or title."""
-        items = list(articles)
+        items = [_without_controls(art) for art in articles]
         if labels is not None and len(labels) != len(items):
             raise ValueError(f"{len(labels)} labels for {len(items)} articles")
         names = list(labels) if labels is not None else [
@@ -401,6 +402,22 @@ class Index:
             art.source = feed_url
             report.extend(self.add_articles([art], origin=origin, name=entry.link))
         return report
+
+
+def _without_controls(art: Article) -> Article:
+    """The article with no terminal control in any text it shows: decoding strips them
+    from raw bytes, this from what entities and JSON escapes ("&#27;", "\\u001b")
+    made of them after (see khabar.text.strip_controls)."""
+    def clean(value: str | None) -> str | None:
+        return None if value is None else strip_controls(value)
+
+    art.title = strip_controls(art.title)
+    art.paragraphs = [strip_controls(p) for p in art.paragraphs]
+    art.outlets = [strip_controls(o) for o in art.outlets]
+    art.tags = [strip_controls(t) for t in art.tags]
+    art.author, art.section = clean(art.author), clean(art.section)
+    art.site_name = clean(art.site_name)
+    return art
 
 
 def _looks_like_feed(data: bytes, content_type: str) -> bool:

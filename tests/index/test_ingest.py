@@ -397,3 +397,32 @@ def test_a_locked_store_is_a_clear_store_error(tmp_path: Path) -> None:
         other.close()
     assert report.count("error") == 1
     assert "locked" in report.errors[0].message
+
+
+ESC = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"  # set the title, clear the screen, turn red
+C1 = "\x9b31m"  # the one-byte CSI of 8-bit terminals
+
+
+def test_terminal_controls_never_reach_stored_text(tmp_path: Path) -> None:
+    # Raw in a text file and a page, as escapes in JSON: none survives. The marks
+    # Arabic needs (RLM, ALM, ZWNJ) are not controls, nor are newlines and tabs.
+    arabic = "قال المسؤول\u200f إن\u061c الوضع\u200c مستقر تماما في المدينة اليوم."
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "raw.txt").write_text(f"Raw {ESC}title\n\n{GOOD_BODY} {ESC}{C1} {arabic}")
+    (folder / "page.html").write_text(_page(f"Page {ESC} title").replace(
+        "<p>", f"<p>{ESC}{C1} ", 1))
+    (folder / "record.json").write_text(
+        '{"title": "JSON \\u001b[31m title", "author": "A\\u001b[0m", "text": "'
+        + "JSON story: " + GOOD_BODY + ' \\u001b[2J\\u202eevil"}')
+    ix = _index(tmp_path / "home")
+    report = ix.add_path(folder)
+    assert report.count("added") == 3, report.items
+    stored = ix.store.passages([r["id"] for r in ix.store.iter_passages()])
+    texts = [p.text for p in stored.values()] + [p.title for p in stored.values()]
+    for text in texts:
+        assert not any(ord(c) < 32 and c not in "\n\t" for c in text), repr(text)
+        assert not any(0x7F <= ord(c) < 0xA0 or c in "\u202d\u202e" for c in text), repr(text)
+    from khabar.text import strip_controls
+
+    assert strip_controls(arabic + "\r\nx\ry\tz") == arabic + "\nx\ny\tz"
