@@ -10,11 +10,13 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 from urllib.parse import urlparse
 
 import numpy as np
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 # questions spares about a second of imports on a busy machine.
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
 WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml",
@@ -50,6 +54,8 @@ WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"
 MAX_PASSAGE_TOKENS = 300
 EMBED_GROUP_PASSAGES = 64  # passages embedded in one call, across articles
 FILES_PER_BATCH = 32  # files of a folder parsed before their articles are embedded
+MAX_FEED_ENTRIES = 200  # a feed's entries read; real feeds list 10 to 100
+FEED_FETCHES = 4  # a feed's linked pages fetched at once (one site: be polite)
 
 
 # What happened to one item. The store's put statuses, and "error" for an item that
@@ -371,27 +377,37 @@ class Index:
 
     def _add_feed(self, data: bytes, feed_url: str, origin: str | None, fetcher: Fetcher,
                   follow: bool, progress: bool) -> IngestReport:
-        from ._parse import entry_to_article, parse_feed, parse_html
+        from ._parse import FeedEntry, entry_to_article, parse_feed, parse_html
 
         report = IngestReport()
         try:
             entries = parse_feed(data, feed_url)
         except Exception as exc:
             return IngestReport([ItemResult(feed_url, "error", failure(exc, feed_url))])
-        for entry in _progress(entries, "feed items", progress):
-            art: Article | None = None
-            if follow and entry.link:
-                try:
-                    page = fetcher.fetch(entry.link, accept={"text/html",
-                                                                  "application/xhtml+xml"})
-                    art = parse_html(page.data, page.final_url)
-                    art.url = entry.link
-                    art.published = art.published or entry.published
-                    if entry.outlet and entry.outlet not in art.outlets:
-                        art.outlets = [*art.outlets, entry.outlet]
-                except Exception as exc:
-                    log.info("feed item %s: using the feed's text (%s)", entry.link,
-                             failure(exc, entry.link))
+        if len(entries) > MAX_FEED_ENTRIES:
+            log.warning("%s: %d entries, only the first %d read", feed_url, len(entries),
+                        MAX_FEED_ENTRIES)
+            entries = entries[:MAX_FEED_ENTRIES]
+
+        def linked(entry: FeedEntry) -> Article | None:
+            """The entry's linked page as an article; None to use the feed's text."""
+            if not (follow and entry.link):
+                return None
+            try:
+                page = fetcher.fetch(entry.link, accept={"text/html", "application/xhtml+xml"})
+                art = parse_html(page.data, page.final_url)
+            except Exception as exc:
+                log.info("feed item %s: using the feed's text (%s)", entry.link,
+                         failure(exc, entry.link))
+                return None
+            art.url = entry.link
+            art.published = art.published or entry.published
+            if entry.outlet and entry.outlet not in art.outlets:
+                art.outlets = [*art.outlets, entry.outlet]
+            return art
+
+        pages = _in_order(linked, entries, FEED_FETCHES)
+        for entry, art in zip(_progress(entries, "feed items", progress), pages, strict=True):
             if art is None:
                 try:
                     art = entry_to_article(entry)
@@ -418,6 +434,22 @@ def _without_controls(art: Article) -> Article:
     art.author, art.section = clean(art.author), clean(art.section)
     art.site_name = clean(art.site_name)
     return art
+
+
+def _in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` run by ``workers`` threads, in order, with at most twice that
+    many results waiting: a slow site costs its time once, not once per link."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="khabar-fetch") as pool:
+        ahead = 2 * workers
+        pending = deque(pool.submit(fn, item) for item in items[:ahead])
+        for item in items[ahead:]:
+            yield pending.popleft().result()
+            pending.append(pool.submit(fn, item))
+        while pending:
+            yield pending.popleft().result()
 
 
 def _looks_like_feed(data: bytes, content_type: str) -> bool:

@@ -426,3 +426,72 @@ def test_terminal_controls_never_reach_stored_text(tmp_path: Path) -> None:
     from khabar.text import strip_controls
 
     assert strip_controls(arabic + "\r\nx\ry\tz") == arabic + "\nx\ny\tz"
+
+
+class _SlowSite(http.server.BaseHTTPRequestHandler):
+    """Pages that take a moment, counting how many are being served at once."""
+
+    lock = threading.Lock()
+    in_flight = 0
+    most: ClassVar[list[int]] = [0]
+
+    def do_GET(self) -> None:
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most[0] = max(cls.most[0], cls.in_flight)
+        try:
+            time.sleep(0.3)
+            n = self.path.strip("/").split(".")[0]
+            body = _page(f"Story {n}").replace(GOOD_BODY, f"{GOOD_BODY} Number {n}.").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _feed(base: str, n: int) -> bytes:
+    items = "".join(f"<item><title>Story {i}</title><link>{base}/{i}.html</link>"
+                    f"<description>{GOOD_BODY} Feed item {i}.</description></item>"
+                    for i in range(n))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>{items}'
+            "</channel></rss>").encode()
+
+
+def test_a_feeds_links_are_fetched_a_few_at_a_time(tmp_path: Path) -> None:
+    from khabar.index._ingest import FEED_FETCHES
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowSite)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        ix = _index(tmp_path, allow_private_urls=True)
+        report = ix._add_feed(_feed(base, 12), f"{base}/feed.xml", None,
+                              _fetcher(ix), True, False)
+    finally:
+        server.shutdown()
+    assert report.count("added") == 12, report.items
+    assert [i.name for i in report.items] == [f"{base}/{i}.html" for i in range(12)]
+    assert 1 < _SlowSite.most[0] <= FEED_FETCHES
+
+
+def _fetcher(ix: Index) -> object:
+    from khabar.index._fetch import Fetcher
+
+    return Fetcher(ix.settings)
+
+
+def test_a_feed_is_read_up_to_its_entry_cap(tmp_path: Path) -> None:
+    from khabar.index._ingest import MAX_FEED_ENTRIES
+
+    ix = _index(tmp_path)
+    report = ix._add_feed(_feed("https://x.test", MAX_FEED_ENTRIES + 50),
+                          "https://x.test/feed.xml", None, _fetcher(ix), False, False)
+    assert report.count("added") == MAX_FEED_ENTRIES
