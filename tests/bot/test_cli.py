@@ -202,3 +202,21 @@ def test_a_period_beyond_any_date_is_a_usage_error(tmp_path: Path, period: str) 
     assert r.returncode == EXIT_USAGE, r.stderr
     assert "--since" in r.stderr and "Traceback" not in r.stderr
     assert "before the year 1" in r.stderr or "not a period" in r.stderr or "not '" in r.stderr
+
+
+def test_a_store_from_a_newer_khabar_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    from khabar.store import Store, _schema
+
+    store_dir = tmp_path / "store"
+    Store(store_dir).close()
+    db = sqlite3.connect(store_dir / _schema.DB_NAME)
+    db.execute(f"PRAGMA user_version = {_schema.SCHEMA_VERSION + 1}")
+    db.close()
+    before = (store_dir / _schema.DB_NAME).read_bytes()
+    r = khabar("stats", home=tmp_path)
+    assert r.returncode == 3, r.stderr  # the store is unusable here, said in one line
+    assert "made by a newer khabar" in r.stderr and "upgrade khabar" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (store_dir / _schema.DB_NAME).read_bytes() == before
