@@ -18,8 +18,10 @@ from pathlib import PurePath
 from khabar.index import ITEM_STATUSES, IngestReport
 from telegram import Message, MessageOriginChannel, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ContextTypes
+
+from khabar._redact import redact
 
 from ._handlers import on_text
 from ._render import esc
@@ -40,6 +42,19 @@ log = logging.getLogger("bot")
 DOCUMENT_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB
 REPORT_ITEMS = 25  # lines of detail in an ingest report; the rest are counted
+
+
+def download_reason(exc: TelegramError) -> str:
+    """What a chat is told when a download fails: what kind of failure, and Telegram's
+    own words for a refused request, never the raw error (it may hold the file URL,
+    which holds the bot token)."""
+    if isinstance(exc, TimedOut):
+        return "timed out"
+    if isinstance(exc, BadRequest):  # "File is too big" and the like
+        return redact(exc.message)[:200]
+    if isinstance(exc, NetworkError):
+        return "network error"
+    return type(exc).__name__
 
 
 def report_html(report: IngestReport, name: str, lang: str) -> str:
@@ -171,7 +186,8 @@ async def _ingest_document(context: ContextTypes.DEFAULT_TYPE, svc: Services, me
         except TelegramError as exc:
             log.warning("document download failed: %s", exc,
                         extra={"event": "download_failed", "chat_id": message.chat_id})
-            await tell(t(lang, "doc_download_failed", name=esc(name), reason=esc(str(exc))))
+            await tell(t(lang, "doc_download_failed", name=esc(name),
+                         reason=esc(download_reason(exc))))
             return
         report = await asyncio.to_thread(svc.index.add_bytes, data, name, doc.mime_type,
                                          origin=origin_of(message.chat_id))

@@ -32,6 +32,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from khabar import Settings
+from khabar._redact import redact
 from khabar.text import detect_question_lang
 
 from ._chat_state import ChatState
@@ -129,8 +130,9 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
     The first part replies to ``reply_to``; the keyboard goes on the last part, under
     the sources it is about. Flood control is waited out for this chat only.
     """
-    # Telegram refuses a message whose visible text is only whitespace.
-    parts = [p for p in split_html(markup, TELEGRAM_LIMIT) if visible_text(p).strip()]
+    # Telegram refuses a message whose visible text is only whitespace. Nothing sent
+    # to a chat carries a secret (khabar._redact), whatever the text came from.
+    parts = [p for p in split_html(redact(markup), TELEGRAM_LIMIT) if visible_text(p).strip()]
     sent: list[Message] = []
     async with svc.gate.chat(chat_id):
         for i, part in enumerate(parts):

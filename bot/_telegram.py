@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from khabar.index import Index
 from khabar.retrieval import Khabar
 from telegram import BotCommand
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -153,5 +153,8 @@ def serve(settings: Settings, *, webhook_url: str | None = None, listen: str = "
         else:
             log.info("serving by long polling", extra={"event": "serve", "mode": "polling"})
             app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=stop)
+    except InvalidToken:  # its message holds the token itself: not passed on
+        raise ConfigError("Telegram refused the bot token (KHABAR_TELEGRAM_TOKEN): check it "
+                          "with @BotFather") from None
     finally:
         index.close()

@@ -54,6 +54,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from khabar._errors import ConfigError
+from khabar._redact import register_secrets
 
 DEFAULT_MODEL = "multilingual-e5-small"
 ENV_PREFIX = "KHABAR_"
@@ -137,6 +138,8 @@ class Settings(BaseSettings):
                 raise ConfigError(_explain(exc)) from None
             except SettingsError as exc:
                 raise ConfigError(f"bad setting: {exc}") from None
+            # Whatever shows an error from now on hides these (khabar._redact).
+            register_secrets(*(getattr(self, name) for name in self.SECRETS))
 
     # -- validation --------------------------------------------------------------
     @field_validator("home", mode="before")

@@ -279,20 +279,54 @@ def _refuse_newer(version: int, where: Path) -> None:
                          "to open it")
 
 
+# SQLite's primary result codes that a user can act on, and what to tell them.
+_SQLITE_ADVICE = {
+    5: "the store is locked by another khabar process (busy); retry when it is done",
+    6: "the store is locked by another khabar process; retry when it is done",
+    8: "the store is read-only here; check the folder's permissions",
+    10: "the disk failed to read or write the store (I/O error); check the disk",
+    11: "the store's database is corrupt; `khabar check` says more",
+    13: "the store's disk is full; free some space and run the same command again",
+    14: "the store's database file cannot be opened; check the folder and its permissions",
+    26: "the store's database file is not a database",
+}
+
+
+def store_error(exc: sqlite3.Error) -> StoreError:
+    """An SQLite error as a StoreError that says what happened and what to do."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    advice = _SQLITE_ADVICE.get(code & 0xFF) if isinstance(code, int) else None
+    return StoreError(f"{advice} ({exc})" if advice else f"store error: {exc}")
+
+
 @contextlib.contextmanager
 def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction; bumps the generation if it changed any row."""
-    db.execute("BEGIN IMMEDIATE")
+    """One write transaction; bumps the generation if it changed any row.
+
+    The store's one write boundary: SQLite's errors about the store's state leave it
+    as StoreError (disk full, locked, I/O, corrupt), after the transaction is rolled
+    back.
+    """
     try:
-        before = db.total_changes
-        yield db
-        if db.total_changes != before:
-            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
-                       "WHERE key = 'generation'")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            before = db.total_changes
+            yield db
+            if db.total_changes != before:
+                db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 "
+                           "WHERE key = 'generation'")
+            db.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (a full disk does); a failed rollback
+            # must not hide the error that caused it.
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+    except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+        raise  # khabar's own mistakes, not the store's state: shown as they are
+    except sqlite3.Error as exc:
+        raise store_error(exc) from exc
 
 
 @contextlib.contextmanager
