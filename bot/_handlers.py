@@ -15,6 +15,7 @@ import time
 
 from khabar.retrieval import Answer, Source, to_source
 from telegram import (
+    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -27,7 +28,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from ._render import render_telegram, telegram_source
+from ._render import esc, render_telegram, telegram_source
 from ._services import (
     Services,
     command_text,
@@ -215,11 +216,54 @@ async def cmd_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _say(update, context, "start")
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    lang = ui_lang(svc, message.from_user)
+    if message.chat.type in _GROUPS:  # "/start@bot" after the ?startgroup link
+        access = await group_access(context.bot, message.chat.id, lang)
+        await reply_html(context.bot, svc, message, t(lang, "group_hello", access=access))
+        return
+    await reply_html(context.bot, svc, message, t(lang, "start"),
+                     keyboard=_add_to_group(context.bot.username, lang))
+
+
+def _add_to_group(username: str, lang: str) -> InlineKeyboardMarkup:
+    """Telegram's deep link that opens "add to group" with this bot chosen."""
+    url = f"https://t.me/{username}?startgroup=start"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "add_to_group"), url=url)]])
 
 
 async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _say(update, context, "help")
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    lang = ui_lang(svc, message.from_user)
+    text = t(lang, "help")
+    if message.chat.type in _GROUPS:
+        text += "\n\n" + await group_access(context.bot, message.chat.id, lang)
+        await reply_html(context.bot, svc, message, text)
+        return
+    await reply_html(context.bot, svc, message, text,
+                     keyboard=_add_to_group(context.bot.username, lang)
+                     if message.chat.type == ChatType.PRIVATE else None)
+
+
+async def group_access(bot: Bot, chat_id: int, lang: str, *,
+                       admin: bool | None = None) -> str:
+    """What the bot sees in this group, and how to let it see the rest.
+
+    Privacy mode (on for every bot unless BotFather's /setprivacy turned it off)
+    hides all but commands and replies from a bot that is not an administrator.
+    """
+    if admin is None and not bot.can_read_all_group_messages:
+        try:
+            member = await bot.get_chat_member(chat_id, bot.id)
+            admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        except TelegramError:
+            admin = False
+    full = bot.can_read_all_group_messages or bool(admin)
+    return t(lang, "group_full" if full else "group_limited", bot=esc(bot.username))
 
 
 async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
@@ -272,9 +316,11 @@ async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             unschedule(context.application, chat.id)
     elif old in gone and chat.type in _GROUPS:
         svc = services(context)
+        lang = ui_lang(svc, change.from_user)
+        admin = new in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        access = await group_access(context.bot, chat.id, lang, admin=admin)
         with contextlib.suppress(TelegramError):
-            await send_html(context.bot, svc, chat.id,
-                            t(ui_lang(svc, change.from_user), "group_hello"))
+            await send_html(context.bot, svc, chat.id, t(lang, "group_hello", access=access))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -24,7 +24,8 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         ),
         "help": (
             "<b>Ask</b>: write a question in a private chat; in groups use "
-            "<code>/ask …</code>, reply to me or mention me. Follow-ups such as "
+            "<code>/ask …</code> or reply to me (mentions reach me only where I am an "
+            "administrator, or with privacy mode off). Follow-ups such as "
             "<i>and Homs?</i> continue your previous question.\n\n"
             "/ask — ask about the news\n"
             "/sources — outlets in the index\n"
@@ -80,8 +81,18 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "digest_off": "Daily digest stopped.",
         "digest_none": "There is no daily digest here.",
         "digest_head": "<b>Daily digest</b> — {start} … {end} {zone}",
-        "group_hello": "Hello! Ask me about the news with <code>/ask …</code> or by replying "
-                       "to my messages. /help lists everything I do.",
+        "group_hello": "Hello! I answer questions about the news, with sources.\n\n{access}"
+                       "\n\n/help lists everything I do.",
+        "group_limited": "In this group I see only commands and replies to my messages "
+                         "(Telegram's privacy mode): ask with <code>/ask@{bot} …</code> or "
+                         "reply to one of my messages. Mentions, forwarded channel posts and "
+                         "documents do not reach me. To enable them, make me an administrator "
+                         "of the group, or turn privacy mode off with @BotFather "
+                         "(<code>/setprivacy</code>) and add me to the group again.",
+        "group_full": "I see every message in this group: ask with <code>/ask@{bot} …</code>, "
+                      "mention me or reply to my messages; administrators can forward channel "
+                      "posts and send documents to index them.",
+        "add_to_group": "Add me to a group",
         "unknown_command": "I do not know that command. /help lists what I do.",
         "status_added": "added", "status_replaced": "replaced",
         "status_unchanged": "unchanged", "status_duplicate": "duplicate",
@@ -136,7 +147,8 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         ),
         "help": (
             "<b>السؤال</b>: اكتب سؤالك في محادثة خاصة؛ وفي المجموعات استخدم "
-            "<code>/ask …</code> أو رد على رسائلي أو اذكرني. أسئلة المتابعة مثل "
+            "<code>/ask …</code> أو رد على رسائلي (لا تصلني الإشارات إلا حيث أكون مشرفًا أو "
+            "إذا أُوقف وضع الخصوصية). أسئلة المتابعة مثل "
             "<i>وماذا عن حمص؟</i> تكمل سؤالك السابق.\n\n"
             "/ask — اسأل عن الأخبار\n"
             "/sources — وسائل الإعلام في الفهرس\n"
@@ -191,8 +203,17 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "digest_off": "أُوقف الموجز اليومي.",
         "digest_none": "لا يوجد موجز يومي هنا.",
         "digest_head": "<b>الموجز اليومي</b> — {start} … {end} بتوقيت {zone}",
-        "group_hello": "مرحبًا! اسألني عن الأخبار بالأمر <code>/ask …</code> أو بالرد على "
-                       "رسائلي. اكتب /help لمعرفة كل ما أقوم به.",
+        "group_hello": "مرحبًا! أجيب عن الأسئلة حول الأخبار مع ذكر المصادر.\n\n{access}"
+                       "\n\nاكتب /help لمعرفة كل ما أقوم به.",
+        "group_limited": "في هذه المجموعة لا أرى إلا الأوامر والردود على رسائلي (وضع الخصوصية "
+                         "في تيليغرام): اسأل بالأمر <code>/ask@{bot} …</code> أو بالرد على إحدى "
+                         "رسائلي. لا تصلني الإشارات ولا منشورات القنوات المعاد توجيهها ولا "
+                         "الملفات. لتفعيلها اجعلني مشرفًا في المجموعة، أو أوقف وضع الخصوصية "
+                         "عبر @BotFather (<code>/setprivacy</code>) ثم أضفني إلى المجموعة مجددًا.",
+        "group_full": "أرى كل رسائل هذه المجموعة: اسأل بالأمر <code>/ask@{bot} …</code> أو "
+                      "اذكرني أو رد على رسائلي؛ ويمكن للمشرفين إعادة توجيه منشورات القنوات "
+                      "وإرسال الملفات لفهرستها.",
+        "add_to_group": "أضفني إلى مجموعة",
         "unknown_command": "لا أعرف هذا الأمر. اكتب /help لمعرفة ما أقوم به.",
         "status_added": "أضيف", "status_replaced": "استُبدل",
         "status_unchanged": "بلا تغيير", "status_duplicate": "مكرر",
