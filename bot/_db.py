@@ -8,7 +8,9 @@ both post the same window; a failed post gives its claim back.
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -32,6 +34,24 @@ CREATE TABLE IF NOT EXISTS digests (
     created_by INTEGER,
     created_at TEXT NOT NULL,
     tz TEXT NOT NULL DEFAULT 'UTC'  -- an IANA zone ("Asia/Beirut") or an offset ("+03:00")
+);
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,      -- random: a button of one answer can never open another's
+    chat_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,        -- "answer", "digest" or "forward"
+    lang TEXT NOT NULL,
+    shown INTEGER NOT NULL DEFAULT 0,  -- citations shown before the "more" pages
+    more TEXT NOT NULL DEFAULT '[]',   -- [[passage id, outlets, score], ...], re-read on paging
+    context TEXT,              -- what a reply to it is read with (its question, its stories)
+    payload TEXT,              -- kind-specific JSON (a forwarded post to index)
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_created ON answers(created_at);
+CREATE TABLE IF NOT EXISTS bot_messages (
+    chat_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
 );
 CREATE TABLE IF NOT EXISTS digest_posts (
     chat_id INTEGER NOT NULL,
@@ -82,6 +102,7 @@ class BotDB:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._kept = 0
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
                                    check_same_thread=False)
@@ -110,6 +131,56 @@ class BotDB:
         else:
             self._run("INSERT INTO user_prefs(user_id, lang) VALUES (?, ?) ON CONFLICT(user_id)"
                       " DO UPDATE SET lang = excluded.lang", (user_id, lang))
+
+    # -- answers, for their buttons and replies -----------------------------------
+    KEEP_ANSWERS = timedelta(days=30)  # older buttons say "this answer has expired"
+
+    def keep_answer(self, chat_id: int, kind: str, lang: UiLang, *, shown: int = 0,
+                    more: list[tuple[int, list[str], float]] | None = None,
+                    context: str | None = None,
+                    payload: dict[str, object] | None = None) -> str:
+        """Store an answer; its key (random, so never one of an older answer) is returned."""
+        now = datetime.now(UTC)
+        while True:
+            key = secrets.token_urlsafe(9)  # 12 characters: callback data stays short
+            cur = self._run(
+                "INSERT OR IGNORE INTO answers(key, chat_id, kind, lang, shown, more, context,"
+                " payload, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, chat_id, kind, lang, shown, json.dumps(more or [], ensure_ascii=False),
+                 context, None if payload is None else json.dumps(payload, ensure_ascii=False),
+                 now.isoformat()))
+            if cur.rowcount == 1:
+                break
+        self._kept += 1
+        if self._kept % 500 == 1:  # now and then, not on every answer
+            self.forget_answers(now - self.KEEP_ANSWERS)
+        return key
+
+    def answer(self, chat_id: int, key: str) -> Kept | None:
+        row = self._run("SELECT key, chat_id, kind, lang, shown, more, context, payload"
+                        " FROM answers WHERE key = ? AND chat_id = ?", (key, chat_id)).fetchone()
+        return _kept(row) if row else None
+
+    def link_messages(self, chat_id: int, message_ids: list[int], key: str) -> None:
+        """The messages an answer was sent as: a reply to any of them is about it."""
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO bot_messages(chat_id, message_id, key)"
+                                 " VALUES (?, ?, ?)", [(chat_id, m, key) for m in message_ids])
+
+    def answer_of_message(self, chat_id: int, message_id: int) -> Kept | None:
+        row = self._run(
+            "SELECT a.key, a.chat_id, a.kind, a.lang, a.shown, a.more, a.context, a.payload"
+            " FROM bot_messages m JOIN answers a ON a.key = m.key"
+            " WHERE m.chat_id = ? AND m.message_id = ?", (chat_id, message_id)).fetchone()
+        return _kept(row) if row else None
+
+    def forget_answers(self, before: datetime) -> int:
+        with self._lock:
+            keys = "SELECT key FROM answers WHERE created_at < ?"
+            self._db.execute(f"DELETE FROM bot_messages WHERE key IN ({keys})",
+                             (before.isoformat(),))
+            return self._db.execute("DELETE FROM answers WHERE created_at < ?",
+                                    (before.isoformat(),)).rowcount
 
     # -- digests ------------------------------------------------------------------
     def digests(self) -> list[Digest]:
@@ -149,6 +220,28 @@ class BotDB:
     def posted_windows(self, chat_id: int) -> list[str]:
         return [r[0] for r in self._run("SELECT window_start FROM digest_posts WHERE chat_id = ?"
                                         " ORDER BY window_start", (chat_id,))]
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An answer (or digest) kept for its buttons and for replies to it."""
+
+    key: str
+    chat_id: int
+    kind: str
+    lang: UiLang
+    shown: int
+    more: list[tuple[int, list[str], float]]
+    context: str | None
+    payload: dict[str, object] | None
+
+
+def _kept(row: tuple[object, ...]) -> Kept:
+    key, chat_id, kind, lang, shown, more, context, payload = row
+    return Kept(str(key), int(chat_id), str(kind), lang, int(shown),  # type: ignore[arg-type]
+                [(int(i), list(o), float(s)) for i, o, s in json.loads(str(more))],
+                None if context is None else str(context),
+                None if payload is None else json.loads(str(payload)))
 
 
 def _key(moment: datetime) -> str:

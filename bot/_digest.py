@@ -36,6 +36,7 @@ from ._services import (
     reply_html,
     send_html,
     services,
+    topic_of,
     typing,
     ui_lang,
 )
@@ -114,7 +115,7 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
         return
     period, topic = parse_summary_args(args)
     now = datetime.now(UTC)
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         summary = await _summarise(svc, since=now - period, until=now, topic=topic,
                                    origin=scope(message.chat_id, message.chat.type), lang=lang)
     log.info("summary", extra={"event": "summary", "chat_id": message.chat_id,
@@ -140,7 +141,7 @@ async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: st
         return
     period, topic = parse_summary_args(args, TIMELINE_PERIOD)
     now = datetime.now(UTC)
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         summary = await _summarise(svc, since=now - period, until=now, topic=topic,
                                    origin=scope(message.chat_id, message.chat.type), lang=lang,
                                    limit=1)

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 
-from khabar.retrieval import Answer, Source, to_source
+from khabar.retrieval import Answer, Hit, Source, to_source
 from telegram import (
     Bot,
     CallbackQuery,
@@ -36,6 +36,7 @@ from ._services import (
     reply_html,
     send_html,
     services,
+    topic_of,
     typing,
     ui_lang,
 )
@@ -45,7 +46,7 @@ log = logging.getLogger("bot")
 
 PAGE = 3  # passages per "more sources" page
 MAX_QUESTION = 1000
-_MORE = re.compile(r"more:(\d{1,12}):(\d{1,4})")
+_MORE = re.compile(r"more:([A-Za-z0-9_-]{1,24}):(\d{1,4})")
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
@@ -64,7 +65,7 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
         return
     previous = svc.state.previous(message.chat_id, asker)
     t0 = time.perf_counter()
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         answer = await asyncio.to_thread(svc.khabar.ask, question, previous=previous)
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
@@ -73,10 +74,16 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str)
     if empty:
         await reply_html(context.bot, svc, message, t(lang, "empty"))
         return
-    key = svc.state.remember(message.chat_id, answer, lang)
     shown = answer.sources or answer.related
-    keyboard = _keyboard(answer, key, 0, shown, lang)
-    await reply_html(context.bot, svc, message, render_telegram(answer, lang), keyboard=keyboard)
+    key = await asyncio.to_thread(
+        svc.db.keep_answer, message.chat_id, "answer", lang, shown=len(shown),
+        more=[(h.passage.id, h.outlets or h.passage.outlets, h.score) for h in answer.more],
+        context=answer.query.conversation)
+    keyboard = _keyboard(len(answer.more), key, 0, shown, lang)
+    sent = await reply_html(context.bot, svc, message, render_telegram(answer, lang),
+                            keyboard=keyboard)
+    await asyncio.to_thread(svc.db.link_messages, message.chat_id,
+                            [m.message_id for m in sent], key)
     svc.answered += 1
     log.info("answered", extra={
         "event": "answer", "chat_id": message.chat_id, "user_id": asker, "lang": answer.lang,
@@ -94,10 +101,10 @@ def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str
     return ui_lang(svc, user, question)
 
 
-def _keyboard(answer: Answer, key: int, next_page: int, shown: list[Source],
+def _keyboard(n_more: int, key: str, next_page: int, shown: list[Source],
               lang: str) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
-    if len(answer.more) > next_page * PAGE:
+    if n_more > next_page * PAGE:
         data = f"more:{key}:{next_page}"  # well under Telegram's 64 bytes
         rows.append([InlineKeyboardButton(t(lang, "more"), callback_data=data)])
     url = next((s.url for s in shown if s.url and s.url.startswith(("https://", "http://"))),
@@ -108,7 +115,11 @@ def _keyboard(answer: Answer, key: int, next_page: int, shown: list[Source],
 
 
 async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "more sources" button: the next page of passages, as a new message."""
+    """The "more sources" button: the next page of passages, as a new message.
+
+    The answer is read from ``bot.sqlite3`` (so buttons outlive a restart) and its
+    passages from the store, so a passage forgotten since is not shown again.
+    """
     svc = services(context)
     query = update.callback_query
     assert query is not None
@@ -117,29 +128,31 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if m is None or message is None:
         await query.answer()
         return
-    key, page = int(m.group(1)), int(m.group(2))
-    kept = svc.state.recall(message.chat_id, key)
+    key, page = m.group(1), int(m.group(2))
+    kept = await asyncio.to_thread(svc.db.answer, message.chat_id, key)
     chosen = svc.db.lang(query.from_user.id)
     if kept is None:
         await query.answer(t(chosen or ui_lang(svc, query.from_user), "expired"),
                            show_alert=True)
         return
     lang = chosen or kept.lang
-    answer = kept.answer
-    hits = answer.more[page * PAGE:(page + 1) * PAGE]
-    if not hits:
-        await query.answer(t(lang, "no_more"))
+    first = kept.shown + page * PAGE + 1
+    wanted = kept.more[page * PAGE:(page + 1) * PAGE]
+    found = await asyncio.to_thread(svc.index.store.passages, [i for i, _, _ in wanted])
+    sources = [to_source(first + n, Hit(passage=found[i], score=score, outlets=outlets))
+               for n, (i, outlets, score) in enumerate(wanted) if i in found]
+    if not sources:
+        await query.answer(t(lang, "no_more" if not wanted else "expired"),
+                           show_alert=bool(wanted))
         return
     await query.answer()
-    shown = answer.sources or answer.related
-    first = len(shown) + page * PAGE + 1
-    sources = [to_source(first + i, h) for i, h in enumerate(hits)]
-    head = t(lang, "more_head", first=first, last=first + len(sources) - 1,
-             total=len(shown) + len(answer.more))
+    head = t(lang, "more_head", first=first, last=first + len(wanted) - 1,
+             total=kept.shown + len(kept.more))
     body = "\n\n".join([head, *(telegram_source(s, lang) for s in sources)])
     await _drop_more_button(query)
     await send_html(context.bot, svc, message.chat_id, body, reply_to=message.message_id,
-                    keyboard=_keyboard(answer, key, page + 1, sources, lang))
+                    keyboard=_keyboard(len(kept.more), key, page + 1, sources, lang),
+                    thread=message.message_thread_id)
 
 
 async def _drop_more_button(query: CallbackQuery) -> None:

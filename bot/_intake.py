@@ -30,6 +30,7 @@ from ._services import (
     origin_of,
     reply_html,
     services,
+    topic_of,
     typing,
     ui_lang,
 )
@@ -116,7 +117,7 @@ async def on_forward(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     channel = fwd.chat
     # In a group, the group's admins brought it; in private, it belongs with its channel.
     origin = origin_of(message.chat_id if message.chat.type != ChatType.PRIVATE else channel.id)
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         report = await asyncio.to_thread(
             svc.index.add_telegram_post, text, channel_title=channel.title or channel.username
             or "", username=channel.username, message_id=fwd.message_id, date=fwd.date,
@@ -164,7 +165,7 @@ async def _ingest_document(context: ContextTypes.DEFAULT_TYPE, svc: Services, me
         await tell(t(lang, "doc_too_big", name=esc(name), size=round(doc.file_size / 2**20, 1),
                      limit=limit // 2**20))
         return
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         try:
             file = await context.bot.get_file(doc.file_id)
             data = bytes(await file.download_as_bytearray())
@@ -204,7 +205,7 @@ async def cmd_add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not url.startswith(("http://", "https://")):
         await reply_html(context.bot, svc, message, t(lang, "add_usage"))
         return
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         report = await asyncio.to_thread(svc.index.add_url, url,
                                          origin=origin_of(message.chat_id))
     _log_report("url", report, message.chat_id)

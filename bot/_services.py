@@ -123,11 +123,13 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
                     reply_to: int | None = None,
-                    keyboard: InlineKeyboardMarkup | None = None) -> list[Message]:
+                    keyboard: InlineKeyboardMarkup | None = None,
+                    thread: int | None = None) -> list[Message]:
     """Send Telegram HTML, split into valid parts of at most 4096 characters.
 
     The first part replies to ``reply_to``; the keyboard goes on the last part, under
-    the sources it is about. Flood control is waited out for this chat only.
+    the sources it is about; ``thread`` is the forum topic. Flood control is waited
+    out for this chat only.
     """
     # Telegram refuses a message whose visible text is only whitespace.
     parts = [p for p in split_html(markup, TELEGRAM_LIMIT) if visible_text(p).strip()]
@@ -142,7 +144,8 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
                            kb: InlineKeyboardMarkup | None = markup_i) -> Message:
                 return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
                                               reply_parameters=reply, reply_markup=kb,
-                                              link_preview_options=_NO_PREVIEW)
+                                              link_preview_options=_NO_PREVIEW,
+                                              message_thread_id=thread)
 
             sent.append(await svc.gate.call(chat_id, send))
     return sent
@@ -167,18 +170,25 @@ async def reply_html(bot: Bot, svc: Services, message: Message, markup: str, *,
     """Answer a message: quoting it in groups (who is answered?), plainly in private."""
     quote = message.chat.type != ChatType.PRIVATE
     return await send_html(bot, svc, message.chat_id, markup,
-                           reply_to=message.message_id if quote else None, keyboard=keyboard)
+                           reply_to=message.message_id if quote else None, keyboard=keyboard,
+                           thread=topic_of(message))
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic a message is in (None: the chat itself, or General)."""
+    return message.message_thread_id if message.is_topic_message else None
 
 
 @contextlib.asynccontextmanager
 async def typing(bot: Bot, chat_id: int, action: str = ChatAction.TYPING,
-                 every: float = 4.5) -> AsyncIterator[None]:
-    """Show "typing…" until the block ends (Telegram shows it for about 5 s per call)."""
+                 every: float = 4.5, *, thread: int | None = None) -> AsyncIterator[None]:
+    """Show "typing…" until the block ends (Telegram shows it for about 5 s per call),
+    in the forum topic ``thread`` when there is one (where the answer will appear)."""
 
     async def keep() -> None:
         while True:
             with contextlib.suppress(TelegramError):
-                await bot.send_chat_action(chat_id, action)
+                await bot.send_chat_action(chat_id, action, message_thread_id=thread)
             await asyncio.sleep(every)
 
     task = asyncio.create_task(keep())
