@@ -33,6 +33,9 @@ class _LRU(Generic[K, V]):
         while len(self._d) > self.size:
             self._d.popitem(last=False)
 
+    def items(self) -> list[tuple[K, V]]:
+        return list(self._d.items())
+
     def __len__(self) -> int:
         return len(self._d)
 
@@ -46,3 +49,9 @@ class ChatState:
 
     def set_previous(self, chat_id: int, user_id: int, question: str) -> None:
         self._previous.put((chat_id, user_id), question[-500:])
+
+    def move_chat(self, old: int, new: int) -> None:
+        """A group's new id (upgraded to a supergroup): its askers' questions go along."""
+        for (chat, user), question in self._previous.items():
+            if chat == old:
+                self._previous.put((new, user), question)

@@ -206,6 +206,26 @@ class BotDB:
     def remove_digest(self, chat_id: int) -> bool:
         return self._run("DELETE FROM digests WHERE chat_id = ?", (chat_id,)).rowcount > 0
 
+    def move_chat(self, old: int, new: int, old_origin: str, new_origin: str) -> int:
+        """Everything kept for chat ``old`` is ``new``'s (a group upgraded to a supergroup);
+        a digest the new chat already has wins. Returns the rows moved."""
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                n = db.execute("UPDATE OR IGNORE digests SET chat_id = ?, origin = CASE"
+                               " WHEN origin = ? THEN ? ELSE origin END WHERE chat_id = ?",
+                               (new, old_origin, new_origin, old)).rowcount
+                db.execute("DELETE FROM digests WHERE chat_id = ?", (old,))
+                for table in ("digest_posts", "answers", "bot_messages"):
+                    n += db.execute(f"UPDATE OR IGNORE {table} SET chat_id = ?"
+                                    " WHERE chat_id = ?", (new, old)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return n
+
     def claim_window(self, chat_id: int, window_start: datetime) -> bool:
         """True for exactly one caller per (chat, window), ever (until released)."""
         cur = self._run("INSERT OR IGNORE INTO digest_posts(chat_id, window_start, claimed_at)"

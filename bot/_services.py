@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from khabar.index import Index
@@ -28,7 +29,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import ContextTypes
 
 from khabar import Settings
@@ -57,6 +58,8 @@ class Services:
     gate: FloodGate = field(default_factory=FloodGate)
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
+    # Moves what the bot keeps for a chat to its new id (set by the application).
+    on_migrated: Callable[[int, int], Awaitable[None]] | None = None
     _admins: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
 
 
@@ -138,16 +141,18 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
         for i, part in enumerate(parts):
             reply = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
                      if reply_to is not None and i == 0 else None)
-            markup_i = keyboard if i == len(parts) - 1 else None
-
-            async def send(part: str = part, reply: ReplyParameters | None = reply,
-                           kb: InlineKeyboardMarkup | None = markup_i) -> Message:
-                return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
-                                              reply_parameters=reply, reply_markup=kb,
-                                              link_preview_options=_NO_PREVIEW,
-                                              message_thread_id=thread)
-
-            sent.append(await svc.gate.call(chat_id, send))
+            kb = keyboard if i == len(parts) - 1 else None
+            send = functools.partial(bot.send_message, text=part, parse_mode=ParseMode.HTML,
+                                     reply_parameters=reply, reply_markup=kb,
+                                     link_preview_options=_NO_PREVIEW, message_thread_id=thread)
+            try:
+                sent.append(await svc.gate.call(chat_id, functools.partial(send, chat_id)))
+            except ChatMigrated as exc:  # upgraded to a supergroup: move along, send there
+                new = int(exc.new_chat_id)
+                if svc.on_migrated is not None:
+                    await svc.on_migrated(chat_id, new)
+                chat_id = new
+                sent.append(await svc.gate.call(chat_id, functools.partial(send, chat_id)))
     return sent
 
 

@@ -8,6 +8,7 @@ then polls (default) or listens for webhooks until SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import signal
@@ -29,7 +30,7 @@ from telegram.ext import (
 
 from khabar import ConfigError, Settings
 
-from . import _digest, _handlers, _intake
+from . import _digest, _handlers, _intake, _migrate
 from ._db import BotDB
 from ._logging import configure_logging, quiet_noisy_loggers
 from ._ratelimit import RateLimiter
@@ -68,10 +69,11 @@ def build_application(settings: Settings, khabar: Khabar, *,
         if not isinstance(khabar.index, Index):
             raise TypeError("build_application: pass index=, khabar.index is no Index")
         index = khabar.index
-    app.bot_data["services"] = Services(
-        settings=settings, khabar=khabar, index=index,
-        db=BotDB(settings.home / "bot.sqlite3"),
-        limiter=RateLimiter(settings.rate_limit_per_minute))
+    svc = Services(settings=settings, khabar=khabar, index=index,
+                   db=BotDB(settings.home / "bot.sqlite3"),
+                   limiter=RateLimiter(settings.rate_limit_per_minute))
+    svc.on_migrated = functools.partial(_migrate.migrate_chat, app)
+    app.bot_data["services"] = svc
     _add_handlers(app)
     return app
 
@@ -88,6 +90,7 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=new))
     app.add_handler(CallbackQueryHandler(_handlers.on_more, pattern=r"^more:"))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, _migrate.on_migrate))
     app.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, _intake.on_channel_post))
     app.add_handler(MessageHandler(new & filters.Document.ALL, _intake.on_document))
     app.add_handler(MessageHandler(new & filters.FORWARDED & (filters.TEXT | filters.CAPTION),

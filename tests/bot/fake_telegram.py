@@ -741,7 +741,8 @@ class FakeTelegram:
             "old_chat_member": {"status": "member", "user": BOT_USER},
             "new_chat_member": {"status": "left", "user": BOT_USER}}})
 
-    def migrate_group(self, old_id: int, new_id: int, by_user: int) -> None:
+    def migrate_group(self, old_id: int, new_id: int, by_user: int, *,
+                      announce: bool = True) -> None:
         """A basic group is upgraded to a supergroup, as Telegram does it: a service message
         with `migrate_to_chat_id` in the old chat, one with `migrate_from_chat_id` in the new,
         and from then on every send to the old id fails with 400 and `migrate_to_chat_id`."""
@@ -754,6 +755,8 @@ class FakeTelegram:
             self._s.bot_admin_chats.add(new_id)
         if old_id in self._s.admins:
             self._s.admins[new_id] = list(self._s.admins[old_id])
+        if not announce:  # the service messages were lost (dropped while the bot was down)
+            return
         self.enqueue({"message": self._incoming(old, user, migrate_to_chat_id=new_id)})
         self.enqueue({"message": {
             "message_id": self._new_message_id(new_id), "date": int(time.time()),

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
-from tests.bot.conftest import GROUP, USER, RunningBot, buttons, cites_passage_first
+from khabar.index import Index
+
+from tests.bot.conftest import GROUP, USER, RunningBot, buttons, cites_passage_first, until
 from tests.bot.fake_telegram import BOT_ID, BOT_USERNAME
 
 TIMEOUT = 90
@@ -51,3 +54,50 @@ async def test_private_start_links_to_adding_the_bot_to_a_group(bot: RunningBot)
     (hello,) = await fake.wait_for_messages(GROUP, 1)
     assert f"/ask@{BOT_USERNAME}" in hello["text"] and "/setprivacy" in hello["text"]
     await asyncio.sleep(0)
+
+
+OLD, NEW = -4055, -1004055  # a basic group's id, and its id as a supergroup
+POST = ("Floods hit Benghazi\nHeavy floods hit the Libyan city of Benghazi on Monday, the "
+        "city's mayor said, cutting power to thousands of homes and closing the port.")
+
+
+async def _group_with_digest(bot: RunningBot, index: Index, chat: int) -> None:
+    fake = bot.fake
+    fake.set_admins(chat, [7, BOT_ID])
+    at = (datetime.now(UTC) - timedelta(hours=1)).strftime("%H:%M")  # its window: 3 h ago
+    fake.group_text(chat, 7, f"/digest daily {at}", chat_type="group")
+    await fake.wait_for_messages(chat, 1)
+    await asyncio.to_thread(index.add_telegram_post, POST, channel_title="Libya News",
+                            username="libya_news", message_id=42,
+                            date=datetime.now(UTC) - timedelta(hours=3), chat_id=-1001500,
+                            origin=f"chat:{chat}")
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_digest_and_content(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
+    fake, db = fresh_bot.fake, fresh_bot.services.db
+    await _group_with_digest(fresh_bot, fresh_index, OLD)
+    fake.migrate_group(OLD, NEW, 7)
+    await until(lambda: db.digest(NEW) is not None, timeout=10)
+    assert db.digest(OLD) is None and db.digest(NEW).origin == f"chat:{NEW}"
+    jobs = fresh_bot.app.job_queue
+    await until(lambda: not jobs.get_jobs_by_name(f"digest:{OLD}"), timeout=5)
+    (job,) = jobs.get_jobs_by_name(f"digest:{NEW}")
+    assert fresh_index.store.article_ids(origin=f"chat:{NEW}") != []
+    assert fresh_index.store.article_ids(origin=f"chat:{OLD}") == []
+    await job.run(fresh_bot.app)
+    (digest,) = fake.sent_messages(NEW)
+    assert "Floods hit Benghazi" in digest["text"]
+
+
+async def test_a_send_to_the_old_id_moves_the_chat_and_goes_to_the_new(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
+    fake, db = fresh_bot.fake, fresh_bot.services.db
+    await _group_with_digest(fresh_bot, fresh_index, OLD)
+    fake.migrate_group(OLD, NEW, 7, announce=False)  # its service messages never came
+    (job,) = fresh_bot.app.job_queue.get_jobs_by_name(f"digest:{OLD}")
+    await job.run(fresh_bot.app)
+    (digest,) = fake.sent_messages(NEW)
+    assert "Floods hit Benghazi" in digest["text"]
+    assert db.digest(NEW) is not None and db.digest(OLD) is None
+    assert len(db.posted_windows(NEW)) == 1
