@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS digests (
     origin TEXT,
     created_by INTEGER,
     created_at TEXT NOT NULL,
-    tz TEXT NOT NULL DEFAULT 'UTC'  -- an IANA zone ("Asia/Beirut") or an offset ("+03:00")
+    tz TEXT NOT NULL DEFAULT 'UTC', -- an IANA zone ("Asia/Beirut") or an offset ("+03:00")
+    thread_id INTEGER               -- the forum topic it posts in (None: the chat itself)
 );
 CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY,      -- random: a button of one answer can never open another's
@@ -70,6 +71,9 @@ class Digest:
     lang: UiLang
     origin: str | None  # None: the whole index (private chats)
     tz: str = "UTC"  # the chat's time zone: an IANA name or a fixed offset ("+03:00")
+    thread: int | None = None  # the forum topic it was scheduled in, where it posts
+    created_by: int | None = None  # who scheduled it: told if it has to stop
+    created_at: str | None = None  # ISO time: no window before it is "missed"
 
     @property
     def time(self) -> str:
@@ -111,6 +115,8 @@ class BotDB:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(digests)")}
         if "tz" not in columns:  # a bot.sqlite3 from before time zones: they were UTC
             self._db.execute("ALTER TABLE digests ADD COLUMN tz TEXT NOT NULL DEFAULT 'UTC'")
+        if "thread_id" not in columns:  # from before forum topics: the chat itself
+            self._db.execute("ALTER TABLE digests ADD COLUMN thread_id INTEGER")
 
     def close(self) -> None:
         with self._lock:
@@ -183,25 +189,27 @@ class BotDB:
                                     (before.isoformat(),)).rowcount
 
     # -- digests ------------------------------------------------------------------
+    _DIGEST = ("SELECT chat_id, hour, minute, lang, origin, tz, thread_id, created_by,"
+               " created_at FROM digests")
+
     def digests(self) -> list[Digest]:
-        rows = self._run("SELECT chat_id, hour, minute, lang, origin, tz FROM digests"
-                         " ORDER BY chat_id").fetchall()
+        rows = self._run(self._DIGEST + " ORDER BY chat_id").fetchall()
         return [Digest(*r) for r in rows]
 
     def digest(self, chat_id: int) -> Digest | None:
-        row = self._run("SELECT chat_id, hour, minute, lang, origin, tz FROM digests"
-                        " WHERE chat_id = ?", (chat_id,)).fetchone()
+        row = self._run(self._DIGEST + " WHERE chat_id = ?", (chat_id,)).fetchone()
         return Digest(*row) if row else None
 
     def set_digest(self, digest: Digest, created_by: int | None) -> None:
         self._run(
-            "INSERT INTO digests(chat_id, hour, minute, lang, origin, created_by, created_at, tz)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET"
+            "INSERT INTO digests(chat_id, hour, minute, lang, origin, created_by, created_at, tz,"
+            " thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET"
             " hour = excluded.hour, minute = excluded.minute, lang = excluded.lang,"
             " origin = excluded.origin, created_by = excluded.created_by,"
-            " created_at = excluded.created_at, tz = excluded.tz",
+            " created_at = excluded.created_at, tz = excluded.tz,"
+            " thread_id = excluded.thread_id",
             (digest.chat_id, digest.hour, digest.minute, digest.lang, digest.origin, created_by,
-             datetime.now(UTC).isoformat(), digest.tz))
+             digest.created_at or datetime.now(UTC).isoformat(), digest.tz, digest.thread))
 
     def remove_digest(self, chat_id: int) -> bool:
         return self._run("DELETE FROM digests WHERE chat_id = ?", (chat_id,)).rowcount > 0
@@ -232,6 +240,10 @@ class BotDB:
                         " VALUES (?, ?, ?)", (chat_id, _key(window_start),
                                               datetime.now(UTC).isoformat()))
         return cur.rowcount == 1
+
+    def window_claimed(self, chat_id: int, window_start: datetime) -> bool:
+        return self._run("SELECT 1 FROM digest_posts WHERE chat_id = ? AND window_start = ?",
+                         (chat_id, _key(window_start))).fetchone() is not None
 
     def release_window(self, chat_id: int, window_start: datetime) -> None:
         self._run("DELETE FROM digest_posts WHERE chat_id = ? AND window_start = ?",

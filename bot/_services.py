@@ -127,16 +127,18 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
                     reply_to: int | None = None,
                     keyboard: InlineKeyboardMarkup | None = None,
-                    thread: int | None = None) -> list[Message]:
+                    thread: int | None = None,
+                    sent: list[Message] | None = None) -> list[Message]:
     """Send Telegram HTML, split into valid parts of at most 4096 characters.
 
     The first part replies to ``reply_to``; the keyboard goes on the last part, under
     the sources it is about; ``thread`` is the forum topic. Flood control is waited
-    out for this chat only.
+    out for this chat only. ``sent``, when given, collects the parts as they go out, so
+    a caller sees what was posted even when a later part fails.
     """
     # Telegram refuses a message whose visible text is only whitespace.
     parts = [p for p in split_html(markup, TELEGRAM_LIMIT) if visible_text(p).strip()]
-    sent: list[Message] = []
+    sent = [] if sent is None else sent
     async with svc.gate.chat(chat_id):
         for i, part in enumerate(parts):
             reply = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)

@@ -72,14 +72,20 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "stats_bot": "questions answered since start: {answered}; up {uptime}",
         "expired": "This answer is no longer available; please ask again.",
         "more_head": "<b>More sources</b> ({first}–{last} of {total})",
-        "digest_usage": "Use <code>/digest daily HH:MM [time zone]</code>, e.g. "
-                        "<code>/digest daily 08:00 Asia/Beirut</code> or "
+        "digest_usage": "Use <code>/digest daily HH:MM [time zone] [ar|en]</code>, e.g. "
+                        "<code>/digest daily 08:00 Asia/Beirut ar</code> or "
                         "<code>/digest daily 08:00 +03:00</code> (UTC if none), or "
-                        "<code>/digest off</code>.{current}",
+                        "<code>/digest off</code>. For a channel, from a private chat: "
+                        "<code>/digest @channel daily 08:00</code>.{current}",
         "digest_current": "\nNow: daily at {time}.",
         "digest_on": "Daily digest scheduled at {time}.",
         "digest_off": "Daily digest stopped.",
         "digest_none": "There is no daily digest here.",
+        "digest_no_channel": "I cannot set up a digest for {channel}: it must be a channel "
+                             "where I am an administrator, and you one of its "
+                             "administrators.",
+        "digest_stopped": "The daily digest of chat <code>{chat}</code> was stopped: Telegram "
+                          "refused my post ({reason}). Add me back and use /digest again.",
         "digest_head": "<b>Daily digest</b> — {start} … {end} {zone}",
         "group_hello": "Hello! I answer questions about the news, with sources.\n\n{access}"
                        "\n\n/help lists everything I do.",
@@ -194,14 +200,19 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "stats_bot": "أسئلة أُجيب عنها منذ التشغيل: {answered}؛ مدة التشغيل {uptime}",
         "expired": "هذه الإجابة لم تعد متاحة؛ اسأل مجددًا من فضلك.",
         "more_head": "<b>مصادر أخرى</b> ({first}–{last} من {total})",
-        "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية]</code>، مثلًا "
-                        "<code>/digest daily 08:00 Asia/Beirut</code> أو "
+        "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية] [ar|en]</code>، "
+                        "مثلًا <code>/digest daily 08:00 Asia/Beirut ar</code> أو "
                         "<code>/digest daily 08:00 +03:00</code> (UTC إن لم تُذكر)، أو "
-                        "<code>/digest off</code>.{current}",
+                        "<code>/digest off</code>. ولقناة، من محادثة خاصة: "
+                        "<code>/digest @channel daily 08:00</code>.{current}",
         "digest_current": "\nالحالي: يوميًا في {time}.",
         "digest_on": "جُدول موجز يومي في {time}.",
         "digest_off": "أُوقف الموجز اليومي.",
         "digest_none": "لا يوجد موجز يومي هنا.",
+        "digest_no_channel": "لا أستطيع إعداد موجز لـ {channel}: يجب أن تكون قناة أنا مشرف "
+                             "فيها، وأنت أحد مشرفيها.",
+        "digest_stopped": "أُوقف الموجز اليومي للمحادثة <code>{chat}</code>: رفض تيليغرام "
+                          "منشوري ({reason}). أضفني مجددًا واستخدم /digest.",
         "digest_head": "<b>الموجز اليومي</b> — {start} … {end} بتوقيت {zone}",
         "group_hello": "مرحبًا! أجيب عن الأسئلة حول الأخبار مع ذكر المصادر.\n\n{access}"
                        "\n\nاكتب /help لمعرفة كل ما أقوم به.",

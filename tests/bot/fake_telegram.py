@@ -730,16 +730,18 @@ class FakeTelegram:
             "old_chat_member": {"status": "left", "user": BOT_USER},
             "new_chat_member": new}})
 
-    def removed_from(self, chat_id: int, by_user: int) -> dict[str, Any]:
-        """The bot is removed from a group or channel: later sends get 403 Forbidden."""
+    def removed_from(self, chat_id: int, by_user: int, *, announce: bool = True) -> None:
+        """The bot is removed from a group or channel: later sends get 403 Forbidden.
+        `announce=False`: the my_chat_member update was lost (e.g. dropped at start-up)."""
         user = self._s.users.get(by_user) or self._user(by_user, "Tester", "en", None)
         chat = self._chat(chat_id)
         self._s.removed.add(chat_id)
         self._s.bot_admin_chats.discard(chat_id)
-        return self.enqueue({"my_chat_member": {
-            "chat": chat, "from": user, "date": int(time.time()),
-            "old_chat_member": {"status": "member", "user": BOT_USER},
-            "new_chat_member": {"status": "left", "user": BOT_USER}}})
+        if announce:
+            self.enqueue({"my_chat_member": {
+                "chat": chat, "from": user, "date": int(time.time()),
+                "old_chat_member": {"status": "member", "user": BOT_USER},
+                "new_chat_member": {"status": "left", "user": BOT_USER}}})
 
     def migrate_group(self, old_id: int, new_id: int, by_user: int, *,
                       announce: bool = True) -> None:
