@@ -58,7 +58,6 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "doc_download_failed": "I could not download <i>{name}</i> from Telegram: {reason}",
         "report_head": "<b>Indexed {name}</b>: {summary}",
         "report_more": "… and {n} more",
-        "post_not_admin": "Sorry, only administrators can add channel posts to the index.",
         "add_usage": "Give a web page or feed address: <code>/add https://…</code>",
         "forget_usage": "Say what to forget: <code>/forget https://…</code> (an article) or, "
                         "in a group, <code>/forget chat</code> (everything this group added).",
@@ -99,6 +98,9 @@ TEXTS: dict[UiLang, dict[str, str]] = {
                       "mention me or reply to my messages; administrators can forward channel "
                       "posts and send documents to index them.",
         "add_to_group": "Add me to a group",
+        "forward_intro": "What else was reported about this post:",
+        "index_it": "Index it (administrators)",
+        "ask_fresh": "Ask it fresh",
         "unknown_command": "I do not know that command. /help lists what I do.",
         "status_added": "added", "status_replaced": "replaced",
         "status_unchanged": "unchanged", "status_duplicate": "duplicate",
@@ -186,7 +188,6 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "doc_download_failed": "تعذر تنزيل <i>{name}</i> من تيليغرام: {reason}",
         "report_head": "<b>فهرسة {name}</b>: {summary}",
         "report_more": "… و{n} غيرها",
-        "post_not_admin": "عذرًا، إضافة منشورات القنوات إلى الفهرس متاحة للمشرفين فقط.",
         "add_usage": "أعطني عنوان صفحة أو خلاصة: <code>/add https://…</code>",
         "forget_usage": "حدد ما يجب حذفه: <code>/forget https://…</code> (مقال) أو، في مجموعة، "
                         "<code>/forget chat</code> (كل ما أضافته المجموعة).",
@@ -225,6 +226,9 @@ TEXTS: dict[UiLang, dict[str, str]] = {
                       "اذكرني أو رد على رسائلي؛ ويمكن للمشرفين إعادة توجيه منشورات القنوات "
                       "وإرسال الملفات لفهرستها.",
         "add_to_group": "أضفني إلى مجموعة",
+        "forward_intro": "ما الذي نُشر أيضًا عن هذا المنشور:",
+        "index_it": "فهرسته (للمشرفين)",
+        "ask_fresh": "اسأله من جديد",
         "unknown_command": "لا أعرف هذا الأمر. اكتب /help لمعرفة ما أقوم به.",
         "status_added": "أضيف", "status_replaced": "استُبدل",
         "status_unchanged": "بلا تغيير", "status_duplicate": "مكرر",
@@ -271,6 +275,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
 }
 
 # The bot's command menu (setMyCommands), in this order; each described by "command_<name>".
+# Administrators see all of them; everyone else only USER_COMMANDS.
 COMMANDS: tuple[str, ...] = (
     "ask",
     "summary",
@@ -284,6 +289,8 @@ COMMANDS: tuple[str, ...] = (
     "stats",
     "digest",
 )
+ADMIN_COMMANDS = frozenset({"add", "forget", "stats", "digest"})
+USER_COMMANDS: tuple[str, ...] = tuple(c for c in COMMANDS if c not in ADMIN_COMMANDS)
 
 
 def t(lang: str, key: str, **values: Any) -> str:

@@ -194,9 +194,13 @@ async def test_start_help_and_sources(bot: RunningBot) -> None:
     assert any("/digest" in t and "Administrators" in t for t in texts)
     assert any(t.startswith("Outlets in the index") and "Reuters\u2069 — 1" in t for t in texts)
     assert "I do not know that command. /help lists what I do." in texts
+    admin_only = {"add", "forget", "stats", "digest"}
     commands = {c["command"] for c in fake.commands()}
-    assert {"ask", "summary", "sources", "lang", "help", "add", "forget", "stats",
-            "digest"} <= commands
+    assert {"ask", "summary", "sources", "lang", "help"} <= commands
+    assert not commands & admin_only  # administrators' commands in their menu only
+    for scope in ({"type": "all_chat_administrators"}, {"type": "chat", "chat_id": 1000}):
+        assert admin_only <= {c["command"] for c in fake.commands(scope)}
+        assert admin_only <= {c["command"] for c in fake.commands(scope, "ar")}
     assert fake.commands(language_code="ar")[0]["description"] == "اسأل عن الأخبار"
 
 

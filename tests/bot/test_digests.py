@@ -60,6 +60,12 @@ async def test_a_failed_post_gives_its_window_back_and_is_retried(
     assert fresh_bot.services.db.posted_windows(GROUP) == []  # given back
     await until(lambda: len(_digests(fake, GROUP)) == 1, timeout=TIMEOUT)
     assert len(fresh_bot.services.db.posted_windows(GROUP)) == 1
+    # A reply to the digest asks about its stories.
+    (digest,) = _digests(fake, GROUP)
+    before = len(fake.sent_messages(GROUP))
+    fake.group_text(GROUP, 8, "and the port?", reply_to_bot_message=digest)
+    *_, answer = await fake.wait_for_messages(GROUP, before + 1, timeout=TIMEOUT)
+    assert answer["text"].startswith("Read as a follow-up to “\u2068Floods hit Benghazi")
 
 
 async def test_a_bot_removed_unschedules_and_tells_who_set_it_up(
