@@ -133,8 +133,9 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
 
     The first part replies to ``reply_to``; the keyboard goes on the last part, under
     the sources it is about; ``thread`` is the forum topic. Flood control is waited
-    out for this chat only. ``sent``, when given, collects the parts as they go out, so
-    a caller sees what was posted even when a later part fails.
+    out for this chat only (by the application's ``SendLimiter``). ``sent``, when
+    given, collects the parts as they go out, so a caller sees what was posted even
+    when a later part fails.
     """
     # Telegram refuses a message whose visible text is only whitespace.
     parts = [p for p in split_html(markup, TELEGRAM_LIMIT) if visible_text(p).strip()]
@@ -148,13 +149,13 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
                                      reply_parameters=reply, reply_markup=kb,
                                      link_preview_options=_NO_PREVIEW, message_thread_id=thread)
             try:
-                sent.append(await svc.gate.call(chat_id, functools.partial(send, chat_id)))
+                sent.append(await send(chat_id))
             except ChatMigrated as exc:  # upgraded to a supergroup: move along, send there
                 new = int(exc.new_chat_id)
                 if svc.on_migrated is not None:
                     await svc.on_migrated(chat_id, new)
                 chat_id = new
-                sent.append(await svc.gate.call(chat_id, functools.partial(send, chat_id)))
+                sent.append(await send(chat_id))
     return sent
 
 
