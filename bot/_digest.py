@@ -27,6 +27,7 @@ from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext, ContextTypes
 
 from ._db import Digest
+from ._handlers import asker_of
 from ._render import esc
 from ._render_summary import render_summary_telegram, render_timeline_telegram
 from ._services import (
@@ -113,7 +114,7 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
     assert message is not None
     user = message.from_user
     lang = ui_lang(svc, user, args or None)
-    if user is not None and await refuse_if_limited(context.bot, svc, message, user.id, lang):
+    if await refuse_if_limited(context.bot, svc, message, asker_of(message), lang):
         return
     period, topic = parse_summary_args(args)
     now = datetime.now(UTC)
@@ -139,7 +140,7 @@ async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: st
     assert message is not None
     user = message.from_user
     lang = ui_lang(svc, user, args or None)
-    if user is not None and await refuse_if_limited(context.bot, svc, message, user.id, lang):
+    if await refuse_if_limited(context.bot, svc, message, asker_of(message), lang):
         return
     period, topic = parse_summary_args(args, TIMELINE_PERIOD)
     now = datetime.now(UTC)

@@ -101,3 +101,12 @@ async def test_a_send_to_the_old_id_moves_the_chat_and_goes_to_the_new(
     assert "Floods hit Benghazi" in digest["text"]
     assert db.digest(NEW) is not None and db.digest(OLD) is None
     assert len(db.posted_windows(NEW)) == 1
+
+
+async def test_a_question_in_a_forum_topic_is_answered_there(bot: RunningBot) -> None:
+    fake = bot.fake
+    fake.group_text(GROUP, 7, "/ask who struck Aleppo?", thread_id=77)
+    (answer,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
+    assert answer["message_thread_id"] == 77
+    actions = fake.calls_to("sendChatAction")
+    assert actions and all(a.get("message_thread_id") == 77 for a in actions)  # "typing…" there
