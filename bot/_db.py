@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._texts import UiLang
@@ -268,12 +269,11 @@ class Kept:
     payload: dict[str, object] | None
 
 
-def _kept(row: tuple[object, ...]) -> Kept:
+def _kept(row: tuple[Any, ...]) -> Kept:
     key, chat_id, kind, lang, shown, more, context, payload = row
-    return Kept(str(key), int(chat_id), str(kind), lang, int(shown),  # type: ignore[arg-type]
-                [(int(i), list(o), float(s)) for i, o, s in json.loads(str(more))],
-                None if context is None else str(context),
-                None if payload is None else json.loads(str(payload)))
+    return Kept(key, chat_id, kind, lang, shown,
+                [(int(i), list(o), float(s)) for i, o, s in json.loads(more)],
+                context, None if payload is None else json.loads(payload))
 
 
 def _key(moment: datetime) -> str:

@@ -195,11 +195,12 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
     if args.startswith("@") and chat.type == ChatType.PRIVATE:
         # A channel configured from a private chat: nothing is posted in the channel.
         name, _, args = args.partition(" ")
-        target = await _channel_for(context, name, user)
-        if target is None:
+        channel = await _channel_for(context, name, user)
+        if channel is None:
             await reply_html(context.bot, svc, message, t(lang, "digest_no_channel",
                                                           channel=esc(name)))
             return
+        target = channel
     # In a private chat its user is the chat's only administrator.
     elif chat.type != ChatType.PRIVATE and not await is_admin(context.bot, svc, chat, user,
                                                                message.sender_chat):
@@ -312,7 +313,9 @@ def restore(app: Application) -> int:  # type: ignore[type-arg]
 async def _run_missed(context: CallbackContext) -> None:  # type: ignore[type-arg]
     job = context.job
     assert job is not None
-    digest, end = job.data
+    digest: Digest
+    end: datetime
+    digest, end = job.data  # type: ignore[misc]
     log.info("posting a missed digest window", extra={
         "event": "digest_missed", "chat_id": digest.chat_id, "window_end": end.isoformat()})
     await post_digest(context.application, digest, end)
@@ -419,7 +422,10 @@ def _retry_later(app: Application, digest: Digest, end: datetime,  # type: ignor
 async def _run_retry(context: CallbackContext) -> None:  # type: ignore[type-arg]
     job = context.job
     assert job is not None
-    chat_id, end, attempt = job.data
+    chat_id: int
+    end: datetime
+    attempt: int
+    chat_id, end, attempt = job.data  # type: ignore[misc]
     svc: Services = context.application.bot_data["services"]
     digest = svc.db.digest(chat_id)  # as it is now: stopped, moved or changed since
     if digest is not None:

@@ -172,7 +172,7 @@ async def on_index(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     post = kept.payload
     report = await asyncio.to_thread(
         svc.index.add_telegram_post, str(post["text"]), channel_title=str(post["title"]),
-        username=post["username"] and str(post["username"]),
+        username=str(post["username"]) if post["username"] else None,
         message_id=int(str(post["message_id"])), date=datetime.fromisoformat(str(post["date"])),
         chat_id=int(str(post["chat_id"])), origin=origin_of(message.chat_id))
     _log_report(f"forwarded post {post['message_id']}", report, message.chat_id)
