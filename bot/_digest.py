@@ -18,7 +18,7 @@ import functools
 import logging
 import re
 import zoneinfo
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from khabar.retrieval import Summary, parse_duration, summarize, timeline
 from telegram import Chat, Message, Update, User
@@ -95,6 +95,12 @@ def parse_summary_args(text: str, default: timedelta = DEFAULT_PERIOD
     return period, " ".join(words) or None
 
 
+def chat_zone(svc: Services, chat_id: int) -> tuple[tzinfo, str]:
+    """The chat's time zone (its digest's; UTC without one), for every time shown there."""
+    digest = svc.db.digest(chat_id)
+    return (digest.zone, digest.tz) if digest is not None else (UTC, "UTC")
+
+
 async def _summarise(svc: Services, *, since: datetime, until: datetime, topic: str | None,
                      origin: str | None, lang: str, limit: int | None = 10) -> Summary:
     return await asyncio.to_thread(summarize, svc.index, since=since, until=until, topic=topic,
@@ -124,7 +130,9 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
     log.info("summary", extra={"event": "summary", "chat_id": message.chat_id,
                                "stories": len(summary.stories),
                                "hours": period / timedelta(hours=1)})
-    await reply_html(context.bot, svc, message, render_summary_telegram(summary, lang))
+    zone, zone_name = chat_zone(svc, message.chat_id)
+    await reply_html(context.bot, svc, message,
+                     render_summary_telegram(summary, lang, zone, zone_name))
 
 
 # -- /timeline --------------------------------------------------------------------------------
@@ -143,6 +151,7 @@ async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: st
     if await refuse_if_limited(context.bot, svc, message, asker_of(message), lang):
         return
     period, topic = parse_summary_args(args, TIMELINE_PERIOD)
+    zone, zone_name = chat_zone(svc, message.chat_id)
     now = datetime.now(UTC)
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         summary = await _summarise(svc, since=now - period, until=now, topic=topic,
@@ -153,8 +162,8 @@ async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: st
     log.info("timeline", extra={"event": "timeline", "chat_id": message.chat_id,
                                 "articles": len(entries), "hours": period / timedelta(hours=1)})
     await reply_html(context.bot, svc, message,
-                     render_timeline_telegram(story, entries, lang) if story
-                     else render_summary_telegram(summary, lang))
+                     render_timeline_telegram(story, entries, lang, zone) if story
+                     else render_summary_telegram(summary, lang, zone, zone_name))
 
 
 # -- /digest ----------------------------------------------------------------------------------

@@ -105,9 +105,9 @@ def render_summary_plain(summary: Summary, lang: str) -> str:
     return "\n\n".join(blocks)
 
 
-def _entry_when(e: TimelineEntry, lang: str) -> str:
+def _entry_when(e: TimelineEntry, lang: str, zone: tzinfo = UTC) -> str:
     """When, and in which language: ``2018-09-30 08:00 · en``; undated ones say so."""
-    when = _when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
+    when = _when(e.when, zone) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
     return f"{when} · {e.lang}" if e.lang else when
 
 
@@ -176,13 +176,14 @@ def render_summary_telegram(summary: Summary, lang: str, zone: tzinfo = UTC,
 
 
 def render_timeline_telegram(story: Story, entries: Sequence[TimelineEntry],
-                             lang: str) -> str:
-    """The timeline as Telegram HTML; every piece of article text escaped."""
+                             lang: str, zone: tzinfo = UTC) -> str:
+    """The timeline as Telegram HTML, times in ``zone``; every piece of article text
+    escaped."""
     m = _mark(lang)
     lines = [m + f"<b>{esc(t(lang, 'timeline'))}:</b> <b>{isolate(esc(story.headline))}</b>",
-             m + f"<i>{esc(' · '.join(_facts(story, lang)))}</i>"]
+             m + f"<i>{esc(' · '.join(_facts(story, lang, zone)))}</i>"]
     for n, e in enumerate(entries, 1):
         outlets = isolate(esc(", ".join(e.outlets) or "?"))
-        lines.append(m + f"<b>[{n}]</b> {esc(_entry_when(e, lang))} — {outlets} — "
+        lines.append(m + f"<b>[{n}]</b> {esc(_entry_when(e, lang, zone))} — {outlets} — "
                      f"{_link(e.url, isolate(esc(e.title)))}")
     return "\n".join(lines)

@@ -116,7 +116,15 @@ async def test_digest_language_topic_and_times_in_the_chat_zone(
     (sent,) = _digests(fake, GROUP)
     assert sent["message_thread_id"] == 77  # where it was scheduled, not General
     assert "UTC" not in sent["text"]
-    assert posted.astimezone(beirut).strftime("%Y-%m-%d %H:%M") in sent["text"]
+    local = posted.astimezone(beirut).strftime("%Y-%m-%d %H:%M")
+    assert local in sent["text"]
+    # /summary and /timeline in the chat show its zone's times too.
+    before = len(fake.sent_messages(GROUP))
+    fake.group_text(GROUP, 7, "/summary")
+    fake.group_text(GROUP, 7, "/timeline")
+    *_, one, two = await fake.wait_for_messages(GROUP, before + 2, timeout=TIMEOUT)
+    assert local in one["text"] and local in two["text"]
+    assert "UTC" not in one["text"] + two["text"]
 
 
 async def test_edited_channel_posts_never_run_commands_again(
