@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     webhook_secret: SecretStr | None = None
     rate_limit_per_minute: NonNegativeInt = 20  # questions per user; 0: no limit
+    # Skip the updates that queued up while the bot was down, rather than answer an
+    # hour-old backlog at start-up.
+    telegram_drop_pending: bool = False
 
     SECRETS: ClassVar[frozenset[str]] = frozenset(
         {"telegram_token", "webhook_secret", "llm_api_key"})

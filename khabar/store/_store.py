@@ -205,6 +205,12 @@ class Store:
         return _write.article_ids(self._conn(), outlet=outlet, before=before, url=url,
                                   origin=origin)
 
+    def move_origin(self, old: str, new: str) -> int:
+        """What origin ``old`` brought is ``new``'s from now on (a chat's new id)."""
+        from ._origin import move_origin
+
+        return move_origin(self._conn(), old, new)
+
     def clear(self) -> int:
         return self.delete_articles(self.article_ids())
 

@@ -208,3 +208,19 @@ async def test_a_refused_token_is_said_without_any_secret(
         assert secret not in everything, everything[-3000:]
     if not debug:
         assert proc.returncode == 2, everything[-3000:]
+
+
+def test_serve_can_drop_the_backlog(monkeypatch, tg_settings: Settings,  # type: ignore[no-untyped-def]
+                                    fresh_index: Index) -> None:
+    """KHABAR_TELEGRAM_DROP_PENDING: a backlog after downtime is not answered hours late."""
+    from khabar.bot import _app, _telegram
+    from telegram.ext import Application
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(_app, "open_index", lambda *_a, **_k: fresh_index)
+    monkeypatch.setattr(fresh_index, "close", lambda: None)  # the fixture closes it
+    monkeypatch.setattr(Application, "run_polling", lambda self, **kw: seen.update(kw))
+    _telegram.serve(tg_settings)
+    assert seen["drop_pending_updates"] is False
+    _telegram.serve(Settings(**{**tg_settings.model_dump(), "telegram_drop_pending": True}))
+    assert seen["drop_pending_updates"] is True
