@@ -59,6 +59,34 @@ def _facts(story: Story, lang: str, zone: tzinfo = UTC) -> list[str]:
     return parts
 
 
+def _gaps(story: Story, lang: str) -> list[str]:
+    """What the story's coverage lacks: one outlet, or one language of several."""
+    out = [t(lang, "story_single_outlet")] if story.single_outlet else []
+    if story.only_lang in ("ar", "en"):
+        out.append(t(lang, f"story_only_lang_{story.only_lang}"))
+    return out
+
+
+MAX_VERSIONS = 6  # listed per story; the timeline lists every article
+
+
+def _versions(story: Story, lang: str) -> str | None:
+    """``versions: Reuters (en) · Reuters (ar, 2 wire copies) · …``: each distinct text
+    with its outlets and language; None when the story has one."""
+    if len(story.versions) < 2:
+        return None
+    parts = []
+    for v in story.versions[:MAX_VERSIONS]:
+        outlets = ", ".join(v.outlets[:3]) or "?"
+        if len(v.outlets) > 3:
+            outlets += " " + t(lang, "story_more_outlets", n=len(v.outlets) - 3)
+        detail = v.lang + (", " + t(lang, "story_copies", n=v.copies) if v.copies else "")
+        parts.append(f"{isolate(outlets)} ({detail})")
+    more = len(story.versions) - MAX_VERSIONS
+    tail = f" · {t(lang, 'story_more_outlets', n=more)}" if more > 0 else ""
+    return f"{t(lang, 'story_versions')}: " + " · ".join(parts) + tail
+
+
 def _empty_message(summary: Summary, lang: str) -> str:
     if summary.topic:
         topic = isolate(summary.topic)
@@ -95,8 +123,9 @@ def render_summary_plain(summary: Summary, lang: str) -> str:
     blocks = ["\n".join(head)]
     for i, story in enumerate(summary.stories, 1):
         lines = [m + f"{i}. {isolate(story.headline)}",
-                 m + "   " + " · ".join(_facts(story, lang))
-                 + (f" · {t(lang, 'story_single_outlet')}" if story.single_outlet else "")]
+                 m + "   " + " · ".join(_facts(story, lang) + _gaps(story, lang))]
+        if versions := _versions(story, lang):
+            lines.append(m + "   " + versions)
         if story.generated:
             lines.append(m + "   " + f"{t(lang, 'generated')}: {isolate(story.generated)}")
         lines += [m + f"   {isolate(s.text)} [{s.source}]" for s in story.sentences]
@@ -164,9 +193,11 @@ def render_summary_telegram(summary: Summary, lang: str, zone: tzinfo = UTC,
     for i, story in enumerate(summary.stories, 1):
         title = _link(story.url, isolate(esc(story.headline)))
         facts = esc(" · ".join(_facts(story, lang, zone)))
-        if story.single_outlet:
-            facts += f" · <i>{esc(t(lang, 'story_single_outlet'))}</i>"
+        for gap in _gaps(story, lang):
+            facts += f" · <i>{esc(gap)}</i>"
         lines = [m + f"<b>{i}.</b> <b>{title}</b>", m + facts]
+        if versions := _versions(story, lang):
+            lines.append(m + f"<i>{esc(versions)}</i>")
         if story.generated:
             lines.append(m + f"<i>{esc(t(lang, 'generated'))}:</i> {isolate(esc(story.generated))}")
         lines += [m + f"{isolate(esc(s.text))} <b>[{s.source}]</b>" for s in story.sentences]

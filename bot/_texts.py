@@ -133,6 +133,10 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "timeline": "Timeline",
         "timeline_indexed": "indexed",
         "story_more_outlets": "+{n}",
+        "story_only_lang_ar": "only in Arabic",
+        "story_only_lang_en": "only in English",
+        "story_versions": "versions",
+        "story_copies": "wire copies: {n}",
         # The command menu.
         "command_ask": "Ask about the news",
         "command_summary": "What was covered: 24h, 7d or a topic",
@@ -256,6 +260,11 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "story_articles": "المقالات: {n}",
         "story_outlets": "وسائل الإعلام: {n}",
         "story_single_outlet": "مصدر واحد فقط",
+        "story_only_lang_ar": "بالعربية فقط",
+        "story_only_lang_en": "بالإنجليزية فقط",
+        "story_versions": "النسخ",
+        "story_copies": "نسخ وكالات: {n}",
+
         "timeline": "التسلسل الزمني",
         "timeline_indexed": "تاريخ الفهرسة",
         "story_more_outlets": "+{n}",
