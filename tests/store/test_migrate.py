@@ -259,6 +259,10 @@ def test_a_layout_3_store_takes_a_third_of_the_bytes_and_readers_go_on(tmp_path:
     assert_close_to(store, before, dims)
     assert analysed(path) == tokens_before
     assert "norm" not in {r[1] for r in db.execute("PRAGMA table_info(passages)")}
+    # Vacuumed into larger pages (the fixture has SQLite's default, 4096), WAL again.
+    assert db.execute("PRAGMA page_size").fetchone()[0] == _schema.PAGE_SIZE
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
     sizes = {(pid, space): n for pid, space, n in db.execute(
         "SELECT passage_id, space, length(vecs) FROM sentence_vectors")}
     assert sizes[2, "e5"] == sizes[2, "use"] == 0  # one sentence: its passage vector

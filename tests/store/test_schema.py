@@ -27,6 +27,7 @@ def test_a_new_store_has_its_tables_and_meta_and_reopens(tmp_path: Path) -> None
                       "sentence_vectors", "removed_passages", "passage_tokens",
                       "sqlite_sequence"}
     assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._conn().execute("PRAGMA page_size").fetchone()[0] == 16384
     assert store._conn().execute("PRAGMA foreign_keys").fetchone()[0] == 1
     store.close()
     assert Store(tmp_path).meta("schema") == str(SCHEMA_VERSION)
