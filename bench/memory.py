@@ -41,12 +41,13 @@ def status() -> dict[str, float]:
 
 
 def faiss_mb(index: object) -> float:
+    """The codes the FAISS indexes hold (what a flat index keeps in memory)."""
     import faiss
 
     total = 0
     for vi in index.store._faiss.by_space.values():  # type: ignore[attr-defined]
         for ix in vi.by_lang.values():
-            total += faiss.serialize_index(ix).nbytes
+            total += ix.ntotal * faiss.downcast_index(ix.index).sa_code_size()
     return round(total / 2**20, 1)
 
 
@@ -56,7 +57,10 @@ def relabel(store: Path, encoders: list) -> None:
     for enc in encoders:
         assert spaces[enc.space]["dim"] == enc.dim, (enc.space, enc.dim)
         spaces[enc.space]["fingerprint"] = enc.fingerprint
-    db.execute("UPDATE meta SET value = ? WHERE key = 'spaces'", (json.dumps(spaces),))
+    # As khabar writes it (sorted keys): anything else is a change of spaces, and every
+    # reader would start again.
+    db.execute("UPDATE meta SET value = ? WHERE key = 'spaces'",
+               (json.dumps(spaces, sort_keys=True),))
     db.commit()
     db.close()
 
@@ -85,13 +89,16 @@ def main() -> None:
         relabel(settings.store_dir, encoders)
     index = Index.open(settings, encoders=encoders)
     khabar = Khabar(index)
+    rebuilds = index.store._faiss.rebuilds
     stages["opened"] = status()
     khabar.ask("who struck Aleppo?")
-    stages["first_answer"] = {**status(), "faiss_mb": faiss_mb(index)}
+    stages["first_answer"] = status()
+    stages["first_answer"]["faiss_codes_mb"] = faiss_mb(index)
     for _lang, q in C.questions()[:args.questions]:
         khabar.ask(q)
     stages[f"after_{args.questions}_questions"] = status()
     out = {"home": str(args.home), "passages": index.store.count_passages(),
+           "faiss_rebuilt": index.store._faiss.rebuilds > rebuilds,
            "seconds": round(time.perf_counter() - t0, 1), "load": C.load_avg(),
            "stages": stages}
     print(json.dumps(out, indent=1))
