@@ -282,7 +282,8 @@ class Store:
         return _read.vectors(self._conn(), space, ids)
 
     def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Each passage's sentence vectors, (n_sentences, dim) float32, where stored."""
+        """Each passage's sentence vectors, (n_sentences, dim) float32, where stored (a
+        passage of one sentence stored as "its passage vector" gets that, (1, dim))."""
         info = self.spaces().get(space)
         if info is None:
             return {}
