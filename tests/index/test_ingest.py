@@ -369,7 +369,8 @@ def test_a_full_disk_is_a_store_error_per_item_and_the_batch_goes_on(tmp_path: P
     db = ix.store._conn()
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
-    articles = [Article(title=f"Story {i}", paragraphs=[f"{GOOD_BODY} Story {i}. " * 20],
+    # Each article far larger than the room left in the file's 16 KB pages.
+    articles = [Article(title=f"Story {i}", paragraphs=[f"{GOOD_BODY} Story {i}. " * 20] * 12,
                         url=f"https://x.test/{i}") for i in range(1, 4)]
     report = ix.add_articles(articles)
     assert report.count("error") == 3
