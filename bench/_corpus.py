@@ -318,7 +318,7 @@ class Synth:
 @dataclass
 class Base:
     """The real encoders' vectors of the real passages and of their sentences, as a real
-    khabar ingest stored them (float16 sentence vectors widened back)."""
+    khabar ingest stored them (widened back to float32)."""
 
     meta: dict
     texts: dict[str, int]  # passage or sentence text -> row

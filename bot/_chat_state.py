@@ -1,29 +1,16 @@
-"""Conversation state kept in memory: previous questions and recent answers.
+"""Conversation state kept in memory: each asker's previous question.
 
-Follow-ups need the asker's previous question (per user *within* a chat, so two
-people in a group do not continue each other's questions); "more sources" needs
-the answer a button belongs to. Both are bounded LRUs: losing them on restart only
-means a follow-up is read on its own and an old button says "ask again".
-Only touched from the event loop, so no locks.
+Follow-ups need the asker's previous question (per asker *within* a chat, so two
+people in a group do not continue each other's questions). A bounded LRU: losing
+it on restart only means a follow-up is read on its own. (Answers, for their
+buttons and replies, are kept in ``bot.sqlite3``.) Only touched from the event
+loop, so no locks.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Generic, TypeVar
-
-from khabar.retrieval import Answer
-
-from ._texts import UiLang
-
-
-@dataclass
-class Remembered:
-    answer: Answer
-    lang: UiLang  # the UI language the answer was shown in
-
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -46,16 +33,16 @@ class _LRU(Generic[K, V]):
         while len(self._d) > self.size:
             self._d.popitem(last=False)
 
+    def items(self) -> list[tuple[K, V]]:
+        return list(self._d.items())
+
     def __len__(self) -> int:
         return len(self._d)
 
 
 class ChatState:
-    def __init__(self, *, max_askers: int = 20_000, max_answers: int = 5_000) -> None:
+    def __init__(self, *, max_askers: int = 20_000) -> None:
         self._previous: _LRU[tuple[int, int], str] = _LRU(max_askers)
-        # Keyed by (chat, key); the key is a small counter, so callback data stays short.
-        self._answers: _LRU[tuple[int, int], Remembered] = _LRU(max_answers)
-        self._keys = itertools.count(1)
 
     def previous(self, chat_id: int, user_id: int) -> str | None:
         return self._previous.get((chat_id, user_id))
@@ -63,10 +50,8 @@ class ChatState:
     def set_previous(self, chat_id: int, user_id: int, question: str) -> None:
         self._previous.put((chat_id, user_id), question[-500:])
 
-    def remember(self, chat_id: int, answer: Answer, lang: UiLang) -> int:
-        key = next(self._keys)
-        self._answers.put((chat_id, key), Remembered(answer, lang))
-        return key
-
-    def recall(self, chat_id: int, key: int) -> Remembered | None:
-        return self._answers.get((chat_id, key))
+    def move_chat(self, old: int, new: int) -> None:
+        """A group's new id (upgraded to a supergroup): its askers' questions go along."""
+        for (chat, user), question in self._previous.items():
+            if chat == old:
+                self._previous.put((new, user), question)

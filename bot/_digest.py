@@ -13,18 +13,21 @@ across restarts or two bots on one home.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
 import zoneinfo
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from khabar.retrieval import Summary, parse_duration, summarize, timeline
-from telegram import Update
-from telegram.constants import ChatType
+from telegram import Chat, Message, Update, User
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext, ContextTypes
 
 from ._db import Digest
+from ._handlers import asker_of
 from ._render import esc
 from ._render_summary import render_summary_telegram, render_timeline_telegram
 from ._services import (
@@ -36,17 +39,18 @@ from ._services import (
     reply_html,
     send_html,
     services,
+    topic_of,
     typing,
     ui_lang,
 )
-from ._texts import t
+from ._texts import UiLang, t
 
 log = logging.getLogger("bot")
 
 DEFAULT_PERIOD = timedelta(hours=24)
 TIMELINE_PERIOD = timedelta(days=7)  # a story's timeline looks further back
 MAX_PERIOD = timedelta(days=366)
-_DAILY = re.compile(r"(?:daily|يوميا|يومياً)\s+([01]?\d|2[0-3])[:.]([0-5]\d)(?:\s+(\S+))?",
+_DAILY = re.compile(r"(?:daily|يوميا|يومياً)\s+([01]?\d|2[0-3])[:.]([0-5]\d)((?:\s+\S+){0,2})",
                     re.IGNORECASE)
 _OFFSET = re.compile(r"(?:utc|gmt)?([+-])(\d{1,2})(?::?([0-5]\d))?", re.IGNORECASE)
 
@@ -91,6 +95,12 @@ def parse_summary_args(text: str, default: timedelta = DEFAULT_PERIOD
     return period, " ".join(words) or None
 
 
+def chat_zone(svc: Services, chat_id: int) -> tuple[tzinfo, str]:
+    """The chat's time zone (its digest's; UTC without one), for every time shown there."""
+    digest = svc.db.digest(chat_id)
+    return (digest.zone, digest.tz) if digest is not None else (UTC, "UTC")
+
+
 async def _summarise(svc: Services, *, since: datetime, until: datetime, topic: str | None,
                      origin: str | None, lang: str, limit: int | None = 10) -> Summary:
     return await asyncio.to_thread(summarize, svc.index, since=since, until=until, topic=topic,
@@ -110,17 +120,19 @@ async def _summary(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str
     assert message is not None
     user = message.from_user
     lang = ui_lang(svc, user, args or None)
-    if user is not None and await refuse_if_limited(context.bot, svc, message, user.id, lang):
+    if await refuse_if_limited(context.bot, svc, message, asker_of(message), lang):
         return
     period, topic = parse_summary_args(args)
     now = datetime.now(UTC)
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         summary = await _summarise(svc, since=now - period, until=now, topic=topic,
                                    origin=scope(message.chat_id, message.chat.type), lang=lang)
     log.info("summary", extra={"event": "summary", "chat_id": message.chat_id,
                                "stories": len(summary.stories),
                                "hours": period / timedelta(hours=1)})
-    await reply_html(context.bot, svc, message, render_summary_telegram(summary, lang))
+    zone, zone_name = chat_zone(svc, message.chat_id)
+    await reply_html(context.bot, svc, message,
+                     render_summary_telegram(summary, lang, zone, zone_name))
 
 
 # -- /timeline --------------------------------------------------------------------------------
@@ -136,11 +148,12 @@ async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: st
     assert message is not None
     user = message.from_user
     lang = ui_lang(svc, user, args or None)
-    if user is not None and await refuse_if_limited(context.bot, svc, message, user.id, lang):
+    if await refuse_if_limited(context.bot, svc, message, asker_of(message), lang):
         return
     period, topic = parse_summary_args(args, TIMELINE_PERIOD)
+    zone, zone_name = chat_zone(svc, message.chat_id)
     now = datetime.now(UTC)
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         summary = await _summarise(svc, since=now - period, until=now, topic=topic,
                                    origin=scope(message.chat_id, message.chat.type), lang=lang,
                                    limit=1)
@@ -149,8 +162,8 @@ async def _timeline(update: Update, context: ContextTypes.DEFAULT_TYPE, args: st
     log.info("timeline", extra={"event": "timeline", "chat_id": message.chat_id,
                                 "articles": len(entries), "hours": period / timedelta(hours=1)})
     await reply_html(context.bot, svc, message,
-                     render_timeline_telegram(story, entries, lang) if story
-                     else render_summary_telegram(summary, lang))
+                     render_timeline_telegram(story, entries, lang, zone) if story
+                     else render_summary_telegram(summary, lang, zone, zone_name))
 
 
 # -- /digest ----------------------------------------------------------------------------------
@@ -160,6 +173,26 @@ async def cmd_digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await _digest(update, context, command_text(message))
 
 
+_LANGS: dict[str, UiLang] = {"ar": "ar", "arabic": "ar", "عربي": "ar", "العربية": "ar",
+                             "en": "en", "english": "en", "انجليزي": "en", "الإنجليزية": "en"}
+
+
+def parse_daily(args: str) -> tuple[int, int, str, UiLang | None] | None:
+    """``daily HH:MM [zone] [language]`` (zone and language in either order), or None."""
+    m = _DAILY.fullmatch(args.strip())
+    if m is None:
+        return None
+    zone: str | None = "UTC"
+    lang: UiLang | None = None
+    for word in (m.group(3) or "").split():
+        if word.lower() in _LANGS and lang is None:
+            lang = _LANGS[word.lower()]
+        elif (zone := parse_zone(word)) is None:
+            return None
+    assert zone is not None
+    return int(m.group(1)), int(m.group(2)), zone, lang
+
+
 async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str) -> None:
     svc = services(context)
     message = update.effective_message
@@ -167,36 +200,75 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
     chat = message.chat
     user = message.from_user
     lang = ui_lang(svc, user)
+    target, scheduled_in = chat, chat
+    if args.startswith("@") and chat.type == ChatType.PRIVATE:
+        # A channel configured from a private chat: nothing is posted in the channel.
+        name, _, args = args.partition(" ")
+        channel = await _channel_for(context, name, user)
+        if channel is None:
+            await reply_html(context.bot, svc, message, t(lang, "digest_no_channel",
+                                                          channel=esc(name)))
+            return
+        target = channel
     # In a private chat its user is the chat's only administrator.
-    if chat.type != ChatType.PRIVATE and not await is_admin(context.bot, svc, chat, user,
-                                                             message.sender_chat):
+    elif chat.type != ChatType.PRIVATE and not await is_admin(context.bot, svc, chat, user,
+                                                               message.sender_chat):
         await reply_html(context.bot, svc, message, t(lang, "not_admin"))
         return
     arg = args.strip().lower()
     if arg in _OFF:
-        removed = svc.db.remove_digest(chat.id)
-        unschedule(context.application, chat.id)
+        removed = svc.db.remove_digest(target.id)
+        unschedule(context.application, target.id)
         await reply_html(context.bot, svc, message, t(lang, "digest_off" if removed
                                                       else "digest_none"))
         return
-    m = _DAILY.fullmatch(args.strip())
-    tz = parse_zone(m.group(3)) if m else None
-    if m is None or tz is None:
-        current = svc.db.digest(chat.id)
+    parsed = parse_daily(args)
+    if parsed is None:
+        current = svc.db.digest(target.id)
         note = t(lang, "digest_current", time=esc(current.time)) if current else ""
         await reply_html(context.bot, svc, message, t(lang, "digest_usage", current=note))
         return
-    digest = Digest(chat.id, int(m.group(1)), int(m.group(2)), lang, scope(chat.id, chat.type),
-                    tz)
-    svc.db.set_digest(digest, user.id if user else None)
+    hour, minute, tz, digest_lang = parsed
+    thread = topic_of(message) if target is scheduled_in else None
+    digest = Digest(target.id, hour, minute, digest_lang or lang, scope(target.id, target.type),
+                    tz, thread, user.id if user else None)
+    svc.db.set_digest(digest, digest.created_by)
     schedule(context.application, digest)
-    log.info("digest scheduled", extra={"event": "digest_scheduled", "chat_id": chat.id,
-                                        "at": digest.time})
-    await reply_html(context.bot, svc, message, t(lang, "digest_on", time=esc(digest.time)))
+    log.info("digest scheduled", extra={"event": "digest_scheduled", "chat_id": target.id,
+                                        "at": digest.time, "lang": digest.lang})
+    where = "" if target is scheduled_in else " — " + esc(f"@{target.username}")
+    await reply_html(context.bot, svc, message,
+                     t(lang, "digest_on", time=esc(digest.time)) + where)
+
+
+async def _channel_for(context: ContextTypes.DEFAULT_TYPE, name: str,
+                       user: User | None) -> Chat | None:
+    """The channel ``@name`` when ``user`` administers it (or is an operator) and the bot
+    can post there; None otherwise (the same answer, so nothing is given away)."""
+    svc = services(context)
+    try:
+        chat = await context.bot.get_chat(name)
+        if chat.type != ChatType.CHANNEL or user is None:
+            return None
+        me = await context.bot.get_chat_member(chat.id, context.bot.id)
+        if me.status != ChatMemberStatus.ADMINISTRATOR:
+            return None
+        if user.id not in svc.settings.admin_ids:
+            member = await context.bot.get_chat_member(chat.id, user.id)
+            if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
+                return None
+    except TelegramError:
+        return None
+    return Chat(chat.id, chat.type, title=chat.title, username=chat.username)
 
 
 async def channel_command(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-    """/summary, /timeline and /digest posted in a channel (only its administrators post)."""
+    """/summary, /timeline and /digest posted in a channel (only its administrators post).
+
+    Only new posts: editing a post that holds a command must not run it again.
+    """
+    if update.channel_post is None:
+        return
     head, _, rest = text.partition(" ")
     name, _, addressed = head[1:].partition("@")
     if addressed and addressed.lower() != (context.bot.username or "").lower():
@@ -231,11 +303,41 @@ def unschedule(app: Application, chat_id: int) -> None:  # type: ignore[type-arg
 
 
 def restore(app: Application) -> int:  # type: ignore[type-arg]
-    """Re-create every persisted schedule (at start-up)."""
-    digests = app.bot_data["services"].db.digests()
+    """Re-create every persisted schedule (at start-up), and post once each window that
+    ended while the bot was down (its claim keeps it from going out twice)."""
+    svc: Services = app.bot_data["services"]
+    now = datetime.now(UTC)
+    digests = svc.db.digests()
     for digest in digests:
         schedule(app, digest)
+        end = last_window_end(digest, now)
+        since = datetime.fromisoformat(digest.created_at) if digest.created_at else now
+        if end > since and not svc.db.window_claimed(digest.chat_id, end - timedelta(days=1)):
+            assert app.job_queue is not None
+            app.job_queue.run_once(_run_missed, 1.0, data=(digest, end),
+                                   name=f"digest-missed:{digest.chat_id}")
     return len(digests)
+
+
+async def _run_missed(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    job = context.job
+    assert job is not None
+    digest: Digest
+    end: datetime
+    digest, end = job.data  # type: ignore[misc]
+    log.info("posting a missed digest window", extra={
+        "event": "digest_missed", "chat_id": digest.chat_id, "window_end": end.isoformat()})
+    await post_digest(context.application, digest, end)
+
+
+def last_window_end(digest: Digest, now: datetime) -> datetime:
+    """The last scheduled moment at or before ``now``, in the digest's time zone."""
+    local = now.astimezone(digest.zone)
+    end = local.replace(hour=digest.hour, minute=digest.minute, second=0, microsecond=0)
+    if end > now:
+        end = (local - timedelta(days=1)).replace(hour=digest.hour, minute=digest.minute,
+                                                  second=0, microsecond=0)
+    return end
 
 
 def window_end(digest: Digest, now: datetime) -> datetime:
@@ -255,12 +357,18 @@ async def _run_digest(context: CallbackContext) -> None:  # type: ignore[type-ar
     await post_digest(context.application, job.data, window_end(job.data, datetime.now(UTC)))
 
 
+# Seconds before a failed post is tried again; after the last, that window is given up.
+RETRY_DELAYS: tuple[float, ...] = (60.0, 300.0, 1800.0, 7200.0)
+
+
 async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg]
-                      end: datetime) -> bool:
+                      end: datetime, attempt: int = 0) -> bool:
     """Post the digest of the 24 hours before ``end``, unless that window was claimed.
 
     Returns True when this call posted it. An empty window is claimed and skipped:
-    a daily "nothing happened" would only be noise.
+    a daily "nothing happened" would only be noise. A post that fails before any part
+    went out gives its claim back and is tried again later (``RETRY_DELAYS``); one the
+    bot may no longer make (removed, blocked) stops the digest and tells who set it up.
     """
     svc: Services = app.bot_data["services"]
     start = end - timedelta(days=1)
@@ -282,9 +390,70 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
     head = t(digest.lang, "digest_head", zone=esc(digest.tz),
              start=start.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
              end=end.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
-    # The claim stays even if sending fails: a half-posted digest must not go out twice.
-    await send_html(app.bot, svc, digest.chat_id,
-                    head + "\n\n" + render_summary_telegram(summary, digest.lang))
+    body = head + "\n\n" + render_summary_telegram(summary, digest.lang, zone, digest.tz)
+    sent: list[Message] = []
+    try:
+        await send_html(app.bot, svc, digest.chat_id, body, thread=digest.thread, sent=sent)
+    except Forbidden as exc:
+        await stop_digest(app, digest, exc.message)
+        return False
+    except TelegramError as exc:
+        if sent:  # half-posted: it must not go out twice, so the claim stays
+            log.error("digest only partly posted: %s", exc, extra={
+                "event": "digest_partial", "chat_id": digest.chat_id})
+            return False
+        svc.db.release_window(digest.chat_id, start)
+        _retry_later(app, digest, end, attempt, exc)
+        return False
+    key = await asyncio.to_thread(
+        svc.db.keep_answer, sent[-1].chat_id, "digest", digest.lang,
+        context=" ".join(s.headline for s in summary.stories)[-500:])
+    await asyncio.to_thread(svc.db.link_messages, sent[-1].chat_id,
+                            [m.message_id for m in sent], key)
     log.info("digest posted", extra={"event": "digest_posted", "chat_id": digest.chat_id,
                                      "stories": len(summary.stories)})
     return True
+
+
+def _retry_later(app: Application, digest: Digest, end: datetime,  # type: ignore[type-arg]
+                 attempt: int, exc: TelegramError) -> None:
+    if attempt >= len(RETRY_DELAYS) or app.job_queue is None:
+        log.error("digest not posted, giving up on this window: %s", exc, extra={
+            "event": "digest_failed", "chat_id": digest.chat_id, "attempts": attempt + 1})
+        return
+    delay = RETRY_DELAYS[attempt]
+    log.warning("digest not posted, retrying in %.0fs: %s", delay, exc, extra={
+        "event": "digest_retry", "chat_id": digest.chat_id, "attempt": attempt + 1})
+    app.job_queue.run_once(_run_retry, delay, data=(digest.chat_id, end, attempt + 1),
+                           name=f"digest-retry:{digest.chat_id}")
+
+
+async def _run_retry(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    job = context.job
+    assert job is not None
+    chat_id: int
+    end: datetime
+    attempt: int
+    chat_id, end, attempt = job.data  # type: ignore[misc]
+    svc: Services = context.application.bot_data["services"]
+    digest = svc.db.digest(chat_id)  # as it is now: stopped, moved or changed since
+    if digest is not None:
+        await post_digest(context.application, digest, end, attempt)
+
+
+async def stop_digest(app: Application, digest: Digest,  # type: ignore[type-arg]
+                      reason: str) -> None:
+    """The bot may no longer post there: unschedule, and tell who set it up (or the
+    configured admins) in private, since the chat itself cannot be told."""
+    svc: Services = app.bot_data["services"]
+    svc.db.remove_digest(digest.chat_id)
+    unschedule(app, digest.chat_id)
+    log.warning("digest stopped: %s", reason, extra={"event": "digest_stopped",
+                                                    "chat_id": digest.chat_id})
+    owner = digest.created_by
+    told = [owner] if owner is not None and owner > 0 else sorted(svc.settings.admin_ids)
+    for user_id in told:
+        lang = svc.db.lang(user_id) or digest.lang
+        with contextlib.suppress(TelegramError):
+            await send_html(app.bot, svc, user_id, t(lang, "digest_stopped",
+                                                     chat=digest.chat_id, reason=esc(reason)))

@@ -37,10 +37,14 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
 
     value = value.strip().lower()
     now = now or datetime.now(UTC)
-    if (span := parse_duration(value)) is not None:
-        return now - span
-    if value[-1:] == "y" and value[:-1].isdigit():
-        return now - timedelta(days=365 * int(value[:-1]))
+    try:
+        if (span := parse_duration(value)) is not None:
+            return now - span
+        if value[-1:] == "y" and value[:-1].isdigit():
+            return now - timedelta(days=365 * int(value[:-1]))
+    except OverflowError:  # "5000y": before the year 1, which no date can be
+        raise FilterError(f"{value!r} reaches back before the year 1; a period is "
+                          f"{PERIOD_HELP}") from None
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:

@@ -13,8 +13,9 @@ import logging
 import re
 import time
 
-from khabar.retrieval import Answer, Source, to_source
+from khabar.retrieval import Answer, Hit, Source, to_source
 from telegram import (
+    Bot,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -27,7 +28,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from ._render import render_telegram, telegram_source
+from ._render import esc, render_telegram, telegram_source
 from ._services import (
     Services,
     command_text,
@@ -35,6 +36,7 @@ from ._services import (
     reply_html,
     send_html,
     services,
+    topic_of,
     typing,
     ui_lang,
 )
@@ -44,44 +46,93 @@ log = logging.getLogger("bot")
 
 PAGE = 3  # passages per "more sources" page
 MAX_QUESTION = 1000
-_MORE = re.compile(r"more:(\d{1,12}):(\d{1,4})")
+_MORE = re.compile(r"more:([A-Za-z0-9_-]{1,24}):(\d{1,4})")
 _GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
 # -- answering ---------------------------------------------------------------------------
-async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
-    svc = services(context)
+_OWN = object()  # ask(previous=_OWN): read with the asker's own previous question
+
+
+def asker_of(message: Message) -> int:
+    """Who asked, for rate limits and follow-ups: anonymous group admins and channels all
+    come as one user (GroupAnonymousBot), so they are told apart by the chat they speak as."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user else message.chat_id
+
+
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, *,
+              previous: object = _OWN, intro: str | None = None,
+              extra: list[list[InlineKeyboardButton]] | None = None) -> None:
     message = update.effective_message
     assert message is not None
-    user = message.from_user
+    await answer_question(context, message, message.from_user, asker_of(message), question,
+                          previous=previous, intro=intro, extra=extra)
+
+
+async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
+                          user: User | None, asker: int, question: str, *,
+                          previous: object = _OWN, intro: str | None = None,
+                          extra: list[list[InlineKeyboardButton]] | None = None) -> None:
+    """Answer ``question`` in reply to ``message``. ``previous``: what it may follow up
+    (``_OWN``: the asker's last question here; None: nothing, asked fresh)."""
+    svc = services(context)
     question = question.strip()[:MAX_QUESTION]
     if not question:
         await reply_html(context.bot, svc, message, t(ui_lang(svc, user), "ask_usage"))
         return
-    asker = user.id if user else message.chat_id
     if await refuse_if_limited(context.bot, svc, message, asker, ui_lang(svc, user, question)):
         return
-    previous = svc.state.previous(message.chat_id, asker)
+    before = (svc.state.previous(message.chat_id, asker) if previous is _OWN
+              else previous if isinstance(previous, str) else None)
     t0 = time.perf_counter()
-    async with typing(context.bot, message.chat_id):
-        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=previous)
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
+        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=before)
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
     svc.state.set_previous(message.chat_id, asker, answer.query.conversation)
     lang = _answer_lang(svc, user, answer, question)
     if empty:
-        await reply_html(context.bot, svc, message, t(lang, "empty"))
+        await reply_html(context.bot, svc, message, t(lang, "empty"),
+                         keyboard=InlineKeyboardMarkup(extra) if extra else None)
         return
-    key = svc.state.remember(message.chat_id, answer, lang)
     shown = answer.sources or answer.related
-    keyboard = _keyboard(answer, key, 0, shown, lang)
-    await reply_html(context.bot, svc, message, render_telegram(answer, lang), keyboard=keyboard)
+    key = await asyncio.to_thread(
+        svc.db.keep_answer, message.chat_id, "answer", lang, shown=len(shown),
+        more=[(h.passage.id, h.outlets or h.passage.outlets, h.score) for h in answer.more],
+        context=answer.query.conversation, payload={"question": question})
+    keyboard = _keyboard(len(answer.more), key, 0, shown, lang,
+                         fresh=bool(answer.query.follow_up_of), extra=extra)
+    text = render_telegram(answer, lang)
+    if intro:
+        text = f"<i>{esc(intro)}</i>\n\n{text}"
+    sent = await reply_html(context.bot, svc, message, text, keyboard=keyboard)
+    await asyncio.to_thread(svc.db.link_messages, message.chat_id,
+                            [m.message_id for m in sent], key)
     svc.answered += 1
     log.info("answered", extra={
         "event": "answer", "chat_id": message.chat_id, "user_id": asker, "lang": answer.lang,
         "abstained": answer.abstained, "follow_up": bool(answer.query.follow_up_of),
         "sources": len(shown),
         "ms": round((time.perf_counter() - t0) * 1000)})
+
+
+async def on_fresh(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """"Ask it fresh": the question again, not read as a follow-up."""
+    svc = services(context)
+    query = update.callback_query
+    assert query is not None
+    message = query.message if isinstance(query.message, Message) else None
+    key = (query.data or "").partition(":")[2]
+    kept = await asyncio.to_thread(svc.db.answer, message.chat_id, key) if message else None
+    if message is None or kept is None or not kept.payload:
+        await query.answer(t(ui_lang(svc, query.from_user), "expired"), show_alert=True)
+        return
+    await query.answer()
+    await _drop_button(query)
+    await answer_question(context, message, query.from_user, query.from_user.id,
+                          str(kept.payload.get("question", "")), previous=None)
 
 
 def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> UiLang:
@@ -93,21 +144,29 @@ def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str
     return ui_lang(svc, user, question)
 
 
-def _keyboard(answer: Answer, key: int, next_page: int, shown: list[Source],
-              lang: str) -> InlineKeyboardMarkup | None:
+def _keyboard(n_more: int, key: str, next_page: int, shown: list[Source], lang: str, *,
+              fresh: bool = False, extra: list[list[InlineKeyboardButton]] | None = None
+              ) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton]] = []
-    if len(answer.more) > next_page * PAGE:
+    if n_more > next_page * PAGE:
         data = f"more:{key}:{next_page}"  # well under Telegram's 64 bytes
         rows.append([InlineKeyboardButton(t(lang, "more"), callback_data=data)])
     url = next((s.url for s in shown if s.url and s.url.startswith(("https://", "http://"))),
                None)
     if url:
         rows.append([InlineKeyboardButton(t(lang, "open"), url=url)])
+    if fresh:
+        rows.append([InlineKeyboardButton(t(lang, "ask_fresh"), callback_data=f"fresh:{key}")])
+    rows += extra or []
     return InlineKeyboardMarkup(rows) if rows else None
 
 
 async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "more sources" button: the next page of passages, as a new message."""
+    """The "more sources" button: the next page of passages, as a new message.
+
+    The answer is read from ``bot.sqlite3`` (so buttons outlive a restart) and its
+    passages from the store, so a passage forgotten since is not shown again.
+    """
     svc = services(context)
     query = update.callback_query
     assert query is not None
@@ -116,32 +175,34 @@ async def on_more(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if m is None or message is None:
         await query.answer()
         return
-    key, page = int(m.group(1)), int(m.group(2))
-    kept = svc.state.recall(message.chat_id, key)
+    key, page = m.group(1), int(m.group(2))
+    kept = await asyncio.to_thread(svc.db.answer, message.chat_id, key)
     chosen = svc.db.lang(query.from_user.id)
     if kept is None:
         await query.answer(t(chosen or ui_lang(svc, query.from_user), "expired"),
                            show_alert=True)
         return
     lang = chosen or kept.lang
-    answer = kept.answer
-    hits = answer.more[page * PAGE:(page + 1) * PAGE]
-    if not hits:
-        await query.answer(t(lang, "no_more"))
+    first = kept.shown + page * PAGE + 1
+    wanted = kept.more[page * PAGE:(page + 1) * PAGE]
+    found = await asyncio.to_thread(svc.index.store.passages, [i for i, _, _ in wanted])
+    sources = [to_source(first + n, Hit(passage=found[i], score=score, outlets=outlets))
+               for n, (i, outlets, score) in enumerate(wanted) if i in found]
+    if not sources:
+        await query.answer(t(lang, "no_more" if not wanted else "expired"),
+                           show_alert=bool(wanted))
         return
     await query.answer()
-    shown = answer.sources or answer.related
-    first = len(shown) + page * PAGE + 1
-    sources = [to_source(first + i, h) for i, h in enumerate(hits)]
-    head = t(lang, "more_head", first=first, last=first + len(sources) - 1,
-             total=len(shown) + len(answer.more))
+    head = t(lang, "more_head", first=first, last=first + len(wanted) - 1,
+             total=kept.shown + len(kept.more))
     body = "\n\n".join([head, *(telegram_source(s, lang) for s in sources)])
-    await _drop_more_button(query)
+    await _drop_button(query)
     await send_html(context.bot, svc, message.chat_id, body, reply_to=message.message_id,
-                    keyboard=_keyboard(answer, key, page + 1, sources, lang))
+                    keyboard=_keyboard(len(kept.more), key, page + 1, sources, lang),
+                    thread=message.message_thread_id)
 
 
-async def _drop_more_button(query: CallbackQuery) -> None:
+async def _drop_button(query: CallbackQuery) -> None:
     """The pressed button has done its job; keep the others (the article link)."""
     message = query.message
     if not isinstance(message, Message) or message.reply_markup is None:
@@ -159,19 +220,34 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.message
     if message is None or message.text is None:
         return
+    replied = message.reply_to_message
+    to_bot = replied is not None and replied.from_user is not None \
+        and replied.from_user.id == context.bot.id
     if message.chat.type == ChatType.PRIVATE:
-        await ask(update, context, message.text)
+        await ask(update, context, message.text,
+                  previous=await _replied_context(context, replied) if to_bot else _OWN)
         return
     if message.chat.type not in _GROUPS or message.is_automatic_forward:
         return
-    replied = message.reply_to_message
-    if replied is not None and replied.from_user is not None \
-            and replied.from_user.id == context.bot.id:
-        await ask(update, context, message.text)
+    if to_bot:
+        await ask(update, context, message.text,
+                  previous=await _replied_context(context, replied))
         return
     question = _without_mention(message, context.bot.username, context.bot.id)
     if question is not None:
         await ask(update, context, question)
+
+
+async def _replied_context(context: ContextTypes.DEFAULT_TYPE,
+                           replied: Message | None) -> object:
+    """What a reply to the bot follows up: the answer replied to (its question), or a
+    digest's stories; the asker's own last question for any other message of the bot."""
+    if replied is None:
+        return _OWN
+    svc = services(context)
+    kept = await asyncio.to_thread(svc.db.answer_of_message, replied.chat_id,
+                                   replied.message_id)
+    return kept.context if kept is not None and kept.context else _OWN
 
 
 def _without_mention(message: Message, username: str, bot_id: int) -> str | None:
@@ -215,11 +291,54 @@ async def cmd_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def cmd_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _say(update, context, "start")
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    lang = ui_lang(svc, message.from_user)
+    if message.chat.type in _GROUPS:  # "/start@bot" after the ?startgroup link
+        access = await group_access(context.bot, message.chat.id, lang)
+        await reply_html(context.bot, svc, message, t(lang, "group_hello", access=access))
+        return
+    await reply_html(context.bot, svc, message, t(lang, "start"),
+                     keyboard=_add_to_group(context.bot.username, lang))
+
+
+def _add_to_group(username: str, lang: str) -> InlineKeyboardMarkup:
+    """Telegram's deep link that opens "add to group" with this bot chosen."""
+    url = f"https://t.me/{username}?startgroup=start"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "add_to_group"), url=url)]])
 
 
 async def cmd_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _say(update, context, "help")
+    svc = services(context)
+    message = update.effective_message
+    assert message is not None
+    lang = ui_lang(svc, message.from_user)
+    text = t(lang, "help")
+    if message.chat.type in _GROUPS:
+        text += "\n\n" + await group_access(context.bot, message.chat.id, lang)
+        await reply_html(context.bot, svc, message, text)
+        return
+    await reply_html(context.bot, svc, message, text,
+                     keyboard=_add_to_group(context.bot.username, lang)
+                     if message.chat.type == ChatType.PRIVATE else None)
+
+
+async def group_access(bot: Bot, chat_id: int, lang: str, *,
+                       admin: bool | None = None) -> str:
+    """What the bot sees in this group, and how to let it see the rest.
+
+    Privacy mode (on for every bot unless BotFather's /setprivacy turned it off)
+    hides all but commands and replies from a bot that is not an administrator.
+    """
+    if admin is None and not bot.can_read_all_group_messages:
+        try:
+            member = await bot.get_chat_member(chat_id, bot.id)
+            admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        except TelegramError:
+            admin = False
+    full = bot.can_read_all_group_messages or bool(admin)
+    return t(lang, "group_full" if full else "group_limited", bot=esc(bot.username))
 
 
 async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
@@ -272,9 +391,11 @@ async def on_my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             unschedule(context.application, chat.id)
     elif old in gone and chat.type in _GROUPS:
         svc = services(context)
+        lang = ui_lang(svc, change.from_user)
+        admin = new in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        access = await group_access(context.bot, chat.id, lang, admin=admin)
         with contextlib.suppress(TelegramError):
-            await send_html(context.bot, svc, chat.id,
-                            t(ui_lang(svc, change.from_user), "group_hello"))
+            await send_html(context.bot, svc, chat.id, t(lang, "group_hello", access=access))
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

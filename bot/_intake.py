@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from pathlib import PurePath
 
 from khabar.index import ITEM_STATUSES, IngestReport
-from telegram import Message, MessageOriginChannel, Update
+from telegram import InlineKeyboardButton, Message, MessageOriginChannel, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ContextTypes
+
+from khabar._redact import redact
 
 from ._handlers import on_text
 from ._render import esc
@@ -30,6 +33,7 @@ from ._services import (
     origin_of,
     reply_html,
     services,
+    topic_of,
     typing,
     ui_lang,
 )
@@ -40,6 +44,19 @@ log = logging.getLogger("bot")
 DOCUMENT_TYPES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB
 REPORT_ITEMS = 25  # lines of detail in an ingest report; the rest are counted
+
+
+def download_reason(exc: TelegramError) -> str:
+    """What a chat is told when a download fails: what kind of failure, and Telegram's
+    own words for a refused request, never the raw error (it may hold the file URL,
+    which holds the bot token)."""
+    if isinstance(exc, TimedOut):
+        return "timed out"
+    if isinstance(exc, BadRequest):  # "File is too big" and the like
+        return redact(exc.message)[:200]
+    if isinstance(exc, NetworkError):
+        return "network error"
+    return type(exc).__name__
 
 
 def report_html(report: IngestReport, name: str, lang: str) -> str:
@@ -108,15 +125,14 @@ async def on_forward(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     svc = services(context)
     user = message.from_user
     lang = ui_lang(svc, user)
-    if not await is_admin(context.bot, svc, message.chat, user, message.sender_chat):
-        if message.chat.type == ChatType.PRIVATE:
-            await reply_html(context.bot, svc, message, t(lang, "post_not_admin"))
-        return
     text = message.text or message.caption or ""
+    if not await is_admin(context.bot, svc, message.chat, user, message.sender_chat):
+        await _forward_as_question(update, context, fwd, text)
+        return
     channel = fwd.chat
     # In a group, the group's admins brought it; in private, it belongs with its channel.
     origin = origin_of(message.chat_id if message.chat.type != ChatType.PRIVATE else channel.id)
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         report = await asyncio.to_thread(
             svc.index.add_telegram_post, text, channel_title=channel.title or channel.username
             or "", username=channel.username, message_id=fwd.message_id, date=fwd.date,
@@ -124,6 +140,59 @@ async def on_forward(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     _log_report(f"forwarded post {fwd.message_id}", report, message.chat_id)
     name = f"@{channel.username}/{fwd.message_id}" if channel.username else \
         f"{channel.title or channel.id}/{fwd.message_id}"
+    await reply_html(context.bot, svc, message, report_html(report, name, lang))
+
+
+async def _forward_as_question(update: Update, context: ContextTypes.DEFAULT_TYPE,
+                               fwd: MessageOriginChannel, text: str) -> None:
+    """A reader's forwarded post asks what else was reported about it: the story, its
+    other outlets and languages. In a group, operators get a button to index it."""
+    from ._handlers import ask
+
+    svc = services(context)
+    message = update.message
+    assert message is not None
+    lang = ui_lang(svc, message.from_user, text)
+    extra = None
+    if message.chat.type != ChatType.PRIVATE and text.strip():
+        channel = fwd.chat
+        key = await asyncio.to_thread(
+            svc.db.keep_answer, message.chat_id, "forward", lang, payload={
+                "text": text, "title": channel.title or channel.username or "",
+                "username": channel.username, "message_id": fwd.message_id,
+                "date": fwd.date.isoformat(), "chat_id": channel.id})
+        extra = [[InlineKeyboardButton(t(lang, "index_it"), callback_data=f"index:{key}")]]
+    await ask(update, context, text, previous=None, intro=t(lang, "forward_intro"), extra=extra)
+
+
+async def on_index(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "index it" button under a forwarded post's answer: for operators only."""
+    from ._handlers import _drop_button
+
+    svc = services(context)
+    query = update.callback_query
+    assert query is not None
+    message = query.message if isinstance(query.message, Message) else None
+    lang = ui_lang(svc, query.from_user)
+    key = (query.data or "").partition(":")[2]
+    kept = await asyncio.to_thread(svc.db.answer, message.chat_id, key) if message else None
+    if message is None or kept is None or kept.kind != "forward" or not kept.payload:
+        await query.answer(t(lang, "expired"), show_alert=True)
+        return
+    if not await is_admin(context.bot, svc, message.chat, query.from_user):
+        await query.answer(t(lang, "not_admin"), show_alert=True)
+        return
+    await query.answer()
+    await _drop_button(query)
+    post = kept.payload
+    report = await asyncio.to_thread(
+        svc.index.add_telegram_post, str(post["text"]), channel_title=str(post["title"]),
+        username=str(post["username"]) if post["username"] else None,
+        message_id=int(str(post["message_id"])), date=datetime.fromisoformat(str(post["date"])),
+        chat_id=int(str(post["chat_id"])), origin=origin_of(message.chat_id))
+    _log_report(f"forwarded post {post['message_id']}", report, message.chat_id)
+    name = (f"@{post['username']}/{post['message_id']}" if post["username"]
+            else f"{post['title']}/{post['message_id']}")
     await reply_html(context.bot, svc, message, report_html(report, name, lang))
 
 
@@ -164,14 +233,15 @@ async def _ingest_document(context: ContextTypes.DEFAULT_TYPE, svc: Services, me
         await tell(t(lang, "doc_too_big", name=esc(name), size=round(doc.file_size / 2**20, 1),
                      limit=limit // 2**20))
         return
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         try:
             file = await context.bot.get_file(doc.file_id)
             data = bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             log.warning("document download failed: %s", exc,
                         extra={"event": "download_failed", "chat_id": message.chat_id})
-            await tell(t(lang, "doc_download_failed", name=esc(name), reason=esc(str(exc))))
+            await tell(t(lang, "doc_download_failed", name=esc(name),
+                         reason=esc(download_reason(exc))))
             return
         report = await asyncio.to_thread(svc.index.add_bytes, data, name, doc.mime_type,
                                          origin=origin_of(message.chat_id))
@@ -204,7 +274,7 @@ async def cmd_add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not url.startswith(("http://", "https://")):
         await reply_html(context.bot, svc, message, t(lang, "add_usage"))
         return
-    async with typing(context.bot, message.chat_id):
+    async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         report = await asyncio.to_thread(svc.index.add_url, url,
                                          origin=origin_of(message.chat_id))
     _log_report("url", report, message.chat_id)

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
+from khabar._redact import redact
+
 # Loggers that print request URLs (with the token) or chatter at INFO.
 NOISY = ("httpx", "httpcore", "apscheduler", "hpack", "tornado.access", "bm25s")
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -28,28 +30,13 @@ def quiet_noisy_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _variants(secret: str) -> list[str]:
-    out = [secret]
-    if ":" in secret:  # a token: its secret half alone, and URL-encoded forms
-        out += [secret.split(":", 1)[1], secret.replace(":", "%3A")]
-    return out
-
-
-def _reveal(secret: SecretStr | str | None) -> str:
-    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret or ""
-
-
 class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[SecretStr | str | None] = ()) -> None:
         super().__init__()
-        plain = [_reveal(s) for s in secrets]
-        self._secrets = sorted({v for s in plain if len(s) >= 6 for v in _variants(s)},
-                               key=len, reverse=True)
+        self._secrets = list(secrets)
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "<redacted>")
-        return text
+        return redact(text, self._secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, object] = {

@@ -1,11 +1,10 @@
-"""Two kinds of limits: ours on users, Telegram's on us.
+"""Our limit on users, and the order of what is sent to a chat.
 
 ``RateLimiter`` keeps each user to N questions a minute (a sliding window), and
 says when to tell them so only once per wait, so a flood of messages does not get
-a flood of refusals. ``FloodGate`` honours Telegram's ``RetryAfter`` per chat:
-the handler that hit it sleeps and retries while every other chat goes on (updates
-are handled concurrently), and later sends to the same chat wait out the same
-deadline instead of hitting the limit again.
+a flood of refusals. ``FloodGate`` keeps the parts of one answer together. Telegram's
+limits on the bot (and its ``RetryAfter``, per chat) are ``_sendlimit.SendLimiter``'s,
+which every Bot API call goes through.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ import logging
 import time
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -77,10 +76,10 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 
 class FloodGate:
-    def __init__(self, *, max_retries: int = 3, max_wait: float = 120.0) -> None:
-        self.max_retries = max_retries
-        self.max_wait = max_wait
-        self._not_before: dict[int, float] = {}
+    """One sender at a time per chat, so the parts of two answers do not interleave.
+    (Telegram's limits and its ``RetryAfter`` are kept by ``_sendlimit.SendLimiter``.)"""
+
+    def __init__(self) -> None:
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: dict[int, int] = {}
 
@@ -96,25 +95,3 @@ class FloodGate:
             self._users[chat_id] -= 1
             if not self._users[chat_id]:
                 del self._users[chat_id], self._locks[chat_id]
-
-    async def call(self, chat_id: int, send: Callable[[], Awaitable[T]]) -> T:
-        """``send()``, retried after each ``RetryAfter`` for this chat."""
-        loop = asyncio.get_running_loop()
-        for attempt in range(self.max_retries + 1):
-            wait = self._not_before.get(chat_id, 0.0) - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                result = await send()
-            except RetryAfter as exc:
-                seconds = retry_seconds(exc)
-                self._not_before[chat_id] = loop.time() + seconds
-                if attempt == self.max_retries or seconds > self.max_wait:
-                    raise
-                log.warning("flood control: waiting %.1fs before sending to the chat", seconds,
-                            extra={"chat_id": chat_id, "event": "retry_after"})
-            else:
-                if self._not_before.get(chat_id, 0.0) <= loop.time():
-                    self._not_before.pop(chat_id, None)
-                return result
-        raise AssertionError("unreachable")

@@ -48,23 +48,43 @@ def esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def web_url(url: str | None) -> str | None:
+    """The address when it is a web one: a link in an answer is never javascript: etc."""
+    return url if url and url.lower().startswith(("http://", "https://")) else None
+
+
 def telegram_source(src: Source, lang: str, *, with_text: bool = True) -> str:
     outlets = esc(", ".join(src.outlets)) if src.outlets else "?"
     title = esc(src.title)
     date = esc(fmt_date(src.published, lang))
-    if src.url:
-        head = f'<b>[{src.n}]</b> {isolate(outlets)} — <a href="{esc(src.url)}">' \
+    # A strong mark first, so an Arabic citation line runs right to left even when it
+    # opens with "[1]" and a Latin outlet.
+    mark = RLM if lang == "ar" else ""
+    if url := web_url(src.url):
+        head = f'{mark}<b>[{src.n}]</b> {isolate(outlets)} — <a href="{esc(url)}">' \
                f"{isolate(title)}</a> — {date}"
     else:
         pos = esc(t(lang, "paragraph", i=src.position + 1, n=src.n_passages or "?"))
-        head = f"<b>[{src.n}]</b> {isolate(outlets)} — {isolate(title)} — {date} — {pos}"
+        head = f"{mark}<b>[{src.n}]</b> {isolate(outlets)} — {isolate(title)} — {date} — {pos}"
     return head + (f"\n{esc(src.text)}" if with_text else "")
+
+
+def read_as(answer: Answer, lang: str) -> list[str]:
+    """How the question was read, when not just as asked: a follow-up, or filtered."""
+    query = answer.query
+    lines = []
+    if query.follow_up_of:
+        lines.append(f"{t(lang, 'follow_up')} “{isolate(query.follow_up_of)}”")
+    if described := query.filters.describe():
+        lines.append(f"{t(lang, 'filters')}: {isolate(described)}")
+    return lines
 
 
 def render_telegram(answer: Answer, ui_lang: str | None = None) -> str:
     """The answer as Telegram HTML; every piece of article or user text escaped."""
     lang = ui_lang or answer.lang
-    parts: list[str] = [f"<i>{esc(note)}</i>" for note in notes(answer, lang)]
+    parts: list[str] = [f"<i>{esc(line)}</i>" for line in read_as(answer, lang)]
+    parts += [f"<i>{esc(note)}</i>" for note in notes(answer, lang)]
     if answer.abstained:
         parts.append(f"<b>{esc(t(lang, 'abstain'))}</b>")
         if answer.related:

@@ -10,7 +10,7 @@ citation stands on its own line under its story.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from khabar.retrieval import Source, Story, Summary, TimelineEntry
 
@@ -25,22 +25,22 @@ def _mark(lang: str) -> str:
     return RLM if lang == "ar" else LRM
 
 
-def _when(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+def _when(dt: datetime, zone: tzinfo = UTC) -> str:
+    return dt.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _period(summary: Summary) -> str:
-    return f"{_when(summary.since)} → {_when(summary.until)} UTC"
+def _period(summary: Summary, zone: tzinfo = UTC, zone_name: str = "UTC") -> str:
+    return f"{_when(summary.since, zone)} → {_when(summary.until, zone)} {zone_name}"
 
 
-def _span(story: Story) -> str:
+def _span(story: Story, zone: tzinfo = UTC) -> str:
     if story.first is None or story.last is None:
         return ""
-    first, last = story.first.astimezone(UTC), story.last.astimezone(UTC)
+    first, last = story.first.astimezone(zone), story.last.astimezone(zone)
     if first == last:
-        return _when(first)
+        return _when(first, zone)
     if first.date() == last.date():
-        return f"{_when(first)}–{last:%H:%M}"
+        return f"{_when(first, zone)}–{last:%H:%M}"
     return f"{first:%Y-%m-%d} → {last:%Y-%m-%d}"
 
 
@@ -50,13 +50,41 @@ def _outlets(story: Story, lang: str) -> str:
     return isolate(names) + (" " + t(lang, "story_more_outlets", n=extra) if extra > 0 else "")
 
 
-def _facts(story: Story, lang: str) -> list[str]:
-    """Articles, outlets, span, and the single-outlet mark, as plain pieces."""
+def _facts(story: Story, lang: str, zone: tzinfo = UTC) -> list[str]:
+    """Articles, outlets, span (in ``zone``), and the single-outlet mark, as plain pieces."""
     parts = [t(lang, "story_articles", n=story.n_articles),
              t(lang, "story_outlets", n=story.n_outlets) + " " + _outlets(story, lang)]
-    if span := _span(story):
+    if span := _span(story, zone):
         parts.append(span)
     return parts
+
+
+def _gaps(story: Story, lang: str) -> list[str]:
+    """What the story's coverage lacks: one outlet, or one language of several."""
+    out = [t(lang, "story_single_outlet")] if story.single_outlet else []
+    if story.only_lang in ("ar", "en"):
+        out.append(t(lang, f"story_only_lang_{story.only_lang}"))
+    return out
+
+
+MAX_VERSIONS = 6  # listed per story; the timeline lists every article
+
+
+def _versions(story: Story, lang: str) -> str | None:
+    """``versions: Reuters (en) · Reuters (ar, 2 wire copies) · …``: each distinct text
+    with its outlets and language; None when the story has one."""
+    if len(story.versions) < 2:
+        return None
+    parts = []
+    for v in story.versions[:MAX_VERSIONS]:
+        outlets = ", ".join(v.outlets[:3]) or "?"
+        if len(v.outlets) > 3:
+            outlets += " " + t(lang, "story_more_outlets", n=len(v.outlets) - 3)
+        detail = v.lang + (", " + t(lang, "story_copies", n=v.copies) if v.copies else "")
+        parts.append(f"{isolate(outlets)} ({detail})")
+    more = len(story.versions) - MAX_VERSIONS
+    tail = f" · {t(lang, 'story_more_outlets', n=more)}" if more > 0 else ""
+    return f"{t(lang, 'story_versions')}: " + " · ".join(parts) + tail
 
 
 def _empty_message(summary: Summary, lang: str) -> str:
@@ -95,8 +123,9 @@ def render_summary_plain(summary: Summary, lang: str) -> str:
     blocks = ["\n".join(head)]
     for i, story in enumerate(summary.stories, 1):
         lines = [m + f"{i}. {isolate(story.headline)}",
-                 m + "   " + " · ".join(_facts(story, lang))
-                 + (f" · {t(lang, 'story_single_outlet')}" if story.single_outlet else "")]
+                 m + "   " + " · ".join(_facts(story, lang) + _gaps(story, lang))]
+        if versions := _versions(story, lang):
+            lines.append(m + "   " + versions)
         if story.generated:
             lines.append(m + "   " + f"{t(lang, 'generated')}: {isolate(story.generated)}")
         lines += [m + f"   {isolate(s.text)} [{s.source}]" for s in story.sentences]
@@ -105,9 +134,9 @@ def render_summary_plain(summary: Summary, lang: str) -> str:
     return "\n\n".join(blocks)
 
 
-def _entry_when(e: TimelineEntry, lang: str) -> str:
+def _entry_when(e: TimelineEntry, lang: str, zone: tzinfo = UTC) -> str:
     """When, and in which language: ``2018-09-30 08:00 · en``; undated ones say so."""
-    when = _when(e.when) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
+    when = _when(e.when, zone) + ("" if e.dated else f" ({t(lang, 'timeline_indexed')})")
     return f"{when} · {e.lang}" if e.lang else when
 
 
@@ -141,10 +170,13 @@ def _telegram_citation(src: Source, lang: str) -> str:
             f"{_link(src.url, isolate(esc(src.title)))} — {date}{where}")
 
 
-def render_summary_telegram(summary: Summary, lang: str) -> str:
-    """The digest as Telegram HTML; every piece of article or user text escaped."""
+def render_summary_telegram(summary: Summary, lang: str, zone: tzinfo = UTC,
+                            zone_name: str = "UTC") -> str:
+    """The digest as Telegram HTML, every time in ``zone`` (the chat's); every piece of
+    article or user text escaped."""
     m = _mark(lang)
-    head = [m + f"<b>{esc(t(lang, 'summary_title'))}</b> — {esc(_period(summary))}"]
+    head = [m + f"<b>{esc(t(lang, 'summary_title'))}</b> — "
+                f"{esc(_period(summary, zone, zone_name))}"]
     head += [m + f"<i>{esc(f)}</i>" for f in _filters(summary, lang)]
     if summary.empty:
         return "\n".join(head) + f"\n\n{m}<b>{esc(_empty_message(summary, lang))}</b>"
@@ -160,10 +192,12 @@ def render_summary_telegram(summary: Summary, lang: str) -> str:
     blocks = ["\n".join(head)]
     for i, story in enumerate(summary.stories, 1):
         title = _link(story.url, isolate(esc(story.headline)))
-        facts = esc(" · ".join(_facts(story, lang)))
-        if story.single_outlet:
-            facts += f" · <i>{esc(t(lang, 'story_single_outlet'))}</i>"
+        facts = esc(" · ".join(_facts(story, lang, zone)))
+        for gap in _gaps(story, lang):
+            facts += f" · <i>{esc(gap)}</i>"
         lines = [m + f"<b>{i}.</b> <b>{title}</b>", m + facts]
+        if versions := _versions(story, lang):
+            lines.append(m + f"<i>{esc(versions)}</i>")
         if story.generated:
             lines.append(m + f"<i>{esc(t(lang, 'generated'))}:</i> {isolate(esc(story.generated))}")
         lines += [m + f"{isolate(esc(s.text))} <b>[{s.source}]</b>" for s in story.sentences]
@@ -173,13 +207,14 @@ def render_summary_telegram(summary: Summary, lang: str) -> str:
 
 
 def render_timeline_telegram(story: Story, entries: Sequence[TimelineEntry],
-                             lang: str) -> str:
-    """The timeline as Telegram HTML; every piece of article text escaped."""
+                             lang: str, zone: tzinfo = UTC) -> str:
+    """The timeline as Telegram HTML, times in ``zone``; every piece of article text
+    escaped."""
     m = _mark(lang)
     lines = [m + f"<b>{esc(t(lang, 'timeline'))}:</b> <b>{isolate(esc(story.headline))}</b>",
-             m + f"<i>{esc(' · '.join(_facts(story, lang)))}</i>"]
+             m + f"<i>{esc(' · '.join(_facts(story, lang, zone)))}</i>"]
     for n, e in enumerate(entries, 1):
         outlets = isolate(esc(", ".join(e.outlets) or "?"))
-        lines.append(m + f"<b>[{n}]</b> {esc(_entry_when(e, lang))} — {outlets} — "
+        lines.append(m + f"<b>[{n}]</b> {esc(_entry_when(e, lang, zone))} — {outlets} — "
                      f"{_link(e.url, isolate(esc(e.title)))}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from khabar import KhabarError
+from khabar._redact import redact
 
 from ._filters import PERIOD_HELP, is_period, parse_filter_args, parse_since
 from ._render_summary import render_summary_plain, render_timeline_plain
@@ -122,7 +123,7 @@ class ReplSession:
         }
 
     def _error(self, msg: str) -> None:
-        self.console.print(Text(f"error: {msg}", style="bold red"))
+        self.console.print(Text(redact(f"error: {msg}"), style="bold red"))
 
     def _note(self, msg: str) -> None:
         self.console.print(Text(msg, style="dim"))
@@ -341,7 +342,7 @@ def run(khabar: Khabar, history: Path, *, debug: bool = False) -> int:
         except Exception as exc:  # a bug must not end the session; say it in one line
             if debug:
                 log.exception("REPL command failed")
-            out = f"error: internal: {type(exc).__name__}: {exc}\n"
+            out = redact(f"error: internal: {type(exc).__name__}: {exc}\n")
         sys.stdout.write(out)
         sys.stdout.flush()
     return 0

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from khabar.index import Index
@@ -28,10 +29,11 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import TelegramError
+from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import ContextTypes
 
 from khabar import Settings
+from khabar._redact import redact
 from khabar.text import detect_question_lang
 
 from ._chat_state import ChatState
@@ -57,6 +59,8 @@ class Services:
     gate: FloodGate = field(default_factory=FloodGate)
     started: float = field(default_factory=time.monotonic)
     answered: int = 0
+    # Moves what the bot keeps for a chat to its new id (set by the application).
+    on_migrated: Callable[[int, int], Awaitable[None]] | None = None
     _admins: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
 
 
@@ -123,28 +127,37 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
                     reply_to: int | None = None,
-                    keyboard: InlineKeyboardMarkup | None = None) -> list[Message]:
+                    keyboard: InlineKeyboardMarkup | None = None,
+                    thread: int | None = None,
+                    sent: list[Message] | None = None) -> list[Message]:
     """Send Telegram HTML, split into valid parts of at most 4096 characters.
 
     The first part replies to ``reply_to``; the keyboard goes on the last part, under
-    the sources it is about. Flood control is waited out for this chat only.
+    the sources it is about; ``thread`` is the forum topic. Flood control is waited
+    out for this chat only (by the application's ``SendLimiter``). ``sent``, when
+    given, collects the parts as they go out, so a caller sees what was posted even
+    when a later part fails.
     """
-    # Telegram refuses a message whose visible text is only whitespace.
-    parts = [p for p in split_html(markup, TELEGRAM_LIMIT) if visible_text(p).strip()]
-    sent: list[Message] = []
+    # Telegram refuses a message whose visible text is only whitespace. Nothing sent
+    # to a chat carries a secret (khabar._redact), whatever the text came from.
+    parts = [p for p in split_html(redact(markup), TELEGRAM_LIMIT) if visible_text(p).strip()]
+    sent = [] if sent is None else sent
     async with svc.gate.chat(chat_id):
         for i, part in enumerate(parts):
             reply = (ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
                      if reply_to is not None and i == 0 else None)
-            markup_i = keyboard if i == len(parts) - 1 else None
-
-            async def send(part: str = part, reply: ReplyParameters | None = reply,
-                           kb: InlineKeyboardMarkup | None = markup_i) -> Message:
-                return await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML,
-                                              reply_parameters=reply, reply_markup=kb,
-                                              link_preview_options=_NO_PREVIEW)
-
-            sent.append(await svc.gate.call(chat_id, send))
+            kb = keyboard if i == len(parts) - 1 else None
+            send = functools.partial(bot.send_message, text=part, parse_mode=ParseMode.HTML,
+                                     reply_parameters=reply, reply_markup=kb,
+                                     link_preview_options=_NO_PREVIEW, message_thread_id=thread)
+            try:
+                sent.append(await send(chat_id))
+            except ChatMigrated as exc:  # upgraded to a supergroup: move along, send there
+                new = int(exc.new_chat_id)
+                if svc.on_migrated is not None:
+                    await svc.on_migrated(chat_id, new)
+                chat_id = new
+                sent.append(await send(chat_id))
     return sent
 
 
@@ -167,18 +180,25 @@ async def reply_html(bot: Bot, svc: Services, message: Message, markup: str, *,
     """Answer a message: quoting it in groups (who is answered?), plainly in private."""
     quote = message.chat.type != ChatType.PRIVATE
     return await send_html(bot, svc, message.chat_id, markup,
-                           reply_to=message.message_id if quote else None, keyboard=keyboard)
+                           reply_to=message.message_id if quote else None, keyboard=keyboard,
+                           thread=topic_of(message))
+
+
+def topic_of(message: Message) -> int | None:
+    """The forum topic a message is in (None: the chat itself, or General)."""
+    return message.message_thread_id if message.is_topic_message else None
 
 
 @contextlib.asynccontextmanager
 async def typing(bot: Bot, chat_id: int, action: str = ChatAction.TYPING,
-                 every: float = 4.5) -> AsyncIterator[None]:
-    """Show "typing…" until the block ends (Telegram shows it for about 5 s per call)."""
+                 every: float = 4.5, *, thread: int | None = None) -> AsyncIterator[None]:
+    """Show "typing…" until the block ends (Telegram shows it for about 5 s per call),
+    in the forum topic ``thread`` when there is one (where the answer will appear)."""
 
     async def keep() -> None:
         while True:
             with contextlib.suppress(TelegramError):
-                await bot.send_chat_action(chat_id, action)
+                await bot.send_chat_action(chat_id, action, message_thread_id=thread)
             await asyncio.sleep(every)
 
     task = asyncio.create_task(keep())

@@ -8,6 +8,7 @@ then polls (default) or listens for webhooks until SIGINT/SIGTERM.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import signal
@@ -15,8 +16,13 @@ from urllib.parse import urlparse
 
 from khabar.index import Index
 from khabar.retrieval import Khabar
-from telegram import BotCommand
-from telegram.error import TelegramError
+from telegram import (
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeChat,
+)
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -29,12 +35,13 @@ from telegram.ext import (
 
 from khabar import ConfigError, Settings
 
-from . import _digest, _handlers, _intake
+from . import _digest, _handlers, _intake, _migrate
 from ._db import BotDB
 from ._logging import configure_logging, quiet_noisy_loggers
 from ._ratelimit import RateLimiter
+from ._sendlimit import SendLimiter
 from ._services import Services
-from ._texts import COMMANDS, t
+from ._texts import COMMANDS, USER_COMMANDS, t
 
 log = logging.getLogger("bot")
 
@@ -60,6 +67,7 @@ def build_application(settings: Settings, khabar: Khabar, *,
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_file_url)
         .concurrent_updates(True)  # one slow question must not hold up the others
+        .rate_limiter(SendLimiter())  # Telegram's limits, on every Bot API call
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
@@ -68,10 +76,11 @@ def build_application(settings: Settings, khabar: Khabar, *,
         if not isinstance(khabar.index, Index):
             raise TypeError("build_application: pass index=, khabar.index is no Index")
         index = khabar.index
-    app.bot_data["services"] = Services(
-        settings=settings, khabar=khabar, index=index,
-        db=BotDB(settings.home / "bot.sqlite3"),
-        limiter=RateLimiter(settings.rate_limit_per_minute))
+    svc = Services(settings=settings, khabar=khabar, index=index,
+                   db=BotDB(settings.home / "bot.sqlite3"),
+                   limiter=RateLimiter(settings.rate_limit_per_minute))
+    svc.on_migrated = functools.partial(_migrate.migrate_chat, app)
+    app.bot_data["services"] = svc
     _add_handlers(app)
     return app
 
@@ -88,6 +97,9 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=new))
     app.add_handler(CallbackQueryHandler(_handlers.on_more, pattern=r"^more:"))
+    app.add_handler(CallbackQueryHandler(_handlers.on_fresh, pattern=r"^fresh:"))
+    app.add_handler(CallbackQueryHandler(_intake.on_index, pattern=r"^index:"))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, _migrate.on_migrate))
     app.add_handler(MessageHandler(filters.UpdateType.CHANNEL_POSTS, _intake.on_channel_post))
     app.add_handler(MessageHandler(new & filters.Document.ALL, _intake.on_document))
     app.add_handler(MessageHandler(new & filters.FORWARDED & (filters.TEXT | filters.CAPTION),
@@ -102,15 +114,23 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
 
 async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
     """Commands in both languages, and the persisted digest schedules."""
-    try:
-        await app.bot.set_my_commands([BotCommand(c, t("en", f"command_{c}"))
-                                       for c in COMMANDS])
-        await app.bot.set_my_commands([BotCommand(c, t("ar", f"command_{c}"))
-                                       for c in COMMANDS], language_code="ar")
-    except TelegramError as exc:  # cosmetic: the bot works without the menu
-        log.warning("setMyCommands failed: %s", exc, extra={"event": "commands_failed"})
-    digests = _digest.restore(app)
     svc: Services = app.bot_data["services"]
+    # Everyone's menu has what everyone may use; administrators' (of any group, and the
+    # configured operators in their private chat with the bot) has everything.
+    admins: list[BotCommandScope] = [BotCommandScopeAllChatAdministrators()]
+    admins += [BotCommandScopeChat(a) for a in sorted(svc.settings.admin_ids)]
+    for lang, code in (("en", None), ("ar", "ar")):
+        menus: list[tuple[tuple[str, ...], BotCommandScope | None]] = [
+            (USER_COMMANDS, None), *((COMMANDS, scope) for scope in admins)]
+        for names, scope in menus:
+            try:
+                await app.bot.set_my_commands(
+                    [BotCommand(c, t(lang, f"command_{c}")) for c in names], scope=scope,
+                    language_code=code)
+            except TelegramError as exc:  # cosmetic: the bot works without the menu
+                log.warning("setMyCommands failed: %s", exc,
+                            extra={"event": "commands_failed"})
+    digests = _digest.restore(app)
     log.info("bot started", extra={"event": "started", "bot": app.bot.username,
                                    "digests": digests,
                                    "articles": svc.index.store.count_articles()})
@@ -149,9 +169,14 @@ def serve(settings: Settings, *, webhook_url: str | None = None, listen: str = "
                                                   "listen": listen, "port": port})
             app.run_webhook(listen=listen, port=port, url_path=urlparse(webhook_url).path,
                             webhook_url=webhook_url, secret_token=secret,
-                            allowed_updates=ALLOWED_UPDATES, stop_signals=stop)
+                            allowed_updates=ALLOWED_UPDATES, stop_signals=stop,
+                            drop_pending_updates=settings.telegram_drop_pending)
         else:
             log.info("serving by long polling", extra={"event": "serve", "mode": "polling"})
-            app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=stop)
+            app.run_polling(allowed_updates=ALLOWED_UPDATES, stop_signals=stop,
+                            drop_pending_updates=settings.telegram_drop_pending)
+    except InvalidToken:  # its message holds the token itself: not passed on
+        raise ConfigError("Telegram refused the bot token (KHABAR_TELEGRAM_TOKEN): check it "
+                          "with @BotFather") from None
     finally:
         index.close()

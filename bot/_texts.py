@@ -24,7 +24,8 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         ),
         "help": (
             "<b>Ask</b>: write a question in a private chat; in groups use "
-            "<code>/ask …</code>, reply to me or mention me. Follow-ups such as "
+            "<code>/ask …</code> or reply to me (mentions reach me only where I am an "
+            "administrator, or with privacy mode off). Follow-ups such as "
             "<i>and Homs?</i> continue your previous question.\n\n"
             "/ask — ask about the news\n"
             "/sources — outlets in the index\n"
@@ -57,7 +58,6 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "doc_download_failed": "I could not download <i>{name}</i> from Telegram: {reason}",
         "report_head": "<b>Indexed {name}</b>: {summary}",
         "report_more": "… and {n} more",
-        "post_not_admin": "Sorry, only administrators can add channel posts to the index.",
         "add_usage": "Give a web page or feed address: <code>/add https://…</code>",
         "forget_usage": "Say what to forget: <code>/forget https://…</code> (an article) or, "
                         "in a group, <code>/forget chat</code> (everything this group added).",
@@ -71,17 +71,36 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "stats_bot": "questions answered since start: {answered}; up {uptime}",
         "expired": "This answer is no longer available; please ask again.",
         "more_head": "<b>More sources</b> ({first}–{last} of {total})",
-        "digest_usage": "Use <code>/digest daily HH:MM [time zone]</code>, e.g. "
-                        "<code>/digest daily 08:00 Asia/Beirut</code> or "
+        "digest_usage": "Use <code>/digest daily HH:MM [time zone] [ar|en]</code>, e.g. "
+                        "<code>/digest daily 08:00 Asia/Beirut ar</code> or "
                         "<code>/digest daily 08:00 +03:00</code> (UTC if none), or "
-                        "<code>/digest off</code>.{current}",
+                        "<code>/digest off</code>. For a channel, from a private chat: "
+                        "<code>/digest @channel daily 08:00</code>.{current}",
         "digest_current": "\nNow: daily at {time}.",
         "digest_on": "Daily digest scheduled at {time}.",
         "digest_off": "Daily digest stopped.",
         "digest_none": "There is no daily digest here.",
+        "digest_no_channel": "I cannot set up a digest for {channel}: it must be a channel "
+                             "where I am an administrator, and you one of its "
+                             "administrators.",
+        "digest_stopped": "The daily digest of chat <code>{chat}</code> was stopped: Telegram "
+                          "refused my post ({reason}). Add me back and use /digest again.",
         "digest_head": "<b>Daily digest</b> — {start} … {end} {zone}",
-        "group_hello": "Hello! Ask me about the news with <code>/ask …</code> or by replying "
-                       "to my messages. /help lists everything I do.",
+        "group_hello": "Hello! I answer questions about the news, with sources.\n\n{access}"
+                       "\n\n/help lists everything I do.",
+        "group_limited": "In this group I see only commands and replies to my messages "
+                         "(Telegram's privacy mode): ask with <code>/ask@{bot} …</code> or "
+                         "reply to one of my messages. Mentions, forwarded channel posts and "
+                         "documents do not reach me. To enable them, make me an administrator "
+                         "of the group, or turn privacy mode off with @BotFather "
+                         "(<code>/setprivacy</code>) and add me to the group again.",
+        "group_full": "I see every message in this group: ask with <code>/ask@{bot} …</code>, "
+                      "mention me or reply to my messages; administrators can forward channel "
+                      "posts and send documents to index them.",
+        "add_to_group": "Add me to a group",
+        "forward_intro": "What else was reported about this post:",
+        "index_it": "Index it (administrators)",
+        "ask_fresh": "Ask it fresh",
         "unknown_command": "I do not know that command. /help lists what I do.",
         "status_added": "added", "status_replaced": "replaced",
         "status_unchanged": "unchanged", "status_duplicate": "duplicate",
@@ -114,6 +133,10 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "timeline": "Timeline",
         "timeline_indexed": "indexed",
         "story_more_outlets": "+{n}",
+        "story_only_lang_ar": "only in Arabic",
+        "story_only_lang_en": "only in English",
+        "story_versions": "versions",
+        "story_copies": "wire copies: {n}",
         # The command menu.
         "command_ask": "Ask about the news",
         "command_summary": "What was covered: 24h, 7d or a topic",
@@ -136,7 +159,8 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         ),
         "help": (
             "<b>السؤال</b>: اكتب سؤالك في محادثة خاصة؛ وفي المجموعات استخدم "
-            "<code>/ask …</code> أو رد على رسائلي أو اذكرني. أسئلة المتابعة مثل "
+            "<code>/ask …</code> أو رد على رسائلي (لا تصلني الإشارات إلا حيث أكون مشرفًا أو "
+            "إذا أُوقف وضع الخصوصية). أسئلة المتابعة مثل "
             "<i>وماذا عن حمص؟</i> تكمل سؤالك السابق.\n\n"
             "/ask — اسأل عن الأخبار\n"
             "/sources — وسائل الإعلام في الفهرس\n"
@@ -168,7 +192,6 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "doc_download_failed": "تعذر تنزيل <i>{name}</i> من تيليغرام: {reason}",
         "report_head": "<b>فهرسة {name}</b>: {summary}",
         "report_more": "… و{n} غيرها",
-        "post_not_admin": "عذرًا، إضافة منشورات القنوات إلى الفهرس متاحة للمشرفين فقط.",
         "add_usage": "أعطني عنوان صفحة أو خلاصة: <code>/add https://…</code>",
         "forget_usage": "حدد ما يجب حذفه: <code>/forget https://…</code> (مقال) أو، في مجموعة، "
                         "<code>/forget chat</code> (كل ما أضافته المجموعة).",
@@ -182,17 +205,34 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "stats_bot": "أسئلة أُجيب عنها منذ التشغيل: {answered}؛ مدة التشغيل {uptime}",
         "expired": "هذه الإجابة لم تعد متاحة؛ اسأل مجددًا من فضلك.",
         "more_head": "<b>مصادر أخرى</b> ({first}–{last} من {total})",
-        "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية]</code>، مثلًا "
-                        "<code>/digest daily 08:00 Asia/Beirut</code> أو "
+        "digest_usage": "استخدم <code>/digest daily HH:MM [المنطقة الزمنية] [ar|en]</code>، "
+                        "مثلًا <code>/digest daily 08:00 Asia/Beirut ar</code> أو "
                         "<code>/digest daily 08:00 +03:00</code> (UTC إن لم تُذكر)، أو "
-                        "<code>/digest off</code>.{current}",
+                        "<code>/digest off</code>. ولقناة، من محادثة خاصة: "
+                        "<code>/digest @channel daily 08:00</code>.{current}",
         "digest_current": "\nالحالي: يوميًا في {time}.",
         "digest_on": "جُدول موجز يومي في {time}.",
         "digest_off": "أُوقف الموجز اليومي.",
         "digest_none": "لا يوجد موجز يومي هنا.",
+        "digest_no_channel": "لا أستطيع إعداد موجز لـ {channel}: يجب أن تكون قناة أنا مشرف "
+                             "فيها، وأنت أحد مشرفيها.",
+        "digest_stopped": "أُوقف الموجز اليومي للمحادثة <code>{chat}</code>: رفض تيليغرام "
+                          "منشوري ({reason}). أضفني مجددًا واستخدم /digest.",
         "digest_head": "<b>الموجز اليومي</b> — {start} … {end} بتوقيت {zone}",
-        "group_hello": "مرحبًا! اسألني عن الأخبار بالأمر <code>/ask …</code> أو بالرد على "
-                       "رسائلي. اكتب /help لمعرفة كل ما أقوم به.",
+        "group_hello": "مرحبًا! أجيب عن الأسئلة حول الأخبار مع ذكر المصادر.\n\n{access}"
+                       "\n\nاكتب /help لمعرفة كل ما أقوم به.",
+        "group_limited": "في هذه المجموعة لا أرى إلا الأوامر والردود على رسائلي (وضع الخصوصية "
+                         "في تيليغرام): اسأل بالأمر <code>/ask@{bot} …</code> أو بالرد على إحدى "
+                         "رسائلي. لا تصلني الإشارات ولا منشورات القنوات المعاد توجيهها ولا "
+                         "الملفات. لتفعيلها اجعلني مشرفًا في المجموعة، أو أوقف وضع الخصوصية "
+                         "عبر @BotFather (<code>/setprivacy</code>) ثم أضفني إلى المجموعة مجددًا.",
+        "group_full": "أرى كل رسائل هذه المجموعة: اسأل بالأمر <code>/ask@{bot} …</code> أو "
+                      "اذكرني أو رد على رسائلي؛ ويمكن للمشرفين إعادة توجيه منشورات القنوات "
+                      "وإرسال الملفات لفهرستها.",
+        "add_to_group": "أضفني إلى مجموعة",
+        "forward_intro": "ما الذي نُشر أيضًا عن هذا المنشور:",
+        "index_it": "فهرسته (للمشرفين)",
+        "ask_fresh": "اسأله من جديد",
         "unknown_command": "لا أعرف هذا الأمر. اكتب /help لمعرفة ما أقوم به.",
         "status_added": "أضيف", "status_replaced": "استُبدل",
         "status_unchanged": "بلا تغيير", "status_duplicate": "مكرر",
@@ -220,6 +260,11 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "story_articles": "المقالات: {n}",
         "story_outlets": "وسائل الإعلام: {n}",
         "story_single_outlet": "مصدر واحد فقط",
+        "story_only_lang_ar": "بالعربية فقط",
+        "story_only_lang_en": "بالإنجليزية فقط",
+        "story_versions": "النسخ",
+        "story_copies": "نسخ وكالات: {n}",
+
         "timeline": "التسلسل الزمني",
         "timeline_indexed": "تاريخ الفهرسة",
         "story_more_outlets": "+{n}",
@@ -239,6 +284,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
 }
 
 # The bot's command menu (setMyCommands), in this order; each described by "command_<name>".
+# Administrators see all of them; everyone else only USER_COMMANDS.
 COMMANDS: tuple[str, ...] = (
     "ask",
     "summary",
@@ -252,6 +298,8 @@ COMMANDS: tuple[str, ...] = (
     "stats",
     "digest",
 )
+ADMIN_COMMANDS = frozenset({"add", "forget", "stats", "digest"})
+USER_COMMANDS: tuple[str, ...] = tuple(c for c in COMMANDS if c not in ADMIN_COMMANDS)
 
 
 def t(lang: str, key: str, **values: Any) -> str:

@@ -27,13 +27,16 @@ import logging
 import os
 import subprocess
 import sys
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from khabar import FilterError
+from khabar._redact import RedactingFormatter, redact
 
 from ._filters import PERIOD_HELP, parse_since
 
@@ -54,7 +57,7 @@ BENCH = REPO / "bench"
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(redact(msg), file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -94,7 +97,7 @@ def _console() -> Console:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    print(redact(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
 
 
 def _period(value: str) -> Any:
@@ -174,7 +177,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(report.to_dict())
     else:
         for item in report.errors:
-            print(f"error: {item.name}: {item.message}")
+            print(redact(f"error: {item.name}: {item.message}"))
         print(report.summary())
     return EXIT_FAULT if report.errors else EXIT_OK
 
@@ -605,14 +608,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _redacted_traceback(kind: type[BaseException], exc: BaseException,
+                        tb: TracebackType | None) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
     # On the handler: some libraries (bm25s) set their own loggers to DEBUG on import.
     for handler in logging.getLogger().handlers:
         handler.setLevel(logging.DEBUG if args.debug else logging.WARNING)
+        handler.setFormatter(RedactingFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    sys.excepthook = _redacted_traceback  # --debug re-raises: its traceback too
     if not args.debug:  # libraries' notices are for developers, not in a user's stderr
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -14,6 +14,10 @@ from khabar.text._analysis import _ARABIC_SCRIPT_RE, detect_lang, split_sentence
 # never inside a word.
 _FALLBACK_SEPARATORS = ["\n", "؛ ", "; ", "، ", ", ", ": ", " – ", " - ", " "]
 _PARAGRAPH_JOIN = "\n\n"
+# Longer "paragraphs" (a page without line breaks, a wall of junk) are cut at a space
+# first, so the tokenizer and the sentence splitter never see more than this at once.
+# News paragraphs run to a few thousand characters.
+MAX_PARAGRAPH_CHARS = 20_000
 
 
 def estimate_tokens(text: str) -> int:
@@ -39,16 +43,26 @@ def chunk_paragraphs(
     """
     count = count_tokens or estimate_tokens
     units: list[str] = []
-    for paragraph in paragraphs:
-        paragraph = paragraph.strip()
-        if not paragraph:
-            continue
+    for paragraph in (p for whole in paragraphs for p in _capped(whole)):
         if count(paragraph) <= max_tokens:
             units.append(paragraph)
         else:
             units.extend(_split_long(paragraph, max_tokens, count))
     merged = _merge_short(units, max_tokens, min_chars, count)
     return [Chunk(position=i, text=text, lang=detect_lang(text)) for i, text in enumerate(merged)]
+
+
+def _capped(paragraph: str) -> list[str]:
+    """The paragraph stripped, in pieces of at most MAX_PARAGRAPH_CHARS cut at the last
+    space before the cap (at the cap itself in a word that long); [] if blank."""
+    paragraph = paragraph.strip()
+    pieces: list[str] = []
+    while len(paragraph) > MAX_PARAGRAPH_CHARS:
+        cut = paragraph.rfind(" ", 0, MAX_PARAGRAPH_CHARS + 1)
+        cut = cut if cut > 0 else MAX_PARAGRAPH_CHARS
+        pieces.append(paragraph[:cut].rstrip())
+        paragraph = paragraph[cut:].lstrip()
+    return [*pieces, paragraph] if paragraph else pieces
 
 
 def _split_long(paragraph: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:

@@ -17,34 +17,48 @@ again (scheme, then addresses at connect time). IP-literal hosts are also checke
 before a request is built, so a redirect to ``http://10.0.0.1/`` fails without
 involving httpx at all.
 
-Limits: the backend is installed by replacing the ``_pool`` of httpx's transport
-(httpx has no public hook for a network backend; the tests catch a change of that
-internal). Proxies are disabled (``trust_env=False``), since a proxy would resolve
+The backend is plugged into httpcore's connection pool through its public
+``network_backend`` argument, by :class:`_GuardedTransport`, a small httpx transport
+over that pool. Proxies are disabled (``trust_env=False``), since a proxy would resolve
 names itself. A keep-alive connection is reused for the same host and port without
-a new lookup, which is safe because its peer was checked when it was opened. The
-lookup cannot be interrupted, so the operating system's resolver timeout applies
-to it.
+a new lookup, which is safe because its peer was checked when it was opened.
+Messages name the reason an address is refused, never the address a name resolved
+to: that would map the operator's network for whoever sends URLs.
+
+Bounds
+------
+One deadline (``total_timeout``) covers the whole fetch: the name lookup (run in a
+worker thread, so it can be given up on), the connect, every read and every redirect.
+Bodies are read raw and decoded here, a bounded piece at a time (gzip, deflate, zstd),
+so the size cap applies to decoded bytes as they are made: a few KiB of zstd that
+would inflate to gigabytes are refused after ``max_bytes``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import ipaddress
 import logging
 import socket
 import time
+import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 import httpcore
 import httpx
+import zstandard
 
 from khabar._errors import BlockedURLError, FetchError
 from khabar._settings import Settings
 
 __all__ = [
+    "ACCEPT_ENCODING",
     "USER_AGENT",
     "Fetched",
     "Fetcher",
@@ -61,6 +75,13 @@ _UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The encodings decoded here, each with a bound on what one step may produce.
+ACCEPT_ENCODING = "gzip, deflate, zstd"
+_DECODED_PIECE = 64 * 1024  # most bytes one decoding step may produce
+_MAX_ENCODINGS = 2  # "gzip, gzip" at most; longer chains are not served by real sites
+_ZSTD_WINDOW = 8 << 20  # RFC 8878's window for HTTP; a bigger one is refused
+_DNS_THREADS = 8  # lookups that may hang at once; more wait, within their deadline
 
 
 # -- address policy -------------------------------------------------------------------
@@ -131,7 +152,7 @@ class _Policy:
         if ip is not None and not self.host_allowed(host, port):
             reason = blocked_reason(ip)
             if reason:
-                raise BlockedURLError(_blocked_message(label, [(ip, reason)]))
+                raise BlockedURLError(_blocked_message(label, [reason]))
 
     def filter(self, host: str, port: int, addresses: list[str]) -> list[str]:
         """The resolved addresses that may be connected to; BlockedURLError if none."""
@@ -145,16 +166,18 @@ class _Policy:
             else:
                 refused.append((address, reason))
         if not allowed:
-            raise BlockedURLError(_blocked_message(f"{host}:{port}", refused))
+            reasons = [reason for _, reason in refused]
+            raise BlockedURLError(_blocked_message(f"{host}:{port}", reasons))
         if refused:
             log.debug("%s: ignoring non-public addresses %s", host, refused)
         return allowed
 
 
-def _blocked_message(label: str, refused: list[tuple[str, str]]) -> str:
-    where = ", ".join(f"{ip} ({reason})" for ip, reason in refused) or "no address"
+def _blocked_message(label: str, reasons: list[str]) -> str:
+    """Why, without the addresses: a name's private addresses are nobody's business."""
+    what = ", ".join(dict.fromkeys(reasons)) or "no"
     return (
-        f"refusing to fetch {label}: it resolves to {where}, not a public address "
+        f"refusing to fetch {label}: its address is {what}, not public "
         "(set allow_private_urls to allow it)"
     )
 
@@ -188,6 +211,23 @@ def _getaddrinfo(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+_dns_pool: ThreadPoolExecutor | None = None
+
+
+def _resolve(host: str, port: int, timeout: float | None) -> list[str]:
+    """``_getaddrinfo`` given up on after ``timeout``: the C resolver cannot be
+    interrupted, so it runs in a small pool of its own and is left to finish there."""
+    global _dns_pool
+    if _dns_pool is None:
+        _dns_pool = ThreadPoolExecutor(_DNS_THREADS, thread_name_prefix="khabar-dns")
+    future = _dns_pool.submit(_getaddrinfo, host, port)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        future.cancel()
+        raise httpcore.ConnectTimeout(f"looking up {host} timed out") from None
+
+
 # -- guarded network backends ---------------------------------------------------------
 
 
@@ -206,15 +246,20 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        start = time.monotonic()
         try:
-            addresses = _getaddrinfo(host, port)
+            addresses = _resolve(host, port, timeout)
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         last: Exception | None = None
         for address in self._policy.filter(host, port, addresses):
+            # The lookup spent part of the connect timeout (the fetch's deadline).
+            left = None if timeout is None else timeout - (time.monotonic() - start)
+            if left is not None and left <= 0:
+                raise httpcore.ConnectTimeout(f"connecting to {host} timed out")
             try:
                 return self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
+                    address, port, left, local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
@@ -228,15 +273,150 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-def _transport(policy: _Policy) -> httpx.HTTPTransport:
-    transport = httpx.HTTPTransport(trust_env=False)
-    # httpx has no public hook for the network backend; see the module docstring.
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=20,
-        network_backend=_GuardedBackend(policy),
-    )
-    return transport
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    """httpcore's errors as httpx's of the same name (the two libraries share them)."""
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        kind = getattr(httpx, type(exc).__name__, httpx.TimeoutException)
+        raise kind(str(exc)) from exc
+    except httpcore.UnsupportedProtocol as exc:
+        raise httpx.UnsupportedProtocol(str(exc)) from exc
+    except (httpcore.ConnectError, httpcore.ReadError, httpcore.WriteError,
+            httpcore.RemoteProtocolError, httpcore.LocalProtocolError) as exc:
+        raise getattr(httpx, type(exc).__name__)(str(exc)) from exc
+    except httpcore.NetworkError as exc:
+        raise httpx.NetworkError(str(exc)) from exc
+    except httpcore.ProtocolError as exc:
+        raise httpx.ProtocolError(str(exc)) from exc
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _httpx_errors():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class _GuardedTransport(httpx.BaseTransport):
+    """httpx over an httpcore pool whose every connection goes through the guard."""
+
+    def __init__(self, policy: _Policy) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=20,
+            network_backend=_GuardedBackend(policy),
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
+                             port=request.url.port, target=request.url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,  # type: ignore[arg-type]  # a SyncByteStream
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = self._pool.handle_request(core)
+        assert isinstance(response.stream, Iterable)
+        return httpx.Response(status_code=response.status, headers=response.headers,
+                              stream=_ResponseStream(response.stream),
+                              extensions=response.extensions)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+# -- bounded decoding ---------------------------------------------------------------------
+
+
+def _inflate(raw: Iterable[bytes], wbits: int) -> Iterator[bytes]:
+    """zlib/gzip/raw deflate, never more than ``_DECODED_PIECE`` bytes per step.
+
+    A "deflate" body is meant to be zlib-wrapped but often is raw deflate: as httpx
+    does, the raw form is tried when the first bytes are not zlib.
+    """
+    z = zlib.decompressobj(wbits)
+    started = False
+    for data in raw:
+        while True:
+            try:
+                out = z.decompress(data, _DECODED_PIECE)
+            except zlib.error:
+                if started or wbits != zlib.MAX_WBITS:
+                    raise
+                wbits = -zlib.MAX_WBITS
+                z = zlib.decompressobj(wbits)
+                continue
+            started = True
+            if out:
+                yield out
+            data = z.unconsumed_tail
+            if not data and len(out) < _DECODED_PIECE:  # else zlib may hold more back
+                break
+    if tail := z.flush():
+        yield tail
+
+
+class _IterReader(io.RawIOBase):
+    """A read-only file over an iterator of byte strings (for zstandard's reader)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, into: Any) -> int:
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buffer = chunk
+        n = min(len(into), len(self._buffer))
+        into[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def _unzstd(raw: Iterable[bytes]) -> Iterator[bytes]:
+    decompressor = zstandard.ZstdDecompressor(max_window_size=_ZSTD_WINDOW)
+    with decompressor.stream_reader(_IterReader(raw), read_across_frames=True) as reader:
+        while piece := reader.read(_DECODED_PIECE):
+            yield piece
+
+
+def _decoded(raw: Iterable[bytes], content_encoding: str, label: str) -> Iterator[bytes]:
+    """The body of a response, decoded in bounded pieces; FetchError if it cannot be."""
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if len(codings) > _MAX_ENCODINGS:
+        raise FetchError(f"too many content encodings from {label}: {content_encoding!r}")
+    body: Iterable[bytes] = raw
+    for coding in reversed(codings):  # the last one applied is undone first
+        if coding in ("gzip", "x-gzip"):
+            body = _inflate(body, 16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            body = _inflate(body, zlib.MAX_WBITS)
+        elif coding == "zstd":
+            body = _unzstd(body)
+        else:
+            raise FetchError(f"unsupported content encoding {coding!r} from {label}")
+    try:
+        yield from body
+    except (zlib.error, zstandard.ZstdError) as exc:
+        raise FetchError(f"cannot decode the {content_encoding} body from {label}: {exc}"
+                         ) from exc
 
 
 # -- the fetcher ----------------------------------------------------------------------
@@ -293,7 +473,7 @@ class Fetcher:
 
     def _new_client(self) -> httpx.Client:
         return httpx.Client(
-            transport=_transport(self._policy),
+            transport=_GuardedTransport(self._policy),
             timeout=httpx.Timeout(self.timeout),
             follow_redirects=False,
             trust_env=False,
@@ -338,14 +518,21 @@ class Fetcher:
                 for _ in range(self.max_redirects + 1):
                     label = _label(current)
                     log.debug("GET %s", label)
-                    request = client.build_request("GET", current, headers=_headers(accepted))
+                    # Each connect and read gets what is left of the deadline at most.
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    request = client.build_request(
+                        "GET", current, headers=_headers(accepted),
+                        timeout=httpx.Timeout(min(self.timeout, left)))
                     response = client.send(request, stream=True)
                     try:
                         target = self._redirect_target(current, response)
                         if target is None:
                             self._check_response(response, label, accepted)
                             body = _Body(self.max_bytes, label)
-                            for chunk in response.iter_bytes():
+                            encoding = response.headers.get("content-encoding", "")
+                            for chunk in _decoded(response.iter_raw(), encoding, label):
                                 body.add(chunk)
                                 # A read timeout bounds each chunk; this bounds the drip.
                                 if time.monotonic() > deadline:
@@ -447,9 +634,8 @@ def _accepted(accept: Iterable[str] | None) -> frozenset[str] | None:
 
 
 def _headers(accepted: frozenset[str] | None) -> dict[str, str]:
-    if not accepted:
-        return {"Accept": "*/*"}
-    return {"Accept": ", ".join(sorted(accepted)) + ", */*;q=0.1"}
+    wanted = "*/*" if not accepted else ", ".join(sorted(accepted)) + ", */*;q=0.1"
+    return {"Accept": wanted, "Accept-Encoding": ACCEPT_ENCODING}
 
 
 def _label(url: str | httpx.URL) -> str:

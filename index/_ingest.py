@@ -7,12 +7,16 @@ embedded first and then written in one transaction, so nothing is half-stored.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sqlite3
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 from urllib.parse import urlparse
 
 import numpy as np
@@ -28,6 +32,8 @@ from khabar.model._encoders import (
 )
 from khabar.model._onnx import OnnxEncoder
 from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
+from khabar.store._schema import store_error
+from khabar.text import strip_controls
 
 from ._sources import iter_path
 
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
 # questions spares about a second of imports on a busy machine.
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
 WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml",
@@ -46,6 +54,8 @@ WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"
 MAX_PASSAGE_TOKENS = 300
 EMBED_GROUP_PASSAGES = 64  # passages embedded in one call, across articles
 FILES_PER_BATCH = 32  # files of a folder parsed before their articles are embedded
+MAX_FEED_ENTRIES = 200  # a feed's entries read; real feeds list 10 to 100
+FEED_FETCHES = 4  # a feed's linked pages fetched at once (one site: be polite)
 
 
 # What happened to one item. The store's put statuses, and "error" for an item that
@@ -93,6 +103,27 @@ class IngestReport:
                 "counts": {s: self.count(s) for s in ITEM_STATUSES},
                 "passages": self.passages,
                 "items": [vars(i) for i in self.items]}
+
+
+def failure(exc: Exception, name: str) -> str:
+    """The one-line reason an item failed, whatever it raised: the batch goes on.
+
+    khabar's own errors say it already; the rest are named for what they mean (a
+    hostile file's nesting, a charset that is no charset, the disk); anything else is
+    a bug of ours, logged with its traceback.
+    """
+    if isinstance(exc, KhabarError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(exc, UnicodeError):
+        return f"cannot decode the text: {exc}"
+    if isinstance(exc, sqlite3.Error):
+        return str(store_error(exc))
+    if isinstance(exc, MemoryError):
+        return "too large to process in memory"
+    log.error("%s: unexpected %s", name, type(exc).__name__, exc_info=exc)
+    return f"internal error ({type(exc).__name__}): {exc}"
 
 
 class Index:
@@ -181,7 +212,7 @@ class Index:
         """Store articles; each is stored whole or not at all, and a bad one is an
         error line in the report while the others go in. Report items are named by
         ``labels`` (one per article), else ``name``, else the article's URL or title."""
-        items = list(articles)
+        items = [_without_controls(art) for art in articles]
         if labels is not None and len(labels) != len(items):
             raise ValueError(f"{len(labels)} labels for {len(items)} articles")
         names = list(labels) if labels is not None else [
@@ -197,25 +228,45 @@ class Index:
                                             art.title)
                 else:
                     todo.append((i, self.chunk(art)))
-            except KhabarError as exc:
-                results[i] = ItemResult(label, "error", str(exc), title=art.title)
+            except Exception as exc:  # one item's fault, whatever it is: reported
+                results[i] = ItemResult(label, "error", failure(exc, label), title=art.title)
         bar = _progress_bar(len(todo), "embedding", progress)
         for group in _groups(todo, EMBED_GROUP_PASSAGES):
-            prepared = self._embed([(items[i], chunks) for i, chunks in group], origin)
-            for (i, _), new in zip(group, prepared, strict=True):
+            for i, new in self._embed_each(group, items, names, origin, results):
                 art, label = items[i], names[i]
                 try:
                     result = self.store.put(new)
                     results[i] = ItemResult(label, result.status, "", result.article_id,
                                             result.passages, art.title)
-                except KhabarError as exc:
-                    results[i] = ItemResult(label, "error", str(exc), title=art.title)
+                except Exception as exc:
+                    results[i] = ItemResult(label, "error", failure(exc, label),
+                                            title=art.title)
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
             bar.close()
         self.store.flush()
         return IngestReport([r for r in results if r is not None])
+
+    def _embed_each(self, group: list[tuple[int, list[Chunk]]], items: list[Article],
+                    names: list[str], origin: str | None, results: list[ItemResult | None]
+                    ) -> list[tuple[int, NewArticle]]:
+        """A group embedded together; if that fails, each article alone, so the one at
+        fault is reported and the others go in."""
+        try:
+            prepared = self._embed([(items[i], chunks) for i, chunks in group], origin)
+            return [(i, new) for (i, _), new in zip(group, prepared, strict=True)]
+        except Exception:
+            if len(group) == 1:
+                i = group[0][0]
+                try:
+                    return [(i, self._embed([(items[i], group[0][1])], origin)[0])]
+                except Exception as exc:
+                    results[i] = ItemResult(names[i], "error", failure(exc, names[i]),
+                                            title=items[i].title)
+                    return []
+            return [pair for one in group
+                    for pair in self._embed_each([one], items, names, origin, results)]
 
     def add_telegram_post(self, text: str, *, channel_title: str, username: str | None,
                           message_id: int, date: datetime, chat_id: int | None = None,
@@ -226,8 +277,9 @@ class Index:
         try:
             art = parse_telegram_post(text, channel_title=channel_title, username=username,
                                       message_id=message_id, date=date, chat_id=chat_id)
-        except KhabarError as exc:
-            return IngestReport([ItemResult(f"post {message_id}", "error", str(exc))])
+        except Exception as exc:
+            name = f"post {message_id}"
+            return IngestReport([ItemResult(name, "error", failure(exc, name))])
         return self.add_articles([art], origin=origin)
 
     # -- files ----------------------------------------------------------------------
@@ -246,8 +298,8 @@ class Index:
 
         try:
             articles, errors = parse_document(data, name, content_type)
-        except KhabarError as exc:
-            return [], [], [ItemResult(name, "error", str(exc))]
+        except Exception as exc:  # one file's fault: reported, the batch goes on
+            return [], [], [ItemResult(name, "error", failure(exc, name))]
         for art in articles:
             art.source = art.source or name
             if url and not art.url:
@@ -265,10 +317,10 @@ class Index:
         if not path.exists():
             report.items.append(ItemResult(str(path), "error", "no such file or folder"))
             return report
-        files = list(iter_path(path, max_file_bytes=self.settings.max_file_bytes))
-        bar = _progress_bar(len(files), f"ingesting {path.name}", progress)
-        for start in range(0, len(files), FILES_PER_BATCH):
-            batch = files[start:start + FILES_PER_BATCH]
+        # Streamed: a batch of files is held at a time, never a whole folder or archive.
+        files = iter_path(path, max_file_bytes=self.settings.max_file_bytes)
+        bar = _progress_bar(None, f"ingesting {path.name}", progress)
+        while batch := list(itertools.islice(files, FILES_PER_BATCH)):
             articles: list[Article] = []
             labels: list[str] = []
             slots: list[tuple[int, int, list[ItemResult]]] = []  # articles' span, errors
@@ -280,11 +332,12 @@ class Index:
                 slots.append((len(articles), len(arts), errors))
                 articles += arts
                 labels += labs
+            del batch  # the files' bytes, before the next batch is read
             done = self.add_articles(articles, origin=origin, labels=labels).items
             for first, count, errors in slots:
                 report.items += done[first:first + count] + errors
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(len(slots))
         if bar is not None:
             bar.close()
         return report
@@ -302,16 +355,16 @@ class Index:
         try:
             try:
                 got = fetcher.fetch(url, accept=WEB_TYPES)
-            except KhabarError as exc:
-                return IngestReport([ItemResult(url, "error", str(exc))])
+            except Exception as exc:
+                return IngestReport([ItemResult(url, "error", failure(exc, url))])
             if got.content_type in FEED_TYPES or _looks_like_feed(got.data, got.content_type):
                 return self._add_feed(got.data, got.final_url, origin, fetcher,
                                       follow_feed_links, progress)
             if got.content_type in ("text/html", "application/xhtml+xml"):
                 try:
                     art = parse_html(got.data, got.final_url)
-                except KhabarError as exc:
-                    return IngestReport([ItemResult(url, "error", str(exc))])
+                except Exception as exc:
+                    return IngestReport([ItemResult(url, "error", failure(exc, url))])
                 art.url = art.url or got.final_url
                 art.source = url
                 return self.add_articles([art], origin=origin, name=url)
@@ -324,35 +377,79 @@ class Index:
 
     def _add_feed(self, data: bytes, feed_url: str, origin: str | None, fetcher: Fetcher,
                   follow: bool, progress: bool) -> IngestReport:
-        from ._parse import entry_to_article, parse_feed, parse_html
+        from ._parse import FeedEntry, entry_to_article, parse_feed, parse_html
 
         report = IngestReport()
         try:
             entries = parse_feed(data, feed_url)
-        except KhabarError as exc:
-            return IngestReport([ItemResult(feed_url, "error", str(exc))])
-        for entry in _progress(entries, "feed items", progress):
-            art: Article | None = None
-            if follow and entry.link:
-                try:
-                    page = fetcher.fetch(entry.link, accept={"text/html",
-                                                                  "application/xhtml+xml"})
-                    art = parse_html(page.data, page.final_url)
-                    art.url = entry.link
-                    art.published = art.published or entry.published
-                    if entry.outlet and entry.outlet not in art.outlets:
-                        art.outlets = [*art.outlets, entry.outlet]
-                except KhabarError as exc:
-                    log.info("feed item %s: using the feed's text (%s)", entry.link, exc)
+        except Exception as exc:
+            return IngestReport([ItemResult(feed_url, "error", failure(exc, feed_url))])
+        if len(entries) > MAX_FEED_ENTRIES:
+            log.warning("%s: %d entries, only the first %d read", feed_url, len(entries),
+                        MAX_FEED_ENTRIES)
+            entries = entries[:MAX_FEED_ENTRIES]
+
+        def linked(entry: FeedEntry) -> Article | None:
+            """The entry's linked page as an article; None to use the feed's text."""
+            if not (follow and entry.link):
+                return None
+            try:
+                page = fetcher.fetch(entry.link, accept={"text/html", "application/xhtml+xml"})
+                art = parse_html(page.data, page.final_url)
+            except Exception as exc:
+                log.info("feed item %s: using the feed's text (%s)", entry.link,
+                         failure(exc, entry.link))
+                return None
+            art.url = entry.link
+            art.published = art.published or entry.published
+            if entry.outlet and entry.outlet not in art.outlets:
+                art.outlets = [*art.outlets, entry.outlet]
+            return art
+
+        pages = _in_order(linked, entries, FEED_FETCHES)
+        for entry, art in zip(_progress(entries, "feed items", progress), pages, strict=True):
             if art is None:
                 try:
                     art = entry_to_article(entry)
-                except KhabarError as exc:
-                    report.items.append(ItemResult(entry.link or feed_url, "error", str(exc)))
+                except Exception as exc:
+                    name = entry.link or feed_url
+                    report.items.append(ItemResult(name, "error", failure(exc, name)))
                     continue
             art.source = feed_url
             report.extend(self.add_articles([art], origin=origin, name=entry.link))
         return report
+
+
+def _without_controls(art: Article) -> Article:
+    """The article with no terminal control in any text it shows: decoding strips them
+    from raw bytes, this from what entities and JSON escapes ("&#27;", "\\u001b")
+    made of them after (see khabar.text.strip_controls)."""
+    def clean(value: str | None) -> str | None:
+        return None if value is None else strip_controls(value)
+
+    art.title = strip_controls(art.title)
+    art.paragraphs = [strip_controls(p) for p in art.paragraphs]
+    art.outlets = [strip_controls(o) for o in art.outlets]
+    art.tags = [strip_controls(t) for t in art.tags]
+    art.author, art.section = clean(art.author), clean(art.section)
+    art.site_name = clean(art.site_name)
+    return art
+
+
+def _in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``map(fn, items)`` run by ``workers`` threads, in order, with at most twice that
+    many results waiting: a slow site costs its time once, not once per link."""
+    if workers <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="khabar-fetch") as pool:
+        ahead = 2 * workers
+        pending = deque(pool.submit(fn, item) for item in items[:ahead])
+        for item in items[ahead:]:
+            yield pending.popleft().result()
+            pending.append(pool.submit(fn, item))
+        while pending:
+            yield pending.popleft().result()
 
 
 def _looks_like_feed(data: bytes, content_type: str) -> bool:
@@ -377,8 +474,9 @@ def _groups(todo: list[tuple[int, list[Chunk]]], passages: int
         yield group
 
 
-def _progress_bar(total: int, desc: str, show: bool) -> Any:  # a tqdm bar, or None
-    if not show or total < 2:
+def _progress_bar(total: int | None, desc: str, show: bool) -> Any:  # a tqdm bar, or None
+    """A bar of ``total`` items (None: counted as they come), or None."""
+    if not show or (total is not None and total < 2):
         return None
     from tqdm import tqdm
 

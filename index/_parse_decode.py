@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from khabar._errors import ParseError
+from khabar.text import strip_controls
 
 _BINARY_MAGIC = (
     b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"PK\x03\x04", b"\x1f\x8b", b"BZh",
@@ -38,7 +39,7 @@ def _check_text(text: str) -> str:
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     if controls / len(text) > 0.05:
         raise _binary()
-    return text
+    return strip_controls(text)
 
 
 def decode_bytes(data: bytes) -> str:

@@ -45,7 +45,8 @@ def _html_text(html: str | bytes) -> str:
     if m and not html.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         try:
             return _check_text(html.decode(m.group(1).decode("ascii")))
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError, ValueError):
+            # Unknown, or no charset at all (punycode, idna): the bytes decide.
             pass
     return decode_bytes(html)
 
@@ -67,7 +68,7 @@ def _json_ld_dates(tree: Any) -> list[str]:
     for script in tree.xpath("//script[@type='application/ld+json']/text()"):
         try:
             walk(json.loads(script))
-        except ValueError:
+        except (ValueError, RecursionError):  # malformed, or nested past any real use
             continue
     return found
 

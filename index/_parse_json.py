@@ -95,6 +95,14 @@ def _record_to_article(obj: Any, label: str, source: str | None) -> Article:
     )
 
 
+def _why(exc: ValueError | RecursionError, *, short: bool = False) -> str:
+    """What is wrong with a JSON text: json's message (without the position when
+    ``short``), or its nesting, which the decoder meets as Python's recursion limit."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return exc.msg if short and isinstance(exc, json.JSONDecodeError) else str(exc)
+
+
 def parse_json(text: str, source: str | None = None) -> tuple[list[Article], list[str]]:
     """Articles from a JSON object, a JSON array of objects, or JSONL.
 
@@ -108,16 +116,16 @@ def parse_json(text: str, source: str | None = None) -> tuple[list[Article], lis
     errors: list[str] = []
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         if text.lstrip().startswith("["):
-            raise ParseError(f"invalid JSON: {exc}") from exc
+            raise ParseError(f"invalid JSON: {_why(exc)}") from exc
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 records.append((f"line {n}", json.loads(line)))
-            except ValueError as line_exc:
-                errors.append(f"line {n}: invalid JSON ({line_exc.msg})")
+            except (ValueError, RecursionError) as line_exc:
+                errors.append(f"line {n}: invalid JSON ({_why(line_exc, short=True)})")
         if not records:
             raise ParseError(f"not valid JSON or JSONL: {errors[0]}") from exc
     else:

@@ -1,7 +1,10 @@
 """Enumerate the items to ingest from a local path: a file, a folder or an archive.
 
 Archives are read in memory and never extracted, so member names cannot escape
-anywhere; they are only cleaned for display. Problems come back as
+anywhere; they are only cleaned for display. Every member is charged against the
+archive's budget for the bytes it really makes tarfile inflate (headers, data, types
+tarfile does not know), long-name and pax headers are capped before they are read,
+and symbolic links are followed only inside the folder given. Problems come back as
 :class:`~khabar.SourceError` values in the stream rather than raised, so one bad
 file never stops a batch.
 """
@@ -41,7 +44,7 @@ ARCHIVE_SUFFIXES = (".tar.bz2", ".tar.gz", ".tar.xz", ".tgz", ".tar", ".zip")
 BUDGET_FACTOR = 20  # an archive may expand to at most this many times max_file_bytes
 MAX_RATIO = 100  # text compresses 3–10×; far beyond that is a bomb, not news
 RATIO_MIN_BYTES = 1 << 20  # small members may be as repetitive as they like
-_TAR_BLOCK = 512
+MAX_TAR_HEADER = 64 * 1024  # a GNU long name or pax record set; real ones are < 4 KiB
 # Reading past these is a corrupt archive, not a bug of ours.
 _ARCHIVE_ERRORS = (
     zipfile.BadZipFile,
@@ -81,7 +84,8 @@ def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | Sourc
         yield SourceError(name, f"cannot read: {exc.strerror or exc}")
         return
     if is_dir:
-        yield from _walk(path, name, max_file_bytes, set())
+        root = Path(os.path.realpath(path))
+        yield from _walk(path, name, max_file_bytes, set(), root)
     elif not path.exists():
         yield SourceError(name, "no such file or directory")
     else:
@@ -102,8 +106,13 @@ def _too_large(size: int, limit: int) -> str:
     return f"too large ({size:,} bytes; limit {limit:,})"
 
 
+def _outside(path: str, root: Path) -> bool:
+    """Whether ``path`` (a symbolic link) leads out of ``root`` (a resolved folder)."""
+    return not Path(os.path.realpath(path)).is_relative_to(root)
+
+
 def _walk(
-    folder: Path, name: str, limit: int, seen: set[tuple[int, int]]
+    folder: Path, name: str, limit: int, seen: set[tuple[int, int]], root: Path
 ) -> Iterator[SourceItem | SourceError]:
     try:
         st = folder.stat()
@@ -126,8 +135,13 @@ def _walk(
         except OSError as exc:
             yield SourceError(child, f"cannot read: {exc.strerror or exc}")
             continue
+        wanted = is_dir or (is_file and _kind(entry.name) is not None)
+        if wanted and entry.is_symlink() and _outside(entry.path, root):
+            # A link must not make "ingest this folder" read the rest of the disk.
+            yield SourceError(child, "symbolic link to outside the folder; not followed")
+            continue
         if is_dir:
-            yield from _walk(Path(entry.path), child, limit, seen)
+            yield from _walk(Path(entry.path), child, limit, seen, root)
         elif _kind(entry.name) is None:
             continue
         elif is_file:
@@ -228,6 +242,8 @@ def _zip_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterato
             member = _member_name(info.filename)
             if info.is_dir() or member is None or _kind(member) is None:
                 continue
+            if stat.S_ISLNK(info.external_attr >> 16):  # a link's "data" is its target
+                continue
             child = f"{name}!{member}"
             # Sizes come from the archive's own headers; zipfile stops reading at the
             # declared size, so a member cannot lie its way past these checks.
@@ -255,10 +271,29 @@ def _zip_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterato
             yield child, blob
 
 
+class _CappedTarInfo(tarfile.TarInfo):
+    """A tar header whose extensions (GNU long names, pax records) are refused past
+    MAX_TAR_HEADER before tarfile reads them whole into memory."""
+
+    def _capped(self) -> None:
+        if self.size > MAX_TAR_HEADER:
+            raise tarfile.SubsequentHeaderError(  # becomes a ReadError, with this message
+                f"extended header of {self.size:,} bytes (limit {MAX_TAR_HEADER:,})")
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        self._capped()
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc, no-any-return]
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        self._capped()
+        return super()._proc_pax(tarfile)  # type: ignore[misc, no-any-return]
+
+
 def _tar_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterator[_Member]:
     try:
         # Closed by the with-block below; only opening errors are reported here.
-        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115
+        archive = tarfile.open(  # noqa: SIM115
+            fileobj=io.BytesIO(data), mode="r:*", tarinfo=_CappedTarInfo)
     except _ARCHIVE_ERRORS as exc:
         yield name, SourceError(name, f"corrupt or unreadable tar archive: {exc}")
         return
@@ -273,9 +308,11 @@ def _tar_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterato
             if info is None:
                 return
             # A compressed tar is one stream: even skipping a member means inflating
-            # it, so every member counts against the budget, read or not.
-            size = _TAR_BLOCK + (info.size if info.isreg() else 0)
-            expanded += size
+            # it. tarfile's offset is where the next header starts in that stream, so
+            # its step is what this member really costs (headers, data, any type),
+            # charged before the data is read or skipped.
+            size = archive.offset - expanded
+            expanded = archive.offset
             if not budget.spend(size):
                 yield name, SourceError(name, budget.message())
                 return

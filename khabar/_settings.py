@@ -54,6 +54,7 @@ from pydantic_settings import (
 from pydantic_settings.exceptions import SettingsError
 
 from khabar._errors import ConfigError
+from khabar._redact import register_secrets
 
 DEFAULT_MODEL = "multilingual-e5-small"
 ENV_PREFIX = "KHABAR_"
@@ -125,6 +126,9 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     webhook_secret: SecretStr | None = None
     rate_limit_per_minute: NonNegativeInt = 20  # questions per user; 0: no limit
+    # Skip the updates that queued up while the bot was down, rather than answer an
+    # hour-old backlog at start-up.
+    telegram_drop_pending: bool = False
 
     SECRETS: ClassVar[frozenset[str]] = frozenset(
         {"telegram_token", "webhook_secret", "llm_api_key"})
@@ -137,6 +141,8 @@ class Settings(BaseSettings):
                 raise ConfigError(_explain(exc)) from None
             except SettingsError as exc:
                 raise ConfigError(f"bad setting: {exc}") from None
+            # Whatever shows an error from now on hides these (khabar._redact).
+            register_secrets(*(getattr(self, name) for name in self.SECRETS))
 
     # -- validation --------------------------------------------------------------
     @field_validator("home", mode="before")

@@ -13,7 +13,7 @@ from ._khabar import Khabar
 from ._query import looks_like_follow_up, parse_filters, understand
 from ._search import SearchConfig, Searcher, SearchResult
 from ._summary import SummaryConfig, parse_duration, summarize, timeline
-from ._summary_types import Story, Summary, TimelineEntry
+from ._summary_types import Story, Summary, TimelineEntry, Version
 from ._types import Answer, AnswerSentence, Archive, Filters, Hit, Query, Source
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ __all__ = [
     "Summary",
     "SummaryConfig",
     "TimelineEntry",
+    "Version",
     "check_citations",
     "confidence",
     "hit_to_document",

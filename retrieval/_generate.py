@@ -1,5 +1,6 @@
 """Optional generated answers: an LLM (any LangChain chat model) writes a short
-answer from the shown passages only, citing ``[n]``; citations it invents are removed.
+answer from the shown passages only, citing ``[n]``; ``_grounding`` keeps only the
+sentences the cited passages support.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pydantic import SecretStr
 from khabar import ConfigError
 
 from ._answer import CITATION
-from ._types import Source
+from ._grounding import DATA_RULES, ground, normalise_citations, passages_as_data, question_as_data
+from ._types import Archive, Source
 
 _SYSTEM = {
     "en": ("You answer questions about news coverage using ONLY the numbered passages given. "
@@ -44,15 +46,20 @@ def load_chat_model(spec: str, api_key: SecretStr | str | None = None) -> BaseCh
         raise ConfigError(f"cannot set up the LLM {spec!r}: {exc}") from exc
 
 
-def generate(model: BaseChatModel, question: str, lang: str, sources: Sequence[Source]) -> str:
-    passages = "\n\n".join(
-        f"[{s.n}] ({', '.join(s.outlets) or 'unknown outlet'} — {s.title})\n{s.text}"
-        for s in sources)
-    messages = [SystemMessage(_SYSTEM.get(lang, _SYSTEM["en"])),
-                HumanMessage(f"Passages:\n{passages}\n\nQuestion: {question}")]
+def generate(model: BaseChatModel, question: str, lang: str, sources: Sequence[Source],
+             index: Archive | None = None) -> str | None:
+    """The model's answer from ``sources`` only. With ``index`` (whose encoders check
+    each sentence against the passages it cites, see ``_grounding``), unsupported
+    citations and every sentence left without one are dropped; without it, only
+    citations of no shown passage are. None when nothing is left."""
+    messages = [SystemMessage(f"{_SYSTEM.get(lang, _SYSTEM['en'])} "
+                              f"{DATA_RULES.get(lang, DATA_RULES['en'])}"),
+                HumanMessage(f"{passages_as_data(sources)}\n\n{question_as_data(question)}")]
     reply = model.invoke(messages)
     text = reply.content if isinstance(reply.content, str) else str(reply.content)
-    return strip_unsupported(text, {s.n for s in sources})
+    if index is not None:
+        return ground(index, text, sources)
+    return strip_unsupported(normalise_citations(text), {s.n for s in sources}) or None
 
 
 def strip_unsupported(text: str, valid: set[int]) -> str:

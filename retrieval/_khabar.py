@@ -71,7 +71,8 @@ class Khabar:
 
             t2 = time.perf_counter()
             try:
-                answer.generated = generate(self.llm, query.text, query.lang, answer.sources)
+                answer.generated = generate(self.llm, query.text, query.lang, answer.sources,
+                                            self.index)
             except KhabarError:
                 raise
             except Exception as exc:  # the provider's errors: fall back to extractive

@@ -29,7 +29,7 @@ from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._summary_data import Doc, Passage, attach_vectors, aware, load_docs
-from ._summary_types import Story, Summary, TimelineEntry
+from ._summary_types import Story, Summary, TimelineEntry, Version
 from ._types import AnswerSentence, Archive, Source
 
 if TYPE_CHECKING:  # LangChain is imported when a chat model is used (a one-shot
@@ -133,12 +133,18 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
         stories.append(_describe(index, [docs[i] for i in members], spaces, cfg, lang,
                                  numbering, centres))
     timings["describe"] = time.perf_counter() - t0
+    period_langs = {p.lang for d in docs for p in d.passages} - {"other"}
+    if len(period_langs) > 1:  # a story told in one language only is a coverage gap
+        for story in stories:
+            told = set(story.langs) - {"other"}
+            if len(told) == 1:
+                story.only_lang = told.pop()
     if llm is not None:
         t0 = time.perf_counter()
         for story in stories:
             from ._summary_llm import phrase_story
 
-            story.generated = phrase_story(llm, story, lang or story.lang)
+            story.generated = phrase_story(llm, story, lang or story.lang, index)
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = sum(timings.values())
     return Summary(
@@ -304,7 +310,36 @@ def _describe(index: Archive, members: list[Doc], spaces: Sequence[str], cfg: Su
         outlets=[o for o, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))],
         article_ids=ids, first=min(when), last=max(when),
         langs=sorted({p.lang for d in members for p in d.passages}),
-        undated=sum(d.published is None for d in members))
+        undated=sum(d.published is None for d in members),
+        versions=_versions(members, cfg))
+
+
+def _versions(members: list[Doc], cfg: SummaryConfig) -> list[Version]:
+    """The story's distinct texts, oldest first: wire copies fold into the article
+    they copy (the oldest of them), with their outlets."""
+    parent = list(range(len(members)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in _wire_copies(members, cfg.wire_share):
+        parent[root(b)] = root(a)
+    groups: dict[int, list[Doc]] = {}
+    for i, d in enumerate(members):
+        groups.setdefault(root(i), []).append(d)
+    out = []
+    for docs in groups.values():
+        docs.sort(key=lambda d: (d.when, d.id))
+        first = docs[0]
+        outlets = list(dict.fromkeys(o for d in docs for o in d.outlets))
+        out.append(Version(
+            article_id=first.id, title=first.title,
+            lang=first.lang or (first.passages[0].lang if first.passages else "other"),
+            outlets=outlets, url=first.url, when=first.when, copies=len(docs) - 1))
+    return sorted(out, key=lambda v: (v.when, v.article_id))
 
 
 _QUOTES = frozenset("\"“”«'‘")

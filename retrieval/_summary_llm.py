@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 
 from langchain_core.language_models import BaseChatModel
@@ -9,7 +10,9 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from ._answer import CITATION
 from ._generate import strip_unsupported
+from ._grounding import DATA_RULES, ground, normalise_citations, passages_as_data
 from ._summary_types import Story
+from ._types import Archive
 
 log = logging.getLogger(__name__)
 
@@ -22,21 +25,25 @@ _SYSTEM = {
 }
 
 
-def phrase_story(model: BaseChatModel, story: Story, lang: str) -> str | None:
-    """The model's summary of ``story``, or None when it fails or cites nothing valid."""
+def phrase_story(model: BaseChatModel, story: Story, lang: str,
+                 index: Archive | None = None) -> str | None:
+    """The model's summary of ``story``, or None when it fails or nothing it says is
+    supported by the passages it cites (checked with ``index``'s encoders, see
+    ``_grounding``; without ``index``, only that it cites shown passages)."""
     if not story.sources:
         return None
-    passages = "\n\n".join(
-        f"[{s.n}] ({', '.join(s.outlets) or 'unknown outlet'} — {s.title})\n{s.text}"
-        for s in story.sources)
-    messages = [SystemMessage(_SYSTEM.get(lang, _SYSTEM["en"])),
-                HumanMessage(f"Story: {story.headline}\n\nPassages:\n{passages}")]
+    messages = [SystemMessage(f"{_SYSTEM.get(lang, _SYSTEM['en'])} "
+                              f"{DATA_RULES.get(lang, DATA_RULES['en'])}"),
+                HumanMessage(f"<story>{html.escape(story.headline, quote=False)}</story>\n\n"
+                             f"{passages_as_data(story.sources)}")]
     try:
         reply = model.invoke(messages)
     except Exception as exc:  # the provider's errors: keep the extractive summary
         log.warning("LLM story summary failed, extractive only: %s", exc)
         return None
     text = reply.content if isinstance(reply.content, str) else str(reply.content)
-    text = strip_unsupported(text, {s.n for s in story.sources})
+    if index is not None:
+        return ground(index, text, story.sources)
+    text = strip_unsupported(normalise_citations(text), {s.n for s in story.sources})
     # Uncited prose cannot be checked against the passages: drop it.
     return text if text and CITATION.search(text) else None

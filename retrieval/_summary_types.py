@@ -14,6 +14,25 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 @dataclass
+class Version:
+    """One text of a story: an article, with the wire copies that carry the same text
+    under other outlets' names (near-duplicates of most of its passages)."""
+
+    article_id: int
+    title: str
+    lang: str
+    outlets: list[str]  # the article's, then its copies'
+    url: str | None
+    when: datetime
+    copies: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"article_id": self.article_id, "title": self.title, "lang": self.lang,
+                "outlets": self.outlets, "url": self.url, "when": self.when.isoformat(),
+                "copies": self.copies}
+
+
+@dataclass
 class Story:
     """One event as covered by one or more articles, possibly in several languages.
 
@@ -36,6 +55,9 @@ class Story:
     langs: list[str] = field(default_factory=list)
     undated: int = 0
     generated: str | None = None  # an LLM's phrasing, citations checked
+    versions: list[Version] = field(default_factory=list)  # oldest first
+    # A coverage gap: the story's only language when the period's news has others.
+    only_lang: str | None = None
 
     @property
     def n_articles(self) -> int:
@@ -60,6 +82,7 @@ class Story:
             "article_ids": self.article_ids, "langs": self.langs,
             "first": _iso(self.first), "last": _iso(self.last), "undated": self.undated,
             "sources": [s.n for s in self.sources],
+            "versions": [v.to_dict() for v in self.versions], "only_lang": self.only_lang,
         }
 
 

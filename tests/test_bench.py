@@ -59,6 +59,12 @@ def test_scale_hash_grows_measures_and_resumes(tmp_path: Path) -> None:
     assert reader["again"]["open_to_first_answer_s"] > 0
     assert all(0.9 <= v <= 1.0 for v in reader["recall_at_10"].values())
     assert reader["rss_mb"] > 0 and row["writer"]["peak_rss_mb"] > 0
+    # Where the disk goes: every file counted, SQLite by table.
+    fp = json.loads(run("footprint.py", str(home / "store")))[0]
+    assert fp["passages"] > row["passages"]  # and the "one new article" writers' passages
+    assert fp["sqlite_per_passage"]["sentence_vectors"] > 0
+    assert fp["payload_per_passage"]["vectors.vec"] == 2 * (384 + 512)  # float16, 2 spaces
+    assert fp["bytes_per_passage"] >= sum(fp["files_per_passage"].values()) - 10
 
 
 @pytest.mark.model

@@ -19,7 +19,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._schema import snapshot, tokens_text, words_text
+from ._schema import snapshot, tokens_text, transaction, words_text
 
 Content = Literal["text", "tokens", "words"]
 """What :class:`Changes` carries of each passage added: its text, its lexical tokens or
@@ -141,3 +141,24 @@ def compact(db: sqlite3.Connection, upto: ChangeMark) -> int:
     db.execute("UPDATE meta SET value = ? WHERE key = 'removed_floor'"
                " AND CAST(value AS INTEGER) < ?", (str(upto_seq), upto_seq))
     return n
+
+
+KEEP_REMOVED = 100_000
+"""The removal log keeps the newest this many rows; :func:`trim` (called at the end
+of every batch of writes) drops older ones once there are half as many again. A reader
+further behind than that starts again (``reset``), which costs it about what applying
+that many removals would."""
+
+
+def trim(db: sqlite3.Connection, keep: int = KEEP_REMOVED) -> int:
+    """Forget all but the newest ``keep`` removals, in a transaction of its own, once
+    the log holds more than 1.5 × ``keep`` rows (so that the log stays small without a
+    write at every batch). Returns how many rows were dropped."""
+    last = current_mark(db).removed
+    floor = db.execute("SELECT value FROM meta WHERE key = 'removed_floor'").fetchone()
+    if last - int(floor[0] if floor else 0) <= keep * 3 // 2:
+        return 0
+    with transaction(db):
+        upto = current_mark(db)
+        return compact(db, ChangeMark(upto.store, upto.epoch, upto.passage,
+                                      max(0, upto.removed - keep)))

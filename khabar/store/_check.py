@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._read import count_articles, count_passages, count_sentence_vectors, outlets
+from ._schema import q8_width
 from ._vectors import SpaceInfo, VectorIndexes, read_spaces
 
 
@@ -29,7 +30,7 @@ def check(db: sqlite3.Connection, indexes: VectorIndexes,
         if missing:
             faults.append(f"{missing} passage(s) have no {name} vector")
         bad = db.execute("SELECT count(*) FROM vectors WHERE space = ? AND length(vec) != ?",
-                         (name, info.dim * 4)).fetchone()[0]
+                         (name, info.dim * 2)).fetchone()[0]
         if bad:
             faults.append(f"{bad} {name} vector(s) have the wrong width")
     for name, info in spaces.items():
@@ -37,9 +38,9 @@ def check(db: sqlite3.Connection, indexes: VectorIndexes,
                           (name,)).fetchone()[0]
         if 0 < have < n:  # all or none: a store from before sentence vectors has none
             faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
+        # An empty matrix is a passage of one sentence, whose vector is the passage's.
         bad = db.execute("SELECT count(*) FROM sentence_vectors WHERE space = ? AND"
-                         " (length(vecs) = 0 OR length(vecs) % ? != 0)",
-                         (name, info.dim * 2)).fetchone()[0]
+                         " length(vecs) % ? != 0", (name, q8_width(info.dim))).fetchone()[0]
         if bad:
             faults.append(f"{bad} {name} sentence vector matrices have the wrong width")
     orphans = db.execute("SELECT count(*) FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ._schema import batches, iso, parse_iso
+from ._schema import batches, from_f16, from_q8, iso, parse_iso
 from ._types import StoredArticle, StoredPassage
 
 _OUTLETS_OF_A = ("(SELECT group_concat(o.name, char(31)) FROM article_outlets ao"
@@ -91,8 +91,8 @@ def _passage_rows(db: sqlite3.Connection, where: str, args: Sequence[object]
 
 
 def iter_passages(db: sqlite3.Connection, lang: str | None = None) -> Iterator[sqlite3.Row]:
-    """Every passage row (id, article_id, position, text, norm, lang, dup_of) by id."""
-    sql = "SELECT id, article_id, position, text, norm, lang, dup_of FROM passages"
+    """Every passage row (id, article_id, position, text, lang, dup_of) by id."""
+    sql = "SELECT id, article_id, position, text, lang, dup_of FROM passages"
     args: tuple[object, ...] = ()
     if lang:
         sql += " WHERE lang = ?"
@@ -206,22 +206,23 @@ def articles_in(db: sqlite3.Connection, *, since: datetime | None = None,
 # -- stored vectors ---------------------------------------------------------------------
 def vectors(db: sqlite3.Connection, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
     """Each passage's ``space`` vector, float32, where stored."""
-    return {pid: np.frombuffer(blob, dtype=np.float32)
-            for pid, blob in _blobs(db, "vectors", "vec", space, ids)}
+    return {pid: from_f16(blob) for pid, blob in _blobs(db, "vectors", "vec", space, ids)}
 
 
 def sentence_vectors(db: sqlite3.Connection, space: str, dim: int, ids: Sequence[int]
                      ) -> dict[int, np.ndarray]:
-    """Each passage's sentence vectors, (n_sentences, dim) float32, where stored."""
-    rows = list(_blobs(db, "sentence_vectors", "vecs", space, ids))
-    if not rows:
-        return {}
-    # One conversion for every row (a question reads hundreds), then a view per passage.
-    every = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float16)
-    every = every.astype(np.float32).reshape(-1, dim)
-    ends = np.cumsum([len(blob) // (2 * dim) for _, blob in rows]).tolist()
-    return {pid: every[end - len(blob) // (2 * dim):end]
-            for (pid, blob), end in zip(rows, ends, strict=True)}
+    """Each passage's sentence vectors, (n_sentences, dim) float32, where stored; a
+    passage of one sentence stored as "its passage vector" (an empty matrix) gets
+    that, as a (1, dim) matrix."""
+    out: dict[int, np.ndarray] = {}
+    same: list[int] = []
+    for pid, blob in _blobs(db, "sentence_vectors", "vecs", space, ids):
+        if blob:
+            out[pid] = from_q8(blob, dim)
+        else:
+            same.append(pid)
+    out.update((pid, vec.reshape(1, -1)) for pid, vec in vectors(db, space, same).items())
+    return out
 
 
 def _blobs(db: sqlite3.Connection, table: str, column: str, space: str, ids: Sequence[int]
@@ -241,5 +242,5 @@ def recent_mean_vector(db: sqlite3.Connection, space: str, lang: str, sample: in
         " WHERE p.lang = ? ORDER BY p.id DESC LIMIT ?", (space, lang, sample)).fetchall()
     if not rows:
         return None
-    vecs = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32)
+    vecs = from_f16(b"".join(r[0] for r in rows))
     return vecs.reshape(len(rows), -1).mean(axis=0), len(rows)

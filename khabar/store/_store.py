@@ -1,10 +1,11 @@
 """The one public class: :class:`Store`, a thin front over the store's operations.
 
-SQLite is the source of truth, vectors included (as float32 blobs), and every
+SQLite is the source of truth, vectors included (as float16 blobs), and every
 ingest is one SQLite transaction, so an article is either fully in or not at all.
-Each passage's sentences have vectors too (kept in SQLite only: they rescore
-the candidates that passage-level search found, and pick answer sentences).
-The FAISS indexes are derived from it (:mod:`._vectors`).
+Each passage's sentences have vectors too (kept in SQLite only, as int8: they
+rescore the candidates that passage-level search found, and pick answer sentences;
+a passage of one sentence stores none and its passage vector stands in).
+The FAISS indexes are derived from it (:mod:`._vectors`), float16 as well.
 
 ``Store`` holds what lives as long as the process (the path, one connection per
 thread, the FAISS indexes and their lock) and hands them to the modules that do
@@ -193,7 +194,10 @@ class Store:
 
     def flush(self) -> None:
         """The end of a batch: save the FAISS indexes if the files are far behind them
-        (an open applies what they lack from SQLite; :meth:`close` always saves)."""
+        (an open applies what they lack from SQLite; :meth:`close` always saves), and
+        keep the removal log to its newest rows (``_changes.KEEP_REMOVED``)."""
+        with contextlib.suppress(sqlite3.OperationalError):  # busy: the next batch
+            _changes.trim(self._conn(), _changes.KEEP_REMOVED)
         self._faiss.flush()
         self._save_kept(force=False)
 
@@ -204,6 +208,12 @@ class Store:
                     url: str | None = None, origin: str | None = None) -> list[int]:
         return _write.article_ids(self._conn(), outlet=outlet, before=before, url=url,
                                   origin=origin)
+
+    def move_origin(self, old: str, new: str) -> int:
+        """What origin ``old`` brought is ``new``'s from now on (a chat's new id)."""
+        from ._origin import move_origin
+
+        return move_origin(self._conn(), old, new)
 
     def clear(self) -> int:
         return self.delete_articles(self.article_ids())
@@ -282,7 +292,8 @@ class Store:
         return _read.vectors(self._conn(), space, ids)
 
     def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """Each passage's sentence vectors, (n_sentences, dim) float32, where stored."""
+        """Each passage's sentence vectors, (n_sentences, dim) float32, where stored (a
+        passage of one sentence stored as "its passage vector" gets that, (1, dim))."""
         info = self.spaces().get(space)
         if info is None:
             return {}

@@ -23,7 +23,16 @@ from khabar._errors import StoreError
 from khabar.text._analysis import normalize_for_search
 
 from ._changes import bump_epoch
-from ._schema import batches, f16, iso, tokens_text, transaction, words_text
+from ._schema import (
+    batches,
+    f16,
+    from_f16,
+    iso,
+    sentence_blob,
+    tokens_text,
+    transaction,
+    words_text,
+)
 from ._types import Article, Chunk
 from ._vectors import VectorIndexes
 
@@ -140,19 +149,20 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
             dup = None
         linked += dup is not None
         pid = int(db.execute(
-            "INSERT INTO passages(article_id, position, text, norm, lang, dup_of)"
-            " VALUES (?,?,?,?,?,?)",
-            (article_id, chunk.position, chunk.text,
-             normalize_for_search(chunk.text), chunk.lang, dup),
+            "INSERT INTO passages(article_id, position, text, lang, dup_of)"
+            " VALUES (?,?,?,?,?)",
+            (article_id, chunk.position, chunk.text, chunk.lang, dup),
         ).lastrowid or 0)
         db.execute("INSERT INTO passage_tokens(passage_id, tokens, words) VALUES (?,?,?)",
                    (pid, *analysed[i]))
         for space, vecs in new.vectors.items():
             db.execute("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
-                       (pid, space, np.asarray(vecs[i], dtype=np.float32).tobytes()))
+                       (pid, space, f16(vecs[i])))
         for space, mats in new.sentence_vectors.items():
+            whole = new.vectors.get(space)
             db.execute("INSERT INTO sentence_vectors(passage_id, space, vecs)"
-                       " VALUES (?,?,?)", (pid, space, f16(mats[i])))
+                       " VALUES (?,?,?)", (pid, space, sentence_blob(
+                           mats[i], None if whole is None else whole[i])))
     status: PutStatus = "replaced" if old else "added"
     return PutResult(status, article_id, len(new.chunks), linked)
 
@@ -242,7 +252,7 @@ def replace_vectors(db: sqlite3.Connection, space: str,
     with transaction(db):
         db.execute("DELETE FROM vectors WHERE space = ?", (space,))
         db.executemany("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
-                       ((pid, space, np.asarray(v, np.float32).tobytes()) for pid, v in rows))
+                       ((pid, space, f16(v)) for pid, v in rows))
         bump_epoch(db)
 
 
@@ -260,7 +270,7 @@ def add_sentence_vectors(db: sqlite3.Connection, space: str,
     """Store sentence vectors for passages that have none yet, in one transaction."""
     with transaction(db):
         db.executemany("INSERT OR REPLACE INTO sentence_vectors(passage_id, space, vecs)"
-                       " VALUES (?,?,?)", ((pid, space, f16(m)) for pid, m in rows))
+                       " VALUES (?,?,?)", list(_sentence_rows(db, space, rows)))
 
 
 def replace_sentence_vectors(db: sqlite3.Connection, space: str,
@@ -269,4 +279,18 @@ def replace_sentence_vectors(db: sqlite3.Connection, space: str,
     with transaction(db):
         db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))
         db.executemany("INSERT INTO sentence_vectors(passage_id, space, vecs) VALUES (?,?,?)",
-                       ((pid, space, f16(m)) for pid, m in rows))
+                       list(_sentence_rows(db, space, rows)))
+
+
+def _sentence_rows(db: sqlite3.Connection, space: str,
+                   rows: Iterable[tuple[int, np.ndarray]]
+                   ) -> Iterable[tuple[int, str, bytes]]:
+    """(passage id, space, stored matrix): a one-sentence matrix is compared with the
+    stored passage vector (see ``sentence_blob``)."""
+    for pid, mat in rows:
+        whole = None
+        if len(mat) == 1:
+            row = db.execute("SELECT vec FROM vectors WHERE passage_id = ? AND space = ?",
+                             (pid, space)).fetchone()
+            whole = from_f16(row[0]) if row else None
+        yield pid, space, sentence_blob(mat, whole)

@@ -14,6 +14,7 @@ from ._analysis import (
     split_sentences,
     words_of,
 )
+from ._controls import strip_controls
 from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "outlets_from_attribution",
     "passage_sentences",
     "split_sentences",
+    "strip_controls",
     "words_of",
 ]

@@ -7,6 +7,7 @@ the folded forms that BM25 indexes and queries with; both sides must use them.
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 import unicodedata
@@ -285,13 +286,20 @@ _SENTENCE_STARTERS = _words(
     his her their its our however meanwhile after before when while if as some
     many most officials police"""
 )
-_BOUNDARY_RE = re.compile(r"(?:\.{2,}|[.!?؟…]+)[\"'”’»)\]]*(?=\s|$)")
+# A run of terminal marks (whole: the look-behind starts it at the run's first mark,
+# the possessive quantifiers never give part of it back), its closing quotes, then a
+# space or the end. Matching a part of a run could only fail, so this matches what
+# the plain pattern did, in one pass instead of one per mark of a long run.
+_BOUNDARY_RE = re.compile(r"(?<![.!?؟…])(?:\.{2,}+|[.!?؟…]++)[\"'”’»)\]]*+(?=\s|$)")
+_NON_SPACE_RE = re.compile(r"\S")
+_LETTERS_RE = re.compile(r"[^\W\d_]+")
+_DOTTED_WORD_RE = re.compile(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{1,2}")
 _OPEN_CLOSE = {"“": "”", "«": "»"}
 _MAX_QUOTE = 400  # a quote longer than this is probably unbalanced
 
 
 def _quoted_spans(text: str) -> list[tuple[int, int]]:
-    """Spans strictly inside balanced, reasonably short quotations."""
+    """Spans strictly inside balanced, reasonably short quotations, in order."""
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(text):
@@ -300,8 +308,9 @@ def _quoted_spans(text: str) -> list[tuple[int, int]]:
         if close is None:
             i += 1
             continue
-        j = text.find(close, i + 1)
-        if j == -1 or j - i > _MAX_QUOTE:
+        # Only as far as a quote may reach: an unclosed one costs _MAX_QUOTE, not the line.
+        j = text.find(close, i + 1, i + _MAX_QUOTE + 1)
+        if j == -1:
             i += 1
             continue
         spans.append((i + 1, j))
@@ -309,45 +318,65 @@ def _quoted_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _inside(spans: list[tuple[int, int]], starts: list[int], start: int, end: int) -> bool:
+    """Whether text[start:end] lies within one of ``spans`` (sorted, disjoint)."""
+    k = bisect.bisect_right(starts, start) - 1
+    return k >= 0 and end <= spans[k][1]
+
+
+def _word_before(text: str, start: int) -> str:
+    """The run of non-space characters that ends at ``start`` ("" after a space)."""
+    i = start
+    while i > 0 and not text[i - 1].isspace():
+        i -= 1
+    return text[i:start]
+
+
 def _is_boundary(text: str, start: int, end: int) -> bool:
-    """Whether the terminal punctuation at text[start:end] ends a sentence."""
-    mark = text[start:end]
-    following = text[end:].lstrip()
-    if not following:
+    """Whether the terminal punctuation at text[start:end] ends a sentence.
+
+    Reads only around the mark (the word before it, the word after it), never the
+    rest of the line: a line of many sentences is split in linear time.
+    """
+    following = _NON_SPACE_RE.search(text, end)
+    if following is None:
         return True
-    nxt = following[0]
-    if nxt.islower():  # "approx. three", "U.S.-made ... said. and" never start one
+    at = following.start()
+    if text[at].islower():  # "approx. three", "U.S.-made ... said. and" never start one
         return False
+    mark = text[start:end]
     if not mark.startswith(".") or mark.startswith(".."):
         return True
-    word_match = re.search(r"(\S+)$", text[:start])
-    word = word_match.group(1) if word_match else ""
-    bare = word.lstrip("(\"'“«[")
+    bare = _word_before(text, start).lstrip("(\"'“«[")
     if not bare:
         return True
     if bare.casefold().rstrip(".") in _ABBREVIATIONS:
         return False
     if len(bare) == 1 and bare.isalpha():
         return False  # an initial: "George W. Bush", "د. محمد"
-    if re.fullmatch(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{1,2}", bare):
+    if _DOTTED_WORD_RE.fullmatch(bare):
         # An acronym such as U.S or a.m: a boundary only before a clear starter.
-        nxt_word = re.match(r"[^\W\d_]+", following)
+        nxt_word = _LETTERS_RE.match(text, at)
         return nxt_word is not None and nxt_word.group(0).casefold() in _SENTENCE_STARTERS
     return True
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split Arabic or English text into sentences, punctuation kept with each."""
+    """Split Arabic or English text into sentences, punctuation kept with each.
+
+    Linear in the length of the text: each mark is judged by its neighbourhood.
+    """
     sentences: list[str] = []
     for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
         quoted = _quoted_spans(line)
+        starts = [a for a, _ in quoted]
         start = 0
         for m in _BOUNDARY_RE.finditer(line):
             # Punctuation inside a quotation ends the sentence only with the quote.
-            if any(a <= m.start() and m.end() <= b for a, b in quoted):
+            if quoted and _inside(quoted, starts, m.start(), m.end()):
                 continue
             if not _is_boundary(line, m.start(), m.end()):
                 continue

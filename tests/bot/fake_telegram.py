@@ -17,8 +17,12 @@ python-telegram-bot's real HTTP client::
 It answers like Telegram where tests are likely to trip (limits, HTML entity parsing, edits that
 change nothing, replies to unknown messages, flood control) and records every request in `calls`.
 Deliberately stricter than Telegram: a bare `&` in HTML is an error (Telegram keeps it), and a
-reply to a message the fake never saw fails unless allow_sending_without_reply is set. Not
-modelled: Markdown parsing, inline mode, group privacy mode (every group message is delivered).
+reply to a message the fake never saw fails unless allow_sending_without_reply is set.
+Modelled as Telegram does by default: group privacy mode (a bot that is not the group's
+administrator gets only commands for it, replies to its messages and service messages; see
+`set_privacy`), a group's upgrade to a supergroup (`migrate_group`), 403 Forbidden for a bot
+removed from a chat or blocked, forum topics (`message_thread_id`) and edited channel posts.
+Not modelled: Markdown parsing, inline mode.
 Everything runs on the event loop that calls `start()`; the helpers are not thread safe.
 """
 
@@ -44,6 +48,27 @@ BOT_USER: dict[str, Any] = {
     "first_name": "Khabar",
     "username": BOT_USERNAME,
 }
+# Who anonymous group administrators appear as (with the group in `sender_chat`).
+ANONYMOUS_ADMIN: dict[str, Any] = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+# Service messages: privacy mode delivers them all.
+_SERVICE_KEYS = frozenset(
+    {
+        "new_chat_members",
+        "left_chat_member",
+        "new_chat_title",
+        "group_chat_created",
+        "supergroup_chat_created",
+        "migrate_to_chat_id",
+        "migrate_from_chat_id",
+        "pinned_message",
+        "forum_topic_created",
+    }
+)
 # Shaped like a real token (bot id, colon, 35 characters) so token parsers do not choke on it.
 DEFAULT_TOKEN = f"{BOT_ID}:AAFakeTokenForKhabarEndToEndTests01"
 
@@ -530,6 +555,10 @@ class _State:
     webhook: _Webhook | None = None
     allowed_updates: list[str] | None = None
     failures: list[_Failure] = field(default_factory=list)
+    privacy: bool = True  # BotFather's /setprivacy: on for every new bot
+    migrated: dict[int, int] = field(default_factory=dict)  # old group id -> supergroup id
+    removed: set[int] = field(default_factory=set)  # chats the bot was removed from
+    topics: dict[int, set[int]] = field(default_factory=dict)  # forum chat -> thread ids
 
 
 class FakeTelegram:
@@ -542,6 +571,7 @@ class FakeTelegram:
         self.unknown_calls: list[tuple[str, dict[str, Any]]] = []
         self.webhook_deliveries: list[tuple[int, int | None]] = []  # (update_id, status)
         self.filtered_updates: list[dict[str, Any]] = []  # dropped by allowed_updates
+        self.privacy_dropped: list[dict[str, Any]] = []  # group messages privacy mode hid
         self._s = _State()
         self._update_ids = itertools.count(100_001)
         self._ids = itertools.count(1)
@@ -643,6 +673,7 @@ class FakeTelegram:
         self.unknown_calls.clear()
         self.webhook_deliveries.clear()
         self.filtered_updates.clear()
+        self.privacy_dropped.clear()
         self._s = _State()
         self._notify()
 
@@ -667,6 +698,77 @@ class FakeTelegram:
         chat = self._channel_chat(chat_id, username, title)
         self._s.bot_admin_chats.add(chat_id)
         return chat
+
+    def set_privacy(self, on: bool) -> None:
+        """BotFather's /setprivacy. Privacy mode is on by default: in groups where the bot
+        is no administrator it is then sent only commands (unaddressed or /cmd@this_bot),
+        replies to its own messages and service messages."""
+        self._s.privacy = on
+
+    def sees_all(self, chat_id: int) -> bool:
+        """Whether the bot is sent every message of this group."""
+        return not self._s.privacy or chat_id in self._s.bot_admin_chats
+
+    def added_to_group(
+        self, chat_id: int, by_user: int, *, admin: bool = False, chat_type: str = "supergroup",
+        title: str | None = None, is_forum: bool = False,
+    ) -> dict[str, Any]:
+        """`by_user` adds the bot to a group (as an administrator if `admin`): the
+        my_chat_member update Telegram sends."""
+        user = self._s.users.get(by_user) or self._user(by_user, "Tester", "en", None)
+        chat = self._group_chat(chat_id, chat_type, title)
+        if is_forum:
+            chat["is_forum"] = True
+            self._s.topics.setdefault(chat_id, set())
+        self._s.removed.discard(chat_id)
+        if admin:
+            self._s.bot_admin_chats.add(chat_id)
+        new = (_administrator(BOT_USER, False) if admin
+               else {"status": "member", "user": BOT_USER})
+        return self.enqueue({"my_chat_member": {
+            "chat": chat, "from": user, "date": int(time.time()),
+            "old_chat_member": {"status": "left", "user": BOT_USER},
+            "new_chat_member": new}})
+
+    def removed_from(self, chat_id: int, by_user: int, *, announce: bool = True) -> None:
+        """The bot is removed from a group or channel: later sends get 403 Forbidden.
+        `announce=False`: the my_chat_member update was lost (e.g. dropped at start-up)."""
+        user = self._s.users.get(by_user) or self._user(by_user, "Tester", "en", None)
+        chat = self._chat(chat_id)
+        self._s.removed.add(chat_id)
+        self._s.bot_admin_chats.discard(chat_id)
+        if announce:
+            self.enqueue({"my_chat_member": {
+                "chat": chat, "from": user, "date": int(time.time()),
+                "old_chat_member": {"status": "member", "user": BOT_USER},
+                "new_chat_member": {"status": "left", "user": BOT_USER}}})
+
+    def migrate_group(self, old_id: int, new_id: int, by_user: int, *,
+                      announce: bool = True) -> None:
+        """A basic group is upgraded to a supergroup, as Telegram does it: a service message
+        with `migrate_to_chat_id` in the old chat, one with `migrate_from_chat_id` in the new,
+        and from then on every send to the old id fails with 400 and `migrate_to_chat_id`."""
+        user = self._s.users.get(by_user) or self._user(by_user, "Tester", "en", None)
+        old = self._group_chat(old_id, "group", None)
+        new = {"id": new_id, "type": "supergroup", "title": old.get("title", "Test group")}
+        self._s.chats[new_id] = new
+        self._s.migrated[old_id] = new_id
+        if old_id in self._s.bot_admin_chats:
+            self._s.bot_admin_chats.add(new_id)
+        if old_id in self._s.admins:
+            self._s.admins[new_id] = list(self._s.admins[old_id])
+        if not announce:  # the service messages were lost (dropped while the bot was down)
+            return
+        self.enqueue({"message": self._incoming(old, user, migrate_to_chat_id=new_id)})
+        self.enqueue({"message": {
+            "message_id": self._new_message_id(new_id), "date": int(time.time()),
+            "chat": new, "sender_chat": old, "migrate_from_chat_id": old_id}})
+
+    def add_topic(self, chat_id: int, thread_id: int) -> None:
+        """A forum topic (the group becomes a forum)."""
+        chat = self._chat(chat_id)
+        chat["is_forum"] = True
+        self._s.topics.setdefault(chat_id, set()).add(thread_id)
 
     def block(self, user_id: int) -> None:
         """The user blocked the bot: sending to them fails with 403 like Telegram."""
@@ -830,11 +932,47 @@ class FakeTelegram:
         username: str | None = None,
         title: str | None = None,
         chat_type: str = "supergroup",
+        thread_id: int | None = None,
+        anonymous: bool = False,
     ) -> dict[str, Any]:
-        user = self._user(user_id, first_name, language_code, username)
+        """A group message; privacy mode may keep it from the bot (`privacy_dropped`).
+        `thread_id`: sent in that forum topic. `anonymous`: sent by an anonymous
+        administrator, as Telegram shows one: from GroupAnonymousBot, with `sender_chat`."""
         chat = self._group_chat(chat_id, chat_type, title)
-        msg = self._incoming(chat, user, text=text, reply_to_message=reply_to_bot_message)
-        return self.enqueue({"message": msg})
+        if anonymous:
+            user = dict(ANONYMOUS_ADMIN)
+            extra: dict[str, Any] = {"sender_chat": chat}
+        else:
+            user = self._user(user_id, first_name, language_code, username)
+            extra = {}
+        if thread_id is not None:
+            self.add_topic(chat_id, thread_id)
+            extra |= {"message_thread_id": thread_id, "is_topic_message": True}
+        msg = self._incoming(chat, user, text=text, reply_to_message=reply_to_bot_message,
+                             **extra)
+        return self.deliver(msg)
+
+    def deliver(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Queues a message update unless group privacy mode keeps it from the bot."""
+        update: dict[str, Any] = {"message": msg}
+        if self._bot_sees(msg):
+            return self.enqueue(update)
+        self.privacy_dropped.append(update)
+        return update
+
+    def _bot_sees(self, msg: dict[str, Any]) -> bool:
+        chat = msg["chat"]
+        if chat["type"] not in ("group", "supergroup") or self.sees_all(chat["id"]):
+            return True
+        if any(key in msg for key in _SERVICE_KEYS):
+            return True
+        replied = msg.get("reply_to_message") or {}
+        if (replied.get("from") or {}).get("id") == BOT_ID:
+            return True
+        text = msg.get("text") or msg.get("caption") or ""
+        m = re.match(r"/[A-Za-z0-9_]{1,32}(?:@([A-Za-z0-9_]{3,32}))?(?![\w/])", text)
+        # Unaddressed commands reach every bot of the group; /cmd@other_bot only that bot.
+        return m is not None and (m.group(1) is None or m.group(1).lower() == BOT_USERNAME.lower())
 
     def channel_post(
         self,
@@ -919,7 +1057,7 @@ class FakeTelegram:
             "file_size": len(content),
         }
         msg = self._incoming(chat, user, document=doc, caption=caption)
-        return self.enqueue({"message": msg})
+        return self.deliver(msg)
 
     def forwarded_channel_post(
         self,
@@ -932,8 +1070,10 @@ class FakeTelegram:
         first_name: str = "Tester",
         language_code: str = "en",
         original_date: int | None = None,
+        group: int | None = None,
     ) -> dict[str, Any]:
-        """A user forwards a channel post to the bot (Bot API 7+: `forward_origin`)."""
+        """A user forwards a channel post to the bot (Bot API 7+: `forward_origin`), in
+        private or into `group` (where privacy mode may keep it from the bot)."""
         user = self._user(user_id, first_name, language_code, None)
         channel = self._channel_chat(from_chat_id, from_username, None)
         origin = {
@@ -942,8 +1082,10 @@ class FakeTelegram:
             "message_id": from_message_id,
             "date": original_date if original_date is not None else int(time.time()) - 3600,
         }
-        msg = self._incoming(self._private_chat(user), user, text=text, forward_origin=origin)
-        return self.enqueue({"message": msg})
+        chat = (self._private_chat(user) if group is None
+                else self._group_chat(group, "supergroup", None))
+        msg = self._incoming(chat, user, text=text, forward_origin=origin)
+        return self.deliver(msg)
 
     # ----------------------------------------------------------------- internals: state
 
@@ -1135,8 +1277,19 @@ class FakeTelegram:
 
     def _writable_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(self._resolve_chat_id(params.get("chat_id")))
+        if (new_id := self._s.migrated.get(chat["id"])) is not None:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           {"migrate_to_chat_id": new_id})
         if chat["type"] == "private" and chat["id"] in self._s.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat["id"] in self._s.removed:
+            kind = "channel" if chat["type"] == "channel" else f"{chat['type']} chat"
+            raise ApiError(403, f"Forbidden: bot was kicked from the {kind}")
+        thread = _as_int(params, "message_thread_id")
+        if thread is not None and thread != 1 and (
+            not chat.get("is_forum") or thread not in self._s.topics.get(chat["id"], set())
+        ):
+            raise _bad_request("message thread not found")
         if chat["type"] == "channel" and chat["id"] not in self._s.bot_admin_chats:
             raise _bad_request("need administrator rights in the channel chat")
         return chat
@@ -1150,7 +1303,7 @@ class FakeTelegram:
         return {
             **BOT_USER,
             "can_join_groups": True,
-            "can_read_all_group_messages": False,
+            "can_read_all_group_messages": not self._s.privacy,
             "supports_inline_queries": False,
         }
 
@@ -1315,6 +1468,9 @@ class FakeTelegram:
         msg["text"] = text
         if entities:
             msg["entities"] = entities
+        if (thread := _as_int(params, "message_thread_id")) is not None and chat.get("is_forum"):
+            msg["message_thread_id"] = thread
+            msg["is_topic_message"] = True
         if reply_markup is not None:
             msg["reply_markup"] = reply_markup
         msg["message_id"] = self._new_message_id(chat["id"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,8 @@ async def test_group_ask_and_reply_answered_plain_message_ignored(bot: RunningBo
     assert second["reply_to_message"]["message_id"] == reply["message_id"]
     assert second["text"].startswith(AR_HEADS)
 
+    # Mentions and plain messages reach a bot only where privacy mode lets them through.
+    fake.set_privacy(False)
     mention = fake.group_text(GROUP, 9, f"@{BOT_USERNAME} who struck Aleppo?")["message"]
     *_, third = await fake.wait_for_messages(GROUP, 3, timeout=TIMEOUT)
     assert third["reply_to_message"]["message_id"] == mention["message_id"]
@@ -118,8 +122,8 @@ async def test_more_sources_pages_through_the_passages(bot: RunningBot) -> None:
         pressed = fake.message(USER, sent[-2]["message_id"])
         assert pressed is not None
         assert all(b.get("callback_data") != more[0]["callback_data"] for b in buttons(pressed))
-    remembered = bot.services.state.recall(USER, 1)
-    total = shown + len(remembered.answer.more)
+    key = more_key(answer)
+    total = shown + len(bot.services.db.answer(USER, key).more)
     assert len(pages) == -(-(total - shown) // 3) >= 2
     first = pages[0]
     assert first["text"].startswith(f"More sources (4–6 of {total})")
@@ -129,11 +133,50 @@ async def test_more_sources_pages_through_the_passages(bot: RunningBot) -> None:
     assert len(fake.calls_to("answerCallbackQuery")) == len(pages)
 
 
+def more_key(message: dict[str, Any]) -> str:
+    (data,) = [b["callback_data"] for b in buttons(message)
+               if b.get("callback_data", "").startswith("more:")]
+    return str(data.split(":")[1])
+
+
+async def test_buttons_outlive_a_restart_and_never_open_another_answer(
+        telegram: FakeTelegram, tg_settings, seed_khabar, seed_index) -> None:
+    async with run_bot(telegram, tg_settings, seed_khabar, seed_index) as first:
+        telegram.private_text(USER, "who struck Aleppo?")
+        (old,) = await telegram.wait_for_messages(USER, 1, timeout=TIMEOUT)
+    assert not first.errors
+    async with run_bot(telegram, tg_settings, seed_khabar, seed_index) as second:
+        telegram.private_text(USER, "what happened in Benghazi?")
+        _, new = await telegram.wait_for_messages(USER, 2, timeout=TIMEOUT)
+        assert more_key(new) != more_key(old)  # a restart does not reuse keys
+        # The old answer's button, pressed after the restart, pages the old answer.
+        telegram.callback_query(USER, USER, old, f"more:{more_key(old)}:0")
+        *_, page = await telegram.wait_for_messages(USER, 3)
+        assert page["reply_to_message"]["message_id"] == old["message_id"]
+        kept = second.services.db.answer(USER, more_key(old))
+        assert kept.context == "who struck Aleppo?"
+        # A passage forgotten since is not shown: paging re-reads them from the store.
+        gone = kept.more[3][0]
+        with second.services.db._lock:
+            second.services.db._db.execute(
+                "UPDATE answers SET more = replace(more, ?, ?) WHERE key = ?",
+                (f"[{gone},", "[999999999,", more_key(old)))
+        telegram.callback_query(USER, USER, page, f"more:{more_key(old)}:1")
+        *_, page2 = await telegram.wait_for_messages(USER, 4)
+        assert "[7]" not in page2["text"] and "[8]" in page2["text"]
+        # An answer past its keeping says so instead of showing anything.
+        second.services.db.forget_answers(datetime.now(UTC) + timedelta(days=1))
+        telegram.callback_query(USER, USER, new, f"more:{more_key(new)}:0")
+        params = await telegram.wait_for_call("answerCallbackQuery", count=3)
+        assert "no longer available" in params["text"]
+    assert not second.errors
+
+
 async def test_an_unknown_button_asks_to_ask_again(bot: RunningBot) -> None:
     fake = bot.fake
     await bot.app.bot.send_message(USER, "old answer")
     (old,) = fake.sent_messages(USER)
-    fake.callback_query(USER, USER, old, "more:999:0")
+    fake.callback_query(USER, USER, old, "more:1:0")  # a key of the bot before keys were random
     params = await fake.wait_for_call("answerCallbackQuery")
     assert "no longer available" in params["text"]
 
@@ -151,9 +194,13 @@ async def test_start_help_and_sources(bot: RunningBot) -> None:
     assert any("/digest" in t and "Administrators" in t for t in texts)
     assert any(t.startswith("Outlets in the index") and "Reuters\u2069 — 1" in t for t in texts)
     assert "I do not know that command. /help lists what I do." in texts
+    admin_only = {"add", "forget", "stats", "digest"}
     commands = {c["command"] for c in fake.commands()}
-    assert {"ask", "summary", "sources", "lang", "help", "add", "forget", "stats",
-            "digest"} <= commands
+    assert {"ask", "summary", "sources", "lang", "help"} <= commands
+    assert not commands & admin_only  # administrators' commands in their menu only
+    for scope in ({"type": "all_chat_administrators"}, {"type": "chat", "chat_id": 1000}):
+        assert admin_only <= {c["command"] for c in fake.commands(scope)}
+        assert admin_only <= {c["command"] for c in fake.commands(scope, "ar")}
     assert fake.commands(language_code="ar")[0]["description"] == "اسأل عن الأخبار"
 
 

@@ -176,3 +176,47 @@ def test_reindex_adds_sentence_vectors_to_a_store_from_before_them(
     assert khabar("check", "--no-model", home=khabar_home).stdout.strip() == "ok"
     again = json.loads(khabar("stats", "--json", home=khabar_home).stdout)
     assert again["sentence_vectors"] == stats["sentence_vectors"]
+
+
+def test_ingest_reports_hostile_files_one_by_one_and_ingests_the_rest(
+        khabar_home: Path, tmp_path: Path) -> None:
+    from tests.index.test_ingest import hostile_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, data in hostile_files().items():
+        (folder / name).write_bytes(data)
+    r = khabar("ingest", "--json", str(folder), home=khabar_home)
+    assert r.returncode == 1, r.stderr  # an item failed; not a crash (3, 4 or 70)
+    report = json.loads(r.stdout)
+    errors = {Path(i["name"]).name: i["message"] for i in report["items"]
+              if i["status"] == "error"}
+    assert "nested too deeply" in errors["a_deep.json"]
+    assert report["counts"]["added"] >= 4, report
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("period", ["5000y", "999999999999d", "99999999999999999999y"])
+def test_a_period_beyond_any_date_is_a_usage_error(tmp_path: Path, period: str) -> None:
+    r = khabar("ask", "--since", period, "who?", home=tmp_path)
+    assert r.returncode == EXIT_USAGE, r.stderr
+    assert "--since" in r.stderr and "Traceback" not in r.stderr
+    assert "before the year 1" in r.stderr or "not a period" in r.stderr or "not '" in r.stderr
+
+
+def test_a_store_from_a_newer_khabar_is_refused_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    from khabar.store import Store, _schema
+
+    store_dir = tmp_path / "store"
+    Store(store_dir).close()
+    db = sqlite3.connect(store_dir / _schema.DB_NAME)
+    db.execute(f"PRAGMA user_version = {_schema.SCHEMA_VERSION + 1}")
+    db.close()
+    before = (store_dir / _schema.DB_NAME).read_bytes()
+    r = khabar("stats", home=tmp_path)
+    assert r.returncode == 3, r.stderr  # the store is unusable here, said in one line
+    assert "made by a newer khabar" in r.stderr and "upgrade khabar" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert (store_dir / _schema.DB_NAME).read_bytes() == before

@@ -18,7 +18,14 @@ from telegram import (
     Update,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, RetryAfter
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+)
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -28,7 +35,13 @@ from telegram.ext import (
     filters,
 )
 
-from tests.bot.fake_telegram import BOT_ID, SECRET_HEADER, FakeTelegram, parse_html
+from tests.bot.fake_telegram import (
+    BOT_ID,
+    BOT_USERNAME,
+    SECRET_HEADER,
+    FakeTelegram,
+    parse_html,
+)
 
 USER = 111
 GROUP = -1001234567890
@@ -297,6 +310,7 @@ async def test_long_poll_times_out_empty(bot: Bot) -> None:
 
 async def test_builders_make_updates_ptb_understands(bot: Bot, fake: FakeTelegram) -> None:
     fake.set_admins(GROUP, [7])
+    fake.set_privacy(False)  # the plain mention below reaches the bot
     to_bot = await bot.send_message(GROUP, "earlier answer")
     fake.group_text(GROUP, 7, "/ask@khabar_test_bot what happened?")
     fake.group_text(GROUP, 7, "and then?", reply_to_bot_message=to_bot.to_dict())
@@ -501,3 +515,46 @@ async def test_stop_does_not_wait_for_pending_long_polls() -> None:
         await fake.stop()
         assert loop.time() - started < 2
         assert await asyncio.wait_for(poll, 2) == ()
+
+
+async def test_privacy_mode_delivers_what_telegram_does(bot: Bot, fake: FakeTelegram) -> None:
+    me = await bot.get_me()
+    assert me.can_read_all_group_messages is False  # Telegram's default for a new bot
+    to_bot = await bot.send_message(GROUP, "an answer")
+    fake.group_text(GROUP, 7, "plain talk")
+    fake.group_text(GROUP, 7, f"@{BOT_USERNAME} a mention")
+    fake.group_text(GROUP, 7, "/weather@other_bot")
+    fake.group_text(GROUP, 7, "/ask unaddressed")
+    fake.group_text(GROUP, 7, f"/ask@{BOT_USERNAME} addressed")
+    fake.group_text(GROUP, 7, "a reply", reply_to_bot_message=to_bot.to_dict())
+    got = [u.effective_message.text for u in await bot.get_updates()]
+    assert got == ["/ask unaddressed", f"/ask@{BOT_USERNAME} addressed", "a reply"]
+    assert len(fake.privacy_dropped) == 3
+    fake.set_admins(GROUP, [BOT_ID])  # an administrator sees everything
+    fake.group_text(GROUP, 7, "plain talk")
+    (seen,) = [u for u in await bot.get_updates(offset=-1)]
+    assert seen.effective_message.text == "plain talk"
+
+
+async def test_migration_removal_and_topics_answer_as_telegram(bot: Bot,
+                                                               fake: FakeTelegram) -> None:
+    fake.group_text(-55, 7, "/start", chat_type="group")
+    fake.migrate_group(-55, -1009955, 7)
+    updates = await bot.get_updates()
+    service = [u.effective_message for u in updates][-2:]
+    assert service[0].migrate_to_chat_id == -1009955
+    assert service[1].migrate_from_chat_id == -55 and service[1].chat.type == "supergroup"
+    with pytest.raises(ChatMigrated) as migrated:
+        await bot.send_message(-55, "hello")
+    assert migrated.value.new_chat_id == -1009955
+    await bot.send_message(-1009955, "hello")
+
+    fake.removed_from(-1009955, 7)
+    with pytest.raises(Forbidden, match="kicked"):
+        await bot.send_message(-1009955, "still there?")
+
+    fake.add_topic(GROUP, 77)
+    sent = await bot.send_message(GROUP, "in the topic", message_thread_id=77)
+    assert sent.message_thread_id == 77
+    with pytest.raises(BadRequest, match="thread not found"):
+        await bot.send_message(GROUP, "nowhere", message_thread_id=78)

@@ -47,3 +47,25 @@ def test_no_note_when_nothing_was_dropped() -> None:
 def test_latin_title_keeps_its_direction_in_an_arabic_answer() -> None:
     html = render_telegram(_answer("ar", []))
     assert f"{FSI}Port &lt;reopens&gt;{PDI}" in html  # isolated and escaped
+
+
+def test_arabic_citation_lines_run_right_to_left_and_links_are_web_only() -> None:
+    answer = _answer("ar", [])
+    html = render_telegram(answer)
+    (line,) = [ln for ln in html.splitlines() if ln.lstrip(RLM).startswith("<b>[1]</b>")]
+    assert line.startswith(RLM + "<b>[1]</b>")  # a strong mark first: read right to left
+    assert "\n" + RLM not in render_telegram(_answer("en", []))
+    answer.sources[0].url = "javascript:alert(1)"
+    _, entities = parse_html(render_telegram(answer))
+    assert not any(e["type"] == "text_link" for e in entities)
+    assert "javascript:" not in render_telegram(answer)
+
+
+def test_how_the_question_was_read_is_said_in_the_answer() -> None:
+    answer = _answer("en", [])
+    answer.query.follow_up_of = "who struck Aleppo?"
+    answer.query.filters.outlets = ["Reuters"]
+    text, _ = parse_html(render_telegram(answer))
+    lines = text.splitlines()
+    assert lines[0] == f"Read as a follow-up to “{FSI}who struck Aleppo?{PDI}”"
+    assert lines[2] == f"Filters: {FSI}outlet=Reuters{PDI}"

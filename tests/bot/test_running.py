@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import ClientSession
 from khabar.index import Index
 from khabar.retrieval import Answer, AnswerSentence, Khabar, Query, Source
@@ -176,3 +177,50 @@ async def test_khabar_serve_runs_against_the_fake_and_stops_on_sigterm(
     assert cites_passage_first(answer["text"])
     allowed = telegram.calls_to("getUpdates")[-1].get("allowed_updates") or []
     assert "channel_post" in allowed and "callback_query" in allowed
+
+
+WRONG_TOKEN = "987654321:AAWrongTokenThatTelegramRefuses0123"
+LLM_KEY = "sk-test-llm-key-that-must-never-show-0042"
+WEBHOOK_SECRET = "webhook-secret-that-must-never-show"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+async def test_a_refused_token_is_said_without_any_secret(
+        telegram: FakeTelegram, khabar_home: Path, debug: bool) -> None:
+    # PTB's InvalidToken carries the token itself; every byte the process writes (its
+    # message, logs, a --debug traceback) is searched for every secret.
+    env = {**os.environ, "KHABAR_HOME": str(khabar_home),
+           "KHABAR_TELEGRAM_TOKEN": WRONG_TOKEN,
+           "KHABAR_TELEGRAM_BASE_URL": telegram.base_url,
+           "KHABAR_TELEGRAM_FILE_URL": telegram.base_file_url,
+           "KHABAR_LLM_API_KEY": LLM_KEY, "KHABAR_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env.pop("KHABAR_CONFIG", None)
+    command = _khabar_command()
+    if debug:
+        command.insert(1, "--debug")
+    proc = await asyncio.create_subprocess_exec(
+        *command, cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=300)
+    everything = (out + err).decode()
+    assert "refused the bot token" in everything  # Telegram was asked, and said no
+    for secret in (WRONG_TOKEN, WRONG_TOKEN.split(":")[1], LLM_KEY, WEBHOOK_SECRET):
+        assert secret not in everything, everything[-3000:]
+    if not debug:
+        assert proc.returncode == 2, everything[-3000:]
+
+
+def test_serve_can_drop_the_backlog(monkeypatch, tg_settings: Settings,  # type: ignore[no-untyped-def]
+                                    fresh_index: Index) -> None:
+    """KHABAR_TELEGRAM_DROP_PENDING: a backlog after downtime is not answered hours late."""
+    from khabar.bot import _app, _telegram
+    from telegram.ext import Application
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(_app, "open_index", lambda *_a, **_k: fresh_index)
+    monkeypatch.setattr(fresh_index, "close", lambda: None)  # the fixture closes it
+    monkeypatch.setattr(Application, "run_polling", lambda self, **kw: seen.update(kw))
+    _telegram.serve(tg_settings)
+    assert seen["drop_pending_updates"] is False
+    _telegram.serve(Settings(**{**tg_settings.model_dump(), "telegram_drop_pending": True}))
+    assert seen["drop_pending_updates"] is True

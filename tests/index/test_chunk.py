@@ -3,7 +3,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from khabar.index._chunk import chunk_paragraphs, estimate_tokens
+from khabar.index._chunk import MAX_PARAGRAPH_CHARS, chunk_paragraphs, estimate_tokens
 from khabar.index._parse import parse_json, parse_text
 
 from khabar.text._analysis import split_sentences
@@ -125,3 +125,23 @@ def test_chunk_properties(paragraphs: list[str], max_tokens: int, min_chars: int
 @given(st.lists(_PARAGRAPH, max_size=5), st.integers(min_value=3, max_value=40))
 def test_chunk_properties_with_word_counter(paragraphs: list[str], max_tokens: int) -> None:
     _check(paragraphs, max_tokens, count=lambda t: len(t.split()))
+
+
+def test_a_huge_paragraph_is_cut_before_it_is_counted_or_split() -> None:
+    # The tokenizer and the splitter are only ever handed pieces up to the cap, so a
+    # megabyte "paragraph" costs what a megabyte of ordinary ones does; no word is lost.
+    seen: list[int] = []
+
+    def counted(text: str) -> int:
+        seen.append(len(text))
+        return estimate_tokens(text)
+
+    huge = "The minister said the talks would resume. " * 25_000
+    chunks = _check([huge, "A short closing paragraph."], 300, count=counted)
+    assert max(seen) <= MAX_PARAGRAPH_CHARS
+    assert len(chunks) > len(huge) // MAX_PARAGRAPH_CHARS
+
+
+def test_a_huge_word_is_cut_at_the_cap() -> None:
+    chunks = chunk_paragraphs(["x" * (3 * MAX_PARAGRAPH_CHARS)], max_tokens=300)
+    assert [len(c.text) for c in chunks] == [MAX_PARAGRAPH_CHARS] * 3

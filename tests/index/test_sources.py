@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -333,3 +334,104 @@ def test_encrypted_zip_member(tmp_path: Path) -> None:
 
 def test_source_error_str() -> None:
     assert str(SourceError("a.zip!b.txt", "too large")) == "a.zip!b.txt: too large"
+
+
+# -- every member charged, headers capped, links kept inside ----------------------------
+
+
+def test_a_tar_member_of_unknown_type_is_charged_its_real_size(tmp_path: Path) -> None:
+    # tarfile reads over the data of a member of unknown type (inflating it): it must
+    # count against the budget like any other, not as one 512-byte header.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        first = tarfile.TarInfo("first.txt")
+        first.size = 5
+        tf.addfile(first, io.BytesIO(b"first"))
+        junk = tarfile.TarInfo("junk")
+        junk.type = b"Z"  # no such type
+        junk.size = 50 * BUDGET_FACTOR * LIMIT
+        tf.addfile(junk, io.BytesIO(b"\0" * junk.size))
+        last = tarfile.TarInfo("last.txt")
+        last.size = 4
+        tf.addfile(last, io.BytesIO(b"last"))
+    archive = write(tmp_path / "junk.tgz", buf.getvalue())
+    assert archive.stat().st_size < LIMIT
+    items, errors = collect(archive)
+    assert list(items) == [f"{archive.as_posix()}!first.txt"]
+    assert ("expands beyond" in errors[archive.as_posix()]
+            or "compression ratio" in errors[archive.as_posix()])
+
+
+@pytest.mark.parametrize("tar_format", [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_long_name_headers_are_capped(tmp_path: Path, tar_format: int) -> None:
+    # A 20 MB member name is a 20 MB header (GNU long name, or a pax record) that
+    # tarfile would read whole into memory, outside any member's size.
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tar_format) as tf:
+        info = tarfile.TarInfo("a" * (20 << 20) + ".txt")
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"text"))
+    archive = write(tmp_path / "long.tgz", buf.getvalue())
+    tracemalloc.start()
+    try:
+        items, errors = collect(archive, limit=1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert items == {}
+    assert "header" in errors[archive.as_posix()]
+    assert peak < 4 << 20
+
+
+@pytest.mark.parametrize("kind", ["folder", "archive"])
+def test_items_are_streamed_not_all_held(tmp_path: Path, kind: str) -> None:
+    # 120 files of 1 MB: what is held at once is a batch, not the whole.
+    from khabar.index import Index
+
+    from khabar import Settings
+    from tests.fakes import HashEncoder
+
+    # Binary, so refused quickly; a random head keeps the archive's ratio ordinary.
+    files = {f"f{i:03}.txt": os.urandom(12_000) + b"\0" * (1 << 20) for i in range(120)}
+    if kind == "folder":
+        target = tmp_path / "in"
+        for name, data in files.items():
+            write(target / name, data)
+    else:
+        target = write(tmp_path / "in.tgz", make_tar(files))
+    ix = Index.open(Settings(home=tmp_path / "home", max_file_bytes=8 << 20),
+                    encoders=[HashEncoder()])
+    tracemalloc.start()
+    try:
+        report = ix.add_path(target)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.count("error") == 120, report.errors[-1]
+    assert peak < 60 << 20, f"{peak:,} bytes held"
+
+
+def test_symlinks_are_not_followed_out_of_the_folder(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    write(root / "inside.txt", "inside")
+    write(tmp_path / "outside" / "secret.txt", "secret")
+    os.symlink(tmp_path / "outside" / "secret.txt", root / "secret.txt")
+    os.symlink(tmp_path / "outside", root / "elsewhere")
+    os.symlink(root / "inside.txt", root / "alias.txt")  # inside: fine
+    items, errors = collect(root)
+    assert set(items) == {f"{root.as_posix()}/alias.txt", f"{root.as_posix()}/inside.txt"}
+    assert b"secret" not in b"".join(items.values())
+    assert set(errors) == {f"{root.as_posix()}/secret.txt", f"{root.as_posix()}/elsewhere"}
+    assert all("outside" in message for message in errors.values())
+
+
+def test_zip_symlink_members_are_skipped(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        link = zipfile.ZipInfo("link.txt")
+        link.external_attr = (0o120777 << 16)  # a symbolic link to /etc/passwd
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("real.txt", "real")
+    archive = write(tmp_path / "links.zip", buf.getvalue())
+    items, _ = collect(archive)
+    assert list(items) == [f"{archive.as_posix()}!real.txt"]

@@ -292,3 +292,39 @@ def test_average_linkage_keeps_wire_copies_together() -> None:
     sim[1, 2] = sim[2, 1] = 0.7
     assert sorted(average_linkage(sim, 0.5)) == [[0, 1], [2], [3]]
     assert sorted(average_linkage(sim, 0.35)) == [[0, 1, 2], [3]]
+
+
+def test_a_story_told_in_one_language_is_flagged(day: Summary) -> None:
+    # The period holds Arabic and English news; the bakery was covered in English only.
+    bakery = next(s for s in day.stories if "Bakery" in s.headline)
+    assert bakery.only_lang == "en"
+    assert all(s.only_lang is None for s in day.stories if s is not bakery)
+    assert render_summary_plain(day, "en").count("only in English") == 1
+    html = render_summary_telegram(day, "ar")
+    assert html.count("بالإنجليزية فقط") == 1
+    parse_html(html)  # well-formed for Telegram
+    assert day.to_dict()["stories"][0]["only_lang"] is None
+
+
+def test_versions_list_each_text_with_its_outlets_and_language(day: Summary) -> None:
+    macedonia = day.stories[0]
+    versions = macedonia.versions
+    assert sum(1 + v.copies for v in versions) == macedonia.n_articles
+    assert [v.when for v in versions] == sorted(v.when for v in versions)
+    assert {v.lang for v in versions} == {"ar", "en"}
+    assert {o for v in versions for o in v.outlets} == set(macedonia.outlets)
+    # Reuters carries RT's English text: a wire copy folds into the version it copies.
+    if len(versions) == 2:
+        english = next(v for v in versions if v.lang == "en")
+        assert english.copies == 1 and english.outlets[0] == "RT"
+        assert "Reuters" in english.outlets
+    plain = render_summary_plain(day, "en")
+    line = next(x for x in plain.splitlines() if "versions:" in x)
+    assert "(ar" in line and "(en" in line
+    html = render_summary_telegram(day, "en")
+    assert "versions:" in html
+    parse_html(html)
+    single = next(s for s in day.stories if "Bakery" in s.headline)
+    assert len(single.versions) == 1  # one text: no versions line for it
+    d = day.to_dict()["stories"][0]["versions"]
+    assert d and {"article_id", "lang", "outlets", "copies", "when"} <= set(d[0])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.store import ChangeMark, Store
+from khabar.store import ChangeMark, Store, _changes
 from tests.fakes import HashEncoder
 from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article, open_store
 
@@ -163,3 +163,23 @@ def test_changes_carry_the_stored_tokens_and_words(tmp_path: Path) -> None:
     assert store.changes_since(mark, content="tokens").added == tokens.added
     assert store.check([]) == ["1 passage(s) have no lexical tokens (lexical search "
                                "analyses their text whenever it reads them)"]
+
+
+def test_the_end_of_a_batch_keeps_the_removal_log_to_its_newest_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_changes, "KEEP_REMOVED", 2)
+    store = open_store(tmp_path)
+    start = store.change_mark()
+    ids = [store.put(new_article(f"A{i}", [f"{FOOTBALL} {i}"], url=f"https://x.test/{i}")
+                     ).article_id for i in range(5)]
+    store.delete_articles(ids[:3])
+    store.flush()  # 3 rows: not over 1.5 × 2 yet
+    assert store._conn().execute("SELECT count(*) FROM removed_passages").fetchone()[0] == 3
+    recent = store.change_mark()
+    store.delete_articles(ids[3:])
+    store.flush()  # 5 rows: the newest 2 kept
+    assert [r[0] for r in store._conn().execute("SELECT seq FROM removed_passages")] == [4, 5]
+    assert store.changes_since(start).reset  # too far behind: starts again
+    kept = store.changes_since(recent)
+    assert not kept.reset and len(kept.removed) == 2
+    assert store.check([]) == []

@@ -19,14 +19,15 @@ from tests.store._data import BODY, new_article, open_store
 def test_a_new_store_has_its_tables_and_meta_and_reopens(tmp_path: Path) -> None:
     store = Store(tmp_path)
     assert store.db_path == tmp_path / "khabar.sqlite3" and (tmp_path / "faiss").is_dir()
-    assert store.meta("schema") == str(SCHEMA_VERSION) == "3"
-    assert store._conn().execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store.meta("schema") == str(SCHEMA_VERSION) == "4"
+    assert store._conn().execute("PRAGMA user_version").fetchone()[0] == 4
     tables = {r[0] for r in store._conn().execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {"meta", "articles", "outlets", "article_outlets", "passages", "vectors",
                       "sentence_vectors", "removed_passages", "passage_tokens",
                       "sqlite_sequence"}
     assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._conn().execute("PRAGMA page_size").fetchone()[0] == 16384
     assert store._conn().execute("PRAGMA foreign_keys").fetchone()[0] == 1
     store.close()
     assert Store(tmp_path).meta("schema") == str(SCHEMA_VERSION)

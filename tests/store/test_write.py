@@ -116,7 +116,7 @@ def test_replaced_vectors_are_what_search_finds(tmp_path: Path) -> None:
     assert store.search("e5", "en", q, 1)[0][0] == first
     store.replace_vectors("e5", [(first, -q), (second, q)])  # now the second is nearest
     assert store.search("e5", "en", q, 1)[0][0] == second
-    assert np.allclose(store.vectors("e5", [second])[second], q)
+    assert np.allclose(store.vectors("e5", [second])[second], q, atol=1e-3)  # float16
     assert store.check([]) == []
 
 

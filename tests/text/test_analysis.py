@@ -1,11 +1,15 @@
+import contextlib
 import re
+import signal
 import unicodedata
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from khabar.text._analysis import detect_lang, lexical_tokens, normalize_for_search, split_sentences
+from tests.text._old_split import old_split_sentences
 
 HARAKAT = "\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652\u0670\u0653\u0654\u0655"
 QURANIC = "\u0610\u0611\u0612\u06d6\u06d7\u06da\u06e1\u06e8\u06ed"
@@ -162,3 +166,67 @@ def test_split_sentences_keeps_every_word(text: str) -> None:
     sentences = split_sentences(text)
     assert " ".join(sentences).split() == text.split()
     assert all(s == s.strip() and s for s in sentences)
+
+
+# -- the splitter in linear time --------------------------------------------------------
+
+prose_or_junk = st.lists(
+    st.sampled_from(
+        [*(ARABIC_LETTERS[:10] + "abcXYZ0123" + PUNCT + ".......!!??"),
+         " ", " ", " ", "\n", "\u00a0", "U.S.", "Dr.", "a.m.", "د.", "... ", ". The ", ". "]
+    ),
+    max_size=300,
+).map("".join)
+
+
+@settings(max_examples=500)
+@given(prose_or_junk)
+def test_split_sentences_agrees_with_the_quadratic_splitter(text: str) -> None:
+    assert split_sentences(text) == old_split_sentences(text)
+
+
+@contextlib.contextmanager
+def cpu_budget(seconds: float) -> Iterator[None]:
+    """Fail with TimeoutError once this process has spent ``seconds`` of CPU time (not
+    wall time, so a busy machine does not fail it): a bound, not a benchmark."""
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"over {seconds} s of CPU time")
+
+    previous = signal.signal(signal.SIGPROF, expired)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+MB = 1 << 20
+LONG_LINES = {
+    "english": "He said. " * (MB // 9),
+    "arabic": "قال مسؤول. " * (MB // 11),
+    "acronyms": "The U.S. and the U.K. A. B. " * (MB // 28),
+    "quotes": '"He said. ' * (MB // 10),
+    "guillemets": "« قال. » " * (MB // 9),
+    "dots": "." * MB + "x",
+    "marks": "?!" * (MB // 2) + "x",
+    "one word": "a" * MB + ". B",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_LINES))
+def test_a_megabyte_line_splits_in_linear_time(kind: str) -> None:
+    # Quadratic, 100 kB of short sentences took 14 s; linear, a MB takes well under
+    # a second. Three seconds of CPU leaves room for slow machines, not for n².
+    with cpu_budget(3.0):
+        sentences = split_sentences(LONG_LINES[kind])
+    assert sentences
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(prose_or_junk, min_size=1, max_size=20))
+def test_a_megabyte_of_any_text_splits_in_linear_time(samples: list[str]) -> None:
+    sample = " ".join(samples) or "x"
+    text = (sample * (MB // len(sample) + 1))[:MB]
+    with cpu_budget(3.0):
+        split_sentences(text)

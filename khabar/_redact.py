@@ -1,0 +1,69 @@
+"""One redaction for everything khabar shows or logs: secrets never leave in a message.
+
+Secrets come from the settings (every ``Settings`` registers its ``SecretStr`` values
+here when it is made) and from their shape: a Telegram bot token (``123456:AA…``),
+wherever it appears (PTB puts it in ``InvalidToken``'s message and in every Bot API
+URL), the password of a URL (``https://user:pw@host``) and the value of a query
+parameter whose name says it is a secret (``?api_key=…``). Every user-facing path
+applies :func:`redact` last: the CLI's messages and logs, the REPL, the bot's replies
+and its JSON logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+
+from pydantic import SecretStr
+
+__all__ = ["REDACTED", "RedactingFormatter", "redact", "register_secrets"]
+
+REDACTED = "<redacted>"
+_MIN_SECRET = 6  # shorter "secrets" would redact ordinary words
+_TOKEN_RE = re.compile(r"(?<![0-9])\d{5,}(?::|%3A)[A-Za-z0-9_-]{30,}")
+_URL_PASSWORD_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]*@")
+_QUERY_SECRET_RE = re.compile(
+    r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|secret|password|passwd|sig|"
+    r"signature|auth)=)[^&#\s]+")
+
+_lock = threading.Lock()
+_secrets: tuple[str, ...] = ()  # longest first, so a secret's half never goes first
+
+
+def _variants(secret: str) -> list[str]:
+    out = [secret]
+    if ":" in secret:  # a token: its secret half alone, and URL-encoded forms
+        out += [secret.split(":", 1)[1], secret.replace(":", "%3A")]
+    return [v for v in out if len(v) >= _MIN_SECRET]
+
+
+def _reveal(secret: SecretStr | str | None) -> str:
+    return secret.get_secret_value() if isinstance(secret, SecretStr) else secret or ""
+
+
+def register_secrets(*secrets: SecretStr | str | None) -> None:
+    """Have :func:`redact` hide these from now on (and their variants)."""
+    global _secrets
+    new = {v for s in secrets for v in _variants(_reveal(s))}
+    with _lock:
+        if not new.issubset(_secrets):
+            _secrets = tuple(sorted(new | set(_secrets), key=len, reverse=True))
+
+
+def redact(text: str, extra: Iterable[SecretStr | str | None] = ()) -> str:
+    """``text`` with every known secret, and anything shaped like one, replaced."""
+    for secret in [v for s in extra for v in _variants(_reveal(s))] + list(_secrets):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _TOKEN_RE.sub(REDACTED, text)
+    text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    return _QUERY_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """A log formatter whose every line, tracebacks included, is redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -1,0 +1,44 @@
+"""One redaction for every message: registered secrets and secret-shaped text."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import SecretStr
+
+from khabar import Settings
+from khabar._redact import REDACTED, RedactingFormatter, redact
+
+TOKEN = "123456789:AAHiddenTelegramTokenValue_0123456789"
+
+
+def test_the_settings_secrets_are_redacted_once_settings_are_made() -> None:
+    key, hook = "sk-llm-key-0001-redact-me", "hook-secret-0001"
+    assert key in redact(f"refused key {key}")
+    Settings(llm_api_key=SecretStr(key), webhook_secret=SecretStr(hook))
+    text = redact(f"refused key {key}; header {hook}")
+    assert key not in text and hook not in text and text.count(REDACTED) == 2
+
+
+def test_secret_shapes_are_redacted_unregistered() -> None:
+    cases = {
+        f"The token `{TOKEN}` was rejected by the server.": TOKEN,
+        f"GET https://api.telegram.org/bot{TOKEN}/getMe": TOKEN,
+        f"GET /file/bot{TOKEN.replace(':', '%3A')}/doc.txt": TOKEN.split(":")[1],
+        "cannot fetch https://user:hunter22@example.com/feed": "hunter22",
+        "GET https://example.com/x?q=1&api_key=abcdef123456&p=2": "abcdef123456",
+        "GET https://example.com/x?token=tok-998877": "tok-998877",
+    }
+    for text, secret in cases.items():
+        assert secret not in redact(text), text
+    assert redact("ordinary words, key points: 12:30") == "ordinary words, key points: 12:30"
+
+
+def test_the_cli_log_formatter_redacts_tracebacks_too() -> None:
+    formatter = RedactingFormatter("%(message)s")
+    try:
+        raise RuntimeError(f"boom {TOKEN}")
+    except RuntimeError as exc:
+        record = logging.LogRecord("x", logging.ERROR, "f", 1, "failed: %s", (exc,),
+                                   (type(exc), exc, exc.__traceback__))
+    assert TOKEN not in formatter.format(record)
