@@ -175,6 +175,8 @@ def main() -> None:
     p.add_argument("--feedback-weight", type=float, default=1.0,
                    help="weight of closeness to the question's-language top hit (0: off)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
+    p.add_argument("--candidates", type=int, default=SearchConfig.candidates,
+                   help="candidates per signal and language")
     p.add_argument("--runtime", choices=["onnx", "torch"], default="onnx",
                    help="what runs e5 (KHABAR_RUNTIME); the same fingerprint either way")
     p.add_argument("--cache", type=Path, default=CACHE / "embeddings.sqlite3",
@@ -203,7 +205,8 @@ def main() -> None:
                               bridge=not args.no_bridge, bridge_weight=args.bridge_weight,
                               sentence_weight=args.sentence_weight,
                               same_lang_fusion=args.same_fusion,
-                              feedback_weight=args.feedback_weight)
+                              feedback_weight=args.feedback_weight,
+                              candidates=args.candidates)
         r = run_set(d, encoders, args, config)
         results[d.name] = r
         print(f"{d.name:28} {r['ndcg']:8.3f} {r['mrr']:7.3f} {r['recall']:6.3f} "

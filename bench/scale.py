@@ -4,6 +4,7 @@
     python bench/scale.py --passages 1000000 --home /big/disk/scale-1m   # resumable
     python bench/scale.py --passages 10000 --encoder hash     # khabar's machinery only
     python bench/scale.py --passages 2600 --encoder model     # every passage embedded
+    python bench/scale.py --home /big/disk/scale-1m --measure-only   # readers only, again
 
 Articles go in through the public API, ``Index.add_articles``, 32 at a time (as
 ``khabar ingest`` of a folder adds them), after the seed article (``Index.add_path``).
@@ -37,9 +38,10 @@ files, as a finished ``khabar ingest`` does) and measures:
 * a reader in a fresh process (the real encoders, except with ``hash``): import, model
   load, then ``Index.open`` + ``Khabar`` to the first answer ("open to first answer");
   warm ``Khabar.ask`` p50/p95 over a fixed set of 40 real Arabic and English questions
-  (``--repeats`` passes); then another process adds one article and exits, and the
-  reader's next answer is timed; again with a writer killed right after its write (the
-  FAISS files left behind SQLite); the reader's resident memory (now, peak);
+  (``--repeats`` passes; wall and CPU time); then another process adds one article and
+  exits, and the reader's next answer is timed; again with a writer killed right after
+  its write (the FAISS files left behind SQLite); the reader's resident memory (now,
+  peak);
 * the same open to first answer in a second fresh process (files and caches as the
   first left them);
 * Recall@10 of ``Store.search`` against exact search over the stored vectors, per space
@@ -152,7 +154,7 @@ def probe(args: argparse.Namespace) -> None:
     from khabar import Settings
 
     t_import = time.perf_counter() - t0
-    settings = Settings(home=args.home)
+    settings = Settings(home=args.home, index_type=args.index_type)
     t0 = time.perf_counter()
     encoders = reader_encoders(args.encoder, settings)
     t_encoders = time.perf_counter() - t0
@@ -168,24 +170,28 @@ def probe(args: argparse.Namespace) -> None:
     if args.lite:
         emit({**out, **C.memory_mb()})
         return
-    times, stages = [], {}
+    times, cpu, stages = [], [], {}
     for _ in range(args.repeats):
         for _lang, q in C.questions()[:args.questions]:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             answer = khabar.ask(q)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             for k, v in answer.timings.items():
                 stages.setdefault(k, []).append(v)
     out.update(warm_n=len(times), warm_p50_ms=C.percentile(times, 50) * 1000,
                warm_p95_ms=C.percentile(times, 95) * 1000,
                warm_mean_ms=sum(times) / len(times) * 1000,
+               warm_cpu_p50_ms=C.percentile(cpu, 50) * 1000,
+               warm_cpu_p95_ms=C.percentile(cpu, 95) * 1000,
                warm_stage_p50_ms={k: C.percentile(v, 50) * 1000 for k, v in stages.items()},
                **C.memory_mb())
     emit({"stage": "ready"})
     sys.stdin.readline()  # another process adds an article meanwhile
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     answer = khabar.ask(NEW_QUESTION)
     out["after_new_article_ms"] = (time.perf_counter() - t0) * 1000
+    out["after_new_article_cpu_ms"] = (time.process_time() - c0) * 1000
     out["after_new_article_stages_ms"] = {k: v * 1000 for k, v in answer.timings.items()}
     t0 = time.perf_counter()
     khabar.ask(NEW_QUESTION)
@@ -247,7 +253,7 @@ def add_one(args: argparse.Namespace) -> None:
     from khabar import Settings
 
     t0 = time.perf_counter()
-    settings = Settings(home=args.home)
+    settings = Settings(home=args.home, index_type=args.index_type)
     encoders, _, synth = writer_encoders(args.encoder, settings, args.noise, args.base)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -274,7 +280,7 @@ def checkpoints(args: argparse.Namespace) -> list[int]:
 def child(args: argparse.Namespace, role: str, *extra: str) -> list[str]:
     return [sys.executable, __file__, "--role", role, "--home", str(args.home),
             "--encoder", args.encoder, "--noise", str(args.noise), "--base", str(args.base),
-            "--questions", str(args.questions), *extra]
+            "--questions", str(args.questions), "--index-type", args.index_type, *extra]
 
 
 def measure(args: argparse.Namespace, n_checkpoint: int, log: Path) -> dict[str, Any]:
@@ -310,6 +316,44 @@ def measure(args: argparse.Namespace, n_checkpoint: int, log: Path) -> dict[str,
     return out
 
 
+def measure_only(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The readers' figures of the store as it stands (no ingest): after a change to
+    the query path, on a store an earlier run grew. Appended to ``scale.json``'s
+    ``remeasured``."""
+    from khabar import Settings
+
+    home: Path = args.home
+    state_path = home / "scale.json"
+    state = json.loads(state_path.read_text())
+    args.encoder = state["encoder"]
+    if args.encoder != "hash":
+        C.share_models(home, args.models or C.default_models())
+    settings = Settings(home=home, index_type=args.index_type)
+    from khabar.store import Store
+
+    store = Store(settings.store_dir)
+    count, articles = store.count_passages(), store.count_articles()
+    store.close()
+    last = state["rows"][-1] if state["rows"] else {}
+    row: dict[str, Any] = {
+        "passages": count, "articles": articles, "vectors": last.get("vectors", args.encoder),
+        "ingest_rate": float("nan"), "ingest_from": count, "remeasured": True,
+        "writer": {"rss_mb": float("nan"), "peak_rss_mb": float("nan")},
+        "disk_bytes": C.folder_bytes(settings.store_dir)}
+    row["disk_bytes_per_passage"] = row["disk_bytes"] / max(count, 1)
+    row["load_before"] = C.load_avg()
+    print(f"{count:,} passages: measuring (readers in fresh processes)…", file=sys.stderr,
+          flush=True)
+    row["reader"] = measure(args, len(state["rows"]) + 100 + len(state.get("remeasured", [])),
+                            home / "scale.log")
+    row["load_after"] = C.load_avg()
+    row["uptime"] = C.uptime()
+    state.setdefault("remeasured", []).append(row)
+    state_path.write_text(json.dumps(state, indent=1, ensure_ascii=False))
+    print(table_line(row), file=sys.stderr, flush=True)
+    return [row]
+
+
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from khabar.index import Index
 
@@ -332,7 +376,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         shutil.rmtree(home / "store")
         shutil.rmtree(home / "cache", ignore_errors=True)
     state.update(encoder=args.encoder, noise=args.noise, passages_target=args.passages)
-    settings = Settings(home=home)
+    settings = Settings(home=home, index_type=args.index_type)
     t0 = time.perf_counter()
     encoders, replay, synth = writer_encoders(args.encoder, settings, args.noise, args.base)
     print(f"writer's encoders ({args.encoder}): {time.perf_counter() - t0:.1f} s",
@@ -417,6 +461,11 @@ HEADER = ("| passages | vectors | ingest passages/s (interval) | open → 1st an
           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 
 
+def cpu_note(reader: dict[str, Any], key: str) -> str:
+    """`` (CPU n)``: the reader's CPU time beside a wall time, where measured."""
+    return f" (CPU {reader[key]:.0f})" if key in reader else ""
+
+
 def table_line(row: dict[str, Any]) -> str:
     r = row["reader"]
     recall = r.get("recall_at_10")
@@ -424,11 +473,13 @@ def table_line(row: dict[str, Any]) -> str:
            else f"– ({r.get('index_type', '?')}: exact)")
     load = row["load_before"].removeprefix("load ").split(" (")[0]
     killed = f"{r['after_killed_writer_ms']:.0f}" if "after_killed_writer_ms" in r else "–"
-    return (f"| {row['passages']:,} | {row['vectors']} | {row['ingest_rate']:.0f} "
-            f"({row['ingest_from']:,}–{row['passages']:,}) | "
+    ingest = ("– (measured again)" if row.get("remeasured") else
+              f"{row['ingest_rate']:.0f} ({row['ingest_from']:,}–{row['passages']:,})")
+    return (f"| {row['passages']:,} | {row['vectors']} | {ingest} | "
             f"{r['open_to_first_answer_s']:.2f}; {r['again']['open_to_first_answer_s']:.2f} | "
-            f"{r['encoders_s']:.1f} | {r['warm_p50_ms']:.0f} / {r['warm_p95_ms']:.0f} | "
-            f"{r['after_new_article_ms']:.0f}; {killed} | "
+            f"{r['encoders_s']:.1f} | {r['warm_p50_ms']:.0f} / {r['warm_p95_ms']:.0f}"
+            f"{cpu_note(r, 'warm_cpu_p50_ms')} | "
+            f"{r['after_new_article_ms']:.0f}{cpu_note(r, 'after_new_article_cpu_ms')}; {killed} | "
             f"{r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} | "
             f"{row['writer']['rss_mb']:.0f} / {row['writer']['peak_rss_mb']:.0f} | "
             f"{row['disk_bytes_per_passage']:,.0f} | {rec} | {load} |")
@@ -471,6 +522,12 @@ def main() -> None:
                    help="print the rate every N passages (default: a twentieth of the run, "
                         "100 to 10,000)")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto",
+                   help="the store's FAISS indexes, for the writer and the readers (auto:"
+                        " flat below the HNSW threshold, KHABAR_HNSW_THRESHOLD)")
+    p.add_argument("--measure-only", action="store_true",
+                   help="no ingest: measure the readers of the store in --home as it stands"
+                        " (e.g. after a change to the query path)")
     p.add_argument("--role", choices=["run", "probe", "add-one"], default="run",
                    help=argparse.SUPPRESS)
     p.add_argument("--lite", action="store_true", help=argparse.SUPPRESS)
@@ -487,7 +544,7 @@ def main() -> None:
         args.home = (args.home or Path(tmp)).resolve()
         args.home.mkdir(parents=True, exist_ok=True)
         print(f"{C.uptime()}\nstore in {args.home}", file=sys.stderr, flush=True)
-        rows = run(args)
+        rows = measure_only(args) if args.measure_only else run(args)
         md = markdown(rows, command)
         (args.home / "scale.md").write_text(md)
         if args.json:

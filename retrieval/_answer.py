@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +45,8 @@ FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage",
             "e5_sent", "use_sent", "e5_sent_cross", "use_sent_cross")
 
 
-def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[float]:
+def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3,
+                      tokens: Mapping[int, str] | None = None) -> list[float]:
     """The best evidence among the top passages, as the abstention model sees it.
 
     e5's cosines are compressed (0.75-0.85 for anything news-like) and lower
@@ -61,7 +62,13 @@ def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[f
     use = max(h.signals.get("use", 0.0) for h in head)
     cross = 1.0 if head[0].passage.lang != query.lang else 0.0
     q = set(lexical_tokens(query.search_text))
-    coverage = max((len(q & set(lexical_tokens(h.passage.text))) / len(q)
+    tokens = tokens or {}
+
+    def passage_tokens(h: Hit) -> set[str]:  # as stored at ingest where given
+        stored = tokens.get(h.passage.id)
+        return set(stored.split()) if stored is not None else set(lexical_tokens(h.passage.text))
+
+    coverage = max((len(q & passage_tokens(h)) / len(q)
                     for h in head if h.passage.lang == query.lang), default=0.0) if q else 0.0
     e5_sent = max(h.signals.get("e5_sent", h.signals.get("e5", 0.0)) for h in head)
     use_sent = max(h.signals.get("use_sent", h.signals.get("use", 0.0)) for h in head)
@@ -69,9 +76,11 @@ def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3) -> list[f
             e5_sent, use_sent, e5_sent * cross, use_sent * cross]
 
 
-def confidence(query: Query, hits: Sequence[Hit], config: AnswerConfig) -> float:
-    """Estimated probability that the top passages answer the question."""
-    x = np.asarray(evidence_features(query, hits), dtype=np.float64)
+def confidence(query: Query, hits: Sequence[Hit], config: AnswerConfig,
+               tokens: Mapping[int, str] | None = None) -> float:
+    """Estimated probability that the top passages answer the question (``tokens``:
+    passages' stored BM25 tokens, else they are analysed again)."""
+    x = np.asarray(evidence_features(query, hits, tokens=tokens), dtype=np.float64)
     z = float(x @ np.asarray(config.coef)) + config.intercept
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -88,7 +97,11 @@ def compose(index: Archive, query: Query, hits: Sequence[Hit],
             config: AnswerConfig | None = None,
             query_vectors: dict[str, np.ndarray] | None = None) -> Answer:
     config = config or AnswerConfig()
-    best = confidence(query, hits, config) if hits else 0.0
+    # The stored tokens of the passages the coverage feature reads: no analysis of
+    # their text again.
+    tokens = index.store.passage_tokens(
+        [h.passage.id for h in hits[:3] if h.passage.lang == query.lang])
+    best = confidence(query, hits, config, tokens) if hits else 0.0
     if not hits or best < config.min_confidence:
         related = [to_source(i, h) for i, h in enumerate(hits[: config.related], 1)]
         return Answer(query.text, query.lang, query, [], [], abstained=True, related=related,

@@ -32,10 +32,13 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from khabar._files import save_lock, write_atomic
 from khabar.model import Encoder
@@ -52,15 +55,33 @@ SAVE_BEHIND = 2000
 _FORMAT = 1
 
 
+ANN_MIN = 20_000
+"""From this many words a language's vocabulary is matched through an HNSW graph of
+its vectors (built once, appended to, saved with the vocabulary) instead of against
+every word: a question's ten words cost ~11 ms of CPU against 39k words exactly, and
+~1.3 ms through the graph, 99 % of the exact top 3 (docs/benchmarks.md)."""
+ANN_M = 32
+ANN_EF_CONSTRUCTION = 80
+ANN_EF_SEARCH = 64
+ANN_EXTRA = 3
+"""The graph is asked for this many times ``per_word`` rows, rescored exactly."""
+
+
 class _Vocab:
     """One language's words and their vectors: ``base`` (loaded or built) and the rows
-    appended since, in ``parts``."""
+    appended since, in ``parts``; ``ann``, once there are :data:`ANN_MIN` words, an
+    HNSW graph over every row (fp16 vectors; matches rescored from the float32 rows)."""
 
-    def __init__(self, words: list[str], base: np.ndarray) -> None:
+    def __init__(self, words: list[str], base: np.ndarray, lock: threading.RLock,
+                 ann: faiss.Index | None = None) -> None:
         self.words = words
         self.index = dict(zip(words, range(len(words)), strict=True))
         self.base = base
         self.parts: list[np.ndarray] = []
+        self.lock = lock  # the bridge's: appends and matches hold it
+        self.ann = ann if ann is not None and ann.ntotal == len(words) else None
+        self.ann_saved = self.ann is not None  # the files hold this graph
+        self.builder: threading.Thread | None = None
 
     def add(self, words: list[str], vecs: np.ndarray) -> None:
         self.index.update(zip(words, range(len(self.words), len(self.words) + len(words)),
@@ -69,22 +90,86 @@ class _Vocab:
         self.parts.append(np.asarray(vecs, np.float32))
         if len(self.parts) > 16:  # few matrices to multiply
             self.parts = [np.concatenate(self.parts)]
+        if self.ann is not None:
+            with _one_thread():
+                self.ann.add(self.parts[-1][-len(words):])
+            self.ann_saved = False
+
+    def match(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` rows closest to each query, best first: (rows, cosines). Call
+        with :attr:`lock` held."""
+        if self.ann is None and len(self.words) >= ANN_MIN and self.builder is None:
+            self.builder = threading.Thread(target=self._build_ann, daemon=True,
+                                            name="khabar-bridge-graph")
+            self.builder.start()
+        if self.ann is None:  # exact until the graph is there
+            return _best_rows(queries, self.matrices(), k)
+        with _one_thread():
+            _, found = self.ann.search(queries, min(len(self.words), k * ANN_EXTRA))
+        rows = np.maximum(found, 0)  # -1: fewer rows found than asked for
+        vecs = np.stack([self.row_at(int(i)) for i in rows.ravel()]).reshape(
+            *rows.shape, -1)
+        sims = np.einsum("qkd,qd->qk", vecs, queries)
+        sims[found < 0] = -np.inf
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(rows, order, 1), np.take_along_axis(sims, order, 1)
+
+    def _build_ann(self) -> None:
+        """The graph of the rows held now, built on this (background) thread, then
+        the rows appended meanwhile, under the lock. Files without a graph (saved
+        before it was built) cost this once, never a question's wait."""
+        try:
+            with self.lock:
+                matrices, n = self.matrices(), len(self.words)
+            ann = _new_ann(matrices)
+            with self.lock, _one_thread():
+                if len(self.words) > n:
+                    ann.add(np.ascontiguousarray(
+                        np.concatenate(self.matrices())[n:], np.float32))
+                self.ann, self.ann_saved = ann, False
+        except Exception as exc:  # a background thread: the exact match goes on
+            log.warning("lexical bridge graph not built: %s", exc)
+
+    def row_at(self, i: int) -> np.ndarray:
+        if i < len(self.base):
+            return np.asarray(self.base[i], np.float32)
+        i -= len(self.base)
+        for part in self.parts:
+            if i < len(part):
+                return part[i]
+            i -= len(part)
+        raise IndexError(i)
 
     def matrices(self) -> list[np.ndarray]:
         return [m for m in (self.base, *self.parts) if len(m)]
 
     def row(self, word: str) -> np.ndarray | None:
         i = self.index.get(word)
-        if i is None:
-            return None
-        if i < len(self.base):
-            return np.asarray(self.base[i])
-        i -= len(self.base)
-        for part in self.parts:
-            if i < len(part):
-                return part[i]
-            i -= len(part)
-        return None
+        return None if i is None else self.row_at(i)
+
+
+def _new_ann(matrices: list[np.ndarray]) -> faiss.Index:
+    dim = next((m.shape[1] for m in matrices), 1)
+    ann = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, ANN_M,
+                            faiss.METRIC_INNER_PRODUCT)
+    ann.hnsw.efConstruction = ANN_EF_CONSTRUCTION
+    ann.hnsw.efSearch = ANN_EF_SEARCH
+    with _one_thread():
+        for m in matrices:
+            ann.add(np.ascontiguousarray(m, np.float32))
+    return ann
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """FAISS on the calling thread (OpenMP's setting is per thread): a question's
+    words are too few to share, and threads cost more to wake on busy cores."""
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _behind(saved: ChangeMark | None, mark: ChangeMark) -> float:
@@ -117,6 +202,7 @@ class LexicalBridge:
         self._seen = 0  # passages added since the vocabulary was last built whole
         self._stale = 0  # of them, deleted since
         self._saver: threading.Thread | None = None
+        self._recent: dict[str, np.ndarray] = {}  # question words neither held nor cached
         self.rebuilds = 0
         self.compactions = 0
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +277,7 @@ class LexicalBridge:
         vecs = self._vectors(sorted({w for ws in ordered.values() for w in ws}))
         dim = next((len(v) for v in vecs.values()), 1)
         self._vocab = {lang: _Vocab(words, np.stack([vecs[w] for w in words]).astype(np.float32)
-                                    if words else np.zeros((0, dim), np.float32))
+                                    if words else np.zeros((0, dim), np.float32), self._lock)
                        for lang, words in ordered.items()}
         self._seen, self._stale = len(added), 0
 
@@ -216,7 +302,7 @@ class LexicalBridge:
             matrix = np.stack([vecs[w] for w in words]).astype(np.float32)
             vocab = self._vocab.get(lang)
             if vocab is None:
-                self._vocab[lang] = _Vocab(words, matrix)
+                self._vocab[lang] = _Vocab(words, matrix, self._lock)
             else:
                 vocab.add(words, matrix)
 
@@ -247,26 +333,61 @@ class LexicalBridge:
         if saver is not None:
             saver.join()
 
+    def wait_graphs(self) -> None:
+        """Wait for the vocabularies' graphs being built (tests, benchmarks)."""
+        for vocab in list(self._vocab.values()):
+            if vocab.builder is not None:
+                vocab.builder.join()
+
     # -- matching -----------------------------------------------------------------------
+    def _term_vectors(self, terms: list[str]) -> np.ndarray:
+        """The vectors of a question's words: from the vocabularies (most are words
+        of the archive) or the word cache, else embedded and kept for this process's
+        next questions. USE embeds queries as passages, so these are the vectors
+        ``embed_queries`` gives (to float rounding); embedding ten words costs ~3 ms of
+        CPU, more than the question itself. Call with the lock held."""
+        found: dict[str, np.ndarray] = {}
+        for w in dict.fromkeys(terms):
+            v = self._recent.get(w)
+            for vocab in self._vocab.values():
+                if v is not None:
+                    break
+                v = vocab.row(w)
+            if v is not None:
+                found[w] = v
+        rest = [w for w in dict.fromkeys(terms) if w not in found]
+        if rest:
+            rows = self._db.execute(
+                f"SELECT word, vec FROM words WHERE word IN ({','.join('?' * len(rest))})",
+                rest)
+            found.update((w, np.frombuffer(v, np.float32)) for w, v in rows)
+            new = [w for w in rest if w not in found]
+            if new:
+                vecs = np.asarray(self.encoder.embed_queries(new), np.float32)
+                found.update(zip(new, vecs, strict=True))
+                if len(self._recent) > 10_000:
+                    self._recent.clear()
+                self._recent.update(zip(new, vecs, strict=True))
+        return np.stack([np.asarray(found[t], np.float32) for t in terms])
+
     def expand(self, text: str, lang: str) -> list[tuple[str, str, float]]:
         """(question word, corpus word in ``lang``, cosine) for the close matches."""
         terms = content_words(text)
         if not terms:
             return []
-        with self._lock:
+        with self._lock:  # an append (another thread's refresh) moves the graph
             self.refresh()
             vocab = self._vocab.get(lang)
             if vocab is None or not vocab.words:
                 return []
-            words, matrices = vocab.words, vocab.matrices()  # appends leave these be
-        qvecs = np.asarray(self.encoder.embed_queries(terms), np.float32)
-        sims = np.concatenate([qvecs @ m.T for m in matrices], axis=1)
+            qvecs = self._term_vectors(terms)
+            words = vocab.words
+            rows, sims = vocab.match(qvecs, self.per_word)
         out = []
         for i, term in enumerate(terms):
-            top = np.argsort(-sims[i])[: self.per_word]
-            best = float(sims[i, top[0]])
-            out += [(term, words[j], float(sims[i, j])) for j in top
-                    if sims[i, j] >= max(self.min_sim, best - self.margin)]
+            best = float(sims[i, 0])
+            out += [(term, words[j], float(s)) for j, s in zip(rows[i], sims[i], strict=True)
+                    if s >= max(self.min_sim, best - self.margin)]
         return out
 
     def query_groups(self, text: str, lang: str) -> list[tuple[float, list[str]]]:
@@ -313,8 +434,13 @@ class LexicalBridge:
                     matrix = np.load(self.folder / entry["vectors"], mmap_mode="r")
                     if matrix.ndim != 2 or len(matrix) != len(words):
                         raise ValueError(f"{len(words)} words, {matrix.shape} vectors")
-                    vocab[lang] = _Vocab(words, matrix)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                    graph = None
+                    if "graph" in entry:  # checked against the words by _Vocab
+                        graph = faiss.deserialize_index(  # comes back downcast
+                            np.fromfile(self.folder / entry["graph"], np.uint8))
+                        graph.hnsw.efSearch = ANN_EF_SEARCH
+                    vocab[lang] = _Vocab(words, matrix, self._lock, graph)
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
                 log.info("bridge files changed or unreadable (%s); reading them again", exc)
                 continue
             self._vocab = vocab
@@ -332,16 +458,22 @@ class LexicalBridge:
             self.wait_saved()
         with self._lock:
             mark = self.mark
-            if not self._dirty or mark is None:
+            # A graph built here (the files had none): worth saving, however few
+            # passages the vocabulary is ahead of them.
+            graph = force and any(v.ann is not None and not v.ann_saved
+                                  for v in self._vocab.values())
+            if (not self._dirty and not graph) or mark is None:
                 return False
-            if self.saved is not None and self.saved.covers(mark):
+            if self.saved is not None and self.saved.covers(mark) and not graph:
                 self._dirty = False
                 return False
             if not force and _behind(self.saved, mark) < SAVE_BEHIND:
                 return False
             snapshot = {lang: (list(v.words), v.matrices(),
-                               next((m.shape[1] for m in v.matrices()), 1))
+                               next((m.shape[1] for m in v.matrices()), 1),
+                               faiss.serialize_index(v.ann) if v.ann is not None else None)
                         for lang, v in self._vocab.items()}
+            graphs = [v for v in self._vocab.values() if v.ann is not None]
             counts = {"seen": self._seen, "stale": self._stale}
             self._dirty = False
         try:
@@ -354,25 +486,34 @@ class LexicalBridge:
                 self.saved = mark
             elif not written and self.mark == mark:
                 self._dirty = True
+            if written and self.mark == mark:
+                for v in graphs:
+                    v.ann_saved = v.ann is not None and v.ann.ntotal == len(v.words)
         return written
 
     def _write_files(self, mark: ChangeMark,
-                     snapshot: dict[str, tuple[list[str], list[np.ndarray], int]],
+                     snapshot: dict[str, tuple[list[str], list[np.ndarray], int,
+                                               np.ndarray | None]],
                      counts: dict[str, int]) -> bool:
         self.folder.mkdir(parents=True, exist_ok=True)
         with save_lock(self.folder, f"{self._name}.lock") as mine:
             if not mine:
                 return False
             state = self._read_state()
-            if state is not None and ChangeMark.from_dict(state["mark"]).covers(mark):
+            graphs = {lang for lang, entry in snapshot.items() if entry[3] is not None}
+            if state is not None and ChangeMark.from_dict(state["mark"]).covers(mark) and \
+                    graphs <= {lang for lang, e in state["langs"].items() if "graph" in e}:
                 return True  # another process saved as much
             token = f"{mark.epoch}-{mark.passage}-{mark.removed}-{os.getpid()}"
             langs = {}
-            for lang, (words, matrices, dim) in snapshot.items():
+            for lang, (words, matrices, dim, graph) in snapshot.items():
                 stem = f"{self._name}+{re.sub(r'[^A-Za-z0-9_-]', '_', lang)}+{token}"
                 write_atomic(self.folder / f"{stem}.words", "\n".join(words).encode("utf-8"))
                 write_atomic(self.folder / f"{stem}.npy", _npy_parts(matrices, len(words), dim))
                 langs[lang] = {"words": f"{stem}.words", "vectors": f"{stem}.npy"}
+                if graph is not None:
+                    write_atomic(self.folder / f"{stem}.hnsw", graph.tobytes())
+                    langs[lang]["graph"] = f"{stem}.hnsw"
             write_atomic(self._state_path, json.dumps(
                 {"format": _FORMAT, "mark": mark.to_dict(), "langs": langs, **counts}).encode())
             keep = {f for entry in langs.values() for f in entry.values()}
@@ -381,6 +522,43 @@ class LexicalBridge:
                     with contextlib.suppress(OSError):
                         f.unlink()
             return True
+
+
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, found once (finding them costs ~1 ms; limiting a
+    found pool ~0.3 ms)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
+def _best_rows(queries: np.ndarray, matrices: list[np.ndarray], k: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows (over the stacked ``matrices``) of highest inner product with each
+    query, best first: (rows, scores), each (n_queries, k).
+
+    One BLAS thread: a question's few words against a vocabulary is too small to
+    share, and waking OpenBLAS's threads on busy cores cost more than the product
+    (docs/benchmarks.md); a partial sort, not a whole one, per matrix.
+    """
+    rows, scores, offset = [], [], 0
+    with _blas().limit(limits=1, user_api="blas"):
+        for m in matrices:
+            sims = queries @ m.T
+            if sims.shape[1] > k:
+                part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+                sims = np.take_along_axis(sims, part, 1)
+            else:
+                part = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+            rows.append(part + offset)
+            scores.append(sims)
+            offset += len(m)
+    rows_all, scores_all = np.concatenate(rows, axis=1), np.concatenate(scores, axis=1)
+    order = np.argsort(-scores_all, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(rows_all, order, 1), np.take_along_axis(scores_all, order, 1)
 
 
 def _npy_parts(matrices: list[np.ndarray], rows: int, dim: int) -> list[bytes | memoryview]:

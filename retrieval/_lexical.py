@@ -339,6 +339,15 @@ class LexicalIndex:
         if saver is not None:
             saver.join()
 
+    def counts(self) -> dict[str, int]:
+        """Passages per language, most first (ties by name): what the store holds, as
+        of now, without counting the passages table again (a scan of every passage's
+        row: ~2 ms per 10k passages, after every write)."""
+        with self._lock:
+            self.refresh()
+            held = [(lang, ix.n_alive) for lang, ix in self._by_lang.items() if ix.n_alive]
+        return dict(sorted(held, key=lambda kv: (-kv[1], kv[0])))
+
     # -- searching ----------------------------------------------------------------------
     def search(self, lang: str, text: str, k: int, allowed: set[int] | None = None
                ) -> list[tuple[int, float]]:

@@ -27,7 +27,10 @@ from ._types import Archive, Filters, Hit, Query, Relaxed
 
 @dataclass
 class SearchConfig:
-    candidates: int = 100  # per signal and language
+    # Per signal and language. What a question's SQLite reads (stored vectors, sentence
+    # vectors) and fusion scale with: 100 → 50 took 42 → 25 ms of CPU a question at
+    # 100k passages, every anchored quality set within 0.002 nDCG@10 (docs/benchmarks.md).
+    candidates: int = 50
     rrf_k: int = 60
     same_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, BM25
     cross_lang_weights: tuple[float, float] = (1.0, 1.0)  # e5, USE (z-scores)
@@ -80,7 +83,7 @@ class Searcher:
             f = replace(f, since=None, until=None)
             allowed = self._allowed(f)
             relaxed.append("time")
-        counts = self.store.language_counts()
+        counts = self.lexical.counts()  # kept by the change log, not counted again
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
         langs.sort(key=lambda lg: lg != query.lang)  # its top hit guides the others
         t["filter"] = time.perf_counter() - t0
@@ -226,9 +229,14 @@ class Searcher:
         weights: list[float] = []
         sw = self.config.sentence_weight
         space_weights = dict(zip(("e5", "use"), self.config.cross_lang_weights, strict=True))
+        # The candidates' stored vectors, read once per space: closeness to the
+        # anchor needs them all, the cosines those the search did not score.
+        stored = ({space: self.store.vectors(space, cands) for space in feedback.vectors}
+                  if feedback else {})
         for space in dense:
             w = space_weights.get(space, 1.0)
-            whole = self._cosines(space, cands, qvecs[space], dense[space], signals)
+            whole = self._cosines(space, cands, qvecs[space], dense[space], signals,
+                                  stored.get(space))
             sets.append(whole)
             weights.append(w)
             if sw:
@@ -241,7 +249,7 @@ class Searcher:
         if feedback:
             close = np.zeros(len(cands))
             for space, a in feedback.vectors.items():
-                got = self.store.vectors(space, cands)
+                got = stored[space]
                 close += [float(got[p] @ a) if p in got else 0.0 for p in cands]
             close /= len(feedback.vectors)
             sets.append(dict(zip(cands, close.tolist(), strict=True)))
@@ -251,13 +259,16 @@ class Searcher:
         return zavg(sets, weights=weights)
 
     def _cosines(self, space: str, cands: list[int], q: np.ndarray,
-                 found: list[tuple[int, float]], signals: dict[int, dict[str, float]]
-                 ) -> dict[int, float]:
+                 found: list[tuple[int, float]], signals: dict[int, dict[str, float]],
+                 stored: dict[int, np.ndarray] | None = None) -> dict[int, float]:
         """Whole-passage cosines of the candidates: from the search where it found
-        them, else from their stored vectors. Kept in ``signals``."""
+        them, else from their stored vectors (``stored`` when already read). Kept in
+        ``signals``."""
         cos = dict(found)
         missing = [pid for pid in cands if pid not in cos]
-        cos.update((pid, float(v @ q)) for pid, v in self.store.vectors(space, missing).items())
+        vecs = ({p: stored[p] for p in missing if p in stored} if stored is not None
+                else self.store.vectors(space, missing))
+        cos.update((pid, float(v @ q)) for pid, v in vecs.items())
         for pid, c in cos.items():
             signals.setdefault(pid, {})[space] = c
         return {pid: cos[pid] for pid in cands if pid in cos}

@@ -102,16 +102,33 @@ def iter_passages(db: sqlite3.Connection, lang: str | None = None) -> Iterator[s
 
 def duplicate_groups(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[int]]:
     """For each id, every passage of its near-duplicate group (itself first)."""
-    out: dict[int, list[int]] = {}
-    for pid in ids:
-        row = db.execute("SELECT COALESCE(dup_of, id) FROM passages WHERE id = ?",
-                         (pid,)).fetchone()
-        if row is None:
-            continue
-        root = row[0]
-        members = [r[0] for r in db.execute(
-            "SELECT id FROM passages WHERE id = ? OR dup_of = ? ORDER BY id", (root, root))]
-        out[pid] = [pid, *[m for m in members if m != pid]]
+    # Two queries for all of them (a question asks for ~30), not two per id.
+    root_of: dict[int, int] = {}
+    for chunk in batches(list(dict.fromkeys(ids)), 500):
+        marks = ",".join("?" * len(chunk))
+        root_of.update((r[0], r[1]) for r in db.execute(
+            f"SELECT id, COALESCE(dup_of, id) FROM passages WHERE id IN ({marks})", chunk))
+    members: dict[int, list[int]] = {}
+    for chunk in batches(sorted(set(root_of.values())), 250):
+        marks = ",".join("?" * len(chunk))
+        roots = set(chunk)
+        for pid, dup_of in db.execute(
+                f"SELECT id, dup_of FROM passages WHERE id IN ({marks})"
+                f" OR dup_of IN ({marks}) ORDER BY id", [*chunk, *chunk]):
+            for root in {pid, dup_of} & roots:  # the root itself, or one of its copies
+                members.setdefault(root, []).append(pid)
+    return {pid: [pid, *[m for m in members.get(root_of[pid], []) if m != pid]]
+            for pid in ids if pid in root_of}
+
+
+def passage_tokens(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    """Each passage's BM25 tokens as stored (space-separated), where stored."""
+    out: dict[int, str] = {}
+    for chunk in batches(list(ids), 500):
+        marks = ",".join("?" * len(chunk))
+        out.update((r[0], r[1]) for r in db.execute(
+            f"SELECT passage_id, tokens FROM passage_tokens WHERE passage_id IN ({marks})",
+            chunk))
     return out
 
 

@@ -267,6 +267,10 @@ class Store:
         how many there were."""
         return _read.recent_mean_vector(self._conn(), space, lang, sample)
 
+    def passage_tokens(self, ids: Sequence[int]) -> dict[int, str]:
+        """Each passage's BM25 tokens as stored at ingest (space-separated)."""
+        return _read.passage_tokens(self._conn(), ids)
+
     def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
         """For each id, every passage of its near-duplicate group (itself first)."""
         return _read.duplicate_groups(self._conn(), ids)
@@ -309,9 +313,12 @@ class Store:
     # -- vector search -------------------------------------------------------------------
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
                allowed: set[int] | None = None) -> list[tuple[int, float]]:
-        """Top ``k`` passages of one language by inner product in ``space``."""
+        """Top ``k`` passages of one language by inner product in ``space``.
+
+        On the calling thread: one question's search is over before OpenMP's threads
+        would wake on busy cores (docs/benchmarks.md, *Warm answers at scale*)."""
         self.refresh()
-        return self._faiss.search(space, lang, query, k, allowed)
+        return self._faiss.search_many(space, lang, query, k, allowed, one_thread=True)[0]
 
     def refresh(self, *, force_rebuild: bool = False) -> None:
         """Bring the in-memory FAISS indexes up to the database: what changed since

@@ -162,3 +162,45 @@ def test_another_process_s_write_and_the_files(tmp_path: Path) -> None:
     third.refresh()
     assert third.rebuilds == 0 and third.mark == store.change_mark()
     _same_vocab(third, bridge)
+
+
+def test_a_large_vocabulary_is_matched_through_its_graph(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ANN_MIN words the graph answers as the exact match does (a vocabulary this
+    small is searched whole by HNSW), follows appends, and is saved and mapped back."""
+    store = open_store(tmp_path / "store")
+    _put(store, "a", EN[:2], "en")
+    _put(store, "b", AR[:2], "ar")
+    questions = ["Who struck Aleppo?", "Did Konashenkov speak of the strikes?",
+                 "Lawmakers voted on the budget", "قصف حلب", "صوت المشرعون"]
+
+    def matches(bridge: LexicalBridge) -> list[set[tuple[str, str, float]]]:
+        # A set: words of equal cosine (the hash encoder has many) come in either order.
+        return [{(t, w, round(c, 4)) for t, w, c in bridge.expand(q, lang)}
+                for q in questions for lang in ("en", "ar")]
+
+    exact = matches(_bridge_on(store, tmp_path, folder=tmp_path / "exact"))
+    monkeypatch.setattr(_bridge, "ANN_MIN", 2)
+    bridge = _bridge_on(store, tmp_path)
+    assert matches(bridge) == exact and any(exact)  # exact while the graph is built
+    bridge.wait_graphs()
+    assert matches(bridge) == exact
+    assert all(v.ann is not None and v.ann.ntotal == len(v.words)
+               for v in bridge._vocab.values())
+
+    _put(store, "c", EN[2:], "en")  # appended to the graph, not rebuilt
+    _put(store, "d", AR[2:], "ar")
+    graphs = {lang: v.ann for lang, v in bridge._vocab.items()}
+    monkeypatch.setattr(_bridge, "ANN_MIN", 10**9)
+    exact = matches(_bridge_on(store, tmp_path, folder=tmp_path / "exact2"))
+    monkeypatch.setattr(_bridge, "ANN_MIN", 2)
+    assert matches(bridge) == exact
+    assert {lang: v.ann for lang, v in bridge._vocab.items()} == graphs
+    assert all(v.ann.ntotal == len(v.words) for v in bridge._vocab.values())
+
+    store.close()  # saves the vocabulary with its graphs
+    again = _bridge_on(Store(tmp_path / "store"), tmp_path)
+    again.refresh()
+    assert again.rebuilds == 0
+    assert all(v.ann is not None and v.ann_saved for v in again._vocab.values())
+    assert matches(again) == exact

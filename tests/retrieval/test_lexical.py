@@ -149,6 +149,8 @@ def test_brought_up_to_date_it_equals_one_built_afresh(
             en = [a for a in en if a not in gone]
             _put(store, rng, 1, "en", 100 * step)  # the same url: replaced
         index.search("en", "army", 5)  # brought up to date after each step
+        # What search weighs languages by, from the index: the store's own counts.
+        assert list(index.counts().items()) == list(store.language_counts().items())
     assert index.rebuilds == 1 and compactions >= 2
     fresh = LexicalIndex(store, folder=tmp_path / "elsewhere")
     for lang in ("en", "ar"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from khabar.text import passage_sentences
+from khabar.text import lexical_tokens, passage_sentences
 from tests.fakes import HashEncoder
 from tests.store._data import (
     BODY,
@@ -122,3 +122,14 @@ def test_articles_of_a_period_with_their_passages(tmp_path: Path) -> None:
     passages = ix.store.article_passages([found[0].id])
     assert [p.text for p in passages] == [THIRD, EXTRA] and passages[0].dup_of is None
 
+
+
+def test_stored_tokens_are_the_passages_analysis(tmp_path: Path) -> None:
+    """What answers read instead of analysing a passage's text again."""
+    ix = open_index(tmp_path)
+    ix.add_articles([article("Strikes", BODY, url="https://x.test/a")])
+    rows = {r["id"]: r["text"] for r in ix.store.iter_passages()}
+    got = ix.store.passage_tokens([*rows, 999])
+    assert sorted(got) == sorted(rows)
+    for pid, text in rows.items():
+        assert got[pid].split() == lexical_tokens(text) and got[pid]
