@@ -25,6 +25,7 @@ estimate, said so). ``--stages`` first splits one slice's time into its parts.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -67,10 +68,11 @@ def before_embed(index: Index) -> Callable[..., list[NewArticle]]:
     return embed
 
 
-def articles(rounds: int) -> list[Article]:
-    """NTREX's articles, ``rounds`` times: round r > 0 under new URLs, each paragraph
-    and title with its last word repeated (new texts, the same lengths to ~1%)."""
-    base = C.ntrex_articles()
+def articles(rounds: int, first: int = 0) -> list[Article]:
+    """NTREX's articles (the ``first`` ones if given), ``rounds`` times: round r > 0
+    under new URLs, each paragraph and title with its last word repeated (new texts,
+    the same lengths to ~1%)."""
+    base = C.ntrex_articles()[:first or None]
     out = list(base)
     for r in range(1, rounds):
         for a in base:
@@ -138,11 +140,14 @@ def main() -> None:
     p.add_argument("--slice", type=int, default=40, help="articles per add_articles call")
     p.add_argument("--only", choices=("before", "after"), help="one way only")
     p.add_argument("--stages", action="store_true", help="split one slice's time first")
+    p.add_argument("--articles", type=int, default=0, help="the first N NTREX articles only")
     p.add_argument("--models", type=Path, default=None, help="models folder (KHABAR_HOME's)")
+    p.add_argument("--json", type=Path, help="write the slices and totals here")
     args = p.parse_args()
     models = args.models or C.default_models()
     ways = [args.only] if args.only else ["before", "after"]
-    work = articles(args.rounds)
+    work = articles(args.rounds, args.articles)
+    slices: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         homes = {w: C.share_models(Path(tmp) / w, models) for w in ways}
         encoders = load_encoders(Settings(home=homes[ways[0]]))
@@ -172,6 +177,8 @@ def main() -> None:
                 totals[way][0] += n
                 totals[way][1] += wall
                 totals[way][2] += cpu
+                slices.append({"slice": k + 1, "way": way, "stored": stored, "passages": n,
+                               "wall_s": wall, "cpu_s": cpu, "load": os.getloadavg()[0]})
                 print(f"{k + 1:5d} {way:6} {stored:7d} {n:8d} {wall:7.2f} {cpu:6.2f} "
                       f"{n / wall:6.1f} {os.getloadavg()[0]:5.1f}", flush=True)
         cpus = len(os.sched_getaffinity(0))
@@ -182,6 +189,12 @@ def main() -> None:
             print(f"{way:6} {n:8d} {n / wall:10.1f} {cpu / n * 1000:14.1f} "
                   f"{cpus * n / cpu:32.1f}")
         print(C.uptime())
+        if args.json:
+            args.json.write_text(json.dumps({
+                "slices": slices, "cpus": cpus, "load": C.load_avg(),
+                "totals": {w: {"passages": n, "wall_s": wall, "cpu_s": cpu,
+                               "rate": n / wall, "cpu_ms_per_passage": cpu / n * 1000}
+                           for w, (n, wall, cpu) in totals.items()}}, indent=1))
         for index in indexes.values():
             index.close()
 
