@@ -91,3 +91,23 @@ class Failing(HashEncoder):
 def test_an_encoder_error_reaches_the_caller() -> None:
     with pytest.raises(RuntimeError, match="exploded"):
         embed_for_store([HashEncoder(), Failing(space="use")], PASSAGES, workers=2)
+
+
+@pytest.mark.model
+def test_batches_are_small_sorted_and_cover_every_text(encoders: list[Encoder]) -> None:
+    from khabar.model import OnnxEncoder
+    from khabar.model._onnx import BATCH_TOKENS
+
+    e5 = next(e for e in encoders if isinstance(e, OnnxEncoder))
+    texts = [*PASSAGES, "Russian warplanes struck near Homs. " * 100, "short", "حلب"]
+    batches = e5.batches(texts, e5.passage_prompt)
+    seen = [i for at, _ in batches for i in at]
+    assert sorted(seen) == list(range(len(texts)))
+    widths = []
+    for at, rows in batches:
+        assert rows == e5.token_ids([texts[i] for i in at], e5.passage_prompt)
+        width = max(map(len, rows))
+        assert len(at) == 1 or len(at) * width <= BATCH_TOKENS
+        assert len(at) <= e5.batch_size
+        widths.append(width)
+    assert widths == sorted(widths, reverse=True) and len(batches) > 2
