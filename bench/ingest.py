@@ -8,8 +8,9 @@ passage and sentence vectors, near-duplicate links, SQLite, FAISS). Two ways of
 embedding, run on the same slice one after the other (alternating which goes first),
 so both see the same machine load:
 
-* ``before``: the encoders called one after another, passages then sentences (the
-  code before the ingest work, kept here as the baseline);
+* ``before``: the encoders called one after another, passages then sentences, e5 in
+  batches of 16 texts (the code before the ingest work, kept here as the baseline;
+  ``--before-new-batches``: with today's batches of at most 512 tokens);
 * ``after``: ``Index``'s own (``khabar.model.embed_for_store``).
 
 Per slice: passages, wall and CPU seconds, passages/s, load. The rate must not fall as
@@ -45,18 +46,24 @@ import _corpus as C  # noqa: E402
 from khabar.index import Article, Index  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import embed_sentences, load_encoders  # noqa: E402
+from khabar.model import _onnx, embed_sentences, load_encoders  # noqa: E402
 from khabar.store import NewArticle, content_hash  # noqa: E402
 
 
-def before_embed(index: Index) -> Callable[..., list[NewArticle]]:
+def before_embed(index: Index, old_batches: bool) -> Callable[..., list[NewArticle]]:
     """``Index._embed`` as it was: each encoder called on the passages, then
-    ``embed_sentences`` on their sentences (each encoder in turn)."""
+    ``embed_sentences`` on their sentences (each encoder in turn); with
+    ``old_batches``, e5's batches as they were too (16 texts, no token cap)."""
     def embed(group: Sequence[tuple[Article, list[Any]]], origin: str | None
               ) -> list[NewArticle]:
         texts = [c.text for _, chunks in group for c in chunks]
-        vectors = {e.space: np.asarray(e.embed_passages(texts)) for e in index.encoders}
-        sentences = embed_sentences(index.encoders, texts, vectors)
+        cap = _onnx.BATCH_TOKENS
+        _onnx.BATCH_TOKENS = 10 ** 9 if old_batches else cap
+        try:
+            vectors = {e.space: np.asarray(e.embed_passages(texts)) for e in index.encoders}
+            sentences = embed_sentences(index.encoders, texts, vectors)
+        finally:
+            _onnx.BATCH_TOKENS = cap
         out, at = [], 0
         for art, chunks in group:
             span = slice(at, at + len(chunks))
@@ -140,6 +147,8 @@ def main() -> None:
     p.add_argument("--slice", type=int, default=40, help="articles per add_articles call")
     p.add_argument("--only", choices=("before", "after"), help="one way only")
     p.add_argument("--stages", action="store_true", help="split one slice's time first")
+    p.add_argument("--before-new-batches", action="store_true",
+                   help="`before` with today's e5 batches (the side-by-side work alone)")
     p.add_argument("--articles", type=int, default=0, help="the first N NTREX articles only")
     p.add_argument("--models", type=Path, default=None, help="models folder (KHABAR_HOME's)")
     p.add_argument("--json", type=Path, help="write the slices and totals here")
@@ -153,7 +162,8 @@ def main() -> None:
         encoders = load_encoders(Settings(home=homes[ways[0]]))
         indexes = {w: Index.open(Settings(home=homes[w]), encoders=encoders) for w in ways}
         if "before" in indexes:
-            indexes["before"]._embed = before_embed(indexes["before"])  # type: ignore[method-assign]
+            indexes["before"]._embed = before_embed(  # type: ignore[method-assign]
+                indexes["before"], not args.before_new_batches)
         for enc in encoders:  # loaded and warm: the first call pays neither
             enc.embed_passages(["warm up", "تسخين"])
         print(f"{len(work)} articles; slices of {args.slice}; {C.load_avg()}", flush=True)
