@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 from urllib.parse import urlparse
 
-import numpy as np
-
 from khabar._errors import IngestError, KhabarError, SourceError
 from khabar._settings import Settings
+from khabar.model._batch import embed_for_store
 from khabar.model._encoders import (
     Encoder,
     SentenceTransformerEncoder,
-    embed_sentences,
     load_encoders,
     space_info,
 )
@@ -179,19 +177,19 @@ class Index:
 
     def _embed(self, group: Sequence[tuple[Article, list[Chunk]]], origin: str | None
                ) -> list[NewArticle]:
-        """Several articles embedded together: one encoder call for all their passages
-        and one for all their sentences (a third faster than article by article)."""
+        """Several articles embedded together: their passages and sentences in one
+        piece of work, every encoder, distinct texts once, on every CPU
+        (:func:`~khabar.model.embed_for_store`)."""
         texts = [c.text for _, chunks in group for c in chunks]
-        vectors = {e.space: np.asarray(e.embed_passages(texts)) for e in self.encoders}
-        sentences = (embed_sentences(self.encoders, texts, vectors)
-                     if self.settings.sentence_vectors else {})
+        embedded = embed_for_store(self.encoders, texts,
+                                   sentences=self.settings.sentence_vectors)
         out, at = [], 0
         for art, chunks in group:
             span = slice(at, at + len(chunks))
             at += len(chunks)
-            out.append(NewArticle(art, chunks, {s: v[span] for s, v in vectors.items()},
+            out.append(NewArticle(art, chunks, {s: v[span] for s, v in embedded.passages.items()},
                                   content_hash(art), origin,
-                                  {s: m[span] for s, m in sentences.items()}))
+                                  {s: m[span] for s, m in embedded.sentences.items()}))
         return out
 
     def _known(self, article: Article) -> PutResult | None:

@@ -106,3 +106,15 @@ def test_versus_langchain(tmp_path: Path, model_home: Path) -> None:
     data = json.loads((tmp_path / "vs.json").read_text())
     assert data["khabar"]["passages"] == data["langchain"]["passages"] > 0
     assert data["ratio"]["ingest_rate"] > 0 and data["khabar"]["hit_queries"] == 3
+
+
+@pytest.mark.model
+def test_ingest_bench(tmp_path: Path, model_home: Path) -> None:
+    out = run("ingest.py", "--articles", "4", "--rounds", "2", "--slice", "4", "--stages",
+              "--models", str(Settings(home=model_home).models_dir),
+              "--json", str(tmp_path / "ingest.json"))
+    assert "store put" in out and "embed_for_store" in out
+    data = json.loads((tmp_path / "ingest.json").read_text())
+    before, after = data["totals"]["before"], data["totals"]["after"]
+    assert before["passages"] == after["passages"] > 0 and after["rate"] > 0
+    assert [s["stored"] for s in data["slices"] if s["way"] == "after"][1] > 0

@@ -4,6 +4,7 @@ torch (:class:`OnnxEncoder`), and multilingual USE; loading them and describing 
 spaces. Used by index (passages) and retrieval (questions) alike.
 """
 
+from ._batch import embed_for_store
 from ._encoders import (
     Encoder,
     SentenceTransformerEncoder,
@@ -24,6 +25,7 @@ __all__ = [
     "SentenceTransformerEncoder",
     "USEEncoder",
     "build_model",
+    "embed_for_store",
     "embed_sentences",
     "load_encoders",
     "model_info",

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,11 @@ WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"  # read from model.safeten
 _METASPACE = "\u2581"
 _SPACES = re.compile(" {2,}")
 _QUIRK = ""  # no word is empty: stands for tokenizer.json's leading <unk> (see _words)
+# Tokens in one batch, padding included. The same work costs less CPU in small
+# batches: at 16 news passages a batch (~1,900 tokens) the activations and attention
+# scores outgrow the caches; 512 took 18 % less CPU than 16 texts and 9 % less than 8
+# (docs/benchmarks.md, "Ingest rate").
+BATCH_TOKENS = 512
 _CACHE_WORDS = 200_000  # words whose pieces are remembered; then the memo starts afresh
 
 
@@ -201,8 +207,6 @@ class OnnxEncoder:
 
     def __init__(self, path: str | Path, *, name: str | None = None, batch_size: int = 16,
                  threads: int | None = None, export: Path | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = str(path)
         folder = Path(self.path)
         self.name = name or folder.name
@@ -218,19 +222,34 @@ class OnnxEncoder:
         self.tokenizer = PieceTokenizer(self.export, meta)
         self._embeddings = _safetensors_array(folder / "model.safetensors", WORD_EMBEDDINGS)
         self.threads = threads or default_threads()
+        self._session = self._new_session(self.threads)
+        self._serial: Any = None  # a one-thread session for batch work (run_ids)
+        self._serial_lock = threading.Lock()
+        self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
+
+    def _new_session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # Idle pool threads sleep instead of spinning between runs: on a busy machine
         # spinning threads compete with the work (and with each other).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
         try:
-            self._session = ort.InferenceSession(str(self.export / GRAPH), options,
-                                                 providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(str(self.export / GRAPH), options,
+                                        providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load the ONNX export {self.export / GRAPH}: {exc}") from exc
-        self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
+
+    def _one_thread(self) -> Any:
+        """The session for batches run side by side (:func:`~._batch.embed_unique`):
+        one thread each, no waiting on one another; made on first use (~65 MB)."""
+        with self._serial_lock:
+            if self._serial is None:
+                self._serial = self._new_session(1)
+            return self._serial
 
     @property
     def fingerprint(self) -> str:
@@ -246,7 +265,10 @@ class OnnxEncoder:
     def token_ids(self, texts: Sequence[str], prompt: str = "") -> list[list[int]]:
         return [self.tokenizer.encode(prompt + t) for t in texts]
 
-    def _run(self, rows: list[list[int]]) -> np.ndarray:
+    def run_ids(self, rows: list[list[int]], *, one_thread: bool = False) -> np.ndarray:
+        """The vectors of one batch of token id rows (:meth:`batches`), on one thread
+        when ``one_thread`` (for batches run side by side). Thread-safe: onnxruntime
+        runs calls from several threads at once, each releasing the GIL."""
         width = max(map(len, rows))
         ids = np.full((len(rows), width), self.tokenizer.pad, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -254,20 +276,39 @@ class OnnxEncoder:
             ids[i, :len(row)] = row
             mask[i, :len(row)] = 1
         embeds = self._embeddings[ids].astype(np.float32)
-        out = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
+        session = self._one_thread() if one_thread else self._session
+        out = session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
         return np.asarray(out, dtype=np.float32)
 
-    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def batches(self, texts: Sequence[str], prompt: str = ""
+                ) -> list[tuple[list[int], list[list[int]]]]:
+        """``texts`` tokenised and cut into batches: (positions in ``texts``, their
+        token ids) each, longest first and of similar length, so little padding is
+        computed (a padded token costs what a real one does). A batch holds at most
+        :attr:`batch_size` texts and :data:`BATCH_TOKENS` tokens with its padding (a
+        longer text is a batch alone)."""
         rows = self.token_ids(texts, prompt)
-        # Longest first, batches of similar length: little padding to compute.
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        out = np.empty((len(rows), self.dim), dtype=np.float32)
-        for at in range(0, len(order), self.batch_size):
-            batch = order[at:at + self.batch_size]
-            out[batch] = self._run([rows[i] for i in batch])
+        batches: list[list[int]] = []
+        for i in order:
+            last = batches[-1] if batches else None
+            # Sorted longest first: a batch's width is the length of its first row.
+            if last is None or len(last) >= self.batch_size \
+                    or (len(last) + 1) * len(rows[last[0]]) > BATCH_TOKENS:
+                batches.append([i])
+            else:
+                last.append(i)
+        return [(batch, [rows[i] for i in batch]) for batch in batches]
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for batch, rows in self.batches(texts, prompt):
+            out[batch] = self.run_ids(rows)
         return out
+
+    @property
+    def passage_prompt(self) -> str:
+        return self._passage_prompt
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._passage_prompt)
