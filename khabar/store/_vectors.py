@@ -100,6 +100,14 @@ STORAGE = "fp16"
 saved before layout 4, hold float32: they are read and turned to float16)."""
 
 
+# Vectors added since an index was built or loaded wait in a small flat index beside
+# it until this many (or the next save): a FAISS index read from a file holds its
+# vectors in an array with no room to grow, so its first add copies all of them
+# (250 ms at 100k passages, seconds at 1M: the first answer after another process's
+# article paid it). Searching the small index beside costs microseconds.
+FRESH_LIMIT = 20_000
+
+
 class _VectorIndex:
     """FAISS indexes of one space, one per passage language, kept with their ids."""
 
@@ -107,15 +115,16 @@ class _VectorIndex:
         self.dim = dim
         self.kind = kind
         self.by_lang: dict[str, faiss.Index] = {}
+        self.fresh: dict[str, faiss.Index] = {}  # recent additions (FRESH_LIMIT)
         # HNSW only: ids still in the graph whose passages were deleted.
         self.deleted: dict[str, set[int]] = {}
         self._skip: dict[str, tuple[faiss.SearchParameters, object]] = {}
 
-    def _new(self) -> faiss.Index:
+    def _new(self, kind: IndexKind | None = None) -> faiss.Index:
         # float16, as SQLite holds the vectors (layout 4): half float32's memory and
         # files, and a flat search reads half the bytes (measured faster, not slower).
         fp16 = faiss.ScalarQuantizer.QT_fp16
-        if self.kind == "hnsw":
+        if (kind or self.kind) == "hnsw":
             inner = faiss.IndexHNSWSQ(self.dim, fp16, 32, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efSearch = 128
             inner.hnsw.efConstruction = 80
@@ -134,16 +143,39 @@ class _VectorIndex:
         return True
 
     def add(self, lang: str, ids: np.ndarray, vecs: np.ndarray) -> None:
-        if lang not in self.by_lang:
-            self.by_lang[lang] = self._new()
-        self.by_lang[lang].add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32),
-                                        ids.astype(np.int64))
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        main = self.by_lang.get(lang)
+        if main is None or main.ntotal == 0:  # building: straight in
+            if main is None:
+                main = self.by_lang[lang] = self._new()
+            main.add_with_ids(vecs, ids.astype(np.int64))
+            return
+        fresh = self.fresh.get(lang)
+        if fresh is None:
+            fresh = self.fresh[lang] = self._new("flat")
+        fresh.add_with_ids(vecs, ids.astype(np.int64))
+        if fresh.ntotal >= FRESH_LIMIT:
+            self.merge_fresh()
+
+    def merge_fresh(self) -> None:
+        """Move the recent additions into the main indexes (before a save)."""
+        for lang, fresh in list(self.fresh.items()):
+            if fresh.ntotal:
+                ids = faiss.vector_to_array(fresh.id_map).astype(np.int64)
+                vecs = faiss.downcast_index(fresh.index).reconstruct_n(0, fresh.ntotal)
+                self.by_lang[lang].add_with_ids(vecs, ids)
+            del self.fresh[lang]
+
+    def langs(self) -> list[str]:
+        return list(dict.fromkeys([*self.by_lang, *self.fresh]))
 
     def remove(self, lang: str, ids: Sequence[int]) -> None:
         ix = self.by_lang.get(lang)
         if ix is None or not ids:
             return
         gone = np.asarray(ids, dtype=np.int64)
+        if lang in self.fresh:
+            self.fresh[lang].remove_ids(gone)
         if self.kind == "flat":
             ix.remove_ids(gone)
             return
@@ -157,6 +189,7 @@ class _VectorIndex:
     def _rebuild_lang(self, lang: str) -> None:
         ids, vecs = self.live_vectors(lang)
         del self.by_lang[lang]
+        self.fresh.pop(lang, None)
         self.deleted.pop(lang, None)
         self._skip.pop(lang, None)
         if len(ids):
@@ -171,12 +204,17 @@ class _VectorIndex:
         if deleted:
             keep = ~np.isin(ids, np.fromiter(deleted, np.int64, len(deleted)))
             ids, vecs = ids[keep], vecs[keep]
+        fresh = self.fresh.get(lang)
+        if fresh is not None and fresh.ntotal:
+            ids = np.concatenate([ids, faiss.vector_to_array(fresh.id_map).astype(np.int64)])
+            vecs = np.concatenate([vecs, faiss.downcast_index(fresh.index).reconstruct_n(
+                0, fresh.ntotal)])
         return ids, vecs
 
     def converted(self, kind: IndexKind) -> _VectorIndex:
         """The same vectors in an index of another kind."""
         other = _VectorIndex(self.dim, kind)
-        for lang in self.by_lang:
+        for lang in self.langs():
             ids, vecs = self.live_vectors(lang)
             if len(ids):
                 other.add(lang, ids, vecs)
@@ -184,10 +222,12 @@ class _VectorIndex:
 
     def live(self, lang: str) -> int:
         ix = self.by_lang.get(lang)
-        return ix.ntotal - len(self.deleted.get(lang, ())) if ix is not None else 0
+        fresh = self.fresh.get(lang)
+        return ((ix.ntotal - len(self.deleted.get(lang, ())) if ix is not None else 0)
+                + (fresh.ntotal if fresh is not None else 0))
 
     def counts(self) -> dict[str, int]:
-        return {lang: self.live(lang) for lang in self.by_lang}
+        return {lang: self.live(lang) for lang in self.langs()}
 
     def size(self) -> int:
         return sum(self.counts().values())
@@ -195,14 +235,17 @@ class _VectorIndex:
     def ids(self, lang: str) -> set[int]:
         ix = self.by_lang.get(lang)
         held = set(faiss.vector_to_array(ix.id_map).tolist()) if ix is not None else set()
-        return held - self.deleted.get(lang, set())
+        fresh = self.fresh.get(lang)
+        recent = set(faiss.vector_to_array(fresh.id_map).tolist()) if fresh is not None \
+            else set()
+        return (held - self.deleted.get(lang, set())) | recent
 
     def search(self, lang: str, queries: np.ndarray, k: int, allowed: set[int] | None
                ) -> list[list[tuple[int, float]]]:
         """The top ``k`` (id, score) of each query (a row of ``queries``)."""
         q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
         ix = self.by_lang.get(lang)
-        if ix is None or ix.ntotal == 0 or (allowed is not None and not allowed):
+        if ix is None or self.live(lang) == 0 or (allowed is not None and not allowed):
             return [[] for _ in q]
         deleted = self.deleted.get(lang)
         params = None
@@ -220,6 +263,23 @@ class _VectorIndex:
                 # The selector points at ``inner``: both are kept alive together.
                 self._skip[lang] = (faiss.SearchParameters(sel=sel), (inner, sel))
             params = self._skip[lang][0]
+        found = self._search_one(ix, q, k, params)
+        fresh = self.fresh.get(lang)
+        if fresh is None or fresh.ntotal == 0:  # ties by id, as below
+            return [sorted(hits, key=lambda hit: (-hit[1], hit[0])) for hits in found]
+        # The recent additions: never deleted-but-held (removed outright), so only the
+        # caller's filter applies.
+        sel = None if allowed is None else faiss.SearchParameters(
+            sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64)))
+        recent = self._search_one(fresh, q, k, sel)
+        return [sorted(a + b, key=lambda hit: (-hit[1], hit[0]))[:k]
+                for a, b in zip(found, recent, strict=True)]
+
+    @staticmethod
+    def _search_one(ix: faiss.Index, q: np.ndarray, k: int,
+                    params: faiss.SearchParameters | None) -> list[list[tuple[int, float]]]:
+        if ix.ntotal == 0:
+            return [[] for _ in q]
         k = min(k, ix.ntotal)
         scores, ids = ix.search(q, k, params=params) if params else ix.search(q, k)
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
@@ -437,6 +497,8 @@ class VectorIndexes:
                     and saved.epoch == mark.epoch and (mark.passage - saved.passage) \
                     + (mark.removed - saved.removed) < SAVE_BEHIND:
                 return False
+            for index in self.by_space.values():  # the copy is paid here, not by a question
+                index.merge_fresh()
             blobs = {(space, lang): faiss.serialize_index(ix)
                      for space, index in self.by_space.items()
                      for lang, ix in index.by_lang.items()}
@@ -499,7 +561,7 @@ class VectorIndexes:
             if size != n:
                 faults.append(f"FAISS {name} index holds {size} vectors for {n} passages")
             elif index:
-                for lang in index.by_lang:
+                for lang in index.langs():
                     want = {r[0] for r in db.execute("SELECT id FROM passages WHERE lang = ?",
                                                      (lang,))}
                     if index.ids(lang) != want:

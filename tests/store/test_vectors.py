@@ -200,6 +200,7 @@ def test_hnsw_keeps_deleted_passages_out_and_rebuilds_past_a_fifth(tmp_path: Pat
     q = HashEncoder().embed_queries(["Article 3 about topic 3"])[0]
     gone = _passage(store, arts[3])
     assert store.search("e5", "en", q, 1)[0][0] == gone
+    assert store._faiss.save(force=True)  # the recent additions join the graph
     store.delete_articles([arts[3]])
     index = store._faiss.by_space["e5"]
     assert index.by_lang["en"].ntotal == 10 and index.deleted == {"en": {gone}}
@@ -278,3 +279,45 @@ def test_saved_files_of_another_index_type_are_converted_not_rebuilt(
     assert json.loads((tmp_path / "faiss" / "state.json").read_text()
                       )["spaces"]["e5"]["kind"] == "hnsw"
     assert len(rebuilds) == 1  # the empty store's
+
+
+def test_additions_after_loading_wait_beside_the_loaded_index_until_a_save(
+        tmp_path: Path) -> None:
+    # A FAISS index read from a file has no room to grow: its first add would copy
+    # every vector. Additions wait in a small index beside it; a save merges them.
+    writer = open_store(tmp_path)
+    for i in range(6):
+        writer.put(new_article(f"A{i}", [f"Article {i} about the river {i} and its bridge."],
+                               url=f"https://x.test/{i}"))
+    writer.close()
+    reader = Store(tmp_path)
+    q = HashEncoder().embed_queries(["the river and its bridge"])[0]
+    before = reader.search("e5", "en", q, 20)
+    loaded = reader._faiss.by_space["e5"].by_lang["en"]
+    held = loaded.ntotal
+    writer = Store(tmp_path)
+    new = writer.put(new_article("A6", ["Article 6 about the river 6 and its bridge."],
+                                 url="https://x.test/6"))
+    gone = writer.put(new_article("A7", ["Article 7 about the river 7 and its bridge."],
+                                  url="https://x.test/7"))
+    writer.delete_articles([gone.article_id])
+    after = reader.search("e5", "en", q, 20)
+    index = reader._faiss.by_space["e5"]
+    assert index.by_lang["en"] is loaded and loaded.ntotal == held  # untouched
+    assert index.fresh["en"].ntotal == 1  # A6; A7 came and went
+    assert len(after) == len(before) + 1
+    assert {pid for pid, _ in after} - {pid for pid, _ in before} == set(
+        p.id for p in reader.article_passages([new.article_id]))
+    assert [s for _, s in after] == sorted((s for _, s in after), reverse=True)
+    assert reader.check([]) == []
+    rebuilt = Store(tmp_path)
+    rebuilt.refresh(force_rebuild=True)
+    assert sorted(rebuilt.search("e5", "en", q, 20)) == sorted(after)
+    # The allowed ids reach the recent additions too.
+    mine = next(pid for pid, _ in after if pid not in {p for p, _ in before})
+    assert [pid for pid, _ in reader.search("e5", "en", q, 5, {mine})] == [mine]
+    assert reader._faiss.save(force=True)
+    assert "en" not in index.fresh and index.by_lang["en"].ntotal == held + 1
+    assert reader.search("e5", "en", q, 20) == after
+    writer.close()
+    reader.close()
