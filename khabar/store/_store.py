@@ -184,7 +184,8 @@ class Store:
         """Store one article with its passages and vectors, atomically.
 
         Same URL and same text: unchanged. Same URL, changed text: the old version
-        is replaced. Same text under another URL: a duplicate, not stored twice.
+        is replaced when it came from the same ``origin``, else StoreError (nothing
+        written). Same text under another URL: a duplicate, not stored twice.
         Passages whose "e5" vector is within ``dup_threshold`` (cosine) of a
         passage of another article in the same language are linked to it
         (``dup_of``), so answers can show one passage with all its outlets.

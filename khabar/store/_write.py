@@ -51,6 +51,7 @@ class PutResult:
     article_id: int
     passages: int = 0
     linked_duplicates: int = 0
+    replaced: int | None = None  # the id of the older version this one replaced
 
 
 def content_hash(article: Article) -> str:
@@ -103,10 +104,15 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
     duplicate writes nothing. ``analysed``: each chunk's lexical tokens and content
     words (``passage_tokens``)."""
     art = new.article
-    old = db.execute("SELECT id, content_hash FROM articles WHERE url = ?",
+    old = db.execute("SELECT id, content_hash, origin FROM articles WHERE url = ?",
                      (art.url,)).fetchone() if art.url else None
     if old and old["content_hash"] == new.content_hash:
         return PutResult("unchanged", old["id"])
+    if old and old["origin"] != new.origin:
+        # The URL is one article's (UNIQUE: citations and /forget go by it), and only
+        # who brought it may change it: another chat cannot overwrite a newsroom's copy.
+        raise StoreError(f"{art.url} is already indexed from another source; "
+                         "not replaced (only the chat or folder that added it can update it)")
     # The same text as another article: not stored twice. A new version of an
     # article that is another one's text is a duplicate too, and the old version
     # stays: deleting it would leave its URL with nothing.
@@ -154,7 +160,8 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
             db.execute("INSERT INTO sentence_vectors(passage_id, space, vecs)"
                        " VALUES (?,?,?)", (pid, space, f16(mats[i])))
     status: PutStatus = "replaced" if old else "added"
-    return PutResult(status, article_id, len(new.chunks), linked)
+    return PutResult(status, article_id, len(new.chunks), linked,
+                     replaced=int(old["id"]) if old else None)
 
 
 def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle,
