@@ -244,14 +244,16 @@ class Store:
 
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
                     origin: str | None = None, outlets: Sequence[str] = (),
-                    ids: Sequence[int] | None = None) -> list[StoredArticle]:
+                    ids: Sequence[int] | None = None, scope: str | None = None
+                    ) -> list[StoredArticle]:
         """Articles published (or, undated, ingested) in ``[since, until)``, oldest first.
 
         Without a period, every article (of ``ids`` when given) that passes the other
-        filters.
+        filters. ``scope``: what that chat sees (its own additions and the shared
+        archive, never another chat's: see ``_origin``).
         """
         return _read.articles_in(self._conn(), since=since, until=until, origin=origin,
-                                 outlets=outlets, ids=ids)
+                                 outlets=outlets, ids=ids, scope=scope)
 
     def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
                          ) -> list[StoredPassage]:
@@ -273,13 +275,15 @@ class Store:
 
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
-                       origin: str | None = None) -> set[int] | None:
+                       origin: str | None = None, scope: str | None = None
+                       ) -> set[int] | None:
         """Ids of passages matching the filters, or None when there are none."""
         return _read.passage_filter(self._conn(), outlets=outlets, since=since, until=until,
-                                    langs=langs, origin=origin)
+                                    langs=langs, origin=origin, scope=scope)
 
-    def outlets(self) -> list[tuple[str, int]]:
-        return _read.outlets(self._conn())
+    def outlets(self, scope: str | None = None) -> list[tuple[str, int]]:
+        """Outlets with their article counts, most first (those ``scope`` sees)."""
+        return _read.outlets(self._conn(), scope)
 
     def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         return _read.vectors(self._conn(), space, ids)
