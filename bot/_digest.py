@@ -208,12 +208,16 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
         if channel is None:
             await reply_html(context.bot, svc, message, t(lang, "digest_no_channel",
                                                           channel=esc(name)))
+            log.info("channel digest refused", extra={
+                "event": "not_admin", "chat_id": chat.id, "user_id": user.id if user else None})
             return
         target = channel
     # In a private chat its user is the chat's only administrator.
     elif chat.type != ChatType.PRIVATE and not await may_write(context.bot, svc, chat, user,
                                                                 message.sender_chat):
         await reply_html(context.bot, svc, message, t(lang, "not_admin"))
+        log.info("digest refused", extra={
+            "event": "not_admin", "chat_id": chat.id, "user_id": user.id if user else None})
         return
     arg = args.strip().lower()
     if arg in _OFF:
