@@ -40,6 +40,7 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -178,13 +179,15 @@ class Settings(BaseSettings):
 
     @field_validator("admin_ids", "allowed_chats", mode="before")
     @classmethod
-    def _split_ids(cls, value: Any) -> Any:
+    def _split_ids(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             parts = value.replace(";", ",").replace(" ", ",").split(",")
             try:
                 return frozenset(int(p) for p in parts if p.strip())
             except ValueError:
-                raise ValueError("must be ids separated by commas, e.g. 1,-1002;3") from None
+                what = "user ids" if info.field_name == "admin_ids" else "chat ids"
+                raise ValueError(f"must be {what} separated by commas, e.g. 1,-1002;3"
+                                 ) from None
         if isinstance(value, int) and not isinstance(value, bool):
             return frozenset({value})
         return value

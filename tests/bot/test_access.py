@@ -257,3 +257,13 @@ async def test_a_chat_sees_the_shared_archive_and_its_own_never_anothers(
         assert "Drought in Morocco" in summary["text"]
         assert "Benghazi" not in summary["text"]
     assert not running.errors, running.errors
+
+
+def test_allowed_chats_and_operators_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KHABAR_ALLOWED_CHATS", "-1001234567890, -4055;-1009876543210")
+    monkeypatch.setenv("KHABAR_ADMIN_IDS", "1000")
+    settings = Settings.load(home=tmp_path)
+    assert settings.allowed_chats == frozenset({-1001234567890, -4055, -1009876543210})
+    assert settings.admin_ids == frozenset({1000}) and settings.chat_admins_write is False
