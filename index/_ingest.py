@@ -196,17 +196,22 @@ class Index:
                                   {s: m[span] for s, m in sentences.items()}))
         return out
 
-    def _known(self, article: Article) -> PutResult | None:
+    def _known(self, article: Article, origin: str | None = None) -> PutResult | None:
         """What storing would say without embedding: the same text at the same URL
         (a feed polled again) is unchanged; the same text elsewhere (a new version
-        included), a duplicate."""
+        included), a duplicate. Either, brought to the shared archive while one chat
+        alone had it, is shared from then on (``Store.share``)."""
         digest = content_hash(article)
         if article.url:
             row = self.store.find_article(url=article.url)
             if row is not None and row["content_hash"] == digest:
+                self.store.share(row["id"], row["origin"], origin)
                 return PutResult("unchanged", row["id"])
         row = self.store.find_article(content_hash=digest)
-        return PutResult("duplicate", row["id"]) if row is not None else None
+        if row is None:
+            return None
+        self.store.share(row["id"], row["origin"], origin)
+        return PutResult("duplicate", row["id"])
 
     def add_articles(self, articles: Iterable[Article], *, origin: str | None = None,
                      name: str | None = None, labels: Sequence[str] | None = None,
@@ -224,7 +229,7 @@ class Index:
         for i, art in enumerate(items):
             label = names[i]
             try:
-                known = self._known(art)
+                known = self._known(art, origin)
                 if known is not None:
                     results[i] = ItemResult(label, known.status, "", known.article_id, 0,
                                             art.title)

@@ -39,3 +39,15 @@ def others_private(db: sqlite3.Connection, scope: str) -> bool:
     return db.execute(
         "SELECT 1 FROM articles WHERE (origin >= ? AND origin < ?) OR (origin > ? AND"
         " origin < ?) LIMIT 1", (PRIVATE, scope, scope, _PRIVATE_END)).fetchone() is not None
+
+
+def is_private(origin: str | None) -> bool:
+    return origin is not None and origin.startswith(PRIVATE)
+
+
+def shared_again(db: sqlite3.Connection, article_id: int, current: str | None,
+                 new: str | None) -> None:
+    """The same text came again from the shared archive while only one chat had it: it
+    becomes the shared archive's (every chat may see it now), not left hidden."""
+    if is_private(current) and not is_private(new):
+        db.execute("UPDATE articles SET origin = ? WHERE id = ?", (new, article_id))

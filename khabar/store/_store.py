@@ -206,6 +206,15 @@ class Store:
         return _write.article_ids(self._conn(), outlet=outlet, before=before, url=url,
                                   origin=origin)
 
+    def share(self, article_id: int, current: str | None, new: str | None) -> None:
+        """The article ``current`` (one chat's own) brought again by the shared archive
+        (``new``): the shared archive's from now on. Anything else: left as it is."""
+        from ._origin import is_private, shared_again
+
+        if is_private(current) and not is_private(new):
+            with _schema.transaction(self._conn()) as db:
+                shared_again(db, article_id, current, new)
+
     def move_origin(self, old: str, new: str) -> int:
         """What origin ``old`` brought is ``new``'s from now on (a chat's new id)."""
         from ._origin import move_origin

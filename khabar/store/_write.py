@@ -23,6 +23,7 @@ from khabar._errors import StoreError
 from khabar.text._analysis import normalize_for_search
 
 from ._changes import bump_epoch
+from ._origin import shared_again
 from ._schema import batches, f16, iso, tokens_text, transaction, words_text
 from ._types import Article, Chunk
 from ._vectors import VectorIndexes
@@ -107,6 +108,7 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
     old = db.execute("SELECT id, content_hash, origin FROM articles WHERE url = ?",
                      (art.url,)).fetchone() if art.url else None
     if old and old["content_hash"] == new.content_hash:
+        shared_again(db, old["id"], old["origin"], new.origin)
         return PutResult("unchanged", old["id"])
     if old and old["origin"] != new.origin:
         # The URL is one article's (UNIQUE: citations and /forget go by it), and only
@@ -116,9 +118,10 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
     # The same text as another article: not stored twice. A new version of an
     # article that is another one's text is a duplicate too, and the old version
     # stays: deleting it would leave its URL with nothing.
-    same = db.execute("SELECT id FROM articles WHERE content_hash = ?",
+    same = db.execute("SELECT id, origin FROM articles WHERE content_hash = ?",
                       (new.content_hash,)).fetchone()
     if same:
+        shared_again(db, same["id"], same["origin"], new.origin)
         return PutResult("duplicate", same["id"])
     if old:
         db.execute("DELETE FROM articles WHERE id = ?", (old["id"],))

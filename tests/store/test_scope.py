@@ -41,3 +41,16 @@ def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
     # A private chat with nothing of its own sees the shared archive.
     assert {a.title for a in store.articles_in(scope="chat:5")} == {"Story 1", "Story 2"}
     ix.close()
+
+
+def test_a_chats_text_added_again_to_the_shared_archive_is_shared(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix.add_articles([_article(1, "Wire")], origin="chat:-100")
+    again = _article(1, "Wire")
+    again.url = "https://elsewhere.test/1"  # the same text under another URL
+    assert ix.add_articles([again], origin="operator:9").count("duplicate") == 1
+    assert {a.title for a in ix.store.articles_in(scope="chat:-200")} == {"Story 1"}
+    # Another chat's copy of it does not take it from the shared archive.
+    assert ix.add_articles([_article(1, "Wire")], origin="chat:-200").count("unchanged") == 1
+    assert ix.store.article_ids(origin="operator:9")
+    ix.close()
