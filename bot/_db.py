@@ -55,6 +55,11 @@ CREATE TABLE IF NOT EXISTS bot_messages (
     key TEXT NOT NULL,
     PRIMARY KEY (chat_id, message_id)
 );
+CREATE TABLE IF NOT EXISTS approved_chats (  -- served besides KHABAR_ALLOWED_CHATS
+    chat_id INTEGER PRIMARY KEY,
+    approved_by INTEGER,       -- the operator who sent /allow
+    approved_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS digest_posts (
     chat_id INTEGER NOT NULL,
     window_start TEXT NOT NULL,
@@ -138,6 +143,24 @@ class BotDB:
         else:
             self._run("INSERT INTO user_prefs(user_id, lang) VALUES (?, ?) ON CONFLICT(user_id)"
                       " DO UPDATE SET lang = excluded.lang", (user_id, lang))
+
+    # -- chats an operator approved -------------------------------------------------
+    def approved(self, chat_id: int) -> bool:
+        return self._run("SELECT 1 FROM approved_chats WHERE chat_id = ?",
+                         (chat_id,)).fetchone() is not None
+
+    def approve(self, chat_id: int, by: int | None) -> bool:
+        """True when newly approved."""
+        return self._run("INSERT OR IGNORE INTO approved_chats(chat_id, approved_by,"
+                         " approved_at) VALUES (?, ?, ?)",
+                         (chat_id, by, datetime.now(UTC).isoformat())).rowcount == 1
+
+    def revoke(self, chat_id: int) -> bool:
+        return self._run("DELETE FROM approved_chats WHERE chat_id = ?",
+                         (chat_id,)).rowcount > 0
+
+    def approved_chats(self) -> list[int]:
+        return [r[0] for r in self._run("SELECT chat_id FROM approved_chats ORDER BY chat_id")]
 
     # -- answers, for their buttons and replies -----------------------------------
     KEEP_ANSWERS = timedelta(days=30)  # older buttons say "this answer has expired"
@@ -226,7 +249,7 @@ class BotDB:
                                " WHEN origin = ? THEN ? ELSE origin END WHERE chat_id = ?",
                                (new, old_origin, new_origin, old)).rowcount
                 db.execute("DELETE FROM digests WHERE chat_id = ?", (old,))
-                for table in ("digest_posts", "answers", "bot_messages"):
+                for table in ("digest_posts", "answers", "bot_messages", "approved_chats"):
                     n += db.execute(f"UPDATE OR IGNORE {table} SET chat_id = ?"
                                     " WHERE chat_id = ?", (new, old)).rowcount
                 db.execute("COMMIT")

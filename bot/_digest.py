@@ -1,10 +1,10 @@
 """/summary and /timeline on demand and /digest on a schedule, over ``retrieval.summarize``.
 
 ``/timeline`` lists the articles of the most covered story (about a topic) in date
-order. A chat's summary covers what its sources brought (``origin="chat:<id>"``: its
-channel posts, the documents and links its administrators added); a private
-chat's covers the whole index. Digests run daily at HH:MM in the chat's time zone
-(UTC unless one is given: a newsroom's morning is not UTC's) on the JobQueue;
+order. A chat's summary covers what the chat sees (``_access``): the shared archive
+and what was added in that chat (``origin="chat:<id>"``), never another chat's.
+Digests run daily at HH:MM in the chat's time zone (UTC unless one is given: a
+newsroom's morning is not UTC's) on the JobQueue;
 schedules are kept in ``bot.sqlite3`` and re-created at start-up. A window is
 claimed in the database before it is posted, so it goes out at most once, even
 across restarts or two bots on one home.
@@ -26,6 +26,7 @@ from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import Application, CallbackContext, ContextTypes
 
+from ._access import is_operator, may_write, view_of
 from ._db import Digest
 from ._handlers import asker_of
 from ._render import esc
@@ -33,8 +34,6 @@ from ._render_summary import render_summary_telegram, render_timeline_telegram
 from ._services import (
     Services,
     command_text,
-    is_admin,
-    origin_of,
     refuse_if_limited,
     reply_html,
     send_html,
@@ -75,8 +74,8 @@ _OFF = frozenset({"off", "stop", "إيقاف", "ايقاف"})
 
 
 def scope(chat_id: int, chat_type: str) -> str | None:
-    """What a chat's summaries cover: its own sources, or everything in private."""
-    return None if chat_type == ChatType.PRIVATE else origin_of(chat_id)
+    """What a chat's summaries cover: its view (the shared archive and its own)."""
+    return view_of(chat_id)
 
 
 def parse_summary_args(text: str, default: timedelta = DEFAULT_PERIOD
@@ -103,8 +102,9 @@ def chat_zone(svc: Services, chat_id: int) -> tuple[tzinfo, str]:
 
 async def _summarise(svc: Services, *, since: datetime, until: datetime, topic: str | None,
                      origin: str | None, lang: str, limit: int | None = 10) -> Summary:
+    """``origin``: the chat's view (see ``scope``)."""
     return await asyncio.to_thread(summarize, svc.index, since=since, until=until, topic=topic,
-                                   origin=origin, now=until, lang=lang, limit=limit)
+                                   scope=origin, now=until, lang=lang, limit=limit)
 
 
 # -- /summary ---------------------------------------------------------------------------------
@@ -208,12 +208,16 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
         if channel is None:
             await reply_html(context.bot, svc, message, t(lang, "digest_no_channel",
                                                           channel=esc(name)))
+            log.info("channel digest refused", extra={
+                "event": "not_admin", "chat_id": chat.id, "user_id": user.id if user else None})
             return
         target = channel
     # In a private chat its user is the chat's only administrator.
-    elif chat.type != ChatType.PRIVATE and not await is_admin(context.bot, svc, chat, user,
-                                                               message.sender_chat):
+    elif chat.type != ChatType.PRIVATE and not await may_write(context.bot, svc, chat, user,
+                                                                message.sender_chat):
         await reply_html(context.bot, svc, message, t(lang, "not_admin"))
+        log.info("digest refused", extra={
+            "event": "not_admin", "chat_id": chat.id, "user_id": user.id if user else None})
         return
     arg = args.strip().lower()
     if arg in _OFF:
@@ -253,7 +257,9 @@ async def _channel_for(context: ContextTypes.DEFAULT_TYPE, name: str,
         me = await context.bot.get_chat_member(chat.id, context.bot.id)
         if me.status != ChatMemberStatus.ADMINISTRATOR:
             return None
-        if user.id not in svc.settings.admin_ids:
+        if not is_operator(svc, user):
+            if not svc.settings.chat_admins_write:
+                return None
             member = await context.bot.get_chat_member(chat.id, user.id)
             if member.status not in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER):
                 return None
@@ -377,8 +383,9 @@ async def post_digest(app: Application, digest: Digest,  # type: ignore[type-arg
             "event": "digest_skipped", "chat_id": digest.chat_id, "window": start.isoformat()})
         return False
     try:
+        # The chat's view as it is now, whatever scope an older version stored.
         summary = await _summarise(svc, since=start, until=end, topic=None,
-                                   origin=digest.origin, lang=digest.lang)
+                                   origin=view_of(digest.chat_id), lang=digest.lang)
     except BaseException:
         svc.db.release_window(digest.chat_id, start)  # nothing went out: a later run may
         raise

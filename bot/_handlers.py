@@ -13,7 +13,7 @@ import logging
 import re
 import time
 
-from khabar.retrieval import Answer, Hit, Source, to_source
+from khabar.retrieval import Answer, Filters, Hit, Source, to_source
 from telegram import (
     Bot,
     CallbackQuery,
@@ -32,6 +32,7 @@ from ._render import esc, render_telegram, telegram_source
 from ._services import (
     Services,
     command_text,
+    origin_of,
     refuse_if_limited,
     reply_html,
     send_html,
@@ -88,7 +89,9 @@ async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
               else previous if isinstance(previous, str) else None)
     t0 = time.perf_counter()
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
-        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=before)
+        # Only what this chat may see: the shared archive and its own additions.
+        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=before,
+                                         filters=Filters(scope=origin_of(message.chat_id)))
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
     svc.state.set_previous(message.chat_id, asker, answer.query.conversation)

@@ -1,11 +1,12 @@
 """What goes into the index through Telegram, and the commands that manage it.
 
-Channel posts (the bot is an administrator there) are indexed as they come, with
-their ``t.me`` link as the citation; an edited post has the same link, so the
-store replaces the old text. Forwarded channel posts and documents are indexed
-when an administrator sends them, with a report of what went in and what was
-refused. Everything a chat brings is tagged ``origin="chat:<id>"`` so summaries
-and ``/forget chat`` can tell it apart.
+Who may write is ``_access``'s call: the operators, and with
+``KHABAR_CHAT_ADMINS_WRITE`` a chat's own administrators. Channel posts are then
+indexed as they come, with their ``t.me`` link as the citation; an edited post has
+the same link, so the store replaces the old text. Forwarded channel posts and
+documents are indexed when a writer sends them, with a report of what went in and
+what was refused. What a chat brings is tagged ``origin="chat:<id>"`` and seen by
+that chat alone; what an operator adds in private, ``operator:<id>``, is shared.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from telegram.ext import ContextTypes
 
 from khabar._redact import redact
 
+from ._access import may_write, view_of, write_origin
 from ._handlers import on_text
 from ._render import esc
 from ._services import (
     Services,
     command_text,
-    is_admin,
     origin_of,
     reply_html,
     services,
@@ -97,6 +98,10 @@ async def on_channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await channel_command(update, context, text)
         return  # commands are not news
     svc = services(context)
+    if not await may_write(context.bot, svc, post.chat, None, post.sender_chat):
+        log.info("channel post not indexed: its admins are no writers",
+                 extra={"event": "ingest_refused", "chat_id": post.chat_id})
+        return
     if post.document is not None:
         await _ingest_document(context, svc, post, lang="en", quiet=True)
     if text.strip():
@@ -126,12 +131,11 @@ async def on_forward(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     user = message.from_user
     lang = ui_lang(svc, user)
     text = message.text or message.caption or ""
-    if not await is_admin(context.bot, svc, message.chat, user, message.sender_chat):
+    if not await may_write(context.bot, svc, message.chat, user, message.sender_chat):
         await _forward_as_question(update, context, fwd, text)
         return
     channel = fwd.chat
-    # In a group, the group's admins brought it; in private, it belongs with its channel.
-    origin = origin_of(message.chat_id if message.chat.type != ChatType.PRIVATE else channel.id)
+    origin = write_origin(message.chat, user)
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         report = await asyncio.to_thread(
             svc.index.add_telegram_post, text, channel_title=channel.title or channel.username
@@ -179,8 +183,13 @@ async def on_index(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or kept is None or kept.kind != "forward" or not kept.payload:
         await query.answer(t(lang, "expired"), show_alert=True)
         return
-    if not await is_admin(context.bot, svc, message.chat, query.from_user):
+    # The presser, whoever pressed: a button's data is the client's to forge, so the
+    # key is only looked up in this chat, and only a writer's press indexes anything.
+    if not await may_write(context.bot, svc, message.chat, query.from_user):
         await query.answer(t(lang, "not_admin"), show_alert=True)
+        log.info("index button refused", extra={"event": "not_admin",
+                                                "chat_id": message.chat_id,
+                                                "user_id": query.from_user.id})
         return
     await query.answer()
     await _drop_button(query)
@@ -189,7 +198,7 @@ async def on_index(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         svc.index.add_telegram_post, str(post["text"]), channel_title=str(post["title"]),
         username=str(post["username"]) if post["username"] else None,
         message_id=int(str(post["message_id"])), date=datetime.fromisoformat(str(post["date"])),
-        chat_id=int(str(post["chat_id"])), origin=origin_of(message.chat_id))
+        chat_id=int(str(post["chat_id"])), origin=write_origin(message.chat, query.from_user))
     _log_report(f"forwarded post {post['message_id']}", report, message.chat_id)
     name = (f"@{post['username']}/{post['message_id']}" if post["username"]
             else f"{post['title']}/{post['message_id']}")
@@ -204,7 +213,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     svc = services(context)
     user = message.from_user
     lang = ui_lang(svc, user, message.caption)
-    if not await is_admin(context.bot, svc, message.chat, user, message.sender_chat):
+    if not await may_write(context.bot, svc, message.chat, user, message.sender_chat):
         # In groups people share files with each other: only a private upload is for us.
         if message.chat.type == ChatType.PRIVATE:
             await reply_html(context.bot, svc, message, t(lang, "not_admin"))
@@ -244,7 +253,7 @@ async def _ingest_document(context: ContextTypes.DEFAULT_TYPE, svc: Services, me
                          reason=esc(download_reason(exc))))
             return
         report = await asyncio.to_thread(svc.index.add_bytes, data, name, doc.mime_type,
-                                         origin=origin_of(message.chat_id))
+                                         origin=write_origin(message.chat, message.from_user))
     _log_report(f"document {name}", report, message.chat_id)
     await tell(report_html(report, name, lang))
 
@@ -254,7 +263,7 @@ async def _admin_or_refuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     svc = services(context)
     message = update.effective_message
     assert message is not None
-    if await is_admin(context.bot, svc, message.chat, message.from_user, message.sender_chat):
+    if await may_write(context.bot, svc, message.chat, message.from_user, message.sender_chat):
         return True
     await reply_html(context.bot, svc, message, t(ui_lang(svc, message.from_user), "not_admin"))
     log.info("admin command refused", extra={
@@ -276,7 +285,7 @@ async def cmd_add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         report = await asyncio.to_thread(svc.index.add_url, url,
-                                         origin=origin_of(message.chat_id))
+                                         origin=write_origin(message.chat, message.from_user))
     _log_report("url", report, message.chat_id)
     await reply_html(context.bot, svc, message, report_html(report, url, lang))
 
@@ -292,9 +301,10 @@ async def cmd_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     arg = command_text(message)
     store = svc.index.store
     in_group = message.chat.type != ChatType.PRIVATE
-    # A group's administrators manage what their group brought; configured admins, anything.
+    # A chat's administrators (when they may write) manage what their chat brought;
+    # operators, anything.
     everywhere = user is not None and user.id in svc.settings.admin_ids
-    mine = origin_of(message.chat_id)
+    mine = write_origin(message.chat, user)
     if arg == "chat" and in_group:
         ids = await asyncio.to_thread(store.article_ids, origin=mine)
     elif arg.startswith(("http://", "https://")):
@@ -338,7 +348,7 @@ async def cmd_sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     message = update.effective_message
     assert message is not None
     lang = ui_lang(svc, message.from_user)
-    outlets = await asyncio.to_thread(svc.index.store.outlets)
+    outlets = await asyncio.to_thread(svc.index.store.outlets, view_of(message.chat_id))
     if not outlets:
         await reply_html(context.bot, svc, message, t(lang, "empty"))
         return

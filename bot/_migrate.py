@@ -24,6 +24,8 @@ async def migrate_chat(app: Application, old: int, new: int) -> None:  # type: i
     from ._digest import schedule, unschedule
 
     svc: Services = app.bot_data["services"]
+    if old in svc.settings.allowed_chats:  # served by configuration: its new id too
+        svc.db.approve(new, None)
     moved = await asyncio.to_thread(svc.db.move_chat, old, new, origin_of(old), origin_of(new))
     articles = await asyncio.to_thread(svc.index.store.move_origin, origin_of(old),
                                        origin_of(new))

@@ -20,8 +20,6 @@ from khabar.index import Index
 from khabar.retrieval import Khabar
 from telegram import (
     Bot,
-    Chat,
-    ChatMember,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
@@ -44,8 +42,6 @@ from ._texts import UiLang, t
 
 log = logging.getLogger("bot")
 
-ADMIN_TTL = 60.0  # seconds a group administrator check is trusted
-_GROUPS = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
 @dataclass
@@ -62,6 +58,7 @@ class Services:
     # Moves what the bot keeps for a chat to its new id (set by the application).
     on_migrated: Callable[[int, int], Awaitable[None]] | None = None
     _admins: dict[tuple[int, int], tuple[bool, float]] = field(default_factory=dict)
+    leaving: set[int] = field(default_factory=set)  # chats being left (see _access)
 
 
 def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -89,36 +86,6 @@ def ui_lang(svc: Services, user: User | None, text: str | None = None) -> UiLang
         return found
     code = (user.language_code or "") if user else ""
     return "ar" if code.lower().startswith("ar") else "en"
-
-
-# -- who may configure -----------------------------------------------------------------
-async def is_admin(bot: Bot, svc: Services, chat: Chat, user: User | None,
-                   sender_chat: Chat | None = None) -> bool:
-    """Configured admins anywhere; a group's own administrators within that group."""
-    if user is not None and user.id in svc.settings.admin_ids:
-        return True
-    if chat.type == ChatType.CHANNEL:
-        return True  # only the channel's administrators can post in it
-    if chat.type not in _GROUPS:
-        return False
-    if sender_chat is not None and sender_chat.id == chat.id:
-        return True  # an anonymous administrator speaks as the group itself
-    if user is None:
-        return False
-    now = time.monotonic()
-    cached = svc._admins.get((chat.id, user.id))
-    if cached and cached[1] > now:
-        return cached[0]
-    try:
-        member = await bot.get_chat_member(chat.id, user.id)
-    except TelegramError as exc:
-        log.warning("getChatMember failed: %s", exc, extra={"chat_id": chat.id})
-        return False
-    ok = member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
-    if len(svc._admins) > 10_000:
-        svc._admins.clear()
-    svc._admins[(chat.id, user.id)] = (ok, now + ADMIN_TTL)
-    return ok
 
 
 # -- sending ---------------------------------------------------------------------------

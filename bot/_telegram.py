@@ -21,6 +21,7 @@ from telegram import (
     BotCommandScope,
     BotCommandScopeAllChatAdministrators,
     BotCommandScopeChat,
+    Update,
 )
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
@@ -30,12 +31,13 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from khabar import ConfigError, Settings
 
-from . import _digest, _handlers, _intake, _migrate
+from . import _access, _digest, _handlers, _intake, _migrate
 from ._db import BotDB
 from ._logging import configure_logging, quiet_noisy_loggers
 from ._ratelimit import RateLimiter
@@ -87,12 +89,15 @@ def build_application(settings: Settings, khabar: Khabar, *,
 
 def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     new = filters.UpdateType.MESSAGE  # edited messages are not asked again
+    # First, for every update: chats the bot does not serve get no further (it leaves).
+    app.add_handler(TypeHandler(Update, _access.gate), group=-1)
     commands = {
         "start": _handlers.cmd_start, "help": _handlers.cmd_help, "ask": _handlers.cmd_ask,
         "lang": _handlers.cmd_lang, "sources": _intake.cmd_sources, "add": _intake.cmd_add,
         "forget": _intake.cmd_forget, "stats": _intake.cmd_stats,
         "summary": _digest.cmd_summary, "timeline": _digest.cmd_timeline,
-        "digest": _digest.cmd_digest,
+        "digest": _digest.cmd_digest, "allow": _access.cmd_allow,
+        "revoke": _access.cmd_revoke,
     }
     for name, callback in commands.items():
         app.add_handler(CommandHandler(name, callback, filters=new))
@@ -115,10 +120,13 @@ def _add_handlers(app: Application) -> None:  # type: ignore[type-arg]
 async def _post_init(app: Application) -> None:  # type: ignore[type-arg]
     """Commands in both languages, and the persisted digest schedules."""
     svc: Services = app.bot_data["services"]
-    # Everyone's menu has what everyone may use; administrators' (of any group, and the
-    # configured operators in their private chat with the bot) has everything.
-    admins: list[BotCommandScope] = [BotCommandScopeAllChatAdministrators()]
-    admins += [BotCommandScopeChat(a) for a in sorted(svc.settings.admin_ids)]
+    # Everyone's menu has what everyone may use; the operators' (in their private chat
+    # with the bot) has everything, and so has groups' administrators' when they may
+    # write (KHABAR_CHAT_ADMINS_WRITE).
+    admins: list[BotCommandScope] = [BotCommandScopeChat(a)
+                                     for a in sorted(svc.settings.admin_ids)]
+    if svc.settings.chat_admins_write:
+        admins.append(BotCommandScopeAllChatAdministrators())
     for lang, code in (("en", None), ("ar", "ar")):
         menus: list[tuple[tuple[str, ...], BotCommandScope | None]] = [
             (USER_COMMANDS, None), *((COMMANDS, scope) for scope in admins)]

@@ -47,6 +47,22 @@ TEXTS: dict[UiLang, dict[str, str]] = {
                         "{seconds} seconds.",
         "error": "Sorry, something went wrong on my side. Please try again in a moment.",
         "not_admin": "Sorry, only administrators can do that.",
+        "leaving": (
+            "Sorry, I only serve groups and channels my operators have approved, so I am "
+            "leaving this one. An operator can approve it by sending me "
+            "<code>/allow {chat_id}</code> in a private chat; then add me again."
+        ),
+        "allow_usage": (
+            "Approve a group or channel: <code>/allow CHAT_ID</code> (its id is negative, "
+            "e.g. -1001234567890; I tell it when I leave a chat). Withdraw it: "
+            "<code>/revoke CHAT_ID</code>.\nServed now: {chats}"
+        ),
+        "allowed": "Chat {chat_id} is approved: add me to it (again).",
+        "revoked": "Chat {chat_id} is no longer approved.",
+        "revoked_configured": (
+            "Chat {chat_id} is approved by KHABAR_ALLOWED_CHATS: remove it there to stop "
+            "serving it."
+        ),
         "lang_set": "I will use English for my own words.",
         "lang_auto": "I will follow the language of each question.",
         "lang_usage": "Choose <code>/lang ar</code>, <code>/lang en</code> or "
@@ -181,6 +197,22 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "rate_limited": "أسئلتك أسرع مما أستطيع الإجابة عنه جيدًا. حاول مجددًا بعد {seconds} ثانية.",
         "error": "عذرًا، حدث خطأ من جهتي. حاول مرة أخرى بعد قليل.",
         "not_admin": "عذرًا، هذا الأمر متاح للمشرفين فقط.",
+        "leaving": (
+            "عذرًا، أخدم فقط المجموعات والقنوات التي وافق عليها مشغّلو البوت، لذا سأغادر "
+            "هذه المحادثة. يمكن لأحد المشغّلين الموافقة عليها بإرسال "
+            "<code>/allow {chat_id}</code> إليّ في محادثة خاصة، ثم أضيفوني مجددًا."
+        ),
+        "allow_usage": (
+            "للموافقة على مجموعة أو قناة: <code>/allow CHAT_ID</code> (معرّفها سالب، مثل "
+            "-1001234567890؛ أذكره عند مغادرتي). لسحب الموافقة: "
+            "<code>/revoke CHAT_ID</code>.\nالمحادثات المخدومة الآن: {chats}"
+        ),
+        "allowed": "تمت الموافقة على المحادثة {chat_id}: أضيفوني إليها (مجددًا).",
+        "revoked": "سُحبت الموافقة على المحادثة {chat_id}.",
+        "revoked_configured": (
+            "المحادثة {chat_id} مسموح بها في KHABAR_ALLOWED_CHATS: احذفها من هناك لإيقاف "
+            "خدمتها."
+        ),
         "lang_set": "سأستخدم العربية في ردودي.",
         "lang_auto": "سأتبع لغة كل سؤال.",
         "lang_usage": "اختر <code>/lang ar</code> أو <code>/lang en</code> أو "

@@ -7,6 +7,7 @@ embedded first and then written in one transaction, so nothing is half-stored.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import sqlite3
@@ -33,6 +34,7 @@ from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_h
 from khabar.store._schema import store_error
 from khabar.text import strip_controls
 
+from ._site import own_url
 from ._sources import iter_path
 
 if TYPE_CHECKING:
@@ -192,17 +194,22 @@ class Index:
                                   {s: m[span] for s, m in embedded.sentences.items()}))
         return out
 
-    def _known(self, article: Article) -> PutResult | None:
+    def _known(self, article: Article, origin: str | None = None) -> PutResult | None:
         """What storing would say without embedding: the same text at the same URL
         (a feed polled again) is unchanged; the same text elsewhere (a new version
-        included), a duplicate."""
+        included), a duplicate. Either, brought to the shared archive while one chat
+        alone had it, is shared from then on (``Store.share``)."""
         digest = content_hash(article)
         if article.url:
             row = self.store.find_article(url=article.url)
             if row is not None and row["content_hash"] == digest:
+                self.store.share(row["id"], row["origin"], origin)
                 return PutResult("unchanged", row["id"])
         row = self.store.find_article(content_hash=digest)
-        return PutResult("duplicate", row["id"]) if row is not None else None
+        if row is None:
+            return None
+        self.store.share(row["id"], row["origin"], origin)
+        return PutResult("duplicate", row["id"])
 
     def add_articles(self, articles: Iterable[Article], *, origin: str | None = None,
                      name: str | None = None, labels: Sequence[str] | None = None,
@@ -220,7 +227,7 @@ class Index:
         for i, art in enumerate(items):
             label = names[i]
             try:
-                known = self._known(art)
+                known = self._known(art, origin)
                 if known is not None:
                     results[i] = ItemResult(label, known.status, "", known.article_id, 0,
                                             art.title)
@@ -234,7 +241,9 @@ class Index:
                 art, label = items[i], names[i]
                 try:
                     result = self.store.put(new)
-                    results[i] = ItemResult(label, result.status, "", result.article_id,
+                    said = (f"replaced article {result.replaced} (same URL, same source)"
+                            if result.replaced is not None else "")
+                    results[i] = ItemResult(label, result.status, said, result.article_id,
                                             result.passages, art.title)
                 except Exception as exc:
                     results[i] = ItemResult(label, "error", failure(exc, label),
@@ -363,7 +372,8 @@ class Index:
                     art = parse_html(got.data, got.final_url)
                 except Exception as exc:
                     return IngestReport([ItemResult(url, "error", failure(exc, url))])
-                art.url = art.url or got.final_url
+                # Its canonical link only on the site it came from: no spoofed citations.
+                art.url = own_url(art.url, got.final_url)
                 art.source = url
                 return self.add_articles([art], origin=origin, name=url)
             name = Path(urlparse(got.final_url).path).name or "document"
@@ -398,7 +408,7 @@ class Index:
                 log.info("feed item %s: using the feed's text (%s)", entry.link,
                          failure(exc, entry.link))
                 return None
-            art.url = entry.link
+            art.url = own_url(entry.link, page.final_url)
             art.published = art.published or entry.published
             if entry.outlet and entry.outlet not in art.outlets:
                 art.outlets = [*art.outlets, entry.outlet]
@@ -413,6 +423,11 @@ class Index:
                     name = entry.link or feed_url
                     report.items.append(ItemResult(name, "error", failure(exc, name)))
                     continue
+                if art.url and own_url(art.url, feed_url) != art.url:
+                    # The feed's own text under a link off the feed's site: cited as
+                    # the feed, one anchor per entry so entries do not replace each other.
+                    anchor = hashlib.sha256(art.url.encode()).hexdigest()[:16]
+                    art.url = f"{feed_url.partition('#')[0]}#entry-{anchor}"
             art.source = feed_url
             report.extend(self.add_articles([art], origin=origin, name=entry.link))
         return report

@@ -40,6 +40,7 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -122,8 +123,16 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
-    # User ids allowed admin commands: "1,2;3" in the environment, a list in TOML.
+    # The bot's operators, by user id ("1,2;3" in the environment, a list in TOML): they
+    # alone add to and remove from the index and run admin commands, by default.
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Groups and channels the bot serves, by chat id (operators approve more with /allow
+    # in their private chat with the bot); it leaves any other, saying why.
+    allowed_chats: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Let a group's (or channel's) own administrators write too, in that chat only: /add,
+    # documents, forwarded posts, /forget of what the chat added, /digest, and a
+    # channel's own posts indexed. Off: operators only.
+    chat_admins_write: bool = False
     webhook_secret: SecretStr | None = None
     rate_limit_per_minute: NonNegativeInt = 20  # questions per user; 0: no limit
     # Skip the updates that queued up while the bot was down, rather than answer an
@@ -168,15 +177,17 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
-    @field_validator("admin_ids", mode="before")
+    @field_validator("admin_ids", "allowed_chats", mode="before")
     @classmethod
-    def _split_ids(cls, value: Any) -> Any:
+    def _split_ids(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             parts = value.replace(";", ",").replace(" ", ",").split(",")
             try:
                 return frozenset(int(p) for p in parts if p.strip())
             except ValueError:
-                raise ValueError("must be user ids separated by commas, e.g. 1,2;3") from None
+                what = "user ids" if info.field_name == "admin_ids" else "chat ids"
+                raise ValueError(f"must be {what} separated by commas, e.g. 1,-1002;3"
+                                 ) from None
         if isinstance(value, int) and not isinstance(value, bool):
             return frozenset({value})
         return value

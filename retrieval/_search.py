@@ -134,7 +134,7 @@ class Searcher:
 
         merged = self._merge(query.lang, per_lang, counts)
         t0 = time.perf_counter()
-        hits = self._collapse(merged, signals, k, qvecs)
+        hits = self._collapse(merged, signals, k, qvecs, allowed)
         if f.recent_first:  # an explicit choice, never a silent bias: newest first,
             # among the relevant results only; undated passages last.
             hits.sort(key=lambda h: h.passage.published.timestamp()
@@ -144,7 +144,7 @@ class Searcher:
 
     def _allowed(self, f: Filters) -> set[int] | None:
         return self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
-                                         langs=f.langs, origin=f.origin)
+                                         langs=f.langs, origin=f.origin, scope=f.scope)
 
     @staticmethod
     def _merge(qlang: str, per_lang: dict[str, list[tuple[int, float]]],
@@ -292,8 +292,10 @@ class Searcher:
         return out
 
     def _collapse(self, ranked: list[tuple[int, float]], signals: dict[int, dict[str, float]],
-                  k: int, qvecs: dict[str, np.ndarray]) -> list[Hit]:
-        """The top ``k`` hits, near-duplicates folded into their first copy."""
+                  k: int, qvecs: dict[str, np.ndarray], allowed: set[int] | None = None
+                  ) -> list[Hit]:
+        """The top ``k`` hits, near-duplicates folded into their first copy (copies the
+        filters exclude, e.g. another chat's private ones, neither shown nor named)."""
         head = [pid for pid, _ in ranked[: k * 3]]
         groups = self.store.duplicate_groups(head)
         passages = self.store.passages(head + [m for g in groups.values() for m in g])
@@ -309,7 +311,8 @@ class Searcher:
                 continue
             group = groups.get(pid, [pid])
             taken.update(group)
-            copies = [passages[m] for m in group[1:] if m in passages]
+            copies = [passages[m] for m in group[1:]
+                      if m in passages and (allowed is None or m in allowed)]
             outlets = list(dict.fromkeys(
                 o for p in [passages[pid], *copies] for o in p.outlets))
             hits.append(Hit(passages[pid], score, dict(signals.get(pid, {})), outlets, copies))

@@ -84,13 +84,15 @@ def parse_duration(text: str) -> timedelta | None:
 def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
               topic: str | None = None, outlets: Sequence[str] = (),
               langs: Sequence[str] = (), origin: str | None = None,
+              scope: str | None = None,
               now: datetime | None = None, limit: int | None = 10, lang: str | None = None,
               llm: BaseChatModel | None = None,
               config: SummaryConfig | None = None) -> Summary:
     """The stories covered in ``[since, until)`` (``until`` defaults to ``now``).
 
     ``topic`` keeps only articles relevant to it; ``outlets``, ``langs`` and
-    ``origin`` (e.g. ``"chat:-100123"``) restrict like search filters. Articles
+    ``origin`` (e.g. ``"chat:-100123"``) and ``scope`` (a chat's view: ``Filters.scope``)
+    restrict like search filters. Articles
     without a publication date are placed by their ingest date (counted in
     ``undated``). ``lang`` is the reader's: a story's headline and sentences are
     taken from its articles in that language when it has any. ``limit`` stories
@@ -102,7 +104,7 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     docs = load_docs(index.store, since=since, until=until, outlets=outlets, langs=langs,
-                     origin=origin)
+                     origin=origin, scope=scope)
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
     timings["load"] = time.perf_counter() - t0
     omitted = max(0, len(docs) - cfg.max_articles)

@@ -50,7 +50,8 @@ def aware(dt: datetime) -> datetime:
 def load_docs(store: Store, *, since: datetime | None = None, until: datetime | None = None,
               outlets: Sequence[str] = (),
               langs: Sequence[str] = (), origin: str | None = None,
-              article_ids: Sequence[int] | None = None) -> list[Doc]:
+              article_ids: Sequence[int] | None = None, scope: str | None = None
+              ) -> list[Doc]:
     """Articles published (or, undated, ingested) in ``[since, until)``, oldest first,
     with their passages (in ``langs``); articles left without passages are dropped.
 
@@ -61,7 +62,7 @@ def load_docs(store: Store, *, since: datetime | None = None, until: datetime | 
                       ingested=a.ingested, lang=a.lang, n_passages=a.n_passages,
                       outlets=a.outlets)
             for a in store.articles_in(since=since, until=until, origin=origin,
-                                       outlets=outlets, ids=article_ids)}
+                                       outlets=outlets, ids=article_ids, scope=scope)}
     for p in store.article_passages(list(docs), langs) if docs else []:
         docs[p.article_id].passages.append(
             Passage(p.id, p.position, p.text, p.lang, p.dup_of or p.id))

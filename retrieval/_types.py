@@ -49,10 +49,13 @@ class Filters:
     langs: list[str] = field(default_factory=list)
     origin: str | None = None  # e.g. "chat:-100123": only what that chat brought
     recent_first: bool = False  # order the relevant results by publication date
+    # A chat's view, e.g. "chat:-100123": the shared archive and that chat's own
+    # additions, never another chat's (khabar.store._origin).
+    scope: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.outlets or self.since or self.until or self.langs or self.origin
-                    or self.recent_first)
+                    or self.recent_first or self.scope)
 
     def merged(self, other: Filters) -> Filters:
         """``other``'s settings where given, else this one's."""
@@ -63,6 +66,7 @@ class Filters:
             langs=other.langs or self.langs,
             origin=other.origin or self.origin,
             recent_first=other.recent_first or self.recent_first,
+            scope=other.scope or self.scope,
         )
 
     def describe(self) -> str:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from ._origin import others_private, scope_clause
 from ._schema import batches, from_f16, from_q8, iso, parse_iso
 from ._types import StoredArticle, StoredPassage
 
@@ -44,8 +45,15 @@ def count_sentence_vectors(db: sqlite3.Connection) -> dict[str, int]:
     return dict(db.execute("SELECT space, count(*) FROM sentence_vectors GROUP BY space"))
 
 
-def outlets(db: sqlite3.Connection) -> list[tuple[str, int]]:
-    """Outlets with their article counts, most first."""
+def outlets(db: sqlite3.Connection, scope: str | None = None) -> list[tuple[str, int]]:
+    """Outlets with their article counts, most first (those ``scope`` sees: see
+    ``_origin``)."""
+    if scope is not None and others_private(db, scope):
+        where, args = scope_clause(scope)
+        return [(r[0], r[1]) for r in db.execute(
+            "SELECT o.name, count(*) FROM outlets o JOIN article_outlets ao"
+            " ON ao.outlet_id = o.id JOIN articles a ON a.id = ao.article_id"
+            f" WHERE {where} GROUP BY o.id ORDER BY count(*) DESC, o.name", args)]
     return [(r[0], r[1]) for r in db.execute(
         "SELECT o.name, count(*) FROM outlets o JOIN article_outlets ao"
         " ON ao.outlet_id = o.id GROUP BY o.id ORDER BY count(*) DESC, o.name")]
@@ -134,9 +142,13 @@ def passage_tokens(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]
 
 def passage_filter(db: sqlite3.Connection, *, outlets: Sequence[str] = (),
                    since: datetime | None = None, until: datetime | None = None,
-                   langs: Sequence[str] = (), origin: str | None = None) -> set[int] | None:
-    """Ids of passages matching the filters, or None when there are none."""
-    if not (outlets or since or until or langs or origin):
+                   langs: Sequence[str] = (), origin: str | None = None,
+                   scope: str | None = None) -> set[int] | None:
+    """Ids of passages matching the filters, or None when there are none. ``scope``: a
+    chat's view (``_origin``), no restriction while no other chat has private articles."""
+    if scope is not None and not others_private(db, scope):
+        scope = None
+    if not (outlets or since or until or langs or origin or scope):
         return None
     sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
     where: list[str] = []
@@ -158,14 +170,18 @@ def passage_filter(db: sqlite3.Connection, *, outlets: Sequence[str] = (),
     if origin:
         where.append("a.origin = ?")
         args.append(origin)
+    if scope:
+        clause, more = scope_clause(scope)
+        where.append(clause)
+        args += more
     return {r[0] for r in db.execute(sql + " WHERE " + " AND ".join(where), args)}
 
 
 # -- articles of a period (coverage summaries) ------------------------------------------
 def articles_in(db: sqlite3.Connection, *, since: datetime | None = None,
                 until: datetime | None = None, origin: str | None = None,
-                outlets: Sequence[str] = (), ids: Sequence[int] | None = None
-                ) -> list[StoredArticle]:
+                outlets: Sequence[str] = (), ids: Sequence[int] | None = None,
+                scope: str | None = None) -> list[StoredArticle]:
     """Articles published (or, undated, ingested) in ``[since, until)``, oldest first.
 
     Without a period, every article (of ``ids`` when given) that passes the other
@@ -186,6 +202,10 @@ def articles_in(db: sqlite3.Connection, *, since: datetime | None = None,
     if origin:
         where.append("a.origin = ?")
         args.append(origin)
+    if scope:
+        clause, more = scope_clause(scope)
+        where.append(clause)
+        args += more
     if outlets:
         marks = ",".join("?" * len(outlets))
         where.append("a.id IN (SELECT ao.article_id FROM article_outlets ao JOIN outlets o"

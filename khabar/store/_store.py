@@ -185,7 +185,8 @@ class Store:
         """Store one article with its passages and vectors, atomically.
 
         Same URL and same text: unchanged. Same URL, changed text: the old version
-        is replaced. Same text under another URL: a duplicate, not stored twice.
+        is replaced when it came from the same ``origin``, else StoreError (nothing
+        written). Same text under another URL: a duplicate, not stored twice.
         Passages whose "e5" vector is within ``dup_threshold`` (cosine) of a
         passage of another article in the same language are linked to it
         (``dup_of``), so answers can show one passage with all its outlets.
@@ -208,6 +209,15 @@ class Store:
                     url: str | None = None, origin: str | None = None) -> list[int]:
         return _write.article_ids(self._conn(), outlet=outlet, before=before, url=url,
                                   origin=origin)
+
+    def share(self, article_id: int, current: str | None, new: str | None) -> None:
+        """The article ``current`` (one chat's own) brought again by the shared archive
+        (``new``): the shared archive's from now on. Anything else: left as it is."""
+        from ._origin import is_private, shared_again
+
+        if is_private(current) and not is_private(new):
+            with _schema.transaction(self._conn()) as db:
+                shared_again(db, article_id, current, new)
 
     def move_origin(self, old: str, new: str) -> int:
         """What origin ``old`` brought is ``new``'s from now on (a chat's new id)."""
@@ -247,14 +257,16 @@ class Store:
 
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
                     origin: str | None = None, outlets: Sequence[str] = (),
-                    ids: Sequence[int] | None = None) -> list[StoredArticle]:
+                    ids: Sequence[int] | None = None, scope: str | None = None
+                    ) -> list[StoredArticle]:
         """Articles published (or, undated, ingested) in ``[since, until)``, oldest first.
 
         Without a period, every article (of ``ids`` when given) that passes the other
-        filters.
+        filters. ``scope``: what that chat sees (its own additions and the shared
+        archive, never another chat's: see ``_origin``).
         """
         return _read.articles_in(self._conn(), since=since, until=until, origin=origin,
-                                 outlets=outlets, ids=ids)
+                                 outlets=outlets, ids=ids, scope=scope)
 
     def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
                          ) -> list[StoredPassage]:
@@ -280,13 +292,15 @@ class Store:
 
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
-                       origin: str | None = None) -> set[int] | None:
+                       origin: str | None = None, scope: str | None = None
+                       ) -> set[int] | None:
         """Ids of passages matching the filters, or None when there are none."""
         return _read.passage_filter(self._conn(), outlets=outlets, since=since, until=until,
-                                    langs=langs, origin=origin)
+                                    langs=langs, origin=origin, scope=scope)
 
-    def outlets(self) -> list[tuple[str, int]]:
-        return _read.outlets(self._conn())
+    def outlets(self, scope: str | None = None) -> list[tuple[str, int]]:
+        """Outlets with their article counts, most first (those ``scope`` sees)."""
+        return _read.outlets(self._conn(), scope)
 
     def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         return _read.vectors(self._conn(), space, ids)

@@ -23,6 +23,7 @@ from khabar._errors import StoreError
 from khabar.text._analysis import normalize_for_search
 
 from ._changes import bump_epoch
+from ._origin import shared_again
 from ._schema import (
     batches,
     f16,
@@ -60,6 +61,7 @@ class PutResult:
     article_id: int
     passages: int = 0
     linked_duplicates: int = 0
+    replaced: int | None = None  # the id of the older version this one replaced
 
 
 def content_hash(article: Article) -> str:
@@ -112,16 +114,23 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
     duplicate writes nothing. ``analysed``: each chunk's lexical tokens and content
     words (``passage_tokens``)."""
     art = new.article
-    old = db.execute("SELECT id, content_hash FROM articles WHERE url = ?",
+    old = db.execute("SELECT id, content_hash, origin FROM articles WHERE url = ?",
                      (art.url,)).fetchone() if art.url else None
     if old and old["content_hash"] == new.content_hash:
+        shared_again(db, old["id"], old["origin"], new.origin)
         return PutResult("unchanged", old["id"])
+    if old and old["origin"] != new.origin:
+        # The URL is one article's (UNIQUE: citations and /forget go by it), and only
+        # who brought it may change it: another chat cannot overwrite a newsroom's copy.
+        raise StoreError(f"{art.url} is already indexed from another source; "
+                         "not replaced (only the chat or folder that added it can update it)")
     # The same text as another article: not stored twice. A new version of an
     # article that is another one's text is a duplicate too, and the old version
     # stays: deleting it would leave its URL with nothing.
-    same = db.execute("SELECT id FROM articles WHERE content_hash = ?",
+    same = db.execute("SELECT id, origin FROM articles WHERE content_hash = ?",
                       (new.content_hash,)).fetchone()
     if same:
+        shared_again(db, same["id"], same["origin"], new.origin)
         return PutResult("duplicate", same["id"])
     if old:
         db.execute("DELETE FROM articles WHERE id = ?", (old["id"],))
@@ -164,7 +173,8 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
                        " VALUES (?,?,?)", (pid, space, sentence_blob(
                            mats[i], None if whole is None else whole[i])))
     status: PutStatus = "replaced" if old else "added"
-    return PutResult(status, article_id, len(new.chunks), linked)
+    return PutResult(status, article_id, len(new.chunks), linked,
+                     replaced=int(old["id"]) if old else None)
 
 
 def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle,

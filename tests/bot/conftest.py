@@ -29,6 +29,9 @@ from tests.bot.fake_telegram import FakeTelegram
 ADMIN = 1000  # a configured admin (KHABAR_ADMIN_IDS)
 USER = 111
 GROUP = -1001234567890
+# The chats the tests' bot serves (KHABAR_ALLOWED_CHATS): the group above, the channel
+# and the second group some tests use, and a basic group that tests upgrade.
+SERVED = frozenset({GROUP, -1001500, -1009876543210, -4055})
 
 # The seed paragraph that answers "who struck Aleppo?".
 PASSAGE = "قال مسؤول أمريكي إن الولايات المتحدة نفذت ضربة جوية"
@@ -67,7 +70,10 @@ class RunningBot:
 def bot_settings(home: Any, fake: FakeTelegram, **changes: Any) -> Settings:
     base = {"home": home, "telegram_token": fake.token, "telegram_base_url": fake.base_url,
             "telegram_file_url": fake.base_file_url, "admin_ids": frozenset({ADMIN}),
-            "rate_limit_per_minute": 1000}
+            "rate_limit_per_minute": 1000, "allowed_chats": SERVED,
+            # These tests let chats' own administrators write (test_access.py tests
+            # the default, operators only).
+            "chat_admins_write": True}
     return Settings(**{**base, **changes})
 
 

@@ -572,6 +572,7 @@ class FakeTelegram:
         self.webhook_deliveries: list[tuple[int, int | None]] = []  # (update_id, status)
         self.filtered_updates: list[dict[str, Any]] = []  # dropped by allowed_updates
         self.privacy_dropped: list[dict[str, Any]] = []  # group messages privacy mode hid
+        self.left: list[int] = []  # chats the bot left (leaveChat), in order
         self._s = _State()
         self._update_ids = itertools.count(100_001)
         self._ids = itertools.count(1)
@@ -605,6 +606,7 @@ class FakeTelegram:
                 "getChatMember": self._get_chat_member,
                 "getChatAdministrators": self._get_chat_administrators,
                 "getFile": self._get_file,
+                "leaveChat": self._leave_chat,
             }.items()
         }
 
@@ -674,6 +676,7 @@ class FakeTelegram:
         self.webhook_deliveries.clear()
         self.filtered_updates.clear()
         self.privacy_dropped.clear()
+        self.left.clear()
         self._s = _State()
         self._notify()
 
@@ -1663,6 +1666,31 @@ class FakeTelegram:
         if chat["id"] in self._s.bot_admin_chats:
             ids.append(BOT_ID)
         return [self._member(chat, u) for u in ids]
+
+    def _leave_chat(self, params: dict[str, Any]) -> bool:
+        """As Telegram: 400 in a private chat or for an unknown chat, 403 where the bot
+        is no member; otherwise the bot is out (later sends get 403) and Telegram tells
+        it so with a my_chat_member update from the bot itself."""
+        chat_id = self._resolve_chat_id(params.get("chat_id"))
+        if (new_id := self._s.migrated.get(chat_id)) is not None:
+            raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                           {"migrate_to_chat_id": new_id})
+        chat = self._s.chats.get(chat_id)
+        if chat is None:
+            raise _bad_request("chat not found")
+        if chat["type"] == "private":
+            raise _bad_request("chat member status can't be changed in private chats")
+        if chat_id in self._s.removed:
+            kind = "channel" if chat["type"] == "channel" else f"{chat['type']} chat"
+            raise ApiError(403, f"Forbidden: bot is not a member of the {kind}")
+        was = self._member(chat, BOT_ID)
+        self._s.removed.add(chat_id)
+        self._s.bot_admin_chats.discard(chat_id)
+        self.left.append(chat_id)
+        self.enqueue({"my_chat_member": {
+            "chat": chat, "from": BOT_USER, "date": int(time.time()),
+            "old_chat_member": was, "new_chat_member": {"status": "left", "user": BOT_USER}}})
+        return True
 
     def _get_file(self, params: dict[str, Any]) -> dict[str, Any]:
         f = self._s.files.get(str(params.get("file_id") or ""))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from khabar.index import Index
 
 from tests.bot.conftest import (
+    ADMIN,
     GROUP,
     USER,
     RunningBot,
@@ -33,11 +34,13 @@ async def test_a_readers_forward_is_a_question_and_operators_may_index_it(
     await asyncio.to_thread(fresh_index.add_telegram_post, POST, channel_title="Libya News",
                             username="libya_news", message_id=42,
                             date=datetime.now(UTC) - timedelta(hours=3), chat_id=CHANNEL,
-                            origin=f"chat:{CHANNEL}")
+                            origin=f"operator:{ADMIN}")  # the shared archive
     fake.forwarded_channel_post(USER, -1002000, "other_news", 9, FORWARD)
     (private,) = await fake.wait_for_messages(USER, 1, timeout=TIMEOUT)
     assert private["text"].startswith("What else was reported about this post:")
     assert "Floods hit Benghazi" in private["text"] and "only administrators" not in private["text"]
+    assert "https://t.me/libya_news/42" in private["raw_text"]
+    assert {"text": "Open article", "url": "https://t.me/libya_news/42"} in buttons(private)
     assert not any(b.get("callback_data", "").startswith("index:") for b in buttons(private))
     assert fresh_index.store.count_articles() == 1
 

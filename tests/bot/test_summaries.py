@@ -22,25 +22,26 @@ POST = (
     "cutting power to thousands of homes and closing the port."
 )
 
+SHARED = ("Storm closes Tripoli port\nA storm closed the port of Tripoli on Monday, port "
+          "officials said, stranding dozens of ships and halting fuel deliveries.")
 
-async def test_summary_private_whole_index_group_its_own(fresh_bot: RunningBot,
-                                                         fresh_index: Index) -> None:
+
+async def test_summary_covers_the_shared_archive_and_the_chats_own(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
     fake = fresh_bot.fake
     fake.private_text(USER, "/summary")
     (empty,) = await fake.wait_for_messages(USER, 1, timeout=TIMEOUT)
     assert "Nothing was covered in this period." in empty["text"]
 
+    # The channel's own post is the channel's: no other chat's summary shows it.
     fake.channel_post(CHANNEL, "libya_news", 42, POST, title="Libya News")
     await until(lambda: fresh_index.store.count_articles() == 1)
     fake.private_text(USER, "/summary 7d")
-    _, summary = await fake.wait_for_messages(USER, 2, timeout=TIMEOUT)
-    assert "Floods hit Benghazi" in summary["text"] and "Libya News" in summary["text"]
-    assert "https://t.me/libya_news/42" in summary["raw_text"]
-
-    # A group's summary covers what its own sources brought: nothing yet.
     fake.group_text(GROUP, 7, "/summary")
+    _, private = await fake.wait_for_messages(USER, 2, timeout=TIMEOUT)
     (group,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
-    assert "Nothing was covered in this period." in group["text"]
+    for text in (private["text"], group["text"]):
+        assert "Nothing was covered in this period." in text
 
     # A channel's /summary covers its own posts and is answered in the channel.
     fake.add_channel(CHANNEL, "libya_news", title="Libya News")
@@ -49,11 +50,22 @@ async def test_summary_private_whole_index_group_its_own(fresh_bot: RunningBot,
     assert "Floods hit Benghazi" in channel["text"]
     assert fresh_index.store.count_articles() == 1  # the command was not indexed
 
+    # The shared archive (here: an operator's) is everyone's.
+    await asyncio.to_thread(fresh_index.add_telegram_post, SHARED, channel_title="Wire",
+                            username="wire_news", message_id=50,
+                            date=datetime.now(UTC) - timedelta(hours=2), origin="operator:1")
+    fake.private_text(USER, "/summary 7d")
+    *_, private = await fake.wait_for_messages(USER, 3, timeout=TIMEOUT)
+    assert "Storm closes Tripoli port" in private["text"]
+    assert "https://t.me/wire_news/50" in private["raw_text"]
+    assert "Floods hit Benghazi" not in private["text"]
+
 
 async def test_timeline_of_a_story(fresh_bot: RunningBot, fresh_index: Index) -> None:
     fake = fresh_bot.fake
-    fake.channel_post(CHANNEL, "libya_news", 42, POST, title="Libya News")
-    await until(lambda: fresh_index.store.count_articles() == 1)
+    await asyncio.to_thread(fresh_index.add_telegram_post, POST, channel_title="Libya News",
+                            username="libya_news", message_id=42,
+                            date=datetime.now(UTC) - timedelta(hours=2))  # shared
     fake.private_text(USER, "/timeline Benghazi floods")
     (timeline,) = await fake.wait_for_messages(USER, 1, timeout=TIMEOUT)
     text = re.sub("[\u200e\u200f\u2068\u2069]", "", timeline["text"])  # direction marks
@@ -63,10 +75,10 @@ async def test_timeline_of_a_story(fresh_bot: RunningBot, fresh_index: Index) ->
     fake.private_text(USER, "/timeline 7d cricket")
     _, nothing = await fake.wait_for_messages(USER, 2, timeout=TIMEOUT)
     assert "Nothing about" in nothing["text"]
-    # In a group, the story must come from the group's own sources.
+    # A group sees the shared archive too; another group's own story it would not.
     fake.group_text(GROUP, 7, "/timeline")
     (group,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
-    assert "Nothing was covered in this period." in group["text"]
+    assert "Floods hit Benghazi" in group["text"]
 
 
 def _digest_time(now: datetime) -> str:
@@ -144,12 +156,12 @@ async def test_digest_usage_and_private_digest(fresh_bot: RunningBot) -> None:
     (bad,) = await fake.wait_for_messages(USER, 1)
     assert usage["text"].startswith("Use /digest daily HH:MM [time zone]")
     assert bad["text"].startswith("Use /digest daily HH:MM [time zone]")
-    # A private chat's user is its only administrator; its digest covers everything.
+    # A private chat's user is its only administrator; its digest covers what it sees.
     fake.private_text(USER, "/digest daily 07:30")
     _, ok = await fake.wait_for_messages(USER, 2)
     assert ok["text"] == "Daily digest scheduled at 07:30 UTC."
     (digest,) = fresh_bot.services.db.digests()
-    assert (digest.chat_id, digest.origin) == (USER, None)
+    assert (digest.chat_id, digest.origin) == (USER, f"chat:{USER}")
     # A newsroom's morning, in its own time zone (daylight saving included).
     fake.private_text(USER, "/digest daily 07:30 asia/beirut")
     *_, local = await fake.wait_for_messages(USER, 3)

@@ -1,0 +1,56 @@
+"""A chat's scope: the shared archive and its own additions, never another chat's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from khabar.index import Article, Index
+
+from khabar import Settings
+from tests.fakes import HashEncoder
+
+
+def _article(n: int, outlet: str) -> Article:
+    return Article(title=f"Story {n}", url=f"https://wire.test/{n}", lang="en",
+                   outlets=[outlet], paragraphs=[f"Story number {n} is about the harvest "
+                                                 f"of the year {2000 + n} in the valley."])
+
+
+def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    store = ix.store
+    ix.add_articles([_article(1, "Wire")])  # the CLI's: shared
+    ix.add_articles([_article(2, "Desk")], origin="operator:9")  # shared
+    ix.add_articles([_article(3, "Mine")], origin="chat:-100")
+    # While no other chat has anything of its own, a scope filters nothing.
+    assert store.passage_filter(scope="chat:-100") is None
+    ix.add_articles([_article(4, "Theirs")], origin="chat:-200")
+    ix.add_articles([_article(5, "Theirs")], origin="chat:-1000")  # sorts between them
+    by_article = {p.article_id: pid for pid, p in
+                  store.passages([r["id"] for r in store.iter_passages()]).items()}
+    ids = {a.id: a.title for a in store.articles_in()}
+    seen = store.passage_filter(scope="chat:-100")
+    assert seen is not None
+    assert {ids[a] for a, pid in by_article.items() if pid in seen} == \
+        {"Story 1", "Story 2", "Story 3"}
+    assert {a.title for a in store.articles_in(scope="chat:-200")} == \
+        {"Story 1", "Story 2", "Story 4"}
+    assert dict(store.outlets(scope="chat:-100")) == {"Wire": 1, "Desk": 1, "Mine": 1}
+    assert dict(store.outlets(scope="chat:-200")) == {"Wire": 1, "Desk": 1, "Theirs": 1}
+    assert dict(store.outlets()) == {"Wire": 1, "Desk": 1, "Mine": 1, "Theirs": 2}
+    # A private chat with nothing of its own sees the shared archive.
+    assert {a.title for a in store.articles_in(scope="chat:5")} == {"Story 1", "Story 2"}
+    ix.close()
+
+
+def test_a_chats_text_added_again_to_the_shared_archive_is_shared(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix.add_articles([_article(1, "Wire")], origin="chat:-100")
+    again = _article(1, "Wire")
+    again.url = "https://elsewhere.test/1"  # the same text under another URL
+    assert ix.add_articles([again], origin="operator:9").count("duplicate") == 1
+    assert {a.title for a in ix.store.articles_in(scope="chat:-200")} == {"Story 1"}
+    # Another chat's copy of it does not take it from the shared archive.
+    assert ix.add_articles([_article(1, "Wire")], origin="chat:-200").count("unchanged") == 1
+    assert ix.store.article_ids(origin="operator:9")
+    ix.close()
