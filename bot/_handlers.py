@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -75,9 +76,11 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str,
 async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
                           user: User | None, asker: int, question: str, *,
                           previous: object = _OWN, intro: str | None = None,
-                          extra: list[list[InlineKeyboardButton]] | None = None) -> None:
+                          extra: list[list[InlineKeyboardButton]] | None = None,
+                          read_filters: bool = True) -> None:
     """Answer ``question`` in reply to ``message``. ``previous``: what it may follow up
-    (``_OWN``: the asker's last question here; None: nothing, asked fresh)."""
+    (``_OWN``: the asker's last question here; None: nothing, asked fresh);
+    ``read_filters=False``: no period or outlet read from its words (asked fresh)."""
     svc = services(context)
     question = question.strip()[:MAX_QUESTION]
     if not question:
@@ -91,7 +94,8 @@ async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         # Only what this chat may see: the shared archive and its own additions.
         answer = await asyncio.to_thread(svc.khabar.ask, question, previous=before,
-                                         filters=Filters(scope=origin_of(message.chat_id)))
+                                         filters=Filters(scope=origin_of(message.chat_id)),
+                                         read_filters=read_filters)
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
     svc.state.set_previous(message.chat_id, asker, answer.query.conversation)
@@ -105,8 +109,14 @@ async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
         svc.db.keep_answer, message.chat_id, "answer", lang, shown=len(shown),
         more=[(h.passage.id, h.outlets or h.passage.outlets, h.score) for h in answer.more],
         context=answer.query.conversation, payload={"question": question})
+    # Read as a follow-up, or with a period or outlet taken from its words: the
+    # answer says so (render_telegram) and offers the plain reading.
+    # What was read from the words (the chat's scope is not: it always applies).
+    applied = dataclasses.replace(answer.query.filters, scope=None)
+    if "time" in answer.relaxed:  # a period that matched nothing was dropped already
+        applied = dataclasses.replace(applied, since=None, until=None)
     keyboard = _keyboard(len(answer.more), key, 0, shown, lang,
-                         fresh=bool(answer.query.follow_up_of), extra=extra)
+                         fresh=bool(answer.query.follow_up_of) or bool(applied), extra=extra)
     text = render_telegram(answer, lang)
     if intro:
         text = f"<i>{esc(intro)}</i>\n\n{text}"
@@ -122,7 +132,8 @@ async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
 
 
 async def on_fresh(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """"Ask it fresh": the question again, not read as a follow-up."""
+    """"Ask it fresh": the question again, not read as a follow-up, and without the
+    period or outlets read from its words."""
     svc = services(context)
     query = update.callback_query
     assert query is not None
@@ -135,7 +146,8 @@ async def on_fresh(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     await _drop_button(query)
     await answer_question(context, message, query.from_user, query.from_user.id,
-                          str(kept.payload.get("question", "")), previous=None)
+                          str(kept.payload.get("question", "")), previous=None,
+                          read_filters=False)
 
 
 def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> UiLang:

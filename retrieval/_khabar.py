@@ -38,9 +38,10 @@ class Khabar:
         self._outlets: tuple[int, list[str]] | None = None
 
     def understand(self, text: str, *, previous: str | None = None,
-                   filters: Filters | None = None, now: datetime | None = None) -> Query:
+                   filters: Filters | None = None, now: datetime | None = None,
+                   read_filters: bool = True) -> Query:
         return understand(text, previous=previous, known_outlets=self._known_outlets(),
-                          filters=filters, now=now)
+                          filters=filters, now=now, read_filters=read_filters)
 
     def _known_outlets(self) -> list[str]:
         """The store's outlets, listed again only after a write (a count over every
@@ -56,10 +57,12 @@ class Khabar:
         return self.searcher.search(query, k)
 
     def ask(self, text: str, *, previous: str | None = None, filters: Filters | None = None,
-            now: datetime | None = None, k: int = 10) -> Answer:
-        """Answer a question; ``previous`` is the asker's previous question."""
+            now: datetime | None = None, k: int = 10, read_filters: bool = True) -> Answer:
+        """Answer a question; ``previous`` is the asker's previous question;
+        ``read_filters=False``: no period or outlet read from its words."""
         t0 = time.perf_counter()
-        query = self.understand(text, previous=previous, filters=filters, now=now)
+        query = self.understand(text, previous=previous, filters=filters, now=now,
+                                read_filters=read_filters)
         result = self.search(query, k=k)
         t1 = time.perf_counter()
         answer = compose(self.index, query, result.hits, self.answer_config,

@@ -126,15 +126,20 @@ def looks_like_follow_up(text: str) -> bool:
 
 
 def understand(text: str, *, previous: str | None = None, known_outlets: Sequence[str] = (),
-               filters: Filters | None = None, now: datetime | None = None) -> Query:
+               filters: Filters | None = None, now: datetime | None = None,
+               read_filters: bool = True) -> Query:
     """Turn a question into a :class:`Query`.
 
     ``previous`` is the same asker's previous question: it is prepended to the
     searched text only when this one looks like a follow-up ("and what about
-    Homs?"), and is never shown as part of the answer.
+    Homs?"), and is never shown as part of the answer. ``read_filters=False`` takes
+    the words as they are: no period or outlet read from them ("ask it fresh").
     """
     text = text.strip()
-    search, parsed = parse_filters(text, known_outlets=known_outlets, now=now)
+    if read_filters:
+        search, parsed = parse_filters(text, known_outlets=known_outlets, now=now)
+    else:
+        search, parsed = text, Filters()
     follow = None
     if previous and looks_like_follow_up(text):
         follow = previous

@@ -92,3 +92,17 @@ async def test_a_reply_follows_up_the_answer_replied_to_and_can_be_asked_fresh(
     assert again["reply_to_message"]["message_id"] == third["message_id"]
     await until(lambda: not any(b.get("callback_data", "").startswith("fresh:")
                                 for b in buttons(fake.message(GROUP, third["message_id"]))))
+
+
+async def test_a_question_read_with_an_outlet_can_be_asked_without_it(bot: RunningBot) -> None:
+    fake = bot.fake
+    # An outlet read from the words: the answer says so and offers the plain reading.
+    fake.group_text(GROUP, 9, "/ask who struck Aleppo according to Reuters?")
+    (first,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
+    assert first["text"].startswith("Filters")
+    (fresh,) = [b for b in buttons(first) if b.get("callback_data", "").startswith("fresh:")]
+    fake.callback_query(9, GROUP, first, fresh["callback_data"])
+    *_, again = await fake.wait_for_messages(GROUP, 2, timeout=TIMEOUT)
+    assert "Filters" not in again["text"].split("\n", 1)[0]
+    assert not any(b.get("callback_data", "").startswith("fresh:") for b in buttons(again))
+    assert "[1]" in again["text"]
