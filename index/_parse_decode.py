@@ -39,7 +39,10 @@ def _check_text(text: str) -> str:
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     if controls / len(text) > 0.05:
         raise _binary()
-    return strip_controls(text)
+    text = strip_controls(text)
+    if not text.strip():  # only control characters (DEL, C1): nothing to read
+        raise ParseError("the content is empty")
+    return text
 
 
 def decode_bytes(data: bytes) -> str:
