@@ -209,14 +209,21 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from khabar.model import load_encoders, space_info
 
     expected = []
+    encoders: list[Encoder] = []
     if args.model:
         with _status("loading the model…") as progress:
-            expected = [space_info(e) for e in load_encoders(settings, progress)]
+            encoders = list(load_encoders(settings, progress))
+            expected = [space_info(e) for e in encoders]
     store = _store(settings)
     try:
         faults = store.check(expected)
+        if args.model:
+            faults += _sampled_vectors(store, encoders)
         old = (settings.sentence_vectors and store.count_passages() > 0
                and not store.count_sentence_vectors())
+        if store.reindex_pending():
+            print("note: a reindex was started and not finished; the store still answers "
+                  "with its old vectors; `khabar reindex` goes on with it")
     finally:
         store.close()
     for fault in faults:
@@ -225,6 +232,38 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         print("note: no passage has sentence vectors; `khabar reindex --sentences` adds them")
     print("ok" if not faults else f"{len(faults)} fault(s)")
     return EXIT_FAULT if faults else EXIT_OK
+
+
+SAMPLE = 16  # passages whose vectors check embeds again
+SAME_VECTOR = 0.99  # float16 storage moves a vector by ~1e-4 of cosine
+
+
+def _sampled_vectors(store: Store, encoders: Sequence[Encoder]) -> list[str]:
+    """Faults where stored vectors were not made by the configured encoders (the same
+    fingerprint, other vectors: a store written by hand, or by an older khabar's
+    interrupted reindex): a sample of passages embedded again and compared."""
+    import random
+
+    import numpy as np
+
+    rows = list(store.iter_passages())
+    sample = random.Random(len(rows)).sample(rows, min(SAMPLE, len(rows)))
+    faults = []
+    for enc in encoders:
+        stored = store.vectors(enc.space, [r["id"] for r in sample])
+        have = [r for r in sample if r["id"] in stored]
+        if not have:
+            continue
+        fresh = enc.embed_passages([r["text"] for r in have])
+        cos = [float(np.dot(stored[r["id"]], v) / max(np.linalg.norm(stored[r["id"]])
+                                                      * np.linalg.norm(v), 1e-12))
+               for r, v in zip(have, fresh, strict=True)]
+        bad = sum(c < SAME_VECTOR for c in cos)
+        if bad:
+            faults.append(f"{bad} of {len(have)} sampled {enc.space} vectors differ from what "
+                          f"{enc.name} makes of their passage (vectors of another model?): "
+                          "`khabar reindex`")
+    return faults
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
@@ -251,9 +290,7 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from tqdm import tqdm
-
-    from khabar.model import embed_sentences, load_encoders, space_info
+    from khabar.model import load_encoders, space_info
 
     with _status("loading the model…") as progress:
         encoders = load_encoders(settings, progress)
@@ -261,27 +298,39 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.sentences:
             return _add_sentence_vectors(store, encoders)
+        # New vectors go beside the old ones, batch by batch (a crash keeps them: the
+        # same command goes on), then replace them in one switch (store/_reindex.py).
+        spaces = [space_info(e) for e in encoders]
+        done = store.reindex_begin(spaces)
         rows = list(store.iter_passages())
         for enc in encoders:
-            vecs, sents = [], []
-            batch = 64
-            for i in tqdm(range(0, len(rows), batch), desc=f"reindex {enc.space}",
-                          unit="batch", disable=not sys.stderr.isatty()):
-                chunk = rows[i:i + batch]
-                ids, texts = [r["id"] for r in chunk], [r["text"] for r in chunk]
-                embedded = enc.embed_passages(texts)
-                vecs += list(zip(ids, embedded, strict=True))
-                if settings.sentence_vectors:
-                    mats = embed_sentences([enc], texts, {enc.space: embedded})[enc.space]
-                    sents += list(zip(ids, mats, strict=True))
-            store.replace_vectors(enc.space, vecs)
-            store.replace_sentence_vectors(enc.space, sents)
-        store.bind_spaces([space_info(e) for e in encoders], replace=True)
+            have = done.get(enc.space, set())
+            todo = [(r["id"], r["text"]) for r in rows if r["id"] not in have]
+            while todo:
+                _reindex_space(store, enc, todo, settings.sentence_vectors)
+                todo = store.reindex_missing(enc.space)  # passages added meanwhile
+        store.reindex_commit(spaces, sentences=settings.sentence_vectors)
         store.refresh(force_rebuild=True)
     finally:
         store.close()
     print(f"reindexed {len(rows)} passages with {', '.join(e.name for e in encoders)}")
     return EXIT_OK
+
+
+def _reindex_space(store: Store, enc: Encoder, todo: list[tuple[int, str]],
+                   sentences: bool, batch: int = 64) -> None:
+    from tqdm import tqdm
+
+    from khabar.model import embed_sentences
+
+    for i in tqdm(range(0, len(todo), batch), desc=f"reindex {enc.space}", unit="batch",
+                  disable=not sys.stderr.isatty()):
+        chunk = todo[i:i + batch]
+        ids, texts = [pid for pid, _ in chunk], [text for _, text in chunk]
+        embedded = enc.embed_passages(texts)
+        mats = embed_sentences([enc], texts, {enc.space: embedded})[enc.space] \
+            if sentences else None
+        store.reindex_write(enc.space, ids, embedded, mats)
 
 
 def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:

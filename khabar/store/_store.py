@@ -228,6 +228,35 @@ class Store:
     def clear(self) -> int:
         return self.delete_articles(self.article_ids())
 
+    # -- reindexing: new vectors beside the old, then one switch (see ._reindex) -------
+    def reindex_begin(self, spaces: Sequence[SpaceInfo]) -> dict[str, set[int]]:
+        """Start or resume a reindex to ``spaces``: the passage ids done per space."""
+        from . import _reindex
+
+        return _reindex.begin(self._conn(), spaces)
+
+    def reindex_write(self, space: str, ids: Sequence[int], vectors: np.ndarray,
+                      sentences: Sequence[np.ndarray] | None) -> None:
+        from . import _reindex
+
+        _reindex.write(self._conn(), space, ids, vectors, sentences)
+
+    def reindex_missing(self, space: str) -> list[tuple[int, str]]:
+        from . import _reindex
+
+        return _reindex.missing(self._conn(), space)
+
+    def reindex_commit(self, spaces: Sequence[SpaceInfo], *, sentences: bool) -> None:
+        """Every vector replaced by the new ones, with ``spaces`` recorded, at once."""
+        from . import _reindex
+
+        _reindex.commit(self._conn(), spaces, sentences)
+
+    def reindex_pending(self) -> bool:
+        from . import _reindex
+
+        return _reindex.pending(self._conn())
+
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite one space's vectors (reindexing), in one transaction."""
         _write.replace_vectors(self._conn(), space, rows)

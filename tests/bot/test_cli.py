@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from khabar.bot.cli import EXIT_OK, EXIT_USAGE, benchmarks, build_parser
+from khabar.bot.cli import EXIT_FAULT, EXIT_OK, EXIT_USAGE, benchmarks, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "stats", "check", "summary",
@@ -176,6 +176,33 @@ def test_reindex_adds_sentence_vectors_to_a_store_from_before_them(
     assert khabar("check", "--no-model", home=khabar_home).stdout.strip() == "ok"
     again = json.loads(khabar("stats", "--json", home=khabar_home).stdout)
     assert again["sentence_vectors"] == stats["sentence_vectors"]
+
+
+@pytest.mark.model
+def test_check_finds_vectors_its_model_did_not_make(khabar_home: Path, encoders: list) -> None:
+    # What an interrupted reindex of an older khabar left: the recorded model's
+    # fingerprint over vectors of another model (same width, so no width fault).
+    import numpy as np
+    from khabar.index import Index
+
+    from khabar import Settings
+
+    ix = Index.open(Settings(home=khabar_home), encoders=encoders)
+    ix.add_path(REPO / "seeds")
+    rows = [(r["id"], r["text"]) for r in ix.store.iter_passages()]
+    rng = np.random.default_rng(3)
+    other = rng.standard_normal((len(rows), 384)).astype(np.float32)
+    ix.store.replace_vectors("e5", [(pid, v / np.linalg.norm(v))
+                                    for (pid, _), v in zip(rows, other, strict=True)])
+    ix.close()
+    r = khabar("check", "--no-model", home=khabar_home)
+    assert r.returncode == EXIT_OK  # widths and counts are right: only the model can tell
+    r = khabar("check", home=khabar_home)
+    assert r.returncode == EXIT_FAULT, r.stdout + r.stderr
+    assert "sampled e5 vectors differ" in r.stdout
+    assert khabar("reindex", home=khabar_home).returncode == EXIT_OK
+    r = khabar("check", home=khabar_home)
+    assert r.returncode == EXIT_OK and r.stdout.strip() == "ok", r.stdout + r.stderr
 
 
 def test_ingest_reports_hostile_files_one_by_one_and_ingests_the_rest(
