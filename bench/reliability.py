@@ -2,6 +2,7 @@
 
     python bench/reliability.py crash --trials 20            # SIGKILL during ingest and reindex
     python bench/reliability.py crash --trials 3 --articles 10   # a quick look
+    python bench/reliability.py load --chats 200             # 200 chats asking at once
 
 **crash**: each trial kills (SIGKILL) a real ``khabar ingest`` of a folder of real news
 articles (NTREX-128, English and Arabic, one JSON file each) at a random moment between
@@ -13,6 +14,16 @@ writes must equal the ones it replaces). A trial fails when either check fails, 
 second run fails, or the store does not hold each article exactly once. Every run uses
 the real encoders (e5 on onnxruntime, USE) from the built model (``KHABAR_HOME`` or
 ``--models``), in a fresh home per trial.
+
+**load**: the real bot (PTB's real HTTP client, its ``SendLimiter`` and per-user limit)
+polling the fake Bot API (tests/bot/fake_telegram.py), over an index of real news
+articles and the real encoders; ``--chats`` chats ask one real question each at once,
+one of them after Telegram told it ``RetryAfter``, one more has its answer's connection
+dropped, and one user floods ``--flood`` questions. The scenario is tests/bot/load.py
+(the test runs it with 30 chats). Reports answered/dropped, p50/p95/max latency (update
+queued -> answer at the fake; wall time on a shared machine: see the load average and
+the process CPU time next to it) and what the flood, the RetryAfter and the dropped
+connection got.
 """
 
 from __future__ import annotations
@@ -144,6 +155,59 @@ def crash(args: argparse.Namespace) -> dict[str, Any]:
             "trials": trials}
 
 
+def load(args: argparse.Namespace) -> dict[str, Any]:
+    import asyncio
+
+    from khabar.index import Index
+    from khabar.retrieval import Khabar
+
+    from khabar import Settings
+    from khabar.model import load_encoders
+    from tests.bot.conftest import bot_settings, run_bot
+    from tests.bot.load import TimedTelegram, run_load
+
+    models = args.models or C.default_models()
+    root = Path(tempfile.mkdtemp(prefix="khabar-load-"))
+    home = C.share_models(root / "home", models)
+    ix = Index.open(Settings(home=home), encoders=load_encoders(Settings(home=home)))
+    report = ix.add_articles(C.ntrex_articles()[:args.articles])
+    questions = [q for _, q in C.questions()]
+    print(f"{report.count('added')} articles, {report.passages} passages; "
+          f"{args.chats} chats asking at once ({C.load_avg()})", flush=True)
+
+    async def go() -> tuple[Any, list[str]]:
+        async with TimedTelegram(webhook_retry_delay=0.05) as fake:
+            settings = bot_settings(home, fake, rate_limit_per_minute=args.per_minute)
+            async with run_bot(fake, settings, Khabar(ix), ix) as running:
+                res = await run_load(fake, questions, chats=args.chats, flood=args.flood,
+                                     per_minute=args.per_minute,
+                                     retry_after=args.retry_after, timeout=args.timeout)
+            return res, [f"{type(e).__name__}: {e}" for e in running.errors]
+
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    res, errors = asyncio.run(go())
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - t0
+    ix.close()
+    shutil.rmtree(root, ignore_errors=True)
+    lat = res.latencies or [float("nan")]
+    return {
+        "chats": res.chats, "answered": res.answered, "dropped": res.dropped,
+        "wrong": res.wrong, "p50_s": round(C.percentile(lat, 50), 2),
+        "p95_s": round(C.percentile(lat, 95), 2), "max_s": round(max(lat), 2),
+        "all_answered_in_s": round(res.wall_s, 1), "process_cpu_s": round(cpu, 1),
+        "wall_s": round(wall, 1), "load": C.load_avg(),
+        "retry_after": {"waited_s": round(res.flooded_waited_s, 1),
+                        "answered": res.flooded_answered,
+                        "other_chats_answered_meanwhile": res.others_during_wait},
+        "dropped_connection": {"told_politely": res.dropped_told,
+                               "next_question_answered": res.dropped_next_answered},
+        "flood": {"sent": res.flood_sent, "answered": res.flood_answers,
+                  "refused_politely": res.flood_refusals, "other": res.flood_other,
+                  "per_minute": args.per_minute},
+        "handler_errors": errors, "articles": report.count("added"),
+        "passages": report.passages, "ok": res.ok}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -154,9 +218,23 @@ def main() -> None:
     c.add_argument("--seed", type=int, default=13)
     c.add_argument("--models", type=Path, help="a models folder with the built e5")
     c.add_argument("--json", type=Path)
+    ld = sub.add_parser("load", help="many chats asking at once through the fake Bot API")
+    ld.add_argument("--chats", type=int, default=200)
+    ld.add_argument("--flood", type=int, default=30, help="questions one user sends at once")
+    ld.add_argument("--per-minute", type=int, default=5, help="the bot's per-user limit")
+    ld.add_argument("--retry-after", type=int, default=10)
+    ld.add_argument("--articles", type=int, default=48)
+    ld.add_argument("--timeout", type=float, default=900)
+    ld.add_argument("--models", type=Path, help="a models folder with the built e5")
+    ld.add_argument("--json", type=Path)
     args = p.parse_args()
-    result = crash(args)
-    print(json.dumps(result["summary"], indent=1))
+    if args.what == "crash":
+        result = crash(args)
+        print(json.dumps(result["summary"], indent=1))
+    else:
+        result = load(args)
+        print(json.dumps({k: v for k, v in result.items() if k != "wrong"}, indent=1,
+                         ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
 
