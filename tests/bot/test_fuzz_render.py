@@ -13,8 +13,16 @@ from hypothesis import strategies as st
 from khabar.bot._render import render_telegram, telegram_source
 from khabar.bot._render_summary import render_summary_telegram, render_timeline_telegram
 from khabar.bot._split import TELEGRAM_LIMIT, split_html, visible_text
-from khabar.retrieval import Answer, AnswerSentence, Filters, Query, Source, Story, Summary
-from khabar.retrieval import TimelineEntry
+from khabar.retrieval import (
+    Answer,
+    AnswerSentence,
+    Filters,
+    Query,
+    Source,
+    Story,
+    Summary,
+    TimelineEntry,
+)
 
 from khabar._redact import redact
 from tests.bot.fake_telegram import _strip_text, parse_html, utf16_len
