@@ -175,6 +175,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{report.count('added')} articles, {report.passages} passages; "
           f"{args.chats} chats asking at once ({C.load_avg()})", flush=True)
 
+    skipped: dict[str, int] = {}
+
     async def go() -> tuple[Any, list[str]]:
         async with TimedTelegram(webhook_retry_delay=0.05) as fake:
             settings = bot_settings(home, fake, rate_limit_per_minute=args.per_minute)
@@ -182,6 +184,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
                 res = await run_load(fake, questions, chats=args.chats, flood=args.flood,
                                      per_minute=args.per_minute,
                                      retry_after=args.retry_after, timeout=args.timeout)
+            limiter = running.app.bot.rate_limiter
+            skipped.update(getattr(limiter, "skipped", {}))
             return res, [f"{type(e).__name__}: {e}" for e in running.errors]
 
     cpu0, t0 = time.process_time(), time.perf_counter()
@@ -192,8 +196,9 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
     lat = res.latencies or [float("nan")]
     return {
         "chats": res.chats, "answered": res.answered, "dropped": res.dropped,
-        "wrong": res.wrong, "p50_s": round(C.percentile(lat, 50), 2),
-        "p95_s": round(C.percentile(lat, 95), 2), "max_s": round(max(lat), 2),
+        "wrong": res.wrong, "first_s": round(res.first_s, 2),
+        "p50_s": round(C.percentile(lat, 50), 2), "p95_s": round(C.percentile(lat, 95), 2),
+        "max_s": round(max(lat), 2),
         "all_answered_in_s": round(res.wall_s, 1), "process_cpu_s": round(cpu, 1),
         "wall_s": round(wall, 1), "load": C.load_avg(),
         "retry_after": {"waited_s": round(res.flooded_waited_s, 1),
@@ -204,7 +209,8 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         "flood": {"sent": res.flood_sent, "answered": res.flood_answers,
                   "refused_politely": res.flood_refusals, "other": res.flood_other,
                   "per_minute": args.per_minute},
-        "handler_errors": errors, "articles": report.count("added"),
+        "handler_errors": errors, "chat_actions_skipped": skipped,
+        "articles": report.count("added"),
         "passages": report.passages, "ok": res.ok}
 
 

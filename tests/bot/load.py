@@ -61,6 +61,7 @@ class LoadResult:
     wrong: list[str] = field(default_factory=list)  # chats that got something else
     latencies: list[float] = field(default_factory=list)  # seconds, one per answered chat
     wall_s: float = 0.0
+    first_s: float = float("inf")  # the first answer's latency
     others_during_wait: int = 0  # other chats answered while the flooded chat waited
     flooded_answered: bool = False
     flooded_waited_s: float = 0.0
@@ -148,6 +149,7 @@ async def run_load(fake: TimedTelegram, questions: list[str], *, chats: int, flo
             res.wrong.append(f"{chat}: {texts[0][:80]!r}")
         else:
             res.answered += 1
+            res.first_s = min(res.first_s, fake.sent_at[chat][0] - started[chat])
             res.latencies.append(fake.sent_at[chat][0] - started[chat])
     # The flooded chat got its answer after the wait, while the others went on.
     failed = fake.failed_at[FLOODED][0]
