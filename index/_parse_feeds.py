@@ -85,7 +85,11 @@ def parse_feed(data: bytes | str, source: str | None = None) -> list[FeedEntry]:
     if not raw.strip():
         raise ParseError("the feed is empty")
     # Bytes, never a str: feedparser would treat a str as a URL or a path to open.
-    parsed = feedparser.parse(raw, sanitize_html=True, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(raw, sanitize_html=True, resolve_relative_uris=False)
+    except Exception as exc:
+        # (e.g. ValueError from chr() on "&#2000000;"): the feed is unreadable, not khabar.
+        raise ParseError(f"malformed feed: {type(exc).__name__}: {exc}") from None
     if not parsed.entries:
         if parsed.get("bozo"):
             raise ParseError(f"malformed feed: {parsed.get('bozo_exception')}")
