@@ -3,6 +3,7 @@
     python bench/reliability.py crash --trials 20            # SIGKILL during ingest and reindex
     python bench/reliability.py crash --trials 3 --articles 10   # a quick look
     python bench/reliability.py load --chats 200             # 200 chats asking at once
+    python bench/reliability.py fuzz --examples 2000         # every parser and renderer
 
 **crash**: each trial kills (SIGKILL) a real ``khabar ingest`` of a folder of real news
 articles (NTREX-128, English and Arabic, one JSON file each) at a random moment between
@@ -24,6 +25,12 @@ dropped, and one user floods ``--flood`` questions. The scenario is tests/bot/lo
 queued -> answer at the fake; wall time on a shared machine: see the load average and
 the process CPU time next to it) and what the flood, the RetryAfter and the dropped
 connection got.
+
+**fuzz**: the properties of tests/index/test_fuzz_parsers.py, tests/bot/test_fuzz_render.py
+and tests/bot/test_fuzz_commands.py (each input within a CPU budget, read or refused with
+khabar's own error, Telegram HTML always valid and within 4096) with ``--examples``
+examples each instead of the suite's 40; reports the inputs tried and refused per target
+and each failing property with its minimal input.
 """
 
 from __future__ import annotations
@@ -214,6 +221,44 @@ def load(args: argparse.Namespace) -> dict[str, Any]:
         "passages": report.passages, "ok": res.ok}
 
 
+FUZZ_MODULES = ("tests.index.test_fuzz_parsers", "tests.bot.test_fuzz_commands",
+                "tests.bot.test_fuzz_render")
+
+
+def fuzz(args: argparse.Namespace) -> dict[str, Any]:
+    import importlib
+    import traceback
+    import warnings
+
+    os.environ["KHABAR_FUZZ_EXAMPLES"] = str(args.examples)
+    os.environ["KHABAR_FUZZ_BUDGET"] = str(args.budget)
+    warnings.simplefilter("ignore")  # zipfile's "Duplicate name" while making archives
+    from tests import fuzz as F
+
+    failures = []
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for mod_name in FUZZ_MODULES:
+        mod = importlib.import_module(mod_name)
+        for name in sorted(n for n in dir(mod) if n.startswith("test_fuzz_")):
+            c0 = time.process_time()
+            try:
+                getattr(mod, name)()
+                ok = True
+            except Exception as exc:  # a failing property: reported
+                ok = False
+                lines = traceback.format_exception_only(exc)
+                failures.append({"property": f"{mod_name}.{name}",
+                                 "error": "".join(lines)[-1500:]})
+            print(f"{'ok  ' if ok else 'FAIL'} {name} ({time.process_time() - c0:.0f} s CPU)",
+                  flush=True)
+    return {"examples_per_property": args.examples, "budget_cpu_s": args.budget,
+            "targets": {k: {"tried": v, "refused": F.REFUSED.get(k, 0)}
+                        for k, v in sorted(F.TRIED.items())},
+            "inputs_tried": sum(F.TRIED.values()), "failures": failures,
+            "process_cpu_s": round(time.process_time() - cpu0, 1),
+            "wall_s": round(time.perf_counter() - t0, 1), "load": C.load_avg()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -233,10 +278,17 @@ def main() -> None:
     ld.add_argument("--timeout", type=float, default=900)
     ld.add_argument("--models", type=Path, help="a models folder with the built e5")
     ld.add_argument("--json", type=Path)
+    fz = sub.add_parser("fuzz", help="every parser and renderer under hypothesis")
+    fz.add_argument("--examples", type=int, default=1000, help="per property")
+    fz.add_argument("--budget", type=float, default=2.0, help="CPU seconds per input")
+    fz.add_argument("--json", type=Path)
     args = p.parse_args()
     if args.what == "crash":
         result = crash(args)
         print(json.dumps(result["summary"], indent=1))
+    elif args.what == "fuzz":
+        result = fuzz(args)
+        print(json.dumps(result, indent=1, ensure_ascii=False))
     else:
         result = load(args)
         print(json.dumps({k: v for k, v in result.items() if k != "wrong"}, indent=1,

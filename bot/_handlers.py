@@ -34,6 +34,7 @@ from ._services import (
     command_text,
     refuse_if_limited,
     reply_html,
+    searched,
     send_html,
     services,
     topic_of,
@@ -88,7 +89,7 @@ async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
               else previous if isinstance(previous, str) else None)
     t0 = time.perf_counter()
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
-        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=before)
+        answer = await searched(svc.khabar.ask, question, previous=before)
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
     svc.state.set_previous(message.chat_id, asker, answer.query.conversation)

@@ -24,7 +24,7 @@ from khabar.retrieval import (
     TimelineEntry,
 )
 
-from khabar._redact import redact
+from khabar._redact import redact_html
 from tests.bot.fake_telegram import _strip_text, parse_html, utf16_len
 from tests.fuzz import FUZZ, TEXT, budget, long_text
 
@@ -92,7 +92,8 @@ def shown_in(markup: str, *, links: set[str], texts: list[str]) -> None:
     whole, _ = parse_html(markup)
     for text in texts:
         assert text in whole, text[:80]
-    parts = [p for p in split_html(redact(markup), TELEGRAM_LIMIT) if visible_text(p).strip()]
+    parts = [p for p in split_html(redact_html(markup), TELEGRAM_LIMIT)
+             if visible_text(p).strip()]
     for part in parts:
         text, entities = _strip_text(*parse_html(part))
         assert 0 < utf16_len(text) <= TELEGRAM_LIMIT
