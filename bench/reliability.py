@@ -4,6 +4,7 @@
     python bench/reliability.py crash --trials 3 --articles 10   # a quick look
     python bench/reliability.py load --chats 200             # 200 chats asking at once
     python bench/reliability.py fuzz --examples 2000         # every parser and renderer
+    python bench/reliability.py all                          # all three -> docs/reliability.md
 
 **crash**: each trial kills (SIGKILL) a real ``khabar ingest`` of a folder of real news
 articles (NTREX-128, English and Arabic, one JSON file each) at a random moment between
@@ -31,6 +32,10 @@ and tests/bot/test_fuzz_commands.py (each input within a CPU budget, read or ref
 khabar's own error, Telegram HTML always valid and within 4096) with ``--examples``
 examples each instead of the suite's 40; reports the inputs tried and refused per target
 and each failing property with its minimal input.
+
+**all**: crash, load and fuzz with their defaults (or the options given), each written
+into its block of the figures section of docs/reliability.md (``--skip crash`` keeps a
+block as it is, for a machine too busy for the crash trials).
 """
 
 from __future__ import annotations
@@ -259,6 +264,67 @@ def fuzz(args: argparse.Namespace) -> dict[str, Any]:
             "wall_s": round(time.perf_counter() - t0, 1), "load": C.load_avg()}
 
 
+DOC = REPO / "docs" / "reliability.md"
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def crash_figures(r: dict[str, Any], cmd: str) -> list[str]:
+    rows = [[k, v["trials"], v["killed mid-run"], v["failures"]]
+            for k, v in r["summary"].items()]
+    return [f"`{cmd}` ({time.strftime('%Y-%m-%d')}, {r['load']}): {r['articles']} real "
+            f"articles ({r['passages']} passages); a whole ingest took {r['ingest_s']:.1f} s, "
+            f"a whole reindex {r['reindex_s']:.1f} s (wall).", "",
+            *_table(["SIGKILL during", "trials", "killed mid-run", "failures"], rows)]
+
+
+def load_figures(r: dict[str, Any], cmd: str) -> list[str]:
+    ra, dc, fl = r["retry_after"], r["dropped_connection"], r["flood"]
+    return [f"`{cmd}` ({time.strftime('%Y-%m-%d')}, {r['load']}; {r['articles']} articles, "
+            f"{r['passages']} passages):", "",
+            *_table(["chats", "answered", "dropped", "first answer", "p50", "p95", "max",
+                     "all answered in", "process CPU"],
+                    [[r["chats"], r["answered"], r["dropped"], f"{r['first_s']} s",
+                      f"{r['p50_s']} s", f"{r['p95_s']} s", f"{r['max_s']} s",
+                      f"{r['all_answered_in_s']} s", f"{r['process_cpu_s']} s"]]), "",
+            f"- RetryAfter: the flooded chat waited {ra['waited_s']} s and was "
+            f"{'answered' if ra['answered'] else 'NOT answered'}; meanwhile "
+            f"{ra['other_chats_answered_meanwhile']} other chats were answered.",
+            f"- Dropped connection: told politely: {dc['told_politely']}; its next question "
+            f"answered: {dc['next_question_answered']}.",
+            f"- Flood: {fl['sent']} questions at once from one user (limit {fl['per_minute']} "
+            f"a minute): {fl['answered']} answered, {fl['refused_politely']} polite refusal, "
+            f"{fl['other']} other replies.",
+            f"- Errors seen by handlers: {len(r['handler_errors'])} "
+            f"({'; '.join(sorted(set(e.split(':')[0] for e in r['handler_errors'])))}: the "
+            f"dropped connection). Scenario passed: {r['ok']}."]
+
+
+def fuzz_figures(r: dict[str, Any], cmd: str) -> list[str]:
+    rows = [[k, v["tried"], v["refused"]] for k, v in r["targets"].items()]
+    fails = [f"- FAILED {f['property']}: {f['error'].splitlines()[0][:300]}"
+             for f in r["failures"]] or ["- No property failed."]
+    return [f"`{cmd}` ({time.strftime('%Y-%m-%d')}, {r['load']}): {r['inputs_tried']} inputs "
+            f"in {r['process_cpu_s']} s of CPU ({r['wall_s']} s wall), each within "
+            f"{r['budget_cpu_s']} s of CPU.", "",
+            *_table(["target", "inputs tried", "refused with khabar's error"], rows), "",
+            *fails]
+
+
+def write_block(name: str, lines: list[str], doc: Path = DOC) -> None:
+    """Replace the ``<!-- name:begin -->…<!-- name:end -->`` block of the report."""
+    text = doc.read_text(encoding="utf-8")
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    head, found, rest = text.partition(begin)
+    if not found or end not in rest:
+        raise SystemExit(f"{doc}: no {begin} … {end} block")
+    doc.write_text(head + begin + "\n" + "\n".join(lines) + "\n" + end
+                   + rest.partition(end)[2], encoding="utf-8")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -282,8 +348,19 @@ def main() -> None:
     fz.add_argument("--examples", type=int, default=1000, help="per property")
     fz.add_argument("--budget", type=float, default=2.0, help="CPU seconds per input")
     fz.add_argument("--json", type=Path)
+    al = sub.add_parser("all", help="crash + load + fuzz, written to docs/reliability.md")
+    al.add_argument("--trials", type=int, default=20)
+    al.add_argument("--articles", type=int, default=24, help="for the crash trials")
+    al.add_argument("--seed", type=int, default=13)
+    al.add_argument("--chats", type=int, default=200)
+    al.add_argument("--examples", type=int, default=1000)
+    al.add_argument("--skip", action="append", default=[], choices=["crash", "load", "fuzz"])
+    al.add_argument("--models", type=Path)
+    al.add_argument("--json", type=Path)
     args = p.parse_args()
-    if args.what == "crash":
+    if args.what == "all":
+        result = run_all(args)
+    elif args.what == "crash":
         result = crash(args)
         print(json.dumps(result["summary"], indent=1))
     elif args.what == "fuzz":
@@ -295,6 +372,26 @@ def main() -> None:
                          ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    here = "python bench/reliability.py"
+    if "crash" not in args.skip:
+        result["crash"] = crash(args)
+        write_block("crash", crash_figures(
+            result["crash"], f"{here} crash --trials {args.trials} --articles {args.articles}"))
+    if "load" not in args.skip:
+        ns = argparse.Namespace(chats=args.chats, flood=30, per_minute=5, retry_after=10,
+                                articles=48, timeout=900, models=args.models)
+        result["load"] = load(ns)
+        write_block("load", load_figures(result["load"], f"{here} load --chats {args.chats}"))
+    if "fuzz" not in args.skip:
+        result["fuzz"] = fuzz(argparse.Namespace(examples=args.examples, budget=2.0))
+        write_block("fuzz", fuzz_figures(result["fuzz"],
+                                         f"{here} fuzz --examples {args.examples}"))
+    print(f"wrote {DOC}")
+    return result
 
 
 if __name__ == "__main__":
