@@ -16,6 +16,7 @@ import lxml.html
 from khabar._errors import ParseError
 from khabar.store._types import Article
 from khabar.text._analysis import detect_lang
+from khabar.text._controls import strip_controls
 from khabar.text._outlets import canonical_outlet
 
 from ._clean import clean_paragraphs
@@ -49,6 +50,8 @@ _BLOCK_TAGS = {
 
 def html_fragment_paragraphs(fragment: str) -> list[str]:
     """Paragraph texts of an HTML fragment (block elements and <br> break lines)."""
+    # Controls first: lxml refuses to set a text holding one ("\x1b" in a feed's content).
+    fragment = strip_controls(fragment or "")
     if not fragment or not fragment.strip():
         return []
     if "<" not in fragment:

@@ -66,7 +66,7 @@ def test_fuzz_decode(data: bytes) -> None:
 
 
 @FUZZ
-@given(st.one_of(TEXT, long_text(200_000)), st.sampled_from([None, True, False]))
+@given(st.one_of(TEXT, long_text(100_000)), st.sampled_from([None, True, False]))
 def test_fuzz_plain_text_and_markdown(text: str, markdown: bool | None) -> None:
     with budget("text / Markdown"):
         parse_text(text, "x.txt", markdown=markdown)
@@ -117,7 +117,7 @@ HTML = st.one_of(SOUP, pages())
 
 
 @FUZZ
-@given(st.one_of(HTML, HTML.map(lambda h: h * 200)), ENCODINGS,
+@given(st.one_of(HTML, SOUP.map(lambda h: h * 20)), ENCODINGS,
        st.one_of(st.none(), st.just("https://example.com/a"), TEXT))
 def test_fuzz_html(html: str, encoding: str, url: str | None) -> None:
     with budget("HTML (with JSON-LD, meta charset)"):
@@ -202,7 +202,7 @@ FEED = st.one_of(FEED_SOUP, rss())
 
 
 @FUZZ
-@given(st.one_of(FEED, FEED.map(lambda f: f * 50)))
+@given(st.one_of(FEED, FEED_SOUP.map(lambda f: f * 20)))
 def test_fuzz_feeds(feed: str) -> None:
     entries: list[Any] = []
     with budget("feeds (RSS/Atom)"):
