@@ -44,6 +44,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -305,7 +306,12 @@ def load_figures(r: dict[str, Any], cmd: str) -> list[str]:
 
 def fuzz_figures(r: dict[str, Any], cmd: str) -> list[str]:
     rows = [[k, v["tried"], v["refused"]] for k, v in r["targets"].items()]
-    fails = [f"- FAILED {f['property']}: {f['error'].splitlines()[0][:300]}"
+    def why(error: str) -> str:  # the assertion or error line, not the input's repr
+        lines = [ln.strip(" |") for ln in error.splitlines()]
+        return next((ln for ln in lines if re.match(r"\w+(Error|Exception|Group): ", ln)),
+                    lines[0])[:300]
+
+    fails = [f"- FAILED {f['property']}: {why(f['error'])}"
              for f in r["failures"]] or ["- No property failed."]
     return [f"`{cmd}` ({time.strftime('%Y-%m-%d')}, {r['load']}): {r['inputs_tried']} inputs "
             f"in {r['process_cpu_s']} s of CPU ({r['wall_s']} s wall), each within "
