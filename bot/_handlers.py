@@ -36,6 +36,7 @@ from ._services import (
     origin_of,
     refuse_if_limited,
     reply_html,
+    searched,
     send_html,
     services,
     topic_of,
@@ -93,9 +94,9 @@ async def answer_question(context: ContextTypes.DEFAULT_TYPE, message: Message,
     t0 = time.perf_counter()
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
         # Only what this chat may see: the shared archive and its own additions.
-        answer = await asyncio.to_thread(svc.khabar.ask, question, previous=before,
-                                         filters=Filters(scope=origin_of(message.chat_id)),
-                                         read_filters=read_filters)
+        answer = await searched(svc.khabar.ask, question, previous=before,
+                                filters=Filters(scope=origin_of(message.chat_id)),
+                                read_filters=read_filters)
         empty = answer.abstained and not answer.related and await asyncio.to_thread(
             svc.index.store.count_articles) == 0
     svc.state.set_previous(message.chat_id, asker, answer.query.conversation)

@@ -14,7 +14,9 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from khabar.index import Index
 from khabar.retrieval import Khabar
@@ -31,7 +33,7 @@ from telegram.error import ChatMigrated, TelegramError
 from telegram.ext import ContextTypes
 
 from khabar import Settings
-from khabar._redact import redact
+from khabar._redact import redact_html
 from khabar.text import detect_question_lang
 
 from ._chat_state import ChatState
@@ -41,7 +43,18 @@ from ._split import TELEGRAM_LIMIT, split_html, visible_text
 from ._texts import UiLang, t
 
 log = logging.getLogger("bot")
+T = TypeVar("T")
 
+# Questions are searched in a pool of their own: in asyncio's one default pool, the
+# quick SQLite calls that send each answer queued behind every question asked before
+# (FIFO), so under load no answer went out until nearly all were searched.
+_SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="khabar-search")
+
+
+async def searched(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` (a search) in the search pool, off the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_SEARCHES, functools.partial(fn, *args, **kwargs))
 
 
 @dataclass
@@ -107,7 +120,8 @@ async def send_html(bot: Bot, svc: Services, chat_id: int, markup: str, *,
     """
     # Telegram refuses a message whose visible text is only whitespace. Nothing sent
     # to a chat carries a secret (khabar._redact), whatever the text came from.
-    parts = [p for p in split_html(redact(markup), TELEGRAM_LIMIT) if visible_text(p).strip()]
+    parts = [p for p in split_html(redact_html(markup), TELEGRAM_LIMIT)
+             if visible_text(p).strip()]
     sent = [] if sent is None else sent
     async with svc.gate.chat(chat_id):
         for i, part in enumerate(parts):

@@ -16,6 +16,7 @@ import lxml.html
 from khabar._errors import ParseError
 from khabar.store._types import Article
 from khabar.text._analysis import detect_lang
+from khabar.text._controls import strip_controls
 from khabar.text._outlets import canonical_outlet
 
 from ._clean import clean_paragraphs
@@ -49,6 +50,8 @@ _BLOCK_TAGS = {
 
 def html_fragment_paragraphs(fragment: str) -> list[str]:
     """Paragraph texts of an HTML fragment (block elements and <br> break lines)."""
+    # Controls first: lxml refuses to set a text holding one ("\x1b" in a feed's content).
+    fragment = strip_controls(fragment or "")
     if not fragment or not fragment.strip():
         return []
     if "<" not in fragment:
@@ -85,7 +88,11 @@ def parse_feed(data: bytes | str, source: str | None = None) -> list[FeedEntry]:
     if not raw.strip():
         raise ParseError("the feed is empty")
     # Bytes, never a str: feedparser would treat a str as a URL or a path to open.
-    parsed = feedparser.parse(raw, sanitize_html=True, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(raw, sanitize_html=True, resolve_relative_uris=False)
+    except Exception as exc:
+        # (e.g. ValueError from chr() on "&#2000000;"): the feed is unreadable, not khabar.
+        raise ParseError(f"malformed feed: {type(exc).__name__}: {exc}") from None
     if not parsed.entries:
         if parsed.get("bozo"):
             raise ParseError(f"malformed feed: {parsed.get('bozo_exception')}")

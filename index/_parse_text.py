@@ -22,15 +22,19 @@ _MD_LIST_RE = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _MD_RULE_RE = re.compile(r"^\s*(?:[-*_]\s*){3,}$")
 _MD_HINT_RE = re.compile(r"^#{1,6}\s|\[[^\]]+\]\([^)]+\)|\*\*[^*]+\*\*|^>\s", re.MULTILINE)
 _MD_INLINE = [
-    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), ""),
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),
-    (re.compile(r"<(https?://[^>\s]+)>"), r"\1"),
-    (re.compile(r"<[^>\n]+>"), ""),
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"\1"),
-    (re.compile(r"~~(.+?)~~"), r"\1"),
+    (re.compile(r"!\[[^\[\]]*\]\([^()]*\)"), ""),
+    (re.compile(r"\[([^\[\]]+)\]\([^()]*\)"), r"\1"),
+    (re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]"), r"\1"),
+    (re.compile(r"<(https?://[^<>\s]+)>"), r"\1"),
+    # A bracket class never holds its own opener: each scan stops at the next one, so a
+    # line of "<" or "[" without a closer is read once, not once per opener (quadratic).
+    (re.compile(r"<[^<>\n]+>"), ""),
+    # Emphasis spans at most 300 characters: an opener without its closer then costs a
+    # bounded look ahead, not the rest of the line (quadratic on "**a **a **a …").
+    (re.compile(r"(\*\*|__)(?=\S)(.{1,300}?)(?<=\S)\1"), r"\2"),
+    (re.compile(r"(?<![\w*])\*(?=\S)(.{1,300}?)(?<=\S)\*(?![\w*])"), r"\1"),
+    (re.compile(r"(?<![\w_])_(?=\S)(.{1,300}?)(?<=\S)_(?![\w_])"), r"\1"),
+    (re.compile(r"~~(.{1,300}?)~~"), r"\1"),
     (re.compile(r"`([^`]+)`"), r"\1"),
     (re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])"), r"\1"),
 ]

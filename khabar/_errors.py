@@ -59,6 +59,7 @@ class SourceError(IngestError):
     """
 
     def __init__(self, name: str, message: str) -> None:
+        message = " ".join(message.split())  # one line, whatever the library said
         super().__init__(f"{name}: {message}")
         self.name = name
         self.message = message

@@ -11,6 +11,7 @@ and its JSON logs.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 import threading
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 
 from pydantic import SecretStr
 
-__all__ = ["REDACTED", "RedactingFormatter", "redact", "register_secrets"]
+__all__ = ["REDACTED", "RedactingFormatter", "redact", "redact_html", "register_secrets"]
 
 REDACTED = "<redacted>"
 _MIN_SECRET = 6  # shorter "secrets" would redact ordinary words
@@ -60,6 +61,27 @@ def redact(text: str, extra: Iterable[SecretStr | str | None] = ()) -> str:
     text = _TOKEN_RE.sub(REDACTED, text)
     text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
     return _QUERY_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+_TAG_RE = re.compile(r"(<[^<>]*>)")
+_ATTR_RE = re.compile(r'="([^"]*)"')
+
+
+def redact_html(markup: str, extra: Iterable[SecretStr | str | None] = ()) -> str:
+    """:func:`redact` for HTML (Telegram's parse mode): each text run and each quoted
+    attribute value is redacted as the text it shows, then escaped again, so a
+    redaction never eats markup (a query secret ran on to ``">Title</a>``) nor adds a
+    tag Telegram refuses (``<redacted>`` is none)."""
+    def text(value: str, *, quote: bool) -> str:
+        return html.escape(redact(html.unescape(value), extra), quote=quote)
+
+    parts = _TAG_RE.split(markup)
+    for i, part in enumerate(parts):
+        if i % 2:  # a tag: its attribute values
+            parts[i] = _ATTR_RE.sub(lambda m: '="' + text(m.group(1), quote=True) + '"', part)
+        elif part:
+            parts[i] = text(part, quote=False)
+    return "".join(parts)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -7,7 +7,7 @@ import logging
 from pydantic import SecretStr
 
 from khabar import Settings
-from khabar._redact import REDACTED, RedactingFormatter, redact
+from khabar._redact import REDACTED, RedactingFormatter, redact, redact_html
 
 TOKEN = "123456789:AAHiddenTelegramTokenValue_0123456789"
 
@@ -42,3 +42,15 @@ def test_the_cli_log_formatter_redacts_tracebacks_too() -> None:
         record = logging.LogRecord("x", logging.ERROR, "f", 1, "failed: %s", (exc,),
                                    (type(exc), exc, exc.__traceback__))
     assert TOKEN not in formatter.format(record)
+
+
+def test_redacting_telegram_html_leaves_valid_html() -> None:
+    """Found by tests/bot/test_fuzz_render.py: "<redacted>" put into a message is a tag
+    Telegram refuses, so the whole answer was lost."""
+    from tests.bot.fake_telegram import parse_html
+
+    markup = ('<a href="https://x.org/a?token=abc123">Title</a> see https://u:pw@host.org/ '
+              'and <b>https://">:@</b>')
+    text, _ = parse_html(redact_html(markup))
+    assert "pw" not in text and "abc123" not in text and REDACTED in text
+    assert redact_html("a &lt;redacted&gt; b") == "a &lt;redacted&gt; b"

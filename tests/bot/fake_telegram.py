@@ -76,6 +76,7 @@ MAX_TEXT_LENGTH = 4096
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_DROP = 0  # error_code of an injected failure that closes the connection (`drop_next`)
 
 _T = TypeVar("_T")
 
@@ -792,6 +793,12 @@ class FakeTelegram:
             _Failure(method.lower(), chat_id, times, error_code, description, parameters)
         )
 
+    def drop_next(self, method: str, *, chat_id: int | str | None = None, times: int = 1) -> None:
+        """A network failure: the next `times` `method` calls (for `chat_id` if given) have
+        their connection closed without an answer."""
+        self.fail_next(method, error_code=_DROP, description="connection dropped", times=times,
+                       chat_id=chat_id)
+
     def flood(
         self, chat_id: int, *, times: int = 1, retry_after: int = 1, method: str = "sendMessage"
     ) -> None:
@@ -1236,6 +1243,9 @@ class FakeTelegram:
                 if inspect.isawaitable(result):
                     result = await result
         except ApiError as err:
+            if err.error_code == _DROP:
+                assert request.transport is not None
+                request.transport.abort()  # the client sees the connection reset
             return _error_response(err)
         return web.json_response({"ok": True, "result": result})
 
