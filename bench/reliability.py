@@ -7,8 +7,9 @@
     python bench/reliability.py all                          # all three -> docs/reliability.md
 
 **crash**: each trial kills (SIGKILL) a real ``khabar ingest`` of a folder of real news
-articles (NTREX-128, English and Arabic, one JSON file each) at a random moment between
-its start and the time a whole run takes, then runs ``khabar check`` on what was left,
+articles (NTREX-128, English and Arabic, one JSON file each) at a random moment once it
+has started writing (its first article stored; for a reindex, its first new vectors),
+within what a whole run leaves, then runs ``khabar check`` on what was left,
 then the same ``khabar ingest`` again, which must complete the batch (every article
 stored once), then ``khabar check`` again. The reindex trials do the same to ``khabar
 reindex`` on a store that holds the whole batch (the same model, so the vectors it
@@ -41,6 +42,7 @@ block as it is, for a machine too busy for the crash trials).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -51,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,18 +94,39 @@ def stored(home: Path) -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
-def kill_after(cmd: list[str], delay: float) -> tuple[bool, float]:
-    """Run ``cmd``, SIGKILL it after ``delay`` s; (killed before it finished, its age)."""
+def kill_after(cmd: list[str], whole: float, writing: Callable[[], bool],
+               rng: random.Random) -> tuple[bool, float]:
+    """Run ``cmd``, wait until it writes (``writing()``), then SIGKILL it at a random
+    moment of what a whole run (``whole`` s) leaves; (killed before it finished, its
+    age when killed or done)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=_env())
+    while proc.poll() is None and not writing():
+        time.sleep(0.05)
+    left = max(whole - (time.perf_counter() - t0), 0.5)
     try:
-        proc.wait(timeout=delay)
+        proc.wait(timeout=rng.uniform(0.0, 0.9) * left)
         return False, time.perf_counter() - t0
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         return True, time.perf_counter() - t0
+
+
+def _rows(db: Path, table: str) -> int:
+    """Rows of ``table`` in a store being written by another process (0 when the
+    database or the table is not there yet)."""
+    import sqlite3
+
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True,
+                                                timeout=0.5)) as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def new_home(root: Path, models: Path, name: str) -> Path:
@@ -138,10 +162,12 @@ def crash(args: argparse.Namespace) -> dict[str, Any]:
             if kind == "reindex":
                 shutil.rmtree(home / "store", ignore_errors=True)
                 shutil.copytree(full / "store", home / "store")
-            delay = rng.uniform(0.05, 1.0) * whole
             cmd = [sys.executable, "-m", "khabar", "--home", str(home)]
             cmd += ["ingest", str(batch)] if kind == "ingest" else ["reindex"]
-            killed, age = kill_after(cmd, delay)
+            db = home / "store" / "khabar.sqlite3"
+            table = "articles" if kind == "ingest" else "reindex_vectors"
+            killed, age = kill_after(cmd, whole, lambda db=db, table=table: _rows(db, table) > 0,
+                                     rng)
             after_kill = khabar(home, "check")
             again = khabar(home, *cmd[5:])
             final = khabar(home, "check")
