@@ -145,15 +145,22 @@ def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limi
 def _sentence_vectors(index: Archive, encoder: Encoder, sources: Sequence[Source],
                       split: Sequence[list[str]]) -> np.ndarray:
     """The sources' sentence vectors (``split``: each one's passage_sentences), in
-    order: stored at ingest, else embedded now (a store from before sentence vectors,
-    or one that does not keep them)."""
+    order, as one matrix (see :func:`sentence_matrices`)."""
+    return np.concatenate(sentence_matrices(index, encoder, sources, split))
+
+
+def sentence_matrices(index: Archive, encoder: Encoder, sources: Sequence[Source],
+                      split: Sequence[list[str]]) -> list[np.ndarray]:
+    """Each source's sentence vectors (``split``: its sentences): stored at ingest,
+    else embedded now (a store from before sentence vectors, or one that does not
+    keep them)."""
     stored = index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
     parts = []
     for src, sents in zip(sources, split, strict=True):
         mat = stored.get(src.passage_id)
         parts.append(mat if mat is not None and len(mat) == len(sents)
                      else _SENTENCES.embed(encoder, sents))
-    return np.concatenate(parts)
+    return parts
 
 
 class _SentenceCache:

@@ -143,15 +143,11 @@ def _support_scores(index: Archive, claims: list[str], cited: list[list[Source]]
 
 def _sentence_matrices(index: Archive, encoder: Encoder, sources: Sequence[Source]
                        ) -> dict[int, np.ndarray]:
-    """Each source's sentence vectors: stored at ingest, else embedded now."""
-    from ._answer import _SENTENCES
+    """Each source's sentence vectors by passage id (a passage without sentences of
+    its own: the passage as one)."""
+    from ._answer import sentence_matrices
 
-    stored = index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
-    out = {}
-    for src in sources:
-        sents = passage_sentences(src.text) or [src.text]
-        mat = stored.get(src.passage_id)
-        if mat is None or len(mat) != len(sents):
-            mat = _SENTENCES.embed(encoder, sents)
-        out[src.passage_id] = np.asarray(mat, dtype=np.float32)
-    return out
+    split = [passage_sentences(src.text) or [src.text] for src in sources]
+    mats = sentence_matrices(index, encoder, sources, split)
+    return {src.passage_id: np.asarray(mat, dtype=np.float32)
+            for src, mat in zip(sources, mats, strict=True)}

@@ -7,7 +7,6 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from khabar.index import Article, Index
@@ -15,6 +14,7 @@ from khabar.index._site import own_url, site_of
 
 from khabar import Settings
 from tests.fakes import HashEncoder
+from tests.index.test_ingest import _Site  # the local site both tests serve
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REUTERS = "https://www.reuters.com/markets/central-bank-holds-rates-2024-03-20/"
@@ -22,24 +22,6 @@ REUTERS = "https://www.reuters.com/markets/central-bank-holds-rates-2024-03-20/"
 
 def _index(home: Path) -> Index:
     return Index.open(Settings(home=home, allow_private_urls=True), encoders=[HashEncoder()])
-
-
-class _Site(http.server.SimpleHTTPRequestHandler):
-    pages: ClassVar[dict[str, tuple[str, bytes]]] = {}
-
-    def do_GET(self) -> None:
-        if self.path not in self.pages:
-            self.send_error(404)
-            return
-        ctype, body = self.pages[self.path]
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
