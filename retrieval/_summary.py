@@ -47,6 +47,8 @@ class SummaryConfig:
     threshold: float = 0.575
     # Second pass: version groups join (average linkage over groups) when the combined
     # similarity of their closest pair of leads reaches this; None: no second pass.
+    # NTREX gives the same stories from 0.425 to 0.475; held-out checks pick 0.42 in
+    # median (bench/clustering.py --sweep --cv), so 0.45 errs towards splitting.
     lead_threshold: float | None = 0.45
     # How the spaces combine: weighted mean of ``cos - offset``. USE carries most of
     # the cross-lingual signal at article level; e5 is centred per language first.
