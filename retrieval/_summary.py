@@ -47,7 +47,7 @@ class SummaryConfig:
     threshold: float = 0.575
     # Second pass: version groups join (average linkage over groups) when the combined
     # similarity of their closest pair of leads reaches this; None: no second pass.
-    # NTREX gives the same stories from 0.425 to 0.475; held-out checks pick 0.42 in
+    # NTREX gives the same stories from 0.43 to 0.47; held-out checks pick 0.42 in
     # median (bench/clustering.py --sweep --cv), so 0.45 errs towards splitting.
     lead_threshold: float | None = 0.45
     # How the spaces combine: weighted mean of ``cos - offset``. USE carries most of
