@@ -597,9 +597,11 @@ def _best_rows(queries: np.ndarray, matrices: list[np.ndarray], k: int
 
 
 def _npy_parts(matrices: list[np.ndarray], rows: int, dim: int) -> list[bytes | memoryview]:
-    """A float16 (rows, dim) ``.npy`` file as parts: its header, then each matrix."""
+    """A (rows, dim) ``.npy`` file of :data:`WORD_DTYPE` as parts: its header, then each
+    matrix."""
     head = io.BytesIO()
+    dtype = np.dtype(WORD_DTYPE).newbyteorder("<")
     np.lib.format.write_array_header_1_0(
-        head, {"descr": "<f2", "fortran_order": False, "shape": (rows, dim)})
-    return [head.getvalue(), *(memoryview(np.ascontiguousarray(m, "<f2")).cast("B")
+        head, {"descr": dtype.str, "fortran_order": False, "shape": (rows, dim)})
+    return [head.getvalue(), *(memoryview(np.ascontiguousarray(m, dtype)).cast("B")
                                for m in matrices)]
