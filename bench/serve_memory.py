@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -54,10 +55,8 @@ def children_rss(pid: int) -> float:
             continue
         for kid in map(int, kids):
             todo.append(kid)
-            try:
+            with contextlib.suppress(OSError):
                 total += status(kid).get("VmRSS", 0.0)
-            except OSError:
-                pass
     return round(total, 1)
 
 
