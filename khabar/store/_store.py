@@ -56,7 +56,7 @@ class Store:
         path: Path,
         *,
         index_type: IndexType = "auto",
-        hnsw_threshold: int = 200_000,
+        hnsw_threshold: int = 20_000,
     ) -> None:
         self.path = Path(path)
         self._local = threading.local()
