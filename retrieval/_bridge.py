@@ -52,7 +52,8 @@ STALE_LIMIT = 0.25
 seen were deleted (it cannot tell which words went with them)."""
 SAVE_BEHIND = 2000
 """As for BM25: saved in the background once this many passages ahead of its files."""
-_FORMAT = 1
+_FORMAT = 2
+"""2: a vocabulary with a graph has no ``.npy`` (its rows are the graph's); 1 is read."""
 
 
 ANN_MIN = 20_000
@@ -175,6 +176,34 @@ class _Vocab:
     def row(self, word: str) -> np.ndarray | None:
         i = self.index.get(word)
         return None if i is None else self.row_at(i)
+
+
+class _GraphRows:
+    """A vocabulary's rows read from its graph, which holds them as float16 (the very
+    values of the rows it was given: they were float16 already), for a vocabulary
+    loaded with a graph and no ``.npy`` of the same numbers beside it (403 bytes a
+    passage at 100k passages, docs/benchmarks.md)."""
+
+    dtype = np.dtype(np.float16)
+    ndim = 2
+
+    def __init__(self, graph: faiss.Index) -> None:
+        self.storage = faiss.downcast_index(graph.storage)
+        self.shape = (int(graph.ntotal), int(graph.d))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: int | slice) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            rows = self.storage.reconstruct_n(start, max(stop - start, 0))[::step]
+        else:
+            rows = self.storage.reconstruct(int(key))
+        return np.asarray(rows, np.float16)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[:], dtype or self.dtype)
 
 
 def _new_ann(matrices: list[np.ndarray]) -> faiss.Index:
@@ -443,7 +472,7 @@ class LexicalBridge:
         try:
             state = json.loads(self._state_path.read_text())
             ChangeMark.from_dict(state["mark"])
-            if state.get("format") != _FORMAT or not isinstance(state["langs"], dict):
+            if state.get("format") not in (1, _FORMAT) or not isinstance(state["langs"], dict):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -460,16 +489,22 @@ class LexicalBridge:
                 for lang, entry in state["langs"].items():
                     text = (self.folder / entry["words"]).read_bytes().decode("utf-8")
                     words = text.split("\n") if text else []
-                    matrix = np.load(self.folder / entry["vectors"], mmap_mode="r")
-                    if matrix.ndim != 2 or len(matrix) != len(words):
-                        raise ValueError(f"{len(words)} words, {matrix.shape} vectors")
-                    if matrix.dtype != WORD_DTYPE:  # float32 files, from before: once
-                        matrix, old = np.asarray(matrix, WORD_DTYPE), True
                     graph = None
                     if "graph" in entry:  # checked against the words by _Vocab
                         graph = faiss.deserialize_index(  # comes back downcast
                             np.fromfile(self.folder / entry["graph"], np.uint8))
                         graph.hnsw.efSearch = ANN_EF_SEARCH
+                    if "vectors" in entry:
+                        matrix: np.ndarray | _GraphRows = np.load(
+                            self.folder / entry["vectors"], mmap_mode="r")
+                    elif graph is not None and graph.ntotal == len(words):
+                        matrix = _GraphRows(graph)
+                    else:
+                        raise ValueError(f"no vectors for {len(words)} words")
+                    if matrix.ndim != 2 or len(matrix) != len(words):
+                        raise ValueError(f"{len(words)} words, {matrix.shape} vectors")
+                    if matrix.dtype != WORD_DTYPE:  # float32 files, from before: once
+                        matrix, old = np.asarray(matrix, WORD_DTYPE), True
                     vocab[lang] = _Vocab(words, matrix, self._lock, graph)
             except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
                 log.info("bridge files changed or unreadable (%s); reading them again", exc)
@@ -543,11 +578,14 @@ class LexicalBridge:
             for lang, (words, matrices, dim, graph) in snapshot.items():
                 stem = f"{self._name}+{re.sub(r'[^A-Za-z0-9_-]', '_', lang)}+{token}"
                 write_atomic(self.folder / f"{stem}.words", "\n".join(words).encode("utf-8"))
-                write_atomic(self.folder / f"{stem}.npy", _npy_parts(matrices, len(words), dim))
-                langs[lang] = {"words": f"{stem}.words", "vectors": f"{stem}.npy"}
-                if graph is not None:
+                langs[lang] = {"words": f"{stem}.words"}
+                if graph is not None:  # it holds every row, as float16: no .npy beside
                     write_atomic(self.folder / f"{stem}.hnsw", graph.tobytes())
                     langs[lang]["graph"] = f"{stem}.hnsw"
+                else:
+                    write_atomic(self.folder / f"{stem}.npy",
+                                 _npy_parts(matrices, len(words), dim))
+                    langs[lang]["vectors"] = f"{stem}.npy"
             write_atomic(self._state_path, json.dumps(
                 {"format": _FORMAT, "mark": mark.to_dict(), "langs": langs,
                  "dtype": np.dtype(WORD_DTYPE).name, **counts}).encode())

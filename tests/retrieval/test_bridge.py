@@ -204,6 +204,15 @@ def test_a_large_vocabulary_is_matched_through_its_graph(
     assert again.rebuilds == 0
     assert all(v.ann is not None and v.ann_saved for v in again._vocab.values())
     assert matches(again) == exact
+    # The graph holds the rows (float16): no .npy of the same numbers beside it.
+    lexical = tmp_path / "store" / "lexical"
+    assert sorted(lexical.glob("bridge-*.hnsw")) and not sorted(lexical.glob("bridge-*.npy"))
+    assert all(isinstance(v.base, _bridge._GraphRows) for v in again._vocab.values())
+    for lang, v in again._vocab.items():  # the very rows the writer held
+        held = bridge._vocab[lang]
+        assert v.words == held.words
+        assert np.array_equal(np.stack([v.row_at(i) for i in range(len(v.words))]),
+                              np.stack([held.row_at(i) for i in range(len(v.words))]))
 
 
 def test_word_vectors_are_float16_and_match_as_float32_did(
