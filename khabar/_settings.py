@@ -104,7 +104,9 @@ class Settings(BaseSettings):
     second_encoder: Literal["use", "none"] = "use"
     # Vector index: flat (exact), hnsw, or auto (HNSW above hnsw_threshold).
     index_type: Literal["auto", "flat", "hnsw"] = "auto"
-    hnsw_threshold: PositiveInt = 200_000  # passages per language above which "auto" picks HNSW
+    # Passages per language from which "auto" picks HNSW: recall@10 0.99+ against exact
+    # search there, and faster from ~20k (docs/benchmarks.md, *Approximate search*).
+    hnsw_threshold: PositiveInt = 20_000
     batch_size: PositiveInt = 16  # passages per encoder batch
     # Embed each passage's sentences too: questions usually match one sentence, and
     # answers reuse them (see docs/benchmarks.md). About doubles embedding at ingest.

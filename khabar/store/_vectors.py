@@ -119,6 +119,10 @@ class _VectorIndex:
         # HNSW only: ids still in the graph whose passages were deleted.
         self.deleted: dict[str, set[int]] = {}
         self._skip: dict[str, tuple[faiss.SearchParameters, object]] = {}
+        # Where each id sits in an index, (lang, fresh?) -> (the index, its ids sorted,
+        # their positions): made when first asked (:meth:`vectors`), dropped when the
+        # index changes.
+        self._where: dict[tuple[str, bool], tuple[faiss.Index, np.ndarray, np.ndarray]] = {}
 
     def _new(self, kind: IndexKind | None = None) -> faiss.Index:
         # float16, as SQLite holds the vectors (layout 4): half float32's memory and
@@ -146,6 +150,7 @@ class _VectorIndex:
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         main = self.by_lang.get(lang)
         if main is None or main.ntotal == 0:  # building: straight in
+            self._where.pop((lang, False), None)
             if main is None:
                 main = self.by_lang[lang] = self._new()
             main.add_with_ids(vecs, ids.astype(np.int64))
@@ -153,6 +158,7 @@ class _VectorIndex:
         fresh = self.fresh.get(lang)
         if fresh is None:
             fresh = self.fresh[lang] = self._new("flat")
+        self._where.pop((lang, True), None)
         fresh.add_with_ids(vecs, ids.astype(np.int64))
         if fresh.ntotal >= FRESH_LIMIT:
             self.merge_fresh()
@@ -160,6 +166,8 @@ class _VectorIndex:
     def merge_fresh(self) -> None:
         """Move the recent additions into the main indexes (before a save)."""
         for lang, fresh in list(self.fresh.items()):
+            self._where.pop((lang, False), None)
+            self._where.pop((lang, True), None)
             if fresh.ntotal:
                 ids = faiss.vector_to_array(fresh.id_map).astype(np.int64)
                 vecs = faiss.downcast_index(fresh.index).reconstruct_n(0, fresh.ntotal)
@@ -174,6 +182,9 @@ class _VectorIndex:
         if ix is None or not ids:
             return
         gone = np.asarray(ids, dtype=np.int64)
+        self._where.pop((lang, True), None)
+        if self.kind == "flat":
+            self._where.pop((lang, False), None)
         if lang in self.fresh:
             self.fresh[lang].remove_ids(gone)
         if self.kind == "flat":
@@ -210,6 +221,45 @@ class _VectorIndex:
             vecs = np.concatenate([vecs, faiss.downcast_index(fresh.index).reconstruct_n(
                 0, fresh.ntotal)])
         return ids, vecs
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The vectors held for ``ids`` (live passages of any language), float32, as
+        the index stores them: the float16 that SQLite holds too (FAISS rounds a
+        float16 tie otherwise than numpy now and then: ~1e-4 of the values, by one
+        unit in the last place). Ids not held are left out."""
+        want = np.unique(np.asarray(ids, dtype=np.int64))
+        out: dict[int, np.ndarray] = {}
+        for lang in self.langs():
+            for is_fresh in (False, True):
+                if not len(want):
+                    return out
+                ix = (self.fresh if is_fresh else self.by_lang).get(lang)
+                if ix is None or ix.ntotal == 0:
+                    continue
+                found, pos = self._positions(lang, is_fresh, ix, want)
+                deleted = None if is_fresh else self.deleted.get(lang)
+                if deleted and len(found):
+                    live = ~np.isin(found, np.fromiter(deleted, np.int64, len(deleted)))
+                    found, pos = found[live], pos[live]
+                if not len(found):
+                    continue
+                vecs = faiss.downcast_index(ix.index).reconstruct_batch(pos)
+                out.update(zip(found.tolist(), vecs, strict=True))
+                want = want[~np.isin(want, found)]
+        return out
+
+    def _positions(self, lang: str, is_fresh: bool, ix: faiss.Index, want: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of ``want`` (sorted) that ``ix`` holds, and their positions in it."""
+        cached = self._where.get((lang, is_fresh))
+        if cached is None or cached[0] is not ix or len(cached[1]) != ix.ntotal:
+            held = faiss.vector_to_array(ix.id_map).astype(np.int64)
+            order = np.argsort(held, kind="stable")
+            cached = self._where[(lang, is_fresh)] = (ix, held[order], order)
+        _, ordered, order = cached
+        at = np.minimum(np.searchsorted(ordered, want), len(ordered) - 1)
+        hit = ordered[at] == want
+        return want[hit], order[at[hit]].astype(np.int64)
 
     def converted(self, kind: IndexKind) -> _VectorIndex:
         """The same vectors in an index of another kind."""
@@ -342,6 +392,13 @@ class VectorIndexes:
             if index is None:
                 return [[] for _ in range(1 if np.ndim(queries) == 1 else len(queries))]
             return index.search(lang, queries, k, allowed)
+
+    def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The vectors the indexes hold for ``ids`` (see :meth:`_VectorIndex.vectors`);
+        call :meth:`refresh` first."""
+        with self.lock:
+            index = self.by_space.get(space)
+            return index.vectors(ids) if index is not None and len(ids) else {}
 
     # -- keeping up with SQLite ---------------------------------------------------------
     def refresh(self, db: sqlite3.Connection, *, force_rebuild: bool = False) -> None:
