@@ -169,17 +169,47 @@ def variants(all_: bool) -> dict[str, dict]:
     have = {f.name for f in fields(AnswerConfig)}
     out: dict[str, dict] = {"shipped": {}}
     if "neighbours" in have:
-        out["today"] = {"neighbours": 0}
+        # Each variant changes these (today's answers, before neighbour-aware evidence).
+        today = {"neighbours": 0, "neighbour_sides": "both", "neighbour_penalty": 0.5,
+                 "inherit": 0.0, "second_sentence_weight": 1.0}
+        out["today"] = today
         if all_:
-            out.update({
-                "next-only p0.5": {"neighbours": 1, "neighbour_sides": "next",
-                                   "neighbour_penalty": 0.5},
-                "both p0.5": {"neighbours": 1, "neighbour_penalty": 0.5},
-                "both p0.0": {"neighbours": 1, "neighbour_penalty": 0.0},
-                "both p1.0": {"neighbours": 1, "neighbour_penalty": 1.0},
-                "top-2 sources": {"neighbours": 2},
-                "3 sentences": {"max_sentences": 3, "neighbours": 0},
-            })
+            variants = {
+                # neighbour sentences as candidates, of the first n shown passages,
+                # scored p lower (z units)
+                "n1 p0.5": {"neighbours": 1, "neighbour_penalty": 0.5},
+                "n3 p0.25": {"neighbours": 3, "neighbour_penalty": 0.25},
+                # the second encoder's (USE) weight in sentence scores
+                "use0 n0": {"neighbours": 0, "second_sentence_weight": 0.0},
+                "use0.25 n0": {"neighbours": 0, "second_sentence_weight": 0.25},
+                "use0.5 n0": {"neighbours": 0, "second_sentence_weight": 0.5},
+                "use0.75 n0": {"neighbours": 0, "second_sentence_weight": 0.75},
+                # a sentence inherits a share of its predecessor's lead
+                "inherit0.5 n0": {"neighbours": 0, "inherit": 0.5},
+                "inherit0.5 n3": {"neighbours": 3, "inherit": 0.5},
+                "inherit0.8 n3": {"neighbours": 3, "inherit": 0.8},
+                "inherit0.8 n3 p0": {"neighbours": 3, "inherit": 0.8, "neighbour_penalty": 0},
+                "inherit1 n3 p0": {"neighbours": 3, "inherit": 1.0, "neighbour_penalty": 0},
+                "use0.5 inherit0.5 n3": {"neighbours": 3, "inherit": 0.5,
+                                         "second_sentence_weight": 0.5},
+                "use0.5 inherit0.8 n3": {"neighbours": 3, "inherit": 0.8,
+                                         "second_sentence_weight": 0.5},
+                "use0.5 inherit0.8 n0": {"neighbours": 0, "inherit": 0.8,
+                                         "second_sentence_weight": 0.5},
+                "use0.5 inherit0.8 n3 p0": {"neighbours": 3, "inherit": 0.8,
+                                            "second_sentence_weight": 0.5,
+                                            "neighbour_penalty": 0},
+                "use0.5 inherit1 n3 p0": {"neighbours": 3, "inherit": 1.0,
+                                          "second_sentence_weight": 0.5,
+                                          "neighbour_penalty": 0},
+                "use0.25 inherit0.8 n3 p0": {"neighbours": 3, "inherit": 0.8,
+                                             "second_sentence_weight": 0.25,
+                                             "neighbour_penalty": 0},
+                "use0.5 inherit0.8 n3 3sent": {"neighbours": 3, "inherit": 0.8,
+                                               "second_sentence_weight": 0.5,
+                                               "max_sentences": 3},
+            }
+            out.update({name: {**today, **change} for name, change in variants.items()})
     return out
 
 
@@ -242,10 +272,14 @@ def main() -> None:
                         for k, c in list(configs.items())})
     score: dict[tuple[str, str, str], list[tuple[bool, bool, bool]]] = defaultdict(list)
     cpu: dict[str, float] = defaultdict(float)
+    where: dict[tuple[str, str], int] = defaultdict(int)  # the answer passage's rank
     for q in picked:
         query = khabar.understand(q.text, filters=Filters(langs=[q.target]),
                                   read_filters=False)
         result = khabar.search(query, k=10)
+        ranks = [i for i, h in enumerate(result.hits)
+                 if (h.passage.url, h.passage.position) == (q.span.url, q.span.position)]
+        where[(q.kind, "top 3" if ranks and ranks[0] < 3 else "4-10" if ranks else "absent")] += 1
         want = norm(q.span.text)
         for name, config in configs.items():
             t = time.process_time()
@@ -268,6 +302,8 @@ def main() -> None:
                 tot += s
                 cells.append(_cell(s))
             print(f"{name:28}" + "".join(f"{c:>24}" for c in cells) + f"{_cell(tot):>20}")
+    print("\nthe answer passage in the search results: " + ", ".join(
+        f"{kind} {rank} {count}" for (kind, rank), count in sorted(where.items())))
     n = len(picked)
     print("\ncompose CPU ms/question: " + ", ".join(
         f"{k} {cpu[k] / n * 1000:.2f}" for k in configs))

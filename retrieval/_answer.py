@@ -41,13 +41,20 @@ class AnswerConfig:
     coef: tuple[float, ...] = (2.404, 2.36, 1.318, 0.12, 0.173, 5.286,
                                1.889, 4.308, -0.282, 2.121)
     intercept: float = -7.914
-    # The sentences of the paragraphs next to the top ``neighbours`` shown passages (in
-    # their article) may answer too: a question matches the paragraph that names a
-    # source while what it said is in the next one (bench/multipara.py). Such a sentence
-    # scores as the passage's own would, less ``neighbour_penalty`` (z-score units).
-    neighbours: int = 1
+    # Answers that span paragraphs (bench/multipara.py, docs/benchmarks.md): a question
+    # often matches the paragraph that names a source while what the source said is in
+    # the next one. So the sentences of the paragraphs next to the first ``neighbours``
+    # shown passages (in their articles) are candidates too, scored as the passage's own
+    # less ``neighbour_penalty`` (z units), and shown with the passage they complete;
+    # and a sentence inherits ``inherit`` of the lead its preceding sentence in the
+    # article has over it (the sentence after the one naming a source is what it said).
+    neighbours: int = 3
     neighbour_sides: Literal["both", "next"] = "both"
-    neighbour_penalty: float = 0.5
+    neighbour_penalty: float = 0.0
+    inherit: float = 0.8
+    # Weight of the second encoder's (USE's) cosines beside e5's in sentence scores:
+    # e5 tells the answering sentence better (0.5 beat 1: bench/multipara.py).
+    second_sentence_weight: float = 0.5
 
 
 FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage",
@@ -119,7 +126,9 @@ def compose(index: Archive, query: Query, hits: Sequence[Hit],
     sources = [to_source(i, h) for i, h in enumerate(shown, 1)]
     sentences = best_sentences(index, query, sources, config.max_sentences, query_vectors,
                                neighbours=config.neighbours, sides=config.neighbour_sides,
-                               penalty=config.neighbour_penalty)
+                               penalty=config.neighbour_penalty,
+                               second_weight=config.second_sentence_weight,
+                               inherit=config.inherit)
     for s in sentences:  # shown with its source, cited to the same article
         if s.position is not None:
             sources[s.source - 1].context.append(ContextSentence(s.text, s.position))
@@ -132,7 +141,8 @@ def compose(index: Archive, query: Query, hits: Sequence[Hit],
 def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limit: int,
                    query_vectors: dict[str, np.ndarray] | None = None, *,
                    neighbours: int = 0, sides: Literal["both", "next"] = "both",
-                   penalty: float = 0.5) -> list[AnswerSentence]:
+                   penalty: float = 0.5, second_weight: float = 1.0, inherit: float = 0.0
+                   ) -> list[AnswerSentence]:
     """The sentences closest to the question: of the shown passages, and of the
     paragraphs next to the first ``neighbours`` of them in their articles (those get
     the ``position`` they have there, and score ``penalty`` lower)."""
@@ -155,7 +165,13 @@ def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limi
                 index, enc, [p.id for _, p in near], near_split)) @ q])
         # Scaled by the shown sentences alone: the neighbours' change no score of theirs.
         sd = float(sims[:shown].std()) or 1.0
-        total += (sims - sims[:shown].mean()) / sd
+        weight = 1.0 if enc.space == "e5" else second_weight
+        total += weight * (sims - sims[:shown].mean()) / sd
+    if inherit:
+        total = _inherited(total, [(src.article_id, src.position, len(sents))
+                                   for src, sents in zip(sources, split, strict=True)]
+                           + [(p.article_id, p.position, len(sents))
+                              for (_, p), sents in zip(near, near_split, strict=True)], inherit)
     # A small prior for the top-ranked passage (and its paragraphs' neighbours):
     # retrieval already weighed it.
     total += np.array([(0.3 if n == 1 else 0.0) - (penalty if at is not None else 0.0)
@@ -170,6 +186,34 @@ def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limi
     home = {src.n: src.position for src in sources}
     picked.sort(key=lambda i: (cands[i][0], _at(cands[i][2], home[cands[i][0]]), i))
     return [AnswerSentence(text, n, at) for n, text, at in (cands[i] for i in picked)]
+
+
+def _inherited(total: np.ndarray, paragraphs: Sequence[tuple[int, int, int]], share: float
+               ) -> np.ndarray:
+    """Scores where each sentence gains ``share`` of the lead its preceding sentence in
+    the article (across a paragraph break too) has over it: the sentence after the one
+    that names a source is what the source said. ``paragraphs``: (article, position,
+    sentences) of the candidates' passages, in candidate order."""
+    at: dict[tuple[int, int], int] = {}
+    start = 0
+    for article, position, count in paragraphs:
+        at.setdefault((article, position), start)
+        start += count
+    out = total.copy()
+    start = 0
+    for article, position, count in paragraphs:
+        for k in range(count):
+            if k:
+                prev: int | None = start + k - 1
+            else:
+                before = at.get((article, position - 1))
+                length = next((c for a, p, c in paragraphs
+                               if (a, p) == (article, position - 1)), 0)
+                prev = before + length - 1 if before is not None else None
+            if prev is not None:
+                out[start + k] += share * max(0.0, total[prev] - total[start + k])
+        start += count
+    return out
 
 
 def _at(position: int | None, home: int) -> int:
