@@ -34,6 +34,7 @@ the answer's article:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -221,16 +222,26 @@ def main() -> None:
     p.add_argument("--no-abstain", action="store_true",
                    help="also score each variant with abstention off")
     p.add_argument("--cache", type=Path, default=CACHE / "multipara.sqlite3")
+    p.add_argument("--models", type=Path, help="a built models folder (default: KHABAR_HOME's)")
+    p.add_argument("--articles", type=int, default=0,
+                   help="only the first N articles of each source (a quick run)")
+    p.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = p.parse_args()
     c0, w0 = time.process_time(), time.perf_counter()
     print(load_avg())
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(args.cache)
-    home = share_models(Path(tempfile.mkdtemp(prefix="multipara-")), default_models())
+    home = share_models(Path(tempfile.mkdtemp(prefix="multipara-")),
+                        args.models or default_models())
     settings = Settings(home=home, second_encoder="use")
     encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
     index = Index.open(settings, encoders=encoders)
-    articles = xquad_articles() + arcd_articles()
+    xquad, arcd = xquad_articles(), arcd_articles()
+    if args.articles:  # the same Wikipedia articles in both languages
+        xquad = [a for a in xquad if a.url and a.url.rsplit("/", 1)[1] in
+                 {b.url.rsplit("/", 1)[1] for b in xquad[:args.articles] if b.url}]
+        arcd = arcd[:args.articles]
+    articles = xquad + arcd
     for art in articles:
         index.store.put(index.prepare(art), dup_threshold=None)
     index.store.flush()
@@ -291,6 +302,7 @@ def main() -> None:
                  answer.abstained))
     index.close()
 
+    figures: dict[str, dict] = {}
     for kind in ("spanning", "control"):
         print(f"\n{kind}: lead / shown (abstained)")
         dirs = sorted({q.direction for q in picked})
@@ -302,11 +314,18 @@ def main() -> None:
                 tot += s
                 cells.append(_cell(s))
             print(f"{name:28}" + "".join(f"{c:>24}" for c in cells) + f"{_cell(tot):>20}")
+            a = np.asarray(tot or [(False, False, False)], dtype=float)
+            figures.setdefault(name, {})[kind] = {
+                "lead": float(a[:, 0].mean()), "shown": float(a[:, 1].mean()),
+                "abstained": float(a[:, 2].mean()), "n": len(tot)}
     print("\nthe answer passage in the search results: " + ", ".join(
         f"{kind} {rank} {count}" for (kind, rank), count in sorted(where.items())))
     n = len(picked)
     print("\ncompose CPU ms/question: " + ", ".join(
         f"{k} {cpu[k] / n * 1000:.2f}" for k in configs))
+    if args.json:
+        args.json.write_text(json.dumps({"figures": figures, "compose_cpu_ms": {
+            k: cpu[k] / max(n, 1) * 1000 for k in configs}, "questions": n}, indent=2))
     print(f"{n} questions; {load_avg()}; wall {time.perf_counter() - w0:.0f} s, "
           f"CPU {time.process_time() - c0:.0f} s (pid {os.getpid()})")
 
