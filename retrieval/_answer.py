@@ -145,7 +145,10 @@ def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limi
                    ) -> list[AnswerSentence]:
     """The sentences closest to the question: of the shown passages, and of the
     paragraphs next to the first ``neighbours`` of them in their articles (those get
-    the ``position`` they have there, and score ``penalty`` lower)."""
+    the ``position`` they have there, and score ``penalty`` lower). Each encoder's
+    cosines count as z-scores over the shown sentences, the second encoder's times
+    ``second_weight``; ``inherit``: see :func:`_inherited`. The defaults are the
+    answers before neighbour-aware evidence; :class:`AnswerConfig` holds the shipped."""
     split = [passage_sentences(src.text) for src in sources]
     cands: list[tuple[int, str, int | None]] = [
         (src.n, sent, None) for src, sents in zip(sources, split, strict=True) for sent in sents]
@@ -194,22 +197,17 @@ def _inherited(total: np.ndarray, paragraphs: Sequence[tuple[int, int, int]], sh
     the article (across a paragraph break too) has over it: the sentence after the one
     that names a source is what the source said. ``paragraphs``: (article, position,
     sentences) of the candidates' passages, in candidate order."""
-    at: dict[tuple[int, int], int] = {}
+    span: dict[tuple[int, int], tuple[int, int]] = {}  # (article, position) -> (first, count)
     start = 0
     for article, position, count in paragraphs:
-        at.setdefault((article, position), start)
+        span.setdefault((article, position), (start, count))
         start += count
     out = total.copy()
     start = 0
     for article, position, count in paragraphs:
+        before = span.get((article, position - 1))
         for k in range(count):
-            if k:
-                prev: int | None = start + k - 1
-            else:
-                before = at.get((article, position - 1))
-                length = next((c for a, p, c in paragraphs
-                               if (a, p) == (article, position - 1)), 0)
-                prev = before + length - 1 if before is not None else None
+            prev = start + k - 1 if k else (before[0] + before[1] - 1 if before else None)
             if prev is not None:
                 out[start + k] += share * max(0.0, total[prev] - total[start + k])
         start += count

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -182,3 +183,15 @@ def test_an_answer_in_the_next_paragraph_is_quoted_and_cited(khabar: Khabar,
         assert [c.text for c in src.context] == [s.text]
         assert [c.position for c in src.context] == [s.position]
     check_citations(answer)
+
+
+def test_a_sentence_inherits_part_of_its_predecessors_lead_within_its_article() -> None:
+    from khabar.retrieval._answer import _inherited
+
+    # Paragraphs 5 (two sentences) and 6 of article 1, paragraph 6 of article 2.
+    out = _inherited(np.array([2.0, 0.0, -1.0, 5.0]), [(1, 5, 2), (1, 6, 1), (2, 6, 1)], 0.5)
+    # The first has no predecessor here; the second gains half of the first's lead; the
+    # next paragraph's first sentence half of the second's (as scored, not as raised);
+    # article 2's paragraph 6 follows nothing of its own article.
+    assert out.tolist() == [2.0, 1.0, -0.5, 5.0]
+    assert _inherited(np.array([0.0, 3.0]), [(1, 0, 2)], 0.8).tolist() == [0.0, 3.0]
