@@ -84,6 +84,36 @@ def article_passages(db: sqlite3.Connection, article_ids: Sequence[int],
     return out
 
 
+# (passage, neighbour) pairs: each passage by its key, its article's others through the
+# article index (tests/store check the plan never scans).
+NEIGHBOURS_SQL = (
+    "SELECT p.id, n.id FROM passages p JOIN passages n ON n.article_id = p.article_id"
+    " AND n.position BETWEEN p.position - ? AND p.position + ? AND n.id != p.id"
+    " WHERE p.id IN ({marks})")
+
+
+def neighbours(db: sqlite3.Connection, ids: Sequence[int], span: int = 1
+               ) -> dict[int, list[StoredPassage]]:
+    """For each id, the passages of its article within ``span`` positions of it (itself
+    excluded), in reading order: the paragraphs that may complete it.
+
+    One join for all of them, through the article index: a handful of rows read per
+    passage, whatever the archive's size.
+    """
+    pairs: list[tuple[int, int]] = []
+    for chunk in batches(list(dict.fromkeys(ids)), 500):
+        marks = ",".join("?" * len(chunk))
+        pairs += db.execute(NEIGHBOURS_SQL.format(marks=marks), [span, span, *chunk]).fetchall()
+    found = passages(db, [n for _, n in pairs])
+    out: dict[int, list[StoredPassage]] = {pid: [] for pid in ids}
+    for pid, n in pairs:
+        if n in found:
+            out[pid].append(found[n])
+    for near in out.values():
+        near.sort(key=lambda q: q.position)
+    return out
+
+
 def _passage_rows(db: sqlite3.Connection, where: str, args: Sequence[object]
                   ) -> list[StoredPassage]:
     rows = db.execute(

@@ -284,6 +284,11 @@ class Store:
         """Passages with their article's citation data, by id."""
         return _read.passages(self._conn(), ids)
 
+    def neighbours(self, ids: Sequence[int], span: int = 1) -> dict[int, list[StoredPassage]]:
+        """Each passage's neighbours in its article (within ``span`` positions, itself
+        excluded), in reading order."""
+        return _read.neighbours(self._conn(), ids, span)
+
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
                     origin: str | None = None, outlets: Sequence[str] = (),
                     ids: Sequence[int] | None = None, scope: str | None = None
