@@ -257,21 +257,12 @@ class Store:
 
         return _reindex.pending(self._conn())
 
-    def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
-        """Overwrite one space's vectors (reindexing), in one transaction."""
-        _write.replace_vectors(self._conn(), space, rows)
-
     def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Store sentence vectors for passages that have none yet, in one transaction."""
         _write.add_sentence_vectors(self._conn(), space, rows)
 
     def passages_without_sentence_vectors(self, space: str) -> list[tuple[int, str]]:
         return _write.passages_without_sentence_vectors(self._conn(), space)
-
-    def replace_sentence_vectors(self, space: str,
-                                 rows: Iterable[tuple[int, np.ndarray]]) -> None:
-        """Overwrite one space's sentence vectors (reindexing), in one transaction."""
-        _write.replace_sentence_vectors(self._conn(), space, rows)
 
     # -- reading -------------------------------------------------------------------------
     def count_passages(self) -> int:
