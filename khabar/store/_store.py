@@ -30,7 +30,7 @@ from khabar._errors import StoreError
 
 from . import _changes, _check, _read, _schema, _vectors, _write
 from ._changes import ChangeMark, Changes, Content
-from ._types import StoredArticle, StoredPassage
+from ._types import Allowed, Excluding, StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
 from ._write import NewArticle, PutResult
 
@@ -313,8 +313,9 @@ class Store:
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
-                       ) -> set[int] | None:
-        """Ids of passages matching the filters, or None when there are none."""
+                       ) -> set[int] | Excluding | None:
+        """Ids of passages matching the filters, or None when there are none; a scope
+        alone is :class:`Excluding` (other chats' private passages)."""
         return _read.passage_filter(self._conn(), outlets=outlets, since=since, until=until,
                                     langs=langs, origin=origin, scope=scope)
 
@@ -346,7 +347,7 @@ class Store:
 
     # -- vector search -------------------------------------------------------------------
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
-               allowed: set[int] | None = None) -> list[tuple[int, float]]:
+               allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Top ``k`` passages of one language by inner product in ``space``.
 
         On the calling thread: one question's search is over before OpenMP's threads
