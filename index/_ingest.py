@@ -156,10 +156,20 @@ class Index:
         return None
 
     def chunk(self, article: Article) -> list[Chunk]:
+        """The article's passages, within the item budget (in the parse worker) when
+        the worker can count tokens as the model does: with the ONNX export's tokenizer,
+        or when the model counts none (an estimate)."""
         from ._chunk import chunk_paragraphs
 
-        chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
-                                  count_tokens=self._count_tokens())
+        model = self.model
+        if self.parser is not None and isinstance(model, OnnxEncoder):
+            chunks = self.parser.call("chunk", article.paragraphs, MAX_PASSAGE_TOKENS,
+                                      str(model.export))
+        elif self.parser is not None and self._count_tokens() is None:
+            chunks = self.parser.call("chunk", article.paragraphs, MAX_PASSAGE_TOKENS, None)
+        else:  # torch's tokenizer: here, unbounded (linear; paragraphs capped)
+            chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
+                                      count_tokens=self._count_tokens())
         if not chunks:
             raise IngestError(f"{article.title!r}: no text to index")
         return chunks

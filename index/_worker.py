@@ -1,4 +1,5 @@
-"""Parsing under a budget: every item's parse in a worker process with resource limits.
+"""Parsing under a budget: every item's parse and chunking in a worker process with
+resource limits.
 
 One hostile item (HTML, JSON-LD, a feed, an archive member, text) must not cost a batch
 unbounded CPU or memory. lxml, feedparser and trafilatura run in C for long stretches
@@ -32,10 +33,12 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 from khabar._errors import KhabarError, ParseError
 from khabar.store._schema import store_error
+from khabar.store._types import Chunk
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +70,38 @@ def failure(exc: BaseException, name: str) -> str:
 
 
 def _operations() -> dict[str, Callable[..., Any]]:
-    """What the worker runs, by name: the parsers (index._parse)."""
+    """What the worker runs, by name: the parsers (index._parse) and the chunker."""
     from . import _parse
 
     return {"parse_document": _parse.parse_document, "parse_html": _parse.parse_html,
-            "parse_feed": _parse.parse_feed, "entry_to_article": _parse.entry_to_article}
+            "parse_feed": _parse.parse_feed, "entry_to_article": _parse.entry_to_article,
+            "chunk": chunk}
+
+
+_TOKENIZERS: dict[str, Any] = {}  # the worker's tokenizers, by ONNX export folder
+
+
+def chunk(paragraphs: list[str], max_tokens: int, export: str | None) -> list[Chunk]:
+    """An article's passages (index._chunk), tokens counted by the e5 tokenizer of the
+    ONNX export folder ``export`` (the model's own count: the same chunks as in the
+    ingesting process), or estimated when None."""
+    from ._chunk import chunk_paragraphs
+
+    count: Callable[[str], int] | None = None
+    if export is not None:
+        if export not in _TOKENIZERS:
+            from khabar.model._onnx import PieceTokenizer, read_export_folder
+
+            meta = read_export_folder(Path(export))
+            if meta is None:
+                raise ParseError(f"no ONNX export in {export}")
+            _TOKENIZERS[export] = PieceTokenizer(Path(export), meta)
+        tokenizer = _TOKENIZERS[export]
+
+        def count(text: str) -> int:
+            return len(tokenizer.encode(text, truncate=False))
+
+    return chunk_paragraphs(paragraphs, max_tokens=max_tokens, count_tokens=count)
 
 
 class ParseWorker:

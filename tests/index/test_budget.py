@@ -10,11 +10,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from khabar.index import Index, IngestReport
+from khabar.index import Article, Index, IngestReport
+from khabar.index._chunk import chunk_paragraphs
 
 from khabar import ConfigError, Settings
 from tests.fakes import HashEncoder
 
+FIXTURES = Path(__file__).parent / "fixtures"
 GOOD = "{n}. Officials said on Tuesday that the talks on the harbour would resume next week."
 _PARA = ("<p>The minister said on Tuesday that the talks would resume next week in the "
          "capital, officials said.</p>\n")
@@ -123,4 +125,35 @@ def test_the_budget_is_a_setting_and_zero_parses_in_process(
     ix = _index(tmp_path / "home", item_cpu_seconds=0)
     assert ix.parser is None
     assert ix.add_bytes(b"Story\n\n" + GOOD.format(n=1).encode(), "a.txt").count("added") == 1
+    ix.close()
+
+
+def test_an_article_over_its_budget_to_chunk_is_stopped(tmp_path: Path) -> None:
+    # Chunking counts too: ~8 MB of run-on text, about 4 s of CPU to cut into passages.
+    words = ["minister", "said", "talks", "harbour", "week", "capital", "resume", "city"]
+    huge = " ".join(words[i % 7] + ("." if i % 12 == 11 else "") for i in range(1_200_000))
+    ix = _index(tmp_path / "home", item_cpu_seconds=1)
+    arts = [Article(title=t, paragraphs=[p], lang="en", url=f"https://x.test/{t}")
+            for t, p in (("first", GOOD.format(n=1)), ("huge", huge), ("third", GOOD.format(n=3)))]
+    report = ix.add_articles(arts)
+    assert [i.status for i in report.items] == ["added", "error", "added"]
+    assert "budget of 1 s of CPU" in report.items[1].message
+    ix.close()
+
+
+@pytest.mark.model
+def test_the_worker_chunks_as_the_model_counts(tmp_path: Path, encoders: list) -> None:
+    # The worker counts tokens with the ONNX export's tokenizer: the same passages as
+    # chunking in the ingesting process with the loaded model.
+    from khabar.index._ingest import MAX_PASSAGE_TOKENS
+    from khabar.index._parse import parse_document
+
+    ix = Index.open(Settings(home=tmp_path), encoders=encoders)
+    assert ix.parser is not None and ix.model.runtime == "onnx"
+    for name in ("article_ar.html", "article_en.html", "ntrex_sample.jsonl"):
+        for art in parse_document((FIXTURES / name).read_bytes(), name)[0]:
+            art.paragraphs = [" ".join(art.paragraphs)] * 3  # long: cut by token counts
+            here = chunk_paragraphs(art.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
+                                    count_tokens=ix.model.count_tokens)
+            assert len(here) > 1 and ix.chunk(art) == here
     ix.close()
