@@ -8,6 +8,8 @@ worker's (read from /proc); embedding, for scale, costs ~65 ms of CPU a passage
 (docs/benchmarks.md).
 
     KHABAR_HOME=/work/test-home python bench/item_budget.py --articles 300
+
+(also ``python bench/reliability.py budget``, and a block of ``all``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
@@ -42,11 +45,8 @@ def worker_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--articles", type=int, default=300)
-    args = p.parse_args()
-
+def measure(articles: int) -> dict[str, Any]:
+    """Parse and chunk ``articles`` real articles both ways, alternating; the figures."""
     from khabar.index._ingest import MAX_PASSAGE_TOKENS
     from khabar.index._worker import ParseWorker, _operations
 
@@ -54,14 +54,14 @@ def main() -> None:
     from khabar.model import load_encoders
 
     settings = Settings.load()
-    encoders = load_encoders(settings)
-    model = encoders[0]
+    model = load_encoders(settings)[0]
+    export = str(model.export)  # the ONNX runtime: the worker counts with its tokenizer
     pages = [(f"a{i}.html", page(a.title, a.paragraphs))
-             for i, a in enumerate(C.real_articles()[:args.articles])]
+             for i, a in enumerate(C.real_articles()[:articles])]
     ops = _operations()
     worker = ParseWorker(settings.item_cpu_seconds, settings.item_memory_mb)
     t0 = time.perf_counter()
-    worker.call("chunk", ["warm up"], MAX_PASSAGE_TOKENS, str(model.export))
+    worker.call("chunk", ["warm up"], MAX_PASSAGE_TOKENS, export)
     start_wall = time.perf_counter() - t0
     assert worker._proc is not None
     pid = worker._proc.pid
@@ -77,29 +77,43 @@ def main() -> None:
         here["cpu"].append(time.process_time() - c0)
         t0, c0, w0 = time.perf_counter(), time.process_time(), worker_cpu(pid)
         arts, _ = worker.call("parse_document", data, name, None)
-        theirs = [worker.call("chunk", a.paragraphs, MAX_PASSAGE_TOKENS, str(model.export))
-                  for a in arts]
+        theirs = [worker.call("chunk", a.paragraphs, MAX_PASSAGE_TOKENS, export) for a in arts]
         there["wall"].append(time.perf_counter() - t0)
         there["cpu"].append(time.process_time() - c0 + worker_cpu(pid) - w0)
         assert theirs == mine, name
         passages += sum(len(c) for c in mine)
     worker.close()
-    n = len(pages)
+    mean = statistics.fmean
+    return {"articles": len(pages), "passages": passages, "load": C.load_avg(),
+            "here_cpu_ms": mean(here["cpu"]) * 1000, "here_wall_ms": mean(here["wall"]) * 1000,
+            "worker_cpu_ms": mean(there["cpu"]) * 1000,
+            "worker_wall_ms": mean(there["wall"]) * 1000,
+            "start_cpu_s": start_cpu, "start_wall_s": start_wall}
 
-    def ms(values: list[float]) -> str:
-        return f"{statistics.fmean(values) * 1000:.2f}"
 
-    print(f"`python bench/item_budget.py --articles {args.articles}` ({n} real articles as "
-          f"HTML pages, {passages} passages; {C.load_avg()}):\n")
-    print("| per article: parse + chunk | CPU mean ms | wall mean ms |")
-    print("|---|---|---|")
-    print(f"| in the ingesting process | {ms(here['cpu'])} | {ms(here['wall'])} |")
-    print(f"| in the worker (both processes' CPU) | {ms(there['cpu'])} | {ms(there['wall'])} |")
-    extra = statistics.fmean(there["cpu"]) - statistics.fmean(here["cpu"])
-    print(f"\nOverhead: {extra * 1000:.2f} ms of CPU an article "
-          f"({extra * 1000 * n / passages:.2f} ms a passage, against ~65 ms a passage to "
-          f"embed); the worker's start, once per ingest (and after a kill): "
-          f"{start_cpu:.2f} s of CPU, {start_wall:.2f} s wall. Same passages both ways.")
+def figures(r: dict[str, Any], cmd: str) -> list[str]:
+    extra = r["worker_cpu_ms"] - r["here_cpu_ms"]
+    per_passage = extra * r["articles"] / r["passages"]
+    return [f"`{cmd}` ({r['articles']} real articles as HTML pages, {r['passages']} passages;"
+            f" {r['load']}):", "",
+            "| per article: parse + chunk | CPU mean ms | wall mean ms |", "|---|---|---|",
+            f"| in the ingesting process | {r['here_cpu_ms']:.2f} | {r['here_wall_ms']:.2f} |",
+            f"| in the worker (both processes' CPU) | {r['worker_cpu_ms']:.2f} | "
+            f"{r['worker_wall_ms']:.2f} |", "",
+            f"Overhead: {extra:.2f} ms of CPU an article ({per_passage:.2f}"
+            f" ms a passage{'; within the noise' if extra < 0.2 else ''}, against ~65 ms a "
+            "passage to embed); the worker's start, once per "
+            f"ingest or bot process (and after a kill), the e5 tokenizer loaded in it "
+            f"included: {r['start_cpu_s']:.2f} s of CPU ({r['start_wall_s']:.2f} s wall). The "
+            "same passages both ways."]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--articles", type=int, default=300)
+    args = p.parse_args()
+    print("\n".join(figures(measure(args.articles),
+                            f"python bench/item_budget.py --articles {args.articles}")))
 
 
 def _chunk_here(paragraphs: list[str], model: object, max_tokens: int) -> list[object]:
