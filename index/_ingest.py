@@ -30,6 +30,7 @@ from khabar.model._encoders import (
 )
 from khabar.model._onnx import OnnxEncoder
 from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
+from khabar.store._origin import is_private
 from khabar.text import strip_controls
 
 from ._site import own_url
@@ -294,6 +295,12 @@ class Index:
     def add_bytes(self, data: bytes, name: str, content_type: str | None = None, *,
                   origin: str | None = None, url: str | None = None) -> IngestReport:
         articles, labels, errors = self._parse_bytes(data, name, content_type, url)
+        if url is None and is_private(origin):
+            # A document given in a chat: nothing to check the links it claims against
+            # (a canonical link, a record's "url"), and the chat may not be an operator:
+            # cited by its name, never as another site, nor holding that site's URL.
+            for art in articles:
+                art.url = None
         report = self.add_articles(articles, origin=origin, labels=labels)
         report.items.extend(errors)
         return report
