@@ -298,7 +298,7 @@ class Index:
         if url is None and is_private(origin):
             # A document given in a chat: nothing to check the links it claims against
             # (a canonical link, a record's "url"), and the chat may not be an operator:
-            # cited by its name, never as another site, nor holding that site's URL.
+            # cited without a link, never as another site, nor holding that site's URL.
             for art in articles:
                 art.url = None
         report = self.add_articles(articles, origin=origin, labels=labels)

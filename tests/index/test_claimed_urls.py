@@ -108,7 +108,7 @@ def test_only_the_origin_that_added_an_article_replaces_it(tmp_path: Path) -> No
 
 def test_a_document_given_in_a_chat_claims_no_url(tmp_path: Path) -> None:
     # An uploaded page has no fetched site to check its canonical link against: given
-    # in a chat (whose writer may be the group's own admin), it is cited by its name,
+    # in a chat (whose writer may be the group's own admin), it is cited without a link,
     # so it can neither pose as reuters.com nor hold that URL against the newsroom.
     ix = _index(tmp_path / "home")
     spoof = (FIXTURES / "article_en.html").read_bytes()  # canonical: reuters.com
