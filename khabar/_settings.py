@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import platformdirs
 from pydantic import (
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -117,6 +118,12 @@ class Settings(BaseSettings):
     fetch_max_bytes: PositiveInt = 10_000_000
     fetch_max_redirects: NonNegativeInt = 5
     max_file_bytes: PositiveInt = 50_000_000  # a local file or upload larger is skipped
+    # Each item of a batch (a file, archive member, page, feed) is parsed in a worker
+    # process within this much CPU and memory (beyond the worker's own): past either, it
+    # is reported as an error and the batch goes on (index/_worker.py). 0 CPU seconds:
+    # parse in the ingesting process, unbounded.
+    item_cpu_seconds: NonNegativeFloat = 60.0
+    item_memory_mb: PositiveInt = 2048
     # Answers.
     top_k: PositiveInt = 3  # passages shown with an answer
     llm: str | None = None  # a LangChain init_chat_model spec, e.g. "openai:gpt-4o-mini"

@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from khabar.store import Allowed
+
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
@@ -142,7 +144,7 @@ class Searcher:
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t, qvecs, relaxed)
 
-    def _allowed(self, f: Filters) -> set[int] | None:
+    def _allowed(self, f: Filters) -> Allowed | None:
         return self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
                                          langs=f.langs, origin=f.origin, scope=f.scope)
 
@@ -167,7 +169,7 @@ class Searcher:
         largest = max(counts.values(), default=0)
         return lang != "other" and counts.get(lang, 0) >= min(50, 0.05 * largest)
 
-    def _feedback(self, anchor: int | None, lang: str, allowed: set[int] | None
+    def _feedback(self, anchor: int | None, lang: str, allowed: Allowed | None
                   ) -> _Feedback | None:
         """The anchor passage's vectors, and the ``lang`` passages nearest to it."""
         if anchor is None or not self.config.feedback_weight:
@@ -180,7 +182,7 @@ class Searcher:
                 for pid, _ in self.store.search(space, lang, v, 10, allowed)]
         return _Feedback(vecs, near)
 
-    def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
+    def _bridge(self, query: Query, lang: str, n: int, allowed: Allowed | None,
                 signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
         """BM25 in ``lang`` with the question's words carried over by the bridge."""
         if self.bridge is None:
@@ -296,7 +298,7 @@ class Searcher:
         return out
 
     def _collapse(self, ranked: list[tuple[int, float]], signals: dict[int, dict[str, float]],
-                  k: int, qvecs: dict[str, np.ndarray], allowed: set[int] | None = None
+                  k: int, qvecs: dict[str, np.ndarray], allowed: Allowed | None = None
                   ) -> list[Hit]:
         """The top ``k`` hits, near-duplicates folded into their first copy (copies the
         filters exclude, e.g. another chat's private ones, neither shown nor named)."""

@@ -7,15 +7,17 @@ the one entry point; its work is split by operation over private modules
 
 from ._changes import ChangeMark, Changes
 from ._store import Store
-from ._types import Article, Chunk, StoredArticle, StoredPassage
+from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
 from ._write import NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
+    "Allowed",
     "Article",
     "ChangeMark",
     "Changes",
     "Chunk",
+    "Excluding",
     "IndexType",
     "NewArticle",
     "PutResult",

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ._origin import others_private, scope_clause
+from ._origin import others_private, others_private_passages, scope_clause
 from ._schema import batches, from_f16, from_q8, iso, parse_iso
-from ._types import StoredArticle, StoredPassage
+from ._types import Excluding, StoredArticle, StoredPassage
 
 _OUTLETS_OF_A = ("(SELECT group_concat(o.name, char(31)) FROM article_outlets ao"
                  " JOIN outlets o ON o.id = ao.outlet_id WHERE ao.article_id = a.id) AS outlets")
@@ -173,13 +173,17 @@ def passage_tokens(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]
 def passage_filter(db: sqlite3.Connection, *, outlets: Sequence[str] = (),
                    since: datetime | None = None, until: datetime | None = None,
                    langs: Sequence[str] = (), origin: str | None = None,
-                   scope: str | None = None) -> set[int] | None:
+                   scope: str | None = None) -> set[int] | Excluding | None:
     """Ids of passages matching the filters, or None when there are none. ``scope``: a
-    chat's view (``_origin``), no restriction while no other chat has private articles."""
+    chat's view (``_origin``), no restriction while no other chat has private articles;
+    alone, it excludes those chats' passages (:class:`Excluding`), whatever the store's
+    size; with other filters, it narrows their set."""
     if scope is not None and not others_private(db, scope):
         scope = None
     if not (outlets or since or until or langs or origin or scope):
         return None
+    if scope and not (outlets or since or until or langs or origin):
+        return Excluding(others_private_passages(db, scope))
     sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
     where: list[str] = []
     args: list[object] = []

@@ -30,7 +30,7 @@ from khabar._errors import StoreError
 
 from . import _changes, _check, _read, _schema, _vectors, _write
 from ._changes import ChangeMark, Changes, Content
-from ._types import StoredArticle, StoredPassage
+from ._types import Allowed, Excluding, StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
 from ._write import NewArticle, PutResult
 
@@ -257,21 +257,12 @@ class Store:
 
         return _reindex.pending(self._conn())
 
-    def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
-        """Overwrite one space's vectors (reindexing), in one transaction."""
-        _write.replace_vectors(self._conn(), space, rows)
-
     def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Store sentence vectors for passages that have none yet, in one transaction."""
         _write.add_sentence_vectors(self._conn(), space, rows)
 
     def passages_without_sentence_vectors(self, space: str) -> list[tuple[int, str]]:
         return _write.passages_without_sentence_vectors(self._conn(), space)
-
-    def replace_sentence_vectors(self, space: str,
-                                 rows: Iterable[tuple[int, np.ndarray]]) -> None:
-        """Overwrite one space's sentence vectors (reindexing), in one transaction."""
-        _write.replace_sentence_vectors(self._conn(), space, rows)
 
     # -- reading -------------------------------------------------------------------------
     def count_passages(self) -> int:
@@ -327,8 +318,9 @@ class Store:
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
-                       ) -> set[int] | None:
-        """Ids of passages matching the filters, or None when there are none."""
+                       ) -> set[int] | Excluding | None:
+        """Ids of passages matching the filters, or None when there are none; a scope
+        alone is :class:`Excluding` (other chats' private passages)."""
         return _read.passage_filter(self._conn(), outlets=outlets, since=since, until=until,
                                     langs=langs, origin=origin, scope=scope)
 
@@ -375,7 +367,7 @@ class Store:
 
     # -- vector search -------------------------------------------------------------------
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
-               allowed: set[int] | None = None) -> list[tuple[int, float]]:
+               allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Top ``k`` passages of one language by inner product in ``space``.
 
         On the calling thread: one question's search is over before OpenMP's threads

@@ -34,6 +34,7 @@ from khabar._files import save_lock, write_atomic
 from ._changes import ChangeMark, bump_epoch, current_mark, needs_reset, removed_since
 from ._read import count_passages
 from ._schema import from_f16, meta, snapshot, transaction
+from ._types import Allowed, Excluding
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,9 @@ class _VectorIndex:
         self.fresh: dict[str, faiss.Index] = {}  # recent additions (FRESH_LIMIT)
         # HNSW only: ids still in the graph whose passages were deleted.
         self.deleted: dict[str, set[int]] = {}
-        self._skip: dict[str, tuple[faiss.SearchParameters, object]] = {}
+        # HNSW only: per language, parameters skipping its deleted ids, their selector,
+        # and what that points at.
+        self._skip: dict[str, tuple[faiss.SearchParameters, faiss.IDSelector, object]] = {}
         # Where each id sits in an index, (lang, fresh?) -> (the index, its ids sorted,
         # their positions): made when first asked (:meth:`vectors`), dropped when the
         # index changes.
@@ -290,7 +293,7 @@ class _VectorIndex:
             else set()
         return (held - self.deleted.get(lang, set())) | recent
 
-    def search(self, lang: str, queries: np.ndarray, k: int, allowed: set[int] | None
+    def search(self, lang: str, queries: np.ndarray, k: int, allowed: Allowed | None
                ) -> list[list[tuple[int, float]]]:
         """The top ``k`` (id, score) of each query (a row of ``queries``)."""
         q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
@@ -298,8 +301,12 @@ class _VectorIndex:
         if ix is None or self.live(lang) == 0 or (allowed is not None and not allowed):
             return [[] for _ in q]
         deleted = self.deleted.get(lang)
-        params = None
-        if allowed is not None:
+        params: faiss.SearchParameters | None = None
+        keep: object = None  # what a selector points at, alive through the search
+        if isinstance(allowed, Excluding) and allowed.ids:
+            # A chat's scope: the few passages it hides, or the graph's deleted ones.
+            params, keep = _excluding(allowed.ids, self._deleted(lang) if deleted else None)
+        elif allowed is not None and not isinstance(allowed, Excluding):
             if deleted:
                 allowed = allowed - deleted
                 if not allowed:
@@ -307,11 +314,7 @@ class _VectorIndex:
             sel = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
             params = faiss.SearchParameters(sel=sel)
         elif deleted:
-            if lang not in self._skip:
-                inner = faiss.IDSelectorBatch(np.fromiter(deleted, np.int64, len(deleted)))
-                sel = faiss.IDSelectorNot(inner)
-                # The selector points at ``inner``: both are kept alive together.
-                self._skip[lang] = (faiss.SearchParameters(sel=sel), (inner, sel))
+            self._deleted(lang)
             params = self._skip[lang][0]
         found = self._search_one(ix, q, k, params)
         fresh = self.fresh.get(lang)
@@ -319,11 +322,23 @@ class _VectorIndex:
             return [sorted(hits, key=lambda hit: (-hit[1], hit[0])) for hits in found]
         # The recent additions: never deleted-but-held (removed outright), so only the
         # caller's filter applies.
-        sel = None if allowed is None else faiss.SearchParameters(
-            sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64)))
-        recent = self._search_one(fresh, q, k, sel)
+        if isinstance(allowed, Excluding):
+            params, keep = _excluding(allowed.ids) if allowed.ids else (None, None)
+        else:
+            params = None if allowed is None else faiss.SearchParameters(
+                sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64)))
+        recent = self._search_one(fresh, q, k, params)
+        del keep
         return [sorted(a + b, key=lambda hit: (-hit[1], hit[0]))[:k]
                 for a, b in zip(found, recent, strict=True)]
+
+    def _deleted(self, lang: str) -> faiss.IDSelector:
+        """The selector of ``lang``'s deleted-but-held ids, made once per change."""
+        if lang not in self._skip:
+            batch = faiss.IDSelectorBatch(np.fromiter(self.deleted[lang], np.int64))
+            sel = faiss.IDSelectorNot(batch)
+            self._skip[lang] = (faiss.SearchParameters(sel=sel), batch, sel)
+        return self._skip[lang][1]
 
     @staticmethod
     def _search_one(ix: faiss.Index, q: np.ndarray, k: int,
@@ -334,6 +349,17 @@ class _VectorIndex:
         scores, ids = ix.search(q, k, params=params) if params else ix.search(q, k)
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores, strict=True)]
+
+
+def _excluding(ids: frozenset[int], deleted: faiss.IDSelector | None = None
+               ) -> tuple[faiss.SearchParameters, object]:
+    """Search parameters that skip ``ids`` (and the ``deleted`` selector's), with the
+    selectors they point at: FAISS's Python objects do not keep each other alive, so
+    the caller holds the second while searching."""
+    hidden = faiss.IDSelectorBatch(np.fromiter(ids, np.int64, len(ids)))
+    either = hidden if deleted is None else faiss.IDSelectorOr(hidden, deleted)
+    sel = faiss.IDSelectorNot(either)
+    return faiss.SearchParameters(sel=sel), (hidden, either, sel, deleted)
 
 
 class VectorIndexes:
@@ -376,13 +402,13 @@ class VectorIndexes:
 
     # -- searching ----------------------------------------------------------------------
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
-               allowed: set[int] | None = None) -> list[tuple[int, float]]:
+               allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Top ``k`` passages of one language by inner product; call :meth:`refresh`
         first."""
         return self.search_many(space, lang, query, k, allowed)[0]
 
     def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
-                    allowed: set[int] | None = None, *, one_thread: bool = False
+                    allowed: Allowed | None = None, *, one_thread: bool = False
                     ) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``queries``, in one FAISS call (one call of
         many queries costs about what one of a single query does); ``one_thread``

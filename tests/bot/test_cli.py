@@ -186,14 +186,15 @@ def test_check_finds_vectors_its_model_did_not_make(khabar_home: Path, encoders:
     from khabar.index import Index
 
     from khabar import Settings
+    from tests.store._data import forge_vectors
 
     ix = Index.open(Settings(home=khabar_home), encoders=encoders)
     ix.add_path(REPO / "seeds")
     rows = [(r["id"], r["text"]) for r in ix.store.iter_passages()]
     rng = np.random.default_rng(3)
     other = rng.standard_normal((len(rows), 384)).astype(np.float32)
-    ix.store.replace_vectors("e5", [(pid, v / np.linalg.norm(v))
-                                    for (pid, _), v in zip(rows, other, strict=True)])
+    forge_vectors(ix.store, "e5", [(pid, v / np.linalg.norm(v))
+                                   for (pid, _), v in zip(rows, other, strict=True)])
     ix.close()
     r = khabar("check", "--no-model", home=khabar_home)
     assert r.returncode == EXIT_OK  # widths and counts are right: only the model can tell
