@@ -94,7 +94,8 @@ def render_telegram(answer: Answer, ui_lang: str | None = None) -> str:
     if answer.generated:
         parts.append(f"<b>{esc(t(lang, 'generated'))}</b>\n{esc(answer.generated)}")
     sentences = "\n".join(f"{esc(s.text)} <b>[{s.source}]</b>" for s in answer.sentences)
-    parts.append(f"<b>{esc(t(lang, 'answer'))}</b>\n{sentences}")
+    heading = t(lang, "probably" if answer.probably else "answer")
+    parts.append(f"<b>{esc(heading)}</b>\n{sentences}")
     parts.append(f"<b>{esc(t(lang, 'sources'))}</b>")
     parts += [telegram_source(s, lang) for s in answer.sources]
     return "\n\n".join(parts)

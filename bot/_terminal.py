@@ -87,7 +87,8 @@ def print_answer(answer: Answer, console: Console | None = None,
             console.print(Text(mark + t(lang, "generated"), style="bold"))
             console.print(Text(answer.generated), overflow="fold")
             console.print()
-        console.print(Text(mark + t(lang, "answer"), style="bold"))
+        console.print(Text(mark + t(lang, "probably" if answer.probably else "answer"),
+                           style="bold yellow" if answer.probably else "bold"))
         for s in answer.sentences:
             line = Text(mark + isolate(s.text), style=ANSWER_STYLE)
             line.append(f" [{s.source}]", style="bold cyan")

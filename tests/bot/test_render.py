@@ -69,3 +69,14 @@ def test_how_the_question_was_read_is_said_in_the_answer() -> None:
     lines = text.splitlines()
     assert lines[0] == f"Read as a follow-up to “{FSI}who struck Aleppo?{PDI}”"
     assert lines[2] == f"Filters: {FSI}outlet=Reuters{PDI}"
+
+
+def test_an_uncertain_answer_says_probably_in_every_medium() -> None:
+    for lang, head in (("en", "Probably ("), ("ar", "على الأرجح (")):
+        answer = _answer(lang, [])
+        answer.probably = True
+        text, _ = parse_html(render_telegram(answer))
+        assert text.startswith(head) and "Port <reopens>" in text
+        assert any(line.startswith(head) for line in _terminal(answer))
+        answer.probably = False
+        assert not parse_html(render_telegram(answer))[0].startswith(head)
