@@ -51,7 +51,7 @@ FUSED = ["fused", "fused_cross"]
 WINDOW = ["e5_win", "use_win", "e5_win_cross", "use_win_cross"]
 PAIRS = ["pair_en_ar", "pair_ar_en", "pair_ar_ar"]
 AGREE = ["agree", "agree_cross"]
-SHIPPED = BASE + LEXICAL + FUSED + WINDOW
+SHIPPED = BASE + WINDOW + ["short", "short_cross"]
 IDEAS = {
     "per passage, cosines + coverage": BASE,
     "+ sentence window": BASE + WINDOW,

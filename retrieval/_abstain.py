@@ -94,7 +94,11 @@ def _coverage(ev: Evidence, p: PassageEvidence) -> float:
         words = set(ev.words)
         return len(words & p.tokens) / len(words) if words else 0.0
     groups = ev.bridge.get(p.lang) or []
-    total = sum(w for w, _ in groups)
+    # Out of every question word: one the bridge found no translation for ("Cairo" in
+    # an archive that never names it) counts as missing, not as absent from the
+    # question. A found word counts by its cosine (a name's doubled), out of 1 (2).
+    total = sum(2.0 if w > 1.0 else 1.0 for w, _ in groups) + max(
+        len(set(ev.words)) - len(groups), 0)
     if not total:
         return 0.0
     return sum(w for w, toks in groups if p.tokens.intersection(toks)) / total
