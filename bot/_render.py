@@ -117,7 +117,8 @@ def render_telegram(answer: Answer, ui_lang: str | None = None) -> str:
         parts.append(f"<b>{esc(t(lang, 'generated'))}</b>\n{esc(answer.generated)}")
     by_n = {src.n: src for src in answer.sources}
     sentences = "\n".join(answer_line(s, by_n, lang) for s in answer.sentences)
-    parts.append(f"<b>{esc(t(lang, 'answer'))}</b>\n{sentences}")
+    heading = t(lang, "probably" if answer.probably else "answer")
+    parts.append(f"<b>{esc(heading)}</b>\n{sentences}")
     parts.append(f"<b>{esc(t(lang, 'sources'))}</b>")
     parts += [telegram_source(s, lang) for s in answer.sources]
     return "\n\n".join(parts)

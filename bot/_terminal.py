@@ -98,7 +98,8 @@ def print_answer(answer: Answer, console: Console | None = None,
             console.print(Text(mark + t(lang, "generated"), style="bold"))
             console.print(Text(answer.generated), overflow="fold")
             console.print()
-        console.print(Text(mark + t(lang, "answer"), style="bold"))
+        console.print(Text(mark + t(lang, "probably" if answer.probably else "answer"),
+                           style="bold yellow" if answer.probably else "bold"))
         by_n = {src.n: src for src in answer.sources}
         for s in answer.sentences:
             line = Text(mark + isolate(s.text), style=ANSWER_STYLE)

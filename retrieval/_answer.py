@@ -4,7 +4,8 @@ Extractive by default: nothing is said that an outlet did not publish. The top
 passages are split into sentences; each is scored against the question by both
 encoders (so an English question can pick an Arabic sentence) and the best one
 or two lead the answer, each with its ``[n]``. When the best evidence is too weak
-the answer abstains and shows at most a few passages as "related".
+the answer abstains and shows at most a few passages as "related"; when it is
+neither weak nor sure, the answer is given as "probably" (``Answer.probably``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,21 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from khabar import CitationError
 from khabar.model import Encoder
 from khabar.store import StoredPassage
-from khabar.text import lexical_tokens, passage_sentences
+from khabar.text import passage_sentences
 
+from ._abstain import AbstentionModel, gather
 from ._types import Answer, AnswerSentence, Archive, ContextSentence, Hit, Query, Source
+
+if TYPE_CHECKING:
+    from ._bridge import LexicalBridge
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 
@@ -33,14 +38,13 @@ class AnswerConfig:
     shown: int = 3  # passages shown with the answer
     max_sentences: int = 2
     related: int = 3  # passages shown as "related" when abstaining
-    # Abstain when the estimated probability that the top passages answer is below
-    # this. The model is fitted by bench/abstention.py (see docs/benchmarks.md).
+    # The estimated probability that the best top passage answers (a model fitted by
+    # bench/abstention.py over per-passage evidence, see docs/benchmarks.md) decides:
+    # below ``min_confidence`` the news does not cover it (related passages shown);
+    # from there to ``sure`` the answer is given as "probably"; above, plainly.
     min_confidence: float = 0.5
-    # Fitted on 1,400 questions of 7 benchmark directions by bench/abstention.py
-    # (answerable vs about articles held out of the index); held-out AUC 0.79-0.99.
-    coef: tuple[float, ...] = (2.404, 2.36, 1.318, 0.12, 0.173, 5.286,
-                               1.889, 4.308, -0.282, 2.121)
-    intercept: float = -7.914
+    sure: float = 0.8
+    model: AbstentionModel = field(default_factory=AbstentionModel.shipped)
     # Answers that span paragraphs (bench/multipara.py, docs/benchmarks.md): a question
     # often matches the paragraph that names a source while what the source said is in
     # the next one. So the sentences of the paragraphs next to the first ``neighbours``
@@ -57,48 +61,13 @@ class AnswerConfig:
     second_sentence_weight: float = 0.5
 
 
-FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage",
-            "e5_sent", "use_sent", "e5_sent_cross", "use_sent_cross")
-
-
-def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3,
-                      tokens: Mapping[int, str] | None = None) -> list[float]:
-    """The best evidence among the top passages, as the abstention model sees it.
-
-    e5's cosines are compressed (0.75-0.85 for anything news-like) and lower
-    across languages; USE's separate on- and off-topic text better; the share
-    of the question's words found in a same-language passage adds lexical proof;
-    the best single sentence's cosines tell a passage that answers from one that
-    is merely about the topic (whole-passage cosines where there are none).
-    """
-    head = list(hits[:top])
-    if not head:
-        return [0.0] * len(FEATURES)
-    e5 = max(h.signals.get("e5", 0.0) for h in head)
-    use = max(h.signals.get("use", 0.0) for h in head)
-    cross = 1.0 if head[0].passage.lang != query.lang else 0.0
-    q = set(lexical_tokens(query.search_text))
-    tokens = tokens or {}
-
-    def passage_tokens(h: Hit) -> set[str]:  # as stored at ingest where given
-        stored = tokens.get(h.passage.id)
-        return set(stored.split()) if stored is not None else set(lexical_tokens(h.passage.text))
-
-    coverage = max((len(q & passage_tokens(h)) / len(q)
-                    for h in head if h.passage.lang == query.lang), default=0.0) if q else 0.0
-    e5_sent = max(h.signals.get("e5_sent", h.signals.get("e5", 0.0)) for h in head)
-    use_sent = max(h.signals.get("use_sent", h.signals.get("use", 0.0)) for h in head)
-    return [e5, use, cross, e5 * cross, use * cross, coverage,
-            e5_sent, use_sent, e5_sent * cross, use_sent * cross]
-
-
-def confidence(query: Query, hits: Sequence[Hit], config: AnswerConfig,
-               tokens: Mapping[int, str] | None = None) -> float:
-    """Estimated probability that the top passages answer the question (``tokens``:
-    passages' stored BM25 tokens, else they are analysed again)."""
-    x = np.asarray(evidence_features(query, hits, tokens=tokens), dtype=np.float64)
-    z = float(x @ np.asarray(config.coef)) + config.intercept
-    return 1.0 / (1.0 + np.exp(-z))
+def confidence(index: Archive, query: Query, hits: Sequence[Hit],
+               config: AnswerConfig | None = None, bridge: LexicalBridge | None = None,
+               query_vectors: Mapping[str, np.ndarray] | None = None) -> float:
+    """Estimated probability that the top passages answer the question (``bridge``:
+    the searcher's, for the share of the question's words found across languages)."""
+    config = config or AnswerConfig()
+    return config.model.confidence(gather(index, bridge, query, hits, query_vectors))
 
 
 def to_source(n: int, hit: Hit) -> Source:
@@ -111,13 +80,10 @@ def to_source(n: int, hit: Hit) -> Source:
 
 def compose(index: Archive, query: Query, hits: Sequence[Hit],
             config: AnswerConfig | None = None,
-            query_vectors: dict[str, np.ndarray] | None = None) -> Answer:
+            query_vectors: dict[str, np.ndarray] | None = None,
+            bridge: LexicalBridge | None = None) -> Answer:
     config = config or AnswerConfig()
-    # The stored tokens of the passages the coverage feature reads: no analysis of
-    # their text again.
-    tokens = index.store.passage_tokens(
-        [h.passage.id for h in hits[:3] if h.passage.lang == query.lang])
-    best = confidence(query, hits, config, tokens) if hits else 0.0
+    best = confidence(index, query, hits, config, bridge, query_vectors) if hits else 0.0
     if not hits or best < config.min_confidence:
         related = [to_source(i, h) for i, h in enumerate(hits[: config.related], 1)]
         return Answer(query.text, query.lang, query, [], [], abstained=True, related=related,
@@ -133,7 +99,8 @@ def compose(index: Archive, query: Query, hits: Sequence[Hit],
         if s.position is not None:
             sources[s.source - 1].context.append(ContextSentence(s.text, s.position))
     answer = Answer(query.text, query.lang, query, sentences, sources,
-                    more=list(hits[config.shown:]), confidence=best)
+                    more=list(hits[config.shown:]), confidence=best,
+                    probably=best < config.sure)
     check_citations(answer)
     return answer
 

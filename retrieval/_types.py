@@ -179,6 +179,8 @@ class Answer:
     more: list[Hit] = field(default_factory=list)  # further passages, for paging
     timings: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
+    # Answered, but the evidence is not sure: shown as "probably…" with the passages.
+    probably: bool = False
     # Filters read from the question that matched nothing and were dropped ("time").
     relaxed: list[Relaxed] = field(default_factory=list)
 
@@ -188,6 +190,7 @@ class Answer:
             "lang": self.lang,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
+            "probably": self.probably,
             "filters": self.query.filters.describe(),
             "relaxed": list(self.relaxed),
             "search_text": self.query.search_text,

@@ -108,3 +108,14 @@ def test_a_neighbour_before_the_passage_is_shown_before_it() -> None:
     text, _ = parse_html(render_telegram(answer))
     sources_part = text.split("Sources")[1]
     assert sources_part.index("The towns hit") < sources_part.index("The port reopened")
+
+
+def test_an_uncertain_answer_says_probably_in_every_medium() -> None:
+    for lang, head in (("en", "Probably ("), ("ar", "على الأرجح (")):
+        answer = _answer(lang, [])
+        answer.probably = True
+        text, _ = parse_html(render_telegram(answer))
+        assert text.startswith(head) and "Port <reopens>" in text
+        assert any(line.startswith(head) for line in _terminal(answer))
+        answer.probably = False
+        assert not parse_html(render_telegram(answer))[0].startswith(head)
