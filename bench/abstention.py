@@ -38,10 +38,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _abstention_data import SETS, load  # noqa: E402
+from khabar.retrieval import AnswerConfig  # noqa: E402
 from khabar.retrieval._abstain import all_features, passage_features  # noqa: E402
 
 MODEL_PATH = REPO / "retrieval" / "abstention_model.json"
-THRESHOLD, SURE = 0.5, 0.8  # AnswerConfig's min_confidence and sure
+THRESHOLD, SURE = AnswerConfig.min_confidence, AnswerConfig.sure  # the shipped operating point
 
 BASE = ["e5", "use", "cross", "e5_cross", "use_cross", "e5_sent", "use_sent",
         "e5_sent_cross", "use_sent_cross", "coverage", "coverage_cross"]
