@@ -150,11 +150,15 @@ def _sentence_vectors(index: Archive, encoder: Encoder, sources: Sequence[Source
 
 
 def sentence_matrices(index: Archive, encoder: Encoder, sources: Sequence[Source],
-                      split: Sequence[list[str]]) -> list[np.ndarray]:
+                      split: Sequence[list[str]], *, alone: bool = False) -> list[np.ndarray]:
     """Each source's sentence vectors (``split``: its sentences): stored at ingest,
     else embedded now (a store from before sentence vectors, or one that does not
-    keep them)."""
-    stored = index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
+    keep them). With ``alone``, each sentence's vector as embedded on its own even
+    where the store pools them from the passage's run (late chunking): what a rule
+    fitted on such vectors needs (the grounding check)."""
+    info = index.store.spaces().get(encoder.space) if alone else None
+    stored = {} if info is not None and info.sentences == "late" else \
+        index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
     parts = []
     for src, sents in zip(sources, split, strict=True):
         mat = stored.get(src.passage_id)
