@@ -45,7 +45,8 @@ def group_of(doc: dict) -> str:
     return doc.get("title") or doc["id"]
 
 
-def features_for(path: Path, encoders, max_queries: int) -> tuple[np.ndarray, np.ndarray]:
+def features_for(path: Path, encoders, max_queries: int, sentences: str = "each"
+                 ) -> tuple[np.ndarray, np.ndarray]:
     corpus, queries, qrels = load_set(path)
     half = {d["id"]: int(hashlib.md5(group_of(d).encode()).hexdigest(), 16) % 2 for d in corpus}
     kept = [d for d in corpus if half[d["id"]] == 0]
@@ -55,7 +56,8 @@ def features_for(path: Path, encoders, max_queries: int) -> tuple[np.ndarray, np
         queries = [queries[i] for i in rng.choice(len(queries), max_queries, replace=False)]
     xs, ys = [], []
     with tempfile.TemporaryDirectory() as home:
-        index = Index.open(Settings(home=Path(home)), encoders=encoders)
+        index = Index.open(Settings(home=Path(home), sentence_method=sentences),
+                           encoders=encoders)
         for d in kept:
             art = Article(title=d.get("title") or "", paragraphs=[d["text"]],
                           url=f"bench://{d['id']}", lang=d.get("lang"))
@@ -80,10 +82,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-queries", type=int, default=300)
     p.add_argument("--sets", nargs="*", default=SETS)
+    p.add_argument("--sentences", choices=["each", "late"], default="each",
+                   help="how e5's sentence vectors are made (khabar/model/_late.py)")
+    p.add_argument("--cache", type=Path, default=CACHE / "embeddings.sqlite3")
     args = p.parse_args()
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
+    db = sqlite3.connect(args.cache)
     encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
-    data = {s: features_for(DEFAULT_DATA / s, encoders, args.max_queries) for s in args.sets}
+    data = {s: features_for(DEFAULT_DATA / s, encoders, args.max_queries, args.sentences)
+            for s in args.sets}
 
     print(f"{'held-out set':28} {'AUC':>6} {'answer acc':>10} {'abstain acc':>11} {'n':>5}")
     for held in data:

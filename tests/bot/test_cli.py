@@ -253,9 +253,9 @@ def test_a_store_from_a_newer_khabar_is_refused_untouched(tmp_path: Path) -> Non
 def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
         khabar_home: Path, encoders: list) -> None:
     from khabar.index import Index
-    from khabar.model import embed_for_store
 
     from khabar import Settings
+    from khabar.model import embed_for_store
 
     # A store from before late chunking: each sentence embedded alone.
     ix = Index.open(Settings(home=khabar_home, sentence_method="each"), encoders=encoders)
