@@ -230,8 +230,10 @@ def main() -> None:
                    help="late chunking: pool the passage's <s>, prompt and </s> too")
     p.add_argument("--late-mix", type=float, default=POOLING.mix,
                    help="late chunking: weight of the passage vector added to a sentence's")
+    p.add_argument("--late-tail", type=int, default=POOLING.tail,
+                   help="late chunking: the last N layers run again on each sentence alone")
     args = p.parse_args()
-    pooling = Pooling(args.late_context, args.late_frame, args.late_mix)
+    pooling = Pooling(args.late_context, args.late_frame, args.late_mix, args.late_tail)
 
     dirs = args.data or sorted(d for d in DEFAULT_DATA.iterdir() if (d / "qrels.tsv").exists())
     if args.sets:

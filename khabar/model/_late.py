@@ -38,6 +38,10 @@ class Pooling:
     context: int = 0
     frame: bool = False
     mix: float = 0.0
+    # The last ``tail`` layers run again on each sentence alone (its states from the
+    # passage's run below them, with the passage's <s>, prompt and </s>): a part of a
+    # second pass, closer to each sentence embedded alone. 0: pooled only.
+    tail: int = 0
 
 
 POOLING = Pooling()
@@ -58,6 +62,31 @@ def token_graph(graph: Path) -> tuple[bytes, str]:
     model.graph.output.append(onnx.helper.make_tensor_value_info(
         hidden, onnx.TensorProto.FLOAT, None))
     return model.SerializeToString(), hidden
+
+
+def tail_graphs(graph: Path, layers: int) -> tuple[bytes, bytes, str]:
+    """The exported graph with the states before its last ``layers`` layers as a second
+    output, the graph of those layers alone (states and mask in, vector out), and the
+    states' name."""
+    import onnx
+    import onnx.utils
+
+    model = onnx.load(str(graph))
+    names = [n.output[0] for n in model.graph.node if n.op_type == "LayerNormalization"
+             and n.output[0].endswith("/output/LayerNorm/LayerNormalization_output_0")]
+    cut = names[len(names) - 1 - layers] if layers < len(names) else \
+        "/bert/embeddings/LayerNorm/LayerNormalization_output_0"
+    model.graph.value_info.append(onnx.helper.make_tensor_value_info(
+        cut, onnx.TensorProto.FLOAT, None))
+    tail = onnx.utils.Extractor(model).extract_model([cut, "attention_mask"],
+                                                     ["sentence_embedding"])
+    for node in tail.graph.node:  # shapes taken from the input: the states' are the same
+        for i, name in enumerate(node.input):
+            if name == "inputs_embeds":
+                node.input[i] = cut
+    model.graph.output.append(onnx.helper.make_tensor_value_info(
+        cut, onnx.TensorProto.FLOAT, None))
+    return model.SerializeToString(), tail.SerializeToString(), cut
 
 
 def pool(states: np.ndarray, length: int, prompt_end: int,

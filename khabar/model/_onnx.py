@@ -269,6 +269,7 @@ class OnnxEncoder:
         self._serial: Any = None  # a one-thread session for batch work (run_ids)
         self._serial_lock = threading.Lock()
         self._states: tuple[Any, str] | None = None  # late chunking's session (run_late)
+        self._tails: dict[int, tuple[Any, Any, str]] = {}  # Pooling.tail's sessions
         self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
 
     def _new_session(self, threads: int, graph: bytes | None = None) -> Any:
@@ -350,15 +351,53 @@ class OnnxEncoder:
         the vectors of its ``spans`` pooled from the same run (:func:`~._late.pool`;
         None where a span is None)."""
         embeds, mask = self._inputs(rows)
+        # <s> and the prompt's pieces ("passage: " ends with a space: not a piece).
+        prompt_end = len(self.tokenizer.encode(self._passage_prompt.rstrip())) - 1
+        if pooling.tail:
+            return self._run_tail(rows, spans, pooling.tail, embeds, mask, prompt_end)
         session, hidden = self._token_session()
         vecs, states = session.run(["sentence_embedding", hidden],
                                    {"inputs_embeds": embeds, "attention_mask": mask})
         vecs = np.asarray(vecs, dtype=np.float32)
-        # <s> and the prompt's pieces ("passage: " ends with a space: not a piece).
-        prompt_end = len(self.tokenizer.encode(self._passage_prompt.rstrip())) - 1
         pooled = [pool(states[i], len(row), prompt_end, list(spans[i]), vecs[i], pooling)
                   for i, row in enumerate(rows)]
         return vecs, pooled
+
+    def _run_tail(self, rows: list[list[int]],
+                  spans: Sequence[Sequence[tuple[int, int] | None]], layers: int,
+                  embeds: np.ndarray, mask: np.ndarray, prompt_end: int
+                  ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """:meth:`run_late` with ``Pooling.tail``: the last ``layers`` layers again on
+        each sentence's states, framed by its passage's <s>, prompt and </s>."""
+        with self._serial_lock:
+            if layers not in self._tails:
+                from ._late import tail_graphs
+
+                full, tail, cut = tail_graphs(self.export / GRAPH, layers)
+                self._tails[layers] = (self._new_session(1, full), self._new_session(1, tail),
+                                       cut)
+            head, tail_session, cut = self._tails[layers]
+        vecs, states = head.run(["sentence_embedding", cut],
+                                {"inputs_embeds": embeds, "attention_mask": mask})
+        picks: list[list[int]] = []
+        where: list[tuple[int, int]] = []
+        for i, (row, row_spans) in enumerate(zip(rows, spans, strict=True)):
+            for j, span in enumerate(row_spans):
+                if span is not None:
+                    picks.append([*range(prompt_end), *range(*span), len(row) - 1])
+                    where.append((i, j))
+        out: list[list[np.ndarray | None]] = [[None] * len(s) for s in spans]
+        if picks:
+            width = max(map(len, picks))
+            x = np.zeros((len(picks), width, states.shape[2]), dtype=np.float32)
+            m = np.zeros((len(picks), width), dtype=np.int64)
+            for k, ((i, _), pick) in enumerate(zip(where, picks, strict=True)):
+                x[k, :len(pick)] = states[i, pick]
+                m[k, :len(pick)] = 1
+            got = tail_session.run(["sentence_embedding"], {cut: x, "attention_mask": m})[0]
+            for (i, j), v in zip(where, got, strict=True):
+                out[i][j] = np.asarray(v, dtype=np.float32)
+        return np.asarray(vecs, dtype=np.float32), out
 
     def sentence_spans(self, text: str, sentences: Sequence[str]
                        ) -> list[tuple[int, int] | None]:
