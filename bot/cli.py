@@ -220,14 +220,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         if encoders:
             stored = store.spaces()
             try:  # the store's own way of making sentence vectors, as ingest keeps it
-                methods = sentence_methods(encoders, stored, store.count_passages() > 0,
-                                           settings.sentence_method)
+                methods = sentence_methods(encoders, stored, settings.sentence_method)
             except ModelError as exc:
                 faults.append(str(exc))
             expected = [space_info(e, methods.get(e.space, settings.sentence_method))
                         for e in encoders]
             # What `khabar reindex` would make: the configured way, where it can.
-            target = sentence_methods(encoders, {}, False, settings.sentence_method)
+            target = sentence_methods(encoders, {}, settings.sentence_method)
             notes += [_method_note(space, how, target[space]) for space, how in methods.items()
                       if space in stored and how != target[space]]
         faults += store.check(expected)
@@ -343,7 +342,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
         # New vectors go beside the old ones, batch by batch (a crash keeps them: the
         # same command goes on), then replace them in one switch (store/_reindex.py).
         # Sentence vectors are made the configured way, whatever the store's was.
-        methods = sentence_methods(encoders, {}, False, settings.sentence_method)
+        methods = sentence_methods(encoders, {}, settings.sentence_method)
         spaces = [space_info(e, methods[e.space]) for e in encoders]
         done = store.reindex_begin(spaces)
         rows = list(store.iter_passages())
@@ -386,8 +385,7 @@ def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder], settings: S
 
     from khabar.model import embed_for_store, embed_sentences, sentence_methods, space_info
 
-    methods = sentence_methods(encoders, store.spaces(), store.count_passages() > 0,
-                               settings.sentence_method)
+    methods = sentence_methods(encoders, store.spaces(), settings.sentence_method)
     # Refuses another model.
     store.bind_spaces([space_info(e, methods[e.space]) for e in encoders])
     added = 0

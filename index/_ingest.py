@@ -137,9 +137,8 @@ class Index:
         self.store = store
         self.encoders = list(encoders)
         # A store keeps the way its sentence vectors were made (khabar/model/_late.py).
-        self.sentence_methods = sentence_methods(
-            self.encoders, self.store.spaces(), self.store.count_passages() > 0,
-            settings.sentence_method)
+        self.sentence_methods = sentence_methods(self.encoders, self.store.spaces(),
+                                                 settings.sentence_method)
         self.store.bind_spaces([space_info(e, self.sentence_methods[e.space])
                                 for e in self.encoders])
 

@@ -83,15 +83,15 @@ def can_late(encoder: Encoder) -> bool:
 
 
 def sentence_methods(encoders: Sequence[Encoder], stored: Mapping[str, SpaceInfo],
-                     has_passages: bool, configured: str) -> dict[str, str]:
+                     configured: str) -> dict[str, str]:
     """How each encoder's sentence vectors are made for a store whose spaces are
-    ``stored``: the store's own way while it holds passages of the same model (until
-    ``khabar reindex``), else ``configured`` where the encoder can (:func:`can_late`).
-    Raises ModelError for a late store whose encoder cannot pool (the torch runtime)."""
+    ``stored``: the store's own way for the same model (until ``khabar reindex``),
+    else ``configured`` where the encoder can (:func:`can_late`). Raises ModelError
+    for a late store whose encoder cannot pool (the torch runtime)."""
     out = {}
     for enc in encoders:
         old = stored.get(enc.space)
-        keep = has_passages and old is not None and old.model == enc.fingerprint
+        keep = old is not None and old.model == enc.fingerprint
         method = old.sentences if keep and old is not None else configured
         if method == LATE and not can_late(enc):
             if keep:

@@ -158,8 +158,11 @@ def test_an_older_store_keeps_embedding_each_sentence(tmp_path: Path) -> None:
 
 def test_methods_for_an_empty_store_follow_the_settings() -> None:
     encs = [LateHash(), HashEncoder(space="use")]
-    assert sentence_methods(encs, {}, False, "late") == {"e5": "late", "use": "each"}
-    assert sentence_methods(encs, {}, False, "each") == {"e5": "each", "use": "each"}
+    assert sentence_methods(encs, {}, "late") == {"e5": "late", "use": "each"}
+    assert sentence_methods(encs, {}, "each") == {"e5": "each", "use": "each"}
     other = {"e5": SpaceInfo("e5", "another-model:64" + LATE_SENTENCES, 64)}
-    # Passages of another model: not the store's way to keep (bind_spaces refuses it).
-    assert sentence_methods(encs, other, True, "each")["e5"] == "each"
+    # Another model's store: not a way to keep (bind_spaces refuses it when it holds
+    # passages, and an empty one takes the configured way).
+    assert sentence_methods(encs, other, "each")["e5"] == "each"
+    mine = {"e5": SpaceInfo("e5", "hash:64" + LATE_SENTENCES, 64)}
+    assert sentence_methods(encs, mine, "each")["e5"] == "late"
