@@ -157,7 +157,12 @@ def main() -> None:
     p.add_argument("--articles", type=int, default=0, help="the first N NTREX articles only")
     p.add_argument("--models", type=Path, default=None, help="models folder (KHABAR_HOME's)")
     p.add_argument("--json", type=Path, help="write the slices and totals here")
+    p.add_argument("--late-tail", type=int, default=0,
+                   help="`late`: the last N layers run again on each sentence (Pooling.tail)")
     args = p.parse_args()
+    if args.late_tail:  # read by embed_for_store at each call
+        from khabar.model import _late
+        _late.POOLING = _late.Pooling(tail=args.late_tail)
     models = args.models or C.default_models()
     ways = args.ways or ([args.only] if args.only else ["before", "after"])
     work = articles(args.rounds, args.articles)

@@ -30,6 +30,7 @@ from khabar._errors import ModelError
 from khabar.store import SpaceInfo
 from khabar.text._analysis import passage_sentences
 
+from . import _late
 from ._encoders import Encoder, USEEncoder
 from ._late import EACH, LATE, POOLING, Pooling
 from ._onnx import OnnxEncoder
@@ -53,7 +54,7 @@ def default_workers() -> int:
 
 def embed_for_store(encoders: Sequence[Encoder], texts: Sequence[str], *,
                     sentences: bool = True, workers: int | None = None,
-                    late: Collection[str] = (), pooling: Pooling = POOLING) -> Embedded:
+                    late: Collection[str] = (), pooling: Pooling | None = None) -> Embedded:
     """The passage vectors of ``texts`` and, with ``sentences``, their sentence
     vectors, in every encoder's space (see the module's docstring). The spaces in
     ``late`` pool their sentence vectors from the passage's run (:mod:`._late`;
@@ -65,7 +66,8 @@ def embed_for_store(encoders: Sequence[Encoder], texts: Sequence[str], *,
     where = {t: i for i, t in enumerate(unique)}
     work = _Work(workers or default_workers())
     vectors = {e.space: work.plain(e, unique) for e in plain}
-    pooled = {e.space: _LatePlan(e, texts, split, work, pooling) for e in lates}
+    pooled = {e.space: _LatePlan(e, texts, split, work, pooling or _late.POOLING)
+              for e in lates}
     work.run()
     out = Embedded({}, {})
     for space, vecs in vectors.items():
