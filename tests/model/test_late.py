@@ -166,3 +166,21 @@ def test_methods_for_an_empty_store_follow_the_settings() -> None:
     assert sentence_methods(encs, other, "each")["e5"] == "each"
     mine = {"e5": SpaceInfo("e5", "hash:64" + LATE_SENTENCES, 64)}
     assert sentence_methods(encs, mine, "each")["e5"] == "late"
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("layers", [3, 6])
+def test_the_tail_layers_of_a_whole_row_give_its_own_vector(e5: OnnxEncoder,
+                                                            layers: int) -> None:
+    # Pooling.tail cuts the graph before its last layers: the cut's states of a
+    # whole row run through those layers again must give the row's vector.
+    from khabar.model._late import Pooling
+
+    texts = [PASSAGES[0], PASSAGES[2]]
+    rows = e5.token_ids(texts, e5.passage_prompt)
+    prompt_end = len(e5.tokenizer.encode(e5.passage_prompt.rstrip())) - 1
+    spans = [[(prompt_end, len(row) - 1)] for row in rows]
+    vecs, got = e5.run_late(rows, spans, Pooling(tail=layers))
+    assert np.abs(vecs - e5.embed_passages(texts)).max() < 1e-5
+    for vec, (one,) in zip(vecs, got, strict=True):
+        assert one is not None and np.abs(one - vec).max() < 1e-4
