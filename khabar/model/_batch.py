@@ -14,7 +14,9 @@ one after another:
   other (and for a descheduled thread on a busy machine).
 
 The vectors are the ones each encoder gives a text on its own, to float rounding
-(padding is masked; ~1e-7): the store's fingerprints do not change.
+(padding is masked; ~1e-7): the store's fingerprints do not change. A space whose
+store pools its sentence vectors from the passage's run (``late``, :mod:`._late`)
+runs each distinct passage once instead, its sentences pooled from that run.
 """
 
 from __future__ import annotations
@@ -185,6 +187,8 @@ class _LatePlan:
         self.dim = enc.dim
         self.vecs: dict[str, np.ndarray] = {}
         self.sents: dict[str, list[np.ndarray | None]] = {}
+        # What the onnxruntime batches fill: the texts run, their vectors, their pools.
+        self._fill: tuple[list[str], np.ndarray, list[list[np.ndarray | None]]] | None = None
         if isinstance(enc, OnnxEncoder):
             self._onnx(enc, passages, work, pooling)
         else:
@@ -224,7 +228,7 @@ class _LatePlan:
 
     def result(self, texts: Sequence[str], split: Sequence[list[str]]
                ) -> tuple[np.ndarray, list[np.ndarray]]:
-        if hasattr(self, "_fill"):
+        if self._fill is not None:
             run, dest, pooled = self._fill
             self.vecs = dict(zip(run, dest, strict=True))
             self.sents = dict(zip(run, pooled, strict=True))
