@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from khabar._errors import IngestError, SourceError
 from khabar._settings import Settings
-from khabar.model._batch import embed_for_store
+from khabar.model._batch import embed_for_store, sentence_methods
 from khabar.model._encoders import (
     Encoder,
     SentenceTransformerEncoder,
@@ -115,7 +115,11 @@ class Index:
         self.settings = settings
         self.store = store
         self.encoders = list(encoders)
-        self.store.bind_spaces([space_info(e) for e in self.encoders])
+        # A store keeps the way its sentence vectors were made (khabar/model/_late.py).
+        self.sentence_methods = sentence_methods(self.encoders, self.store.spaces(),
+                                                 settings.sentence_method)
+        self.store.bind_spaces([space_info(e, self.sentence_methods[e.space])
+                                for e in self.encoders])
         # Parsing within a budget per item, in a worker process (started at first use).
         self.parser = (ParseWorker(settings.item_cpu_seconds, settings.item_memory_mb)
                        if settings.item_cpu_seconds > 0 else None)
@@ -125,8 +129,17 @@ class Index:
              encoders: Sequence[Encoder] | None = None) -> Index:
         store = Store(settings.store_dir, index_type=settings.index_type,
                       hnsw_threshold=settings.hnsw_threshold)
-        return cls(settings, store, encoders if encoders is not None
-                   else load_encoders(settings, progress))
+        try:
+            return cls(settings, store, encoders if encoders is not None
+                       else load_encoders(settings, progress))
+        except BaseException:
+            store.close()
+            raise
+
+    @property
+    def late_spaces(self) -> set[str]:
+        """The spaces whose sentence vectors are pooled from the passage's run."""
+        return {s for s, m in self.sentence_methods.items() if m == "late"}
 
     @property
     def model(self) -> Encoder:
@@ -186,7 +199,8 @@ class Index:
         (:func:`~khabar.model.embed_for_store`)."""
         texts = [c.text for _, chunks in group for c in chunks]
         embedded = embed_for_store(self.encoders, texts,
-                                   sentences=self.settings.sentence_vectors)
+                                   sentences=self.settings.sentence_vectors,
+                                   late=self.late_spaces)
         out, at = [], 0
         for art, chunks in group:
             span = slice(at, at + len(chunks))

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # Embed each passage's sentences too: questions usually match one sentence, and
     # answers reuse them (see docs/benchmarks.md). About doubles embedding at ingest.
     sentence_vectors: bool = True
+    # How a new store's e5 sentence vectors are made: "each" embeds every sentence on
+    # its own; "late" pools them from the passage's own run (no second e5 pass: ~40 %
+    # less CPU at ingest, ~0.01 nDCG@10 less on news; docs/benchmarks.md). A store
+    # keeps the way it was made until `khabar reindex`.
+    sentence_method: Literal["each", "late"] = "each"
     # Fetching URLs and feeds.
     allow_private_urls: bool = False
     fetch_timeout: PositiveFloat = 20.0  # seconds

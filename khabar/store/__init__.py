@@ -8,10 +8,11 @@ the one entry point; its work is split by operation over private modules
 from ._changes import ChangeMark, Changes
 from ._store import Store
 from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
-from ._vectors import IndexType, SpaceInfo
+from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
 from ._write import NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
+    "LATE_SENTENCES",
     "Allowed",
     "Article",
     "ChangeMark",

@@ -50,13 +50,34 @@ class SpaceInfo:
     """A vector space: which encoder made its vectors, and their width."""
 
     name: str  # "e5" (the configured model) or "use" (the second encoder)
-    fingerprint: str
+    fingerprint: str  # the model's, and LATE_SENTENCES when its sentences are pooled so
     dim: int
+
+    @property
+    def model(self) -> str:
+        """The fingerprint of the model alone."""
+        return self.fingerprint.removesuffix(LATE_SENTENCES)
+
+    @property
+    def sentences(self) -> str:
+        """How the space's sentence vectors are made: "late" (pooled from the passage's
+        run) or "each" (every sentence embedded on its own; stores before late chunking)."""
+        return "late" if self.fingerprint.endswith(LATE_SENTENCES) else "each"
+
+
+LATE_SENTENCES = "+late-sentences"
+"""Ends a space's fingerprint when its sentence vectors are pooled from the passage's
+run (khabar/model/_late.py), which gives other vectors than embedding each sentence:
+a store never mixes the two, and a khabar from before knows it is not its own."""
 
 
 def read_spaces(db: sqlite3.Connection) -> dict[str, SpaceInfo]:
     raw = meta(db, "spaces")
     return {k: SpaceInfo(**v) for k, v in json.loads(raw).items()} if raw else {}
+
+
+_HOW = {"late": "from each passage's run (late chunking)",
+        "each": "by embedding each sentence on its own"}
 
 
 def bind_spaces(db: sqlite3.Connection, spaces: Sequence[SpaceInfo], *, replace: bool,
@@ -67,6 +88,12 @@ def bind_spaces(db: sqlite3.Connection, spaces: Sequence[SpaceInfo], *, replace:
     if not replace and count_passages(db) > 0:
         for space in spaces:
             old = current.get(space.name)
+            if old is not None and old.model == space.model \
+                    and old.sentences != space.sentences:
+                raise ModelMismatchError(
+                    f"the store at {where} has {space.name} sentence vectors made "
+                    f"{_HOW[old.sentences]}, not {_HOW[space.sentences]}; a store never "
+                    "mixes them. Run `khabar reindex` to make them all anew.")
             if old is not None and old.fingerprint != space.fingerprint:
                 raise ModelMismatchError(
                     f"the store at {where} was built with model {old.fingerprint!r}, "
