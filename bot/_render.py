@@ -85,7 +85,11 @@ def where(position: int, src: Source, lang: str) -> str:
 def answer_line(s: AnswerSentence, sources: dict[int, Source], lang: str) -> str:
     """An answer sentence with its citation; one from a paragraph next to the cited
     passage also names that paragraph."""
-    line = f"{esc(s.text)} <b>[{s.source}]</b>"
+    # The sentence isolated and the line led by the reader's direction, so an Arabic
+    # sentence in an English answer (or the reverse) keeps its citation on the side the
+    # answer reads from, as in the terminal.
+    mark = RLM if lang == "ar" else LRM
+    line = f"{mark}{isolate(esc(s.text))} <b>[{s.source}]</b>"
     if s.position is not None and s.source in sources:
         line += f" <i>({esc(where(s.position, sources[s.source], lang))})</i>"
     return line

@@ -87,7 +87,8 @@ def test_a_neighbour_sentence_is_cited_to_its_article_with_its_paragraph() -> No
     text, _ = parse_html(html)  # valid HTML: the quote is escaped
     assert "&lt;Rastan&gt; &amp; Talbiseh" in html and "<Rastan>" not in html
     answer_part, sources_part = text.split("Sources")
-    assert "The towns hit were <Rastan> & Talbiseh. [1] (paragraph 2 of 3)" in answer_part
+    assert f"\u200e{FSI}The towns hit were <Rastan> & Talbiseh.{PDI} [1] (paragraph 2 of 3)" \
+        in answer_part
     # Shown with its source, after the passage as in the article, labelled.
     passage = sources_part.index("The port reopened")
     quote = sources_part.index("(paragraph 2 of 3) The towns hit were <Rastan>")
@@ -119,3 +120,15 @@ def test_an_uncertain_answer_says_probably_in_every_medium() -> None:
         assert any(line.startswith(head) for line in _terminal(answer))
         answer.probably = False
         assert not parse_html(render_telegram(answer))[0].startswith(head)
+
+
+def test_an_answer_sentence_in_the_other_script_keeps_the_readers_direction() -> None:
+    """An Arabic sentence in an English answer is isolated, its line led by an LRM (and
+    an English one in an Arabic answer by an RLM), so the citation stays on the side
+    the answer reads from."""
+    for lang, quote, mark in (("en", "قصفت الطائرات حلب.", "\u200e"),
+                              ("ar", "Planes struck Aleppo.", "\u200f")):
+        answer = _answer(lang, [])
+        answer.sentences[0] = AnswerSentence(quote, 1)
+        text, _ = parse_html(render_telegram(answer))
+        assert f"{mark}{FSI}{quote}{PDI} [1]" in text
