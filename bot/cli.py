@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from khabar import Settings
     from khabar.model import Encoder
-    from khabar.store import Store
+    from khabar.store import ArchiveStore
 # index and retrieval (torch, langchain: seconds) are imported by the commands that
 # need them, so --help and argument errors answer at once.
 
@@ -182,11 +182,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAULT if report.errors else EXIT_OK
 
 
-def _store(settings: Settings) -> Store:  # without loading the model
-    from khabar.store import Store
+def _store(settings: Settings) -> ArchiveStore:  # without loading the model
+    from khabar.store import open_store
 
-    return Store(settings.store_dir, index_type=settings.index_type,
-                 hnsw_threshold=settings.hnsw_threshold)
+    return open_store(settings)
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -238,7 +237,7 @@ SAMPLE = 16  # passages whose vectors check embeds again
 SAME_VECTOR = 0.99  # float16 storage moves a vector by ~1e-4 of cosine
 
 
-def _sampled_vectors(store: Store, encoders: Sequence[Encoder]) -> list[str]:
+def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder]) -> list[str]:
     """Faults where stored vectors were not made by the configured encoders (the same
     fingerprint, other vectors: a store written by hand, or by an older khabar's
     interrupted reindex): a sample of passages embedded again and compared."""
@@ -317,7 +316,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _reindex_space(store: Store, enc: Encoder, todo: list[tuple[int, str]],
+def _reindex_space(store: ArchiveStore, enc: Encoder, todo: list[tuple[int, str]],
                    sentences: bool, batch: int = 64) -> None:
     from tqdm import tqdm
 
@@ -333,7 +332,7 @@ def _reindex_space(store: Store, enc: Encoder, todo: list[tuple[int, str]],
         store.reindex_write(enc.space, ids, embedded, mats)
 
 
-def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder]) -> int:
+def _add_sentence_vectors(store: ArchiveStore, encoders: Sequence[Encoder]) -> int:
     """Embed the sentences of passages that have none, reusing their passage vectors."""
     import numpy as np
 

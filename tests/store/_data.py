@@ -8,7 +8,15 @@ from pathlib import Path
 from khabar.index import Article, Index
 
 from khabar import Settings
-from khabar.store import Chunk, NewArticle, SpaceInfo, Store, content_hash
+from khabar.store import (
+    ArchiveStore,
+    Chunk,
+    MilvusStore,
+    NewArticle,
+    SpaceInfo,
+    Store,
+    content_hash,
+)
 from tests.fakes import HashEncoder
 
 BODY = ["The army said on Wednesday that it struck targets near the northern city, "
@@ -22,8 +30,19 @@ FOOTBALL = "Completely different words about football games, league tables and t
 HASH_SPACE = SpaceInfo("e5", HashEncoder().fingerprint, HashEncoder().dim)
 
 
+BACKEND = "sqlite"
+"""The backend that ``open_store`` and ``open_index`` open: tests/store/conftest.py's
+``store_backend`` fixture sets it for each test that runs on both."""
+
+
+def store_setting(home: Path) -> str | None:
+    """``KHABAR_STORE`` for a home of this backend (None: the SQLite default)."""
+    return f"milvus-lite://{home}/milvus/khabar.db" if BACKEND == "milvus-lite" else None
+
+
 def open_index(home: Path, encoders=None) -> Index:
-    return Index.open(Settings(home=home), encoders=encoders or [HashEncoder()])
+    return Index.open(Settings(home=home, store=store_setting(home)),
+                      encoders=encoders or [HashEncoder()])
 
 
 def article(title: str, body: list[str], url: str | None = None, outlets=("Reuters",),
@@ -32,11 +51,23 @@ def article(title: str, body: list[str], url: str | None = None, outlets=("Reute
                    published=published, lang="en")
 
 
-def open_store(path: Path, **kwargs) -> Store:
+def open_store(path: Path, **kwargs) -> ArchiveStore:
     """A store bound to the hash encoder's space, written without an Index."""
-    store = Store(path, **kwargs)
+    store: ArchiveStore
+    if BACKEND == "milvus-lite":
+        store = MilvusStore(str(path / "milvus" / "khabar.db"), cache=path / "milvus-cache")
+    else:
+        store = Store(path, **kwargs)
     store.bind_spaces([HASH_SPACE])
     return store
+
+
+def reopen(path: Path) -> ArchiveStore:
+    """Another handle on the store ``open_store(path)`` made, as another process (or, on
+    Milvus Lite, which lets one process open a file, another client) would open it."""
+    if BACKEND == "milvus-lite":
+        return MilvusStore(str(path / "milvus" / "khabar.db"), cache=path / "milvus-cache")
+    return Store(path)
 
 
 def new_article(title: str, body: list[str], url: str | None = None,

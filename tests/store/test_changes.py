@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from khabar.store import ChangeMark, Store, _changes
+from khabar.store import ArchiveStore, ChangeMark, _changes
 from tests.fakes import HashEncoder
-from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article, open_store
+from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article, open_store, reopen
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _ids(store: Store, article_id: int) -> list[int]:
+def _ids(store: ArchiveStore, article_id: int) -> list[int]:
     return [p.id for p in store.article_passages([article_id])]
 
 
@@ -35,7 +35,7 @@ def test_a_first_read_is_a_reset_with_every_passage(tmp_path: Path) -> None:
 
 def test_another_store_on_the_path_gets_exactly_what_changed(tmp_path: Path) -> None:
     writer = open_store(tmp_path)
-    reader = Store(tmp_path)  # as another process would
+    reader = reopen(tmp_path)  # as another process would
     a = writer.put(new_article("Strikes", BODY, url="https://x.test/a"))
     b = writer.put(new_article("Football", [FOOTBALL], url="https://x.test/b"))
     mark = reader.changes_since(None).mark
@@ -67,7 +67,7 @@ def test_writes_that_change_nothing_move_no_mark_and_no_generation(tmp_path: Pat
     assert store.put(new_article("Strikes", BODY, url="https://y.test/b")).status == "duplicate"
     assert store.delete_articles([12345]) == 0
     store.bind_spaces(list(store.spaces().values()))
-    Store(tmp_path)  # opening it again
+    reopen(tmp_path)  # opening it again
     assert (store.change_mark(), store.generation()) == (mark, gen)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from khabar.index import Article, Index
+from khabar.index import Article
 
-from khabar import Settings
-from tests.fakes import HashEncoder
+from tests.store._data import open_index
 
 
 def _article(n: int, outlet: str) -> Article:
@@ -17,7 +16,7 @@ def _article(n: int, outlet: str) -> Article:
 
 
 def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix = open_index(tmp_path)
     store = ix.store
     ix.add_articles([_article(1, "Wire")])  # the CLI's: shared
     ix.add_articles([_article(2, "Desk")], origin="operator:9")  # shared
@@ -44,7 +43,7 @@ def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
 
 
 def test_a_chats_text_added_again_to_the_shared_archive_is_shared(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix = open_index(tmp_path)
     ix.add_articles([_article(1, "Wire")], origin="chat:-100")
     again = _article(1, "Wire")
     again.url = "https://elsewhere.test/1"  # the same text under another URL
