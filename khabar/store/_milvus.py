@@ -18,10 +18,11 @@ An article becomes visible by one upsert of the ``state`` row, which raises the
 committed passage and article ids: every read and search filters ``id <= committed``.
 A put writes its passages, then its article (both above the committed ids: nobody sees
 them), then the state. A crash before that leaves rows no reader sees, and the next
-writer to open the store deletes them (:meth:`MilvusStore._recover`). A delete logs the
+writer deletes them before its first write (:meth:`MilvusStore._recover`). A delete logs the
 removals and commits the state first, then deletes the article row (``passages`` and
 ``article_passages`` drop passages whose article is gone), then the passages; a crash
-between leaves the removal pending, and the next open finishes it.
+between leaves the removal pending (readers already leave those passages out), and the
+next writer finishes it.
 
 **One writer at a time.** Ids and the state are read, raised and written back by the
 writer: two writing processes would race (Milvus Lite lets one process open a file
@@ -108,16 +109,17 @@ class MilvusStore:
         from pymilvus import MilvusClient
 
         self.uri = uri
+        self._lite = not uri.startswith(("http://", "https://"))
         self.path = Path(cache) / cache_name(uri)
         self._lock = threading.RLock()  # one client, one call at a time
         self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
+        self._recovered = False
         try:
-            if not uri.startswith(("http://", "https://")):
+            if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             self.path.mkdir(parents=True, exist_ok=True)
             self._client = MilvusClient(uri)
             self._ensure_meta()
-            self._recover()
         except StoreError:
             raise
         except Exception as exc:
@@ -133,7 +135,17 @@ class MilvusStore:
         for field, metric in vectors.items():
             kind = "SPARSE_INVERTED_INDEX" if metric == "BM25" else "FLAT"
             index.add_index(field, index_type=kind, metric_type=metric)
-        self._client.create_collection(self._name(name), schema=schema, index_params=index)
+        # pymilvus waits for the index with AllocTimestamp, which Milvus Lite does not
+        # serve: its in-process gRPC server logs a traceback for each (and the client
+        # goes on). Quiet for the call.
+        grpc_log = logging.getLogger("grpc._server")
+        level = grpc_log.level
+        grpc_log.setLevel(logging.CRITICAL)
+        try:
+            self._client.create_collection(self._name(name), schema=schema,
+                                           index_params=index)
+        finally:
+            grpc_log.setLevel(level)
 
     def _ensure_meta(self) -> None:
         from pymilvus import DataType
@@ -252,6 +264,9 @@ class MilvusStore:
             return []
         out: list[dict[str, Any]] = []
         with self._lock:
+            if self._lite:  # all rows at once (and Lite has no iterator timestamps)
+                return list(self._client.query(self._name(what), filter=expr,
+                                               output_fields=list(fields)))
             it = self._client.query_iterator(self._name(what), filter=expr,
                                              output_fields=list(fields),
                                              batch_size=ITER_BATCH)
@@ -285,7 +300,11 @@ class MilvusStore:
     # -- recovery ------------------------------------------------------------------------
     def _recover(self) -> None:
         """Drop what a crashed put left above the committed ids; finish deletions that
-        were committed but not carried out."""
+        were committed but not carried out. The writer does it before its first write
+        (a reader must not: the rows above the commit may be a write under way)."""
+        if self._recovered:
+            return
+        self._recovered = True
         st = self._state()
         with self._lock:
             if self._has_passages():
@@ -408,6 +427,7 @@ class MilvusStore:
             raise StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
                              f"{sorted(spaces)} (bind_spaces first)")
         with self._lock:
+            self._recover()
             old = self.find_article(url=art.url) if art.url else None
             if old and old["content_hash"] == new.content_hash:
                 self.share(int(old["id"]), old["origin"], new.origin)
@@ -535,6 +555,7 @@ class MilvusStore:
         if not ids:
             return 0
         with self._lock:
+            self._recover()
             st = self._state()
             live = [int(r["id"]) for chunk in _chunks(ids) for r in self._query(
                 "articles", f"id in {_ids(chunk)} and {self._live(st, 'article')}", ["id"])]
@@ -574,6 +595,7 @@ class MilvusStore:
         """Set the origin of the articles matching ``where`` (and of their passages):
         rows rewritten whole (Milvus updates by upsert)."""
         with self._lock:
+            self._recover()
             st = self._state()
             arts = self._query("articles", f"({where}) and {self._live(st, 'article')}",
                                ["*"])
@@ -983,7 +1005,7 @@ class MilvusStore:
         rows = self._query("articles", self._live(st, "article"), ["published"])
         dates = sorted(r["published"] for r in rows if r["published"])
         size: int | None = None
-        if not self.uri.startswith(("http://", "https://")):
+        if self._lite:
             p = Path(self.uri)
             size = (sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
                     if p.is_dir() else p.stat().st_size if p.exists() else 0)
