@@ -204,6 +204,36 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy the configured archive to ``--to`` (no model: the vectors go as stored)."""
+    from khabar import ConfigError
+    from khabar.store import open_store
+    from khabar.store._migrate import migrate
+
+    target_settings = settings.with_(store=args.to)
+    if target_settings.store_location == settings.store_location:
+        raise ConfigError("--to names the store being copied")
+    source, target = _store(settings), open_store(target_settings)
+    try:
+        with _status("copying…") as progress:
+            report = migrate(source, target,
+                             progress=lambda done, n: progress(f"copying… {done}/{n}"))
+    finally:
+        source.close()
+        target.close()
+    if args.json:
+        _print_json({"counts": report.counts, "source_faults": report.source_faults,
+                     "target_faults": report.target_faults})
+    else:
+        print(", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+              or "nothing to copy")
+        for fault in report.source_faults:
+            print(redact(f"source: {fault}"))
+        for fault in report.target_faults:
+            print(redact(f"target: {fault}"))
+    return EXIT_OK if report.ok else EXIT_FAULT
+
+
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from khabar.model import load_encoders, space_info
 
@@ -606,6 +636,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("check", "verify the store; exit 1 on any fault", cmd_check)
     c.add_argument("--no-model", dest="model", action="store_false",
                    help="skip the model fingerprint check (no model load)")
+
+    mg = command("migrate", "copy the archive to another store (SQLite <-> Milvus) without "
+                 "embedding again; resumable, checked on both sides", cmd_migrate)
+    mg.add_argument("--to", required=True, metavar="STORE",
+                    help="a folder, milvus-lite:///path/khabar.db or milvus://host:19530")
+    mg.add_argument("--json", action="store_true", help="print the report as JSON")
 
     sm = command("summary", "what the indexed news covered: stories across outlets",
                  cmd_summary)

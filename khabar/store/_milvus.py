@@ -408,6 +408,12 @@ class MilvusStore:
         got = self._query("passages", f"id in {_ids(sorted(pending))}", ["article_id"])
         return {int(r["article_id"]) for r in got}
 
+    def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        st = self._state()
+        rows = [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
+            "articles", f"id in {_ids(chunk)} and {self._live(st, 'article')}", ["*"])]
+        return [self._article_row(r) for r in sorted(rows, key=lambda r: int(r["id"]))]
+
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
         """Store one article so that readers see all of it or nothing (the module's
         docstring says how); dedupe as :meth:`khabar.store.Store.put`."""

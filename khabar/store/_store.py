@@ -177,6 +177,15 @@ class Store:
         row = _write.find_article(self._conn(), url=url, content_hash=content_hash)
         return dict(row) if row is not None else None
 
+    def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """These articles' rows (as ``find_article`` gives them), by id."""
+        out: list[dict[str, Any]] = []
+        for chunk in _schema.batches(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out += [dict(r) for r in self._conn().execute(
+                f"SELECT * FROM articles WHERE id IN ({marks}) ORDER BY id", chunk)]
+        return out
+
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
         """Store one article with its passages and vectors, atomically.
 
