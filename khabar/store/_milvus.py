@@ -654,6 +654,24 @@ class MilvusStore:
     def reindex_pending(self) -> bool:
         return False
 
+    def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
+        epoch, so every reader starts again."""
+        vecs = {int(pid): np.asarray(v, dtype=np.float32) for pid, v in rows}
+        with self._lock:
+            self._recover()
+            full = [r for chunk in _chunks(sorted(vecs)) for r in self._query(
+                "passages", f"id in {_ids(chunk)}", ["*"])]
+            for r in full:
+                r.pop("sparse", None)
+                r[f"v_{space}"] = vecs[int(r["id"])].tolist()
+            if full:
+                self._client.upsert(self._name("passages"), full)
+            st = self._state()
+            st["epoch"] = int(st["epoch"]) + 1
+            st["generation"] = int(st["generation"]) + 1
+            self._write_state(st)
+
     def passages_without_sentence_vectors(self, space: str) -> list[tuple[int, str]]:
         st = self._state()
         rows = self._query("passages", f"{self._live(st)} and s_{space} == "
@@ -1022,7 +1040,7 @@ class MilvusStore:
             "languages": dict(st["langs"]),
             "published_from": dates[0] if dates else None,
             "published_to": dates[-1] if dates else None,
-            "index_type": "milvus",
+            "index_type": "flat",  # Milvus's FLAT: exact search
             "spaces": {k: vars(v) for k, v in self.spaces().items()},
             "sentence_vectors": self.count_sentence_vectors(),
             "linked_duplicates": self._count("passages", f"{self._live(st)} and dup_of >= 0"),

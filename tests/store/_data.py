@@ -62,6 +62,11 @@ def open_store(path: Path, **kwargs) -> ArchiveStore:
     return store
 
 
+def location(path: Path) -> str:
+    """Where ``open_store(path)`` keeps the archive, as ``stats()["path"]`` names it."""
+    return str(path / "milvus" / "khabar.db") if BACKEND == "milvus-lite" else str(path)
+
+
 def reopen(path: Path) -> ArchiveStore:
     """Another handle on the store ``open_store(path)`` made, as another process (or, on
     Milvus Lite, which lets one process open a file, another client) would open it."""

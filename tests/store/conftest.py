@@ -17,6 +17,8 @@ import pytest
 from tests.store import _data
 
 MILVUS_XFAIL: dict[str, str] = {
+    "test_a_reindex_to_other_encoders_drops_the_unfinished_work":
+        "reindexing (new vectors beside the old, then one switch) is not on Milvus yet",
 }
 
 
@@ -31,7 +33,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     source = inspect.getsource(metafunc.function)
     if "open_store(" not in source and "open_index(" not in source:
         return
-    metafunc.fixturenames.append("store_backend")
     internals = [w for w in SQLITE_INTERNALS if w in source]
     milvus = pytest.param("milvus-lite", id="milvus-lite", marks=pytest.mark.skip(
         reason=f"reads the SQLite store's internals ({', '.join(internals)})")
@@ -39,10 +40,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("store_backend", ["sqlite", milvus], indirect=True)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
                   ) -> Iterator[str]:
-    backend: str = request.param
+    """The backend of this test (autouse, so that ``pytest_generate_tests`` can
+    parametrise it; SQLite for the tests it leaves alone)."""
+    backend: str = getattr(request, "param", "sqlite")
     if backend == "milvus-lite":
         reason = MILVUS_XFAIL.get(request.node.originalname)
         if reason:

@@ -228,3 +228,12 @@ def test_near_duplicates_search_holds_the_indexes_lock(tmp_path: Path) -> None:
     by_lang["en"] = Watched(by_lang["en"])
     store.put(new_article("Copy", [BODY[0], EXTRA], url="https://b.test/2"))
     assert seen and all(seen)
+
+
+def test_the_store_is_on_the_backend_this_run_is_for(tmp_path: Path, store_backend: str
+                                                     ) -> None:
+    from khabar.store import MilvusStore, Store
+
+    store = open_store(tmp_path)
+    assert isinstance(store, MilvusStore if store_backend == "milvus-lite" else Store)
+    assert isinstance(open_index(tmp_path / "home").store, type(store))
