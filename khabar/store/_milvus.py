@@ -114,6 +114,9 @@ class MilvusStore:
         self._lock = threading.RLock()  # one client, one call at a time
         self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
         self._recovered = False
+        self._passages_made = False
+        self._spaces_cache: dict[str, SpaceInfo] | None = None
+        self._spaces_epoch: object = None
         try:
             if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +240,9 @@ class MilvusStore:
         if raw is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
         state: dict[str, Any] = json.loads(raw)
+        if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
+            self._spaces_cache = None
+            self._spaces_epoch = state.get("epoch")
         return state
 
     def _write_state(self, state: dict[str, Any]) -> None:
@@ -255,7 +261,12 @@ class MilvusStore:
                           int(st["removed"]))
 
     def _has_passages(self) -> bool:
-        return bool(self._client.has_collection(self._name("passages")))
+        # Once made, the collection stays (bind_spaces replaces it in an empty store).
+        if not self._passages_made:
+            with self._lock:
+                self._passages_made = bool(
+                    self._client.has_collection(self._name("passages")))
+        return self._passages_made
 
     # -- queries -------------------------------------------------------------------------
     def _query(self, what: str, expr: str, fields: Sequence[str]) -> list[dict[str, Any]]:
@@ -343,12 +354,16 @@ class MilvusStore:
 
     # -- spaces --------------------------------------------------------------------------
     def spaces(self) -> dict[str, SpaceInfo]:
-        raw = self._meta("spaces")
-        return {k: SpaceInfo(**v) for k, v in json.loads(raw).items()} if raw else {}
+        """The vector spaces; read once per epoch (every change of them bumps it)."""
+        if self._spaces_cache is None:
+            raw = self._meta("spaces")
+            self._spaces_cache = ({k: SpaceInfo(**v) for k, v in json.loads(raw).items()}
+                                  if raw else {})
+        return dict(self._spaces_cache)
 
     def bind_spaces(self, spaces: Sequence[SpaceInfo], *, replace: bool = False) -> None:
+        n = self.count_passages()  # reads the state first: the spaces of its epoch
         current = self.spaces()
-        n = self.count_passages()
         if not replace and n > 0:
             for space in spaces:
                 old = current.get(space.name)
@@ -368,7 +383,10 @@ class MilvusStore:
                     raise StoreError("changing the vector spaces of a Milvus store with "
                                      "passages is not supported yet (reindex: issue #16)")
                 self._client.drop_collection(self._name("passages"))
+                self._passages_made = False
             self._create_passages(merged)
+            self._passages_made = True
+            self._spaces_cache = None
             self._set_meta("spaces", json.dumps({k: vars(v) for k, v in merged.items()},
                                                 sort_keys=True))
             st = self._state()
