@@ -38,6 +38,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -64,6 +65,7 @@ DUMMY_DIM = 2  # Milvus wants a vector in every collection; meta and logs carry 
 TEXT_MAX = 65_535  # VARCHAR's limit, in bytes
 NO_SENTENCES = "-"
 BATCH = 2000  # ids per query or delete expression
+STATE_TTL = 0.25  # seconds a read may reuse this process's last read of the state
 ITER_BATCH = 4000
 
 
@@ -114,6 +116,8 @@ class MilvusStore:
         self._lock = threading.RLock()  # one client, one call at a time
         self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
         self._recovered = False
+        self._state_cache: dict[str, Any] | None = None
+        self._state_at = 0.0
         self._passages_made = False
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
@@ -235,7 +239,13 @@ class MilvusStore:
             self._client.upsert(self._name("meta"),
                                 [{"key": key, "value": value, "v": [0.0] * DUMMY_DIM}])
 
-    def _state(self) -> dict[str, Any]:
+    def _state(self, *, fresh: bool = True) -> dict[str, Any]:
+        """The committed state. ``fresh=False`` (reads only): the one read by this
+        process within ``STATE_TTL``, so the dozen reads of one question cost one query
+        (``generation()`` at its start reads it fresh; a write of this process updates it)."""
+        if not fresh and self._state_cache is not None \
+                and time.monotonic() - self._state_at < STATE_TTL:
+            return self._state_cache
         raw = self._meta("state")
         if raw is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
@@ -243,11 +253,13 @@ class MilvusStore:
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
-        return state
+        self._state_cache, self._state_at = state, time.monotonic()
+        return dict(state)
 
     def _write_state(self, state: dict[str, Any]) -> None:
         """The commit point: one row, written whole."""
         self._set_meta("state", json.dumps(state, sort_keys=True))
+        self._state_cache, self._state_at = dict(state), time.monotonic()
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
@@ -754,14 +766,14 @@ class MilvusStore:
     _PASSAGE_FIELDS = ("id", "article_id", "position", "text", "lang", "dup_of")
 
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
-        st = self._state()
+        st = self._state(fresh=False)
         rows = [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
             "passages", f"id in {_ids(chunk)} and {self._live(st)}", self._PASSAGE_FIELDS)]
         return {p.id: p for p in self._stored(rows, st)}
 
     def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
                          ) -> list[StoredPassage]:
-        st = self._state()
+        st = self._state(fresh=False)
         extra = f" and lang in {json.dumps(list(langs), ensure_ascii=False)}" if langs else ""
         rows = [r for chunk in _chunks(sorted(set(article_ids))) for r in self._query(
             "passages", f"article_id in {_ids(chunk)} and {self._live(st)}{extra}",
@@ -769,7 +781,7 @@ class MilvusStore:
         return self._stored(rows, st)
 
     def iter_passages(self, lang: str | None = None) -> Iterator[dict[str, Any]]:
-        st = self._state()
+        st = self._state(fresh=False)
         expr = self._live(st) + (f" and lang == {lit(lang)}" if lang else "")
         pending = self._pending_removed(st)
         rows = sorted(self._query("passages", expr, self._PASSAGE_FIELDS),
@@ -779,7 +791,7 @@ class MilvusStore:
                 yield {**r, "dup_of": int(r["dup_of"]) if int(r["dup_of"]) >= 0 else None}
 
     def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
-        st = self._state()
+        st = self._state(fresh=False)
         uniq = sorted(set(ids))
         root_of = {int(r["id"]): (int(r["dup_of"]) if int(r["dup_of"]) >= 0 else int(r["id"]))
                    for chunk in _chunks(uniq) for r in self._query(
@@ -816,7 +828,7 @@ class MilvusStore:
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
                        ) -> set[int] | None:
-        st = self._state()
+        st = self._state(fresh=False)
         if scope is not None and not self._others_private(scope, st):
             scope = None
         if not (outlets or since or until or langs or origin or scope):
@@ -843,7 +855,7 @@ class MilvusStore:
                     origin: str | None = None, outlets: Sequence[str] = (),
                     ids: Sequence[int] | None = None, scope: str | None = None
                     ) -> list[StoredArticle]:
-        st = self._state()
+        st = self._state(fresh=False)
         where = [self._live(st, "article")]
         if ids is not None:
             if not ids:
@@ -871,7 +883,7 @@ class MilvusStore:
         return sorted(out, key=lambda a: (a.when, a.id))
 
     def outlets(self, scope: str | None = None) -> list[tuple[str, int]]:
-        st = self._state()
+        st = self._state(fresh=False)
         where = self._live(st, "article")
         if scope is not None and self._others_private(scope, st):
             where += " and " + self._scope_expr(scope)
@@ -921,7 +933,7 @@ class MilvusStore:
                            ) -> tuple[np.ndarray, int] | None:
         """Mean vector of the ``sample`` newest ``lang`` passages: windows of ids below
         the newest, widened until enough are found (no sort in a Milvus query)."""
-        st = self._state()
+        st = self._state(fresh=False)
         top = int(st["passage"])
         window = max(sample * 4, 1000)
         rows: list[dict[str, Any]] = []
@@ -945,7 +957,7 @@ class MilvusStore:
             return [[] for _ in range(len(queries))]
         if allowed is not None and not allowed:
             return [[] for _ in range(len(queries))]
-        st = self._state()
+        st = self._state(fresh=False)
         expr = f"lang == {lit(lang)} and {self._live(st)}"
         if allowed is not None:
             expr += f" and id in {_ids(sorted(allowed))}"
@@ -970,7 +982,7 @@ class MilvusStore:
         in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
         if not self._has_passages() or not tokens:
             return []
-        st = self._state()
+        st = self._state(fresh=False)
         expr = f"lang == {lit(lang)} and {self._live(st)}"
         if allowed is not None:
             expr += f" and id in {_ids(sorted(allowed))}"
@@ -1002,7 +1014,7 @@ class MilvusStore:
                  or mark.removed < int(st["compacted"]))
         after = 0 if reset or mark is None else mark.passage
         rows = self._query("passages", f"id > {after} and id <= {now.passage}",
-                           ["id", "lang", field])
+                           ["id", "lang", field]) if after < now.passage else []
         removed_now: set[int] = set()
         removed: list[int] = []
         if not reset and mark is not None and mark.removed < now.removed:
