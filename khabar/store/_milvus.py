@@ -723,6 +723,27 @@ class MilvusStore:
             if full:
                 self._client.upsert(self._name("passages"), full)
 
+    def replace_sentence_vectors(self, space: str,
+                                 rows: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Every passage's ``space`` sentence vectors replaced by ``rows`` (none for the
+        passages not in them): the rows that change are rewritten."""
+        mats = {int(pid): m for pid, m in rows}
+        with self._lock:
+            self._recover()
+            had = {int(r["id"]) for r in self._query(
+                "passages", f"s_{space} != {lit(NO_SENTENCES)}", ["id"])}
+            todo = sorted(had | set(mats))
+            full = [r for chunk in _chunks(todo) for r in self._query(
+                "passages", f"id in {_ids(chunk)}", ["*"])]
+            for r in full:
+                r.pop("sparse", None)
+                mat = mats.get(int(r["id"]))
+                blob = NO_SENTENCES if mat is None else base64.b64encode(sentence_blob(
+                    mat, np.asarray(r[f"v_{space}"], dtype=np.float32))).decode("ascii")
+                r[f"s_{space}"] = blob if len(blob) <= TEXT_MAX else NO_SENTENCES
+            if full:
+                self._client.upsert(self._name("passages"), full)
+
     # -- reading -------------------------------------------------------------------------
     def count_passages(self) -> int:
         return sum(int(n) for n in self._state()["langs"].values())

@@ -40,8 +40,8 @@ def store_setting(home: Path) -> str | None:
     return f"milvus-lite://{home}/milvus/khabar.db" if BACKEND == "milvus-lite" else None
 
 
-def open_index(home: Path, encoders=None) -> Index:
-    return Index.open(Settings(home=home, store=store_setting(home)),
+def open_index(home: Path, encoders=None, **settings) -> Index:
+    return Index.open(Settings(home=home, store=store_setting(home), **settings),
                       encoders=encoders or [HashEncoder()])
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from khabar.index import Index
 
-from khabar import Settings, StoreError
+from khabar import StoreError
 from tests.fakes import HashEncoder
 from tests.store._data import (
     BODY,
@@ -121,7 +120,7 @@ def test_replaced_vectors_are_what_search_finds(tmp_path: Path) -> None:
 
 
 def test_sentence_vectors_added_to_the_passages_that_lack_them(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path, sentence_vectors=False), encoders=[HashEncoder()])
+    ix = open_index(tmp_path, sentence_vectors=False)
     ix.add_articles([article("Strikes", BODY, url="https://x.test/a")])
     missing = ix.store.passages_without_sentence_vectors("e5")
     assert [text for _, text in missing] == BODY
