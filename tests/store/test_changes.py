@@ -156,7 +156,14 @@ def test_changes_carry_the_stored_tokens_and_words(tmp_path: Path) -> None:
         content_words(t) for t in [*BODY, EXTRA]]
     assert store.check([]) == []
 
-    # A passage whose analysis is missing is analysed on the way out, and named.
+
+def test_a_passage_without_its_stored_analysis_is_analysed_on_the_way_out(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    mark = store.change_mark()
+    store.put(new_article("Extra", [EXTRA], url="https://x.test/c"))
+    tokens = store.changes_since(mark, content="tokens")
     db = store._conn()
     pid = tokens.added[0][0]
     db.execute("DELETE FROM passage_tokens WHERE passage_id = ?", (pid,))
