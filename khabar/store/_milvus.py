@@ -36,6 +36,7 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -97,6 +98,19 @@ def _chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
         yield items[i:i + size]
 
 
+def _client_class() -> Any:
+    """pymilvus's MilvusClient. Importing pymilvus loads a ``.env`` file into the
+    environment (its settings module calls ``load_dotenv()``): khabar reads ``.env``
+    itself, by its own rules (secrets stay out of the environment, khabar.toml's order
+    holds), so whatever that import added is taken out again."""
+    before = set(os.environ)
+    from pymilvus import MilvusClient
+
+    for key in set(os.environ) - before:
+        del os.environ[key]
+    return MilvusClient
+
+
 def cache_name(uri: str) -> str:
     """A folder name for this archive's derived files on this machine."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", uri).strip("_")[-120:] or "milvus"
@@ -108,7 +122,7 @@ class MilvusStore:
     server's ``http://host:port``; ``cache``: where readers' derived files go."""
 
     def __init__(self, uri: str, *, cache: Path) -> None:
-        from pymilvus import MilvusClient
+        MilvusClient = _client_class()
 
         self.uri = uri
         self._lite = not uri.startswith(("http://", "https://"))

@@ -4,6 +4,7 @@ never leaves half visible, Milvus's own BM25 over khabar's tokens, and opening i
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,22 @@ def _vector(text: str):  # type: ignore[no-untyped-def]
     from tests.fakes import HashEncoder
 
     return HashEncoder().embed_passages([text])[0]
+
+
+def test_opening_milvus_leaves_the_environment_as_it_was(tmp_path: Path) -> None:
+    """pymilvus loads ``.env`` into the environment when imported; khabar reads ``.env``
+    by its own rules, so nothing of it may stay there."""
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_text("KHABAR_TELEGRAM_TOKEN=1:secret\nOTHER_TOOL=1\n",
+                                   encoding="utf-8")
+    code = ("import os, sys; from pathlib import Path; from khabar.store import MilvusStore;"
+            "MilvusStore(sys.argv[1], cache=Path(sys.argv[2])).close();"
+            "print(sorted(k for k in os.environ if k in ('KHABAR_TELEGRAM_TOKEN', "
+            "'OTHER_TOOL')))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "k.db"),
+                          str(tmp_path / "cache")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
