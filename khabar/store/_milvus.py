@@ -146,6 +146,9 @@ class MilvusStore:
         except Exception as exc:
             raise StoreError(f"cannot open the Milvus store at {uri}: {exc}") from exc
         logging.getLogger("pymilvus").setLevel(logging.ERROR)  # the iterator's ts note
+        # Milvus Lite says at exit (atexit) that it stopped its server, at INFO: after
+        # the handlers' streams are closed, that is a "Logging error" traceback.
+        logging.getLogger("milvus_lite").setLevel(logging.WARNING)
 
     # -- collections -------------------------------------------------------------------
     def _name(self, what: str) -> str:
