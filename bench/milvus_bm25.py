@@ -22,10 +22,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from khabar.retrieval._lexical import LexicalIndex  # noqa: E402
+from quality import DEFAULT_DATA, load_set, metrics  # noqa: E402
+
 from khabar.store import Article, Chunk, MilvusStore, NewArticle, content_hash  # noqa: E402
 from khabar.store._vectors import SpaceInfo  # noqa: E402
 from khabar.text import lexical_tokens, normalize_for_search  # noqa: E402
-from quality import DEFAULT_DATA, load_set, metrics  # noqa: E402
 
 DIM = 8  # a dummy dense space: this bench searches words only
 
