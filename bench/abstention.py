@@ -1,24 +1,34 @@
-"""Calibrate when khabar abstains: answerable vs not-covered questions.
+"""When khabar answers, says "probably", or says the news does not cover a question.
 
-For each benchmark, the articles are split in two halves by a stable hash of their
-group (XQuAD/ARCD: the Wikipedia article; NTREX: the news document). Only half A
-is indexed. Questions about half A are *answerable*; questions about half B are
-*not covered* — same domain, same style, but the news at hand does not answer
-them, the hard case for abstention. Each question's best evidence (encoder
-cosines of the top passages) is a feature vector; a logistic model is fitted on
-some sets and tested on the others, and its coefficients are what
-``retrieval.AnswerConfig`` uses.
+For each set the articles are split in two halves by a stable hash of their group
+(XQuAD/ARCD: the Wikipedia article; NTREX: the news event, every outlet's report of
+it) and each half in turn is the whole index: questions about the indexed half are
+*answerable*, questions about the other are *not covered* (nothing indexed answers
+them: same domain and style, the hard case). Off-topic questions (Tatoeba's everyday
+questions, English and Arabic) are asked too; the even ones may train, the odd ones
+only score. ``--mixed`` repeats it with another family's passages in both languages
+beside each index (news beside Wikipedia and the reverse), as in a mixed archive.
+The searches are done once and cached (``_abstention_data``).
 
-    python bench/abstention.py --max-queries 300
+The rule: a logistic model over one top passage's evidence (``passage_features``);
+a question's confidence is its best top-3 passage's. Trained on answerable
+questions' relevant passage (positive) and every top passage of not-covered and
+off-topic questions (negative). Every figure is for a model never fitted on the set
+it scores: leave-one-set-out and, stricter, leave-one-family-out (XQuAD's four
+directions share questions and articles; ARCD; NTREX). ``--write`` fits on every set
+and writes ``retrieval/abstention_model.json``.
+
+    python bench/abstention.py                 # score the shipped features and rule
+    python bench/abstention.py --ideas         # every idea measured, held out
+    python bench/abstention.py --write         # refit and write the shipped model
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import sqlite3
+import json
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,84 +37,210 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from khabar.index import Article, Index  # noqa: E402
-from khabar.retrieval import Khabar  # noqa: E402
-from khabar.retrieval._answer import evidence_features  # noqa: E402
-from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set  # noqa: E402
+from _abstention_data import SETS, load  # noqa: E402
+from khabar.retrieval import AnswerConfig  # noqa: E402
+from khabar.retrieval._abstain import all_features, passage_features  # noqa: E402
 
-from khabar import Settings  # noqa: E402
-from khabar.model import load_encoders  # noqa: E402
+MODEL_PATH = REPO / "retrieval" / "abstention_model.json"
+THRESHOLD, SURE = AnswerConfig.min_confidence, AnswerConfig.sure  # the shipped operating point
 
-SETS = ["xquad_en2ar", "xquad_ar2en", "xquad_ar2ar", "xquad_en2en", "arcd_test_ar2ar",
-        "ntrex_sent2passage_en2ar", "ntrex_sent2passage_ar2en"]
+BASE = ["e5", "use", "cross", "e5_cross", "use_cross", "e5_sent", "use_sent",
+        "e5_sent_cross", "use_sent_cross", "coverage", "coverage_cross"]
+LEXICAL = ["lexical", "lexical_cross", "lexical_word", "lexical_word_cross", "short",
+           "short_cross"]
+FUSED = ["fused", "fused_cross"]
+WINDOW = ["e5_win", "use_win", "e5_win_cross", "use_win_cross"]
+PAIRS = ["pair_en_ar", "pair_ar_en", "pair_ar_ar"]
+AGREE = ["agree", "agree_cross"]
+# Shipped: features that do not move with the archive's size. The fused z-score (and
+# raw BM25) score best here, but a z-score over the candidates grows with their number:
+# over the one-article seed, "who struck Aleppo?" fell to 0.18 (docs/benchmarks.md).
+SHIPPED = BASE + WINDOW + ["short", "short_cross"]
+BEST_HERE = BASE + LEXICAL + FUSED + WINDOW
+IDEAS = {
+    "per passage, cosines + coverage": BASE,
+    "+ sentence window": BASE + WINDOW,
+    "+ fused z-score": BASE + FUSED,
+    "+ fused + window": BASE + FUSED + WINDOW,
+    "+ BM25/bridge score, length": BASE + LEXICAL,
+    "+ fused + window + BM25/length": BEST_HERE,
+    "  the same + pair one-hots": BEST_HERE + PAIRS,
+    "  the same + e5/USE/BM25 agreement": BEST_HERE + AGREE,
+    "shipped: window + length": SHIPPED,
+}
+# The rule before this bench (question-level logistic, threshold 0.5).
+TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",
+               "e5_sent", "use_sent", "e5_sent_cross", "use_sent_cross"]
+TODAY_COEF = (2.404, 2.36, 1.318, 0.12, 0.173, 5.286, 1.889, 4.308, -0.282, 2.121)
+TODAY_INTERCEPT = -7.914
 
 
-def group_of(doc: dict) -> str:
-    if doc["id"].startswith("ntrex"):
-        return doc["id"].rsplit("-", 1)[0].split("-", 2)[-1]
-    return doc.get("title") or doc["id"]
+def family(name: str) -> str:
+    return name.split("_")[0]
 
 
-def features_for(path: Path, encoders, max_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    corpus, queries, qrels = load_set(path)
-    half = {d["id"]: int(hashlib.md5(group_of(d).encode()).hexdigest(), 16) % 2 for d in corpus}
-    kept = [d for d in corpus if half[d["id"]] == 0]
-    rng = np.random.default_rng(0)
-    queries = [q for q in queries if q["id"] in qrels]
-    if max_queries and len(queries) > max_queries:
-        queries = [queries[i] for i in rng.choice(len(queries), max_queries, replace=False)]
-    xs, ys = [], []
-    with tempfile.TemporaryDirectory() as home:
-        index = Index.open(Settings(home=Path(home)), encoders=encoders)
-        for d in kept:
-            art = Article(title=d.get("title") or "", paragraphs=[d["text"]],
-                          url=f"bench://{d['id']}", lang=d.get("lang"))
-            index.store.put(index.prepare(art), dup_threshold=None)
-        index.store.flush()
-        khabar = Khabar(index)
-        for q in queries:
-            rel = qrels[q["id"]]
-            answerable = any(half.get(r) == 0 for r in rel)
-            query = khabar.understand(q["text"])
-            hits = khabar.search(query, k=5).hits
-            xs.append(evidence_features(query, hits))
-            ys.append(1 if answerable else 0)
-        index.close()
-    return np.asarray(xs), np.asarray(ys)
+def prepare(rows: list[dict]) -> list[dict]:
+    """Each row's per-passage features (top 3) and question-level ones, once."""
+    out, off = [], 0
+    for r in rows:
+        ev = r["evidence"]
+        split = ""
+        if r["kind"] == "off_topic":
+            off += 1
+            split = "train" if off % 2 == 0 else "score"
+        out.append({"kind": r["kind"], "relevant": r["relevant"][:3], "split": split,
+                    "passages": [passage_features(ev, p) for p in ev.hits[:3]],
+                    "question": all_features(ev)})
+    return out
+
+
+def matrices(rows: list[dict], names: list[str]) -> list[np.ndarray]:
+    return [np.array([[p.get(n, 0.0) for n in names] for p in r["passages"]])
+            .reshape(-1, len(names)) for r in rows]
+
+
+def training(rows: list[dict], mats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Positives: the first relevant top-3 passage of an answerable question; negatives:
+    every top passage of a not-covered or (training half) off-topic question."""
+    x, y = [], []
+    for r, m in zip(rows, mats, strict=True):
+        if r["kind"] == "answerable":
+            rel = [i for i, v in enumerate(r["relevant"]) if v and i < len(m)]
+            if rel:
+                x.append(m[rel[0]])
+                y.append(1)
+        elif r["kind"] == "not_covered" or r["split"] == "train":
+            x.extend(m)
+            y.extend([0] * len(m))
+    return np.asarray(x), np.asarray(y)
+
+
+class Model:
+    """Standardised logistic regression; deterministic (lbfgs, no sampling)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        self.mean = x.mean(axis=0)
+        self.scale = x.std(axis=0)
+        self.scale[self.scale == 0] = 1.0
+        self.lr = LogisticRegression(max_iter=5000, class_weight="balanced").fit(
+            (x - self.mean) / self.scale, y)
+
+    def confidence(self, mats: list[np.ndarray]) -> np.ndarray:
+        coef, b = self.lr.coef_[0], self.lr.intercept_[0]
+        return np.array([float((1 / (1 + np.exp(-(((m - self.mean) / self.scale) @ coef + b))))
+                               .max()) if len(m) else 0.0 for m in mats])
+
+
+def outcomes(prob: np.ndarray, rows: list[dict]) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    kind = np.array([r["kind"] for r in rows])
+    off = np.array([r["kind"] == "off_topic" and r["split"] == "score" for r in rows])
+    q = kind != "off_topic"
+    ans, nc = prob[kind == "answerable"], prob[kind == "not_covered"]
+    return {"auc": roc_auc_score(kind[q] == "answerable", prob[q]),
+            "answered": float(np.mean(ans >= THRESHOLD)),
+            "abstained": float(np.mean(nc < THRESHOLD)),
+            "off_topic": float(np.mean(prob[off] < THRESHOLD)),
+            "sure": float(np.mean(ans >= SURE)), "probably": float(np.mean(
+                (ans >= THRESHOLD) & (ans < SURE))),
+            "nc_sure": float(np.mean(nc >= SURE))}
+
+
+def held_out(data: dict[str, list[dict]], names: list[str], by: str,
+             score_on: dict[str, list[dict]] | None = None) -> dict[str, dict[str, float]]:
+    """Each set scored by a model fitted without it (``by``: "set" or "family")."""
+    mats = {s: matrices(rows, names) for s, rows in data.items()}
+    score_on = score_on or data
+    out = {}
+    for held, rows in score_on.items():
+        train = [s for s in data if (s != held if by == "set" else family(s) != family(held))]
+        xy = [training(data[s], mats[s]) for s in train]
+        model = Model(np.concatenate([a for a, _ in xy]), np.concatenate([b for _, b in xy]))
+        out[held] = outcomes(model.confidence(matrices(rows, names)), rows)
+    return out
+
+
+def today(data: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for s, rows in data.items():
+        x = np.array([[r["question"].get(n, 0.0) for n in TODAY_NAMES] for r in rows])
+        prob = 1 / (1 + np.exp(-(x @ np.array(TODAY_COEF) + TODAY_INTERCEPT)))
+        out[s] = outcomes(prob, rows)
+    return out
+
+
+def short(name: str) -> str:
+    return name.replace("_sent2passage", "").replace("_test", "")
+
+
+def table(title: str, res: dict[str, dict[str, float]], full: bool = False) -> None:
+    print(f"\n{title}")
+    head = f"{'set':18} {'AUC':>6} {'answered':>9} {'abstained':>10} {'off-topic':>10}"
+    if full:
+        head += f" {'sure':>6} {'probably':>9} {'n-c sure':>9}"
+    print(head)
+    for s, r in res.items():
+        line = (f"{short(s):18} {r['auc']:6.3f} {r['answered']:9.3f} {r['abstained']:10.3f} "
+                f"{r['off_topic']:10.3f}")
+        if full:
+            line += f" {r['sure']:6.3f} {r['probably']:9.3f} {r['nc_sure']:9.3f}"
+        print(line, flush=True)
+
+
+def write(data: dict[str, list[dict]], names: list[str]) -> None:
+    xy = [training(rows, matrices(rows, names)) for rows in data.values()]
+    x, y = np.concatenate([a for a, _ in xy]), np.concatenate([b for _, b in xy])
+    model = Model(x, y)
+    MODEL_PATH.write_text(json.dumps({
+        "about": "khabar's abstention model: logistic regression over one top passage's "
+                 "evidence (retrieval/_abstain.py passage_features). Written by "
+                 "bench/abstention.py --write; figures in docs/benchmarks.md.",
+        "trained_on": {"sets": list(data), "passages": len(y),
+                       "positives": int(y.sum())},
+        "model": {"features": names,
+                  "mean": [round(float(v), 6) for v in model.mean],
+                  "scale": [round(float(v), 6) for v in model.scale],
+                  "coef": [round(float(v), 6) for v in model.lr.coef_[0]],
+                  "intercept": round(float(model.lr.intercept_[0]), 6)},
+    }, indent=1) + "\n")
+    print(f"wrote {MODEL_PATH} ({len(y)} passages, {int(y.sum())} positive)")
 
 
 def main() -> None:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--max-queries", type=int, default=300)
+    p.add_argument("--off-topic", type=int, default=40, help="per language")
     p.add_argument("--sets", nargs="*", default=SETS)
+    p.add_argument("--refresh", action="store_true", help="search again (cache ignored)")
+    p.add_argument("--mixed", action="store_true",
+                   help="also score over indexes with another family's passages beside")
+    p.add_argument("--ideas", action="store_true", help="score every idea held out")
+    p.add_argument("--write", action="store_true", help="write the shipped model")
     args = p.parse_args()
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
-    encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
-    data = {s: features_for(DEFAULT_DATA / s, encoders, args.max_queries) for s in args.sets}
-
-    print(f"{'held-out set':28} {'AUC':>6} {'answer acc':>10} {'abstain acc':>11} {'n':>5}")
-    for held in data:
-        train = [s for s in data if s != held]
-        x = np.concatenate([data[s][0] for s in train])
-        y = np.concatenate([data[s][1] for s in train])
-        model = LogisticRegression(max_iter=1000).fit(x, y)
-        xt, yt = data[held]
-        prob = model.predict_proba(xt)[:, 1]
-        pred = prob >= 0.5
-        print(f"{held:28} {roc_auc_score(yt, prob):6.3f} {np.mean(pred[yt == 1]):10.3f} "
-              f"{np.mean(~pred[yt == 0]):11.3f} {len(yt):5d}")
-    x = np.concatenate([d[0] for d in data.values()])
-    y = np.concatenate([d[1] for d in data.values()])
-    model = LogisticRegression(max_iter=1000).fit(x, y)
-    print("all sets: coef", np.round(model.coef_[0], 3).tolist(),
-          "intercept", round(float(model.intercept_[0]), 3))
-    print(f"\n{'fitted on all, per set':28} {'answer acc':>10} {'abstain acc':>11}")
-    for name, (xt, yt) in data.items():
-        pred = model.predict_proba(xt)[:, 1] >= 0.5
-        print(f"{name:28} {np.mean(pred[yt == 1]):10.3f} {np.mean(~pred[yt == 0]):11.3f}")
+    t0, c0 = time.perf_counter(), time.process_time()
+    data = {s: prepare(rows) for s, rows in
+            load(args.sets, args.max_queries, args.off_topic, args.refresh).items()}
+    table("today's rule (question-level logistic, before this bench)", today(data))
+    if args.ideas:
+        for idea, names in IDEAS.items():
+            for by in ("set", "family"):
+                table(f"{idea}: held out by {by}", held_out(data, names, by))
+    for by in ("set", "family"):
+        table(f"shipped features, held out by {by} (threshold {THRESHOLD}, sure {SURE})",
+              held_out(data, SHIPPED, by), full=True)
+    if args.mixed:
+        mixed = {s: prepare(rows) for s, rows in load(
+            args.sets, args.max_queries, args.off_topic, args.refresh, mixed=True).items()}
+        table("mixed archive, today's rule", today(mixed))
+        table("mixed archive, shipped features held out by set (trained on the plain "
+              "indexes)", held_out(data, SHIPPED, "set", mixed), full=True)
+    if args.write:
+        write(data, SHIPPED)
+    print(f"\n# {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU, "
+          f"load {' '.join(f'{v:.1f}' for v in __import__('os').getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,10 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=600, help="claims per direction")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", type=Path)
+    p.add_argument("--sentences", choices=["each", "late"], default="each",
+                   help="the passages' e5 sentence vectors each embedded alone (what the "
+                        "check uses) or pooled from the passage's run (khabar/model/_late.py)")
+    p.add_argument("--cache", type=Path, default=None, help="the embeddings cache")
     args = p.parse_args()
 
     from khabar import Settings
@@ -78,7 +82,7 @@ def main() -> None:
     from khabar.text import passage_sentences
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
+    db = sqlite3.connect(args.cache or CACHE / "embeddings.sqlite3")
     settings = Settings(home=CACHE / "home")
     encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
     rng = random.Random(args.seed)
@@ -106,11 +110,15 @@ def main() -> None:
         per_space: dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
         for enc in encoders:
             cv = dict(zip(qids, enc.embed_queries([claims[q] for q in qids]), strict=True))
-            sv = enc.embed_passages(flat)
             mats, at = {}, 0
-            for pid in need_p:
-                mats[pid] = sv[at:at + len(sents[pid])]
-                at += len(sents[pid])
+            if args.sentences == "late" and hasattr(enc, "embed_late"):
+                late = enc.embed_late([passages[pid] for pid in need_p])[1]
+                mats = {pid: m for pid, m in zip(need_p, late, strict=True)}
+            else:
+                sv = enc.embed_passages(flat)
+                for pid in need_p:
+                    mats[pid] = sv[at:at + len(sents[pid])]
+                    at += len(sents[pid])
             per_space[enc.space] = (cv, mats)
         rows: dict[str, list[dict[str, float]]] = defaultdict(list)
         for kind, q, pid in pairs:

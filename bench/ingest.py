@@ -11,7 +11,9 @@ so both see the same machine load:
 * ``before``: the encoders called one after another, passages then sentences, e5 in
   batches of 16 texts (the code before the ingest work, kept here as the baseline;
   ``--before-new-batches``: with today's batches of at most 512 tokens);
-* ``after``: ``Index``'s own (``khabar.model.embed_for_store``).
+* ``after``: ``Index``'s own (``khabar.model.embed_for_store``);
+* ``late``: the same with ``sentence_method="late"``: e5's sentence vectors pooled from
+  the passage's run (``khabar/model/_late.py``), no second e5 pass (``--ways``).
 
 Per slice: passages, wall and CPU seconds, passages/s, load. The rate must not fall as
 the store grows. At the end: totals, the CPU seconds per passage, and what they give
@@ -21,6 +23,7 @@ estimate, said so). ``--stages`` first splits one slice's time into its parts.
     python bench/ingest.py                         # KHABAR_HOME's model, 1 round
     python bench/ingest.py --rounds 2 --slice 30 --stages
     python bench/ingest.py --only after --rounds 3
+    python bench/ingest.py --ways after late
 """
 
 from __future__ import annotations
@@ -145,22 +148,30 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=1, help="passes over NTREX (1,116 passages each)")
     p.add_argument("--slice", type=int, default=40, help="articles per add_articles call")
-    p.add_argument("--only", choices=("before", "after"), help="one way only")
+    p.add_argument("--only", choices=("before", "after", "late"), help="one way only")
+    p.add_argument("--ways", nargs="+", choices=("before", "after", "late"),
+                   help="these ways, in turn on every slice (default: before after)")
     p.add_argument("--stages", action="store_true", help="split one slice's time first")
     p.add_argument("--before-new-batches", action="store_true",
                    help="`before` with today's e5 batches (the side-by-side work alone)")
     p.add_argument("--articles", type=int, default=0, help="the first N NTREX articles only")
     p.add_argument("--models", type=Path, default=None, help="models folder (KHABAR_HOME's)")
     p.add_argument("--json", type=Path, help="write the slices and totals here")
+    p.add_argument("--late-tail", type=int, default=0,
+                   help="`late`: the last N layers run again on each sentence (Pooling.tail)")
     args = p.parse_args()
+    if args.late_tail:  # read by embed_for_store at each call
+        from khabar.model import _late
+        _late.POOLING = _late.Pooling(tail=args.late_tail)
     models = args.models or C.default_models()
-    ways = [args.only] if args.only else ["before", "after"]
+    ways = args.ways or ([args.only] if args.only else ["before", "after"])
     work = articles(args.rounds, args.articles)
     slices: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         homes = {w: C.share_models(Path(tmp) / w, models) for w in ways}
         encoders = load_encoders(Settings(home=homes[ways[0]]))
-        indexes = {w: Index.open(Settings(home=homes[w]), encoders=encoders) for w in ways}
+        indexes = {w: Index.open(Settings(home=homes[w], sentence_method="late" if w == "late"
+                                          else "each"), encoders=encoders) for w in ways}
         if "before" in indexes:
             indexes["before"]._embed = before_embed(  # type: ignore[method-assign]
                 indexes["before"], not args.before_new_batches)
@@ -176,7 +187,7 @@ def main() -> None:
               f"{'CPU s':>6} {'p/s':>6} {'load':>5}")
         for k, at in enumerate(range(0, len(work), args.slice)):
             group = work[at:at + args.slice]
-            order = ways if k % 2 == 0 else ways[::-1]
+            order = ways[k % len(ways):] + ways[:k % len(ways)]  # each goes first in turn
             for way in order:
                 index = indexes[way]
                 stored = index.store.count_passages()

@@ -36,7 +36,9 @@ from khabar.index import Article, Index  # noqa: E402
 from khabar.retrieval import Khabar, SearchConfig  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import load_encoders  # noqa: E402
+from khabar.model import OnnxEncoder, load_encoders  # noqa: E402
+from khabar.model._batch import late_vectors  # noqa: E402
+from khabar.model._late import POOLING, Pooling  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "benchmarks"
 CACHE = REPO / "bench" / ".cache"
@@ -62,12 +64,48 @@ BM25_README = {
 class CachedEncoder:
     """Wraps an encoder; vectors are kept on disk by (fingerprint, kind, text)."""
 
-    def __init__(self, encoder, db: sqlite3.Connection) -> None:
+    def __init__(self, encoder, db: sqlite3.Connection, pooling: Pooling = POOLING) -> None:
         self.inner = encoder
         self.space, self.name, self.dim = encoder.space, encoder.name, encoder.dim
         self.fingerprint = encoder.fingerprint
         self.db = db
+        self.pooling = pooling
         db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
+        if isinstance(encoder, OnnxEncoder):  # late chunking (khabar/model/_late.py)
+            self.embed_late = self._embed_late
+
+    def _embed_late(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage and late-chunked sentence vectors, cached as one matrix a passage
+        (its vector, then its sentences') under this pooling's kind."""
+        kind = f"late:{self.pooling}"
+
+        def fresh(todo: list[str]) -> list[np.ndarray]:
+            vecs, mats = late_vectors(self.inner, todo, self.pooling)
+            return [np.vstack([v[None, :], m]) for v, m in zip(vecs, mats, strict=True)]
+
+        got = self._get_rows(texts, kind, fresh)
+        return np.stack([g[0] for g in got]), [g[1:] for g in got]
+
+    def _get_rows(self, texts: Sequence[str], kind: str, fn) -> list[np.ndarray]:
+        keys = [hashlib.sha1(f"{self.fingerprint}|{kind}|{t}".encode()).hexdigest()
+                for t in texts]
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            rows = self.db.execute(
+                f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(part))})", part)
+            found.update({k: np.frombuffer(v, np.float32).reshape(-1, self.dim)
+                          for k, v in rows})
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        if todo:
+            mats = fn([texts[i] for i in todo])
+            self.db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                                [(keys[i], np.asarray(m, np.float32).tobytes())
+                                 for i, m in zip(todo, mats, strict=True)])
+            self.db.commit()
+            found.update((keys[i], np.asarray(m, np.float32)) for i, m in
+                         zip(todo, mats, strict=True))
+        return [found[k] for k in keys]
 
     def _get(self, texts: Sequence[str], kind: str, fn) -> np.ndarray:
         keys = [hashlib.sha1(f"{self.fingerprint}|{kind}|{t}".encode()).hexdigest()
@@ -129,7 +167,7 @@ def run_set(path: Path, encoders, args, config: SearchConfig) -> dict[str, float
         store = (f"milvus-lite://{home}/milvus/khabar.db" if args.store == "milvus-lite"
                  else None)
         settings = Settings(home=Path(home), second_encoder="use" if len(encoders) > 1
-                            else "none", store=store)
+                            else "none", store=store, sentence_method=args.sentences)
         index = Index.open(settings, encoders=encoders)
         t0, c0 = time.perf_counter(), time.process_time()
         articles = [Article(title=d.get("title") or "", paragraphs=[d["text"]],
@@ -191,7 +229,19 @@ def main() -> None:
                    help="the embeddings cache; a fresh file makes every vector computed "
                         "by this run's runtime (the cache is keyed by fingerprint, which "
                         "both runtimes share)")
+    p.add_argument("--sentences", choices=["each", "late"], default="each",
+                   help="how e5's sentence vectors are made: pooled from the passage's run "
+                        "(late chunking) or each sentence embedded on its own")
+    p.add_argument("--late-context", type=int, default=POOLING.context,
+                   help="late chunking: tokens on each side pooled with a sentence")
+    p.add_argument("--late-frame", action="store_true", default=POOLING.frame,
+                   help="late chunking: pool the passage's <s>, prompt and </s> too")
+    p.add_argument("--late-mix", type=float, default=POOLING.mix,
+                   help="late chunking: weight of the passage vector added to a sentence's")
+    p.add_argument("--late-tail", type=int, default=POOLING.tail,
+                   help="late chunking: the last N layers run again on each sentence alone")
     args = p.parse_args()
+    pooling = Pooling(args.late_context, args.late_frame, args.late_mix, args.late_tail)
 
     dirs = args.data or sorted(d for d in DEFAULT_DATA.iterdir() if (d / "qrels.tsv").exists())
     if args.sets:
@@ -201,7 +251,7 @@ def main() -> None:
     db = sqlite3.connect(args.cache)
     settings = Settings(home=CACHE / "home", second_encoder="none" if args.no_use else "use",
                         runtime=args.runtime)
-    encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
+    encoders = [CachedEncoder(e, db, pooling) for e in load_encoders(settings, print)]
     results = {}
     header = (f"{'benchmark':28} {'nDCG@10':>8} {'MRR@10':>7} {'R@10':>6} {'BM25':>6} "
               f"{'anchor':>7} {'target':>7} {'queries':>7} {'ms/q':>6}")

@@ -4,7 +4,8 @@
     python bench/reliability.py crash --trials 3 --articles 10   # a quick look
     python bench/reliability.py load --chats 200             # 200 chats asking at once
     python bench/reliability.py fuzz --examples 2000         # every parser and renderer
-    python bench/reliability.py all                          # all three -> docs/reliability.md
+    python bench/reliability.py budget --articles 300        # the per-item budget's overhead
+    python bench/reliability.py all                          # all four -> docs/reliability.md
 
 **crash**: each trial kills (SIGKILL) a real ``khabar ingest`` of a folder of real news
 articles (NTREX-128, English and Arabic, one JSON file each) at a random moment once it
@@ -34,7 +35,11 @@ khabar's own error, Telegram HTML always valid and within 4096) with ``--example
 examples each instead of the suite's 40; reports the inputs tried and refused per target
 and each failing property with its minimal input.
 
-**all**: crash, load and fuzz with their defaults (or the options given), each written
+**budget**: the per-item budget's overhead (bench/item_budget.py): real articles as HTML
+pages parsed and chunked in the parse worker (index/_worker.py) and in this process,
+alternating, CPU of both processes.
+
+**all**: crash, load, fuzz and budget with their defaults (or the options given), each written
 into its block of the figures section of docs/reliability.md (``--skip crash`` keeps a
 block as it is, for a machine too busy for the crash trials).
 """
@@ -63,6 +68,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
 import _corpus as C  # noqa: E402
+import item_budget  # noqa: E402
 
 
 def khabar(home: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -380,13 +386,19 @@ def main() -> None:
     fz.add_argument("--examples", type=int, default=1000, help="per property")
     fz.add_argument("--budget", type=float, default=2.0, help="CPU seconds per input")
     fz.add_argument("--json", type=Path)
-    al = sub.add_parser("all", help="crash + load + fuzz, written to docs/reliability.md")
+    bd = sub.add_parser("budget", help="the per-item budget's overhead at ingest")
+    bd.add_argument("--articles", type=int, default=300)
+    bd.add_argument("--json", type=Path)
+    al = sub.add_parser("all", help="crash + load + fuzz + budget, written to "
+                                    "docs/reliability.md")
     al.add_argument("--trials", type=int, default=20)
     al.add_argument("--articles", type=int, default=24, help="for the crash trials")
     al.add_argument("--seed", type=int, default=13)
     al.add_argument("--chats", type=int, default=200)
     al.add_argument("--examples", type=int, default=1000)
-    al.add_argument("--skip", action="append", default=[], choices=["crash", "load", "fuzz"])
+    al.add_argument("--budget-articles", type=int, default=300)
+    al.add_argument("--skip", action="append", default=[],
+                    choices=["crash", "load", "fuzz", "budget"])
     al.add_argument("--models", type=Path)
     al.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -395,6 +407,9 @@ def main() -> None:
     elif args.what == "crash":
         result = crash(args)
         print(json.dumps(result["summary"], indent=1))
+    elif args.what == "budget":
+        result = budget(args.articles)
+        print("\n".join(item_budget.figures(result, "")))
     elif args.what == "fuzz":
         result = fuzz(args)
         print(json.dumps(result, indent=1, ensure_ascii=False))
@@ -422,8 +437,17 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         result["fuzz"] = fuzz(argparse.Namespace(examples=args.examples, budget=2.0))
         write_block("fuzz", fuzz_figures(result["fuzz"],
                                          f"{here} fuzz --examples {args.examples}"))
+    if "budget" not in args.skip:
+        result["budget"] = budget(args.budget_articles)
+        write_block("budget", item_budget.figures(
+            result["budget"], f"{here} budget --articles {args.budget_articles}"))
     print(f"wrote {DOC}")
     return result
+
+
+def budget(articles: int) -> dict[str, Any]:
+    """Item 4's budget: parsing and chunking in the worker against in this process."""
+    return item_budget.measure(articles)
 
 
 if __name__ == "__main__":

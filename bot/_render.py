@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
-from khabar.retrieval import Answer, Source
+from khabar.retrieval import Answer, AnswerSentence, Source
 
 from ._texts import TEXTS, t
 
@@ -66,7 +66,29 @@ def telegram_source(src: Source, lang: str, *, with_text: bool = True) -> str:
     else:
         pos = esc(t(lang, "paragraph", i=src.position + 1, n=src.n_passages or "?"))
         head = f"{mark}<b>[{src.n}]</b> {isolate(outlets)} — {isolate(title)} — {date} — {pos}"
-    return head + (f"\n{esc(src.text)}" if with_text else "")
+    if not with_text:
+        return head
+    # Neighbour sentences the answer quotes, before or after the passage as in the
+    # article, each labelled with its paragraph: same article, same citation.
+    before = [f"<i>({esc(where(c.position, src, lang))})</i> {esc(c.text)}"
+              for c in src.context if c.position < src.position]
+    after = [f"<i>({esc(where(c.position, src, lang))})</i> {esc(c.text)}"
+             for c in src.context if c.position > src.position]
+    return "\n".join([head, *before, esc(src.text), *after])
+
+
+def where(position: int, src: Source, lang: str) -> str:
+    """"paragraph 5 of 12" of ``src``'s article."""
+    return t(lang, "paragraph", i=position + 1, n=src.n_passages or "?")
+
+
+def answer_line(s: AnswerSentence, sources: dict[int, Source], lang: str) -> str:
+    """An answer sentence with its citation; one from a paragraph next to the cited
+    passage also names that paragraph."""
+    line = f"{esc(s.text)} <b>[{s.source}]</b>"
+    if s.position is not None and s.source in sources:
+        line += f" <i>({esc(where(s.position, sources[s.source], lang))})</i>"
+    return line
 
 
 def read_as(answer: Answer, lang: str) -> list[str]:
@@ -93,8 +115,10 @@ def render_telegram(answer: Answer, ui_lang: str | None = None) -> str:
         return "\n\n".join(parts)
     if answer.generated:
         parts.append(f"<b>{esc(t(lang, 'generated'))}</b>\n{esc(answer.generated)}")
-    sentences = "\n".join(f"{esc(s.text)} <b>[{s.source}]</b>" for s in answer.sentences)
-    parts.append(f"<b>{esc(t(lang, 'answer'))}</b>\n{sentences}")
+    by_n = {src.n: src for src in answer.sources}
+    sentences = "\n".join(answer_line(s, by_n, lang) for s in answer.sentences)
+    heading = t(lang, "probably" if answer.probably else "answer")
+    parts.append(f"<b>{esc(heading)}</b>\n{sentences}")
     parts.append(f"<b>{esc(t(lang, 'sources'))}</b>")
     parts += [telegram_source(s, lang) for s in answer.sources]
     return "\n\n".join(parts)

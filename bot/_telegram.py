@@ -36,6 +36,7 @@ from telegram.ext import (
 )
 
 from khabar import ConfigError, Settings
+from khabar._memory import limit_malloc_arenas
 
 from . import _access, _digest, _handlers, _intake, _migrate
 from ._db import BotDB
@@ -168,6 +169,7 @@ def serve(settings: Settings, *, webhook_url: str | None = None, listen: str = "
         raise ConfigError("KHABAR_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - "
                           "(1 to 256 characters)")
     configure_logging(settings.telegram_token, secret, settings.llm_api_key)
+    limit_malloc_arenas()  # before the worker threads: see khabar._memory
     index = open_index(settings, progress=lambda msg: log.info(msg, extra={"event": "open"}))
     try:
         app = build_application(settings, Khabar(index), index=index)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from khabar.retrieval import Answer, AnswerSentence, Hit, Source
+from khabar.retrieval import Answer, AnswerSentence, ContextSentence, Hit, Source
 from rich import box
 from rich.console import Console
 from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from ._render import LRM, RLM, citation_line, isolate, notes
+from ._render import LRM, RLM, citation_line, isolate, notes, where
 from ._texts import t
 
 ANSWER_STYLE = "bold green"
@@ -53,12 +53,23 @@ def passage_text(src: Source, highlight: Iterable[str] = ()) -> Text:
     return text
 
 
+def context_text(c: ContextSentence, src: Source, lang: str) -> Text:
+    """A neighbour paragraph's sentence shown with its source, labelled with where it is."""
+    text = Text(f"({where(c.position, src, lang)}) ", style="italic dim")
+    text.append(c.text, style=ANSWER_STYLE)
+    return text
+
+
 def print_sources(console: Console, sources: Sequence[Source], lang: str,
                   sentences: Sequence[AnswerSentence] = ()) -> None:
     for src in sources:
         console.print(citation_text(src, lang), overflow="fold")
         used = [s.text for s in sentences if s.source == src.n]
+        for c in (c for c in src.context if c.position < src.position):
+            console.print(context_text(c, src, lang), overflow="fold")
         console.print(passage_text(src, used), overflow="fold")
+        for c in (c for c in src.context if c.position > src.position):
+            console.print(context_text(c, src, lang), overflow="fold")
         console.print()
 
 
@@ -87,10 +98,14 @@ def print_answer(answer: Answer, console: Console | None = None,
             console.print(Text(mark + t(lang, "generated"), style="bold"))
             console.print(Text(answer.generated), overflow="fold")
             console.print()
-        console.print(Text(mark + t(lang, "answer"), style="bold"))
+        console.print(Text(mark + t(lang, "probably" if answer.probably else "answer"),
+                           style="bold yellow" if answer.probably else "bold"))
+        by_n = {src.n: src for src in answer.sources}
         for s in answer.sentences:
             line = Text(mark + isolate(s.text), style=ANSWER_STYLE)
             line.append(f" [{s.source}]", style="bold cyan")
+            if s.position is not None and s.source in by_n:
+                line.append(f" ({where(s.position, by_n[s.source], lang)})", style="dim")
             console.print(line, overflow="fold")
         console.print()
         console.print(Text(mark + t(lang, "sources"), style="bold"))

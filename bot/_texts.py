@@ -125,6 +125,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         # Answers (plain text, escaped where they go into HTML).
         "answer": "Answer", "sources": "Sources", "related": "Related passages",
         "abstain": "The indexed news does not cover this.",
+        "probably": "Probably (the evidence is not certain; check the passages)",
         "paragraph": "paragraph {i} of {n}", "no_date": "undated",
         "more": "More sources", "open": "Open article", "no_more": "No more sources.",
         "filters": "Filters", "follow_up": "Read as a follow-up to",
@@ -273,6 +274,7 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         # Answers (plain text, escaped where they go into HTML).
         "answer": "الإجابة", "sources": "المصادر", "related": "مقاطع ذات صلة",
         "abstain": "الأخبار المفهرسة لا تغطي هذا السؤال.",
+        "probably": "على الأرجح (الأدلة غير مؤكدة؛ راجع المقاطع)",
         "paragraph": "الفقرة {i} من {n}", "no_date": "بلا تاريخ",
         "more": "مصادر أخرى", "open": "فتح المقال", "no_more": "لا مزيد من المصادر.",
         "filters": "المرشحات", "follow_up": "فُهم كمتابعة لـ",

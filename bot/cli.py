@@ -235,19 +235,32 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from khabar.model import load_encoders, space_info
+    from khabar import ModelError
+    from khabar.model import load_encoders, sentence_methods, space_info
 
-    expected = []
     encoders: list[Encoder] = []
     if args.model:
         with _status("loading the model…") as progress:
             encoders = list(load_encoders(settings, progress))
-            expected = [space_info(e) for e in encoders]
     store = _store(settings)
+    notes = []
     try:
-        faults = store.check(expected)
-        if args.model:
-            faults += _sampled_vectors(store, encoders)
+        expected, methods, faults = [], {}, []
+        if encoders:
+            stored = store.spaces()
+            try:  # the store's own way of making sentence vectors, as ingest keeps it
+                methods = sentence_methods(encoders, stored, settings.sentence_method)
+            except ModelError as exc:
+                faults.append(str(exc))
+            expected = [space_info(e, methods.get(e.space, settings.sentence_method))
+                        for e in encoders]
+            # What `khabar reindex` would make: the configured way, where it can.
+            target = sentence_methods(encoders, {}, settings.sentence_method)
+            notes += [_method_note(space, how, target[space]) for space, how in methods.items()
+                      if space in stored and how != target[space]]
+        faults += store.check(expected)
+        if args.model and methods:
+            faults += _sampled_vectors(store, encoders, methods)
         old = (settings.sentence_vectors and store.count_passages() > 0
                and not store.count_sentence_vectors())
         if store.reindex_pending():
@@ -257,23 +270,34 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     for fault in faults:
         print(f"fault: {fault}")
+    for note in notes:
+        print(f"note: {note}")
     if old:  # a store from before sentence vectors: it works, a little less well
         print("note: no passage has sentence vectors; `khabar reindex --sentences` adds them")
     print("ok" if not faults else f"{len(faults)} fault(s)")
     return EXIT_FAULT if faults else EXIT_OK
 
 
+def _method_note(space: str, how: str, target: str) -> str:
+    said = {"each": "embedded one by one", "late": "pooled from each passage's run"}
+    return (f"this store's {space} sentence vectors are {said[how]} and new articles "
+            f"keep that; `khabar reindex` makes them all {said[target]} "
+            f"(KHABAR_SENTENCE_METHOD={target})")
+
+
 SAMPLE = 16  # passages whose vectors check embeds again
 SAME_VECTOR = 0.99  # float16 storage moves a vector by ~1e-4 of cosine
 
 
-def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder]) -> list[str]:
+def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
+                     methods: dict[str, str]) -> list[str]:
     """Faults where stored vectors were not made by the configured encoders (the same
     fingerprint, other vectors: a store written by hand, or by an older khabar's
-    interrupted reindex): a sample of passages embedded again and compared."""
+    interrupted reindex), or sentence vectors not made the store's way (``methods``):
+    a sample of passages embedded again and compared."""
     import random
 
-    import numpy as np
+    from khabar.model import embed_for_store
 
     rows = list(store.iter_passages())
     sample = random.Random(len(rows)).sample(rows, min(SAMPLE, len(rows)))
@@ -283,16 +307,33 @@ def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder]) -> list[s
         have = [r for r in sample if r["id"] in stored]
         if not have:
             continue
-        fresh = enc.embed_passages([r["text"] for r in have])
-        cos = [float(np.dot(stored[r["id"]], v) / max(np.linalg.norm(stored[r["id"]])
-                                                      * np.linalg.norm(v), 1e-12))
-               for r, v in zip(have, fresh, strict=True)]
+        late = {enc.space} if methods.get(enc.space) == "late" else set()
+        fresh = embed_for_store([enc], [r["text"] for r in have], late=late, workers=1)
+        cos = [_cosine(stored[r["id"]], v)
+               for r, v in zip(have, fresh.passages[enc.space], strict=True)]
         bad = sum(c < SAME_VECTOR for c in cos)
         if bad:
             faults.append(f"{bad} of {len(have)} sampled {enc.space} vectors differ from what "
                           f"{enc.name} makes of their passage (vectors of another model?): "
                           "`khabar reindex`")
+            continue
+        sentences = store.sentence_vectors(enc.space, [r["id"] for r in have])
+        pairs = [(sentences[r["id"]], m) for r, m in
+                 zip(have, fresh.sentences[enc.space], strict=True)
+                 if len(sentences.get(r["id"], ())) > 0]  # empty: one sentence, the passage
+        odd = sum(len(a) != len(b) or min(map(_cosine, a, b)) < SAME_VECTOR for a, b in pairs)
+        if odd:
+            how = "pooled from each passage's run" if late else "embedded one by one"
+            faults.append(f"{odd} of {len(pairs)} sampled passages have {enc.space} sentence "
+                          f"vectors that differ from the store's own ({how}): vectors of "
+                          "another kind or model; `khabar reindex` makes them all anew")
     return faults
+
+
+def _cosine(a: Any, b: Any) -> float:
+    import numpy as np
+
+    return float(np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
 
 
 def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
@@ -319,24 +360,27 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
-    from khabar.model import load_encoders, space_info
+    from khabar.model import load_encoders, sentence_methods, space_info
 
     with _status("loading the model…") as progress:
         encoders = load_encoders(settings, progress)
     store = _store(settings)
     try:
         if args.sentences:
-            return _add_sentence_vectors(store, encoders)
+            return _add_sentence_vectors(store, encoders, settings)
         # New vectors go beside the old ones, batch by batch (a crash keeps them: the
         # same command goes on), then replace them in one switch (store/_reindex.py).
-        spaces = [space_info(e) for e in encoders]
+        # Sentence vectors are made the configured way, whatever the store's was.
+        methods = sentence_methods(encoders, {}, settings.sentence_method)
+        spaces = [space_info(e, methods[e.space]) for e in encoders]
         done = store.reindex_begin(spaces)
         rows = list(store.iter_passages())
         for enc in encoders:
             have = done.get(enc.space, set())
             todo = [(r["id"], r["text"]) for r in rows if r["id"] not in have]
             while todo:
-                _reindex_space(store, enc, todo, settings.sentence_vectors)
+                _reindex_space(store, enc, todo, settings.sentence_vectors,
+                               late=methods[enc.space] == "late")
                 todo = store.reindex_missing(enc.space)  # passages added meanwhile
         store.reindex_commit(spaces, sentences=settings.sentence_vectors)
         store.refresh(force_rebuild=True)
@@ -347,37 +391,44 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reindex_space(store: ArchiveStore, enc: Encoder, todo: list[tuple[int, str]],
-                   sentences: bool, batch: int = 64) -> None:
+                   sentences: bool, *, late: bool, batch: int = 64) -> None:
     from tqdm import tqdm
 
-    from khabar.model import embed_sentences
+    from khabar.model import embed_for_store
 
     for i in tqdm(range(0, len(todo), batch), desc=f"reindex {enc.space}", unit="batch",
                   disable=not sys.stderr.isatty()):
         chunk = todo[i:i + batch]
         ids, texts = [pid for pid, _ in chunk], [text for _, text in chunk]
-        embedded = enc.embed_passages(texts)
-        mats = embed_sentences([enc], texts, {enc.space: embedded})[enc.space] \
-            if sentences else None
-        store.reindex_write(enc.space, ids, embedded, mats)
+        embedded = embed_for_store([enc], texts, sentences=sentences,
+                                   late={enc.space} if late else set())
+        store.reindex_write(enc.space, ids, embedded.passages[enc.space],
+                            embedded.sentences[enc.space] if sentences else None)
 
 
-def _add_sentence_vectors(store: ArchiveStore, encoders: Sequence[Encoder]) -> int:
-    """Embed the sentences of passages that have none, reusing their passage vectors."""
+def _add_sentence_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
+                          settings: Settings) -> int:
+    """Embed the sentences of passages that have none (the store's way), reusing
+    their passage vectors where each sentence is embedded on its own."""
     import numpy as np
 
-    from khabar.model import embed_sentences, space_info
+    from khabar.model import embed_for_store, embed_sentences, sentence_methods, space_info
 
-    store.bind_spaces([space_info(e) for e in encoders])  # refuses another model
+    methods = sentence_methods(encoders, store.spaces(), settings.sentence_method)
+    # Refuses another model.
+    store.bind_spaces([space_info(e, methods[e.space]) for e in encoders])
     added = 0
     for enc in encoders:
         missing = store.passages_without_sentence_vectors(enc.space)
         for i in range(0, len(missing), 256):
             chunk = missing[i:i + 256]
-            ids = [pid for pid, _ in chunk]
-            whole = store.vectors(enc.space, ids)
-            mats = embed_sentences([enc], [text for _, text in chunk],
-                                   {enc.space: np.stack([whole[pid] for pid in ids])})
+            ids, texts = [pid for pid, _ in chunk], [text for _, text in chunk]
+            if methods[enc.space] == "late":  # the passage's run gives its sentences
+                mats = embed_for_store([enc], texts, late={enc.space}).sentences
+            else:
+                whole = store.vectors(enc.space, ids)
+                mats = embed_sentences([enc], texts,
+                                       {enc.space: np.stack([whole[pid] for pid in ids])})
             store.add_sentence_vectors(enc.space, zip(ids, mats[enc.space], strict=True))
             added += len(chunk)
     print(f"added sentence vectors to {added} passage vector set(s)")

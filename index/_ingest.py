@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 from urllib.parse import urlparse
 
-from khabar._errors import IngestError, KhabarError, SourceError
+from khabar._errors import IngestError, SourceError
 from khabar._settings import Settings
-from khabar.model._batch import embed_for_store
+from khabar.model._batch import embed_for_store, sentence_methods
 from khabar.model._encoders import (
     Encoder,
     SentenceTransformerEncoder,
@@ -39,11 +38,12 @@ from khabar.store import (
     content_hash,
     open_store,
 )
-from khabar.store._schema import store_error
+from khabar.store._origin import is_private
 from khabar.text import strip_controls
 
 from ._site import own_url
 from ._sources import iter_path
+from ._worker import ParseWorker, _operations, failure
 
 if TYPE_CHECKING:
     from ._fetch import Fetcher
@@ -113,27 +113,6 @@ class IngestReport:
                 "items": [vars(i) for i in self.items]}
 
 
-def failure(exc: Exception, name: str) -> str:
-    """The one-line reason an item failed, whatever it raised: the batch goes on.
-
-    khabar's own errors say it already; the rest are named for what they mean (a
-    hostile file's nesting, a charset that is no charset, the disk); anything else is
-    a bug of ours, logged with its traceback.
-    """
-    if isinstance(exc, KhabarError):
-        return str(exc)
-    if isinstance(exc, RecursionError):
-        return "nested too deeply to read"
-    if isinstance(exc, UnicodeError):
-        return f"cannot decode the text: {exc}"
-    if isinstance(exc, sqlite3.Error):
-        return str(store_error(exc))
-    if isinstance(exc, MemoryError):
-        return "too large to process in memory"
-    log.error("%s: unexpected %s", name, type(exc).__name__, exc_info=exc)
-    return f"internal error ({type(exc).__name__}): {exc}"
-
-
 class Index:
     """The store with the encoders that fill it: what ``index`` offers the rest.
 
@@ -144,14 +123,30 @@ class Index:
         self.settings = settings
         self.store = store
         self.encoders = list(encoders)
-        self.store.bind_spaces([space_info(e) for e in self.encoders])
+        # A store keeps the way its sentence vectors were made (khabar/model/_late.py).
+        self.sentence_methods = sentence_methods(self.encoders, self.store.spaces(),
+                                                 settings.sentence_method)
+        self.store.bind_spaces([space_info(e, self.sentence_methods[e.space])
+                                for e in self.encoders])
+        # Parsing within a budget per item, in a worker process (started at first use).
+        self.parser = (ParseWorker(settings.item_cpu_seconds, settings.item_memory_mb)
+                       if settings.item_cpu_seconds > 0 else None)
 
     @classmethod
     def open(cls, settings: Settings, *, progress: Callable[[str], None] | None = None,
              encoders: Sequence[Encoder] | None = None) -> Index:
         store = open_store(settings)
-        return cls(settings, store, encoders if encoders is not None
-                   else load_encoders(settings, progress))
+        try:
+            return cls(settings, store, encoders if encoders is not None
+                       else load_encoders(settings, progress))
+        except BaseException:
+            store.close()
+            raise
+
+    @property
+    def late_spaces(self) -> set[str]:
+        """The spaces whose sentence vectors are pooled from the passage's run."""
+        return {s for s, m in self.sentence_methods.items() if m == "late"}
 
     @property
     def model(self) -> Encoder:
@@ -161,7 +156,17 @@ class Index:
         return next((e for e in self.encoders if e.space == space), None)
 
     def close(self) -> None:
+        if self.parser is not None:
+            self.parser.close()
         self.store.close()
+
+    def _parse(self, op: str, *args: Any) -> Any:
+        """A parser of index._parse (``parse_document``, ``parse_html``, ``parse_feed``,
+        ``entry_to_article``) on one item, within the item budget (index/_worker.py);
+        here, unbounded, when the budget is off."""
+        if self.parser is None:
+            return _operations()[op](*args)
+        return self.parser.call(op, *args)
 
     # -- articles ---------------------------------------------------------------
     def _count_tokens(self) -> Callable[[str], int] | None:
@@ -172,10 +177,20 @@ class Index:
         return None
 
     def chunk(self, article: Article) -> list[Chunk]:
+        """The article's passages, within the item budget (in the parse worker) when
+        the worker can count tokens as the model does: with the ONNX export's tokenizer,
+        or when the model counts none (an estimate)."""
         from ._chunk import chunk_paragraphs
 
-        chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
-                                  count_tokens=self._count_tokens())
+        model = self.model
+        if self.parser is not None and isinstance(model, OnnxEncoder):
+            chunks = self.parser.call("chunk", article.paragraphs, MAX_PASSAGE_TOKENS,
+                                      str(model.export))
+        elif self.parser is not None and self._count_tokens() is None:
+            chunks = self.parser.call("chunk", article.paragraphs, MAX_PASSAGE_TOKENS, None)
+        else:  # torch's tokenizer: here, unbounded (linear; paragraphs capped)
+            chunks = chunk_paragraphs(article.paragraphs, max_tokens=MAX_PASSAGE_TOKENS,
+                                      count_tokens=self._count_tokens())
         if not chunks:
             raise IngestError(f"{article.title!r}: no text to index")
         return chunks
@@ -191,7 +206,8 @@ class Index:
         (:func:`~khabar.model.embed_for_store`)."""
         texts = [c.text for _, chunks in group for c in chunks]
         embedded = embed_for_store(self.encoders, texts,
-                                   sentences=self.settings.sentence_vectors)
+                                   sentences=self.settings.sentence_vectors,
+                                   late=self.late_spaces)
         out, at = [], 0
         for art, chunks in group:
             span = slice(at, at + len(chunks))
@@ -300,6 +316,12 @@ class Index:
     def add_bytes(self, data: bytes, name: str, content_type: str | None = None, *,
                   origin: str | None = None, url: str | None = None) -> IngestReport:
         articles, labels, errors = self._parse_bytes(data, name, content_type, url)
+        if url is None and is_private(origin):
+            # A document given in a chat: nothing to check the links it claims against
+            # (a canonical link, a record's "url"), and the chat may not be an operator:
+            # cited without a link, never as another site, nor holding that site's URL.
+            for art in articles:
+                art.url = None
         report = self.add_articles(articles, origin=origin, labels=labels)
         report.items.extend(errors)
         return report
@@ -308,10 +330,8 @@ class Index:
                      url: str | None = None
                      ) -> tuple[list[Article], list[str], list[ItemResult]]:
         """A file's articles with their report labels, and its errors."""
-        from ._parse import parse_document
-
         try:
-            articles, errors = parse_document(data, name, content_type)
+            articles, errors = self._parse("parse_document", data, name, content_type)
         except Exception as exc:  # one file's fault: reported, the batch goes on
             return [], [], [ItemResult(name, "error", failure(exc, name))]
         for art in articles:
@@ -362,7 +382,6 @@ class Index:
         """A web page or a feed. Feed items' links are followed for the full text;
         when that fails the feed's own text for the item is used."""
         from ._fetch import Fetcher
-        from ._parse import parse_html
 
         own = fetcher is None
         fetcher = fetcher or Fetcher(self.settings)
@@ -376,7 +395,7 @@ class Index:
                                       follow_feed_links, progress)
             if got.content_type in ("text/html", "application/xhtml+xml"):
                 try:
-                    art = parse_html(got.data, got.final_url)
+                    art = self._parse("parse_html", got.data, got.final_url)
                 except Exception as exc:
                     return IngestReport([ItemResult(url, "error", failure(exc, url))])
                 # Its canonical link only on the site it came from: no spoofed citations.
@@ -392,11 +411,11 @@ class Index:
 
     def _add_feed(self, data: bytes, feed_url: str, origin: str | None, fetcher: Fetcher,
                   follow: bool, progress: bool) -> IngestReport:
-        from ._parse import FeedEntry, entry_to_article, parse_feed, parse_html
+        from ._parse import FeedEntry
 
         report = IngestReport()
         try:
-            entries = parse_feed(data, feed_url)
+            entries = self._parse("parse_feed", data, feed_url)
         except Exception as exc:
             return IngestReport([ItemResult(feed_url, "error", failure(exc, feed_url))])
         if len(entries) > MAX_FEED_ENTRIES:
@@ -410,7 +429,7 @@ class Index:
                 return None
             try:
                 page = fetcher.fetch(entry.link, accept={"text/html", "application/xhtml+xml"})
-                art = parse_html(page.data, page.final_url)
+                art = self._parse("parse_html", page.data, page.final_url)
             except Exception as exc:
                 log.info("feed item %s: using the feed's text (%s)", entry.link,
                          failure(exc, entry.link))
@@ -425,7 +444,7 @@ class Index:
         for entry, art in zip(_progress(entries, "feed items", progress), pages, strict=True):
             if art is None:
                 try:
-                    art = entry_to_article(entry)
+                    art = self._parse("entry_to_article", entry)
                 except Exception as exc:
                     name = entry.link or feed_url
                     report.items.append(ItemResult(name, "error", failure(exc, name)))

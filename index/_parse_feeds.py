@@ -13,7 +13,7 @@ from typing import Any
 import feedparser
 import lxml.html
 
-from khabar._errors import ParseError
+from khabar._errors import ParseError, shown
 from khabar.store._types import Article
 from khabar.text._analysis import detect_lang
 from khabar.text._controls import strip_controls
@@ -143,12 +143,12 @@ def entry_to_article(entry: FeedEntry) -> Article:
     """An article from the feed's own text (used when the page cannot be fetched)."""
     text = entry.content_text or entry.summary_text
     if not text:
-        raise ParseError(f"feed entry {entry.link or entry.title!r} has no text")
+        raise ParseError(f"feed entry {shown(entry.link or entry.title)} has no text")
     body, outlets = _split_body_outlets(text.split("\n\n"))
     paragraphs = clean_paragraphs(body, entry.title)
     title = entry.title or (_title_from_text("\n".join(paragraphs)) if paragraphs else None)
     if not paragraphs or not title:
-        raise ParseError(f"feed entry {entry.link or entry.title!r} has no text")
+        raise ParseError(f"feed entry {shown(entry.link or entry.title)} has no text")
     all_outlets: list[str] = []
     _add(all_outlets, [entry.outlet] if entry.outlet else [])
     _add(all_outlets, outlets)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from khabar._errors import ParseError
+from khabar._errors import ParseError, shown
 from khabar.store._types import Article
 from khabar.text._outlets import canonical_outlet
 
@@ -64,7 +64,7 @@ def _record_to_article(obj: Any, label: str, source: str | None) -> Article:
     if raw_date is not None:
         published = parse_date(raw_date)
         if published is None:
-            raise ParseError(f"{label}: cannot read the date {raw_date!r}")
+            raise ParseError(f"{label}: cannot read the date {shown(raw_date)}")
     names: list[str] = []
     if isinstance(obj.get("outlets"), list):
         names = [str(v) for v in obj["outlets"] if str(v).strip()]

@@ -24,6 +24,13 @@ rather than raised, so one unreadable file never stops a folder or an archive.
 from __future__ import annotations
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters: a value from
+    the input (a link, a date as written) can be any length, a message is one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 2] + "…" + text[-1]
+
+
 class KhabarError(Exception):
     """Base class of every error khabar raises deliberately."""
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import platformdirs
 from pydantic import (
     Field,
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -133,17 +134,30 @@ class Settings(BaseSettings):
     store: str | None = None
     # Vector index: flat (exact), hnsw, or auto (HNSW above hnsw_threshold).
     index_type: Literal["auto", "flat", "hnsw"] = "auto"
-    hnsw_threshold: PositiveInt = 200_000  # passages per language above which "auto" picks HNSW
+    # Passages per language from which "auto" picks HNSW: recall@10 0.99+ against exact
+    # search there, and faster from ~20k (docs/benchmarks.md, *Approximate search*).
+    hnsw_threshold: PositiveInt = 20_000
     batch_size: PositiveInt = 16  # passages per encoder batch
     # Embed each passage's sentences too: questions usually match one sentence, and
     # answers reuse them (see docs/benchmarks.md). About doubles embedding at ingest.
     sentence_vectors: bool = True
+    # How a new store's e5 sentence vectors are made: "each" embeds every sentence on
+    # its own; "late" pools them from the passage's own run (no second e5 pass: ~40 %
+    # less CPU at ingest, ~0.01 nDCG@10 less on news; docs/benchmarks.md). A store
+    # keeps the way it was made until `khabar reindex`.
+    sentence_method: Literal["each", "late"] = "each"
     # Fetching URLs and feeds.
     allow_private_urls: bool = False
     fetch_timeout: PositiveFloat = 20.0  # seconds
     fetch_max_bytes: PositiveInt = 10_000_000
     fetch_max_redirects: NonNegativeInt = 5
     max_file_bytes: PositiveInt = 50_000_000  # a local file or upload larger is skipped
+    # Each item of a batch (a file, archive member, page, feed) is parsed in a worker
+    # process within this much CPU and memory (beyond the worker's own): past either, it
+    # is reported as an error and the batch goes on (index/_worker.py). 0 CPU seconds:
+    # parse in the ingesting process, unbounded.
+    item_cpu_seconds: NonNegativeFloat = 60.0
+    item_memory_mb: PositiveInt = 2048
     # Answers.
     top_k: PositiveInt = 3  # passages shown with an answer
     llm: str | None = None  # a LangChain init_chat_model spec, e.g. "openai:gpt-4o-mini"

@@ -14,7 +14,7 @@ from ._query import looks_like_follow_up, parse_filters, understand
 from ._search import SearchConfig, Searcher, SearchResult
 from ._summary import SummaryConfig, parse_duration, summarize, timeline
 from ._summary_types import Story, Summary, TimelineEntry, Version
-from ._types import Answer, AnswerSentence, Archive, Filters, Hit, Query, Source
+from ._types import Answer, AnswerSentence, Archive, ContextSentence, Filters, Hit, Query, Source
 
 if TYPE_CHECKING:
     from ._langchain import KhabarEmbeddings, KhabarRetriever, hit_to_document
@@ -36,6 +36,7 @@ __all__ = [
     "AnswerSentence",
     "Archive",
     "CitationError",
+    "ContextSentence",
     "Filters",
     "Hit",
     "Khabar",

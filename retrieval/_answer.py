@@ -4,7 +4,8 @@ Extractive by default: nothing is said that an outlet did not publish. The top
 passages are split into sentences; each is scored against the question by both
 encoders (so an English question can pick an Arabic sentence) and the best one
 or two lead the answer, each with its ``[n]``. When the best evidence is too weak
-the answer abstains and shows at most a few passages as "related".
+the answer abstains and shows at most a few passages as "related"; when it is
+neither weak nor sure, the answer is given as "probably" (``Answer.probably``).
 """
 
 from __future__ import annotations
@@ -13,15 +14,21 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from khabar import CitationError
 from khabar.model import Encoder
-from khabar.text import lexical_tokens, passage_sentences
+from khabar.store import StoredPassage
+from khabar.text import passage_sentences
 
-from ._types import Answer, AnswerSentence, Archive, Hit, Query, Source
+from ._abstain import AbstentionModel, gather
+from ._types import Answer, AnswerSentence, Archive, ContextSentence, Hit, Query, Source
+
+if TYPE_CHECKING:
+    from ._bridge import LexicalBridge
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 
@@ -31,58 +38,39 @@ class AnswerConfig:
     shown: int = 3  # passages shown with the answer
     max_sentences: int = 2
     related: int = 3  # passages shown as "related" when abstaining
-    # Abstain when the estimated probability that the top passages answer is below
-    # this. The model is fitted by bench/abstention.py (see docs/benchmarks.md).
+    # The estimated probability that the best top passage answers (a model fitted by
+    # bench/abstention.py over per-passage evidence, see docs/benchmarks.md) decides:
+    # below ``min_confidence`` the news does not cover it (related passages shown);
+    # from there to ``sure`` the answer is given as "probably"; above, plainly.
+    # ``sure`` 0.9 rather than 0.8: on news, half as many plain answers to questions the
+    # archive does not cover (NTREX ar->en 0.26 -> 0.14) and fewer to off-topic ones,
+    # these going to "probably" (docs/benchmarks.md, "The operating point").
     min_confidence: float = 0.5
-    # Fitted on 1,400 questions of 7 benchmark directions by bench/abstention.py
-    # (answerable vs about articles held out of the index); held-out AUC 0.79-0.99.
-    coef: tuple[float, ...] = (2.404, 2.36, 1.318, 0.12, 0.173, 5.286,
-                               1.889, 4.308, -0.282, 2.121)
-    intercept: float = -7.914
+    sure: float = 0.9
+    model: AbstentionModel = field(default_factory=AbstentionModel.shipped)
+    # Answers that span paragraphs (bench/multipara.py, docs/benchmarks.md): a question
+    # often matches the paragraph that names a source while what the source said is in
+    # the next one. So the sentences of the paragraphs next to the first ``neighbours``
+    # shown passages (in their articles) are candidates too, scored as the passage's own
+    # less ``neighbour_penalty`` (z units), and shown with the passage they complete;
+    # and a sentence inherits ``inherit`` of the lead its preceding sentence in the
+    # article has over it (the sentence after the one naming a source is what it said).
+    neighbours: int = 3
+    neighbour_sides: Literal["both", "next"] = "both"
+    neighbour_penalty: float = 0.0
+    inherit: float = 0.8
+    # Weight of the second encoder's (USE's) cosines beside e5's in sentence scores:
+    # e5 tells the answering sentence better (0.5 beat 1: bench/multipara.py).
+    second_sentence_weight: float = 0.5
 
 
-FEATURES = ("e5", "use", "cross", "e5_cross", "use_cross", "coverage",
-            "e5_sent", "use_sent", "e5_sent_cross", "use_sent_cross")
-
-
-def evidence_features(query: Query, hits: Sequence[Hit], top: int = 3,
-                      tokens: Mapping[int, str] | None = None) -> list[float]:
-    """The best evidence among the top passages, as the abstention model sees it.
-
-    e5's cosines are compressed (0.75-0.85 for anything news-like) and lower
-    across languages; USE's separate on- and off-topic text better; the share
-    of the question's words found in a same-language passage adds lexical proof;
-    the best single sentence's cosines tell a passage that answers from one that
-    is merely about the topic (whole-passage cosines where there are none).
-    """
-    head = list(hits[:top])
-    if not head:
-        return [0.0] * len(FEATURES)
-    e5 = max(h.signals.get("e5", 0.0) for h in head)
-    use = max(h.signals.get("use", 0.0) for h in head)
-    cross = 1.0 if head[0].passage.lang != query.lang else 0.0
-    q = set(lexical_tokens(query.search_text))
-    tokens = tokens or {}
-
-    def passage_tokens(h: Hit) -> set[str]:  # as stored at ingest where given
-        stored = tokens.get(h.passage.id)
-        return set(stored.split()) if stored is not None else set(lexical_tokens(h.passage.text))
-
-    coverage = max((len(q & passage_tokens(h)) / len(q)
-                    for h in head if h.passage.lang == query.lang), default=0.0) if q else 0.0
-    e5_sent = max(h.signals.get("e5_sent", h.signals.get("e5", 0.0)) for h in head)
-    use_sent = max(h.signals.get("use_sent", h.signals.get("use", 0.0)) for h in head)
-    return [e5, use, cross, e5 * cross, use * cross, coverage,
-            e5_sent, use_sent, e5_sent * cross, use_sent * cross]
-
-
-def confidence(query: Query, hits: Sequence[Hit], config: AnswerConfig,
-               tokens: Mapping[int, str] | None = None) -> float:
-    """Estimated probability that the top passages answer the question (``tokens``:
-    passages' stored BM25 tokens, else they are analysed again)."""
-    x = np.asarray(evidence_features(query, hits, tokens=tokens), dtype=np.float64)
-    z = float(x @ np.asarray(config.coef)) + config.intercept
-    return 1.0 / (1.0 + np.exp(-z))
+def confidence(index: Archive, query: Query, hits: Sequence[Hit],
+               config: AnswerConfig | None = None, bridge: LexicalBridge | None = None,
+               query_vectors: Mapping[str, np.ndarray] | None = None) -> float:
+    """Estimated probability that the top passages answer the question (``bridge``:
+    the searcher's, for the share of the question's words found across languages)."""
+    config = config or AnswerConfig()
+    return config.model.confidence(gather(index, bridge, query, hits, query_vectors))
 
 
 def to_source(n: int, hit: Hit) -> Source:
@@ -95,51 +83,127 @@ def to_source(n: int, hit: Hit) -> Source:
 
 def compose(index: Archive, query: Query, hits: Sequence[Hit],
             config: AnswerConfig | None = None,
-            query_vectors: dict[str, np.ndarray] | None = None) -> Answer:
+            query_vectors: dict[str, np.ndarray] | None = None,
+            bridge: LexicalBridge | None = None) -> Answer:
     config = config or AnswerConfig()
-    # The stored tokens of the passages the coverage feature reads: no analysis of
-    # their text again.
-    tokens = index.store.passage_tokens(
-        [h.passage.id for h in hits[:3] if h.passage.lang == query.lang])
-    best = confidence(query, hits, config, tokens) if hits else 0.0
+    best = confidence(index, query, hits, config, bridge, query_vectors) if hits else 0.0
     if not hits or best < config.min_confidence:
         related = [to_source(i, h) for i, h in enumerate(hits[: config.related], 1)]
         return Answer(query.text, query.lang, query, [], [], abstained=True, related=related,
                       more=list(hits[config.related:]), confidence=best)
     shown = list(hits[: config.shown])
     sources = [to_source(i, h) for i, h in enumerate(shown, 1)]
-    sentences = best_sentences(index, query, sources, config.max_sentences, query_vectors)
+    sentences = best_sentences(index, query, sources, config.max_sentences, query_vectors,
+                               neighbours=config.neighbours, sides=config.neighbour_sides,
+                               penalty=config.neighbour_penalty,
+                               second_weight=config.second_sentence_weight,
+                               inherit=config.inherit)
+    for s in sentences:  # shown with its source, cited to the same article
+        if s.position is not None:
+            sources[s.source - 1].context.append(ContextSentence(s.text, s.position))
     answer = Answer(query.text, query.lang, query, sentences, sources,
-                    more=list(hits[config.shown:]), confidence=best)
+                    more=list(hits[config.shown:]), confidence=best,
+                    probably=best < config.sure)
     check_citations(answer)
     return answer
 
 
 def best_sentences(index: Archive, query: Query, sources: Sequence[Source], limit: int,
-                   query_vectors: dict[str, np.ndarray] | None = None
+                   query_vectors: dict[str, np.ndarray] | None = None, *,
+                   neighbours: int = 0, sides: Literal["both", "next"] = "both",
+                   penalty: float = 0.5, second_weight: float = 1.0, inherit: float = 0.0
                    ) -> list[AnswerSentence]:
-    """The sentences of the shown passages closest to the question."""
+    """The sentences closest to the question: of the shown passages, and of the
+    paragraphs next to the first ``neighbours`` of them in their articles (those get
+    the ``position`` they have there, and score ``penalty`` lower). Each encoder's
+    cosines count as z-scores over the shown sentences, the second encoder's times
+    ``second_weight``; ``inherit``: see :func:`_inherited`. The defaults are the
+    answers before neighbour-aware evidence; :class:`AnswerConfig` holds the shipped."""
     split = [passage_sentences(src.text) for src in sources]
-    cands = [(src.n, sent) for src, sents in zip(sources, split, strict=True) for sent in sents]
+    cands: list[tuple[int, str, int | None]] = [
+        (src.n, sent, None) for src, sents in zip(sources, split, strict=True) for sent in sents]
+    near = neighbour_paragraphs(index, sources, neighbours, sides) if neighbours else []
+    near_split = [passage_sentences(p.text) for _, p in near]
+    cands += [(n, sent, p.position) for (n, p), sents in zip(near, near_split, strict=True)
+              for sent in sents]
+    shown = sum(map(len, split))
     total = np.zeros(len(cands))
     for enc in index.encoders:
         q = (query_vectors or {}).get(enc.space)
         if q is None:
             q = enc.embed_queries([query.search_text])[0]
         sims = _sentence_vectors(index, enc, sources, split) @ q
-        sd = float(sims.std()) or 1.0
-        total += (sims - sims.mean()) / sd
-    # A small prior for the top-ranked passage: retrieval already weighed it.
-    total += np.array([0.3 if n == 1 else 0.0 for n, _ in cands])
-    order = list(np.argsort(-total))
+        if near:
+            sims = np.concatenate([sims, np.concatenate(_matrices(
+                index, enc, [p.id for _, p in near], near_split)) @ q])
+        # Scaled by the shown sentences alone: the neighbours' change no score of theirs.
+        sd = float(sims[:shown].std()) or 1.0
+        weight = 1.0 if enc.space == "e5" else second_weight
+        total += weight * (sims - sims[:shown].mean()) / sd
+    if inherit:
+        total = _inherited(total, [(src.article_id, src.position, len(sents))
+                                   for src, sents in zip(sources, split, strict=True)]
+                           + [(p.article_id, p.position, len(sents))
+                              for (_, p), sents in zip(near, near_split, strict=True)], inherit)
+    # A small prior for the top-ranked passage (and its paragraphs' neighbours):
+    # retrieval already weighed it.
+    total += np.array([(0.3 if n == 1 else 0.0) - (penalty if at is not None else 0.0)
+                       for n, _, at in cands])
+    order = list(np.argsort(-total, kind="stable"))
     picked = [order[0]]
     for i in order[1:]:
         if len(picked) >= limit:
             break
         if total[i] >= total[order[0]] - 0.5 and cands[i][1] not in {cands[j][1] for j in picked}:
             picked.append(i)
-    picked.sort(key=lambda i: (cands[i][0], i))  # reading order
-    return [AnswerSentence(cands[i][1], cands[i][0]) for i in picked]
+    home = {src.n: src.position for src in sources}
+    picked.sort(key=lambda i: (cands[i][0], _at(cands[i][2], home[cands[i][0]]), i))
+    return [AnswerSentence(text, n, at) for n, text, at in (cands[i] for i in picked)]
+
+
+def _inherited(total: np.ndarray, paragraphs: Sequence[tuple[int, int, int]], share: float
+               ) -> np.ndarray:
+    """Scores where each sentence gains ``share`` of the lead its preceding sentence in
+    the article (across a paragraph break too) has over it: the sentence after the one
+    that names a source is what the source said. ``paragraphs``: (article, position,
+    sentences) of the candidates' passages, in candidate order."""
+    span: dict[tuple[int, int], tuple[int, int]] = {}  # (article, position) -> (first, count)
+    start = 0
+    for article, position, count in paragraphs:
+        span.setdefault((article, position), (start, count))
+        start += count
+    out = total.copy()
+    start = 0
+    for article, position, count in paragraphs:
+        before = span.get((article, position - 1))
+        for k in range(count):
+            prev = start + k - 1 if k else (before[0] + before[1] - 1 if before else None)
+            if prev is not None:
+                out[start + k] += share * max(0.0, total[prev] - total[start + k])
+        start += count
+    return out
+
+
+def _at(position: int | None, home: int) -> int:
+    return home if position is None else position
+
+
+def neighbour_paragraphs(index: Archive, sources: Sequence[Source], first: int,
+                         sides: Literal["both", "next"] = "both"
+                         ) -> list[tuple[int, StoredPassage]]:
+    """(citation number, passage) for the paragraphs just before and after each of the
+    ``first`` sources in its article (after only, with ``sides="next"``), none of them
+    shown already: one indexed read."""
+    shown = {src.passage_id for src in sources}
+    found = index.store.neighbours([src.passage_id for src in sources[:first]], span=1)
+    out: list[tuple[int, StoredPassage]] = []
+    for src in sources[:first]:
+        for p in found.get(src.passage_id, []):
+            if p.id in shown or (sides == "next" and p.position < src.position):
+                continue
+            shown.add(p.id)
+            out.append((src.n, p))
+    return out
 
 
 def _sentence_vectors(index: Archive, encoder: Encoder, sources: Sequence[Source],
@@ -150,14 +214,23 @@ def _sentence_vectors(index: Archive, encoder: Encoder, sources: Sequence[Source
 
 
 def sentence_matrices(index: Archive, encoder: Encoder, sources: Sequence[Source],
-                      split: Sequence[list[str]]) -> list[np.ndarray]:
+                      split: Sequence[list[str]], *, alone: bool = False) -> list[np.ndarray]:
     """Each source's sentence vectors (``split``: its sentences): stored at ingest,
     else embedded now (a store from before sentence vectors, or one that does not
-    keep them)."""
-    stored = index.store.sentence_vectors(encoder.space, [s.passage_id for s in sources])
+    keep them). With ``alone``, each sentence's vector as embedded on its own even
+    where the store pools them from the passage's run (late chunking): what a rule
+    fitted on such vectors needs (the grounding check)."""
+    return _matrices(index, encoder, [s.passage_id for s in sources], split, alone=alone)
+
+
+def _matrices(index: Archive, encoder: Encoder, ids: Sequence[int],
+              split: Sequence[list[str]], *, alone: bool = False) -> list[np.ndarray]:
+    info = index.store.spaces().get(encoder.space) if alone else None
+    stored = {} if info is not None and info.sentences == "late" else \
+        index.store.sentence_vectors(encoder.space, ids)
     parts = []
-    for src, sents in zip(sources, split, strict=True):
-        mat = stored.get(src.passage_id)
+    for pid, sents in zip(ids, split, strict=True):
+        mat = stored.get(pid)
         parts.append(mat if mat is not None and len(mat) == len(sents)
                      else _SENTENCES.embed(encoder, sents))
     return parts

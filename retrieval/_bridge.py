@@ -14,8 +14,8 @@ vocabulary are appended. Words whose last passage was deleted stay until more
 than :data:`STALE_LIMIT` of the passages seen have been deleted; then the
 vocabulary is compacted from the words SQLite holds (their vectors are reused,
 nothing is embedded). The vocabulary is saved under ``<store>/lexical/`` with the
-mark it reflects (its vectors as a ``.npy`` file, mapped into memory when loaded)
-and an open applies what changed since.
+mark it reflects (its vectors as a float16 ``.npy`` file, mapped into memory when
+loaded) and an open applies what changed since.
 
 Word vectors are cached on disk (``KHABAR_HOME/cache``), keyed by encoder
 fingerprint, so only words new to every store are ever embedded.
@@ -52,7 +52,8 @@ STALE_LIMIT = 0.25
 seen were deleted (it cannot tell which words went with them)."""
 SAVE_BEHIND = 2000
 """As for BM25: saved in the background once this many passages ahead of its files."""
-_FORMAT = 1
+_FORMAT = 2
+"""2: a vocabulary with a graph has no ``.npy`` (its rows are the graph's); 1 is read."""
 
 
 ANN_MIN = 20_000
@@ -67,10 +68,18 @@ ANN_EXTRA = 3
 """The graph is asked for this many times ``per_word`` rows, rescored exactly."""
 
 
+WORD_DTYPE = np.float16
+"""How the vocabulary holds its word vectors, in memory and in its files: half of
+float32's bytes (a word's cosines move by < 1e-3, docs/benchmarks.md). Products are
+taken in float32: a row at a time when rescoring the graph's matches, the whole
+vocabulary (kept converted) only while it is matched exactly."""
+
+
 class _Vocab:
-    """One language's words and their vectors: ``base`` (loaded or built) and the rows
-    appended since, in ``parts``; ``ann``, once there are :data:`ANN_MIN` words, an
-    HNSW graph over every row (fp16 vectors; matches rescored from the float32 rows)."""
+    """One language's words and their vectors (:data:`WORD_DTYPE`): ``base`` (loaded or
+    built) and the rows appended since, in ``parts``; ``ann``, once there are
+    :data:`ANN_MIN` words, an HNSW graph over every row (fp16 vectors; matches
+    rescored from the rows)."""
 
     def __init__(self, words: list[str], base: np.ndarray, lock: threading.RLock,
                  ann: faiss.Index | None = None) -> None:
@@ -82,17 +91,18 @@ class _Vocab:
         self.ann = ann if ann is not None and ann.ntotal == len(words) else None
         self.ann_saved = self.ann is not None  # the files hold this graph
         self.builder: threading.Thread | None = None
+        self._exact: np.ndarray | None = None  # every row in float32, while matched exactly
 
     def add(self, words: list[str], vecs: np.ndarray) -> None:
         self.index.update(zip(words, range(len(self.words), len(self.words) + len(words)),
                               strict=True))
         self.words.extend(words)
-        self.parts.append(np.asarray(vecs, np.float32))
-        if len(self.parts) > 16:  # few matrices to multiply
+        self.parts.append(np.asarray(vecs, WORD_DTYPE))
+        if len(self.parts) > 16:  # few matrices to keep
             self.parts = [np.concatenate(self.parts)]
         if self.ann is not None:
             with _one_thread():
-                self.ann.add(self.parts[-1][-len(words):])
+                self.ann.add(np.asarray(self.parts[-1][-len(words):], np.float32))
             self.ann_saved = False
 
     def match(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +113,8 @@ class _Vocab:
                                             name="khabar-bridge-graph")
             self.builder.start()
         if self.ann is None:  # exact until the graph is there
-            return _best_rows(queries, self.matrices(), k)
+            return _best_rows(queries, [self._float32()], k)
+        self._exact = None
         with _one_thread():
             _, found = self.ann.search(queries, min(len(self.words), k * ANN_EXTRA))
         rows = np.maximum(found, 0)  # -1: fewer rows found than asked for
@@ -130,13 +141,32 @@ class _Vocab:
         except Exception as exc:  # a background thread: the exact match goes on
             log.warning("lexical bridge graph not built: %s", exc)
 
+    def _float32(self) -> np.ndarray:
+        """Every row in float32, for the exact match (BLAS has no float16 product),
+        converted again only for what was appended since."""
+        if self._exact is None or len(self._exact) < len(self.words):
+            new, skip = [], 0 if self._exact is None else len(self._exact)
+            for m in self.matrices():
+                if skip >= len(m):
+                    skip -= len(m)
+                    continue
+                new.append(np.asarray(m[skip:], np.float32))
+                skip = 0
+            held = [] if self._exact is None else [self._exact]
+            self._exact = np.concatenate([*held, *new]) if held or new else np.zeros(
+                (0, self._dim()), np.float32)
+        return self._exact
+
+    def _dim(self) -> int:
+        return next((m.shape[1] for m in (self.base, *self.parts)), 1)
+
     def row_at(self, i: int) -> np.ndarray:
         if i < len(self.base):
             return np.asarray(self.base[i], np.float32)
         i -= len(self.base)
         for part in self.parts:
             if i < len(part):
-                return part[i]
+                return np.asarray(part[i], np.float32)
             i -= len(part)
         raise IndexError(i)
 
@@ -146,6 +176,34 @@ class _Vocab:
     def row(self, word: str) -> np.ndarray | None:
         i = self.index.get(word)
         return None if i is None else self.row_at(i)
+
+
+class _GraphRows:
+    """A vocabulary's rows read from its graph, which holds them as float16 (the very
+    values of the rows it was given: they were float16 already), for a vocabulary
+    loaded with a graph and no ``.npy`` of the same numbers beside it (403 bytes a
+    passage at 100k passages, docs/benchmarks.md)."""
+
+    dtype = np.dtype(np.float16)
+    ndim = 2
+
+    def __init__(self, graph: faiss.Index) -> None:
+        self.storage = faiss.downcast_index(graph.storage)
+        self.shape = (int(graph.ntotal), int(graph.d))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: int | slice) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            rows = self.storage.reconstruct_n(start, max(stop - start, 0))[::step]
+        else:
+            rows = self.storage.reconstruct(int(key))
+        return np.asarray(rows, np.float16)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self[:], dtype or self.dtype)
 
 
 def _new_ann(matrices: list[np.ndarray]) -> faiss.Index:
@@ -276,8 +334,8 @@ class LexicalBridge:
         ordered = {lang: sorted(words) for lang, words in by_lang.items()}
         vecs = self._vectors(sorted({w for ws in ordered.values() for w in ws}))
         dim = next((len(v) for v in vecs.values()), 1)
-        self._vocab = {lang: _Vocab(words, np.stack([vecs[w] for w in words]).astype(np.float32)
-                                    if words else np.zeros((0, dim), np.float32), self._lock)
+        self._vocab = {lang: _Vocab(words, np.stack([vecs[w] for w in words]).astype(WORD_DTYPE)
+                                    if words else np.zeros((0, dim), WORD_DTYPE), self._lock)
                        for lang, words in ordered.items()}
         self._seen, self._stale = len(added), 0
 
@@ -299,7 +357,7 @@ class LexicalBridge:
             if not fresh:
                 continue
             words = list(fresh)
-            matrix = np.stack([vecs[w] for w in words]).astype(np.float32)
+            matrix = np.stack([vecs[w] for w in words]).astype(WORD_DTYPE)
             vocab = self._vocab.get(lang)
             if vocab is None:
                 self._vocab[lang] = _Vocab(words, matrix, self._lock)
@@ -414,7 +472,7 @@ class LexicalBridge:
         try:
             state = json.loads(self._state_path.read_text())
             ChangeMark.from_dict(state["mark"])
-            if state.get("format") != _FORMAT or not isinstance(state["langs"], dict):
+            if state.get("format") not in (1, _FORMAT) or not isinstance(state["langs"], dict):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -427,18 +485,26 @@ class LexicalBridge:
             if state is None:
                 return False
             try:
-                vocab = {}
+                vocab, old = {}, False
                 for lang, entry in state["langs"].items():
                     text = (self.folder / entry["words"]).read_bytes().decode("utf-8")
                     words = text.split("\n") if text else []
-                    matrix = np.load(self.folder / entry["vectors"], mmap_mode="r")
-                    if matrix.ndim != 2 or len(matrix) != len(words):
-                        raise ValueError(f"{len(words)} words, {matrix.shape} vectors")
                     graph = None
                     if "graph" in entry:  # checked against the words by _Vocab
                         graph = faiss.deserialize_index(  # comes back downcast
                             np.fromfile(self.folder / entry["graph"], np.uint8))
                         graph.hnsw.efSearch = ANN_EF_SEARCH
+                    if "vectors" in entry:
+                        matrix: np.ndarray | _GraphRows = np.load(
+                            self.folder / entry["vectors"], mmap_mode="r")
+                    elif graph is not None and graph.ntotal == len(words):
+                        matrix = _GraphRows(graph)
+                    else:
+                        raise ValueError(f"no vectors for {len(words)} words")
+                    if matrix.ndim != 2 or len(matrix) != len(words):
+                        raise ValueError(f"{len(words)} words, {matrix.shape} vectors")
+                    if matrix.dtype != WORD_DTYPE:  # float32 files, from before: once
+                        matrix, old = np.asarray(matrix, WORD_DTYPE), True
                     vocab[lang] = _Vocab(words, matrix, self._lock, graph)
             except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
                 log.info("bridge files changed or unreadable (%s); reading them again", exc)
@@ -447,6 +513,8 @@ class LexicalBridge:
             self.mark = self.saved = ChangeMark.from_dict(state["mark"])
             self._seen, self._stale = int(state.get("seen", 0)), int(state.get("stale", 0))
             self._dirty = False
+            if old:  # saved again in the new width at the next save
+                self.saved, self._dirty = None, True
             return True
         log.warning("lexical bridge files unreadable; building from SQLite")
         return False
@@ -502,6 +570,7 @@ class LexicalBridge:
             state = self._read_state()
             graphs = {lang for lang, entry in snapshot.items() if entry[3] is not None}
             if state is not None and ChangeMark.from_dict(state["mark"]).covers(mark) and \
+                    state.get("dtype") == np.dtype(WORD_DTYPE).name and \
                     graphs <= {lang for lang, e in state["langs"].items() if "graph" in e}:
                 return True  # another process saved as much
             token = f"{mark.epoch}-{mark.passage}-{mark.removed}-{os.getpid()}"
@@ -509,13 +578,17 @@ class LexicalBridge:
             for lang, (words, matrices, dim, graph) in snapshot.items():
                 stem = f"{self._name}+{re.sub(r'[^A-Za-z0-9_-]', '_', lang)}+{token}"
                 write_atomic(self.folder / f"{stem}.words", "\n".join(words).encode("utf-8"))
-                write_atomic(self.folder / f"{stem}.npy", _npy_parts(matrices, len(words), dim))
-                langs[lang] = {"words": f"{stem}.words", "vectors": f"{stem}.npy"}
-                if graph is not None:
+                langs[lang] = {"words": f"{stem}.words"}
+                if graph is not None:  # it holds every row, as float16: no .npy beside
                     write_atomic(self.folder / f"{stem}.hnsw", graph.tobytes())
                     langs[lang]["graph"] = f"{stem}.hnsw"
+                else:
+                    write_atomic(self.folder / f"{stem}.npy",
+                                 _npy_parts(matrices, len(words), dim))
+                    langs[lang]["vectors"] = f"{stem}.npy"
             write_atomic(self._state_path, json.dumps(
-                {"format": _FORMAT, "mark": mark.to_dict(), "langs": langs, **counts}).encode())
+                {"format": _FORMAT, "mark": mark.to_dict(), "langs": langs,
+                 "dtype": np.dtype(WORD_DTYPE).name, **counts}).encode())
             keep = {f for entry in langs.values() for f in entry.values()}
             for f in self.folder.glob(f"{self._name}+*"):  # "+": not in a safe name
                 if f.name not in keep:
@@ -562,9 +635,11 @@ def _best_rows(queries: np.ndarray, matrices: list[np.ndarray], k: int
 
 
 def _npy_parts(matrices: list[np.ndarray], rows: int, dim: int) -> list[bytes | memoryview]:
-    """A float32 (rows, dim) ``.npy`` file as parts: its header, then each matrix."""
+    """A (rows, dim) ``.npy`` file of :data:`WORD_DTYPE` as parts: its header, then each
+    matrix."""
     head = io.BytesIO()
+    dtype = np.dtype(WORD_DTYPE).newbyteorder("<")
     np.lib.format.write_array_header_1_0(
-        head, {"descr": "<f4", "fortran_order": False, "shape": (rows, dim)})
-    return [head.getvalue(), *(memoryview(np.ascontiguousarray(m, "<f4")).cast("B")
+        head, {"descr": dtype.str, "fortran_order": False, "shape": (rows, dim)})
+    return [head.getvalue(), *(memoryview(np.ascontiguousarray(m, dtype)).cast("B")
                                for m in matrices)]

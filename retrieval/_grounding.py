@@ -144,10 +144,11 @@ def _support_scores(index: Archive, claims: list[str], cited: list[list[Source]]
 def _sentence_matrices(index: Archive, encoder: Encoder, sources: Sequence[Source]
                        ) -> dict[int, np.ndarray]:
     """Each source's sentence vectors by passage id (a passage without sentences of
-    its own: the passage as one)."""
+    its own: the passage as one), each sentence embedded on its own, as the rule's
+    thresholds were fitted (bench/grounding.py), whichever way the store keeps them."""
     from ._answer import sentence_matrices
 
     split = [passage_sentences(src.text) or [src.text] for src in sources]
-    mats = sentence_matrices(index, encoder, sources, split)
+    mats = sentence_matrices(index, encoder, sources, split, alone=True)
     return {src.passage_id: np.asarray(mat, dtype=np.float32)
             for src, mat in zip(sources, mats, strict=True)}

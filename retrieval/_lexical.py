@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from khabar._files import save_lock, write_atomic
-from khabar.store import ArchiveStore, ChangeMark
+from khabar.store import Allowed, ArchiveStore, ChangeMark, Excluding
 from khabar.text import lexical_tokens
 
 log = logging.getLogger(__name__)
@@ -349,14 +349,14 @@ class LexicalIndex:
         return dict(sorted(held, key=lambda kv: (-kv[1], kv[0])))
 
     # -- searching ----------------------------------------------------------------------
-    def search(self, lang: str, text: str, k: int, allowed: set[int] | None = None
+    def search(self, lang: str, text: str, k: int, allowed: Allowed | None = None
                ) -> list[tuple[int, float]]:
         """Top ``k`` (passage id, BM25 score) in one language; zero scores dropped."""
         tokens = dict.fromkeys(lexical_tokens(text))
         return self.search_groups(lang, [(1.0, [t]) for t in tokens], k, allowed)
 
     def search_groups(self, lang: str, groups: list[tuple[float, list[str]]], k: int,
-                      allowed: set[int] | None = None) -> list[tuple[int, float]]:
+                      allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """BM25 where each group of alternative tokens counts once: a passage gets
         ``weight × max(score of the group's tokens)`` per group, summed."""
         groups = [(w, toks) for w, toks in groups if toks]
@@ -380,7 +380,11 @@ class LexicalIndex:
                     scores += w * best
             cand = np.flatnonzero(scores > 0)
             ids = ix.ids[cand]
-        if allowed is not None:
+        if isinstance(allowed, Excluding):  # a chat's scope: drop the few it hides
+            keep = np.isin(ids, np.fromiter(allowed.ids, np.int64, len(allowed.ids)),
+                           invert=True)
+            cand, ids = cand[keep], ids[keep]
+        elif allowed is not None:
             keep = np.isin(ids, np.fromiter(allowed, np.int64, len(allowed)))
             cand, ids = cand[keep], ids[keep]
         top = scores[cand]

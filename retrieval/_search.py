@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from khabar.store import Allowed
+
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
 from ._lexical import LexicalIndex
@@ -142,7 +144,7 @@ class Searcher:
         t["collapse"] = time.perf_counter() - t0
         return SearchResult(hits, t, qvecs, relaxed)
 
-    def _allowed(self, f: Filters) -> set[int] | None:
+    def _allowed(self, f: Filters) -> Allowed | None:
         return self.store.passage_filter(outlets=f.outlets, since=f.since, until=f.until,
                                          langs=f.langs, origin=f.origin, scope=f.scope)
 
@@ -167,20 +169,20 @@ class Searcher:
         largest = max(counts.values(), default=0)
         return lang != "other" and counts.get(lang, 0) >= min(50, 0.05 * largest)
 
-    def _feedback(self, anchor: int | None, lang: str, allowed: set[int] | None
+    def _feedback(self, anchor: int | None, lang: str, allowed: Allowed | None
                   ) -> _Feedback | None:
         """The anchor passage's vectors, and the ``lang`` passages nearest to it."""
         if anchor is None or not self.config.feedback_weight:
             return None
         vecs = {e.space: v for e in self.index.encoders
-                if (v := self.store.vectors(e.space, [anchor]).get(anchor)) is not None}
+                if (v := self.store.search_vectors(e.space, [anchor]).get(anchor)) is not None}
         if not vecs:
             return None
         near = [pid for space, v in vecs.items()
                 for pid, _ in self.store.search(space, lang, v, 10, allowed)]
         return _Feedback(vecs, near)
 
-    def _bridge(self, query: Query, lang: str, n: int, allowed: set[int] | None,
+    def _bridge(self, query: Query, lang: str, n: int, allowed: Allowed | None,
                 signals: dict[int, dict[str, float]]) -> list[tuple[int, float]]:
         """BM25 in ``lang`` with the question's words carried over by the bridge."""
         if self.bridge is None:
@@ -231,8 +233,9 @@ class Searcher:
         space_weights = dict(zip(("e5", "use"), self.config.cross_lang_weights, strict=True))
         # The candidates' stored vectors, read once per space: closeness to the
         # anchor needs them all, the cosines those the search did not score.
-        stored = ({space: self.store.vectors(space, cands) for space in feedback.vectors}
+        stored = ({space: self.store.search_vectors(space, cands) for space in feedback.vectors}
                   if feedback else {})
+        sentences = self.store.search_sentence_vectors(list(dense), cands) if sw else {}
         for space in dense:
             w = space_weights.get(space, 1.0)
             whole = self._cosines(space, cands, qvecs[space], dense[space], signals,
@@ -240,7 +243,8 @@ class Searcher:
             sets.append(whole)
             weights.append(w)
             if sw:
-                sets.append(self._best_sentences(space, cands, qvecs[space], whole, signals))
+                sets.append(self._best_sentences(space, cands, qvecs[space], whole, signals,
+                                                 sentences.get(space, {})))
                 weights.append(w * sw)
         if bridged:
             scores = dict(bridged)
@@ -267,20 +271,22 @@ class Searcher:
         cos = dict(found)
         missing = [pid for pid in cands if pid not in cos]
         vecs = ({p: stored[p] for p in missing if p in stored} if stored is not None
-                else self.store.vectors(space, missing))
+                else self.store.search_vectors(space, missing))
         cos.update((pid, float(v @ q)) for pid, v in vecs.items())
         for pid, c in cos.items():
             signals.setdefault(pid, {})[space] = c
         return {pid: cos[pid] for pid in cands if pid in cos}
 
     def _best_sentences(self, space: str, cands: list[int], q: np.ndarray,
-                        whole: dict[int, float], signals: dict[int, dict[str, float]]
-                        ) -> dict[int, float]:
+                        whole: dict[int, float], signals: dict[int, dict[str, float]],
+                        read: dict[int, np.ndarray] | None = None) -> dict[int, float]:
         """Each candidate's best sentence cosine; its whole cosine where the store
-        has no sentence vectors (a store from before them, until reindexed)."""
-        mats = self.store.sentence_vectors(space, list(whole))
+        has no sentence vectors (a store from before them, until reindexed).
+        ``read``: the sentence vectors, when already read (of every candidate)."""
+        if read is None:
+            read = self.store.search_sentence_vectors([space], list(whole)).get(space, {})
         out = dict(whole)
-        mats = {pid: m for pid, m in mats.items() if len(m)}
+        mats = {pid: m for pid in whole if len(m := read.get(pid, ())) > 0}
         if mats:
             ids = list(mats)
             sizes = [len(mats[p]) for p in ids]
@@ -292,7 +298,7 @@ class Searcher:
         return out
 
     def _collapse(self, ranked: list[tuple[int, float]], signals: dict[int, dict[str, float]],
-                  k: int, qvecs: dict[str, np.ndarray], allowed: set[int] | None = None
+                  k: int, qvecs: dict[str, np.ndarray], allowed: Allowed | None = None
                   ) -> list[Hit]:
         """The top ``k`` hits, near-duplicates folded into their first copy (copies the
         filters exclude, e.g. another chat's private ones, neither shown nor named)."""
@@ -302,7 +308,7 @@ class Searcher:
         # Every hit gets every encoder's cosine: abstention and :why need them.
         for space, q in qvecs.items():
             missing = [p for p in head if space not in signals.get(p, {})]
-            for pid, vec in self.store.vectors(space, missing).items():
+            for pid, vec in self.store.search_vectors(space, missing).items():
                 signals.setdefault(pid, {})[space] = float(vec @ q)
         hits: list[Hit] = []
         taken: set[int] = set()

@@ -7,8 +7,12 @@ mean of their USE cosine and their e5 cosine after centring e5 per language
 Arabic article and its English original; clusters are average linkage above
 one threshold, tuned on NTREX (``bench/clustering.py``). Wire
 copies (articles whose passages the store linked as near-duplicates) always go
-together. Each story is described extractively: the most central article's
-title, and the one or two sentences most central to the story, each cited.
+together. These groups are an article's versions (translations, copies); a second
+pass joins groups whose *leads* (first passages) are alike: news states its event
+(who, what, where) in the lead and shares its background with other events of the
+same topic further down, so other outlets' reports of one event meet there.
+Each story is described extractively: the most central article's title, and
+the one or two sentences most central to the story, each cited.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ class SummaryConfig:
     # Average-linkage threshold on the combined similarity; tuned on NTREX
     # (bench/clustering.py, docs/benchmarks.md).
     threshold: float = 0.575
+    # Second pass: version groups join (average linkage over groups) when the combined
+    # similarity of their closest pair of leads reaches this; None: no second pass.
+    # NTREX gives the same stories from 0.43 to 0.47; held-out checks pick 0.42 in
+    # median (bench/clustering.py --sweep --cv), so 0.45 errs towards splitting.
+    lead_threshold: float | None = 0.45
     # How the spaces combine: weighted mean of ``cos - offset``. USE carries most of
     # the cross-lingual signal at article level; e5 is centred per language first.
     weights: dict[str, float] = field(default_factory=lambda: {"e5": 0.3, "use": 0.7})
@@ -212,7 +221,30 @@ def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str],
         d.vecs = {s: mean_vector([p.vecs[s] for p in d.passages]) for s in spaces}
     sim = combined_similarity({s: np.stack([d.vecs[s] for d in docs]) for s in spaces},
                               cfg.weights, cfg.offsets)
-    return average_linkage(sim, cfg.threshold, _wire_copies(docs, cfg.wire_share))
+    groups = average_linkage(sim, cfg.threshold, _wire_copies(docs, cfg.wire_share))
+    if cfg.lead_threshold is None or len(groups) < 2:
+        return groups
+    return _join_by_lead(docs, groups, spaces, cfg.lead_threshold, cfg)
+
+
+def _join_by_lead(docs: Sequence[Doc], groups: list[list[int]], spaces: Sequence[str],
+                  threshold: float, cfg: SummaryConfig) -> list[list[int]]:
+    """Version groups joined into events by their articles' leads.
+
+    Two groups compare by their closest pair of leads (each article's first passage of
+    the period), so one outlet's angle on an event meets another's through the lead
+    they share; the groups are then clustered by average linkage, as articles are.
+    O(n²) in the period's articles, as the first pass.
+    """
+    leads = {s: np.stack([min(d.passages, key=lambda p: p.position).vecs[s] for d in docs])
+             for s in spaces}
+    sim = combined_similarity(leads, cfg.weights, cfg.offsets)
+    order = np.array([i for g in groups for i in g])
+    cuts = np.cumsum([0] + [len(g) for g in groups[:-1]])
+    rows = np.maximum.reduceat(sim[order], cuts, axis=0)
+    gsim = np.maximum.reduceat(rows[:, order], cuts, axis=1)
+    return [sorted(i for g in joined for i in groups[g])
+            for joined in average_linkage(gsim, threshold)]
 
 
 def _wire_copies(docs: Sequence[Doc], share: float) -> list[list[int]]:

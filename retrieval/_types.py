@@ -117,6 +117,15 @@ class Hit:
 
 
 @dataclass
+class ContextSentence:
+    """A sentence of a neighbouring paragraph of a source's article, shown with it
+    because it completes the answer (the quote a paragraph introduces, say)."""
+
+    text: str
+    position: int  # 0-based paragraph index in the article (the source's is another)
+
+
+@dataclass
 class Source:
     """A numbered citation: what ``[n]`` refers to."""
 
@@ -132,6 +141,9 @@ class Source:
     text: str
     lang: str
     score: float
+    # Sentences of the paragraphs next to it in the same article that the answer
+    # quotes, in reading order (shown before or after the passage by position).
+    context: list[ContextSentence] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -143,6 +155,9 @@ class Source:
 class AnswerSentence:
     text: str
     source: int  # the citation number it comes from
+    # Set when it comes from a neighbouring paragraph of the source's article (its
+    # 0-based position there), not from the cited passage itself.
+    position: int | None = None
 
 
 @dataclass
@@ -164,6 +179,8 @@ class Answer:
     more: list[Hit] = field(default_factory=list)  # further passages, for paging
     timings: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
+    # Answered, but the evidence is not sure: shown as "probably…" with the passages.
+    probably: bool = False
     # Filters read from the question that matched nothing and were dropped ("time").
     relaxed: list[Relaxed] = field(default_factory=list)
 
@@ -173,10 +190,12 @@ class Answer:
             "lang": self.lang,
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
+            "probably": self.probably,
             "filters": self.query.filters.describe(),
             "relaxed": list(self.relaxed),
             "search_text": self.query.search_text,
-            "answer": [{"text": s.text, "source": s.source} for s in self.sentences],
+            "answer": [{"text": s.text, "source": s.source, "position": s.position}
+                       for s in self.sentences],
             "generated": self.generated,
             "passages": [s.to_dict() for s in self.sources],
             "related": [s.to_dict() for s in self.related],

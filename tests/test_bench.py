@@ -118,3 +118,17 @@ def test_ingest_bench(tmp_path: Path, model_home: Path) -> None:
     before, after = data["totals"]["before"], data["totals"]["after"]
     assert before["passages"] == after["passages"] > 0 and after["rate"] > 0
     assert [s["stored"] for s in data["slices"] if s["way"] == "after"][1] > 0
+
+
+@pytest.mark.model
+def test_multipara_bench(tmp_path: Path, model_home: Path) -> None:
+    out = run("multipara.py", "--articles", "2", "--control", "3", "--no-abstain",
+              "--models", str(Settings(home=model_home).models_dir),
+              "--cache", str(tmp_path / "cache.sqlite3"), "--json", str(tmp_path / "mp.json"))
+    assert "spanning: lead / shown" in out and "compose CPU ms/question" in out
+    data = json.loads((tmp_path / "mp.json").read_text())
+    figures = data["figures"]
+    assert {"shipped", "today", "shipped (no abstain)"} <= set(figures)
+    control = figures["today (no abstain)"]["control"]
+    assert control["n"] > 0 and 0 <= control["lead"] <= control["shown"] <= 1
+    assert figures["shipped (no abstain)"]["control"]["abstained"] == 0

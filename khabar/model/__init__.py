@@ -4,7 +4,7 @@ torch (:class:`OnnxEncoder`), and multilingual USE; loading them and describing 
 spaces. Used by index (passages) and retrieval (questions) alike.
 """
 
-from ._batch import embed_for_store
+from ._batch import can_late, embed_for_store, sentence_methods
 from ._encoders import (
     Encoder,
     SentenceTransformerEncoder,
@@ -25,11 +25,13 @@ __all__ = [
     "SentenceTransformerEncoder",
     "USEEncoder",
     "build_model",
+    "can_late",
     "embed_for_store",
     "embed_sentences",
     "load_encoders",
     "model_info",
     "resolve_model_path",
     "runtime_for",
+    "sentence_methods",
     "space_info",
 ]

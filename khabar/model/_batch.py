@@ -14,21 +14,27 @@ one after another:
   other (and for a descheduled thread on a busy machine).
 
 The vectors are the ones each encoder gives a text on its own, to float rounding
-(padding is masked; ~1e-7): the store's fingerprints do not change.
+(padding is masked; ~1e-7): the store's fingerprints do not change. A space whose
+store pools its sentence vectors from the passage's run (``late``, :mod:`._late`)
+runs each distinct passage once instead, its sentences pooled from that run.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from khabar._errors import ModelError
+from khabar.store import SpaceInfo
 from khabar.text._analysis import passage_sentences
 
+from . import _late
 from ._encoders import Encoder, USEEncoder
+from ._late import EACH, LATE, POOLING, Pooling
 from ._onnx import OnnxEncoder
 
 
@@ -49,18 +55,69 @@ def default_workers() -> int:
 
 
 def embed_for_store(encoders: Sequence[Encoder], texts: Sequence[str], *,
-                    sentences: bool = True, workers: int | None = None) -> Embedded:
+                    sentences: bool = True, workers: int | None = None,
+                    late: Collection[str] = (), pooling: Pooling | None = None) -> Embedded:
     """The passage vectors of ``texts`` and, with ``sentences``, their sentence
-    vectors, in every encoder's space (see the module's docstring)."""
+    vectors, in every encoder's space (see the module's docstring). The spaces in
+    ``late`` pool their sentence vectors from the passage's run (:mod:`._late`;
+    :func:`can_late` encoders only)."""
     split = [sentence_texts(t) for t in texts] if sentences else []
-    unique = list(dict.fromkeys([*texts, *(s for ss in split for s in ss)]))
+    lates = [e for e in encoders if sentences and e.space in late]
+    plain = [e for e in encoders if e not in lates]
+    unique = list(dict.fromkeys([*texts, *(s for ss in split for s in ss)])) if plain else []
     where = {t: i for i, t in enumerate(unique)}
-    vectors = embed_unique(encoders, unique, workers or default_workers())
-    passage_rows = [where[t] for t in texts]
-    out = Embedded({s: v[passage_rows] for s, v in vectors.items()}, {})
-    for space, vecs in (vectors.items() if sentences else ()):
-        out.sentences[space] = [vecs[[where[s] for s in ss]] for ss in split]
+    work = _Work(workers or default_workers())
+    vectors = {e.space: work.plain(e, unique) for e in plain}
+    pooled = {e.space: _LatePlan(e, texts, split, work, pooling or _late.POOLING)
+              for e in lates}
+    work.run()
+    out = Embedded({}, {})
+    for space, vecs in vectors.items():
+        out.passages[space] = vecs[[where[t] for t in texts]]
+        if sentences:
+            out.sentences[space] = [vecs[[where[s] for s in ss]] for ss in split]
+    for space, plan in pooled.items():
+        out.passages[space], out.sentences[space] = plan.result(texts, split)
     return out
+
+
+def can_late(encoder: Encoder) -> bool:
+    """Whether ``encoder`` can pool sentence vectors from a passage's run."""
+    return isinstance(encoder, OnnxEncoder) or callable(getattr(encoder, "embed_late", None))
+
+
+def sentence_methods(encoders: Sequence[Encoder], stored: Mapping[str, SpaceInfo],
+                     configured: str) -> dict[str, str]:
+    """How each encoder's sentence vectors are made for a store whose spaces are
+    ``stored``: the store's own way for the same model (until ``khabar reindex``),
+    else ``configured`` where the encoder can (:func:`can_late`). Raises ModelError
+    for a late store whose encoder cannot pool (the torch runtime)."""
+    out = {}
+    for enc in encoders:
+        old = stored.get(enc.space)
+        keep = old is not None and old.model == enc.fingerprint
+        method = old.sentences if keep and old is not None else configured
+        if method == LATE and not can_late(enc):
+            if keep:
+                raise ModelError(
+                    f"this store's {enc.space} sentence vectors are pooled from each "
+                    f"passage's run (late chunking), which {enc.name} on the "
+                    f"{getattr(enc, 'runtime', 'configured')} runtime cannot make: use "
+                    "KHABAR_RUNTIME=onnx, or `khabar reindex` to make them all anew")
+            method = EACH
+        out[enc.space] = method
+    return out
+
+
+def late_vectors(encoder: OnnxEncoder, texts: Sequence[str], pooling: Pooling = POOLING
+                 ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Passage vectors and late-chunked sentence vectors of ``texts``, on the calling
+    thread (what an encoder wrapper's ``embed_late`` may call)."""
+    split = [sentence_texts(t) for t in texts]
+    work = _Work(1)
+    plan = _LatePlan(encoder, texts, split, work, pooling)
+    work.run()
+    return plan.result(texts, split)
 
 
 def sentence_texts(text: str) -> list[str]:
@@ -70,45 +127,122 @@ def sentence_texts(text: str) -> list[str]:
     return [text] if len(ss) == 1 and ss[0] == text.strip() else ss
 
 
-def embed_unique(encoders: Sequence[Encoder], texts: Sequence[str], workers: int
-                 ) -> dict[str, np.ndarray]:
-    """Each text embedded as a passage by each encoder, the work spread on ``workers``
-    threads: one task per onnxruntime batch (each on one thread when several run side
-    by side), one for USE (serial inside, and a fraction of e5's cost; it goes first,
-    then the longest batches). Any other encoder is run by the calling thread: it may
-    not be safe to call from another (a wrapper holding a SQLite connection)."""
-    out = {e.space: np.empty((len(texts), e.dim), dtype=np.float32) for e in encoders}
-    if not texts:
-        return out
-    pooled: list[Callable[[], None]] = []
-    batched: list[Callable[[], None]] = []
-    inline: list[Callable[[], None]] = []
-    for enc in encoders:
-        dest = out[enc.space]
+class _Work:
+    """Embedding tasks, run on ``workers`` threads: one task per onnxruntime batch
+    (each on one thread when several run side by side), one for USE (serial inside,
+    and a fraction of e5's cost; it goes first, then the longest batches). Any other
+    encoder is run by the calling thread: it may not be safe to call from another (a
+    wrapper holding a SQLite connection)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pooled: list[Callable[[], None]] = []
+        self.batched: list[Callable[[], None]] = []
+        self.inline: list[Callable[[], None]] = []
+
+    def plain(self, enc: Encoder, texts: Sequence[str]) -> np.ndarray:
+        """Each of ``texts`` embedded as a passage, into the array returned (filled
+        by :meth:`run`)."""
+        dest = np.empty((len(texts), enc.dim), dtype=np.float32)
+        if not texts:
+            return dest
         if isinstance(enc, OnnxEncoder):
             batches = enc.batches(texts, enc.passage_prompt)
             # One batch (a post, a question) keeps the session with every thread.
-            one_thread = workers > 1 and len(batches) > 1
-            batched += [_batch_task(enc, dest, at, rows, one_thread) for at, rows in batches]
+            one_thread = self.workers > 1 and len(batches) > 1
+            self.batched += [_batch_task(enc, dest, at, rows, one_thread)
+                             for at, rows in batches]
         elif isinstance(enc, USEEncoder):
-            pooled.append(_whole_task(enc, dest, texts))
+            self.pooled.append(_whole_task(enc, dest, texts))
         else:
-            inline.append(_whole_task(enc, dest, texts))
-    pooled += batched
-    if workers <= 1 or len(pooled) + len(inline) <= 1:
-        for task in [*pooled, *inline]:
-            task()
-        return out
-    with ThreadPoolExecutor(max_workers=min(workers, max(len(pooled), 1)),
-                            thread_name_prefix="khabar-embed") as pool:
-        futures = [pool.submit(task) for task in pooled]
-        try:
-            for task in inline:
+            self.inline.append(_whole_task(enc, dest, texts))
+        return dest
+
+    def run(self) -> None:
+        pooled = [*self.pooled, *self.batched]
+        if self.workers <= 1 or len(pooled) + len(self.inline) <= 1:
+            for task in [*pooled, *self.inline]:
                 task()
-        finally:
-            for future in futures:
-                future.result()  # re-raises a task's error here
-    return out
+            return
+        with ThreadPoolExecutor(max_workers=min(self.workers, max(len(pooled), 1)),
+                                thread_name_prefix="khabar-embed") as pool:
+            futures = [pool.submit(task) for task in pooled]
+            try:
+                for task in self.inline:
+                    task()
+            finally:
+                for future in futures:
+                    future.result()  # re-raises a task's error here
+
+
+class _LatePlan:
+    """One late-chunking encoder's share of a call: each distinct passage run once,
+    its sentences pooled from that run; a sentence not found among the passage's
+    tokens (cut off by the 512-token limit, or split inside a word) is embedded on
+    its own, and a passage of one sentence is its own sentence, as before."""
+
+    def __init__(self, enc: Encoder, texts: Sequence[str], split: Sequence[list[str]],
+                 work: _Work, pooling: Pooling) -> None:
+        passages = list(dict.fromkeys(texts))
+        self.dim = enc.dim
+        self.vecs: dict[str, np.ndarray] = {}
+        self.sents: dict[str, list[np.ndarray | None]] = {}
+        # What the onnxruntime batches fill: the texts run, their vectors, their pools.
+        self._fill: tuple[list[str], np.ndarray, list[list[np.ndarray | None]]] | None = None
+        if isinstance(enc, OnnxEncoder):
+            self._onnx(enc, passages, work, pooling)
+        else:
+            work.inline.append(lambda: self._wrapped(enc, passages))
+
+    def _wrapped(self, enc: Encoder, passages: list[str]) -> None:
+        vecs, mats = enc.embed_late(passages)  # type: ignore[attr-defined]
+        self.vecs.update(zip(passages, vecs, strict=True))
+        self.sents.update((p, list(m)) for p, m in zip(passages, mats, strict=True))
+
+    def _onnx(self, enc: OnnxEncoder, passages: list[str], work: _Work,
+              pooling: Pooling) -> None:
+        spans: dict[str, list[tuple[int, int] | None]] = {}
+        alone: list[str] = []
+        for p in passages:
+            ss = sentence_texts(p)
+            if ss == [p]:
+                spans[p] = []
+                continue
+            spans[p] = enc.sentence_spans(p, ss)
+            alone += [s for s, span in zip(ss, spans[p], strict=True) if span is None]
+        run = list(dict.fromkeys([*passages, *alone]))
+        n = len(run)
+        dest = np.empty((n, enc.dim), dtype=np.float32)
+        pooled: list[list[np.ndarray | None]] = [[] for _ in range(n)]
+
+        def task(at: list[int], rows: list[list[int]]) -> Callable[[], None]:
+            def go() -> None:
+                vecs, got = enc.run_late(rows, [spans.get(run[i], []) for i in at], pooling)
+                dest[at] = vecs
+                for i, g in zip(at, got, strict=True):
+                    pooled[i] = g
+            return go
+
+        work.batched += [task(at, rows) for at, rows in enc.batches(run, enc.passage_prompt)]
+        self._fill = (run, dest, pooled)
+
+    def result(self, texts: Sequence[str], split: Sequence[list[str]]
+               ) -> tuple[np.ndarray, list[np.ndarray]]:
+        if self._fill is not None:
+            run, dest, pooled = self._fill
+            self.vecs = dict(zip(run, dest, strict=True))
+            self.sents = dict(zip(run, pooled, strict=True))
+        passages = np.stack([self.vecs[t] for t in texts]) if texts \
+            else np.zeros((0, self.dim), np.float32)
+        mats = []
+        for t, ss in zip(texts, split, strict=True):
+            got = self.sents.get(t) or []
+            if ss == [t]:
+                mats.append(self.vecs[t][None, :])
+                continue
+            mats.append(np.stack([g if g is not None else self.vecs[s]
+                                  for g, s in zip(got, ss, strict=True)]))
+        return passages, mats
 
 
 def _batch_task(enc: OnnxEncoder, dest: np.ndarray, at: list[int], rows: list[list[int]],

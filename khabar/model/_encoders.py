@@ -22,7 +22,7 @@ import numpy as np
 
 from khabar._errors import ModelError
 from khabar._settings import DEFAULT_MODEL, Settings
-from khabar.store import SpaceInfo
+from khabar.store import LATE_SENTENCES, SpaceInfo
 from khabar.text._analysis import passage_sentences
 
 from ._folder import folder_digest
@@ -47,8 +47,11 @@ class Encoder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def space_info(encoder: Encoder) -> SpaceInfo:
-    return SpaceInfo(encoder.space, encoder.fingerprint, encoder.dim)
+def space_info(encoder: Encoder, sentences: str = "each") -> SpaceInfo:
+    """The space ``encoder`` makes, its sentence vectors made the ``sentences`` way
+    ("late" or "each", see khabar/model/_late.py)."""
+    suffix = LATE_SENTENCES if sentences == "late" else ""
+    return SpaceInfo(encoder.space, encoder.fingerprint + suffix, encoder.dim)
 
 
 class SentenceTransformerEncoder:

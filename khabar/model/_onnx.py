@@ -34,6 +34,7 @@ import numpy as np
 from khabar._errors import ModelError
 
 from ._folder import EXPORT_DIR, folder_digest
+from ._late import POOLING, Pooling, pool
 
 EXPORT_META = "export.json"
 EXPORT_FORMAT = 1  # of export.json and the files beside it; bump when they change
@@ -167,6 +168,48 @@ class PieceTokenizer:
         out.append(self.eos)
         return out
 
+    def sentence_spans(self, text: str, sentences: Sequence[str], prompt: str = ""
+                       ) -> list[tuple[int, int] | None]:
+        """Where each of ``sentences`` (pieces of ``text``, in order) lies among the
+        tokens of ``encode(prompt + text)``: a (start, end) range of token positions,
+        or None for a sentence not found word for word, or cut off by truncation.
+
+        Pieces are split per word, so a sentence's tokens inside the passage are the
+        pieces of its own words (spaces collapse and every word takes a metaspace
+        alike); a sentence is matched by its words, from where the last one ended.
+        """
+        words = self._words(prompt + text)
+        starts = [1]  # after <s>
+        memo = self._memo
+        for word in words:
+            pieces = memo.get(word)
+            if pieces is None:
+                pieces = memo[word] = [self.unk] if word == _QUIRK else self._word(word)
+            starts.append(starts[-1] + len(pieces))
+        limit = self.max_tokens - 1  # </s> takes the last place
+        out: list[tuple[int, int] | None] = []
+        at = 0
+        for sentence in sentences:
+            # A leading space: the sentence's first word is read as any later word.
+            want = self._words(" " + sentence)
+            found = _find(words, want, at) if want else -1
+            if found < 0:
+                out.append(None)
+                continue
+            at = found + len(want)
+            span = (starts[found], starts[at])
+            out.append(span if span[1] <= limit and span[1] > span[0] else None)
+        return out
+
+
+def _find(words: list[str], want: list[str], start: int) -> int:
+    """The first index from ``start`` where ``want`` lies in ``words``, else -1."""
+    first, n = want[0], len(want)
+    for i in range(start, len(words) - n + 1):
+        if words[i] == first and words[i:i + n] == want:
+            return i
+    return -1
+
 
 def _safetensors_array(path: Path, name: str) -> np.ndarray:
     """One tensor of a .safetensors file, memory-mapped (read-only)."""
@@ -225,9 +268,11 @@ class OnnxEncoder:
         self._session = self._new_session(self.threads)
         self._serial: Any = None  # a one-thread session for batch work (run_ids)
         self._serial_lock = threading.Lock()
+        self._states: tuple[Any, str] | None = None  # late chunking's session (run_late)
+        self._tails: dict[int, tuple[Any, Any, str]] = {}  # Pooling.tail's sessions
         self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
 
-    def _new_session(self, threads: int) -> Any:
+    def _new_session(self, threads: int, graph: bytes | None = None) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -238,8 +283,8 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
         try:
-            return ort.InferenceSession(str(self.export / GRAPH), options,
-                                        providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(graph if graph is not None else str(self.export / GRAPH),
+                                        options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load the ONNX export {self.export / GRAPH}: {exc}") from exc
 
@@ -250,6 +295,21 @@ class OnnxEncoder:
             if self._serial is None:
                 self._serial = self._new_session(1)
             return self._serial
+
+    def _token_session(self) -> tuple[Any, str]:
+        """A one-thread session of the graph that also gives the hidden states, and
+        their output's name (:func:`~._late.token_graph`); made on first use."""
+        with self._serial_lock:
+            if self._states is None:
+                from ._late import token_graph
+
+                try:
+                    graph, hidden = token_graph(self.export / GRAPH)
+                except Exception as exc:  # onnx raises its own types on a bad file
+                    raise ModelError(f"cannot read the ONNX export {self.export / GRAPH}: "
+                                     f"{exc}") from exc
+                self._states = (self._new_session(1, graph), hidden)
+            return self._states
 
     @property
     def fingerprint(self) -> str:
@@ -269,16 +329,81 @@ class OnnxEncoder:
         """The vectors of one batch of token id rows (:meth:`batches`), on one thread
         when ``one_thread`` (for batches run side by side). Thread-safe: onnxruntime
         runs calls from several threads at once, each releasing the GIL."""
+        embeds, mask = self._inputs(rows)
+        session = self._one_thread() if one_thread else self._session
+        out = session.run(["sentence_embedding"],
+                          {"inputs_embeds": embeds, "attention_mask": mask})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def _inputs(self, rows: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """A batch's padded input embeddings and attention mask."""
         width = max(map(len, rows))
         ids = np.full((len(rows), width), self.tokenizer.pad, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for i, row in enumerate(rows):
             ids[i, :len(row)] = row
             mask[i, :len(row)] = 1
-        embeds = self._embeddings[ids].astype(np.float32)
-        session = self._one_thread() if one_thread else self._session
-        out = session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})[0]
-        return np.asarray(out, dtype=np.float32)
+        return self._embeddings[ids].astype(np.float32), mask
+
+    def run_late(self, rows: list[list[int]], spans: Sequence[Sequence[tuple[int, int] | None]],
+                 pooling: Pooling = POOLING) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """One batch's vectors (as :meth:`run_ids`, on one thread) and, for each row,
+        the vectors of its ``spans`` pooled from the same run (:func:`~._late.pool`;
+        None where a span is None)."""
+        embeds, mask = self._inputs(rows)
+        # <s> and the prompt's pieces ("passage: " ends with a space: not a piece).
+        prompt_end = len(self.tokenizer.encode(self._passage_prompt.rstrip())) - 1
+        if pooling.tail:
+            return self._run_tail(rows, spans, pooling.tail, embeds, mask, prompt_end)
+        session, hidden = self._token_session()
+        vecs, states = session.run(["sentence_embedding", hidden],
+                                   {"inputs_embeds": embeds, "attention_mask": mask})
+        vecs = np.asarray(vecs, dtype=np.float32)
+        pooled = [pool(states[i], len(row), prompt_end, list(spans[i]), vecs[i], pooling)
+                  for i, row in enumerate(rows)]
+        return vecs, pooled
+
+    def _run_tail(self, rows: list[list[int]],
+                  spans: Sequence[Sequence[tuple[int, int] | None]], layers: int,
+                  embeds: np.ndarray, mask: np.ndarray, prompt_end: int
+                  ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """:meth:`run_late` with ``Pooling.tail``: the last ``layers`` layers again on
+        each sentence's states, framed by its passage's <s>, prompt and </s>."""
+        with self._serial_lock:
+            if layers not in self._tails:
+                from ._late import tail_graphs
+
+                full, tail, cut = tail_graphs(self.export / GRAPH, layers)
+                self._tails[layers] = (self._new_session(1, full), self._new_session(1, tail),
+                                       cut)
+            head, tail_session, cut = self._tails[layers]
+        vecs, states = head.run(["sentence_embedding", cut],
+                                {"inputs_embeds": embeds, "attention_mask": mask})
+        picks: list[list[int]] = []
+        where: list[tuple[int, int]] = []
+        for i, (row, row_spans) in enumerate(zip(rows, spans, strict=True)):
+            for j, span in enumerate(row_spans):
+                if span is not None:
+                    picks.append([*range(prompt_end), *range(*span), len(row) - 1])
+                    where.append((i, j))
+        out: list[list[np.ndarray | None]] = [[None] * len(s) for s in spans]
+        if picks:
+            width = max(map(len, picks))
+            x = np.zeros((len(picks), width, states.shape[2]), dtype=np.float32)
+            m = np.zeros((len(picks), width), dtype=np.int64)
+            for k, ((i, _), pick) in enumerate(zip(where, picks, strict=True)):
+                x[k, :len(pick)] = states[i, pick]
+                m[k, :len(pick)] = 1
+            got = tail_session.run(["sentence_embedding"], {cut: x, "attention_mask": m})[0]
+            for (i, j), v in zip(where, got, strict=True):
+                out[i][j] = np.asarray(v, dtype=np.float32)
+        return np.asarray(vecs, dtype=np.float32), out
+
+    def sentence_spans(self, text: str, sentences: Sequence[str]
+                       ) -> list[tuple[int, int] | None]:
+        """Where ``text``'s ``sentences`` lie among its passage tokens (with the
+        passage prompt): see :meth:`PieceTokenizer.sentence_spans`."""
+        return self.tokenizer.sentence_spans(text, sentences, self._passage_prompt)
 
     def batches(self, texts: Sequence[str], prompt: str = ""
                 ) -> list[tuple[list[int], list[list[int]]]]:

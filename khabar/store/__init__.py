@@ -12,16 +12,19 @@ from ._changes import ChangeMark, Changes
 from ._milvus import MilvusStore
 from ._open import open_store
 from ._store import Store
-from ._types import Article, Chunk, StoredArticle, StoredPassage
-from ._vectors import IndexType, SpaceInfo
+from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
+from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
 from ._write import NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
+    "LATE_SENTENCES",
+    "Allowed",
     "ArchiveStore",
     "Article",
     "ChangeMark",
     "Changes",
     "Chunk",
+    "Excluding",
     "IndexType",
     "MilvusStore",
     "NewArticle",

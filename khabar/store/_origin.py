@@ -41,6 +41,14 @@ def others_private(db: sqlite3.Connection, scope: str) -> bool:
         " origin < ?) LIMIT 1", (PRIVATE, scope, scope, _PRIVATE_END)).fetchone() is not None
 
 
+def others_private_passages(db: sqlite3.Connection, scope: str) -> list[int]:
+    """Ids of the passages private to chats other than ``scope``'s: what its searches
+    hide, read through the origin index (as many rows as there are such passages)."""
+    return [r[0] for r in db.execute(
+        "SELECT p.id FROM articles a JOIN passages p ON p.article_id = a.id WHERE"
+        " a.origin >= ? AND a.origin < ? AND a.origin != ?", (PRIVATE, _PRIVATE_END, scope))]
+
+
 def is_private(origin: str | None) -> bool:
     return origin is not None and origin.startswith(PRIVATE)
 

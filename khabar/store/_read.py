@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ._origin import others_private, scope_clause
+from ._origin import others_private, others_private_passages, scope_clause
 from ._schema import batches, from_f16, from_q8, iso, parse_iso
-from ._types import StoredArticle, StoredPassage
+from ._types import Excluding, StoredArticle, StoredPassage
 
 _OUTLETS_OF_A = ("(SELECT group_concat(o.name, char(31)) FROM article_outlets ao"
                  " JOIN outlets o ON o.id = ao.outlet_id WHERE ao.article_id = a.id) AS outlets")
@@ -84,6 +84,36 @@ def article_passages(db: sqlite3.Connection, article_ids: Sequence[int],
     return out
 
 
+# (passage, neighbour) pairs: each passage by its key, its article's others through the
+# article index (tests/store check the plan never scans).
+NEIGHBOURS_SQL = (
+    "SELECT p.id, n.id FROM passages p JOIN passages n ON n.article_id = p.article_id"
+    " AND n.position BETWEEN p.position - ? AND p.position + ? AND n.id != p.id"
+    " WHERE p.id IN ({marks})")
+
+
+def neighbours(db: sqlite3.Connection, ids: Sequence[int], span: int = 1
+               ) -> dict[int, list[StoredPassage]]:
+    """For each id, the passages of its article within ``span`` positions of it (itself
+    excluded), in reading order: the paragraphs that may complete it.
+
+    One join for all of them, through the article index: a handful of rows read per
+    passage, whatever the archive's size.
+    """
+    pairs: list[tuple[int, int]] = []
+    for chunk in batches(list(dict.fromkeys(ids)), 500):
+        marks = ",".join("?" * len(chunk))
+        pairs += db.execute(NEIGHBOURS_SQL.format(marks=marks), [span, span, *chunk]).fetchall()
+    found = passages(db, [n for _, n in pairs])
+    out: dict[int, list[StoredPassage]] = {pid: [] for pid in ids}
+    for pid, n in pairs:
+        if n in found:
+            out[pid].append(found[n])
+    for near in out.values():
+        near.sort(key=lambda q: q.position)
+    return out
+
+
 def _passage_rows(db: sqlite3.Connection, where: str, args: Sequence[object]
                   ) -> list[StoredPassage]:
     rows = db.execute(
@@ -143,13 +173,17 @@ def passage_tokens(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]
 def passage_filter(db: sqlite3.Connection, *, outlets: Sequence[str] = (),
                    since: datetime | None = None, until: datetime | None = None,
                    langs: Sequence[str] = (), origin: str | None = None,
-                   scope: str | None = None) -> set[int] | None:
+                   scope: str | None = None) -> set[int] | Excluding | None:
     """Ids of passages matching the filters, or None when there are none. ``scope``: a
-    chat's view (``_origin``), no restriction while no other chat has private articles."""
+    chat's view (``_origin``), no restriction while no other chat has private articles;
+    alone, it excludes those chats' passages (:class:`Excluding`), whatever the store's
+    size; with other filters, it narrows their set."""
     if scope is not None and not others_private(db, scope):
         scope = None
     if not (outlets or since or until or langs or origin or scope):
         return None
+    if scope and not (outlets or since or until or langs or origin):
+        return Excluding(others_private_passages(db, scope))
     sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
     where: list[str] = []
     args: list[object] = []
@@ -234,14 +268,31 @@ def sentence_vectors(db: sqlite3.Connection, space: str, dim: int, ids: Sequence
     """Each passage's sentence vectors, (n_sentences, dim) float32, where stored; a
     passage of one sentence stored as "its passage vector" (an empty matrix) gets
     that, as a (1, dim) matrix."""
-    out: dict[int, np.ndarray] = {}
-    same: list[int] = []
-    for pid, blob in _blobs(db, "sentence_vectors", "vecs", space, ids):
-        if blob:
-            out[pid] = from_q8(blob, dim)
-        else:
-            same.append(pid)
+    out, same = stored_sentence_vectors(db, {space: dim}, ids)[space]
     out.update((pid, vec.reshape(1, -1)) for pid, vec in vectors(db, space, same).items())
+    return out
+
+
+def stored_sentence_vectors(db: sqlite3.Connection, dims: dict[str, int], ids: Sequence[int]
+                            ) -> dict[str, tuple[dict[int, np.ndarray], list[int]]]:
+    """Per space of ``dims`` (its width): the passages' stored sentence matrices, and
+    the ids of those stored as "their passage vector" (left to the caller). Every
+    space in one query: a row's key is (passage, space), so the spaces of a passage
+    are read in one descent of the index (1.6 against 2.4 ms of CPU for 250 passages'
+    e5 and USE rows at 100k)."""
+    out: dict[str, tuple[dict[int, np.ndarray], list[int]]] = {s: ({}, []) for s in dims}
+    spaces = list(dims)
+    for chunk in batches(list(ids), 500):
+        rows = db.execute(
+            f"SELECT passage_id, space, vecs FROM sentence_vectors WHERE space IN"
+            f" ({','.join('?' * len(spaces))}) AND passage_id IN ({','.join('?' * len(chunk))})",
+            [*spaces, *chunk])
+        for pid, space, blob in rows:
+            mats, same = out[space]
+            if blob:
+                mats[pid] = from_q8(blob, dims[space])
+            else:
+                same.append(pid)
     return out
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeAlias
 
 
 @dataclass
@@ -76,3 +78,27 @@ class StoredArticle:
     def when(self) -> datetime:
         """Publication date; the ingest date for articles that state none."""
         return self.published or self.ingested
+
+
+class Excluding:
+    """Every passage but ``ids``: a chat's scope (all but other chats' private
+    passages), so searches filter by the few it hides instead of a set of every passage
+    it shows (built per question, ~50 ms at 100k passages)."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        self.ids = frozenset(ids)
+
+    def __contains__(self, pid: object) -> bool:
+        return pid not in self.ids
+
+    def __bool__(self) -> bool:  # never known to be empty: it allows what is not hidden
+        return True
+
+    def __repr__(self) -> str:
+        return f"Excluding({sorted(self.ids)!r})"
+
+
+Allowed: TypeAlias = Set[int] | Excluding
+"""What a search may return: the passages of a set, or all but those excluded."""

@@ -34,6 +34,7 @@ from khabar._files import save_lock, write_atomic
 from ._changes import ChangeMark, bump_epoch, current_mark, needs_reset, removed_since
 from ._read import count_passages
 from ._schema import from_f16, meta, snapshot, transaction
+from ._types import Allowed, Excluding
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,34 @@ class SpaceInfo:
     """A vector space: which encoder made its vectors, and their width."""
 
     name: str  # "e5" (the configured model) or "use" (the second encoder)
-    fingerprint: str
+    fingerprint: str  # the model's, and LATE_SENTENCES when its sentences are pooled so
     dim: int
+
+    @property
+    def model(self) -> str:
+        """The fingerprint of the model alone."""
+        return self.fingerprint.removesuffix(LATE_SENTENCES)
+
+    @property
+    def sentences(self) -> str:
+        """How the space's sentence vectors are made: "late" (pooled from the passage's
+        run) or "each" (every sentence embedded on its own; stores before late chunking)."""
+        return "late" if self.fingerprint.endswith(LATE_SENTENCES) else "each"
+
+
+LATE_SENTENCES = "+late-sentences"
+"""Ends a space's fingerprint when its sentence vectors are pooled from the passage's
+run (khabar/model/_late.py), which gives other vectors than embedding each sentence:
+a store never mixes the two, and a khabar from before knows it is not its own."""
 
 
 def read_spaces(db: sqlite3.Connection) -> dict[str, SpaceInfo]:
     raw = meta(db, "spaces")
     return {k: SpaceInfo(**v) for k, v in json.loads(raw).items()} if raw else {}
+
+
+_HOW = {"late": "from each passage's run (late chunking)",
+        "each": "by embedding each sentence on its own"}
 
 
 def bind_spaces(db: sqlite3.Connection, spaces: Sequence[SpaceInfo], *, replace: bool,
@@ -66,6 +88,12 @@ def bind_spaces(db: sqlite3.Connection, spaces: Sequence[SpaceInfo], *, replace:
     if not replace and count_passages(db) > 0:
         for space in spaces:
             old = current.get(space.name)
+            if old is not None and old.model == space.model \
+                    and old.sentences != space.sentences:
+                raise ModelMismatchError(
+                    f"the store at {where} has {space.name} sentence vectors made "
+                    f"{_HOW[old.sentences]}, not {_HOW[space.sentences]}; a store never "
+                    "mixes them. Run `khabar reindex` to make them all anew.")
             if old is not None and old.fingerprint != space.fingerprint:
                 raise ModelMismatchError(
                     f"the store at {where} was built with model {old.fingerprint!r}, "
@@ -118,7 +146,13 @@ class _VectorIndex:
         self.fresh: dict[str, faiss.Index] = {}  # recent additions (FRESH_LIMIT)
         # HNSW only: ids still in the graph whose passages were deleted.
         self.deleted: dict[str, set[int]] = {}
-        self._skip: dict[str, tuple[faiss.SearchParameters, object]] = {}
+        # HNSW only: per language, parameters skipping its deleted ids, their selector,
+        # and what that points at.
+        self._skip: dict[str, tuple[faiss.SearchParameters, faiss.IDSelector, object]] = {}
+        # Where each id sits in an index, (lang, fresh?) -> (the index, its ids sorted,
+        # their positions): made when first asked (:meth:`vectors`), dropped when the
+        # index changes.
+        self._where: dict[tuple[str, bool], tuple[faiss.Index, np.ndarray, np.ndarray]] = {}
 
     def _new(self, kind: IndexKind | None = None) -> faiss.Index:
         # float16, as SQLite holds the vectors (layout 4): half float32's memory and
@@ -146,6 +180,7 @@ class _VectorIndex:
         vecs = np.ascontiguousarray(vecs, dtype=np.float32)
         main = self.by_lang.get(lang)
         if main is None or main.ntotal == 0:  # building: straight in
+            self._where.pop((lang, False), None)
             if main is None:
                 main = self.by_lang[lang] = self._new()
             main.add_with_ids(vecs, ids.astype(np.int64))
@@ -153,6 +188,7 @@ class _VectorIndex:
         fresh = self.fresh.get(lang)
         if fresh is None:
             fresh = self.fresh[lang] = self._new("flat")
+        self._where.pop((lang, True), None)
         fresh.add_with_ids(vecs, ids.astype(np.int64))
         if fresh.ntotal >= FRESH_LIMIT:
             self.merge_fresh()
@@ -160,6 +196,8 @@ class _VectorIndex:
     def merge_fresh(self) -> None:
         """Move the recent additions into the main indexes (before a save)."""
         for lang, fresh in list(self.fresh.items()):
+            self._where.pop((lang, False), None)
+            self._where.pop((lang, True), None)
             if fresh.ntotal:
                 ids = faiss.vector_to_array(fresh.id_map).astype(np.int64)
                 vecs = faiss.downcast_index(fresh.index).reconstruct_n(0, fresh.ntotal)
@@ -174,6 +212,9 @@ class _VectorIndex:
         if ix is None or not ids:
             return
         gone = np.asarray(ids, dtype=np.int64)
+        self._where.pop((lang, True), None)
+        if self.kind == "flat":
+            self._where.pop((lang, False), None)
         if lang in self.fresh:
             self.fresh[lang].remove_ids(gone)
         if self.kind == "flat":
@@ -211,6 +252,45 @@ class _VectorIndex:
                 0, fresh.ntotal)])
         return ids, vecs
 
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The vectors held for ``ids`` (live passages of any language), float32, as
+        the index stores them: the float16 that SQLite holds too (FAISS rounds a
+        float16 tie otherwise than numpy now and then: ~1e-4 of the values, by one
+        unit in the last place). Ids not held are left out."""
+        want = np.unique(np.asarray(ids, dtype=np.int64))
+        out: dict[int, np.ndarray] = {}
+        for lang in self.langs():
+            for is_fresh in (False, True):
+                if not len(want):
+                    return out
+                ix = (self.fresh if is_fresh else self.by_lang).get(lang)
+                if ix is None or ix.ntotal == 0:
+                    continue
+                found, pos = self._positions(lang, is_fresh, ix, want)
+                deleted = None if is_fresh else self.deleted.get(lang)
+                if deleted and len(found):
+                    live = ~np.isin(found, np.fromiter(deleted, np.int64, len(deleted)))
+                    found, pos = found[live], pos[live]
+                if not len(found):
+                    continue
+                vecs = faiss.downcast_index(ix.index).reconstruct_batch(pos)
+                out.update(zip(found.tolist(), vecs, strict=True))
+                want = want[~np.isin(want, found)]
+        return out
+
+    def _positions(self, lang: str, is_fresh: bool, ix: faiss.Index, want: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The ids of ``want`` (sorted) that ``ix`` holds, and their positions in it."""
+        cached = self._where.get((lang, is_fresh))
+        if cached is None or cached[0] is not ix or len(cached[1]) != ix.ntotal:
+            held = faiss.vector_to_array(ix.id_map).astype(np.int64)
+            order = np.argsort(held, kind="stable")
+            cached = self._where[(lang, is_fresh)] = (ix, held[order], order)
+        _, ordered, order = cached
+        at = np.minimum(np.searchsorted(ordered, want), len(ordered) - 1)
+        hit = ordered[at] == want
+        return want[hit], order[at[hit]].astype(np.int64)
+
     def converted(self, kind: IndexKind) -> _VectorIndex:
         """The same vectors in an index of another kind."""
         other = _VectorIndex(self.dim, kind)
@@ -240,7 +320,7 @@ class _VectorIndex:
             else set()
         return (held - self.deleted.get(lang, set())) | recent
 
-    def search(self, lang: str, queries: np.ndarray, k: int, allowed: set[int] | None
+    def search(self, lang: str, queries: np.ndarray, k: int, allowed: Allowed | None
                ) -> list[list[tuple[int, float]]]:
         """The top ``k`` (id, score) of each query (a row of ``queries``)."""
         q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
@@ -248,8 +328,12 @@ class _VectorIndex:
         if ix is None or self.live(lang) == 0 or (allowed is not None and not allowed):
             return [[] for _ in q]
         deleted = self.deleted.get(lang)
-        params = None
-        if allowed is not None:
+        params: faiss.SearchParameters | None = None
+        keep: object = None  # what a selector points at, alive through the search
+        if isinstance(allowed, Excluding) and allowed.ids:
+            # A chat's scope: the few passages it hides, or the graph's deleted ones.
+            params, keep = _excluding(allowed.ids, self._deleted(lang) if deleted else None)
+        elif allowed is not None and not isinstance(allowed, Excluding):
             if deleted:
                 allowed = allowed - deleted
                 if not allowed:
@@ -257,11 +341,7 @@ class _VectorIndex:
             sel = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
             params = faiss.SearchParameters(sel=sel)
         elif deleted:
-            if lang not in self._skip:
-                inner = faiss.IDSelectorBatch(np.fromiter(deleted, np.int64, len(deleted)))
-                sel = faiss.IDSelectorNot(inner)
-                # The selector points at ``inner``: both are kept alive together.
-                self._skip[lang] = (faiss.SearchParameters(sel=sel), (inner, sel))
+            self._deleted(lang)
             params = self._skip[lang][0]
         found = self._search_one(ix, q, k, params)
         fresh = self.fresh.get(lang)
@@ -269,11 +349,23 @@ class _VectorIndex:
             return [sorted(hits, key=lambda hit: (-hit[1], hit[0])) for hits in found]
         # The recent additions: never deleted-but-held (removed outright), so only the
         # caller's filter applies.
-        sel = None if allowed is None else faiss.SearchParameters(
-            sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64)))
-        recent = self._search_one(fresh, q, k, sel)
+        if isinstance(allowed, Excluding):
+            params, keep = _excluding(allowed.ids) if allowed.ids else (None, None)
+        else:
+            params = None if allowed is None else faiss.SearchParameters(
+                sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64)))
+        recent = self._search_one(fresh, q, k, params)
+        del keep
         return [sorted(a + b, key=lambda hit: (-hit[1], hit[0]))[:k]
                 for a, b in zip(found, recent, strict=True)]
+
+    def _deleted(self, lang: str) -> faiss.IDSelector:
+        """The selector of ``lang``'s deleted-but-held ids, made once per change."""
+        if lang not in self._skip:
+            batch = faiss.IDSelectorBatch(np.fromiter(self.deleted[lang], np.int64))
+            sel = faiss.IDSelectorNot(batch)
+            self._skip[lang] = (faiss.SearchParameters(sel=sel), batch, sel)
+        return self._skip[lang][1]
 
     @staticmethod
     def _search_one(ix: faiss.Index, q: np.ndarray, k: int,
@@ -284,6 +376,17 @@ class _VectorIndex:
         scores, ids = ix.search(q, k, params=params) if params else ix.search(q, k)
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores, strict=True)]
+
+
+def _excluding(ids: frozenset[int], deleted: faiss.IDSelector | None = None
+               ) -> tuple[faiss.SearchParameters, object]:
+    """Search parameters that skip ``ids`` (and the ``deleted`` selector's), with the
+    selectors they point at: FAISS's Python objects do not keep each other alive, so
+    the caller holds the second while searching."""
+    hidden = faiss.IDSelectorBatch(np.fromiter(ids, np.int64, len(ids)))
+    either = hidden if deleted is None else faiss.IDSelectorOr(hidden, deleted)
+    sel = faiss.IDSelectorNot(either)
+    return faiss.SearchParameters(sel=sel), (hidden, either, sel, deleted)
 
 
 class VectorIndexes:
@@ -326,13 +429,13 @@ class VectorIndexes:
 
     # -- searching ----------------------------------------------------------------------
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
-               allowed: set[int] | None = None) -> list[tuple[int, float]]:
+               allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Top ``k`` passages of one language by inner product; call :meth:`refresh`
         first."""
         return self.search_many(space, lang, query, k, allowed)[0]
 
     def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
-                    allowed: set[int] | None = None, *, one_thread: bool = False
+                    allowed: Allowed | None = None, *, one_thread: bool = False
                     ) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``queries``, in one FAISS call (one call of
         many queries costs about what one of a single query does); ``one_thread``
@@ -342,6 +445,13 @@ class VectorIndexes:
             if index is None:
                 return [[] for _ in range(1 if np.ndim(queries) == 1 else len(queries))]
             return index.search(lang, queries, k, allowed)
+
+    def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The vectors the indexes hold for ``ids`` (see :meth:`_VectorIndex.vectors`);
+        call :meth:`refresh` first."""
+        with self.lock:
+            index = self.by_space.get(space)
+            return index.vectors(ids) if index is not None and len(ids) else {}
 
     # -- keeping up with SQLite ---------------------------------------------------------
     def refresh(self, db: sqlite3.Connection, *, force_rebuild: bool = False) -> None:

@@ -22,7 +22,6 @@ import numpy as np
 from khabar._errors import StoreError
 from khabar.text._analysis import normalize_for_search
 
-from ._changes import bump_epoch
 from ._origin import shared_again
 from ._schema import (
     batches,
@@ -253,19 +252,7 @@ def delete_articles(db: sqlite3.Connection, indexes: VectorIndexes, ids: Iterabl
     return n
 
 
-# -- vectors (reindexing, sentence vectors added later) ---------------------------------
-def replace_vectors(db: sqlite3.Connection, space: str,
-                    rows: Iterable[tuple[int, np.ndarray]]) -> None:
-    """Overwrite one space's vectors (reindexing), in one transaction: a new epoch,
-    so every reader, this one included, rebuilds its indexes at its next search (once
-    for a reindex of several spaces)."""
-    with transaction(db):
-        db.execute("DELETE FROM vectors WHERE space = ?", (space,))
-        db.executemany("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
-                       ((pid, space, f16(v)) for pid, v in rows))
-        bump_epoch(db)
-
-
+# -- sentence vectors added later ----------------------------------------------------
 def passages_without_sentence_vectors(db: sqlite3.Connection, space: str
                                       ) -> list[tuple[int, str]]:
     """(id, text) of the passages that have no ``space`` sentence vectors yet."""
@@ -281,15 +268,6 @@ def add_sentence_vectors(db: sqlite3.Connection, space: str,
     with transaction(db):
         db.executemany("INSERT OR REPLACE INTO sentence_vectors(passage_id, space, vecs)"
                        " VALUES (?,?,?)", list(_sentence_rows(db, space, rows)))
-
-
-def replace_sentence_vectors(db: sqlite3.Connection, space: str,
-                             rows: Iterable[tuple[int, np.ndarray]]) -> None:
-    """Overwrite one space's sentence vectors (reindexing), in one transaction."""
-    with transaction(db):
-        db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))
-        db.executemany("INSERT INTO sentence_vectors(passage_id, space, vecs) VALUES (?,?,?)",
-                       list(_sentence_rows(db, space, rows)))
 
 
 def _sentence_rows(db: sqlite3.Connection, space: str,

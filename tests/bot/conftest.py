@@ -37,8 +37,9 @@ SERVED = frozenset({GROUP, -1001500, -1009876543210, -4055})
 PASSAGE = "قال مسؤول أمريكي إن الولايات المتحدة نفذت ضربة جوية"
 # Whether retrieval answers or abstains (showing related passages) is its call; the
 # bot's part is to show either with the right labels and citations.
-EN_HEADS = ("Answer\n", "The indexed news does not cover this.")
-AR_HEADS = ("الإجابة\n", "الأخبار المفهرسة لا تغطي هذا السؤال.")
+# An answer whose evidence is not sure is headed "Probably (…)" instead of "Answer".
+EN_HEADS = ("Answer\n", "Probably (", "The indexed news does not cover this.")
+AR_HEADS = ("الإجابة\n", "على الأرجح (", "الأخبار المفهرسة لا تغطي هذا السؤال.")
 
 
 async def until(condition: Callable[[], bool], timeout: float = 90) -> None:

@@ -211,14 +211,15 @@ def test_check_finds_vectors_its_model_did_not_make(khabar_home: Path, encoders:
     from khabar.index import Index
 
     from khabar import Settings
+    from tests.store._data import forge_vectors
 
     ix = Index.open(Settings(home=khabar_home), encoders=encoders)
     ix.add_path(REPO / "seeds")
     rows = [(r["id"], r["text"]) for r in ix.store.iter_passages()]
     rng = np.random.default_rng(3)
     other = rng.standard_normal((len(rows), 384)).astype(np.float32)
-    ix.store.replace_vectors("e5", [(pid, v / np.linalg.norm(v))
-                                    for (pid, _), v in zip(rows, other, strict=True)])
+    forge_vectors(ix.store, "e5", [(pid, v / np.linalg.norm(v))
+                                   for (pid, _), v in zip(rows, other, strict=True)])
     ix.close()
     r = khabar("check", "--no-model", home=khabar_home)
     assert r.returncode == EXIT_OK  # widths and counts are right: only the model can tell
@@ -272,3 +273,41 @@ def test_a_store_from_a_newer_khabar_is_refused_untouched(tmp_path: Path) -> Non
     assert "made by a newer khabar" in r.stderr and "upgrade khabar" in r.stderr
     assert "Traceback" not in r.stderr
     assert (store_dir / _schema.DB_NAME).read_bytes() == before
+
+
+@pytest.mark.model
+def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
+        khabar_home: Path, encoders: list) -> None:
+    from khabar.index import Index
+
+    from khabar import Settings
+    from khabar.model import embed_for_store
+
+    # A store from before late chunking: each sentence embedded alone.
+    ix = Index.open(Settings(home=khabar_home, sentence_method="each"), encoders=encoders)
+    ix.add_path(REPO / "seeds")
+    ix.close()
+    assert khabar("check", home=khabar_home).stdout.strip() == "ok"
+    late = {"KHABAR_SENTENCE_METHOD": "late"}
+    r = khabar("check", home=khabar_home, env=late)  # works on; a note says how to move
+    assert r.returncode == EXIT_OK, r.stdout + r.stderr
+    assert "embedded one by one" in r.stdout and "khabar reindex" in r.stdout
+    assert khabar("reindex", home=khabar_home, env=late).returncode == EXIT_OK
+    spaces = json.loads(khabar("stats", "--json", home=khabar_home).stdout)["spaces"]
+    assert spaces["e5"]["fingerprint"].endswith("+late-sentences")
+    assert not spaces["use"]["fingerprint"].endswith("+late-sentences")
+    # Configured "each" again: the late store stays late, and says so.
+    r = khabar("check", home=khabar_home)
+    assert r.returncode == EXIT_OK and "pooled from each passage's run" in r.stdout, r.stdout
+    assert khabar("check", home=khabar_home, env=late).stdout.strip() == "ok"
+    # Sentence vectors of the other kind slipped in (a store written by hand): a fault.
+    ix = Index.open(Settings(home=khabar_home), encoders=encoders)
+    rows = [(r["id"], r["text"]) for r in ix.store.iter_passages()]
+    each = embed_for_store(encoders[:1], [t for _, t in rows]).sentences["e5"]
+    ix.store.replace_sentence_vectors("e5", [(pid, m) for (pid, _), m in
+                                             zip(rows, each, strict=True)])
+    ix.close()
+    r = khabar("check", home=khabar_home, env=late)
+    assert r.returncode == EXIT_FAULT and "sentence vectors that differ" in r.stdout, r.stdout
+    assert khabar("reindex", home=khabar_home, env=late).returncode == EXIT_OK
+    assert khabar("check", home=khabar_home, env=late).stdout.strip() == "ok"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from khabar.bot._render import FSI, LRM, PDI, RLM, render_telegram
 from khabar.bot._terminal import print_answer
-from khabar.retrieval import Answer, AnswerSentence, Query, Source
+from khabar.retrieval import Answer, AnswerSentence, ContextSentence, Query, Source
 from rich.console import Console
 
 from tests.bot.fake_telegram import parse_html
@@ -69,3 +69,53 @@ def test_how_the_question_was_read_is_said_in_the_answer() -> None:
     lines = text.splitlines()
     assert lines[0] == f"Read as a follow-up to “{FSI}who struck Aleppo?{PDI}”"
     assert lines[2] == f"Filters: {FSI}outlet=Reuters{PDI}"
+
+
+def _spanning(lang: str) -> Answer:
+    """An answer whose second sentence comes from the paragraph after the cited one."""
+    answer = _answer(lang, [])
+    src = answer.sources[0]
+    quote = "The towns hit were <Rastan> & Talbiseh."
+    src.n_passages = 3
+    src.context = [ContextSentence(quote, 1)]
+    answer.sentences.append(AnswerSentence(quote, 1, position=1))
+    return answer
+
+
+def test_a_neighbour_sentence_is_cited_to_its_article_with_its_paragraph() -> None:
+    html = render_telegram(_spanning("en"))
+    text, _ = parse_html(html)  # valid HTML: the quote is escaped
+    assert "&lt;Rastan&gt; &amp; Talbiseh" in html and "<Rastan>" not in html
+    answer_part, sources_part = text.split("Sources")
+    assert "The towns hit were <Rastan> & Talbiseh. [1] (paragraph 2 of 3)" in answer_part
+    # Shown with its source, after the passage as in the article, labelled.
+    passage = sources_part.index("The port reopened")
+    quote = sources_part.index("(paragraph 2 of 3) The towns hit were <Rastan>")
+    assert quote > passage
+    lines = [ln.replace(FSI, "").replace(PDI, "") for ln in _terminal(_spanning("en"))]
+    assert any(ln.startswith("The towns hit were <Rastan> & Talbiseh. [1] (paragraph 2 of 3)")
+               for ln in lines)
+    assert lines.index("(paragraph 2 of 3) The towns hit were <Rastan> & Talbiseh.") > \
+        next(i for i, ln in enumerate(lines) if ln.startswith("The port reopened"))
+    arabic = render_telegram(_spanning("ar"))
+    assert "(الفقرة 2 من 3)" in parse_html(arabic)[0]
+
+
+def test_a_neighbour_before_the_passage_is_shown_before_it() -> None:
+    answer = _spanning("en")
+    answer.sources[0].position = 2
+    answer.sources[0].context[0].position = 1
+    text, _ = parse_html(render_telegram(answer))
+    sources_part = text.split("Sources")[1]
+    assert sources_part.index("The towns hit") < sources_part.index("The port reopened")
+
+
+def test_an_uncertain_answer_says_probably_in_every_medium() -> None:
+    for lang, head in (("en", "Probably ("), ("ar", "على الأرجح (")):
+        answer = _answer(lang, [])
+        answer.probably = True
+        text, _ = parse_html(render_telegram(answer))
+        assert text.startswith(head) and "Port <reopens>" in text
+        assert any(line.startswith(head) for line in _terminal(answer))
+        answer.probably = False
+        assert not parse_html(render_telegram(answer))[0].startswith(head)

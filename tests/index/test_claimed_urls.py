@@ -104,3 +104,22 @@ def test_only_the_origin_that_added_an_article_replaces_it(tmp_path: Path) -> No
     assert item.status == "replaced" and item.message == f"replaced article {kept} " \
         "(same URL, same source)"
     assert ix.store.article_ids(url="https://wire.test/rates", origin="chat:-100") != [kept]
+
+
+def test_a_document_given_in_a_chat_claims_no_url(tmp_path: Path) -> None:
+    # An uploaded page has no fetched site to check its canonical link against: given
+    # in a chat (whose writer may be the group's own admin), it is cited without a link,
+    # so it can neither pose as reuters.com nor hold that URL against the newsroom.
+    ix = _index(tmp_path / "home")
+    spoof = (FIXTURES / "article_en.html").read_bytes()  # canonical: reuters.com
+    report = ix.add_bytes(spoof, "page.html", "text/html", origin="chat:-100")
+    assert report.count("added") == 1
+    stored = ix.store.articles_in()
+    assert [a.url for a in stored] == [None] and stored[0].title
+    assert ix.store.find_article(url=REUTERS) is None
+    # An operator's upload to the shared archive keeps it: operators are trusted.
+    shared = _index(tmp_path / "shared")
+    shared.add_bytes(spoof, "page.html", "text/html", origin="operator:1")
+    assert [a.url for a in shared.store.articles_in()] == [REUTERS]
+    ix.close()
+    shared.close()

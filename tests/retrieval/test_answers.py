@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -164,3 +165,41 @@ def test_the_archive_is_on_the_backend_this_run_is_for(seed_index: Index,
 
     assert isinstance(seed_index.store,
                       MilvusStore if archive_backend == "milvus-lite" else Store)
+
+
+TOWNS = "وأضاف التلفزيون أن الضربات شملت مناطق الرستن"
+
+
+@pytest.mark.parametrize("question", ["which towns did Syrian state television say were hit?",
+                                      "ما المناطق التي قال التلفزيون السوري إن الضربات شملتها؟"])
+def test_an_answer_in_the_next_paragraph_is_quoted_and_cited(khabar: Khabar,
+                                                             question: str) -> None:
+    """The seed names Syrian television in one paragraph and gives the towns it said
+    were hit in the next: the answer must quote the towns, cited to the seed article,
+    and show that sentence with the passage it completes."""
+    answer = khabar.ask(question)
+    assert not answer.abstained, answer.confidence
+    towns = [s for s in answer.sentences if s.text.startswith(TOWNS)]
+    assert towns, [s.text[:60] for s in answer.sentences]
+    (s,) = towns
+    src = answer.sources[s.source - 1]
+    assert src.title == "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
+    if s.position is None:  # the towns paragraph itself is shown
+        assert src.text.startswith(TOWNS)
+    else:  # a neighbour of the cited passage, shown with it, from the same article
+        assert abs(s.position - src.position) == 1 and not src.text.startswith(TOWNS)
+        assert [c.text for c in src.context] == [s.text]
+        assert [c.position for c in src.context] == [s.position]
+    check_citations(answer)
+
+
+def test_a_sentence_inherits_part_of_its_predecessors_lead_within_its_article() -> None:
+    from khabar.retrieval._answer import _inherited
+
+    # Paragraphs 5 (two sentences) and 6 of article 1, paragraph 6 of article 2.
+    out = _inherited(np.array([2.0, 0.0, -1.0, 5.0]), [(1, 5, 2), (1, 6, 1), (2, 6, 1)], 0.5)
+    # The first has no predecessor here; the second gains half of the first's lead; the
+    # next paragraph's first sentence half of the second's (as scored, not as raised);
+    # article 2's paragraph 6 follows nothing of its own article.
+    assert out.tolist() == [2.0, 1.0, -0.5, 5.0]
+    assert _inherited(np.array([0.0, 3.0]), [(1, 0, 2)], 0.8).tolist() == [0.0, 3.0]

@@ -144,7 +144,7 @@ def test_sentences_not_redundant(day: Summary) -> None:
 def test_wire_copies_stay_together_whatever_the_threshold(index: Index) -> None:
     assert index.store.stats()["linked_duplicates"] >= 4
     strict = summarize(index, since=NOW - timedelta(days=1), limit=None,
-                       config=SummaryConfig(threshold=5.0))
+                       config=SummaryConfig(threshold=5.0, lead_threshold=5.0))
     groups = sorted(sorted(u for u in urls) for urls in _story_urls(strict, index))
     assert ["https://news.example/rt.com.91337/en", "https://wire.example/macedonia"] in groups
     assert len(groups) == 7  # everything else apart, translations included

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from khabar.index import Article, Index
 
 from khabar import Settings
@@ -17,6 +19,9 @@ from khabar.store import (
     Store,
     content_hash,
 )
+from khabar.store._changes import bump_epoch
+from khabar.store._schema import f16, transaction
+from khabar.store._write import _sentence_rows
 from tests.fakes import HashEncoder
 
 BODY = ["The army said on Wednesday that it struck targets near the northern city, "
@@ -82,3 +87,25 @@ def new_article(title: str, body: list[str], url: str | None = None,
     chunks = [Chunk(i, text, lang) for i, text in enumerate(body)]
     return NewArticle(art, chunks, {"e5": HashEncoder().embed_passages(body)},
                       content_hash(art))
+
+
+def forge_vectors(store: Store, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Overwrite one space's vectors behind khabar's back, through the SQL a reindex
+    writes (one transaction, a new epoch): another model's vectors, for the tests that
+    need a store the recorded model did not make."""
+    db = store._conn()
+    with transaction(db):
+        db.execute("DELETE FROM vectors WHERE space = ?", (space,))
+        db.executemany("INSERT INTO vectors(passage_id, space, vec) VALUES (?,?,?)",
+                       ((pid, space, f16(v)) for pid, v in rows))
+        bump_epoch(db)
+
+
+def forge_sentence_vectors(store: Store, space: str,
+                           rows: Iterable[tuple[int, np.ndarray]]) -> None:
+    """Overwrite one space's sentence vectors, as :func:`forge_vectors` does vectors."""
+    db = store._conn()
+    with transaction(db):
+        db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))
+        db.executemany("INSERT INTO sentence_vectors(passage_id, space, vecs) VALUES (?,?,?)",
+                       list(_sentence_rows(db, space, rows)))

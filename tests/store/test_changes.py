@@ -10,7 +10,16 @@ import pytest
 
 from khabar.store import ArchiveStore, ChangeMark, _changes
 from tests.fakes import HashEncoder
-from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article, open_store, reopen
+from tests.store._data import (
+    BODY,
+    EXTRA,
+    FOOTBALL,
+    THIRD,
+    forge_vectors,
+    new_article,
+    open_store,
+    reopen,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,7 +85,7 @@ def test_a_reindex_or_a_compacted_log_or_another_store_is_a_reset(tmp_path: Path
     store.put(new_article("Strikes", BODY, url="https://x.test/a"))
     mark = store.change_mark()
     vecs = store.vectors("e5", [pid for pid, _, _ in store.changes_since(None).added])
-    store.replace_vectors("e5", list(vecs.items()))
+    forge_vectors(store, "e5", list(vecs.items()))
     assert store.change_mark().epoch == mark.epoch + 1
     assert store.changes_since(mark).reset
 

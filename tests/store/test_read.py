@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from khabar.store._read import NEIGHBOURS_SQL
 from khabar.text import lexical_tokens, passage_sentences
 from tests.fakes import HashEncoder
 from tests.store._data import (
@@ -142,3 +144,34 @@ def test_stored_tokens_are_the_passages_analysis(tmp_path: Path) -> None:
     assert sorted(got) == sorted(rows)
     for pid, text in rows.items():
         assert got[pid].split() == lexical_tokens(text) and got[pid]
+
+
+def test_neighbours_are_the_adjacent_paragraphs_of_the_same_article(tmp_path: Path) -> None:
+    ix = open_index(tmp_path)
+    ix.add_articles([article("Strikes", [*BODY, THIRD], url="https://x.test/a"),
+                     article("Other", [EXTRA, FOOTBALL], url="https://x.test/b")])
+    ids = {(r["article_id"], r["position"]): r["id"] for r in ix.store.iter_passages()}
+    (a, b) = sorted({art for art, _ in ids})
+    near = ix.store.neighbours([ids[(a, 1)], ids[(a, 0)], ids[(b, 1)], 999])
+    assert [p.text for p in near[ids[(a, 1)]]] == [BODY[0], THIRD]  # reading order
+    assert [p.text for p in near[ids[(a, 0)]]] == [BODY[1]]  # none before the first
+    assert [p.text for p in near[ids[(b, 1)]]] == [EXTRA]  # never another article's
+    assert near[999] == []
+    first = near[ids[(a, 1)]][0]
+    assert (first.title, first.url, first.position, first.n_passages) == \
+        ("Strikes", "https://x.test/a", 0, 3)
+    assert [p.position for p in ix.store.neighbours([ids[(a, 0)]], span=2)[ids[(a, 0)]]] \
+        == [1, 2]
+
+
+def test_neighbours_are_an_indexed_read_not_a_scan(tmp_path: Path) -> None:
+    """A question reads a handful of rows whatever the archive's size: the plan of the
+    neighbour join must search by key and index, never scan the passages."""
+    ix = open_index(tmp_path)
+    ix.add_articles([article("Strikes", [*BODY, THIRD], url="https://x.test/a")])
+    db = sqlite3.connect(ix.store.db_path)
+    plan = " | ".join(r[-1] for r in db.execute(
+        "EXPLAIN QUERY PLAN " + NEIGHBOURS_SQL.format(marks="?,?"), [1, 1, 1, 2]))
+    db.close()
+    assert "SCAN" not in plan, plan
+    assert "passages_article" in plan, plan

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from khabar.index import Article
+import pytest
+from khabar.index import Article, Index
+from khabar.retrieval._lexical import LexicalIndex
 
+from khabar import Settings
+from khabar.store import Excluding
+from tests.fakes import HashEncoder
 from tests.store._data import open_index
 
 
@@ -29,7 +34,10 @@ def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
                   store.passages([r["id"] for r in store.iter_passages()]).items()}
     ids = {a.id: a.title for a in store.articles_in()}
     seen = store.passage_filter(scope="chat:-100")
-    assert seen is not None
+    # Only the few passages it hides are read, never a set of all it shows.
+    assert isinstance(seen, Excluding)
+    assert {ids[a] for a, pid in by_article.items() if pid in seen.ids} == \
+        {"Story 4", "Story 5"}
     assert {ids[a] for a, pid in by_article.items() if pid in seen} == \
         {"Story 1", "Story 2", "Story 3"}
     assert {a.title for a in store.articles_in(scope="chat:-200")} == \
@@ -53,3 +61,38 @@ def test_a_chats_text_added_again_to_the_shared_archive_is_shared(tmp_path: Path
     assert ix.add_articles([_article(1, "Wire")], origin="chat:-200").count("unchanged") == 1
     assert ix.store.article_ids(origin="operator:9")
     ix.close()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_scope_searches_as_the_set_of_what_it_shows_would(tmp_path: Path, kind: str) -> None:
+    # Excluding other chats' passages finds what today's set of every visible passage
+    # found, in the saved index (HNSW: with deleted ids still in the graph), in the
+    # recent additions beside it, and in BM25.
+    ix = Index.open(Settings(home=tmp_path, index_type=kind), encoders=[HashEncoder()])
+    origins = [None, "chat:-100", "chat:-200", "operator:9", "chat:-1000"]
+    added = [ix.add_articles([_article(n, "Wire")], origin=origins[n % 5]).items[0].article_id
+             for n in range(40)]
+    store = ix.store
+    assert store._faiss.save(force=True)  # into the graph: deletions stay in it, marked
+    store.delete_articles([added[0], added[2], added[7]])
+    for n in range(40, 50):  # recent additions, beside the saved index
+        ix.add_articles([_article(n, "Wire")], origin=origins[n % 5])
+    index = store._faiss.by_space["e5"]
+    assert index.fresh["en"].ntotal == 10
+    if kind == "hnsw":
+        assert index.deleted["en"]
+    hidden = store.passage_filter(scope="chat:-100")
+    assert isinstance(hidden, Excluding)
+    shown = {r[0] for r in store._conn().execute(
+        "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE"
+        " a.origin IS NULL OR a.origin NOT LIKE 'chat:%' OR a.origin = 'chat:-100'")}
+    assert len(shown) == 30 - 1 and hidden.ids.isdisjoint(shown)  # article 0 deleted
+    lexical = LexicalIndex(store)
+    for text in ["harvest of the year 2013 in the valley", "Story number 21", "valley"]:
+        q = HashEncoder().embed_queries([text])[0]
+        got = store.search("e5", "en", q, 50, hidden)
+        assert got == store.search("e5", "en", q, 50, shown)
+        assert {pid for pid, _ in got} <= shown and len(got) == len(shown)
+        assert lexical.search("en", text, 50, hidden) == lexical.search("en", text, 50, shown)
+    ix.close()
+

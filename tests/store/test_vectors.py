@@ -321,3 +321,53 @@ def test_additions_after_loading_wait_beside_the_loaded_index_until_a_save(
     assert reader.search("e5", "en", q, 20) == after
     writer.close()
     reader.close()
+
+
+def _with_sentences(title: str, sentences: list[str], url: str):
+    """An article of two passages: the sentences, then the last one alone (stored as
+    "its passage vector"), with their sentence vectors."""
+    enc = HashEncoder()
+    art = new_article(title, [" ".join(sentences), sentences[-1]], url=url)
+    art.sentence_vectors = {"e5": [enc.embed_passages(sentences),
+                                   enc.embed_passages(sentences[-1:])]}
+    return art
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw"])
+def test_a_search_reads_the_vectors_its_indexes_hold_as_sqlite_holds_them(
+        tmp_path: Path, index_type: str) -> None:
+    writer = open_store(tmp_path, index_type=index_type)
+    arts = [writer.put(_with_sentences(f"A{i}", [f"Article {i} about the river {i}.",
+                                                 f"The bridge {i} was closed on day {i}."],
+                                       url=f"https://x.test/{i}")).article_id
+            for i in range(8)]
+    writer.close()
+    reader = Store(tmp_path, index_type=index_type)  # the saved files, then more
+    reader.search("e5", "en", HashEncoder().embed_queries(["river"])[0], 1)
+    writer = Store(tmp_path, index_type=index_type)
+    arts.append(writer.put(_with_sentences("A8", [FOOTBALL, "And the cup final."],
+                                           url="https://x.test/8")).article_id)
+    gone = _passage(writer, arts[2])
+    writer.delete_articles([arts[2]])
+    ids = [r["id"] for r in writer.iter_passages()]
+    want = writer.vectors("e5", [*ids, gone, 10**6])
+    got = reader.search_vectors("e5", [*ids, gone, 10**6])  # the index and its fresh one
+    assert set(got) == set(want) == set(ids) and gone not in got
+    for pid in ids:  # the same float16, rounded alike but for a rare tie (one ulp)
+        np.testing.assert_allclose(got[pid], want[pid], atol=1e-3, rtol=0)
+    index = reader._faiss.by_space["e5"]
+    assert index.fresh["en"].ntotal == 2 and (index_type == "flat" or index.deleted)
+    sentences = reader.search_sentence_vectors(["e5", "use"], [*ids, gone])
+    stored = writer.sentence_vectors("e5", ids)
+    assert set(sentences["e5"]) == set(stored) == set(ids) and sentences["use"] == {}
+    assert {len(m) for m in stored.values()} == {1, 2}
+    for pid in ids:
+        np.testing.assert_allclose(sentences["e5"][pid], stored[pid], atol=1e-3, rtol=0)
+    # After another process's write, a search's read brings the indexes up to it.
+    last = writer.put(new_article("A9", ["A river article, the tenth."],
+                                  url="https://x.test/9"))
+    new = writer.article_passages([last.article_id])[0].id
+    assert new in reader.search_vectors("e5", [new])
+    assert reader._faiss.by_space["e5"].fresh["en"].ntotal == 3
+    writer.close()
+    reader.close()

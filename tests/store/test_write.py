@@ -16,6 +16,8 @@ from tests.store._data import (
     FOOTBALL,
     THIRD,
     article,
+    forge_sentence_vectors,
+    forge_vectors,
     new_article,
     open_index,
     open_store,
@@ -113,7 +115,7 @@ def test_replaced_vectors_are_what_search_finds(tmp_path: Path) -> None:
     first, second = (r["id"] for r in store.iter_passages())
     q = HashEncoder().embed_queries([BODY[0]])[0]
     assert store.search("e5", "en", q, 1)[0][0] == first
-    store.replace_vectors("e5", [(first, -q), (second, q)])  # now the second is nearest
+    forge_vectors(store, "e5", [(first, -q), (second, q)])  # now the second is nearest
     assert store.search("e5", "en", q, 1)[0][0] == second
     assert np.allclose(store.vectors("e5", [second])[second], q, atol=1e-3)  # float16
     assert store.check([]) == []
@@ -127,7 +129,7 @@ def test_sentence_vectors_added_to_the_passages_that_lack_them(tmp_path: Path) -
     ix.store.add_sentence_vectors("e5", [(missing[0][0], np.ones((2, 64), np.float32))])
     assert [pid for pid, _ in ix.store.passages_without_sentence_vectors("e5")] == [missing[1][0]]
     assert any("sentence vectors" in f for f in ix.store.check([]))  # half done is a fault
-    ix.store.replace_sentence_vectors("e5", [])
+    forge_sentence_vectors(ix.store, "e5", [])
     assert ix.store.count_sentence_vectors() == {} and ix.store.check([]) == []
 
 

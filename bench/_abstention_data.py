@@ -1,0 +1,143 @@
+"""The raw evidence bench/abstention.py scores: each question's search, done once.
+
+For every set and each half of its articles (split by a stable hash of the group:
+the Wikipedia article for XQuAD/ARCD, the news document for NTREX), only that half
+is indexed; every sampled question is searched and what the abstention rule reads
+is kept (top hits' signals, stored tokens, sentence cosines, the lexical bridge's
+groups). A question is *answerable* when one of its relevant passages is in the
+indexed half, *not covered* when every one is in the other half: its whole article
+is absent, so nothing in the index answers it. Off-topic questions (Tatoeba's
+everyday questions, English and Arabic) are asked of each set's half 0.
+
+Embeddings are cached (``quality.CachedEncoder``); the searches' evidence is kept
+in ``bench/.cache/abstention-<key>.pkl``, so changing the rule costs no search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from clustering import EVENTS
+from khabar.index import Article, Index
+from khabar.retrieval import Khabar
+from khabar.retrieval._abstain import gather_evidence
+from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set
+
+from khabar import Settings
+from khabar.model import load_encoders
+
+SETS = ["xquad_en2ar", "xquad_ar2en", "xquad_ar2ar", "xquad_en2en", "arcd_test_ar2ar",
+        "ntrex_sent2passage_en2ar", "ntrex_sent2passage_ar2en"]
+OFF_TOPIC = "tatoeba_bitext_ar2en"
+
+
+def group_of(doc: dict) -> str:
+    """The unit removed together: a Wikipedia article (its title), or a news event —
+    every NTREX document on it, from any outlet (``clustering.EVENTS``, judged by
+    reading them; ``ntrex-ar-bbc.381790-0`` → ``bbc.381790`` → its event). Removing
+    one outlet's report of the Palu earthquake while six others stay leaves the
+    question covered: counting it "not covered" would punish a right answer."""
+    if doc["id"].startswith("ntrex"):
+        doc_id = doc["id"].rsplit("-", 1)[0].split("-", 2)[-1]
+        return _EVENT.get(doc_id, doc_id)
+    return doc.get("title") or doc["id"]
+
+
+_EVENT = {d: group[0] for group in EVENTS for d in group}
+
+
+def half_of(doc: dict) -> int:
+    return int(hashlib.md5(group_of(doc).encode()).hexdigest(), 16) % 2
+
+
+def off_topic_questions(n: int) -> list[dict]:
+    """Everyday questions (Tatoeba sentences ending in a question mark), both languages."""
+    corpus, queries, _ = load_set(DEFAULT_DATA / OFF_TOPIC)
+    en = [d for d in corpus if d["text"].rstrip().endswith("?")]
+    ar = [q for q in queries if q["text"].rstrip().endswith(("؟", "?"))]
+    rng = np.random.default_rng(1)
+    pick = [en[i] for i in rng.choice(len(en), min(n, len(en)), replace=False)]
+    pick += [ar[i] for i in rng.choice(len(ar), min(n, len(ar)), replace=False)]
+    return pick
+
+
+def distractors(name: str) -> list[dict]:
+    """For the mixed archive: passages of another family, both languages, that answer
+    none of the set's questions (news beside Wikipedia, Wikipedia beside news)."""
+    other = ["xquad_ar2en", "xquad_en2ar"] if name.startswith("ntrex") else \
+        ["ntrex_sent2passage_en2ar", "ntrex_sent2passage_ar2en"]
+    return [d for s in other for d in load_set(DEFAULT_DATA / s)[0]]
+
+
+def collect(name: str, encoders, max_queries: int, off_topic: list[dict],
+            mixed: bool = False) -> list[dict]:
+    """The set's questions over each half (``mixed``: with the other family's passages
+    in both languages beside it, as in an archive of mixed news)."""
+    corpus, queries, qrels = load_set(DEFAULT_DATA / name)
+    extra = distractors(name) if mixed else []
+    half = {d["id"]: half_of(d) for d in corpus}
+    queries = [q for q in queries if q["id"] in qrels]
+    rng = np.random.default_rng(0)
+    if max_queries and len(queries) > max_queries:
+        queries = [queries[i] for i in rng.choice(len(queries), max_queries, replace=False)]
+    rows = []
+    for indexed in (0, 1):
+        with tempfile.TemporaryDirectory() as home:
+            index = Index.open(Settings(home=Path(home)), encoders=encoders)
+            for d in [*corpus, *extra]:
+                if half.get(d["id"], indexed) != indexed:
+                    continue
+                art = Article(title=d.get("title") or "", paragraphs=[d["text"]],
+                              url=f"bench://{d['id']}", lang=d.get("lang"))
+                index.store.put(index.prepare(art), dup_threshold=None)
+            index.store.flush()
+            khabar = Khabar(index)
+            asked = [(q, "answerable" if any(half.get(r) == indexed for r in qrels[q["id"]])
+                      else "not_covered") for q in queries]
+            if indexed == 0:
+                asked += [(q, "off_topic") for q in off_topic]
+            for q, kind in asked:
+                query = khabar.understand(q["text"], read_filters=False)
+                result = khabar.search(query, k=10)
+                ev = gather_evidence(index, khabar.searcher, query, result)
+                got = [h.passage.url.removeprefix("bench://") for h in result.hits[:5]]
+                relevant = [g in qrels.get(q["id"], set()) for g in got]
+                rows.append({"set": name, "half": indexed, "qid": q["id"], "kind": kind,
+                             "lang": query.lang, "evidence": ev, "relevant": relevant,
+                             "top_relevant": bool(relevant and relevant[0])})
+            index.close()
+    return rows
+
+
+def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = False,
+         mixed: bool = False) -> dict[str, list[dict]]:
+    """Each set's rows, from the cache where this exact sampling was searched before."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
+    encoders = None
+    off = off_topic_questions(n_off_topic)
+    out = {}
+    for name in sets:
+        key = hashlib.sha1(json.dumps([name, max_queries, n_off_topic, 4]
+                                    + (["events"] if name.startswith("ntrex") else [])
+                                    + (["mixed"] if mixed else [])).encode()).hexdigest()
+        path = CACHE / f"abstention-{key[:12]}.pkl"
+        if path.exists() and not refresh:
+            out[name] = pickle.loads(path.read_bytes())
+            continue
+        if encoders is None:
+            encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
+        t0, c0 = time.perf_counter(), time.process_time()
+        out[name] = collect(name, encoders, max_queries, off, mixed)
+        path.write_bytes(pickle.dumps(out[name]))
+        print(f"# searched {name}{' mixed' if mixed else ''}: {len(out[name])} questions, "
+              f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU",
+              flush=True)
+    return out

@@ -1,0 +1,234 @@
+"""What the decision to answer reads: the evidence of the top passages.
+
+Gathered once per question from what search already has (signals, query vectors)
+and a few store reads (stored BM25 tokens, sentence vectors of the top passages),
+so that the rule can be scored offline on cached evidence (bench/abstention.py)
+exactly as it runs in :func:`~khabar.retrieval._answer.compose`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from khabar.text import lexical_tokens
+
+from ._types import Archive, Hit, Query
+
+if TYPE_CHECKING:
+    from ._bridge import LexicalBridge
+    from ._search import Searcher, SearchResult
+
+TOP = 3  # passages whose evidence counts
+
+
+@dataclass
+class PassageEvidence:
+    lang: str
+    signals: dict[str, float]  # the search's, per encoder, whole and best sentence, fused
+    tokens: frozenset[str]  # its BM25 tokens as stored at ingest
+    sentences: dict[str, np.ndarray]  # per encoder space, each sentence's cosine
+
+
+@dataclass
+class Evidence:
+    lang: str  # the question's
+    words: list[str]  # the question's BM25 tokens
+    # Per other language of a top passage: the bridge's groups (weight, tokens), one
+    # per question word, its translations as that language's BM25 tokens.
+    bridge: dict[str, list[tuple[float, list[str]]]] = field(default_factory=dict)
+    hits: list[PassageEvidence] = field(default_factory=list)
+
+
+def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Sequence[Hit],
+           query_vectors: Mapping[str, np.ndarray] | None = None, top: int = TOP) -> Evidence:
+    """The evidence of ``hits[:top]`` (``query_vectors``: the search's, per space)."""
+    head = list(hits[:top])
+    ids = [h.passage.id for h in head]
+    stored = index.store.passage_tokens(ids)
+    qvecs = dict(query_vectors or {})
+    sentences: dict[int, dict[str, np.ndarray]] = {pid: {} for pid in ids}
+    for space, q in qvecs.items():
+        for pid, mat in index.store.sentence_vectors(space, ids).items():
+            if len(mat):
+                sentences[pid][space] = mat @ q
+    out = Evidence(query.lang, lexical_tokens(query.search_text))
+    for h in head:
+        tok = stored.get(h.passage.id)
+        tokens = frozenset(tok.split() if tok is not None else lexical_tokens(h.passage.text))
+        out.hits.append(PassageEvidence(h.passage.lang, dict(h.signals), tokens,
+                                        sentences[h.passage.id]))
+    if bridge is not None:
+        for lang in {p.lang for p in out.hits} - {query.lang}:
+            out.bridge[lang] = bridge.query_groups(query.search_text, lang)
+    return out
+
+
+def gather_evidence(index: Archive, searcher: Searcher, query: Query, result: SearchResult,
+                    top: int = 5) -> Evidence:
+    """:func:`gather` after :meth:`Searcher.search` (the bench keeps 5 to try depths)."""
+    return gather(index, searcher.bridge, query, result.hits, result.query_vectors, top)
+
+
+# -- features ---------------------------------------------------------------------------
+def _window(cos: np.ndarray) -> float:
+    """The best sentence taken with its better neighbour (an answer introduced in one
+    sentence and given in the next), as the mean of the two."""
+    if len(cos) < 2:
+        return float(cos.max()) if len(cos) else 0.0
+    nxt = np.maximum(np.r_[cos[1:], -1.0], np.r_[-1.0, cos[:-1]])
+    return float(((cos + nxt) / 2).max())
+
+
+def _coverage(ev: Evidence, p: PassageEvidence) -> float:
+    """Share of the question's words found in the passage: its own tokens in its
+    language, else through the bridge (a word counts when one of its translations is
+    there). Bridge groups are weighted by their cosine (names double)."""
+    if p.lang == ev.lang:
+        words = set(ev.words)
+        return len(words & p.tokens) / len(words) if words else 0.0
+    groups = ev.bridge.get(p.lang) or []
+    # Out of every question word: one the bridge found no translation for ("Cairo" in
+    # an archive that never names it) counts as missing, not as absent from the
+    # question. A found word counts by its cosine (a name's doubled), out of 1 (2).
+    total = sum(2.0 if w > 1.0 else 1.0 for w, _ in groups) + max(
+        len(set(ev.words)) - len(groups), 0)
+    if not total:
+        return 0.0
+    return sum(w for w, toks in groups if p.tokens.intersection(toks)) / total
+
+
+def all_features(ev: Evidence, top: int = TOP) -> dict[str, float]:
+    """Every measured feature of the best evidence among the top passages (the bench
+    tries subsets; the shipped model names the ones it reads)."""
+    head = ev.hits[:top]
+    if not head:
+        return {}
+    f: dict[str, float] = {}
+    for space in ("e5", "use"):
+        f[space] = max(p.signals.get(space, 0.0) for p in head)
+        sent = [p.sentences.get(space) for p in head]
+        f[space + "_sent"] = max(float(s.max()) if s is not None and len(s)
+                                 else p.signals.get(space + "_sent", p.signals.get(space, 0.0))
+                                 for p, s in zip(head, sent, strict=True))
+        f[space + "_win"] = max(_window(s) if s is not None and len(s)
+                                else p.signals.get(space, 0.0)
+                                for p, s in zip(head, sent, strict=True))
+        # how far the top passage stands out from the next ones (pool-size dependent)
+        tops = sorted((p.signals.get(space + "_sent", p.signals.get(space, 0.0))
+                       for p in ev.hits[:5]), reverse=True)
+        f[space + "_gap"] = tops[0] - tops[1] if len(tops) > 1 else 0.0
+    cross = 1.0 if head[0].lang != ev.lang else 0.0
+    f["cross"] = cross
+    for pair in ("en_en", "ar_ar", "en_ar", "ar_en"):
+        f["pair_" + pair] = 1.0 if f"{ev.lang}_{head[0].lang}" == pair else 0.0
+    same = [p for p in head if p.lang == ev.lang]
+    words = set(ev.words)
+    f["coverage_same"] = max((len(words & p.tokens) / len(words) for p in same),
+                             default=0.0) if words else 0.0
+    f["coverage"] = max(_coverage(ev, p) for p in head)
+    f["coverage_top"] = _coverage(ev, head[0])
+    f["n_words"] = float(len(words))
+    top1 = head[0].signals
+    f["fused"] = top1.get("fused", 0.0)
+    second = ev.hits[1].signals.get("fused", 0.0) if len(ev.hits) > 1 else 0.0
+    f["fused_gap"] = f["fused"] - second
+    ranks = [top1.get(k) for k in ("e5_rank", "use_rank", "bm25_rank", "bridge_rank")]
+    ranks = [r for r in ranks if r is not None]
+    f["agree"] = float(np.mean([r == 1 for r in ranks])) if ranks else 0.0
+    f["agree_rr"] = float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
+    for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win"):
+        f[k + "_cross"] = f[k] * cross
+    return f
+
+
+def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
+    """One top passage's evidence, calibrated by its language pair: a passage in the
+    question's language and one across languages score on different scales (e5's
+    cross-language cosines sit lower; BM25 needs a shared language, the bridge not)."""
+    f: dict[str, float] = {}
+    for space in ("e5", "use"):
+        whole = p.signals.get(space, 0.0)
+        s = p.sentences.get(space)
+        f[space] = whole
+        f[space + "_sent"] = float(s.max()) if s is not None and len(s) else \
+            p.signals.get(space + "_sent", whole)
+        f[space + "_win"] = _window(s) if s is not None and len(s) else whole
+    cross = 1.0 if p.lang != ev.lang else 0.0
+    f["cross"] = cross
+    for pair in ("en_ar", "ar_en", "ar_ar"):
+        f["pair_" + pair] = 1.0 if f"{ev.lang}_{p.lang}" == pair else 0.0
+    f["coverage"] = _coverage(ev, p)
+    # BM25 in its language (the bridge's across): rare words weigh, so a question of
+    # common words ("what can I do now?") that matches everything gains little.
+    f["lexical"] = p.signals.get("bm25" if not cross else "bridge", 0.0)
+    n = len(set(ev.words))
+    f["lexical_word"] = f["lexical"] / max(n, 1)
+    f["short"] = 1.0 / (n + 1)
+    f["fused"] = p.signals.get("fused", 0.0)
+    ranks = [r for k in ("e5_rank", "use_rank", "bm25_rank", "bridge_rank")
+             if (r := p.signals.get(k)) is not None]
+    f["agree"] = float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
+    for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win", "coverage", "fused",
+              "agree", "lexical", "lexical_word", "short"):
+        f[k + "_cross"] = f[k] * cross
+    return f
+
+
+# -- the shipped model --------------------------------------------------------------------
+MODEL_FILE = "abstention_model.json"
+
+
+@dataclass(frozen=True)
+class AbstentionModel:
+    """Logistic regression over one passage's standardised features: the probability
+    that it answers. A question's confidence is its best top passage's. Fitted and
+    written by bench/abstention.py (``--write``) on the shareable benchmark sets."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object]) -> AbstentionModel:
+        def floats(key: str) -> tuple[float, ...]:
+            value = d[key]
+            assert isinstance(value, list)
+            return tuple(float(v) for v in value)
+
+        features = d["features"]
+        assert isinstance(features, list)
+        model = cls(tuple(str(f) for f in features), floats("mean"), floats("scale"),
+                     floats("coef"), float(d["intercept"]))  # type: ignore[arg-type]
+        if not len(model.features) == len(model.mean) == len(model.scale) == len(model.coef):
+            raise ValueError("abstention model: features and coefficients differ in length")
+        return model
+
+    @classmethod
+    def shipped(cls) -> AbstentionModel:
+        return _shipped()
+
+    def passage_probability(self, ev: Evidence, p: PassageEvidence) -> float:
+        f = passage_features(ev, p)
+        x = (np.array([f.get(n, 0.0) for n in self.features]) - self.mean) / self.scale
+        z = float(x @ np.asarray(self.coef)) + self.intercept
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+    def confidence(self, ev: Evidence, top: int = TOP) -> float:
+        """Estimated probability that the best of the top passages answers."""
+        return max((self.passage_probability(ev, p) for p in ev.hits[:top]), default=0.0)
+
+
+@cache
+def _shipped() -> AbstentionModel:
+    text = resources.files("khabar.retrieval").joinpath(MODEL_FILE).read_text("utf-8")
+    data = json.loads(text)
+    return AbstentionModel.from_dict(data["model"])

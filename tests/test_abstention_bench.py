@@ -1,0 +1,55 @@
+"""bench/abstention.py is honest: a news event's reports are removed together, and no
+scored question trains the model that scores it (no model needed)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NTREX = REPO.parent / "shared" / "data" / "raw" / "ntrex"
+
+pytestmark = [pytest.mark.bench,
+              pytest.mark.skipif(not NTREX.is_dir(), reason="needs ../shared/data")]
+
+
+@pytest.fixture(scope="module")
+def bench():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import _abstention_data
+        import abstention
+        yield abstention, _abstention_data
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+
+
+def test_every_report_of_an_event_is_in_one_half(bench) -> None:  # type: ignore[no-untyped-def]
+    _, data = bench
+    from clustering import EVENTS
+
+    for group in EVENTS:
+        halves = {data.half_of({"id": f"ntrex-ar-{doc}-0"}) for doc in group}
+        assert len(halves) == 1, group  # "not covered" means no outlet's report is indexed
+    # Wikipedia: by article, whatever the paragraph
+    assert data.half_of({"id": "a", "title": "Normans"}) == \
+        data.half_of({"id": "b", "title": "Normans"})
+
+
+def test_only_the_training_half_of_off_topic_questions_trains(bench) -> None:  # type: ignore[no-untyped-def]
+    abstention, _ = bench
+    rows = [{"kind": "answerable", "relevant": [False, True, False], "split": ""},
+            {"kind": "answerable", "relevant": [False, False, False], "split": ""},
+            {"kind": "not_covered", "relevant": [False] * 3, "split": ""},
+            {"kind": "off_topic", "relevant": [False] * 3, "split": "train"},
+            {"kind": "off_topic", "relevant": [False] * 3, "split": "score"}]
+    mats = [np.full((3, 1), float(i)) for i in range(len(rows))]
+    x, y = abstention.training(rows, mats)
+    # the relevant passage of the first question; nothing of the unanswered second;
+    # every passage of the not-covered and the training off-topic question; nothing
+    # of the scored off-topic one
+    assert x[:, 0].tolist() == [0.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0]
+    assert y.tolist() == [1, 0, 0, 0, 0, 0, 0]
