@@ -55,7 +55,8 @@ from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
-from ._types import StoredArticle, StoredPassage
+from ._types import Allowed, Excluding, StoredArticle, StoredPassage
+from ._vectors import _HOW as SENTENCES_HOW
 from ._vectors import SpaceInfo
 from ._write import NewArticle, PutResult, PutStatus
 
@@ -396,6 +397,13 @@ class MilvusStore:
         if not replace and n > 0:
             for space in spaces:
                 old = current.get(space.name)
+                if old is not None and old.model == space.model \
+                        and old.sentences != space.sentences:
+                    raise ModelMismatchError(
+                        f"the store at {self.uri} has {space.name} sentence vectors made "
+                        f"{SENTENCES_HOW[old.sentences]}, not "
+                        f"{SENTENCES_HOW[space.sentences]}; a store never mixes them. "
+                        "Run `khabar reindex` to make them all anew.")
                 if old is not None and old.fingerprint != space.fingerprint:
                     raise ModelMismatchError(
                         f"the store at {self.uri} was built with model {old.fingerprint!r}, "
@@ -809,6 +817,28 @@ class MilvusStore:
             "passages", f"id in {_ids(chunk)} and {self._live(st)}", self._PASSAGE_FIELDS)]
         return {p.id: p for p in self._stored(rows, st)}
 
+    def neighbours(self, ids: Sequence[int], span: int = 1) -> dict[int, list[StoredPassage]]:
+        """Each passage's neighbours in its article (within ``span`` positions, itself
+        excluded), in reading order: one query for the passages' places, one for the
+        paragraphs around them (a handful of rows each, whatever the archive's size)."""
+        st = self._state(fresh=False)
+        uniq = sorted(set(ids))
+        places = {int(r["id"]): (int(r["article_id"]), int(r["position"]))
+                  for chunk in _chunks(uniq) for r in self._query(
+                      "passages", f"id in {_ids(chunk)} and {self._live(st)}",
+                      ["id", "article_id", "position"])}
+        around = [f"(article_id == {a} and position >= {p - span} and position <= {p + span})"
+                  for a, p in dict.fromkeys(places.values())]
+        rows = [r for i in range(0, len(around), 100) for r in self._query(
+            "passages", f"({' or '.join(around[i:i + 100])}) and {self._live(st)}",
+            self._PASSAGE_FIELDS)]
+        near = self._stored(rows, st)
+        out: dict[int, list[StoredPassage]] = {pid: [] for pid in ids}
+        for pid, (art, pos) in places.items():
+            out[pid] = [q for q in near if q.article_id == art and q.id != pid
+                        and abs(q.position - pos) <= span]
+        return out
+
     def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
                          ) -> list[StoredPassage]:
         st = self._state(fresh=False)
@@ -865,12 +895,18 @@ class MilvusStore:
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
-                       ) -> set[int] | None:
+                       ) -> set[int] | Excluding | None:
         st = self._state(fresh=False)
         if scope is not None and not self._others_private(scope, st):
             scope = None
         if not (outlets or since or until or langs or origin or scope):
             return None
+        if scope and not (outlets or since or until or langs or origin):
+            # A scope alone: the few passages it hides (other chats' own), read through
+            # the passages' copy of their article's origin, never a set of all it shows.
+            return Excluding(int(r["id"]) for r in self._query(
+                "passages", f'origin like "{PRIVATE}%" and origin != {lit(scope)} and '
+                f"{self._live(st)}", ["id"]))
         where = [self._live(st)]
         if outlets:
             lows = json.dumps([o.lower() for o in outlets], ensure_ascii=False)
@@ -945,17 +981,38 @@ class MilvusStore:
         info = self.spaces().get(space)
         if info is None:
             return {}
-        out: dict[int, np.ndarray] = {}
+        return self.search_sentence_vectors([space], ids)[space]
+
+    def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """:meth:`vectors`: Milvus keeps no copy in this process to read them from."""
+        return self.vectors(space, ids)
+
+    def search_sentence_vectors(self, spaces: Sequence[str], ids: Sequence[int]
+                                ) -> dict[str, dict[int, np.ndarray]]:
+        """:meth:`sentence_vectors` of several spaces in one query per batch of ids."""
+        infos = self.spaces()
+        known = [s for s in spaces if s in infos]
+        out: dict[str, dict[int, np.ndarray]] = {s: {} for s in spaces}
+        if not known:
+            return out
+        fields = ["id", *(f"{k}_{s}" for s in known for k in ("v", "s"))]
         for chunk in _chunks(sorted(set(ids))):
-            for r in self._query("passages", f"id in {_ids(chunk)}",
-                                 ["id", f"v_{space}", f"s_{space}"]):
-                blob = r[f"s_{space}"]
-                if blob == NO_SENTENCES:
-                    continue
-                out[int(r["id"])] = (from_q8(base64.b64decode(blob), info.dim) if blob else
-                                     np.asarray(r[f"v_{space}"], dtype=np.float32
-                                                ).reshape(1, -1))
+            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
+                for space in known:
+                    mat = self._sentence_matrix(r, space, infos[space].dim)
+                    if mat is not None:
+                        out[space][int(r["id"])] = mat
         return out
+
+    @staticmethod
+    def _sentence_matrix(row: Mapping[str, Any], space: str, dim: int) -> np.ndarray | None:
+        """A row's sentence vectors: none, the stored matrix, or (one sentence) the
+        passage's own vector."""
+        blob = row[f"s_{space}"]
+        if blob == NO_SENTENCES:
+            return None
+        return (from_q8(base64.b64decode(blob), dim) if blob else
+                np.asarray(row[f"v_{space}"], dtype=np.float32).reshape(1, -1))
 
     def count_sentence_vectors(self) -> dict[str, int]:
         st = self._state()
@@ -989,16 +1046,23 @@ class MilvusStore:
         return vecs.mean(axis=0), len(rows)
 
     # -- search --------------------------------------------------------------------------
+    @staticmethod
+    def _allowed_expr(allowed: Allowed | None) -> str:
+        """The filter of a search's ``allowed``: ids in a set, or not in an Excluding's."""
+        if allowed is None:
+            return ""
+        if isinstance(allowed, Excluding):
+            return f" and not (id in {_ids(sorted(allowed.ids))})" if allowed.ids else ""
+        return f" and id in {_ids(sorted(allowed))}"
+
     def _search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
-                     allowed: set[int] | None) -> list[list[tuple[int, float]]]:
+                     allowed: Allowed | None) -> list[list[tuple[int, float]]]:
         if not self._has_passages() or space not in self.spaces():
             return [[] for _ in range(len(queries))]
         if allowed is not None and not allowed:
             return [[] for _ in range(len(queries))]
         st = self._state(fresh=False)
-        expr = f"lang == {lit(lang)} and {self._live(st)}"
-        if allowed is not None:
-            expr += f" and id in {_ids(sorted(allowed))}"
+        expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
         with self._lock:
             found = self._client.search(
                 self._name("passages"), data=np.asarray(queries, dtype=np.float32).tolist(),
@@ -1009,21 +1073,19 @@ class MilvusStore:
                  if int(h["id"]) not in pending] for hits in found]
 
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
-               allowed: set[int] | None = None) -> list[tuple[int, float]]:
+               allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Top ``k`` passages of one language by inner product in ``space``."""
         return self._search_many(space, lang, np.asarray(query).reshape(1, -1), k,
                                  allowed)[0]
 
     def lexical_search(self, lang: str, tokens: Sequence[str], k: int,
-                       allowed: set[int] | None = None) -> list[tuple[int, float]]:
+                       allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Milvus's own BM25 over khabar's stored tokens (the same analysis as the
         in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
         if not self._has_passages() or not tokens:
             return []
         st = self._state(fresh=False)
-        expr = f"lang == {lit(lang)} and {self._live(st)}"
-        if allowed is not None:
-            expr += f" and id in {_ids(sorted(allowed))}"
+        expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
         with self._lock:
             found = self._client.search(
                 self._name("passages"), data=[" ".join(tokens)], anns_field="sparse",

@@ -282,6 +282,7 @@ def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
 
     from khabar import Settings
     from khabar.model import embed_for_store
+    from tests.store._data import forge_sentence_vectors
 
     # A store from before late chunking: each sentence embedded alone.
     ix = Index.open(Settings(home=khabar_home, sentence_method="each"), encoders=encoders)
@@ -304,8 +305,8 @@ def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
     ix = Index.open(Settings(home=khabar_home), encoders=encoders)
     rows = [(r["id"], r["text"]) for r in ix.store.iter_passages()]
     each = embed_for_store(encoders[:1], [t for _, t in rows]).sentences["e5"]
-    ix.store.replace_sentence_vectors("e5", [(pid, m) for (pid, _), m in
-                                             zip(rows, each, strict=True)])
+    forge_sentence_vectors(ix.store, "e5", [(pid, m) for (pid, _), m in
+                                            zip(rows, each, strict=True)])
     ix.close()
     r = khabar("check", home=khabar_home, env=late)
     assert r.returncode == EXIT_FAULT and "sentence vectors that differ" in r.stdout, r.stdout
