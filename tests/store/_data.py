@@ -89,10 +89,15 @@ def new_article(title: str, body: list[str], url: str | None = None,
                       content_hash(art))
 
 
-def forge_vectors(store: Store, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
+def forge_vectors(store: ArchiveStore, space: str, rows: Iterable[tuple[int, np.ndarray]]
+                  ) -> None:
     """Overwrite one space's vectors behind khabar's back, through the SQL a reindex
     writes (one transaction, a new epoch): another model's vectors, for the tests that
-    need a store the recorded model did not make."""
+    need a store the recorded model did not make. On Milvus, its rows rewritten."""
+    if isinstance(store, MilvusStore):
+        store.replace_vectors(space, rows)
+        return
+    assert isinstance(store, Store)
     db = store._conn()
     with transaction(db):
         db.execute("DELETE FROM vectors WHERE space = ?", (space,))
@@ -101,9 +106,13 @@ def forge_vectors(store: Store, space: str, rows: Iterable[tuple[int, np.ndarray
         bump_epoch(db)
 
 
-def forge_sentence_vectors(store: Store, space: str,
+def forge_sentence_vectors(store: ArchiveStore, space: str,
                            rows: Iterable[tuple[int, np.ndarray]]) -> None:
     """Overwrite one space's sentence vectors, as :func:`forge_vectors` does vectors."""
+    if isinstance(store, MilvusStore):
+        store.replace_sentence_vectors(space, rows)
+        return
+    assert isinstance(store, Store)
     db = store._conn()
     with transaction(db):
         db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))

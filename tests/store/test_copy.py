@@ -8,7 +8,7 @@ import numpy as np
 from khabar.index import Article, Index
 
 from khabar import Settings
-from khabar.store import MilvusStore, Store
+from khabar.store import Excluding, MilvusStore, Store
 from khabar.store._migrate import migrate
 from tests.fakes import HashEncoder
 from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD
@@ -51,9 +51,11 @@ def test_sqlite_to_milvus_and_back_keeps_everything_and_resumes(tmp_path: Path) 
         assert mp.text == sp.text
         assert np.allclose(milvus.vectors("e5", [mp.id])[mp.id],
                            source.vectors("e5", [sp.id])[sp.id])
-    assert milvus.passage_filter(scope="chat:-200") == {
+    hidden = milvus.passage_filter(scope="chat:-200")  # the other chat's passages
+    assert isinstance(hidden, Excluding)
+    assert hidden.ids == {
         p.id for p in milvus.article_passages([a.id for a in milvus.articles_in()])
-        if p.url != "https://a.test/4"}
+        if p.url == "https://a.test/4"}
 
     # Again (as after a stop): nothing written twice.
     again = migrate(source, milvus)
