@@ -40,6 +40,9 @@ def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
         {"Story 4", "Story 5"}
     assert {ids[a] for a, pid in by_article.items() if pid in seen} == \
         {"Story 1", "Story 2", "Story 3"}
+    q = HashEncoder().embed_queries(["the harvest in the valley"])[0]
+    assert {pid for pid, _ in store.search("e5", "en", q, 10, seen)} == \
+        {pid for pid in by_article.values() if pid in seen}
     assert {a.title for a in store.articles_in(scope="chat:-200")} == \
         {"Story 1", "Story 2", "Story 4"}
     assert dict(store.outlets(scope="chat:-100")) == {"Wire": 1, "Desk": 1, "Mine": 1}
