@@ -23,10 +23,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 ARG TORCH_VERSION=2.13.0
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION}"
 
-# khabar with the bot's extra (.dockerignore keeps virtualenvs, data and .git out).
+# khabar with the bot's extra, and Milvus's client for an archive on a Milvus server
+# (docker-compose.yml; .dockerignore keeps virtualenvs, data and .git out).
 WORKDIR /src
 COPY . .
-RUN pip install ".[telegram]" && cd / && rm -rf /src
+RUN pip install ".[telegram,milvus]" && cd / && rm -rf /src
 
 # Not root: a user of its own, owning only the data volume (models, store, bot state).
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin khabar \

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from khabar import Settings
     from khabar.model import Encoder
-    from khabar.store import Store
+    from khabar.store import ArchiveStore
 # index and retrieval (torch, langchain: seconds) are imported by the commands that
 # need them, so --help and argument errors answer at once.
 
@@ -182,11 +182,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAULT if report.errors else EXIT_OK
 
 
-def _store(settings: Settings) -> Store:  # without loading the model
-    from khabar.store import Store
+def _store(settings: Settings) -> ArchiveStore:  # without loading the model
+    from khabar.store import open_store
 
-    return Store(settings.store_dir, index_type=settings.index_type,
-                 hnsw_threshold=settings.hnsw_threshold)
+    return open_store(settings)
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -203,6 +202,36 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
         _console().print(stats_table(stats))
     return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy the configured archive to ``--to`` (no model: the vectors go as stored)."""
+    from khabar import ConfigError
+    from khabar.store import open_store
+    from khabar.store._migrate import migrate
+
+    target_settings = settings.with_(store=args.to)
+    if target_settings.store_location == settings.store_location:
+        raise ConfigError("--to names the store being copied")
+    source, target = _store(settings), open_store(target_settings)
+    try:
+        with _status("copying…") as progress:
+            report = migrate(source, target,
+                             progress=lambda done, n: progress(f"copying… {done}/{n}"))
+    finally:
+        source.close()
+        target.close()
+    if args.json:
+        _print_json({"counts": report.counts, "source_faults": report.source_faults,
+                     "target_faults": report.target_faults})
+    else:
+        print(", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+              or "nothing to copy")
+        for fault in report.source_faults:
+            print(redact(f"source: {fault}"))
+        for fault in report.target_faults:
+            print(redact(f"target: {fault}"))
+    return EXIT_OK if report.ok else EXIT_FAULT
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -260,8 +289,8 @@ SAMPLE = 16  # passages whose vectors check embeds again
 SAME_VECTOR = 0.99  # float16 storage moves a vector by ~1e-4 of cosine
 
 
-def _sampled_vectors(store: Store, encoders: Sequence[Encoder], methods: dict[str, str]
-                     ) -> list[str]:
+def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
+                     methods: dict[str, str]) -> list[str]:
     """Faults where stored vectors were not made by the configured encoders (the same
     fingerprint, other vectors: a store written by hand, or by an older khabar's
     interrupted reindex), or sentence vectors not made the store's way (``methods``):
@@ -361,7 +390,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _reindex_space(store: Store, enc: Encoder, todo: list[tuple[int, str]],
+def _reindex_space(store: ArchiveStore, enc: Encoder, todo: list[tuple[int, str]],
                    sentences: bool, *, late: bool, batch: int = 64) -> None:
     from tqdm import tqdm
 
@@ -377,8 +406,8 @@ def _reindex_space(store: Store, enc: Encoder, todo: list[tuple[int, str]],
                             embedded.sentences[enc.space] if sentences else None)
 
 
-def _add_sentence_vectors(store: Store, encoders: Sequence[Encoder], settings: Settings
-                          ) -> int:
+def _add_sentence_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
+                          settings: Settings) -> int:
     """Embed the sentences of passages that have none (the store's way), reusing
     their passage vectors where each sentence is embedded on its own."""
     import numpy as np
@@ -658,6 +687,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("check", "verify the store; exit 1 on any fault", cmd_check)
     c.add_argument("--no-model", dest="model", action="store_false",
                    help="skip the model fingerprint check (no model load)")
+
+    mg = command("migrate", "copy the archive to another store (SQLite <-> Milvus) without "
+                 "embedding again; resumable, checked on both sides", cmd_migrate)
+    mg.add_argument("--to", required=True, metavar="STORE",
+                    help="a folder, milvus-lite:///path/khabar.db or milvus://host:19530")
+    mg.add_argument("--json", action="store_true", help="print the report as JSON")
 
     sm = command("summary", "what the indexed news covered: stories across outlets",
                  cmd_summary)

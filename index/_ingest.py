@@ -29,7 +29,15 @@ from khabar.model._encoders import (
     space_info,
 )
 from khabar.model._onnx import OnnxEncoder
-from khabar.store import Article, Chunk, NewArticle, PutResult, Store, content_hash
+from khabar.store import (
+    ArchiveStore,
+    Article,
+    Chunk,
+    NewArticle,
+    PutResult,
+    content_hash,
+    open_store,
+)
 from khabar.store._origin import is_private
 from khabar.text import strip_controls
 
@@ -111,7 +119,7 @@ class Index:
     Open it once per process (loading the model takes seconds) and share it.
     """
 
-    def __init__(self, settings: Settings, store: Store, encoders: Sequence[Encoder]):
+    def __init__(self, settings: Settings, store: ArchiveStore, encoders: Sequence[Encoder]):
         self.settings = settings
         self.store = store
         self.encoders = list(encoders)
@@ -127,8 +135,7 @@ class Index:
     @classmethod
     def open(cls, settings: Settings, *, progress: Callable[[str], None] | None = None,
              encoders: Sequence[Encoder] | None = None) -> Index:
-        store = Store(settings.store_dir, index_type=settings.index_type,
-                      hnsw_threshold=settings.hnsw_threshold)
+        store = open_store(settings)
         try:
             return cls(settings, store, encoders if encoders is not None
                        else load_encoders(settings, progress))

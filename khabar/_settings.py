@@ -79,6 +79,30 @@ def default_home() -> Path:
     return data
 
 
+StoreKind = Literal["sqlite", "milvus-lite", "milvus"]
+"""The store's backends (see ``Settings.store``)."""
+
+
+def parse_store(value: str) -> tuple[StoreKind, str]:
+    """``KHABAR_STORE`` as (backend, where): a folder, ``milvus-lite:///path/file.db``
+    (the file) or ``milvus://host[:port]`` (host:port, 19530 by default)."""
+    if "://" not in value:
+        return "sqlite", str(Path(value).expanduser())
+    scheme, rest = value.split("://", 1)
+    if scheme == "milvus-lite":
+        if not rest.startswith("/") or rest.endswith("/") or len(rest) < 2:
+            raise ValueError("milvus-lite needs an absolute file path: "
+                             "milvus-lite:///path/khabar.db")
+        return "milvus-lite", rest
+    if scheme == "milvus":
+        host, _, port = rest.rstrip("/").partition(":")
+        if not host or "/" in host or (port and not port.isdigit()):
+            raise ValueError("a Milvus server is milvus://host:port, e.g. milvus://localhost:19530")
+        return "milvus", f"{host}:{port or 19530}"
+    raise ValueError(f"unknown store scheme {scheme!r}: use a folder, "
+                     "milvus-lite:///path/khabar.db or milvus://host:19530")
+
+
 class Settings(BaseSettings):
     """Every setting of khabar. Field ``x`` is read from ``KHABAR_X`` by :meth:`load`."""
 
@@ -103,6 +127,11 @@ class Settings(BaseSettings):
     onnx_threads: NonNegativeInt = 0
     # Second encoder fused with the model for cross-language search.
     second_encoder: Literal["use", "none"] = "use"
+    # Where the archive lives: a folder (SQLite + FAISS; default: <home>/store),
+    # milvus-lite:///path/khabar.db (Milvus Lite, embedded, one file) or
+    # milvus://host:19530 (a Milvus server shared by many processes and machines).
+    # Milvus needs the milvus extra: pip install 'khabar[milvus]'.
+    store: str | None = None
     # Vector index: flat (exact), hnsw, or auto (HNSW above hnsw_threshold).
     index_type: Literal["auto", "flat", "hnsw"] = "auto"
     # Passages per language from which "auto" picks HNSW: recall@10 0.99+ against exact
@@ -178,11 +207,24 @@ class Settings(BaseSettings):
     def _home_expand(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("llm", "llm_api_key", "telegram_token", "webhook_secret", mode="before")
+    @field_validator("llm", "llm_api_key", "telegram_token", "webhook_secret", "store",
+                     mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # TOML has no null: "" leaves these unset (khabar.toml.example does so).
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_location(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, str):
+            parse_store(value.strip())  # a ValueError names what is wrong
+            return value.strip()
+        return value
 
     @field_validator("telegram_base_url", "telegram_file_url")
     @classmethod
@@ -237,7 +279,16 @@ class Settings(BaseSettings):
     # -- use ---------------------------------------------------------------------
     @property
     def store_dir(self) -> Path:
-        return self.home / "store"
+        """The SQLite store's folder (``KHABAR_STORE`` when it is a path)."""
+        kind, where = self.store_location
+        return Path(where) if kind == "sqlite" else self.home / "store"
+
+    @property
+    def store_location(self) -> tuple[StoreKind, str]:
+        """Which backend holds the archive, and where: a folder, a file or host:port."""
+        if self.store is None:
+            return "sqlite", str(self.home / "store")
+        return parse_store(self.store)
 
     @property
     def models_dir(self) -> Path:

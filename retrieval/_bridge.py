@@ -42,7 +42,7 @@ from threadpoolctl import ThreadpoolController
 
 from khabar._files import save_lock, write_atomic
 from khabar.model import Encoder
-from khabar.store import ChangeMark, Store
+from khabar.store import ArchiveStore, ChangeMark
 from khabar.text import content_words, lexical_tokens, words_of
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ class LexicalBridge:
     lock); ``rebuilds`` counts whole vocabulary builds from SQLite (never caused by a
     write), ``compactions`` the dropping of deleted passages' words."""
 
-    def __init__(self, store: Store, encoder: Encoder, cache_dir: Path,
+    def __init__(self, store: ArchiveStore, encoder: Encoder, cache_dir: Path,
                  *, min_sim: float = 0.5, per_word: int = 3, margin: float = 0.1,
                  name_boost: float = 2.0, folder: Path | None = None) -> None:
         self.store = store

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from khabar._files import save_lock, write_atomic
-from khabar.store import Allowed, ChangeMark, Excluding, Store
+from khabar.store import Allowed, ArchiveStore, ChangeMark, Excluding
 from khabar.text import lexical_tokens
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class LexicalIndex:
     of another store, a reindex): a write never causes one.
     """
 
-    def __init__(self, store: Store, folder: Path | None = None) -> None:
+    def __init__(self, store: ArchiveStore, folder: Path | None = None) -> None:
         self.store = store
         self.folder = folder or store.path / "lexical"
         self._lock = threading.RLock()

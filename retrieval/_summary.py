@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from khabar.store import Store
+from khabar.store import ArchiveStore
 from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
@@ -179,7 +179,7 @@ def timeline(index: Archive, story: Story | Sequence[int]) -> list[TimelineEntry
 Centres = dict[tuple[str, str], np.ndarray]  # (space, language) -> mean passage vector
 
 
-def centre_vectors(store: Store, docs: Sequence[Doc], spaces: Sequence[str],
+def centre_vectors(store: ArchiveStore, docs: Sequence[Doc], spaces: Sequence[str],
                    cfg: SummaryConfig) -> Centres:
     """Subtract each language's mean vector from the passages' (in ``cfg.centred`` spaces).
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from khabar.store import Store
+from khabar.store import ArchiveStore
 
 
 @dataclass
@@ -47,7 +47,7 @@ def aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def load_docs(store: Store, *, since: datetime | None = None, until: datetime | None = None,
+def load_docs(store: ArchiveStore, *, since: datetime | None = None, until: datetime | None = None,
               outlets: Sequence[str] = (),
               langs: Sequence[str] = (), origin: str | None = None,
               article_ids: Sequence[int] | None = None, scope: str | None = None
@@ -69,7 +69,7 @@ def load_docs(store: Store, *, since: datetime | None = None, until: datetime | 
     return sorted((d for d in docs.values() if d.passages), key=lambda d: (d.when, d.id))
 
 
-def attach_vectors(store: Store, docs: Sequence[Doc], spaces: Sequence[str]) -> list[str]:
+def attach_vectors(store: ArchiveStore, docs: Sequence[Doc], spaces: Sequence[str]) -> list[str]:
     """Fill every passage's vectors; returns the spaces every passage has."""
     pids = [p.id for d in docs for p in d.passages]
     have: list[str] = []

@@ -13,7 +13,7 @@ from khabar.text import Lang
 if TYPE_CHECKING:
     from khabar import Settings
     from khabar.model import Encoder
-    from khabar.store import Store
+    from khabar.store import ArchiveStore
 
 
 class Archive(Protocol):
@@ -24,7 +24,7 @@ class Archive(Protocol):
     """
 
     settings: Settings
-    store: Store
+    store: ArchiveStore
 
     @property  # read-only: Index's list of encoders is one
     def encoders(self) -> Sequence[Encoder]: ...

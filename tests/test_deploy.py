@@ -1,6 +1,7 @@
-"""The deployment files for ``khabar serve``: the systemd unit (docs/deploy/khabar.service)
-and the Dockerfile. Neither can run here (no systemd as PID 1, no Docker daemon), so
-they are read as systemd and Docker read them, and checked against the CLI they start.
+"""The deployment files for ``khabar serve``: the systemd unit (docs/deploy/khabar.service),
+the Dockerfile and docker-compose.yml (khabar on Milvus standalone). None can run here (no
+systemd as PID 1, no Docker daemon), so they are read as systemd, Docker and Compose read
+them, and checked against the CLI and the settings they start.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def test_torch_is_the_cpu_build_installed_before_khabar(dockerfile: DockerfilePa
     runs = instructions(dockerfile, "RUN")
     torch = next(i for i, r in enumerate(runs) if '"torch==' in r)
     assert "--index-url https://download.pytorch.org/whl/cpu" in runs[torch]
-    khabar = next(i for i, r in enumerate(runs) if 'pip install ".[telegram]"' in r)
+    khabar = next(i for i, r in enumerate(runs) if 'pip install ".[telegram,milvus]"' in r)
     assert torch < khabar
 
 
@@ -166,3 +167,52 @@ def test_it_runs_khabar_serve_as_a_user_on_a_data_volume(dockerfile: DockerfileP
 def test_the_build_context_leaves_out_environments_and_data() -> None:
     ignored = (REPO / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".git", ".venv", "khabar-home", "build"} <= set(ignored)
+
+
+# -- docker-compose.yml: khabar on Milvus standalone ---------------------------------------
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def _compose() -> dict:
+    import yaml  # Compose's YAML, anchors and merge keys (<<) resolved as Compose does
+
+    data = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_compose_runs_the_bot_and_an_ingest_worker_on_one_milvus() -> None:
+    from khabar import Settings
+
+    services = _compose()["services"]
+    assert {"etcd", "minio", "milvus", "bot", "ingest"} <= set(services)
+    milvus = services["milvus"]
+    assert milvus["image"].startswith("milvusdb/milvus:v2.")
+    assert milvus["command"] == ["milvus", "run", "standalone"]
+    assert {"etcd", "minio"} <= set(milvus["depends_on"])
+    assert "healthcheck" in milvus and "19530:19530" in milvus["ports"][0]
+    for name in ("bot", "ingest"):
+        svc = services[name]
+        assert svc["build"] == "." and svc["depends_on"]["milvus"]["condition"] \
+            == "service_healthy"
+        env = svc["environment"]
+        # The same archive for both, a setting khabar accepts: the server by its name.
+        settings = Settings(home=Path(env["KHABAR_HOME"]), store=env["KHABAR_STORE"])
+        assert settings.store_location == ("milvus", "milvus:19530")
+        assert "khabar-data:" + env["KHABAR_HOME"] in svc["volumes"]
+    assert_runs_serve(services["bot"]["command"])
+    assert "${KHABAR_TELEGRAM_TOKEN:?" in services["bot"]["environment"]["KHABAR_TELEGRAM_TOKEN"]
+    script = services["ingest"]["command"][-1]
+    step = script.split(";")[1].strip().removeprefix("do ")
+    argv = shlex.split(step.replace("$$KHABAR_FEEDS", "https://a.test/f"))
+    assert argv[:2] == ["khabar", "ingest"] and argv[1] in subcommands()
+    build_parser().parse_args(argv[1:])
+    volumes = set(_compose()["volumes"])
+    for svc in services.values():
+        for mount in svc.get("volumes", []):
+            assert mount.split(":")[0] in volumes, mount
+
+
+def test_the_image_compose_builds_has_the_milvus_client(dockerfile: DockerfileParser) -> None:
+    runs = instructions(dockerfile, "RUN")
+    assert any('".[telegram,milvus]"' in r for r in runs)

@@ -28,7 +28,11 @@ def test_the_bot_and_the_llm_are_extras_not_core_dependencies() -> None:
     assert "job-queue" in extras["telegram"][0] and "webhooks" in extras["telegram"][0]
     assert [_name(r) for r in extras["llm"]] == ["langchain"]
     # The README's test command installs `.[test]`: the tests need both front ends.
-    assert "khabar[telegram,llm]" in extras["test"]
+    assert [_name(r) for r in extras["milvus"]] == ["pymilvus", "milvus-lite"]
+    assert "milvus" not in " ".join(project["dependencies"])
+    # The README's test command installs `.[test]`: the tests need both front ends and
+    # both store backends.
+    assert "khabar[telegram,llm,milvus]" in extras["test"]
 
 
 def test_the_licence_file_is_the_mit_licence_the_metadata_names() -> None:

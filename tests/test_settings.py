@@ -184,6 +184,12 @@ def test_a_bad_setting_is_one_line_and_exit_2_through_the_cli(clean: Path) -> No
         assert word in lines[0]
     assert r.stdout == "" and not (clean / "home").exists()  # refused before opening
 
+    r = khabar("stats", cwd=clean, env={"KHABAR_STORE": "redis://cache:6379"})
+    assert r.returncode == EXIT_USAGE and len(r.stderr.strip().splitlines()) == 1
+    for word in ("KHABAR_STORE", "'redis'", "milvus-lite:///path/khabar.db",
+                 "milvus://host:19530"):
+        assert word in r.stderr
+
     r = khabar("config", cwd=clean, env={"KHABAR_TOP_K": "many"})
     assert r.returncode == EXIT_USAGE and "top_k" in r.stderr
     write(clean / "khabar.toml", "top_kk = 3\n")
@@ -249,6 +255,19 @@ def test_the_home_is_the_user_data_folder_unless_only_the_legacy_one_exists() ->
 
 
 # -- khabar.toml.example ----------------------------------------------------------------
+def test_the_store_is_a_folder_a_milvus_lite_file_or_a_milvus_server() -> None:
+    home = Path("/data/khabar")
+    assert Settings(home=home).store_location == ("sqlite", str(home / "store"))
+    assert Settings(home=home, store="/srv/archive").store_dir == Path("/srv/archive")
+    assert Settings(store="milvus-lite:///srv/k.db").store_location == ("milvus-lite",
+                                                                      "/srv/k.db")
+    assert Settings(store="milvus://db").store_location == ("milvus", "db:19530")
+    assert Settings(store="milvus://db:9091").store_location == ("milvus", "db:9091")
+    for bad in ("milvus-lite://k.db", "milvus://", "milvus://db:port", "http://db:19530"):
+        with pytest.raises(ConfigError, match="store"):
+            Settings(store=bad)
+
+
 def test_the_example_lists_every_setting_with_its_default(clean: Path) -> None:
     example = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     assert set(example) == set(Settings.model_fields)

@@ -1,11 +1,16 @@
-"""The store: SQLite as the source of truth and FAISS indexes derived from it.
+"""The store: the archive that :mod:`khabar.index` writes and :mod:`khabar.retrieval` reads.
 
-:mod:`khabar.index` writes it, :mod:`khabar.retrieval` reads it. :class:`Store` is
-the one entry point; its work is split by operation over private modules
-(``_schema``, ``_changes``, ``_write``, ``_read``, ``_vectors``, ``_check``).
+:class:`ArchiveStore` is its interface (``_base``); :func:`open_store` opens the one
+``KHABAR_STORE`` names. Two backends: :class:`Store`, SQLite as the source of truth and
+FAISS indexes derived from it, its work split by operation over private modules
+(``_schema``, ``_changes``, ``_write``, ``_read``, ``_vectors``, ``_check``); and
+:class:`MilvusStore` (``_milvus``: Milvus Lite or a server, the milvus extra).
 """
 
+from ._base import ArchiveStore, SavedIndex
 from ._changes import ChangeMark, Changes
+from ._milvus import MilvusStore
+from ._open import open_store
 from ._store import Store
 from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
 from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
@@ -14,18 +19,22 @@ from ._write import NewArticle, PutResult, PutStatus, content_hash
 __all__ = [
     "LATE_SENTENCES",
     "Allowed",
+    "ArchiveStore",
     "Article",
     "ChangeMark",
     "Changes",
     "Chunk",
     "Excluding",
     "IndexType",
+    "MilvusStore",
     "NewArticle",
     "PutResult",
     "PutStatus",
+    "SavedIndex",
     "SpaceInfo",
     "Store",
     "StoredArticle",
     "StoredPassage",
     "content_hash",
+    "open_store",
 ]

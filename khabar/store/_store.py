@@ -22,28 +22,23 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 
 from khabar._errors import StoreError
 
 from . import _changes, _check, _read, _schema, _vectors, _write
+from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._types import Allowed, Excluding, StoredArticle, StoredPassage
 from ._vectors import IndexType, SpaceInfo
 from ._write import NewArticle, PutResult
 
 
-class SavedIndex(Protocol):
-    """Something kept in memory beside the store and saved to files (BM25, the lexical
-    bridge's vocabulary): see :meth:`Store.keep_saved`."""
-
-    def save(self, *, force: bool) -> bool: ...
-
-
 class Store:
-    """Articles and passages on disk, searchable by vector.
+    """Articles and passages on disk, searchable by vector: the SQLite + FAISS
+    implementation of :class:`khabar.store.ArchiveStore`.
 
     Open one per process; it is safe to share between threads. Several processes
     may open the same store: SQLite (WAL) serialises the writers, and readers pick
@@ -178,8 +173,18 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------
     def find_article(self, *, url: str | None = None, content_hash: str | None = None
-                     ) -> sqlite3.Row | None:
-        return _write.find_article(self._conn(), url=url, content_hash=content_hash)
+                     ) -> dict[str, Any] | None:
+        row = _write.find_article(self._conn(), url=url, content_hash=content_hash)
+        return dict(row) if row is not None else None
+
+    def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """These articles' rows (as ``find_article`` gives them), by id."""
+        out: list[dict[str, Any]] = []
+        for chunk in _schema.batches(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            out += [dict(r) for r in self._conn().execute(
+                f"SELECT * FROM articles WHERE id IN ({marks}) ORDER BY id", chunk)]
+        return out
 
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
         """Store one article with its passages and vectors, atomically.
@@ -312,8 +317,9 @@ class Store:
         """For each id, every passage of its near-duplicate group (itself first)."""
         return _read.duplicate_groups(self._conn(), ids)
 
-    def iter_passages(self, lang: str | None = None) -> Iterator[sqlite3.Row]:
-        yield from _read.iter_passages(self._conn(), lang)
+    def iter_passages(self, lang: str | None = None) -> Iterator[dict[str, Any]]:
+        for row in _read.iter_passages(self._conn(), lang):
+            yield dict(row)
 
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),

@@ -17,8 +17,8 @@ import pytest
 from khabar.bot.cli import EXIT_FAULT, EXIT_OK, EXIT_USAGE, benchmarks, build_parser
 
 REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "stats", "check", "summary",
-               "timeline", "serve", "model", "bench", "config", "completion"]
+SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "migrate", "stats", "check",
+               "summary", "timeline", "serve", "model", "bench", "config", "completion"]
 SEED_TITLE = "أميركا تقصف في حلب ردا على القصف الروسي في حمص"
 
 
@@ -144,6 +144,31 @@ def test_stats_on_an_empty_home_is_zero_without_a_model(tmp_path: Path) -> None:
     r = khabar("stats", "--json", home=tmp_path)
     assert r.returncode == EXIT_OK, r.stderr
     assert json.loads(r.stdout)["articles"] == 0
+
+
+def test_migrate_copies_the_archive_to_milvus_and_refuses_itself(tmp_path: Path) -> None:
+    from khabar.index import Article, Index
+
+    from khabar import Settings
+    from tests.fakes import HashEncoder
+
+    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix.add_articles([Article(title=f"Story {n}", url=f"https://wire.test/{n}", lang="en",
+                             outlets=["Wire"], paragraphs=[f"Story {n} is about the harvest "
+                                                           f"of {2000 + n} in the valley."])
+                     for n in range(3)])
+    ix.close()
+    target = f"milvus-lite://{tmp_path}/milvus/khabar.db"
+    r = khabar("migrate", "--to", target, "--json", home=tmp_path)
+    assert r.returncode == EXIT_OK, r.stderr
+    report = json.loads(r.stdout)
+    assert report == {"counts": {"added": 3}, "source_faults": [], "target_faults": []}
+    r = khabar("stats", "--json", home=tmp_path, env={"KHABAR_STORE": target})
+    assert r.returncode == EXIT_OK, r.stderr
+    assert (json.loads(r.stdout)["articles"], json.loads(r.stdout)["path"]) == (
+        3, f"{tmp_path}/milvus/khabar.db")
+    r = khabar("migrate", "--to", target, home=tmp_path, env={"KHABAR_STORE": target})
+    assert r.returncode == EXIT_USAGE and "names the store being copied" in r.stderr
 
 
 def test_check_without_model_on_an_empty_store(tmp_path: Path) -> None:

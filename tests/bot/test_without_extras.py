@@ -1,11 +1,13 @@
 """The CLI as a user has it after ``pip install khabar``, without the extras.
 
-``python-telegram-bot`` (``khabar[telegram]``) and ``langchain`` (``khabar[llm]``) are
+``python-telegram-bot`` (``khabar[telegram]``), ``langchain`` (``khabar[llm]``) and
+``pymilvus``/``milvus-lite`` (``khabar[milvus]``) are
 installed here for the other tests, so one process hides them: a meta-path finder
 refuses every import of ``telegram`` and ``langchain`` (not ``langchain_core``, a core
 dependency) and records each attempt. In that process the CLI's commands run on the
 seed, each as ``main(argv)``: none may try those imports, ``serve`` and a configured
-``KHABAR_LLM`` must each name their extra in one line and exit 2.
+``KHABAR_LLM`` and a ``KHABAR_STORE`` on Milvus must each name their extra in one line and
+exit 2.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from khabar.bot.cli import EXIT_OK, EXIT_USAGE
 
 from tests.conftest import share_models
 
-BLOCKED = ("telegram", "langchain")
+BLOCKED = ("telegram", "langchain", "pymilvus", "milvus_lite")
 
 DRIVER = r"""
 import contextlib, io, json, os, sys
@@ -83,6 +85,7 @@ def test_the_cli_runs_without_the_telegram_and_llm_extras(tmp_path: Path,
         # Without the extras these two name the extra to install, as configuration errors.
         _run("serve", KHABAR_TELEGRAM_TOKEN="123456:not-a-real-token"),
         _run("ask", "who struck Aleppo?", KHABAR_LLM="openai:gpt-4o-mini"),
+        _run("stats", KHABAR_STORE=f"milvus-lite://{tmp_path}/milvus/khabar.db"),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
     env["KHABAR_HOME"] = str(home)
@@ -90,7 +93,7 @@ def test_the_cli_runs_without_the_telegram_and_llm_extras(tmp_path: Path,
                           capture_output=True, text=True, env=env, cwd=tmp_path,
                           timeout=900, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    *works, serve, llm = json.loads(proc.stdout.splitlines()[-1])
+    *works, serve, llm, milvus = json.loads(proc.stdout.splitlines()[-1])
     for r in works:
         assert r["code"] == EXIT_OK, r
         assert r["attempts"] == [], r  # nothing on the CLI's paths reaches for an extra
@@ -100,7 +103,7 @@ def test_the_cli_runs_without_the_telegram_and_llm_extras(tmp_path: Path,
     assert json.loads(out["stats"])["articles"] == 2  # the seed and the ingested one
     assert "_shtab_khabar" in out["completion"]
 
-    for r, extra in ((serve, "telegram"), (llm, "llm")):
+    for r, extra in ((serve, "telegram"), (llm, "llm"), (milvus, "milvus")):
         assert r["code"] == EXIT_USAGE, r
         lines = r["err"].strip().splitlines()
         assert len(lines) == 1, r["err"]

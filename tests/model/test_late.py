@@ -118,9 +118,20 @@ def test_late_spaces_only_run_passages() -> None:
 ART = Article(title="t", paragraphs=[PASSAGES[0], PASSAGES[2]], url="https://example.com/a")
 
 
-def test_a_store_keeps_the_way_its_sentence_vectors_were_made(tmp_path: Path) -> None:
-    late_settings = Settings(home=tmp_path, sentence_method="late")
-    each_settings = Settings(home=tmp_path, sentence_method="each")
+def _archive(home: Path, backend: str) -> str | None:
+    """``KHABAR_STORE`` of a store on ``backend`` (Milvus Lite: in the test's folder)."""
+    return f"milvus-lite://{home}/milvus/khabar.db" if backend == "milvus-lite" else None
+
+
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "milvus-lite"])
+
+
+@BACKENDS
+def test_a_store_keeps_the_way_its_sentence_vectors_were_made(tmp_path: Path,
+                                                              backend: str) -> None:
+    store = _archive(tmp_path, backend)
+    late_settings = Settings(home=tmp_path, sentence_method="late", store=store)
+    each_settings = Settings(home=tmp_path, sentence_method="each", store=store)
     ix = Index.open(late_settings, encoders=[LateHash(), HashEncoder(space="use")])
     assert ix.late_spaces == {"e5"}  # a new store takes the configured way
     ix.add_articles([ART])
@@ -138,14 +149,16 @@ def test_a_store_keeps_the_way_its_sentence_vectors_were_made(tmp_path: Path) ->
         Index.open(each_settings, encoders=[HashEncoder(), HashEncoder(space="use")])
 
 
-def test_an_older_store_keeps_embedding_each_sentence(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path, sentence_method="each"),
+@BACKENDS
+def test_an_older_store_keeps_embedding_each_sentence(tmp_path: Path, backend: str) -> None:
+    store = _archive(tmp_path, backend)
+    ix = Index.open(Settings(home=tmp_path, sentence_method="each", store=store),
                     encoders=[LateHash(), HashEncoder(space="use")])
     ix.add_articles([ART])
     assert ix.store.spaces()["e5"].sentences == "each" and not ix.late_spaces
     ix.close()
     late = LateHash()
-    ix = Index.open(Settings(home=tmp_path, sentence_method="late"),
+    ix = Index.open(Settings(home=tmp_path, sentence_method="late", store=store),
                     encoders=[late, HashEncoder(space="use")])
     assert not ix.late_spaces
     ix.add_articles([Article(title="u", paragraphs=[PASSAGES[3]], url="https://example.com/b")])

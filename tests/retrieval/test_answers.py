@@ -159,6 +159,14 @@ def test_citations_always_refer_to_shown_sources(n: int, cited: list[int],
             check_citations(bad)
 
 
+def test_the_archive_is_on_the_backend_this_run_is_for(seed_index: Index,
+                                                       archive_backend: str) -> None:
+    from khabar.store import MilvusStore, Store
+
+    assert isinstance(seed_index.store,
+                      MilvusStore if archive_backend == "milvus-lite" else Store)
+
+
 TOWNS = "وأضاف التلفزيون أن الضربات شملت مناطق الرستن"
 
 

@@ -90,14 +90,14 @@ INJECTION = [
 
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory: pytest.TempPathFactory, model_home: Any,
-             encoders: Any) -> Any:
+             encoders: Any, archive_backend: str) -> Any:
     from khabar.index import Index
 
-    from khabar import Settings
     from tests.conftest import SEEDS, share_models
+    from tests.retrieval.conftest import backend_settings
 
     home = share_models(tmp_path_factory.mktemp("inject-home"), model_home)
-    ix = Index.open(Settings(home=home), encoders=encoders)
+    ix = Index.open(backend_settings(home, archive_backend), encoders=encoders)
     ix.add_path(SEEDS)
     body = ["A US official said the United States carried out an air strike on Wednesday "
             "against Islamic State targets around the Syrian city of Aleppo.", *INJECTION]

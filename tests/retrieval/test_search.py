@@ -18,6 +18,7 @@ from khabar import Settings
 from khabar.text import passage_sentences
 from tests.conftest import SHARED, share_models
 from tests.fakes import HashEncoder
+from tests.retrieval.conftest import backend_settings
 
 NTREX = SHARED / "data" / "benchmarks"
 DOCS = ("bbc.381790", "reuters.218861", "nytimes.184822")  # three NTREX news documents
@@ -37,12 +38,12 @@ def _articles(rows: dict[str, dict]) -> list[Article]:
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
-          encoders: list) -> Iterator[Khabar]:
+          encoders: list, archive_backend: str) -> Iterator[Khabar]:
     """English NTREX passages of three documents and their Arabic translations."""
     if not (NTREX / "ntrex_sent2passage_ar2en").is_dir():
         pytest.skip("../shared/data is not beside the repository")
     home = share_models(tmp_path_factory.mktemp("mixed"), model_home)
-    ix = Index.open(Settings(home=home), encoders=encoders)
+    ix = Index.open(backend_settings(home, archive_backend), encoders=encoders)
     ix.add_articles(_articles(_ntrex("en")) + _articles(_ntrex("ar")))
     yield Khabar(ix)
     ix.close()

@@ -26,10 +26,10 @@ from khabar.retrieval import Summary, SummaryConfig, parse_duration, summarize, 
 from khabar.retrieval._cluster import average_linkage
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from khabar import Settings
 from khabar.model import Encoder
 from tests.bot.fake_telegram import parse_html
 from tests.conftest import share_models
+from tests.retrieval.conftest import backend_settings
 
 pytestmark = pytest.mark.model
 
@@ -61,9 +61,9 @@ def _articles() -> list[Article]:
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
-          encoders: list[Encoder]) -> Iterator[Index]:
+          encoders: list[Encoder], archive_backend: str) -> Iterator[Index]:
     home = share_models(tmp_path_factory.mktemp("summary-home"), model_home)
-    ix = Index.open(Settings(home=home), encoders=encoders)
+    ix = Index.open(backend_settings(home, archive_backend), encoders=encoders)
     report = ix.add_articles(_articles())
     assert report.count("added") == 7, report.summary()
     local = Article(title=HTML_TITLE, outlets=["Local Gazette"], lang="en",

@@ -10,7 +10,15 @@ import numpy as np
 from khabar.index import Article, Index
 
 from khabar import Settings
-from khabar.store import Chunk, NewArticle, SpaceInfo, Store, content_hash
+from khabar.store import (
+    ArchiveStore,
+    Chunk,
+    MilvusStore,
+    NewArticle,
+    SpaceInfo,
+    Store,
+    content_hash,
+)
 from khabar.store._changes import bump_epoch
 from khabar.store._schema import f16, transaction
 from khabar.store._write import _sentence_rows
@@ -27,8 +35,19 @@ FOOTBALL = "Completely different words about football games, league tables and t
 HASH_SPACE = SpaceInfo("e5", HashEncoder().fingerprint, HashEncoder().dim)
 
 
-def open_index(home: Path, encoders=None) -> Index:
-    return Index.open(Settings(home=home), encoders=encoders or [HashEncoder()])
+BACKEND = "sqlite"
+"""The backend that ``open_store`` and ``open_index`` open: tests/store/conftest.py's
+``store_backend`` fixture sets it for each test that runs on both."""
+
+
+def store_setting(home: Path) -> str | None:
+    """``KHABAR_STORE`` for a home of this backend (None: the SQLite default)."""
+    return f"milvus-lite://{home}/milvus/khabar.db" if BACKEND == "milvus-lite" else None
+
+
+def open_index(home: Path, encoders=None, **settings) -> Index:
+    return Index.open(Settings(home=home, store=store_setting(home), **settings),
+                      encoders=encoders or [HashEncoder()])
 
 
 def article(title: str, body: list[str], url: str | None = None, outlets=("Reuters",),
@@ -37,11 +56,28 @@ def article(title: str, body: list[str], url: str | None = None, outlets=("Reute
                    published=published, lang="en")
 
 
-def open_store(path: Path, **kwargs) -> Store:
+def open_store(path: Path, **kwargs) -> ArchiveStore:
     """A store bound to the hash encoder's space, written without an Index."""
-    store = Store(path, **kwargs)
+    store: ArchiveStore
+    if BACKEND == "milvus-lite":
+        store = MilvusStore(str(path / "milvus" / "khabar.db"), cache=path / "milvus-cache")
+    else:
+        store = Store(path, **kwargs)
     store.bind_spaces([HASH_SPACE])
     return store
+
+
+def location(path: Path) -> str:
+    """Where ``open_store(path)`` keeps the archive, as ``stats()["path"]`` names it."""
+    return str(path / "milvus" / "khabar.db") if BACKEND == "milvus-lite" else str(path)
+
+
+def reopen(path: Path) -> ArchiveStore:
+    """Another handle on the store ``open_store(path)`` made, as another process (or, on
+    Milvus Lite, which lets one process open a file, another client) would open it."""
+    if BACKEND == "milvus-lite":
+        return MilvusStore(str(path / "milvus" / "khabar.db"), cache=path / "milvus-cache")
+    return Store(path)
 
 
 def new_article(title: str, body: list[str], url: str | None = None,
@@ -53,10 +89,15 @@ def new_article(title: str, body: list[str], url: str | None = None,
                       content_hash(art))
 
 
-def forge_vectors(store: Store, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
+def forge_vectors(store: ArchiveStore, space: str, rows: Iterable[tuple[int, np.ndarray]]
+                  ) -> None:
     """Overwrite one space's vectors behind khabar's back, through the SQL a reindex
     writes (one transaction, a new epoch): another model's vectors, for the tests that
-    need a store the recorded model did not make."""
+    need a store the recorded model did not make. On Milvus, its rows rewritten."""
+    if isinstance(store, MilvusStore):
+        store.replace_vectors(space, rows)
+        return
+    assert isinstance(store, Store)
     db = store._conn()
     with transaction(db):
         db.execute("DELETE FROM vectors WHERE space = ?", (space,))
@@ -65,9 +106,13 @@ def forge_vectors(store: Store, space: str, rows: Iterable[tuple[int, np.ndarray
         bump_epoch(db)
 
 
-def forge_sentence_vectors(store: Store, space: str,
+def forge_sentence_vectors(store: ArchiveStore, space: str,
                            rows: Iterable[tuple[int, np.ndarray]]) -> None:
     """Overwrite one space's sentence vectors, as :func:`forge_vectors` does vectors."""
+    if isinstance(store, MilvusStore):
+        store.replace_sentence_vectors(space, rows)
+        return
+    assert isinstance(store, Store)
     db = store._conn()
     with transaction(db):
         db.execute("DELETE FROM sentence_vectors WHERE space = ?", (space,))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.store import ChangeMark, Store, _changes
+from khabar.store import ArchiveStore, ChangeMark, _changes
 from tests.fakes import HashEncoder
 from tests.store._data import (
     BODY,
@@ -18,12 +18,13 @@ from tests.store._data import (
     forge_vectors,
     new_article,
     open_store,
+    reopen,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _ids(store: Store, article_id: int) -> list[int]:
+def _ids(store: ArchiveStore, article_id: int) -> list[int]:
     return [p.id for p in store.article_passages([article_id])]
 
 
@@ -43,7 +44,7 @@ def test_a_first_read_is_a_reset_with_every_passage(tmp_path: Path) -> None:
 
 def test_another_store_on_the_path_gets_exactly_what_changed(tmp_path: Path) -> None:
     writer = open_store(tmp_path)
-    reader = Store(tmp_path)  # as another process would
+    reader = reopen(tmp_path)  # as another process would
     a = writer.put(new_article("Strikes", BODY, url="https://x.test/a"))
     b = writer.put(new_article("Football", [FOOTBALL], url="https://x.test/b"))
     mark = reader.changes_since(None).mark
@@ -75,7 +76,7 @@ def test_writes_that_change_nothing_move_no_mark_and_no_generation(tmp_path: Pat
     assert store.put(new_article("Strikes", BODY, url="https://y.test/b")).status == "duplicate"
     assert store.delete_articles([12345]) == 0
     store.bind_spaces(list(store.spaces().values()))
-    Store(tmp_path)  # opening it again
+    reopen(tmp_path)  # opening it again
     assert (store.change_mark(), store.generation()) == (mark, gen)
 
 
@@ -164,7 +165,14 @@ def test_changes_carry_the_stored_tokens_and_words(tmp_path: Path) -> None:
         content_words(t) for t in [*BODY, EXTRA]]
     assert store.check([]) == []
 
-    # A passage whose analysis is missing is analysed on the way out, and named.
+
+def test_a_passage_without_its_stored_analysis_is_analysed_on_the_way_out(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.put(new_article("Strikes", BODY, url="https://x.test/a"))
+    mark = store.change_mark()
+    store.put(new_article("Extra", [EXTRA], url="https://x.test/c"))
+    tokens = store.changes_since(mark, content="tokens")
     db = store._conn()
     pid = tokens.added[0][0]
     db.execute("DELETE FROM passage_tokens WHERE passage_id = ?", (pid,))

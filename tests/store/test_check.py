@@ -10,6 +10,7 @@ from khabar.index import Index
 from khabar import Settings
 from khabar.store import SpaceInfo, Store
 from tests.fakes import HashEncoder
+from tests.store import _data
 from tests.store._data import BODY, HASH_SPACE, article, new_article, open_index, open_store
 
 
@@ -80,7 +81,7 @@ def test_stats_count_what_is_stored(tmp_path: Path) -> None:
         "articles": 2, "passages": 3, "outlets": 1, "languages": {"en": 3},
         "index_type": "flat", "sentence_vectors": {}, "linked_duplicates": 1}
     assert stats["spaces"] == {"e5": {"name": "e5", "fingerprint": "hash:64", "dim": 64}}
-    assert stats["path"] == str(tmp_path) and stats["size_bytes"] > 0
+    assert stats["path"] == _data.location(tmp_path) and stats["size_bytes"] > 0
     assert (stats["published_from"], stats["published_to"]) == (None, None)
 
 

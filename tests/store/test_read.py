@@ -98,15 +98,24 @@ def test_sentence_vectors_are_stored_per_passage_and_go_with_it(tmp_path: Path) 
         cos = (mats[pid] * exact).sum(axis=1) / np.linalg.norm(mats[pid], axis=1)
         assert (cos > 0.999).all()
     assert len(mats[rows[two]]) == 2 and len(mats[rows[EXTRA]]) == 1
-    # A passage of one sentence stores nothing of its own: its passage vector is read.
-    blobs = dict(ix.store._conn().execute("SELECT passage_id, length(vecs) FROM"
-                                          " sentence_vectors WHERE space = 'e5'"))
-    assert blobs[rows[EXTRA]] == 0 and blobs[rows[two]] == 2 * (enc.dim + 4)
     assert np.array_equal(mats[rows[EXTRA]][0], ix.store.vectors("e5", [rows[EXTRA]])[rows[EXTRA]])
     assert ix.store.sentence_vectors("use", list(rows.values())) == {}  # no such space
     assert ix.store.check([]) == []
     ix.store.delete_articles(ix.store.article_ids())
     assert ix.store.sentence_vectors("e5", list(rows.values())) == {}
+
+
+def test_a_one_sentence_passage_stores_no_sentence_matrix_of_its_own(tmp_path: Path
+                                                                    ) -> None:
+    ix = open_index(tmp_path)
+    two = ("The army said on Wednesday that it struck targets near the city. "
+           "Officials said the strikes would continue despite the warnings.")
+    ix.add_articles([article("Strikes", [two, EXTRA], url="https://x.test/a")])
+    rows = {r["text"]: r["id"] for r in ix.store.iter_passages()}
+    # Its passage vector is read instead; two sentences: int8 codes and a scale each.
+    blobs = dict(ix.store._conn().execute("SELECT passage_id, length(vecs) FROM"
+                                          " sentence_vectors WHERE space = 'e5'"))
+    assert blobs[rows[EXTRA]] == 0 and blobs[rows[two]] == 2 * (ix.model.dim + 4)
 
 
 def test_articles_of_a_period_with_their_passages(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from khabar.retrieval._lexical import LexicalIndex
 from khabar import Settings
 from khabar.store import Excluding
 from tests.fakes import HashEncoder
+from tests.store._data import open_index
 
 
 def _article(n: int, outlet: str) -> Article:
@@ -20,7 +21,7 @@ def _article(n: int, outlet: str) -> Article:
 
 
 def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix = open_index(tmp_path)
     store = ix.store
     ix.add_articles([_article(1, "Wire")])  # the CLI's: shared
     ix.add_articles([_article(2, "Desk")], origin="operator:9")  # shared
@@ -39,6 +40,9 @@ def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
         {"Story 4", "Story 5"}
     assert {ids[a] for a, pid in by_article.items() if pid in seen} == \
         {"Story 1", "Story 2", "Story 3"}
+    q = HashEncoder().embed_queries(["the harvest in the valley"])[0]
+    assert {pid for pid, _ in store.search("e5", "en", q, 10, seen)} == \
+        {pid for pid in by_article.values() if pid in seen}
     assert {a.title for a in store.articles_in(scope="chat:-200")} == \
         {"Story 1", "Story 2", "Story 4"}
     assert dict(store.outlets(scope="chat:-100")) == {"Wire": 1, "Desk": 1, "Mine": 1}
@@ -50,7 +54,7 @@ def test_scope_hides_other_chats_additions_only(tmp_path: Path) -> None:
 
 
 def test_a_chats_text_added_again_to_the_shared_archive_is_shared(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path), encoders=[HashEncoder()])
+    ix = open_index(tmp_path)
     ix.add_articles([_article(1, "Wire")], origin="chat:-100")
     again = _article(1, "Wire")
     again.url = "https://elsewhere.test/1"  # the same text under another URL

@@ -371,3 +371,27 @@ def test_a_search_reads_the_vectors_its_indexes_hold_as_sqlite_holds_them(
     assert reader._faiss.by_space["e5"].fresh["en"].ntotal == 3
     writer.close()
     reader.close()
+
+
+def test_a_searchs_reads_of_vectors_are_the_stored_ones_on_every_backend(
+        tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    arts = [store.put(_with_sentences(f"A{i}", [f"Article {i} about the river {i}.",
+                                                f"The bridge {i} was closed on day {i}."],
+                                      url=f"https://x.test/{i}")).article_id
+            for i in range(3)]
+    gone = store.article_passages([arts[1]])[0].id
+    store.delete_articles([arts[1]])
+    ids = [r["id"] for r in store.iter_passages()]
+    want = store.vectors("e5", ids)
+    got = store.search_vectors("e5", [*ids, gone, 10**6])
+    assert set(got) == set(want) == set(ids)  # never a removed passage's
+    for pid in ids:
+        np.testing.assert_allclose(got[pid], want[pid], atol=1e-3, rtol=0)
+    sentences = store.search_sentence_vectors(["e5", "use"], [*ids, gone])
+    stored = store.sentence_vectors("e5", ids)
+    assert set(sentences["e5"]) == set(stored) == set(ids) and sentences["use"] == {}
+    assert {len(m) for m in stored.values()} == {1, 2}  # "its passage vector" as a matrix
+    for pid in ids:
+        np.testing.assert_allclose(sentences["e5"][pid], stored[pid], atol=1e-3, rtol=0)
+    store.close()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from khabar.index import Index
 
-from khabar import Settings, StoreError
+from khabar import StoreError
 from tests.fakes import HashEncoder
 from tests.store._data import (
     BODY,
@@ -123,7 +122,7 @@ def test_replaced_vectors_are_what_search_finds(tmp_path: Path) -> None:
 
 
 def test_sentence_vectors_added_to_the_passages_that_lack_them(tmp_path: Path) -> None:
-    ix = Index.open(Settings(home=tmp_path, sentence_vectors=False), encoders=[HashEncoder()])
+    ix = open_index(tmp_path, sentence_vectors=False)
     ix.add_articles([article("Strikes", BODY, url="https://x.test/a")])
     missing = ix.store.passages_without_sentence_vectors("e5")
     assert [text for _, text in missing] == BODY
@@ -230,3 +229,12 @@ def test_near_duplicates_search_holds_the_indexes_lock(tmp_path: Path) -> None:
     by_lang["en"] = Watched(by_lang["en"])
     store.put(new_article("Copy", [BODY[0], EXTRA], url="https://b.test/2"))
     assert seen and all(seen)
+
+
+def test_the_store_is_on_the_backend_this_run_is_for(tmp_path: Path, store_backend: str
+                                                     ) -> None:
+    from khabar.store import MilvusStore, Store
+
+    store = open_store(tmp_path)
+    assert isinstance(store, MilvusStore if store_backend == "milvus-lite" else Store)
+    assert isinstance(open_index(tmp_path / "home").store, type(store))

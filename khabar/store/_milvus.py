@@ -1,0 +1,1224 @@
+"""The archive on Milvus (Lite, a local file, or a server): :class:`MilvusStore`.
+
+Four collections (``khabar_`` + name):
+
+* ``passages``: one row per passage with its text, lexical tokens (BM25 by Milvus's own
+  function over them: ``sparse``), a dense vector per space (``v_e5``, ``v_use``), its
+  sentence vectors (``s_<space>``: the SQLite store's int8 blob, base64; "" when the
+  passage vector stands in, "-" when none are stored), and its article's filter fields
+  copied (language, dates, outlets, origin) so a filtered search needs no join;
+* ``articles``: one row per article (citation data, URL, text hash, origin);
+* ``removed``: the removal log (a passage id per row, by sequence number), which
+  ``changes_since`` reads;
+* ``meta``: one row ``state`` (a JSON document: the last committed passage, article and
+  removal numbers, the generation, the epoch, counts per language) and one ``spaces``.
+
+**No transactions, so one commit point.** Milvus writes row batches, not transactions.
+An article becomes visible by one upsert of the ``state`` row, which raises the
+committed passage and article ids: every read and search filters ``id <= committed``.
+A put writes its passages, then its article (both above the committed ids: nobody sees
+them), then the state. A crash before that leaves rows no reader sees, and the next
+writer deletes them before its first write (:meth:`MilvusStore._recover`). A delete logs the
+removals and commits the state first, then deletes the article row (``passages`` and
+``article_passages`` drop passages whose article is gone), then the passages; a crash
+between leaves the removal pending (readers already leave those passages out), and the
+next writer finishes it.
+
+**One writer at a time.** Ids and the state are read, raised and written back by the
+writer: two writing processes would race (Milvus Lite lets one process open a file
+anyway). Several writers against one server need an id allocator and a compare-and-set
+on the state; that is not done yet (issue #16).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from khabar._errors import ModelMismatchError, StoreError
+
+from ._base import SavedIndex
+from ._changes import ChangeMark, Changes, Content
+from ._origin import PRIVATE, is_private
+from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
+from ._types import Allowed, Excluding, StoredArticle, StoredPassage
+from ._vectors import _HOW as SENTENCES_HOW
+from ._vectors import SpaceInfo
+from ._write import NewArticle, PutResult, PutStatus
+
+log = logging.getLogger(__name__)
+
+PREFIX = "khabar_"
+DUMMY_DIM = 2  # Milvus wants a vector in every collection; meta and logs carry a dummy
+TEXT_MAX = 65_535  # VARCHAR's limit, in bytes
+NO_SENTENCES = "-"
+BATCH = 2000  # ids per query or delete expression
+STATE_TTL = 0.25  # seconds a read may reuse this process's last read of the state
+ITER_BATCH = 4000
+
+
+def lit(value: str) -> str:
+    """A Milvus string literal (Milvus Lite has no filter templates)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _clip(text: str | None, limit: int) -> str:
+    """``text`` cut to fit a VARCHAR of ``limit`` bytes."""
+    raw = (text or "").encode("utf-8")
+    return text or "" if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore")
+
+
+def _us(dt: datetime | None) -> int:
+    """A date as microseconds since the epoch (UTC); -1 for none."""
+    if dt is None:
+        return -1
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def _ids(ids: Iterable[int]) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def _chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _client_class() -> Any:
+    """pymilvus's MilvusClient. Importing pymilvus loads a ``.env`` file into the
+    environment (its settings module calls ``load_dotenv()``): khabar reads ``.env``
+    itself, by its own rules (secrets stay out of the environment, khabar.toml's order
+    holds), so whatever that import added is taken out again."""
+    before = set(os.environ)
+    from pymilvus import MilvusClient
+
+    for key in set(os.environ) - before:
+        del os.environ[key]
+    return MilvusClient
+
+
+def cache_name(uri: str) -> str:
+    """A folder name for this archive's derived files on this machine."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", uri).strip("_")[-120:] or "milvus"
+
+
+class MilvusStore:
+    """The archive in Milvus: the :class:`khabar.store.ArchiveStore` that many processes
+    (and, with a server, many machines) share. ``uri``: a Milvus Lite file path or a
+    server's ``http://host:port``; ``cache``: where readers' derived files go."""
+
+    def __init__(self, uri: str, *, cache: Path) -> None:
+        MilvusClient = _client_class()
+
+        self.uri = uri
+        self._lite = not uri.startswith(("http://", "https://"))
+        self.path = Path(cache) / cache_name(uri)
+        self._lock = threading.RLock()  # one client, one call at a time
+        self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
+        self._recovered = False
+        self._state_cache: dict[str, Any] | None = None
+        self._state_at = 0.0
+        self._passages_made = False
+        self._spaces_cache: dict[str, SpaceInfo] | None = None
+        self._spaces_epoch: object = None
+        try:
+            if self._lite:
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._client = MilvusClient(uri)
+            self._ensure_meta()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open the Milvus store at {uri}: {exc}") from exc
+        logging.getLogger("pymilvus").setLevel(logging.ERROR)  # the iterator's ts note
+        # Milvus Lite says at exit (atexit) that it stopped its server, at INFO: after
+        # the handlers' streams are closed, that is a "Logging error" traceback.
+        logging.getLogger("milvus_lite").setLevel(logging.WARNING)
+
+    # -- collections -------------------------------------------------------------------
+    def _name(self, what: str) -> str:
+        return PREFIX + what
+
+    def _create(self, name: str, schema: Any, vectors: dict[str, str]) -> None:
+        index = self._client.prepare_index_params()
+        for field, metric in vectors.items():
+            kind = "SPARSE_INVERTED_INDEX" if metric == "BM25" else "FLAT"
+            index.add_index(field, index_type=kind, metric_type=metric)
+        # pymilvus waits for the index with AllocTimestamp, which Milvus Lite does not
+        # serve: its in-process gRPC server logs a traceback for each (and the client
+        # goes on). Quiet for the call.
+        grpc_log = logging.getLogger("grpc._server")
+        level = grpc_log.level
+        grpc_log.setLevel(logging.CRITICAL)
+        try:
+            self._client.create_collection(self._name(name), schema=schema,
+                                           index_params=index)
+        finally:
+            grpc_log.setLevel(level)
+
+    def _ensure_meta(self) -> None:
+        from pymilvus import DataType
+
+        c = self._client
+        if not c.has_collection(self._name("meta")):
+            s = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            s.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+            s.add_field("value", DataType.VARCHAR, max_length=TEXT_MAX)
+            s.add_field("v", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
+            self._create("meta", s, {"v": "IP"})
+        if not c.has_collection(self._name("removed")):
+            s = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            s.add_field("seq", DataType.INT64, is_primary=True)
+            s.add_field("passage_id", DataType.INT64)
+            s.add_field("v", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
+            self._create("removed", s, {"v": "IP"})
+        if not c.has_collection(self._name("articles")):
+            s = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            s.add_field("id", DataType.INT64, is_primary=True)
+            for name, size in (("url", 4096), ("content_hash", 64), ("title", 4096),
+                               ("author", 1024), ("published", 40), ("ingested", 40),
+                               ("lang", 16), ("section", 1024), ("tags", 8192),
+                               ("source", 4096), ("site_name", 1024), ("origin", 256)):
+                s.add_field(name, DataType.VARCHAR, max_length=size)
+            s.add_field("when_us", DataType.INT64)
+            s.add_field("n_passages", DataType.INT64)
+            s.add_field("outlets", DataType.ARRAY, element_type=DataType.VARCHAR,
+                        max_capacity=64, max_length=256)
+            s.add_field("outlets_lc", DataType.ARRAY, element_type=DataType.VARCHAR,
+                        max_capacity=64, max_length=256)
+            s.add_field("v", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
+            self._create("articles", s, {"v": "IP"})
+        for what in ("meta", "removed", "articles", "passages"):
+            if c.has_collection(self._name(what)):
+                c.load_collection(self._name(what))  # a reopened file's are released
+        if self._meta("state") is None:
+            self._write_state({"store": uuid.uuid4().hex, "epoch": 1, "passage": 0,
+                               "article": 0, "removed": 0, "removed_done": 0,
+                               "compacted": 0, "generation": 0, "langs": {},
+                               "articles": 0})
+
+    def _create_passages(self, spaces: Mapping[str, SpaceInfo]) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        c = self._client
+        s = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        s.add_field("id", DataType.INT64, is_primary=True)
+        s.add_field("article_id", DataType.INT64)
+        s.add_field("position", DataType.INT64)
+        s.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)
+        s.add_field("lang", DataType.VARCHAR, max_length=16)
+        # khabar's own analysis (stemmed, normalised tokens): Milvus's BM25 reads them
+        # split into words again (Lite has the standard tokenizer only), so both
+        # lexical searches see the same terms.
+        s.add_field("tokens", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True,
+                    analyzer_params={"tokenizer": "standard"})
+        s.add_field("words", DataType.VARCHAR, max_length=TEXT_MAX)
+        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        s.add_field("dup_of", DataType.INT64)  # -1: none
+        s.add_field("when_us", DataType.INT64)
+        s.add_field("published_us", DataType.INT64)  # -1: undated
+        s.add_field("origin", DataType.VARCHAR, max_length=256)
+        s.add_field("outlets_lc", DataType.ARRAY, element_type=DataType.VARCHAR,
+                    max_capacity=64, max_length=256)
+        vectors = {"sparse": "BM25"}
+        for name, info in sorted(spaces.items()):
+            s.add_field(f"v_{name}", DataType.FLOAT_VECTOR, dim=info.dim)
+            s.add_field(f"s_{name}", DataType.VARCHAR, max_length=TEXT_MAX)
+            vectors[f"v_{name}"] = "IP"
+        s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                input_field_names=["tokens"], output_field_names=["sparse"]))
+        self._create("passages", s, vectors)
+
+    # -- meta and state ------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        with self._lock:
+            rows = self._client.query(self._name("meta"), filter=f"key == {lit(key)}",
+                                      output_fields=["value"])
+        return str(rows[0]["value"]) if rows else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._client.upsert(self._name("meta"),
+                                [{"key": key, "value": value, "v": [0.0] * DUMMY_DIM}])
+
+    def _state(self, *, fresh: bool = True) -> dict[str, Any]:
+        """The committed state. ``fresh=False`` (reads only): the one read by this
+        process within ``STATE_TTL``, so the dozen reads of one question cost one query
+        (``generation()`` at its start reads it fresh; a write of this process updates it)."""
+        if not fresh and self._state_cache is not None \
+                and time.monotonic() - self._state_at < STATE_TTL:
+            return self._state_cache
+        raw = self._meta("state")
+        if raw is None:
+            raise StoreError(f"the Milvus store at {self.uri} has no state row")
+        state: dict[str, Any] = json.loads(raw)
+        if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
+            self._spaces_cache = None
+            self._spaces_epoch = state.get("epoch")
+        self._state_cache, self._state_at = state, time.monotonic()
+        return dict(state)
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        """The commit point: one row, written whole."""
+        self._set_meta("state", json.dumps(state, sort_keys=True))
+        self._state_cache, self._state_at = dict(state), time.monotonic()
+
+    def meta(self, key: str) -> str | None:
+        return self._meta(key)
+
+    def generation(self) -> int:
+        return int(self._state()["generation"])
+
+    def change_mark(self) -> ChangeMark:
+        st = self._state()
+        return ChangeMark(st["store"], int(st["epoch"]), int(st["passage"]),
+                          int(st["removed"]))
+
+    def _has_passages(self) -> bool:
+        # Once made, the collection stays (bind_spaces replaces it in an empty store).
+        if not self._passages_made:
+            with self._lock:
+                self._passages_made = bool(
+                    self._client.has_collection(self._name("passages")))
+        return self._passages_made
+
+    # -- queries -------------------------------------------------------------------------
+    def _query(self, what: str, expr: str, fields: Sequence[str]) -> list[dict[str, Any]]:
+        """Every row of ``what`` matching ``expr`` (batched: a server caps one query)."""
+        if what == "passages" and not self._has_passages():
+            return []
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            if self._lite:  # all rows at once (and Lite has no iterator timestamps)
+                return list(self._client.query(self._name(what), filter=expr,
+                                               output_fields=list(fields)))
+            it = self._client.query_iterator(self._name(what), filter=expr,
+                                             output_fields=list(fields),
+                                             batch_size=ITER_BATCH)
+            try:
+                while batch := it.next():
+                    out += batch
+            finally:
+                it.close()
+        return out
+
+    def _count(self, what: str, expr: str) -> int:
+        if what == "passages" and not self._has_passages():
+            return 0
+        with self._lock:
+            rows = self._client.query(self._name(what), filter=expr,
+                                      output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    @staticmethod
+    def _live(st: Mapping[str, Any], key: str = "passage") -> str:
+        return f"id <= {int(st[key])}"
+
+    def _pending_removed(self, st: Mapping[str, Any]) -> set[int]:
+        """Passages whose removal is committed but whose rows may still be there."""
+        if st["removed_done"] >= st["removed"]:
+            return set()
+        return {int(r["passage_id"]) for r in self._query(
+            "removed", f"seq > {int(st['removed_done'])} and seq <= {int(st['removed'])}",
+            ["passage_id"])}
+
+    # -- recovery ------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Drop what a crashed put left above the committed ids; finish deletions that
+        were committed but not carried out. The writer does it before its first write
+        (a reader must not: the rows above the commit may be a write under way)."""
+        if self._recovered:
+            return
+        self._recovered = True
+        st = self._state()
+        with self._lock:
+            if self._has_passages():
+                self._client.delete(self._name("passages"), filter=f"id > {st['passage']}")
+            self._client.delete(self._name("articles"), filter=f"id > {st['article']}")
+            self._client.delete(self._name("removed"), filter=f"seq > {st['removed']}")
+        self._finish_removals(st)
+
+    def _finish_removals(self, st: dict[str, Any]) -> None:
+        pending = sorted(self._pending_removed(st))
+        if pending:
+            arts = {int(r["article_id"]) for chunk in _chunks(pending) for r in self._query(
+                "passages", f"id in {_ids(chunk)}", ["article_id"])}
+            with self._lock:
+                for chunk in _chunks(sorted(arts)):
+                    self._client.delete(self._name("articles"), filter=f"id in {_ids(chunk)}")
+                self._unlink_copies(pending)
+                for chunk in _chunks(pending):
+                    self._client.delete(self._name("passages"), filter=f"id in {_ids(chunk)}")
+        if st["removed_done"] != st["removed"]:
+            st = self._state()
+            st["removed_done"] = st["removed"]
+            self._write_state(st)
+
+    def _unlink_copies(self, gone: Sequence[int]) -> None:
+        """Copies of passages being deleted lose their link (SQLite's ON DELETE SET
+        NULL): their rows rewritten with ``dup_of = -1``."""
+        drop = set(gone)
+        rows = [r for chunk in _chunks(list(gone)) for r in self._query(
+            "passages", f"dup_of in {_ids(chunk)}", ["*"]) if int(r["id"]) not in drop]
+        for r in rows:
+            r.pop("sparse", None)
+            r["dup_of"] = -1
+        if rows:
+            self._client.upsert(self._name("passages"), rows)
+
+    # -- spaces --------------------------------------------------------------------------
+    def spaces(self) -> dict[str, SpaceInfo]:
+        """The vector spaces; read once per epoch (every change of them bumps it)."""
+        if self._spaces_cache is None:
+            raw = self._meta("spaces")
+            self._spaces_cache = ({k: SpaceInfo(**v) for k, v in json.loads(raw).items()}
+                                  if raw else {})
+        return dict(self._spaces_cache)
+
+    def bind_spaces(self, spaces: Sequence[SpaceInfo], *, replace: bool = False) -> None:
+        n = self.count_passages()  # reads the state first: the spaces of its epoch
+        current = self.spaces()
+        if not replace and n > 0:
+            for space in spaces:
+                old = current.get(space.name)
+                if old is not None and old.model == space.model \
+                        and old.sentences != space.sentences:
+                    raise ModelMismatchError(
+                        f"the store at {self.uri} has {space.name} sentence vectors made "
+                        f"{SENTENCES_HOW[old.sentences]}, not "
+                        f"{SENTENCES_HOW[space.sentences]}; a store never mixes them. "
+                        "Run `khabar reindex` to make them all anew.")
+                if old is not None and old.fingerprint != space.fingerprint:
+                    raise ModelMismatchError(
+                        f"the store at {self.uri} was built with model {old.fingerprint!r}, "
+                        f"but the configured model is {space.fingerprint!r}. "
+                        "Set KHABAR_MODEL back to the store's model, or run "
+                        "`khabar reindex` to rebuild the vectors with the new one.")
+        merged = {} if replace else dict(current)
+        merged.update({s.name: s for s in spaces})
+        if merged == current and self._has_passages():
+            return
+        with self._lock:
+            if self._has_passages():
+                if n > 0 or replace:
+                    raise StoreError("changing the vector spaces of a Milvus store with "
+                                     "passages is not supported yet (reindex: issue #16)")
+                self._client.drop_collection(self._name("passages"))
+                self._passages_made = False
+            self._create_passages(merged)
+            self._passages_made = True
+            self._spaces_cache = None
+            self._set_meta("spaces", json.dumps({k: vars(v) for k, v in merged.items()},
+                                                sort_keys=True))
+            st = self._state()
+            st["epoch"] = int(st["epoch"]) + 1
+            st["generation"] = int(st["generation"]) + 1
+            self._write_state(st)
+
+    # -- writing -------------------------------------------------------------------------
+    def _article_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """An article row as the SQLite store's ``find_article`` gives it."""
+        out = {k: row.get(k) for k in ("id", "url", "content_hash", "title", "author",
+                                       "published", "ingested", "lang", "section",
+                                       "tags", "source", "site_name", "origin",
+                                       "n_passages")}
+        for k in ("url", "author", "published", "lang", "section", "source", "site_name",
+                  "origin"):
+            out[k] = out[k] or None
+        return out
+
+    def find_article(self, *, url: str | None = None, content_hash: str | None = None
+                     ) -> dict[str, Any] | None:
+        st = self._state()
+        for field, value in (("url", url), ("content_hash", content_hash)):
+            if value:
+                rows = self._query("articles", f"{field} == {lit(value)} and "
+                                   f"{self._live(st, 'article')}", ["*"])
+                rows = [r for r in rows if r["id"] not in self._gone_articles(st, rows)]
+                if rows:
+                    return self._article_row(max(rows, key=lambda r: int(r["id"])))
+        return None
+
+    def _gone_articles(self, st: Mapping[str, Any], rows: list[dict[str, Any]]) -> set[int]:
+        """Of these articles, those whose deletion is committed but not yet carried out."""
+        pending = self._pending_removed(st)
+        if not pending or not rows:
+            return set()
+        got = self._query("passages", f"id in {_ids(sorted(pending))}", ["article_id"])
+        return {int(r["article_id"]) for r in got}
+
+    def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        st = self._state()
+        rows = [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
+            "articles", f"id in {_ids(chunk)} and {self._live(st, 'article')}", ["*"])]
+        return [self._article_row(r) for r in sorted(rows, key=lambda r: int(r["id"]))]
+
+    def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
+        """Store one article so that readers see all of it or nothing (the module's
+        docstring says how); dedupe as :meth:`khabar.store.Store.put`."""
+        art = new.article
+        if not new.chunks:
+            raise StoreError(f"article {art.title!r} has no passages")
+        for space, vecs in new.vectors.items():
+            if len(vecs) != len(new.chunks):
+                raise StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} "
+                                 "passages")
+        for space, mats in new.sentence_vectors.items():
+            if len(mats) != len(new.chunks):
+                raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
+                                 f"{len(new.chunks)} passages")
+        spaces = self.spaces()
+        if set(new.vectors) != set(spaces) or not self._has_passages():
+            raise StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
+                             f"{sorted(spaces)} (bind_spaces first)")
+        with self._lock:
+            self._recover()
+            old = self.find_article(url=art.url) if art.url else None
+            if old and old["content_hash"] == new.content_hash:
+                self.share(int(old["id"]), old["origin"], new.origin)
+                return PutResult("unchanged", int(old["id"]))
+            if old and old["origin"] != new.origin:
+                raise StoreError(f"{art.url} is already indexed from another source; "
+                                 "not replaced (only the chat or folder that added it "
+                                 "can update it)")
+            same = self.find_article(content_hash=new.content_hash)
+            if same:
+                self.share(int(same["id"]), same["origin"], new.origin)
+                return PutResult("duplicate", int(same["id"]))
+            links = self._near_duplicates(new, dup_threshold) if dup_threshold else {}
+            return self._insert(new, old, links)
+
+    def _insert(self, new: NewArticle, old: Mapping[str, Any] | None,
+                links: dict[int, int]) -> PutResult:
+        art = new.article
+        st = self._state()
+        article_id = int(st["article"]) + 1
+        first = int(st["passage"]) + 1
+        now = datetime.now(UTC)
+        ingested = now.isoformat(timespec="seconds")
+        when = art.published or now
+        outlets = list(dict.fromkeys(o.strip() for o in art.outlets if o.strip()))[:64]
+        outlets_lc = list(dict.fromkeys(o.lower() for o in outlets))
+        rows: list[dict[str, Any]] = []
+        for i, chunk in enumerate(new.chunks):
+            row: dict[str, Any] = {
+                "id": first + i, "article_id": article_id, "position": chunk.position,
+                "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
+                "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
+                "words": _clip(words_text(chunk.text), TEXT_MAX),
+                "dup_of": links.get(i, -1), "when_us": _us(when),
+                "published_us": _us(art.published), "origin": new.origin or "",
+                "outlets_lc": outlets_lc}
+            for space, vecs in new.vectors.items():
+                row[f"v_{space}"] = np.asarray(vecs[i], dtype=np.float32).tolist()
+                mats = new.sentence_vectors.get(space)
+                blob = NO_SENTENCES if mats is None else base64.b64encode(
+                    sentence_blob(mats[i], vecs[i])).decode("ascii")
+                row[f"s_{space}"] = blob if len(blob) <= TEXT_MAX else NO_SENTENCES
+            rows.append(row)
+        # 1. passages, 2. the article: both above the committed ids, seen by nobody.
+        self._client.insert(self._name("passages"), rows)
+        self._client.insert(self._name("articles"), [{
+            "id": article_id, "url": _clip(art.url, 4096),
+            "content_hash": new.content_hash, "title": _clip(art.title, 4096),
+            "author": _clip(art.author, 1024), "published": iso(art.published) or "",
+            "ingested": ingested, "lang": art.lang or "", "section": _clip(art.section, 1024),
+            "tags": _clip(json.dumps(art.tags, ensure_ascii=False), 8192),
+            "source": _clip(art.source, 4096), "site_name": _clip(art.site_name, 1024),
+            "origin": new.origin or "", "when_us": _us(when), "n_passages": len(rows),
+            "outlets": outlets, "outlets_lc": outlets_lc, "v": [0.0] * DUMMY_DIM}])
+        # 3. the old version's removal logged, 4. the commit: one row.
+        old_passages = self._passages_of([int(old["id"])]) if old else []
+        self._log_removals(st, old_passages)
+        st["passage"] = first + len(rows) - 1
+        st["article"] = article_id
+        st["generation"] = int(st["generation"]) + 1
+        st["articles"] = int(st["articles"]) + 1 - (1 if old else 0)
+        langs: dict[str, int] = st["langs"]
+        for chunk in new.chunks:
+            langs[chunk.lang] = langs.get(chunk.lang, 0) + 1
+        for _, lang in old_passages:
+            langs[lang] = langs.get(lang, 0) - 1
+        st["langs"] = {k: v for k, v in langs.items() if v > 0}
+        self._write_state(st)
+        # 5. the old version's rows go (a crash here: the next open finishes it).
+        self._finish_removals(st)
+        status: PutStatus = "replaced" if old else "added"
+        return PutResult(status, article_id, len(rows), len(links),
+                         replaced=int(old["id"]) if old else None)
+
+    def _passages_of(self, article_ids: Sequence[int]) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for chunk in _chunks(list(article_ids)):
+            out += [(int(r["id"]), str(r["lang"])) for r in self._query(
+                "passages", f"article_id in {_ids(chunk)}", ["id", "lang"])]
+        return out
+
+    def _log_removals(self, st: dict[str, Any], passages: list[tuple[int, str]]) -> None:
+        if not passages:
+            return
+        seq = int(st["removed"])
+        rows = [{"seq": seq + 1 + i, "passage_id": pid, "v": [0.0] * DUMMY_DIM}
+                for i, (pid, _) in enumerate(sorted(passages))]
+        self._client.insert(self._name("removed"), rows)
+        st["removed"] = seq + len(rows)
+
+    def _near_duplicates(self, new: NewArticle, threshold: float) -> dict[int, int]:
+        """chunk index -> root of a near-identical passage of another article (same
+        language, "e5" cosine at least ``threshold``)."""
+        vecs = new.vectors.get("e5")
+        if vecs is None:
+            return {}
+        hits: dict[int, tuple[int, float]] = {}
+        for lang in dict.fromkeys(c.lang for c in new.chunks):
+            rows = [i for i, c in enumerate(new.chunks) if c.lang == lang]
+            found = self._search_many("e5", lang, np.asarray(vecs)[rows], 1, None)
+            hits.update((i, f[0]) for i, f in zip(rows, found, strict=True) if f)
+        wanted = [(i, pid) for i, (pid, score) in hits.items() if score >= threshold]
+        if not wanted:
+            return {}
+        got = {int(r["id"]): r for r in self._query(
+            "passages", f"id in {_ids(sorted({p for _, p in wanted}))}",
+            ["id", "dup_of", "article_id"])}
+        urls = {int(r["id"]): r["url"] for r in self._query(
+            "articles", f"id in {_ids(sorted({int(g['article_id']) for g in got.values()}))}",
+            ["id", "url"])}
+        links: dict[int, int] = {}
+        for i, pid in wanted:
+            row = got.get(pid)
+            if row is None:
+                continue
+            url = urls.get(int(row["article_id"]))
+            if not url or url != new.article.url:
+                links[i] = int(row["dup_of"]) if int(row["dup_of"]) >= 0 else pid
+        return links
+
+    def delete_articles(self, ids: Iterable[int]) -> int:
+        """Delete these articles: their removals logged and committed at once, then the
+        rows (see the module's docstring)."""
+        ids = sorted(set(ids))
+        if not ids:
+            return 0
+        with self._lock:
+            self._recover()
+            st = self._state()
+            live = [int(r["id"]) for chunk in _chunks(ids) for r in self._query(
+                "articles", f"id in {_ids(chunk)} and {self._live(st, 'article')}", ["id"])]
+            if not live:
+                return 0
+            passages = self._passages_of(live)
+            self._log_removals(st, passages)
+            st["generation"] = int(st["generation"]) + 1
+            st["articles"] = int(st["articles"]) - len(live)
+            langs: dict[str, int] = st["langs"]
+            for _, lang in passages:
+                langs[lang] = langs.get(lang, 0) - 1
+            st["langs"] = {k: v for k, v in langs.items() if v > 0}
+            self._write_state(st)
+            for chunk in _chunks(live):
+                self._client.delete(self._name("articles"), filter=f"id in {_ids(chunk)}")
+            self._finish_removals(st)
+        return len(live)
+
+    def article_ids(self, *, outlet: str | None = None, before: datetime | None = None,
+                    url: str | None = None, origin: str | None = None) -> list[int]:
+        st = self._state()
+        where = [self._live(st, "article")]
+        if outlet:
+            where.append(f"array_contains(outlets_lc, {lit(outlet.lower())})")
+        if before:
+            where.append(f"when_us < {_us(before)}")
+        if url:
+            where.append(f"url == {lit(url)}")
+        if origin:
+            where.append(f"origin == {lit(origin)}")
+        rows = self._query("articles", " and ".join(where), ["id"])
+        gone = self._gone_articles(st, rows)
+        return sorted(int(r["id"]) for r in rows if r["id"] not in gone)
+
+    def _relabel(self, where: str, new: str | None) -> int:
+        """Set the origin of the articles matching ``where`` (and of their passages):
+        rows rewritten whole (Milvus updates by upsert)."""
+        with self._lock:
+            self._recover()
+            st = self._state()
+            arts = self._query("articles", f"({where}) and {self._live(st, 'article')}",
+                               ["*"])
+            if not arts:
+                return 0
+            for a in arts:
+                a["origin"] = new or ""
+            ids = [int(a["id"]) for a in arts]
+            rows = [r for chunk in _chunks(ids) for r in self._query(
+                "passages", f"article_id in {_ids(chunk)}", ["*"])]
+            for r in rows:
+                r.pop("sparse", None)  # the BM25 function makes it again
+                r["origin"] = new or ""
+            if rows:
+                self._client.upsert(self._name("passages"), rows)
+            self._client.upsert(self._name("articles"), arts)
+            st = self._state()
+            st["generation"] = int(st["generation"]) + 1
+            self._write_state(st)
+            return len(arts)
+
+    def share(self, article_id: int, current: str | None, new: str | None) -> None:
+        if is_private(current) and not is_private(new):
+            self._relabel(f"id == {int(article_id)}", new)
+
+    def move_origin(self, old: str, new: str) -> int:
+        return self._relabel(f"origin == {lit(old)}", new)
+
+    def clear(self) -> int:
+        return self.delete_articles(self.article_ids())
+
+    # -- vectors written later -----------------------------------------------------------
+    def _unsupported(self, what: str) -> StoreError:
+        return StoreError(f"{what} is not supported on Milvus yet (issue #16); "
+                          "migrate to a SQLite store for it")
+
+    def reindex_begin(self, spaces: Sequence[SpaceInfo]) -> dict[str, set[int]]:
+        raise self._unsupported("reindexing")
+
+    def reindex_write(self, space: str, ids: Sequence[int], vectors: np.ndarray,
+                      sentences: Sequence[np.ndarray] | None) -> None:
+        raise self._unsupported("reindexing")
+
+    def reindex_missing(self, space: str) -> list[tuple[int, str]]:
+        raise self._unsupported("reindexing")
+
+    def reindex_commit(self, spaces: Sequence[SpaceInfo], *, sentences: bool) -> None:
+        raise self._unsupported("reindexing")
+
+    def reindex_pending(self) -> bool:
+        return False
+
+    def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
+        epoch, so every reader starts again."""
+        vecs = {int(pid): np.asarray(v, dtype=np.float32) for pid, v in rows}
+        with self._lock:
+            self._recover()
+            full = [r for chunk in _chunks(sorted(vecs)) for r in self._query(
+                "passages", f"id in {_ids(chunk)}", ["*"])]
+            for r in full:
+                r.pop("sparse", None)
+                r[f"v_{space}"] = vecs[int(r["id"])].tolist()
+            if full:
+                self._client.upsert(self._name("passages"), full)
+            st = self._state()
+            st["epoch"] = int(st["epoch"]) + 1
+            st["generation"] = int(st["generation"]) + 1
+            self._write_state(st)
+
+    def passages_without_sentence_vectors(self, space: str) -> list[tuple[int, str]]:
+        st = self._state()
+        rows = self._query("passages", f"{self._live(st)} and s_{space} == "
+                           f"{lit(NO_SENTENCES)}", ["id", "text"])
+        return sorted((int(r["id"]), str(r["text"])) for r in rows)
+
+    def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]
+                             ) -> None:
+        mats = dict(rows)
+        with self._lock:
+            full = [r for chunk in _chunks(sorted(mats)) for r in self._query(
+                "passages", f"id in {_ids(chunk)}", ["*"])]
+            for r in full:
+                r.pop("sparse", None)
+                blob = base64.b64encode(sentence_blob(
+                    mats[int(r["id"])], np.asarray(r[f"v_{space}"], dtype=np.float32))
+                    ).decode("ascii")
+                r[f"s_{space}"] = blob if len(blob) <= TEXT_MAX else NO_SENTENCES
+            if full:
+                self._client.upsert(self._name("passages"), full)
+
+    def replace_sentence_vectors(self, space: str,
+                                 rows: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Every passage's ``space`` sentence vectors replaced by ``rows`` (none for the
+        passages not in them): the rows that change are rewritten."""
+        mats = {int(pid): m for pid, m in rows}
+        with self._lock:
+            self._recover()
+            had = {int(r["id"]) for r in self._query(
+                "passages", f"s_{space} != {lit(NO_SENTENCES)}", ["id"])}
+            todo = sorted(had | set(mats))
+            full = [r for chunk in _chunks(todo) for r in self._query(
+                "passages", f"id in {_ids(chunk)}", ["*"])]
+            for r in full:
+                r.pop("sparse", None)
+                mat = mats.get(int(r["id"]))
+                blob = NO_SENTENCES if mat is None else base64.b64encode(sentence_blob(
+                    mat, np.asarray(r[f"v_{space}"], dtype=np.float32))).decode("ascii")
+                r[f"s_{space}"] = blob if len(blob) <= TEXT_MAX else NO_SENTENCES
+            if full:
+                self._client.upsert(self._name("passages"), full)
+
+    # -- reading -------------------------------------------------------------------------
+    def count_passages(self) -> int:
+        return sum(int(n) for n in self._state()["langs"].values())
+
+    def count_articles(self) -> int:
+        return int(self._state()["articles"])
+
+    def language_counts(self) -> dict[str, int]:
+        langs: dict[str, int] = self._state()["langs"]
+        return dict(sorted(langs.items(), key=lambda kv: -kv[1]))
+
+    def languages(self) -> list[str]:
+        return list(self.language_counts())
+
+    def _articles_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ids = sorted(set(ids))
+        return {int(r["id"]): r for chunk in _chunks(ids) for r in self._query(
+            "articles", f"id in {_ids(chunk)}",
+            ["id", "title", "url", "published", "n_passages", "outlets"])}
+
+    def _stored(self, rows: list[dict[str, Any]], st: Mapping[str, Any]
+                ) -> list[StoredPassage]:
+        """Passages with their article's citation data; a passage whose article is gone
+        (a deletion under way) is left out."""
+        arts = self._articles_by_id(int(r["article_id"]) for r in rows)
+        pending = self._pending_removed(st)
+        out = []
+        for r in rows:
+            a = arts.get(int(r["article_id"]))
+            if a is None or int(r["id"]) in pending:
+                continue
+            out.append(StoredPassage(
+                id=int(r["id"]), article_id=int(r["article_id"]),
+                position=int(r["position"]), text=r["text"], lang=r["lang"],
+                title=a["title"], outlets=sorted(a["outlets"] or []), url=a["url"] or None,
+                published=parse_iso(a["published"] or None),
+                n_passages=int(a["n_passages"]),
+                dup_of=int(r["dup_of"]) if int(r["dup_of"]) >= 0 else None))
+        return sorted(out, key=lambda p: (p.article_id, p.position))
+
+    _PASSAGE_FIELDS = ("id", "article_id", "position", "text", "lang", "dup_of")
+
+    def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
+        st = self._state(fresh=False)
+        rows = [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
+            "passages", f"id in {_ids(chunk)} and {self._live(st)}", self._PASSAGE_FIELDS)]
+        return {p.id: p for p in self._stored(rows, st)}
+
+    def neighbours(self, ids: Sequence[int], span: int = 1) -> dict[int, list[StoredPassage]]:
+        """Each passage's neighbours in its article (within ``span`` positions, itself
+        excluded), in reading order: one query for the passages' places, one for the
+        paragraphs around them (a handful of rows each, whatever the archive's size)."""
+        st = self._state(fresh=False)
+        uniq = sorted(set(ids))
+        places = {int(r["id"]): (int(r["article_id"]), int(r["position"]))
+                  for chunk in _chunks(uniq) for r in self._query(
+                      "passages", f"id in {_ids(chunk)} and {self._live(st)}",
+                      ["id", "article_id", "position"])}
+        around = [f"(article_id == {a} and position >= {p - span} and position <= {p + span})"
+                  for a, p in dict.fromkeys(places.values())]
+        rows = [r for i in range(0, len(around), 100) for r in self._query(
+            "passages", f"({' or '.join(around[i:i + 100])}) and {self._live(st)}",
+            self._PASSAGE_FIELDS)]
+        near = self._stored(rows, st)
+        out: dict[int, list[StoredPassage]] = {pid: [] for pid in ids}
+        for pid, (art, pos) in places.items():
+            out[pid] = [q for q in near if q.article_id == art and q.id != pid
+                        and abs(q.position - pos) <= span]
+        return out
+
+    def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
+                         ) -> list[StoredPassage]:
+        st = self._state(fresh=False)
+        extra = f" and lang in {json.dumps(list(langs), ensure_ascii=False)}" if langs else ""
+        rows = [r for chunk in _chunks(sorted(set(article_ids))) for r in self._query(
+            "passages", f"article_id in {_ids(chunk)} and {self._live(st)}{extra}",
+            self._PASSAGE_FIELDS)]
+        return self._stored(rows, st)
+
+    def iter_passages(self, lang: str | None = None) -> Iterator[dict[str, Any]]:
+        st = self._state(fresh=False)
+        expr = self._live(st) + (f" and lang == {lit(lang)}" if lang else "")
+        pending = self._pending_removed(st)
+        rows = sorted(self._query("passages", expr, self._PASSAGE_FIELDS),
+                      key=lambda r: int(r["id"]))
+        for r in rows:
+            if int(r["id"]) not in pending:
+                yield {**r, "dup_of": int(r["dup_of"]) if int(r["dup_of"]) >= 0 else None}
+
+    def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
+        st = self._state(fresh=False)
+        uniq = sorted(set(ids))
+        root_of = {int(r["id"]): (int(r["dup_of"]) if int(r["dup_of"]) >= 0 else int(r["id"]))
+                   for chunk in _chunks(uniq) for r in self._query(
+                       "passages", f"id in {_ids(chunk)} and {self._live(st)}",
+                       ["id", "dup_of"])}
+        roots = sorted(set(root_of.values()))
+        members: dict[int, list[int]] = {}
+        for chunk in _chunks(roots, 1000):
+            rows = self._query("passages", f"(id in {_ids(chunk)} or dup_of in "
+                               f"{_ids(chunk)}) and {self._live(st)}", ["id", "dup_of"])
+            for r in sorted(rows, key=lambda r: int(r["id"])):
+                for root in {int(r["id"]), int(r["dup_of"])} & set(chunk):
+                    members.setdefault(root, []).append(int(r["id"]))
+        return {pid: [pid, *[m for m in members.get(root_of[pid], []) if m != pid]]
+                for pid in ids if pid in root_of}
+
+    def passage_tokens(self, ids: Sequence[int]) -> dict[int, str]:
+        return {int(r["id"]): str(r["tokens"]) for chunk in _chunks(sorted(set(ids)))
+                for r in self._query("passages", f"id in {_ids(chunk)}", ["id", "tokens"])}
+
+    def _others_private(self, scope: str, st: Mapping[str, Any]) -> bool:
+        with self._lock:
+            rows = self._client.query(
+                self._name("articles"), filter=f'origin like "{PRIVATE}%" and origin != '
+                f"{lit(scope)} and {self._live(st, 'article')}", output_fields=["id"],
+                limit=1)
+        return bool(rows)
+
+    @staticmethod
+    def _scope_expr(scope: str) -> str:
+        return f'(origin == "" or not (origin like "{PRIVATE}%") or origin == {lit(scope)})'
+
+    def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
+                       until: datetime | None = None, langs: Sequence[str] = (),
+                       origin: str | None = None, scope: str | None = None
+                       ) -> set[int] | Excluding | None:
+        st = self._state(fresh=False)
+        if scope is not None and not self._others_private(scope, st):
+            scope = None
+        if not (outlets or since or until or langs or origin or scope):
+            return None
+        if scope and not (outlets or since or until or langs or origin):
+            # A scope alone: the few passages it hides (other chats' own), read through
+            # the passages' copy of their article's origin, never a set of all it shows.
+            return Excluding(int(r["id"]) for r in self._query(
+                "passages", f'origin like "{PRIVATE}%" and origin != {lit(scope)} and '
+                f"{self._live(st)}", ["id"]))
+        where = [self._live(st)]
+        if outlets:
+            lows = json.dumps([o.lower() for o in outlets], ensure_ascii=False)
+            where.append(f"array_contains_any(outlets_lc, {lows})")
+        if since:
+            where.append(f"published_us >= {_us(since)}")
+        if until:
+            where.append(f"published_us >= 0 and published_us < {_us(until)}")
+        if langs:
+            where.append(f"lang in {json.dumps(list(langs), ensure_ascii=False)}")
+        if origin:
+            where.append(f"origin == {lit(origin)}")
+        if scope:
+            where.append(self._scope_expr(scope))
+        pending = self._pending_removed(st)
+        return {int(r["id"]) for r in self._query("passages", " and ".join(where), ["id"])
+                } - pending
+
+    def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
+                    origin: str | None = None, outlets: Sequence[str] = (),
+                    ids: Sequence[int] | None = None, scope: str | None = None
+                    ) -> list[StoredArticle]:
+        st = self._state(fresh=False)
+        where = [self._live(st, "article")]
+        if ids is not None:
+            if not ids:
+                return []
+            where.append(f"id in {_ids(ids)}")
+        if since is not None and until is not None:
+            where.append(f"when_us >= {_us(since)} and when_us < {_us(until)}")
+        if origin:
+            where.append(f"origin == {lit(origin)}")
+        if scope:
+            where.append(self._scope_expr(scope))
+        if outlets:
+            lows = json.dumps([o.lower() for o in outlets], ensure_ascii=False)
+            where.append(f"array_contains_any(outlets_lc, {lows})")
+        rows = self._query("articles", " and ".join(where),
+                           ["id", "title", "url", "published", "ingested", "lang",
+                            "n_passages", "outlets"])
+        gone = self._gone_articles(st, rows)
+        out = [StoredArticle(
+            id=int(r["id"]), title=r["title"], url=r["url"] or None,
+            published=parse_iso(r["published"] or None),
+            ingested=parse_iso(r["ingested"] or None) or datetime.now(UTC),
+            lang=r["lang"] or None, n_passages=int(r["n_passages"]),
+            outlets=sorted(r["outlets"] or [])) for r in rows if r["id"] not in gone]
+        return sorted(out, key=lambda a: (a.when, a.id))
+
+    def outlets(self, scope: str | None = None) -> list[tuple[str, int]]:
+        st = self._state(fresh=False)
+        where = self._live(st, "article")
+        if scope is not None and self._others_private(scope, st):
+            where += " and " + self._scope_expr(scope)
+        counts: dict[str, int] = {}
+        rows = self._query("articles", where, ["id", "outlets"])
+        gone = self._gone_articles(st, rows)
+        for r in rows:
+            if r["id"] not in gone:
+                for name in r["outlets"] or []:
+                    counts[name] = counts.get(name, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if space not in self.spaces():
+            return {}
+        return {int(r["id"]): np.asarray(r[f"v_{space}"], dtype=np.float32)
+                for chunk in _chunks(sorted(set(ids))) for r in self._query(
+                    "passages", f"id in {_ids(chunk)}", ["id", f"v_{space}"])}
+
+    def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        info = self.spaces().get(space)
+        if info is None:
+            return {}
+        return self.search_sentence_vectors([space], ids)[space]
+
+    def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """:meth:`vectors`: Milvus keeps no copy in this process to read them from."""
+        return self.vectors(space, ids)
+
+    def search_sentence_vectors(self, spaces: Sequence[str], ids: Sequence[int]
+                                ) -> dict[str, dict[int, np.ndarray]]:
+        """:meth:`sentence_vectors` of several spaces in one query per batch of ids."""
+        infos = self.spaces()
+        known = [s for s in spaces if s in infos]
+        out: dict[str, dict[int, np.ndarray]] = {s: {} for s in spaces}
+        if not known:
+            return out
+        fields = ["id", *(f"{k}_{s}" for s in known for k in ("v", "s"))]
+        for chunk in _chunks(sorted(set(ids))):
+            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
+                for space in known:
+                    mat = self._sentence_matrix(r, space, infos[space].dim)
+                    if mat is not None:
+                        out[space][int(r["id"])] = mat
+        return out
+
+    @staticmethod
+    def _sentence_matrix(row: Mapping[str, Any], space: str, dim: int) -> np.ndarray | None:
+        """A row's sentence vectors: none, the stored matrix, or (one sentence) the
+        passage's own vector."""
+        blob = row[f"s_{space}"]
+        if blob == NO_SENTENCES:
+            return None
+        return (from_q8(base64.b64decode(blob), dim) if blob else
+                np.asarray(row[f"v_{space}"], dtype=np.float32).reshape(1, -1))
+
+    def count_sentence_vectors(self) -> dict[str, int]:
+        st = self._state()
+        out = {}
+        for space in self.spaces():
+            n = self._count("passages", f"{self._live(st)} and s_{space} != "
+                            f"{lit(NO_SENTENCES)}")
+            if n:
+                out[space] = n
+        return out
+
+    def recent_mean_vector(self, space: str, lang: str, sample: int
+                           ) -> tuple[np.ndarray, int] | None:
+        """Mean vector of the ``sample`` newest ``lang`` passages: windows of ids below
+        the newest, widened until enough are found (no sort in a Milvus query)."""
+        st = self._state(fresh=False)
+        top = int(st["passage"])
+        window = max(sample * 4, 1000)
+        rows: list[dict[str, Any]] = []
+        while True:
+            low = max(top - window, 0)
+            rows = self._query("passages", f"id > {low} and id <= {top} and lang == "
+                               f"{lit(lang)}", ["id", f"v_{space}"])
+            if len(rows) >= sample or low == 0:
+                break
+            window *= 4
+        if not rows:
+            return None
+        rows = sorted(rows, key=lambda r: -int(r["id"]))[:sample]
+        vecs = np.asarray([r[f"v_{space}"] for r in rows], dtype=np.float32)
+        return vecs.mean(axis=0), len(rows)
+
+    # -- search --------------------------------------------------------------------------
+    @staticmethod
+    def _allowed_expr(allowed: Allowed | None) -> str:
+        """The filter of a search's ``allowed``: ids in a set, or not in an Excluding's."""
+        if allowed is None:
+            return ""
+        if isinstance(allowed, Excluding):
+            return f" and not (id in {_ids(sorted(allowed.ids))})" if allowed.ids else ""
+        return f" and id in {_ids(sorted(allowed))}"
+
+    def _search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
+                     allowed: Allowed | None) -> list[list[tuple[int, float]]]:
+        if not self._has_passages() or space not in self.spaces():
+            return [[] for _ in range(len(queries))]
+        if allowed is not None and not allowed:
+            return [[] for _ in range(len(queries))]
+        st = self._state(fresh=False)
+        expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
+        with self._lock:
+            found = self._client.search(
+                self._name("passages"), data=np.asarray(queries, dtype=np.float32).tolist(),
+                anns_field=f"v_{space}", limit=max(1, min(k, 16_384)), filter=expr,
+                output_fields=["id"], search_params={"metric_type": "IP"})
+        pending = self._pending_removed(st)
+        return [[(int(h["id"]), float(h["distance"])) for h in hits
+                 if int(h["id"]) not in pending] for hits in found]
+
+    def search(self, space: str, lang: str, query: np.ndarray, k: int,
+               allowed: Allowed | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` passages of one language by inner product in ``space``."""
+        return self._search_many(space, lang, np.asarray(query).reshape(1, -1), k,
+                                 allowed)[0]
+
+    def lexical_search(self, lang: str, tokens: Sequence[str], k: int,
+                       allowed: Allowed | None = None) -> list[tuple[int, float]]:
+        """Milvus's own BM25 over khabar's stored tokens (the same analysis as the
+        in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
+        if not self._has_passages() or not tokens:
+            return []
+        st = self._state(fresh=False)
+        expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
+        with self._lock:
+            found = self._client.search(
+                self._name("passages"), data=[" ".join(tokens)], anns_field="sparse",
+                limit=max(1, min(k, 16_384)), filter=expr, output_fields=["id"],
+                search_params={"metric_type": "BM25"})
+        # Milvus Lite reports BM25 negated (a distance): higher is better either way.
+        return [(int(h["id"]), abs(float(h["distance"]))) for h in found[0]]
+
+    def refresh(self, *, force_rebuild: bool = False) -> None:
+        """Nothing to bring up to date: Milvus is the index (every read sees the
+        committed state)."""
+
+    # -- what changed --------------------------------------------------------------------
+    def changes_since(self, mark: ChangeMark | None, *, content: Content = "text"
+                      ) -> Changes:
+        """As :meth:`khabar.store.Store.changes_since`, read from the committed ids
+        and the removal log (not one snapshot: a write committed meanwhile shows in
+        the next call, as its mark is not passed)."""
+        st = self._state()
+        now = ChangeMark(st["store"], int(st["epoch"]), int(st["passage"]),
+                         int(st["removed"]))
+        field = {"text": "text", "tokens": "tokens", "words": "words"}[content]
+        pending = self._pending_removed(st)
+        reset = (mark is None or mark.store != now.store or mark.epoch != now.epoch
+                 or mark.passage > now.passage or mark.removed > now.removed
+                 or mark.removed < int(st["compacted"]))
+        after = 0 if reset or mark is None else mark.passage
+        rows = self._query("passages", f"id > {after} and id <= {now.passage}",
+                           ["id", "lang", field]) if after < now.passage else []
+        removed_now: set[int] = set()
+        removed: list[int] = []
+        if not reset and mark is not None and mark.removed < now.removed:
+            logged = self._query("removed", f"seq > {mark.removed} and seq <= "
+                                 f"{now.removed}", ["passage_id"])
+            removed_now = {int(r["passage_id"]) for r in logged}
+            removed = sorted(p for p in removed_now if p <= mark.passage)
+        drop = removed_now | pending
+        added = sorted((int(r["id"]), str(r["lang"]), str(r[field])) for r in rows
+                       if int(r["id"]) not in drop)
+        return Changes(added, removed, now, reset)
+
+    def compact_changes(self, upto: ChangeMark) -> int:
+        with self._lock:
+            st = self._state()
+            limit = min(int(upto.removed), int(st["removed_done"]))
+            n = self._count("removed", f"seq <= {limit}")
+            self._client.delete(self._name("removed"), filter=f"seq <= {limit}")
+            st["compacted"] = max(int(st["compacted"]), limit)
+            self._write_state(st)
+        return n
+
+    # -- the whole store -----------------------------------------------------------------
+    def keep_saved(self, index: SavedIndex) -> None:
+        self._saved.add(index)
+
+    def _save_kept(self, *, force: bool) -> None:
+        for index in list(self._saved):
+            with contextlib.suppress(OSError):
+                index.save(force=force)
+
+    def flush(self) -> None:
+        self._save_kept(force=False)
+
+    def close(self) -> None:
+        self._save_kept(force=True)
+        with self._lock, contextlib.suppress(Exception):
+            self._client.close()
+
+    def stats(self) -> dict[str, object]:
+        st = self._state()
+        rows = self._query("articles", self._live(st, "article"), ["published"])
+        dates = sorted(r["published"] for r in rows if r["published"])
+        size: int | None = None
+        if self._lite:
+            p = Path(self.uri)
+            size = (sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+                    if p.is_dir() else p.stat().st_size if p.exists() else 0)
+        return {
+            "articles": self.count_articles(),
+            "passages": self.count_passages(),
+            "outlets": len(self.outlets()),
+            "languages": dict(st["langs"]),
+            "published_from": dates[0] if dates else None,
+            "published_to": dates[-1] if dates else None,
+            "index_type": "flat",  # Milvus's FLAT: exact search
+            "spaces": {k: vars(v) for k, v in self.spaces().items()},
+            "sentence_vectors": self.count_sentence_vectors(),
+            "linked_duplicates": self._count("passages", f"{self._live(st)} and dup_of >= 0"),
+            "size_bytes": size,
+            "path": self.uri,
+        }
+
+    def check(self, expected: Sequence[SpaceInfo] = ()) -> list[str]:
+        """Every fault found: counts against the state, orphans, sentence vectors."""
+        faults: list[str] = []
+        st = self._state()
+        spaces = self.spaces()
+        passages = self._query("passages", self._live(st), ["id", "article_id", "lang"])
+        arts = {int(r["id"]): int(r["n_passages"]) for r in self._query(
+            "articles", self._live(st, "article"), ["id", "n_passages"])}
+        per_article: dict[int, int] = {}
+        for r in passages:
+            per_article[int(r["article_id"])] = per_article.get(int(r["article_id"]), 0) + 1
+        orphans = sum(n for a, n in per_article.items() if a not in arts)
+        if orphans:
+            faults.append(f"{orphans} passage(s) belong to no article")
+        empty = sum(1 for a in arts if a not in per_article)
+        if empty:
+            faults.append(f"{empty} article(s) have no passages")
+        short = sum(1 for a, n in arts.items() if 0 < per_article.get(a, 0) != n)
+        if short:
+            faults.append(f"{short} article(s) have another number of passages than "
+                          "they say")
+        langs: dict[str, int] = {}
+        for r in passages:
+            langs[r["lang"]] = langs.get(r["lang"], 0) + 1
+        if langs != st["langs"]:
+            faults.append(f"passages per language are {langs}, the state says {st['langs']}")
+        if len(arts) != int(st["articles"]):
+            faults.append(f"{len(arts)} articles, the state says {st['articles']}")
+        above = self._count("passages", f"id > {st['passage']}")
+        if above:
+            faults.append(f"{above} uncommitted passage(s) (a write under way or crashed)")
+        n = len(passages)
+        for name in spaces:
+            have = self._count("passages", f"{self._live(st)} and s_{name} != "
+                               f"{lit(NO_SENTENCES)}")
+            if 0 < have < n:
+                faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
+        for space in expected:
+            have_space = spaces.get(space.name)
+            if n and (have_space is None or have_space.fingerprint != space.fingerprint):
+                faults.append(f"model fingerprint for {space.name} is "
+                              f"{have_space.fingerprint if have_space else None!r}, "
+                              f"configured {space.fingerprint!r}")
+        return faults

@@ -1,0 +1,134 @@
+"""What only the Milvus backend has to show: writes without transactions that a crash
+never leaves half visible, Milvus's own BM25 over khabar's tokens, and opening it from
+``KHABAR_STORE``. (Everything else of the interface: tests/store on both backends.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from khabar import Settings
+from khabar.store import MilvusStore
+from khabar.store import open_store as open_archive
+from khabar.text import lexical_tokens
+from tests.store import _data
+from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article
+
+
+@pytest.fixture
+def milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MilvusStore:
+    monkeypatch.setattr(_data, "BACKEND", "milvus-lite")
+    store = _data.open_store(tmp_path)
+    assert isinstance(store, MilvusStore)
+    return store
+
+
+class Crash(Exception):
+    pass
+
+
+def test_a_put_that_dies_before_its_commit_is_never_seen_and_is_cleaned_up(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    kept = milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    mark, gen = milvus.change_mark(), milvus.generation()
+
+    def die(state: dict) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch, pytest.raises(Crash):
+        patch.setattr(milvus, "_write_state", die)
+        # Its passages and article row are written, not committed.
+        milvus.put(new_article("Football", [FOOTBALL, EXTRA], url="https://a.test/2"))
+    reader = _data.reopen(tmp_path)  # another client: what other readers see
+    for store in (milvus, reader):
+        assert (store.change_mark(), store.generation()) == (mark, gen)
+        assert store.article_ids() == [kept.article_id]
+        assert store.find_article(url="https://a.test/2") is None
+        assert not store.changes_since(mark)
+        hits = {p for p, _ in store.search("e5", "en", _vector(FOOTBALL), 10)}
+        assert hits <= {p.id for p in store.article_passages([kept.article_id])}
+    # The next writer drops the rows above the commit before its first write (readers
+    # leave them: they may be a write under way); then the store is whole.
+    assert "uncommitted" in " ".join(reader.check())
+    again = _data.reopen(tmp_path)
+    added = again.put(new_article("Football", [FOOTBALL], url="https://a.test/2"))
+    assert added.status == "added" and again.check() == [] and reader.check() == []
+    assert again.changes_since(mark).added == [
+        (p.id, "en", FOOTBALL) for p in again.article_passages([added.article_id])]
+
+
+def test_a_delete_that_dies_after_its_commit_hides_the_article_and_is_finished(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    b = milvus.put(new_article("Football", [FOOTBALL, THIRD], url="https://a.test/2"))
+    mark = milvus.change_mark()
+    gone = [p.id for p in milvus.article_passages([b.article_id])]
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Crash
+
+    # The removals are logged and committed; the rows are still all there.
+    with monkeypatch.context() as patch, pytest.raises(Crash):
+        patch.setattr(milvus._client, "delete", die)
+        milvus.delete_articles([b.article_id])
+    reader = _data.reopen(tmp_path)
+    for store in (milvus, reader):
+        assert store.article_ids() == [a.article_id]
+        assert store.passages(gone) == {}
+        assert [x.id for x in store.articles_in()] == [a.article_id]
+        assert store.changes_since(mark).removed == gone
+        assert store.count_articles() == 1 and store.count_passages() == 2
+        hits = {p for p, _ in store.search("e5", "en", _vector(FOOTBALL), 10)}
+        assert not hits & set(gone)
+    again = _data.reopen(tmp_path)
+    again.put(new_article("Extra", [EXTRA], url="https://a.test/3"))  # finishes it first
+    assert again.check() == [] and again.changes_since(mark).removed == gone
+    assert again.passages(gone) == {} and again.count_passages() == 3
+
+
+def test_milvus_bm25_reads_khabar_s_own_tokens(milvus: MilvusStore) -> None:
+    milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    football = milvus.put(new_article("Football", [FOOTBALL], url="https://a.test/2"))
+    arabic = milvus.put(new_article("غزة", ["أعلنت الحكومة وقف إطلاق النار في غزة مساء الأحد."],
+                                    url="https://a.test/3", lang="ar"))
+    [fid] = [p.id for p in milvus.article_passages([football.article_id])]
+    [aid] = [p.id for p in milvus.article_passages([arabic.article_id])]
+    # The question analysed as the passages were (stemmed): "transfer" meets "transfers".
+    assert milvus.lexical_search("en", lexical_tokens("league transfer"), 5)[0][0] == fid
+    assert milvus.lexical_search("ar", lexical_tokens("إطلاق النار"), 5)[0][0] == aid
+    assert milvus.lexical_search("en", lexical_tokens("league"), 5, allowed={1}) == []
+
+
+def test_khabar_store_opens_milvus_lite(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, store=f"milvus-lite://{tmp_path}/m/khabar.db")
+    store = open_archive(settings)
+    assert isinstance(store, MilvusStore) and (tmp_path / "m" / "khabar.db").exists()
+    assert store.path.is_relative_to(tmp_path) and store.count_passages() == 0
+    store.close()
+
+
+def _vector(text: str):  # type: ignore[no-untyped-def]
+    from tests.fakes import HashEncoder
+
+    return HashEncoder().embed_passages([text])[0]
+
+
+def test_opening_milvus_leaves_the_environment_as_it_was(tmp_path: Path) -> None:
+    """pymilvus loads ``.env`` into the environment when imported; khabar reads ``.env``
+    by its own rules, so nothing of it may stay there."""
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_text("KHABAR_TELEGRAM_TOKEN=1:secret\nOTHER_TOOL=1\n",
+                                   encoding="utf-8")
+    code = ("import os, sys; from pathlib import Path; from khabar.store import MilvusStore;"
+            "MilvusStore(sys.argv[1], cache=Path(sys.argv[2])).close();"
+            "print(sorted(k for k in os.environ if k in ('KHABAR_TELEGRAM_TOKEN', "
+            "'OTHER_TOOL')))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KHABAR_")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "k.db"),
+                          str(tmp_path / "cache")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
