@@ -47,8 +47,11 @@ class Evidence:
 
 
 def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Sequence[Hit],
-           query_vectors: Mapping[str, np.ndarray] | None = None, top: int = TOP) -> Evidence:
-    """The evidence of ``hits[:top]`` (``query_vectors``: the search's, per space)."""
+           query_vectors: Mapping[str, np.ndarray] | None = None, top: int = TOP,
+           bridge_groups: Mapping[str, list[tuple[float, list[str]]]] | None = None
+           ) -> Evidence:
+    """The evidence of ``hits[:top]`` (``query_vectors``, ``bridge_groups``: the
+    search's, per space and per other language, so neither is computed again)."""
     head = list(hits[:top])
     ids = [h.passage.id for h in head]
     stored = index.store.passage_tokens(ids)
@@ -66,14 +69,17 @@ def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Seq
                                         sentences[h.passage.id]))
     if bridge is not None:
         for lang in {p.lang for p in out.hits} - {query.lang}:
-            out.bridge[lang] = bridge.query_groups(query.search_text, lang)
+            known = (bridge_groups or {}).get(lang)
+            out.bridge[lang] = (known if known is not None
+                                else bridge.query_groups(query.search_text, lang))
     return out
 
 
 def gather_evidence(index: Archive, searcher: Searcher, query: Query, result: SearchResult,
                     top: int = 5) -> Evidence:
     """:func:`gather` after :meth:`Searcher.search` (the bench keeps 5 to try depths)."""
-    return gather(index, searcher.bridge, query, result.hits, result.query_vectors, top)
+    return gather(index, searcher.bridge, query, result.hits, result.query_vectors, top,
+                  result.bridge_groups)
 
 
 # -- features ---------------------------------------------------------------------------

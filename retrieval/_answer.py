@@ -66,11 +66,15 @@ class AnswerConfig:
 
 def confidence(index: Archive, query: Query, hits: Sequence[Hit],
                config: AnswerConfig | None = None, bridge: LexicalBridge | None = None,
-               query_vectors: Mapping[str, np.ndarray] | None = None) -> float:
+               query_vectors: Mapping[str, np.ndarray] | None = None,
+               bridge_groups: Mapping[str, list[tuple[float, list[str]]]] | None = None
+               ) -> float:
     """Estimated probability that the top passages answer the question (``bridge``:
-    the searcher's, for the share of the question's words found across languages)."""
+    the searcher's, for the share of the question's words found across languages;
+    ``bridge_groups``: its groups for this question where the search made them)."""
     config = config or AnswerConfig()
-    return config.model.confidence(gather(index, bridge, query, hits, query_vectors))
+    return config.model.confidence(gather(index, bridge, query, hits, query_vectors,
+                                          bridge_groups=bridge_groups))
 
 
 def to_source(n: int, hit: Hit) -> Source:
@@ -84,9 +88,12 @@ def to_source(n: int, hit: Hit) -> Source:
 def compose(index: Archive, query: Query, hits: Sequence[Hit],
             config: AnswerConfig | None = None,
             query_vectors: dict[str, np.ndarray] | None = None,
-            bridge: LexicalBridge | None = None) -> Answer:
+            bridge: LexicalBridge | None = None,
+            bridge_groups: Mapping[str, list[tuple[float, list[str]]]] | None = None
+            ) -> Answer:
     config = config or AnswerConfig()
-    best = confidence(index, query, hits, config, bridge, query_vectors) if hits else 0.0
+    best = (confidence(index, query, hits, config, bridge, query_vectors, bridge_groups)
+            if hits else 0.0)
     if not hits or best < config.min_confidence:
         related = [to_source(i, h) for i, h in enumerate(hits[: config.related], 1)]
         return Answer(query.text, query.lang, query, [], [], abstained=True, related=related,

@@ -66,7 +66,7 @@ class Khabar:
         result = self.search(query, k=k)
         t1 = time.perf_counter()
         answer = compose(self.index, query, result.hits, self.answer_config,
-                         result.query_vectors, self.searcher.bridge)
+                         result.query_vectors, self.searcher.bridge, result.bridge_groups)
         answer.timings = {**result.timings, "answer": time.perf_counter() - t1}
         answer.relaxed = list(result.relaxed)
         if self.llm is not None and not answer.abstained:
