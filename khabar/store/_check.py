@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ._read import count_articles, count_passages, count_sentence_vectors, outlets
 from ._schema import q8_width
-from ._vectors import SpaceInfo, VectorIndexes, read_spaces
+from ._vectors import SpaceInfo, VectorIndexes, fingerprint_faults, read_spaces
 
 
 def check(db: sqlite3.Connection, indexes: VectorIndexes,
@@ -58,12 +58,7 @@ def check(db: sqlite3.Connection, indexes: VectorIndexes,
         faults.append(f"{empty} article(s) have no passages")
     indexes.refresh(db)
     faults += indexes.faults(db, spaces, n)
-    for space in expected:
-        have = spaces.get(space.name)
-        if n and (have is None or have.fingerprint != space.fingerprint):
-            faults.append(f"model fingerprint for {space.name} is "
-                          f"{have.fingerprint if have else None!r}, configured "
-                          f"{space.fingerprint!r}")
+    faults += fingerprint_faults(spaces, expected, n)
     return faults
 
 

@@ -49,15 +49,14 @@ from typing import Any
 
 import numpy as np
 
-from khabar._errors import ModelMismatchError, StoreError
+from khabar._errors import StoreError
 
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, StoredArticle, StoredPassage
-from ._vectors import _HOW as SENTENCES_HOW
-from ._vectors import SpaceInfo
+from ._vectors import SpaceInfo, fingerprint_faults, refuse_other_spaces
 from ._write import NewArticle, PutResult, PutStatus
 
 log = logging.getLogger(__name__)
@@ -395,21 +394,7 @@ class MilvusStore:
         n = self.count_passages()  # reads the state first: the spaces of its epoch
         current = self.spaces()
         if not replace and n > 0:
-            for space in spaces:
-                old = current.get(space.name)
-                if old is not None and old.model == space.model \
-                        and old.sentences != space.sentences:
-                    raise ModelMismatchError(
-                        f"the store at {self.uri} has {space.name} sentence vectors made "
-                        f"{SENTENCES_HOW[old.sentences]}, not "
-                        f"{SENTENCES_HOW[space.sentences]}; a store never mixes them. "
-                        "Run `khabar reindex` to make them all anew.")
-                if old is not None and old.fingerprint != space.fingerprint:
-                    raise ModelMismatchError(
-                        f"the store at {self.uri} was built with model {old.fingerprint!r}, "
-                        f"but the configured model is {space.fingerprint!r}. "
-                        "Set KHABAR_MODEL back to the store's model, or run "
-                        "`khabar reindex` to rebuild the vectors with the new one.")
+            refuse_other_spaces(current, spaces, self.uri)
         merged = {} if replace else dict(current)
         merged.update({s.name: s for s in spaces})
         if merged == current and self._has_passages():
@@ -1215,10 +1200,5 @@ class MilvusStore:
                                f"{lit(NO_SENTENCES)}")
             if 0 < have < n:
                 faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
-        for space in expected:
-            have_space = spaces.get(space.name)
-            if n and (have_space is None or have_space.fingerprint != space.fingerprint):
-                faults.append(f"model fingerprint for {space.name} is "
-                              f"{have_space.fingerprint if have_space else None!r}, "
-                              f"configured {space.fingerprint!r}")
+        faults += fingerprint_faults(spaces, expected, n)
         return faults

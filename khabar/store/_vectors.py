@@ -20,7 +20,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -80,27 +80,47 @@ _HOW = {"late": "from each passage's run (late chunking)",
         "each": "by embedding each sentence on its own"}
 
 
+def refuse_other_spaces(current: Mapping[str, SpaceInfo], spaces: Sequence[SpaceInfo],
+                        where: object) -> None:
+    """Raise if a store holding passages (``current``: its spaces) is asked to take
+    vectors another way: another model, or sentence vectors made another way. Both
+    backends bind through this; ``where`` names the store."""
+    for space in spaces:
+        old = current.get(space.name)
+        if old is not None and old.model == space.model and old.sentences != space.sentences:
+            raise ModelMismatchError(
+                f"the store at {where} has {space.name} sentence vectors made "
+                f"{_HOW[old.sentences]}, not {_HOW[space.sentences]}; a store never "
+                "mixes them. Run `khabar reindex` to make them all anew.")
+        if old is not None and old.fingerprint != space.fingerprint:
+            raise ModelMismatchError(
+                f"the store at {where} was built with model {old.fingerprint!r}, "
+                f"but the configured model is {space.fingerprint!r}. "
+                "Set KHABAR_MODEL back to the store's model, or run "
+                "`khabar reindex` to rebuild the vectors with the new one.")
+
+
+def fingerprint_faults(spaces: Mapping[str, SpaceInfo], expected: Iterable[SpaceInfo],
+                       n: int) -> list[str]:
+    """``check``'s faults for a store of ``n`` passages whose recorded spaces are not
+    the configured encoders'."""
+    faults = []
+    for space in expected:
+        have = spaces.get(space.name)
+        if n and (have is None or have.fingerprint != space.fingerprint):
+            faults.append(f"model fingerprint for {space.name} is "
+                          f"{have.fingerprint if have else None!r}, configured "
+                          f"{space.fingerprint!r}")
+    return faults
+
+
 def bind_spaces(db: sqlite3.Connection, spaces: Sequence[SpaceInfo], *, replace: bool,
                 where: Path) -> None:
     """Record which encoders make the vectors, or refuse a different one (see
     :meth:`khabar.store.Store.bind_spaces`); ``where`` names the store in errors."""
     current = read_spaces(db)
     if not replace and count_passages(db) > 0:
-        for space in spaces:
-            old = current.get(space.name)
-            if old is not None and old.model == space.model \
-                    and old.sentences != space.sentences:
-                raise ModelMismatchError(
-                    f"the store at {where} has {space.name} sentence vectors made "
-                    f"{_HOW[old.sentences]}, not {_HOW[space.sentences]}; a store never "
-                    "mixes them. Run `khabar reindex` to make them all anew.")
-            if old is not None and old.fingerprint != space.fingerprint:
-                raise ModelMismatchError(
-                    f"the store at {where} was built with model {old.fingerprint!r}, "
-                    f"but the configured model is {space.fingerprint!r}. "
-                    "Set KHABAR_MODEL back to the store's model, or run "
-                    "`khabar reindex` to rebuild the vectors with the new one."
-                )
+        refuse_other_spaces(current, spaces, where)
     merged = {} if replace else dict(current)
     merged.update({s.name: s for s in spaces})
     payload = json.dumps({k: vars(v) for k, v in merged.items()}, sort_keys=True)
