@@ -108,26 +108,10 @@ class CachedEncoder:
         return [found[k] for k in keys]
 
     def _get(self, texts: Sequence[str], kind: str, fn) -> np.ndarray:
-        keys = [hashlib.sha1(f"{self.fingerprint}|{kind}|{t}".encode()).hexdigest()
-                for t in texts]
-        found: dict[str, np.ndarray] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i:i + 500]
-            rows = self.db.execute(
-                f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(part))})", part)
-            found.update({k: np.frombuffer(v, np.float32) for k, v in rows})
-        todo = [i for i, k in enumerate(keys) if k not in found]
-        if todo:
-            vecs = fn([texts[i] for i in todo])
-            self.db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
-                                [(keys[i], np.asarray(v, np.float32).tobytes())
-                                 for i, v in zip(todo, vecs, strict=True)])
-            self.db.commit()
-            for i, v in zip(todo, vecs, strict=True):
-                found[keys[i]] = np.asarray(v, np.float32)
+        """One vector a text, through the same cache as :meth:`_get_rows`."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return np.stack([found[k] for k in keys])
+        return np.stack([r.reshape(self.dim) for r in self._get_rows(texts, kind, fn)])
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._get(texts, "p", self.inner.embed_passages)
