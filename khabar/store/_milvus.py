@@ -53,6 +53,7 @@ from khabar._errors import StoreError
 
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
+from ._milvus_compat import has_bm25
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, StoredArticle, StoredPassage
@@ -166,8 +167,10 @@ class MilvusStore:
         level = grpc_log.level
         grpc_log.setLevel(logging.CRITICAL)
         try:
+            # Strong: a read sees every write acknowledged before it (a server's default,
+            # Bounded, may miss another writer's commit, or this process's own).
             self._client.create_collection(self._name(name), schema=schema,
-                                           index_params=index)
+                                           index_params=index, consistency_level="Strong")
         finally:
             grpc_log.setLevel(level)
 
@@ -225,24 +228,34 @@ class MilvusStore:
         # khabar's own analysis (stemmed, normalised tokens): Milvus's BM25 reads them
         # split into words again (Lite has the standard tokenizer only), so both
         # lexical searches see the same terms.
-        s.add_field("tokens", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True,
-                    analyzer_params={"tokenizer": "standard"})
+        bm25 = self._bm25()
+        s.add_field("tokens", DataType.VARCHAR, max_length=TEXT_MAX,
+                    **({"enable_analyzer": True, "analyzer_params": {"tokenizer": "standard"}}
+                       if bm25 else {}))
         s.add_field("words", DataType.VARCHAR, max_length=TEXT_MAX)
-        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        if bm25:
+            s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         s.add_field("dup_of", DataType.INT64)  # -1: none
         s.add_field("when_us", DataType.INT64)
         s.add_field("published_us", DataType.INT64)  # -1: undated
         s.add_field("origin", DataType.VARCHAR, max_length=256)
         s.add_field("outlets_lc", DataType.ARRAY, element_type=DataType.VARCHAR,
                     max_capacity=64, max_length=256)
-        vectors = {"sparse": "BM25"}
+        vectors = {"sparse": "BM25"} if bm25 else {}
         for name, info in sorted(spaces.items()):
             s.add_field(f"v_{name}", DataType.FLOAT_VECTOR, dim=info.dim)
             s.add_field(f"s_{name}", DataType.VARCHAR, max_length=TEXT_MAX)
             vectors[f"v_{name}"] = "IP"
-        s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                input_field_names=["tokens"], output_field_names=["sparse"]))
+        if bm25:
+            s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                    input_field_names=["tokens"],
+                                    output_field_names=["sparse"]))
         self._create("passages", s, vectors)
+
+    def _bm25(self) -> bool:
+        """Whether this Milvus has the BM25 function (a 2.3 server has not)."""
+        with self._lock:
+            return has_bm25(str(self._client.get_server_version()))
 
     # -- meta and state ------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -1069,6 +1082,9 @@ class MilvusStore:
         in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
         if not self._has_passages() or not tokens:
             return []
+        if not self._bm25():
+            raise StoreError(f"the Milvus at {self.uri} has no BM25 function (Milvus 2.5 "
+                             "on has it); khabar's own lexical search serves instead")
         st = self._state(fresh=False)
         expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
         with self._lock:
