@@ -24,10 +24,11 @@ removals and commits the state first, then deletes the article row (``passages``
 between leaves the removal pending (readers already leave those passages out), and the
 next writer finishes it.
 
-**One writer at a time.** Ids and the state are read, raised and written back by the
-writer: two writing processes would race (Milvus Lite lets one process open a file
-anyway). Several writers against one server need an id allocator and a compare-and-set
-on the state; that is not done yet (issue #16).
+**Many writers take turns.** Ids and the state are read, raised and written back by
+one writer at a time: every write holds the writer lease of
+:mod:`khabar.store._milvus_commit` (tickets in ``khabar_writers``, mutual exclusion by
+write-then-read under Strong consistency), and recovery runs at each turn. Readers take
+no lease: they read the state row.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from khabar._errors import StoreError
 
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
+from ._milvus_commit import LeasedClient, WriterLease
 from ._milvus_compat import has_bm25
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
@@ -140,7 +142,12 @@ class MilvusStore:
             if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             self.path.mkdir(parents=True, exist_ok=True)
-            self._client = MilvusClient(uri)
+            bare = MilvusClient(uri)
+            # Writers take turns through a lease (_milvus_commit: no compare-and-set in
+            # Milvus); every write of this client checks it holds it.
+            self._lease = WriterLease(bare, self._name("writers"), self._lock)
+            self._write_turn = threading.RLock()  # this process's threads, one writer
+            self._client = LeasedClient(bare, self._lease)
             self._ensure_meta()
         except StoreError:
             raise
@@ -174,7 +181,43 @@ class MilvusStore:
         finally:
             grpc_log.setLevel(level)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the writer lease (and this client) for a write; recovery runs again
+        at each new turn, since another writer may have died in between."""
+        with self._write_turn, self._lease.hold() as first, self._lock:
+            if first:
+                self._recovered = False
+            yield
+
     def _ensure_meta(self) -> None:
+        c = self._client
+        if not c.has_collection(self._name("writers")):
+            try:
+                self._create("writers", self._lease.schema(), {"v": "IP"})
+            except Exception:  # another process made it meanwhile
+                if not c.has_collection(self._name("writers")):
+                    raise
+        self._load("writers")
+        if all(c.has_collection(self._name(w)) for w in ("meta", "removed", "articles")):
+            for what in ("meta", "removed", "articles", "passages"):
+                if c.has_collection(self._name(what)):
+                    self._load(what)
+            if self._meta("state") is not None:
+                return
+        with self._writing():  # another process may be making them at the same time
+            self._make_meta()
+
+    def _load(self, what: str) -> None:
+        """Load a collection unless loaded (a reopened Lite file's are released; a
+        server's load call waits a second or more even when there is nothing to do)."""
+        from pymilvus.client.types import LoadState
+
+        name = self._name(what)
+        if self._client.get_load_state(name).get("state") != LoadState.Loaded:
+            self._client.load_collection(name)
+
+    def _make_meta(self) -> None:
         from pymilvus import DataType
 
         c = self._client
@@ -208,7 +251,7 @@ class MilvusStore:
             self._create("articles", s, {"v": "IP"})
         for what in ("meta", "removed", "articles", "passages"):
             if c.has_collection(self._name(what)):
-                c.load_collection(self._name(what))  # a reopened file's are released
+                self._load(what)
         if self._meta("state") is None:
             self._write_state({"store": uuid.uuid4().hex, "epoch": 1, "passage": 0,
                                "article": 0, "removed": 0, "removed_done": 0,
@@ -353,17 +396,18 @@ class MilvusStore:
     # -- recovery ------------------------------------------------------------------------
     def _recover(self) -> None:
         """Drop what a crashed put left above the committed ids; finish deletions that
-        were committed but not carried out. The writer does it before its first write
-        (a reader must not: the rows above the commit may be a write under way)."""
+        were committed but not carried out. The lease's holder does it at the start of
+        its turn (a reader must not: the rows above the commit may be a write under way)."""
         if self._recovered:
             return
         self._recovered = True
         st = self._state()
-        with self._lock:
-            if self._has_passages():
-                self._client.delete(self._name("passages"), filter=f"id > {st['passage']}")
-            self._client.delete(self._name("articles"), filter=f"id > {st['article']}")
-            self._client.delete(self._name("removed"), filter=f"seq > {st['removed']}")
+        with self._lock:  # counted first: deleting nothing costs as much, and is a write
+            for what, expr in (("passages", f"id > {st['passage']}"),
+                               ("articles", f"id > {st['article']}"),
+                               ("removed", f"seq > {st['removed']}")):
+                if self._count(what, expr):
+                    self._client.delete(self._name(what), filter=expr)
         self._finish_removals(st)
 
     def _finish_removals(self, st: dict[str, Any]) -> None:
@@ -404,15 +448,13 @@ class MilvusStore:
         return dict(self._spaces_cache)
 
     def bind_spaces(self, spaces: Sequence[SpaceInfo], *, replace: bool = False) -> None:
-        n = self.count_passages()  # reads the state first: the spaces of its epoch
-        current = self.spaces()
-        if not replace and n > 0:
-            refuse_other_spaces(current, spaces, self.uri)
-        merged = {} if replace else dict(current)
-        merged.update({s.name: s for s in spaces})
-        if merged == current and self._has_passages():
+        if self._bind_plan(spaces, replace) is None:
             return
-        with self._lock:
+        with self._writing():  # again under the lease: another writer may have bound them
+            plan = self._bind_plan(spaces, replace)
+            if plan is None:
+                return
+            n, merged = plan
             if self._has_passages():
                 if n > 0 or replace:
                     raise StoreError("changing the vector spaces of a Milvus store with "
@@ -428,6 +470,19 @@ class MilvusStore:
             st["epoch"] = int(st["epoch"]) + 1
             st["generation"] = int(st["generation"]) + 1
             self._write_state(st)
+
+    def _bind_plan(self, spaces: Sequence[SpaceInfo], replace: bool
+                   ) -> tuple[int, dict[str, SpaceInfo]] | None:
+        """The passages and the spaces to bind, or None when they are bound already."""
+        n = self.count_passages()  # reads the state first: the spaces of its epoch
+        current = self.spaces()
+        if not replace and n > 0:
+            refuse_other_spaces(current, spaces, self.uri)
+        merged = {} if replace else dict(current)
+        merged.update({s.name: s for s in spaces})
+        if merged == current and self._has_passages():
+            return None
+        return n, merged
 
     # -- writing -------------------------------------------------------------------------
     def _article_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -485,7 +540,7 @@ class MilvusStore:
         if set(new.vectors) != set(spaces) or not self._has_passages():
             raise StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
                              f"{sorted(spaces)} (bind_spaces first)")
-        with self._lock:
+        with self._writing():
             self._recover()
             old = self.find_article(url=art.url) if art.url else None
             if old and old["content_hash"] == new.content_hash:
@@ -613,7 +668,7 @@ class MilvusStore:
         ids = sorted(set(ids))
         if not ids:
             return 0
-        with self._lock:
+        with self._writing():
             self._recover()
             st = self._state()
             live = [int(r["id"]) for chunk in _chunks(ids) for r in self._query(
@@ -653,7 +708,7 @@ class MilvusStore:
     def _relabel(self, where: str, new: str | None) -> int:
         """Set the origin of the articles matching ``where`` (and of their passages):
         rows rewritten whole (Milvus updates by upsert)."""
-        with self._lock:
+        with self._writing():
             self._recover()
             st = self._state()
             arts = self._query("articles", f"({where}) and {self._live(st, 'article')}",
@@ -711,7 +766,7 @@ class MilvusStore:
         """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
         epoch, so every reader starts again."""
         vecs = {int(pid): np.asarray(v, dtype=np.float32) for pid, v in rows}
-        with self._lock:
+        with self._writing():
             self._recover()
             full = [r for chunk in _chunks(sorted(vecs)) for r in self._query(
                 "passages", f"id in {_ids(chunk)}", ["*"])]
@@ -734,7 +789,7 @@ class MilvusStore:
     def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]
                              ) -> None:
         mats = dict(rows)
-        with self._lock:
+        with self._writing():
             full = [r for chunk in _chunks(sorted(mats)) for r in self._query(
                 "passages", f"id in {_ids(chunk)}", ["*"])]
             for r in full:
@@ -751,7 +806,7 @@ class MilvusStore:
         """Every passage's ``space`` sentence vectors replaced by ``rows`` (none for the
         passages not in them): the rows that change are rewritten."""
         mats = {int(pid): m for pid, m in rows}
-        with self._lock:
+        with self._writing():
             self._recover()
             had = {int(r["id"]) for r in self._query(
                 "passages", f"s_{space} != {lit(NO_SENTENCES)}", ["id"])}
@@ -1129,7 +1184,7 @@ class MilvusStore:
         return Changes(added, removed, now, reset)
 
     def compact_changes(self, upto: ChangeMark) -> int:
-        with self._lock:
+        with self._writing():
             st = self._state()
             limit = min(int(upto.removed), int(st["removed_done"]))
             n = self._count("removed", f"seq <= {limit}")
