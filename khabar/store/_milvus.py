@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -133,6 +134,7 @@ class MilvusStore:
         self._lock = threading.RLock()  # one client, one call at a time
         self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
         self._recovered = False
+        self._turn_state = False  # the cached state is this lease turn's own
         self._state_cache: dict[str, Any] | None = None
         self._state_at = 0.0
         self._passages_made = False
@@ -187,7 +189,7 @@ class MilvusStore:
         at each new turn, since another writer may have died in between."""
         with self._write_turn, self._lease.hold() as first, self._lock:
             if first:
-                self._recovered = False
+                self._recovered = self._turn_state = False
             yield
 
     def _ensure_meta(self) -> None:
@@ -319,6 +321,10 @@ class MilvusStore:
         if not fresh and self._state_cache is not None \
                 and time.monotonic() - self._state_at < STATE_TTL:
             return self._state_cache
+        if self._turn_state and self._lease.held and self._state_cache is not None:
+            # Under the lease only this client commits: its last read or write of the
+            # state is the state (a copy: a put edits what it gets before committing).
+            return copy.deepcopy(self._state_cache)
         raw = self._meta("state")
         if raw is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
@@ -327,12 +333,14 @@ class MilvusStore:
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
         self._state_cache, self._state_at = state, time.monotonic()
-        return dict(state)
+        self._turn_state = self._lease.held
+        return copy.deepcopy(state)
 
     def _write_state(self, state: dict[str, Any]) -> None:
         """The commit point: one row, written whole."""
         self._set_meta("state", json.dumps(state, sort_keys=True))
-        self._state_cache, self._state_at = dict(state), time.monotonic()
+        self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
+        self._turn_state = self._lease.held
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
@@ -363,6 +371,12 @@ class MilvusStore:
             if self._lite:  # all rows at once (and Lite has no iterator timestamps)
                 return list(self._client.query(self._name(what), filter=expr,
                                                output_fields=list(fields)))
+            # One query first: most reads are a few rows, and an iterator costs a
+            # server several round trips (a timestamp, then batches until empty).
+            first = self._client.query(self._name(what), filter=expr,
+                                       output_fields=list(fields), limit=ITER_BATCH)
+            if len(first) < ITER_BATCH:
+                return list(first)
             it = self._client.query_iterator(self._name(what), filter=expr,
                                              output_fields=list(fields),
                                              batch_size=ITER_BATCH)
