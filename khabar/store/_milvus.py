@@ -56,7 +56,7 @@ from khabar._errors import StoreError
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
-from ._milvus_compat import has_bm25
+from ._milvus_compat import has_bm25, vector_fields
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, StoredArticle, StoredPassage
@@ -264,6 +264,12 @@ class MilvusStore:
         from pymilvus import DataType, Function, FunctionType
 
         c = self._client
+        version = str(c.get_server_version())
+        most = vector_fields(version)
+        if most is not None and len(spaces) > most:
+            raise StoreError(f"Milvus {version} allows {most} vector field(s) in a "
+                             f"collection; khabar's spaces {sorted(spaces)} need Milvus 2.4 "
+                             "or later")
         s = c.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field("id", DataType.INT64, is_primary=True)
         s.add_field("article_id", DataType.INT64)
