@@ -182,6 +182,7 @@ def writer(work: Path, uri: str, name: str) -> None:
         from khabar.store import _milvus_commit
 
         _milvus_commit.TTL = 3.0
+        _milvus_commit.RENEW = 0.5  # a slow put (a 200 ms tick) renews, then dies
 
         def die(state: dict[str, Any]) -> None:
             os._exit(9)
