@@ -127,9 +127,11 @@ def articles(n: int, real: bool) -> list[Any]:
     return out
 
 
-def plan(n: int) -> dict[str, list[tuple[int, str]]]:
+def plan(n: int, writers: int = 2) -> dict[str, list[tuple[int, str]]]:
     """Each writer's (article, URL) list: A 0..60% in order, B 40..100% backwards; one
-    in four shared articles under another URL in B's list."""
+    in four shared articles under another URL in B's list. One writer: A puts all."""
+    if writers == 1:
+        return {"A": [(i, f"https://writers.test/{i}") for i in range(n)]}
     lo, hi = int(n * 0.4), int(n * 0.6)
     b = []
     for i in reversed(range(lo, n)):
@@ -258,7 +260,8 @@ def reader(work: Path, uri: str, name: str, real: bool) -> None:
 
 
 # -- the run -----------------------------------------------------------------------------
-def run(uri: str, n: int, *, real: bool, crash: bool, work: Path) -> dict[str, Any]:
+def run(uri: str, n: int, *, real: bool, crash: bool, work: Path, writers: int = 2
+        ) -> dict[str, Any]:
     """Prepare, start the four (five) processes, wait, and count."""
     from khabar.index import Index
 
@@ -274,7 +277,7 @@ def run(uri: str, n: int, *, real: bool, crash: bool, work: Path) -> dict[str, A
         prepared.append(Index.open(_settings(work / "home-prep", uri),
                                    encoders=_encoders(real)).prepare(articles(n + 1, real)[n]))
     (work / "prepared.pkl").write_bytes(pickle.dumps(prepared))
-    roles = plan(n)
+    roles = plan(n, writers)
     if crash:
         roles["C"] = [(crash_i, f"https://writers.test/{crash_i}")]
     (work / "plan.json").write_text(json.dumps(roles))
@@ -374,6 +377,8 @@ def main() -> None:
     p.add_argument("--articles", type=int, default=120)
     p.add_argument("--hash", action="store_true", help="the hash encoder, not the model")
     p.add_argument("--crash", action="store_true", help="a third writer dies in a put")
+    p.add_argument("--writers", type=int, choices=(1, 2), default=2,
+                   help="1: one writer puts every article (what taking turns costs)")
     p.add_argument("--uri", help="a running Milvus (milvus://host:port), else one started")
     p.add_argument("--tick", type=int, default=20, help="the started server's time tick, ms")
     p.add_argument("--json", type=Path)
@@ -390,7 +395,7 @@ def main() -> None:
             contextlib.ExitStack() as stack:
         uri = args.uri or stack.enter_context(serve(Path(tmp) / "milvus", args.tick))
         out = run(uri, args.articles, real=not args.hash, crash=args.crash,
-                  work=Path(tmp) / "work")
+                  work=Path(tmp) / "work", writers=args.writers)
     out.update(uri_given=bool(args.uri), tick_ms=None if args.uri else args.tick)
     text = json.dumps(out, indent=1, default=str)
     print(text)
