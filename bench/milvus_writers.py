@@ -314,6 +314,10 @@ def count(uri: str, work: Path, n: int, roles: dict[str, list[tuple[int, str]]],
     from khabar.store import open_store
 
     store = open_store(_settings(work / "home-check", uri))
+    # What a dead put left stays (unseen) until the next writer's turn: if the writers
+    # were done before the crash, this client's turn is that (an id nobody has).
+    check_before = store.check()
+    store.delete_articles([-1])
     stored = store.articles_in()
     by_word: dict[int, list[int]] = {}
     for a in stored:
@@ -339,7 +343,7 @@ def count(uri: str, work: Path, n: int, roles: dict[str, list[tuple[int, str]]],
         "statuses": {s: sum(1 for p in progress if p["status"] == s)
                      for s in ("added", "unchanged", "duplicate", "replaced")},
         "crashed_put_seen": bool(by_word.get(n)) if crash else None,
-        "check": store.check(),
+        "check_before_next_write": check_before, "check": store.check(),
         "embed": embed, "writers_wall_s": writers_wall,
         "load_before": load_before, "load_after": os.getloadavg(), "writers": {},
         "readers": {}}

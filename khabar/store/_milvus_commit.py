@@ -64,6 +64,7 @@ class WriterLease:
         self._ticket: str | None = None
         self._since = 0.0  # monotonic time of the ticket's last (re)write
         self._depth = 0
+        self._owner: int | None = None  # the thread that holds it
         self.writer = f"{socket.gethostname()}:{os.getpid()}"
         self.waits = 0  # times this client backed off (for the bench)
 
@@ -82,6 +83,11 @@ class WriterLease:
     def held(self) -> bool:
         return self._depth > 0
 
+    @property
+    def held_here(self) -> bool:
+        """Held, by this thread (another thread of this client may be reading)."""
+        return self._depth > 0 and self._owner == threading.get_ident()
+
     @contextlib.contextmanager
     def hold(self) -> Iterator[bool]:
         """Hold the lease for the block (one thread of this process at a time: the
@@ -90,12 +96,14 @@ class WriterLease:
         first = self._depth == 0
         if first:
             self._acquire()
+            self._owner = threading.get_ident()
         self._depth += 1
         try:
             yield first
         finally:
             self._depth -= 1
             if self._depth == 0:
+                self._owner = None
                 self._release()
 
     def keep(self) -> None:
@@ -157,7 +165,9 @@ class WriterLease:
 
 class LeasedClient:
     """A MilvusClient whose writes to the archive check the lease first (the tickets'
-    own collection is written by the lease, through the bare client)."""
+    own collection is written by the lease, through the bare client). The holder's
+    reads check it too: a turn of long reads (a delete of a whole outlet) renews its
+    ticket on the way instead of losing it at its next write."""
 
     def __init__(self, client: Any, lease: WriterLease) -> None:
         self._bare = client
@@ -165,7 +175,7 @@ class LeasedClient:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._bare, name)
-        if name not in WRITES:
+        if name not in WRITES and not self._lease.held_here:
             return attr
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
