@@ -24,16 +24,18 @@ removals and commits the state first, then deletes the article row (``passages``
 between leaves the removal pending (readers already leave those passages out), and the
 next writer finishes it.
 
-**One writer at a time.** Ids and the state are read, raised and written back by the
-writer: two writing processes would race (Milvus Lite lets one process open a file
-anyway). Several writers against one server need an id allocator and a compare-and-set
-on the state; that is not done yet (issue #16).
+**Many writers take turns.** Ids and the state are read, raised and written back by
+one writer at a time: every write holds the writer lease of
+:mod:`khabar.store._milvus_commit` (tickets in ``khabar_writers``, mutual exclusion by
+write-then-read under Strong consistency), and recovery runs at each turn. Readers take
+no lease: they read the state row.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -53,6 +55,8 @@ from khabar._errors import StoreError
 
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
+from ._milvus_commit import LeasedClient, WriterLease
+from ._milvus_compat import has_bm25, vector_fields
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, StoredArticle, StoredPassage
@@ -130,6 +134,7 @@ class MilvusStore:
         self._lock = threading.RLock()  # one client, one call at a time
         self._saved: weakref.WeakSet[SavedIndex] = weakref.WeakSet()
         self._recovered = False
+        self._turn_state = False  # the cached state is this lease turn's own
         self._state_cache: dict[str, Any] | None = None
         self._state_at = 0.0
         self._passages_made = False
@@ -139,7 +144,12 @@ class MilvusStore:
             if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             self.path.mkdir(parents=True, exist_ok=True)
-            self._client = MilvusClient(uri)
+            bare = MilvusClient(uri)
+            # Writers take turns through a lease (_milvus_commit: no compare-and-set in
+            # Milvus); every write of this client checks it holds it.
+            self._lease = WriterLease(bare, self._name("writers"), self._lock)
+            self._write_turn = threading.RLock()  # this process's threads, one writer
+            self._client = LeasedClient(bare, self._lease)
             self._ensure_meta()
         except StoreError:
             raise
@@ -166,12 +176,50 @@ class MilvusStore:
         level = grpc_log.level
         grpc_log.setLevel(logging.CRITICAL)
         try:
+            # Strong: a read sees every write acknowledged before it (a server's default,
+            # Bounded, may miss another writer's commit, or this process's own).
             self._client.create_collection(self._name(name), schema=schema,
-                                           index_params=index)
+                                           index_params=index, consistency_level="Strong")
         finally:
             grpc_log.setLevel(level)
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the writer lease (and this client) for a write; recovery runs again
+        at each new turn, since another writer may have died in between."""
+        with self._write_turn, self._lease.hold() as first, self._lock:
+            if first:
+                self._recovered = self._turn_state = False
+            yield
+
     def _ensure_meta(self) -> None:
+        c = self._client
+        if not c.has_collection(self._name("writers")):
+            try:
+                self._create("writers", self._lease.schema(), {"v": "IP"})
+            except Exception:  # another process made it meanwhile
+                if not c.has_collection(self._name("writers")):
+                    raise
+        self._load("writers")
+        if all(c.has_collection(self._name(w)) for w in ("meta", "removed", "articles")):
+            for what in ("meta", "removed", "articles", "passages"):
+                if c.has_collection(self._name(what)):
+                    self._load(what)
+            if self._meta("state") is not None:
+                return
+        with self._writing():  # another process may be making them at the same time
+            self._make_meta()
+
+    def _load(self, what: str) -> None:
+        """Load a collection unless loaded (a reopened Lite file's are released; a
+        server's load call waits a second or more even when there is nothing to do)."""
+        from pymilvus.client.types import LoadState
+
+        name = self._name(what)
+        if self._client.get_load_state(name).get("state") != LoadState.Loaded:
+            self._client.load_collection(name)
+
+    def _make_meta(self) -> None:
         from pymilvus import DataType
 
         c = self._client
@@ -205,7 +253,7 @@ class MilvusStore:
             self._create("articles", s, {"v": "IP"})
         for what in ("meta", "removed", "articles", "passages"):
             if c.has_collection(self._name(what)):
-                c.load_collection(self._name(what))  # a reopened file's are released
+                self._load(what)
         if self._meta("state") is None:
             self._write_state({"store": uuid.uuid4().hex, "epoch": 1, "passage": 0,
                                "article": 0, "removed": 0, "removed_done": 0,
@@ -216,6 +264,12 @@ class MilvusStore:
         from pymilvus import DataType, Function, FunctionType
 
         c = self._client
+        version = str(c.get_server_version())
+        most = vector_fields(version)
+        if most is not None and len(spaces) > most:
+            raise StoreError(f"Milvus {version} allows {most} vector field(s) in a "
+                             f"collection; khabar's spaces {sorted(spaces)} need Milvus 2.4 "
+                             "or later")
         s = c.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field("id", DataType.INT64, is_primary=True)
         s.add_field("article_id", DataType.INT64)
@@ -225,24 +279,34 @@ class MilvusStore:
         # khabar's own analysis (stemmed, normalised tokens): Milvus's BM25 reads them
         # split into words again (Lite has the standard tokenizer only), so both
         # lexical searches see the same terms.
-        s.add_field("tokens", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True,
-                    analyzer_params={"tokenizer": "standard"})
+        bm25 = self._bm25()
+        s.add_field("tokens", DataType.VARCHAR, max_length=TEXT_MAX,
+                    **({"enable_analyzer": True, "analyzer_params": {"tokenizer": "standard"}}
+                       if bm25 else {}))
         s.add_field("words", DataType.VARCHAR, max_length=TEXT_MAX)
-        s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        if bm25:
+            s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         s.add_field("dup_of", DataType.INT64)  # -1: none
         s.add_field("when_us", DataType.INT64)
         s.add_field("published_us", DataType.INT64)  # -1: undated
         s.add_field("origin", DataType.VARCHAR, max_length=256)
         s.add_field("outlets_lc", DataType.ARRAY, element_type=DataType.VARCHAR,
                     max_capacity=64, max_length=256)
-        vectors = {"sparse": "BM25"}
+        vectors = {"sparse": "BM25"} if bm25 else {}
         for name, info in sorted(spaces.items()):
             s.add_field(f"v_{name}", DataType.FLOAT_VECTOR, dim=info.dim)
             s.add_field(f"s_{name}", DataType.VARCHAR, max_length=TEXT_MAX)
             vectors[f"v_{name}"] = "IP"
-        s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
-                                input_field_names=["tokens"], output_field_names=["sparse"]))
+        if bm25:
+            s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                    input_field_names=["tokens"],
+                                    output_field_names=["sparse"]))
         self._create("passages", s, vectors)
+
+    def _bm25(self) -> bool:
+        """Whether this Milvus has the BM25 function (a 2.3 server has not)."""
+        with self._lock:
+            return has_bm25(str(self._client.get_server_version()))
 
     # -- meta and state ------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -263,6 +327,10 @@ class MilvusStore:
         if not fresh and self._state_cache is not None \
                 and time.monotonic() - self._state_at < STATE_TTL:
             return self._state_cache
+        if self._turn_state and self._lease.held and self._state_cache is not None:
+            # Under the lease only this client commits: its last read or write of the
+            # state is the state (a copy: a put edits what it gets before committing).
+            return copy.deepcopy(self._state_cache)
         raw = self._meta("state")
         if raw is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
@@ -271,12 +339,14 @@ class MilvusStore:
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
         self._state_cache, self._state_at = state, time.monotonic()
-        return dict(state)
+        self._turn_state = self._lease.held
+        return copy.deepcopy(state)
 
     def _write_state(self, state: dict[str, Any]) -> None:
         """The commit point: one row, written whole."""
         self._set_meta("state", json.dumps(state, sort_keys=True))
-        self._state_cache, self._state_at = dict(state), time.monotonic()
+        self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
+        self._turn_state = self._lease.held
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
@@ -307,6 +377,12 @@ class MilvusStore:
             if self._lite:  # all rows at once (and Lite has no iterator timestamps)
                 return list(self._client.query(self._name(what), filter=expr,
                                                output_fields=list(fields)))
+            # One query first: most reads are a few rows, and an iterator costs a
+            # server several round trips (a timestamp, then batches until empty).
+            first = self._client.query(self._name(what), filter=expr,
+                                       output_fields=list(fields), limit=ITER_BATCH)
+            if len(first) < ITER_BATCH:
+                return list(first)
             it = self._client.query_iterator(self._name(what), filter=expr,
                                              output_fields=list(fields),
                                              batch_size=ITER_BATCH)
@@ -340,17 +416,18 @@ class MilvusStore:
     # -- recovery ------------------------------------------------------------------------
     def _recover(self) -> None:
         """Drop what a crashed put left above the committed ids; finish deletions that
-        were committed but not carried out. The writer does it before its first write
-        (a reader must not: the rows above the commit may be a write under way)."""
+        were committed but not carried out. The lease's holder does it at the start of
+        its turn (a reader must not: the rows above the commit may be a write under way)."""
         if self._recovered:
             return
         self._recovered = True
         st = self._state()
-        with self._lock:
-            if self._has_passages():
-                self._client.delete(self._name("passages"), filter=f"id > {st['passage']}")
-            self._client.delete(self._name("articles"), filter=f"id > {st['article']}")
-            self._client.delete(self._name("removed"), filter=f"seq > {st['removed']}")
+        with self._lock:  # counted first: deleting nothing costs as much, and is a write
+            for what, expr in (("passages", f"id > {st['passage']}"),
+                               ("articles", f"id > {st['article']}"),
+                               ("removed", f"seq > {st['removed']}")):
+                if self._count(what, expr):
+                    self._client.delete(self._name(what), filter=expr)
         self._finish_removals(st)
 
     def _finish_removals(self, st: dict[str, Any]) -> None:
@@ -391,15 +468,13 @@ class MilvusStore:
         return dict(self._spaces_cache)
 
     def bind_spaces(self, spaces: Sequence[SpaceInfo], *, replace: bool = False) -> None:
-        n = self.count_passages()  # reads the state first: the spaces of its epoch
-        current = self.spaces()
-        if not replace and n > 0:
-            refuse_other_spaces(current, spaces, self.uri)
-        merged = {} if replace else dict(current)
-        merged.update({s.name: s for s in spaces})
-        if merged == current and self._has_passages():
+        if self._bind_plan(spaces, replace) is None:
             return
-        with self._lock:
+        with self._writing():  # again under the lease: another writer may have bound them
+            plan = self._bind_plan(spaces, replace)
+            if plan is None:
+                return
+            n, merged = plan
             if self._has_passages():
                 if n > 0 or replace:
                     raise StoreError("changing the vector spaces of a Milvus store with "
@@ -415,6 +490,19 @@ class MilvusStore:
             st["epoch"] = int(st["epoch"]) + 1
             st["generation"] = int(st["generation"]) + 1
             self._write_state(st)
+
+    def _bind_plan(self, spaces: Sequence[SpaceInfo], replace: bool
+                   ) -> tuple[int, dict[str, SpaceInfo]] | None:
+        """The passages and the spaces to bind, or None when they are bound already."""
+        n = self.count_passages()  # reads the state first: the spaces of its epoch
+        current = self.spaces()
+        if not replace and n > 0:
+            refuse_other_spaces(current, spaces, self.uri)
+        merged = {} if replace else dict(current)
+        merged.update({s.name: s for s in spaces})
+        if merged == current and self._has_passages():
+            return None
+        return n, merged
 
     # -- writing -------------------------------------------------------------------------
     def _article_row(self, row: Mapping[str, Any]) -> dict[str, Any]:
@@ -472,7 +560,7 @@ class MilvusStore:
         if set(new.vectors) != set(spaces) or not self._has_passages():
             raise StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
                              f"{sorted(spaces)} (bind_spaces first)")
-        with self._lock:
+        with self._writing():
             self._recover()
             old = self.find_article(url=art.url) if art.url else None
             if old and old["content_hash"] == new.content_hash:
@@ -600,7 +688,7 @@ class MilvusStore:
         ids = sorted(set(ids))
         if not ids:
             return 0
-        with self._lock:
+        with self._writing():
             self._recover()
             st = self._state()
             live = [int(r["id"]) for chunk in _chunks(ids) for r in self._query(
@@ -640,7 +728,7 @@ class MilvusStore:
     def _relabel(self, where: str, new: str | None) -> int:
         """Set the origin of the articles matching ``where`` (and of their passages):
         rows rewritten whole (Milvus updates by upsert)."""
-        with self._lock:
+        with self._writing():
             self._recover()
             st = self._state()
             arts = self._query("articles", f"({where}) and {self._live(st, 'article')}",
@@ -698,7 +786,7 @@ class MilvusStore:
         """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
         epoch, so every reader starts again."""
         vecs = {int(pid): np.asarray(v, dtype=np.float32) for pid, v in rows}
-        with self._lock:
+        with self._writing():
             self._recover()
             full = [r for chunk in _chunks(sorted(vecs)) for r in self._query(
                 "passages", f"id in {_ids(chunk)}", ["*"])]
@@ -721,7 +809,7 @@ class MilvusStore:
     def add_sentence_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]
                              ) -> None:
         mats = dict(rows)
-        with self._lock:
+        with self._writing():
             full = [r for chunk in _chunks(sorted(mats)) for r in self._query(
                 "passages", f"id in {_ids(chunk)}", ["*"])]
             for r in full:
@@ -738,7 +826,7 @@ class MilvusStore:
         """Every passage's ``space`` sentence vectors replaced by ``rows`` (none for the
         passages not in them): the rows that change are rewritten."""
         mats = {int(pid): m for pid, m in rows}
-        with self._lock:
+        with self._writing():
             self._recover()
             had = {int(r["id"]) for r in self._query(
                 "passages", f"s_{space} != {lit(NO_SENTENCES)}", ["id"])}
@@ -1069,6 +1157,9 @@ class MilvusStore:
         in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
         if not self._has_passages() or not tokens:
             return []
+        if not self._bm25():
+            raise StoreError(f"the Milvus at {self.uri} has no BM25 function (Milvus 2.5 "
+                             "on has it); khabar's own lexical search serves instead")
         st = self._state(fresh=False)
         expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
         with self._lock:
@@ -1113,7 +1204,7 @@ class MilvusStore:
         return Changes(added, removed, now, reset)
 
     def compact_changes(self, upto: ChangeMark) -> int:
-        with self._lock:
+        with self._writing():
             st = self._state()
             limit = min(int(upto.removed), int(st["removed_done"]))
             n = self._count("removed", f"seq <= {limit}")

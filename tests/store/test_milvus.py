@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar import Settings
+from khabar import Settings, StoreError
 from khabar.store import MilvusStore
 from khabar.store import open_store as open_archive
 from khabar.text import lexical_tokens
@@ -132,3 +132,85 @@ def test_opening_milvus_leaves_the_environment_as_it_was(tmp_path: Path) -> None
                           str(tmp_path / "cache")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# -- many writers (the lease of khabar/store/_milvus_commit.py; processes on a server:
+# tests/store/test_milvus_writers.py) ---------------------------------------------------
+def _texts(i: int) -> list[str]:
+    return [f"Report number {i} on the harbour: the {i}th meeting of the port council.",
+            f"Paragraph two of report {i}, about buses and schools in district {i}."]
+
+
+def test_writer_clients_in_threads_take_turns_and_store_each_article_once(
+        tmp_path: Path, milvus: MilvusStore) -> None:
+    """Two clients of one archive writing at once (threads: Milvus Lite lets one process
+    open its file), the same articles in opposite orders: each stored once."""
+    import threading
+
+    other = _data.reopen(tmp_path)
+    results: dict[str, list[str]] = {"a": [], "b": []}
+    order = {"a": list(range(8)), "b": list(reversed(range(8)))}
+
+    def write(name: str, store: MilvusStore) -> None:
+        for i in order[name]:
+            put = store.put(new_article(f"Report {i}", _texts(i), url=f"https://a.test/{i}"))
+            results[name].append(put.status)
+
+    threads = [threading.Thread(target=write, args=(n, s))
+               for n, s in (("a", milvus), ("b", other))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results["a"] + results["b"]) == ["added"] * 8 + ["unchanged"] * 8
+    for store in (milvus, other):
+        assert sorted(a.title for a in store.articles_in()) == sorted(
+            f"Report {i}" for i in range(8))
+        assert store.count_passages() == 16 and store.check() == []
+
+
+def test_a_writer_waits_for_a_dead_writer_s_lease_then_cleans_up_after_it(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from khabar.store import _milvus_commit
+
+    kept = milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    monkeypatch.setattr(_milvus_commit, "TTL", 1.0)  # the dead writer's ticket: 1 s
+
+    def die(state: dict) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch, pytest.raises(Crash):
+        patch.setattr(milvus, "_write_state", die)
+        patch.setattr(milvus._lease, "_release", lambda: None)  # dies holding the lease
+        milvus.put(new_article("Football", [FOOTBALL], url="https://a.test/2"))
+    again = _data.reopen(tmp_path)
+    added = again.put(new_article("Football", [FOOTBALL], url="https://a.test/2"))
+    assert again._lease.waits > 0  # it waited for the ticket to expire
+    assert added.status == "added" and again.check() == []
+    assert again.article_ids() == [kept.article_id, added.article_id]
+
+
+def test_a_writer_that_stalled_past_half_its_lease_writes_nothing(
+        milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from khabar.store import _milvus_commit
+
+    milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))
+    mark = milvus.change_mark()
+    real = milvus._insert
+
+    def stall(*args: object, **kwargs: object) -> object:
+        milvus._lease._since -= _milvus_commit.TTL  # as if paused for a whole TTL
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(milvus, "_insert", stall)
+    with pytest.raises(StoreError, match="stalled"):
+        milvus.put(new_article("Football", [FOOTBALL], url="https://a.test/2"))
+    assert milvus.change_mark() == mark and milvus.find_article(url="https://a.test/2") is None
+
+
+def test_what_a_milvus_server_can_do_by_its_version() -> None:
+    from khabar.store._milvus_compat import has_bm25, vector_fields
+
+    assert not has_bm25("v2.3.5-lite") and not has_bm25("v2.4.9") and has_bm25("v2.5.4")
+    assert has_bm25("milvus_lite-3.2.2") and vector_fields("milvus_lite-3.2.2") is None
+    assert vector_fields("v2.3.5-lite") == 1 and vector_fields("v2.4.0") is None

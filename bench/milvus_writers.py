@@ -1,0 +1,411 @@
+"""Two writer processes and two reader processes on one Milvus server at once: articles
+lost or stored twice (must be 0), citations of uncommitted articles (must be 0), new
+articles a reader missed on its next question (must be 0), each writer's put rate and
+each reader's question latency.
+
+The articles are embedded once, beforehand, by this process (the real e5 encoder: a
+2.3 server allows one vector field; or the hash encoder with ``--hash``), so the writers
+time the store's puts, where they meet, not the encoder. Writer A puts articles 0..60%,
+in order; writer B 40..100%, backwards (they meet in the middle); the 20% both put have
+the same URL and text, and one in four of them has another URL in B's list (the same
+text: one is ``duplicate``). With
+``--crash`` a third writer dies in the middle of a put (after its rows, before its commit)
+holding the lease: its article must never be seen. Each reader asks, again and again
+until the writers are done, about the article whose put returned last (every article
+has a word of its own), and its answer must cite it.
+
+Without ``--uri``, a Milvus 2.3 standalone server is started from the ``milvus`` package
+(``pip install milvus==2.3.5``; Linux x86_64) in a temporary folder, with
+``proxy.timeTickInterval`` = ``--tick`` ms (Milvus's default is 200: a Strong read
+waits for the next tick).
+
+    python bench/milvus_writers.py --articles 120 --crash --json /tmp/writers.json
+    python bench/milvus_writers.py --hash --articles 40      # no model, a minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pickle
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+SYLLABLES = ["ka", "lo", "mi", "ru", "ze", "ta", "vo", "ni", "xu", "pe"]
+FILLER = ["The council said the plan would be reviewed again before the end of the year.",
+          "Residents of the district asked for more buses and a new school near the port.",
+          "Officials gave no figures but promised a report to parliament within weeks.",
+          "The ministry said talks with the unions would go on through the weekend."]
+
+
+def word(i: int) -> str:
+    """The made-up word that only article ``i`` has (a question finds it by it)."""
+    return "zo" + "".join(SYLLABLES[int(d)] for d in f"{i:04d}") + "x"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(base: Path, tick_ms: int = 20) -> Iterator[str]:
+    """A Milvus 2.3 standalone server (the ``milvus`` package) in ``base``, on ports of
+    its own (its embedded etcd's too: the package fixes them at 2379/2380, so a second
+    server on the machine would not start); yields its ``KHABAR_STORE``."""
+    from milvus import MilvusServer
+
+    base.mkdir(parents=True, exist_ok=True)
+    client, peer = _free_port(), _free_port()
+    (base / "etcd.yaml").write_text(
+        f"name: khabar\ndata-dir: {base}/etcd-data\n"
+        f"listen-client-urls: http://127.0.0.1:{client}\n"
+        f"advertise-client-urls: http://127.0.0.1:{client}\n"
+        f"listen-peer-urls: http://127.0.0.1:{peer}\n"
+        f"initial-advertise-peer-urls: http://127.0.0.1:{peer}\n"
+        f"initial-cluster: khabar=http://127.0.0.1:{peer}\n")
+    before = os.environ.get("ETCD_CONFIG_PATH")
+    os.environ["ETCD_CONFIG_PATH"] = str(base / "etcd.yaml")  # read by the server
+    server = MilvusServer()
+    server.config.set("proxy.timeTickInterval", tick_ms)
+    server.config.set("etcd_port", client)
+    server.set_base_dir(str(base))
+    server.listen_port = _free_port()
+    try:
+        server.start()
+        yield f"milvus://127.0.0.1:{server.listen_port}"
+    finally:
+        server.stop()
+        if before is None:
+            os.environ.pop("ETCD_CONFIG_PATH", None)
+        else:
+            os.environ["ETCD_CONFIG_PATH"] = before
+
+
+def articles(n: int, real: bool) -> list[Any]:
+    """``n`` English articles, each with its own word in its title and first paragraph:
+    real NTREX and XQuAD articles, or (``real=False``, or without the data) made-up
+    ones."""
+    from khabar.index import Article
+
+    texts: list[tuple[str, list[str]]] = []
+    if real:
+        with contextlib.suppress(OSError):
+            import _corpus as C
+
+            texts = [(a.title, a.paragraphs[:3]) for a in
+                     C.ntrex_articles(("en",)) + C.xquad_articles() if a.lang == "en"]
+    out = []
+    for i in range(n):
+        w = word(i)
+        if texts:
+            title, body = texts[i % len(texts)]
+            body = [f"{body[0]} The {w} file was named in it.", *body[1:]]
+            title = f"{title} ({w})"
+        else:
+            title = f"The {w} plan"
+            body = [f"The {w} committee met on Tuesday to discuss the {w} budget and "
+                    "the harbour.", FILLER[i % 4], FILLER[(i + 1) % 4]]
+        out.append(Article(title=title, paragraphs=body, outlets=["Bench"], lang="en",
+                           url=f"https://writers.test/{i}"))
+    return out
+
+
+def plan(n: int, writers: int = 2) -> dict[str, list[tuple[int, str]]]:
+    """Each writer's (article, URL) list: A 0..60% in order, B 40..100% backwards; one
+    in four shared articles under another URL in B's list. One writer: A puts all."""
+    if writers == 1:
+        return {"A": [(i, f"https://writers.test/{i}") for i in range(n)]}
+    lo, hi = int(n * 0.4), int(n * 0.6)
+    b = []
+    for i in reversed(range(lo, n)):
+        url = f"https://writers.test/{i}"
+        b.append((i, url + "?amp" if lo <= i < hi and i % 4 == 0 else url))
+    return {"A": [(i, f"https://writers.test/{i}") for i in range(hi)], "B": b}
+
+
+def _encoders(real: bool) -> list[Any]:
+    if not real:
+        from tests.fakes import HashEncoder
+
+        return [HashEncoder()]
+    from khabar import Settings
+    from khabar.model import load_encoders
+
+    # e5 alone: Milvus 2.3 (the server the `milvus` package bundles) allows one vector
+    # field per collection, and these articles are English (USE serves cross-language).
+    return [e for e in load_encoders(Settings()) if e.space == "e5"]
+
+
+def _settings(home: Path, uri: str) -> Any:
+    from khabar import Settings
+
+    return Settings(home=home, store=uri)
+
+
+def _wait_for(path: Path, timeout: float = 600) -> None:
+    start = time.monotonic()
+    while not path.exists():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(path)
+        time.sleep(0.01)
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# -- the roles (each a process of its own) ----------------------------------------------
+def writer(work: Path, uri: str, name: str) -> None:
+    """Put this writer's prepared articles, one line of progress per put."""
+    from khabar.store import open_store
+
+    prepared = pickle.loads((work / "prepared.pkl").read_bytes())
+    todo = json.loads((work / "plan.json").read_text())[name]
+    store = open_store(_settings(work / f"home-{name}", uri))
+    if name == "C":  # the crasher: its ticket expires soon, then it dies before its commit
+        from khabar.store import _milvus_commit
+
+        _milvus_commit.TTL = 3.0
+        _milvus_commit.RENEW = 0.5  # a slow put (a 200 ms tick) renews, then dies
+
+        def die(state: dict[str, Any]) -> None:
+            os._exit(9)
+
+        store._write_state = die  # type: ignore[attr-defined,method-assign]
+    (work / f"ready-{name}").touch()
+    _wait_for(work / "go")
+    if name == "C":
+        time.sleep(1.0)  # in the middle of the others' work
+    t0, c0 = time.perf_counter(), _cpu()
+    with (work / f"progress-{name}.jsonl").open("a") as log:
+        for i, url in todo:
+            new = prepared[i]
+            new.article.url = url
+            try:
+                r = store.put(new)
+                line = {"i": i, "url": url, "id": r.article_id, "status": r.status,
+                        "passages": r.passages}
+            except Exception as exc:
+                line = {"i": i, "url": url, "status": "error", "error": repr(exc)[:300]}
+            line["t"] = time.time()
+            log.write(json.dumps(line) + "\n")
+            log.flush()
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    (work / f"result-{name}.json").write_text(json.dumps({
+        "puts": len(todo), "wall_s": wall, "cpu_s": cpu,
+        "lease_waits": store._lease.waits}))  # type: ignore[attr-defined]
+
+
+def _progress(work: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(work.glob("progress-*.jsonl")):
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line being written
+                out.append(json.loads(line))
+    return out
+
+
+def reader(work: Path, uri: str, name: str, real: bool) -> None:
+    """Ask about the article put last, until the writers are done; every answer's
+    citations kept for the final check."""
+    from khabar.index import Index
+    from khabar.retrieval import AnswerConfig, Khabar
+
+    index = Index.open(_settings(work / f"home-{name}", uri), encoders=_encoders(real))
+    # Never abstaining: every answer cites what it found (the hash encoder's scores
+    # would abstain), so that every question checks its citations.
+    khabar = Khabar(index, answer=AnswerConfig(min_confidence=0.0, sure=0.0))
+    khabar.ask("what did the committee discuss?")  # warm: the lexical index, caches
+    (work / f"ready-{name}").touch()
+    _wait_for(work / "go")
+    asked: list[dict[str, Any]] = []
+    walls: list[float] = []
+    cpus: list[float] = []
+    while True:
+        finished = (work / "writers-done").exists()
+        done = [p for p in _progress(work) if p["status"] != "error"]
+        if done:
+            target = max(done, key=lambda p: p["t"])
+            t0, c0 = time.perf_counter(), _cpu()
+            answer = khabar.ask(f"What was said about {word(target['i'])}?")
+            walls.append(time.perf_counter() - t0)
+            cpus.append(_cpu() - c0)
+            cited = sorted({(s.article_id, s.url or "") for s in answer.sources})
+            asked.append({"target": target["id"], "i": target["i"], "cited": cited,
+                          "seen": target["id"] in {a for a, _ in cited}})
+        if finished:
+            break
+        if not done:
+            time.sleep(0.05)
+    (work / f"result-{name}.json").write_text(json.dumps({
+        "questions": len(asked), "asked": asked, "wall_s": walls, "cpu_s": cpus}))
+
+
+# -- the run -----------------------------------------------------------------------------
+def run(uri: str, n: int, *, real: bool, crash: bool, work: Path, writers: int = 2
+        ) -> dict[str, Any]:
+    """Prepare, start the four (five) processes, wait, and count."""
+    from khabar.index import Index
+
+    work.mkdir(parents=True, exist_ok=True)
+    arts = articles(n, real)
+    index = Index.open(_settings(work / "home-prep", uri), encoders=_encoders(real))
+    t0, c0 = time.perf_counter(), _cpu()
+    prepared = [index.prepare(a) for a in arts]
+    embed = {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu() - c0}
+    index.close()
+    crash_i = n  # an article nobody else puts
+    if crash:
+        prepared.append(Index.open(_settings(work / "home-prep", uri),
+                                   encoders=_encoders(real)).prepare(articles(n + 1, real)[n]))
+    (work / "prepared.pkl").write_bytes(pickle.dumps(prepared))
+    roles = plan(n, writers)
+    if crash:
+        roles["C"] = [(crash_i, f"https://writers.test/{crash_i}")]
+    (work / "plan.json").write_text(json.dumps(roles))
+    me = [sys.executable, str(Path(__file__).resolve())]
+    procs = {}
+    for name in [*roles, "R1", "R2"]:
+        role = "writer" if name in roles else "reader"
+        cmd = [*me, "--role", role, "--name", name, "--work", str(work), "--uri", uri]
+        if not real:
+            cmd.append("--hash")
+        procs[name] = subprocess.Popen(cmd, cwd=REPO, stderr=(work / f"{name}.err").open("w"))
+    for name in procs:
+        _wait_for(work / f"ready-{name}", timeout=900)
+    load_before = os.getloadavg()
+    (work / "go").touch()
+    t0 = time.perf_counter()
+    for name in roles:
+        procs[name].wait(timeout=1800)
+    writers_wall = time.perf_counter() - t0
+    (work / "writers-done").touch()
+    for name in ("R1", "R2"):
+        procs[name].wait(timeout=900)
+    failed = {n_: p.returncode for n_, p in procs.items()
+              if p.returncode != 0 and not (n_ == "C" and p.returncode == 9)}
+    if failed:
+        raise RuntimeError(f"{failed}: see {work}/*.err")
+    return count(uri, work, n, roles, crash, embed, writers_wall, load_before)
+
+
+def count(uri: str, work: Path, n: int, roles: dict[str, list[tuple[int, str]]],
+          crash: bool, embed: dict[str, float], writers_wall: float,
+          load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """What the store holds at the end, read by a fresh client, against what was put."""
+    from khabar.store import open_store
+
+    store = open_store(_settings(work / "home-check", uri))
+    # What a dead put left stays (unseen) until the next writer's turn: if the writers
+    # were done before the crash, this client's turn is that (an id nobody has).
+    check_before = store.check()
+    store.delete_articles([-1])
+    stored = store.articles_in()
+    by_word: dict[int, list[int]] = {}
+    for a in stored:
+        for i in range(n + 1):
+            if word(i) in a.title:
+                by_word.setdefault(i, []).append(a.id)
+    by_url: dict[str, int] = {}
+    for a in stored:
+        by_url[a.url or ""] = by_url.get(a.url or "", 0) + 1
+    progress = _progress(work)
+    added: dict[int, int] = {}
+    for p in progress:
+        if p["status"] == "added":
+            added[p["i"]] = added.get(p["i"], 0) + 1
+    ids = {a.id: a.url or "" for a in stored}
+    out: dict[str, Any] = {
+        "articles": n, "stored": len(stored),
+        "lost": sum(1 for i in range(n) if not by_word.get(i)),
+        "duplicated": sum(1 for i in range(n) if len(by_word.get(i, [])) > 1)
+        + sum(1 for c in by_url.values() if c > 1),
+        "added_twice": sum(1 for c in added.values() if c > 1),
+        "errors": [p for p in progress if p["status"] == "error"],
+        "statuses": {s: sum(1 for p in progress if p["status"] == s)
+                     for s in ("added", "unchanged", "duplicate", "replaced")},
+        "crashed_put_seen": bool(by_word.get(n)) if crash else None,
+        "check_before_next_write": check_before, "check": store.check(),
+        "embed": embed, "writers_wall_s": writers_wall,
+        "load_before": load_before, "load_after": os.getloadavg(), "writers": {},
+        "readers": {}}
+    for name in roles:
+        if name == "C":
+            continue
+        r = json.loads((work / f"result-{name}.json").read_text())
+        mine = [p for p in progress if p["url"] in {u for _, u in roles[name]}
+                and p["status"] == "added"]
+        r["added"] = len(mine)
+        r["passages_added"] = sum(p.get("passages", 0) for p in mine)
+        r["puts_per_s"] = r["puts"] / r["wall_s"]
+        out["writers"][name] = r
+    uncommitted, missed = 0, 0
+    for name in ("R1", "R2"):
+        r = json.loads((work / f"result-{name}.json").read_text())
+        for q in r["asked"]:
+            uncommitted += sum(1 for a, url in q["cited"] if ids.get(a) != url)
+            missed += 0 if q["seen"] else 1
+        walls = r["wall_s"]
+        out["readers"][name] = {
+            "questions": r["questions"],
+            "p50_ms": 1000 * statistics.median(walls) if walls else None,
+            "p95_ms": 1000 * sorted(walls)[int(0.95 * (len(walls) - 1))] if walls else None,
+            "cpu_ms_per_question": 1000 * sum(r["cpu_s"]) / max(1, len(walls)),
+            "missed": [q for q in r["asked"] if not q["seen"]][:5]}
+    out["uncommitted_citations"] = uncommitted
+    out["missed_new_articles"] = missed
+    store.close()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--articles", type=int, default=120)
+    p.add_argument("--hash", action="store_true", help="the hash encoder, not the model")
+    p.add_argument("--crash", action="store_true", help="a third writer dies in a put")
+    p.add_argument("--writers", type=int, choices=(1, 2), default=2,
+                   help="1: one writer puts every article (what taking turns costs)")
+    p.add_argument("--uri", help="a running Milvus (milvus://host:port), else one started")
+    p.add_argument("--tick", type=int, default=20, help="the started server's time tick, ms")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--role", choices=("writer", "reader"), help=argparse.SUPPRESS)
+    p.add_argument("--name", help=argparse.SUPPRESS)
+    p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.role == "writer":
+        return writer(args.work, args.uri, args.name)
+    if args.role == "reader":
+        return reader(args.work, args.uri, args.name, not args.hash)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))  # stop the server on the way
+    with tempfile.TemporaryDirectory(prefix="khabar-writers-") as tmp, \
+            contextlib.ExitStack() as stack:
+        uri = args.uri or stack.enter_context(serve(Path(tmp) / "milvus", args.tick))
+        out = run(uri, args.articles, real=not args.hash, crash=args.crash,
+                  work=Path(tmp) / "work", writers=args.writers)
+    out.update(uri_given=bool(args.uri), tick_ms=None if args.uri else args.tick)
+    text = json.dumps(out, indent=1, default=str)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
