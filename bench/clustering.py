@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 
 from khabar.index import Article, Index  # noqa: E402
 from khabar.retrieval import summarize  # noqa: E402
+from khabar.retrieval._headlines import headline_vectors  # noqa: E402
 from khabar.retrieval._summary import SummaryConfig, centre_vectors, cluster_docs  # noqa: E402
 from khabar.retrieval._summary_data import attach_vectors, load_docs  # noqa: E402
 
@@ -196,6 +197,7 @@ def sweep(index: Index, cfg: SummaryConfig, lead: bool = False
     """Scores per first-pass threshold (second pass off), or per lead threshold."""
     docs = load_docs(index.store, since=DAY0 - timedelta(days=1), until=DAY0 + timedelta(days=2))
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
+    heads = headline_vectors(index, docs, cfg.headline_spaces)
     centre_vectors(index.store, docs, spaces, cfg)
     t = truths([doc_of(d.url or "") for d in docs])
     rows = []
@@ -204,7 +206,7 @@ def sweep(index: Index, cfg: SummaryConfig, lead: bool = False
     for th in grid:
         c = (replace(cfg, lead_threshold=th) if lead
              else replace(cfg, threshold=th or 0.0, lead_threshold=None))
-        labels = labels_from(cluster_docs(docs, spaces, c), len(docs))
+        labels = labels_from(cluster_docs(docs, spaces, c, heads), len(docs))
         rows.append((th, *(pair_scores(labels, t[k]) for k in ("strict", "event", "happening"))))
     return rows
 
@@ -219,13 +221,15 @@ def cross_check(index: Index, cfg: SummaryConfig, truth: str, splits: int = 20
     """
     docs = load_docs(index.store, since=DAY0 - timedelta(days=1), until=DAY0 + timedelta(days=2))
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
+    heads = headline_vectors(index, docs, cfg.headline_spaces)
     centre_vectors(index.store, docs, spaces, cfg)
     labels = truths([doc_of(d.url or "") for d in docs])[truth]
     grid = [round(0.35 + 0.01 * k, 2) for k in range(26)]
 
     def run(part: list[int], th: float) -> dict[str, float]:
+        sub = {s: {k: v[i] for k, i in enumerate(part) if i in v} for s, v in heads.items()}
         pred = labels_from(cluster_docs([docs[i] for i in part], spaces,
-                                        replace(cfg, lead_threshold=th)), len(part))
+                                        replace(cfg, lead_threshold=th), sub), len(part))
         return pair_scores(pred, [labels[i] for i in part])
 
     picked, f1, prec = [], [], []
@@ -294,8 +298,9 @@ def time_day(index: Index, cfg: SummaryConfig, runs: int = 3) -> tuple[dict, dic
     med = {k: statistics.median(t[k] for t in timings) for k in timings[0]}
     docs = load_docs(index.store, since=since, until=since + timedelta(days=1))
     spaces = attach_vectors(index.store, docs, [e.space for e in index.encoders])
+    heads = headline_vectors(index, docs, cfg.headline_spaces)
     centre_vectors(index.store, docs, spaces, cfg)
-    clusters = cluster_docs(docs, spaces, cfg)
+    clusters = cluster_docs(docs, spaces, cfg, heads)
     src = [doc_of(d.url.split("/", 4)[4]) for d in docs if d.url]
     t = truths(src)
     labels = labels_from(clusters, len(docs))
