@@ -52,7 +52,8 @@ class SummaryConfig:
     # no second pass. Tuned on NTREX (bench/clustering.py --sweep --cv): best event F1
     # at precision >= 0.95 at 0.42, which held-out halvings pick in median too.
     lead_threshold: float | None = 0.42
-    # Encoders the headlines are embedded with for the second pass (none: leads only).
+    # Encoders the headlines are embedded with for the second pass (none: leads only);
+    # headlines are not centred, so a space of ``centred`` (e5) does not belong here.
     headline_spaces: tuple[str, ...] = ("use",)
     # How the spaces combine: weighted mean of ``cos - offset``. USE carries most of
     # the cross-lingual signal at article level; e5 is centred per language first.
