@@ -8,9 +8,10 @@ Arabic article and its English original; clusters are average linkage above
 one threshold, tuned on NTREX (``bench/clustering.py``). Wire
 copies (articles whose passages the store linked as near-duplicates) always go
 together. These groups are an article's versions (translations, copies); a second
-pass joins groups whose *leads* (first passages) are alike: news states its event
-(who, what, where) in the lead and shares its background with other events of the
-same topic further down, so other outlets' reports of one event meet there.
+pass joins groups whose *leads* (first passages) or *headlines* are alike: news
+states its event (who, what, where) in the headline and the lead and shares its
+background with other events of the same topic further down, so other outlets'
+reports of one event meet there.
 Each story is described extractively: the most central article's title, and
 the one or two sentences most central to the story, each cited.
 """
@@ -21,7 +22,7 @@ import hashlib
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from khabar.store import ArchiveStore
 from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
 from ._cluster import average_linkage, combined_similarity, mean_vector
+from ._headlines import headline_vectors
 from ._summary_data import Doc, Passage, attach_vectors, aware, load_docs
 from ._summary_types import Story, Summary, TimelineEntry, Version
 from ._types import AnswerSentence, Archive, Source
@@ -46,10 +48,13 @@ class SummaryConfig:
     # (bench/clustering.py, docs/benchmarks.md).
     threshold: float = 0.575
     # Second pass: version groups join (average linkage over groups) when the combined
-    # similarity of their closest pair of leads reaches this; None: no second pass.
-    # NTREX gives the same stories from 0.43 to 0.47; held-out checks pick 0.42 in
-    # median (bench/clustering.py --sweep --cv), so 0.45 errs towards splitting.
-    lead_threshold: float | None = 0.45
+    # similarity of their closest pair of leads, or of headlines, reaches this; None:
+    # no second pass. Tuned on NTREX (bench/clustering.py --sweep --cv): best event F1
+    # at precision >= 0.95 at 0.42, which held-out halvings pick in median too.
+    lead_threshold: float | None = 0.42
+    # Encoders the headlines are embedded with for the second pass (none: leads only);
+    # headlines are not centred, so a space of ``centred`` (e5) does not belong here.
+    headline_spaces: tuple[str, ...] = ("use",)
     # How the spaces combine: weighted mean of ``cos - offset``. USE carries most of
     # the cross-lingual signal at article level; e5 is centred per language first.
     weights: dict[str, float] = field(default_factory=lambda: {"e5": 0.3, "use": 0.7})
@@ -124,8 +129,12 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
         relevant = _on_topic(index, docs, topic, spaces, cfg)  # before centring
         timings["topic"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    headlines = (headline_vectors(index, docs, [s for s in cfg.headline_spaces if s in spaces])
+                 if cfg.lead_threshold is not None else {})
+    timings["headlines"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     centres = centre_vectors(index.store, docs, spaces, cfg)
-    clusters = cluster_docs(docs, spaces, cfg)
+    clusters = cluster_docs(docs, spaces, cfg, headlines)
     if relevant is not None:
         # A story is on the topic when one of its articles is: its translations and
         # the articles that name the topic differently come along.
@@ -210,9 +219,11 @@ def _centred(vec: np.ndarray, space: str, lang: str, centres: Centres) -> np.nda
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str],
-                 cfg: SummaryConfig) -> list[list[int]]:
-    """Indices of ``docs`` grouped into stories (passage vectors already centred)."""
+def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str], cfg: SummaryConfig,
+                 headlines: Mapping[str, Mapping[int, np.ndarray]] | None = None
+                 ) -> list[list[int]]:
+    """Indices of ``docs`` grouped into stories (passage vectors already centred);
+    ``headlines``: per space, the docs' headline vectors (``headline_vectors``)."""
     if not docs:
         return []
     if not spaces:  # no vectors at all: every article is its own story
@@ -224,27 +235,48 @@ def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str],
     groups = average_linkage(sim, cfg.threshold, _wire_copies(docs, cfg.wire_share))
     if cfg.lead_threshold is None or len(groups) < 2:
         return groups
-    return _join_by_lead(docs, groups, spaces, cfg.lead_threshold, cfg)
+    return _join_by_lead(docs, groups, spaces, cfg.lead_threshold, cfg, headlines or {})
 
 
 def _join_by_lead(docs: Sequence[Doc], groups: list[list[int]], spaces: Sequence[str],
-                  threshold: float, cfg: SummaryConfig) -> list[list[int]]:
-    """Version groups joined into events by their articles' leads.
+                  threshold: float, cfg: SummaryConfig,
+                  headlines: Mapping[str, Mapping[int, np.ndarray]]) -> list[list[int]]:
+    """Version groups joined into events by their articles' leads and headlines.
 
-    Two groups compare by their closest pair of leads (each article's first passage of
-    the period), so one outlet's angle on an event meets another's through the lead
-    they share; the groups are then clustered by average linkage, as articles are.
-    O(n²) in the period's articles, as the first pass.
+    Two articles compare by the higher of their leads' (first passages of the period)
+    and their headlines' combined similarity; two groups by their closest pair of
+    articles, so one outlet's angle on an event meets another's through the lead or
+    headline they share; the groups are then clustered by average linkage, as
+    articles are. O(n²) in the period's articles, as the first pass.
     """
     leads = {s: np.stack([min(d.passages, key=lambda p: p.position).vecs[s] for d in docs])
              for s in spaces}
     sim = combined_similarity(leads, cfg.weights, cfg.offsets)
+    if heads := {s: v for s, v in headlines.items() if v}:
+        sim = np.maximum(sim, _headline_similarity(len(docs), heads, cfg))
     order = np.array([i for g in groups for i in g])
     cuts = np.cumsum([0] + [len(g) for g in groups[:-1]])
     rows = np.maximum.reduceat(sim[order], cuts, axis=0)
     gsim = np.maximum.reduceat(rows[:, order], cuts, axis=1)
     return [sorted(i for g in joined for i in groups[g])
             for joined in average_linkage(gsim, threshold)]
+
+
+def _headline_similarity(n: int, heads: Mapping[str, Mapping[int, np.ndarray]],
+                         cfg: SummaryConfig) -> np.ndarray:
+    """The combined similarity of the docs' headlines; -inf where one has none."""
+    has = np.zeros(n, dtype=bool)
+    has[list(set.intersection(*(set(v) for v in heads.values())))] = True
+    mats = {}
+    for space, vecs in heads.items():
+        mat = np.zeros((n, len(next(iter(vecs.values())))), dtype=np.float32)
+        for i, v in vecs.items():
+            mat[i] = v
+        mats[space] = mat
+    sim = combined_similarity(mats, cfg.weights, cfg.offsets)
+    sim[~has, :] = -np.inf
+    sim[:, ~has] = -np.inf
+    return sim
 
 
 def _wire_copies(docs: Sequence[Doc], share: float) -> list[list[int]]:
