@@ -159,6 +159,9 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
             told = set(story.langs) - {"other"}
             if len(told) == 1:
                 story.only_lang = told.pop()
+    if len({o for d in docs for o in d.outlets}) > 1:
+        for story in stories:
+            story.single_outlet = len(story.outlets) <= 1
     if llm is not None:
         t0 = time.perf_counter()
         for story in stories:

@@ -56,8 +56,10 @@ class Story:
     undated: int = 0
     generated: str | None = None  # an LLM's phrasing, citations checked
     versions: list[Version] = field(default_factory=list)  # oldest first
-    # A coverage gap: the story's only language when the period's news has others.
+    # Coverage gaps: the story's only language when the period's news has others; told by
+    # one outlet when the period has others (in a one-outlet archive that is no gap).
     only_lang: str | None = None
+    single_outlet: bool = False
 
     @property
     def n_articles(self) -> int:
@@ -66,10 +68,6 @@ class Story:
     @property
     def n_outlets(self) -> int:
         return len(self.outlets)
-
-    @property
-    def single_outlet(self) -> bool:
-        return len(self.outlets) <= 1
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -306,6 +306,16 @@ def test_a_story_told_in_one_language_is_flagged(day: Summary) -> None:
     assert day.to_dict()["stories"][0]["only_lang"] is None
 
 
+def test_one_outlet_is_a_gap_only_where_the_period_has_others(day: Summary,
+                                                              index: Index) -> None:
+    assert [s.single_outlet for s in day.stories] == [False, False, True, True]
+    assert render_summary_plain(day, "en").count("single outlet") == 2
+    # The BBC's news alone: every story has one outlet, and that is no gap to flag.
+    bbc = summarize(index, since=NOW - timedelta(days=1), outlets=["bbc"])
+    assert bbc.stories and not any(s.single_outlet for s in bbc.stories)
+    assert "single outlet" not in render_summary_plain(bbc, "en")
+
+
 def test_versions_list_each_text_with_its_outlets_and_language(day: Summary) -> None:
     macedonia = day.stories[0]
     versions = macedonia.versions
