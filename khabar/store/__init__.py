@@ -12,7 +12,16 @@ from ._changes import ChangeMark, Changes
 from ._milvus import MilvusStore
 from ._open import open_store
 from ._store import Store
-from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
+from ._types import (
+    Allowed,
+    Article,
+    Chunk,
+    Excluding,
+    Matching,
+    StoredArticle,
+    StoredPassage,
+    allowed_among,
+)
 from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
 from ._write import NewArticle, PutResult, PutStatus, content_hash
 
@@ -26,6 +35,7 @@ __all__ = [
     "Chunk",
     "Excluding",
     "IndexType",
+    "Matching",
     "MilvusStore",
     "NewArticle",
     "PutResult",
@@ -35,6 +45,7 @@ __all__ = [
     "Store",
     "StoredArticle",
     "StoredPassage",
+    "allowed_among",
     "content_hash",
     "open_store",
 ]

@@ -53,9 +53,10 @@ from khabar._errors import StoreError
 
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
+from ._milvus_filter import SMALL, MilvusMatching, hidden_expr, passage_expr, scope_expr
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
-from ._types import Allowed, Excluding, StoredArticle, StoredPassage
+from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo, fingerprint_faults, refuse_other_spaces
 from ._write import NewArticle, PutResult, PutStatus
 
@@ -880,35 +881,43 @@ class MilvusStore:
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
-                       ) -> set[int] | Excluding | None:
+                       ) -> set[int] | Excluding | MilvusMatching | None:
+        """The filters' cheapest exact form (:mod:`._milvus_filter`): the matching ids
+        while they are few, else the expression itself; a scope alone excludes the
+        passages other chats keep private."""
         st = self._state(fresh=False)
         if scope is not None and not self._others_private(scope, st):
             scope = None
         if not (outlets or since or until or langs or origin or scope):
             return None
+        live = self._live(st)
+
+        def select(expr: str) -> set[int]:
+            return {int(r["id"]) for r in self._query(
+                "passages", f"{live} and ({expr})", ["id"])} - self._pending_removed(st)
+
         if scope and not (outlets or since or until or langs or origin):
             # A scope alone: the few passages it hides (other chats' own), read through
             # the passages' copy of their article's origin, never a set of all it shows.
-            return Excluding(int(r["id"]) for r in self._query(
-                "passages", f'origin like "{PRIVATE}%" and origin != {lit(scope)} and '
-                f"{self._live(st)}", ["id"]))
-        where = [self._live(st)]
-        if outlets:
-            lows = json.dumps([o.lower() for o in outlets], ensure_ascii=False)
-            where.append(f"array_contains_any(outlets_lc, {lows})")
-        if since:
-            where.append(f"published_us >= {_us(since)}")
-        if until:
-            where.append(f"published_us >= 0 and published_us < {_us(until)}")
-        if langs:
-            where.append(f"lang in {json.dumps(list(langs), ensure_ascii=False)}")
-        if origin:
-            where.append(f"origin == {lit(origin)}")
-        if scope:
-            where.append(self._scope_expr(scope))
-        pending = self._pending_removed(st)
-        return {int(r["id"]) for r in self._query("passages", " and ".join(where), ["id"])
-                } - pending
+            hidden = self._first_ids(f"{hidden_expr(scope)} and {live}", SMALL + 1)
+            if len(hidden) <= SMALL:
+                return Excluding(hidden)
+            return MilvusMatching(scope_expr(scope), select)
+        expr = passage_expr(outlets=outlets, since=since, until=until, langs=langs,
+                            origin=origin, scope=scope)
+        first = self._first_ids(f"{live} and ({expr})", SMALL + 1)
+        if len(first) <= SMALL:
+            return first - self._pending_removed(st)
+        return MilvusMatching(expr, select)
+
+    def _first_ids(self, expr: str, limit: int) -> set[int]:
+        """Ids of at most ``limit`` passages matching ``expr`` (one query)."""
+        if not self._has_passages():
+            return set()
+        with self._lock:
+            rows = self._client.query(self._name("passages"), filter=expr,
+                                      output_fields=["id"], limit=limit)
+        return {int(r["id"]) for r in rows}
 
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
                     origin: str | None = None, outlets: Sequence[str] = (),
@@ -1033,9 +1042,14 @@ class MilvusStore:
     # -- search --------------------------------------------------------------------------
     @staticmethod
     def _allowed_expr(allowed: Allowed | None) -> str:
-        """The filter of a search's ``allowed``: ids in a set, or not in an Excluding's."""
+        """The filter of a search's ``allowed``: ids in a set, or not in an Excluding's,
+        or a :class:`MilvusMatching`'s expression."""
         if allowed is None:
             return ""
+        if isinstance(allowed, MilvusMatching):
+            return f" and ({allowed.expr})"
+        if isinstance(allowed, Matching):  # another backend's: by ids
+            allowed = allowed.ids()
         if isinstance(allowed, Excluding):
             return f" and not (id in {_ids(sorted(allowed.ids))})" if allowed.ids else ""
         return f" and id in {_ids(sorted(allowed))}"

@@ -1,0 +1,95 @@
+"""A question's filters on Milvus: a boolean expression over the fields each passage row
+carries of its article (language, dates, outlets, origin), not a list of ids.
+
+:meth:`khabar.store.MilvusStore.passage_filter` hands retrieval the cheapest form that
+is exact: the ids themselves while the filter matches at most :data:`SMALL` passages
+(retrieval's in-process BM25 filters by them for free, and ``id in [...]`` of a few
+thousand is a short expression), else a :class:`MilvusMatching`: Milvus's searches
+filter by its expression, and BM25 asks it which of its best candidates match
+(:meth:`MilvusMatching.among`, a query per batch of them). A scope alone is an
+:class:`Excluding` of the few passages other chats keep private, or, when they are many,
+the scope's expression.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from ._origin import PRIVATE
+from ._types import Matching
+
+SMALL = 4096
+"""A filter matching at most this many passages is handed over as their ids."""
+BATCH = 2000  # ids per ``id in [...]`` expression
+
+
+def lit(value: str) -> str:
+    """A Milvus string literal (Milvus Lite has no filter templates)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def us(dt: datetime) -> int:
+    """A date as microseconds since the epoch (UTC), as the rows store them."""
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def id_list(ids: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def scope_expr(scope: str) -> str:
+    """What a chat may see: the shared archive and its own private articles."""
+    return f'(origin == "" or not (origin like "{PRIVATE}%") or origin == {lit(scope)})'
+
+
+def hidden_expr(scope: str) -> str:
+    """What a chat may not see: other chats' private articles."""
+    return f'origin like "{PRIVATE}%" and origin != {lit(scope)}'
+
+
+def passage_expr(*, outlets: Sequence[str] = (), since: datetime | None = None,
+                 until: datetime | None = None, langs: Sequence[str] = (),
+                 origin: str | None = None, scope: str | None = None) -> str:
+    """The filters as one expression over a passage row ("" for none). A period is of
+    publication dates: an undated passage (``published_us`` -1) is before any ``since``
+    and left out by any ``until``, as SQLite's NULL is."""
+    where: list[str] = []
+    if outlets:
+        lows = json.dumps([o.lower() for o in outlets], ensure_ascii=False)
+        where.append(f"array_contains_any(outlets_lc, {lows})")
+    if since:
+        where.append(f"published_us >= {us(since)}")
+    if until:
+        where.append(f"published_us >= 0 and published_us < {us(until)}")
+    if langs:
+        where.append(f"lang in {json.dumps(list(langs), ensure_ascii=False)}")
+    if origin:
+        where.append(f"origin == {lit(origin)}")
+    if scope:
+        where.append(scope_expr(scope))
+    return " and ".join(where)
+
+
+class MilvusMatching(Matching):
+    """The passages an expression selects. ``select(expr)``: the committed, live ids of
+    the passages matching ``expr`` (the store's query, which knows what is committed)."""
+
+    def __init__(self, expr: str, select: Callable[[str], set[int]]) -> None:
+        self.expr = expr
+        self._select = select
+
+    def among(self, ids: Sequence[int]) -> set[int]:
+        uniq = sorted(set(ids))
+        out: set[int] = set()
+        for i in range(0, len(uniq), BATCH):
+            out |= self._select(f"id in {id_list(uniq[i:i + BATCH])} and ({self.expr})")
+        return out
+
+    def ids(self) -> set[int]:
+        return self._select(self.expr)
+
+    def __repr__(self) -> str:
+        return f"MilvusMatching({self.expr!r})"
