@@ -51,6 +51,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
+from . import _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_filter import SMALL, MilvusMatching, hidden_expr, passage_expr, scope_expr
@@ -134,6 +135,7 @@ class MilvusStore:
         self._state_cache: dict[str, Any] | None = None
         self._state_at = 0.0
         self._passages_made = False
+        self._passages_name = "passages"  # the state names it (a reindex switches it)
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
         try:
@@ -142,6 +144,7 @@ class MilvusStore:
             self.path.mkdir(parents=True, exist_ok=True)
             self._client = MilvusClient(uri)
             self._ensure_meta()
+            self._state()  # which passages collection is current
         except StoreError:
             raise
         except Exception as exc:
@@ -153,7 +156,22 @@ class MilvusStore:
 
     # -- collections -------------------------------------------------------------------
     def _name(self, what: str) -> str:
-        return PREFIX + what
+        return PREFIX + (self._passages_name if what == "passages" else what)
+
+    def _use_passages(self, name: str) -> None:
+        """Read and write the passages collection ``name`` (what the state names)."""
+        if name != self._passages_name:
+            self._passages_name = name
+            self._passages_made = False
+            self._spaces_cache = None
+            with self._lock:
+                if self._client.has_collection(PREFIX + name):
+                    self._client.load_collection(PREFIX + name)
+
+    @staticmethod
+    def _spaces_key(passages: str) -> str:
+        """The meta row of the spaces of a passages collection."""
+        return "spaces" if passages == "passages" else f"spaces@{passages}"
 
     def _create(self, name: str, schema: Any, vectors: dict[str, str]) -> None:
         index = self._client.prepare_index_params()
@@ -213,7 +231,8 @@ class MilvusStore:
                                "compacted": 0, "generation": 0, "langs": {},
                                "articles": 0})
 
-    def _create_passages(self, spaces: Mapping[str, SpaceInfo]) -> None:
+    def _create_passages(self, spaces: Mapping[str, SpaceInfo], what: str = "passages"
+                         ) -> None:
         from pymilvus import DataType, Function, FunctionType
 
         c = self._client
@@ -243,7 +262,7 @@ class MilvusStore:
             vectors[f"v_{name}"] = "IP"
         s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                 input_field_names=["tokens"], output_field_names=["sparse"]))
-        self._create("passages", s, vectors)
+        self._create(what, s, vectors)
 
     # -- meta and state ------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -271,6 +290,7 @@ class MilvusStore:
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
+            self._use_passages(str(state.get("passages", "passages")))
         self._state_cache, self._state_at = state, time.monotonic()
         return dict(state)
 
@@ -386,7 +406,7 @@ class MilvusStore:
     def spaces(self) -> dict[str, SpaceInfo]:
         """The vector spaces; read once per epoch (every change of them bumps it)."""
         if self._spaces_cache is None:
-            raw = self._meta("spaces")
+            raw = self._meta(self._spaces_key(self._passages_name))
             self._spaces_cache = ({k: SpaceInfo(**v) for k, v in json.loads(raw).items()}
                                   if raw else {})
         return dict(self._spaces_cache)
@@ -404,14 +424,14 @@ class MilvusStore:
             if self._has_passages():
                 if n > 0 or replace:
                     raise StoreError("changing the vector spaces of a Milvus store with "
-                                     "passages is not supported yet (reindex: issue #16)")
+                                     "passages: `khabar reindex` does it")
                 self._client.drop_collection(self._name("passages"))
                 self._passages_made = False
             self._create_passages(merged)
             self._passages_made = True
             self._spaces_cache = None
-            self._set_meta("spaces", json.dumps({k: vars(v) for k, v in merged.items()},
-                                                sort_keys=True))
+            self._set_meta(self._spaces_key(self._passages_name), json.dumps(
+                {k: vars(v) for k, v in merged.items()}, sort_keys=True))
             st = self._state()
             st["epoch"] = int(st["epoch"]) + 1
             st["generation"] = int(st["generation"]) + 1
@@ -675,25 +695,21 @@ class MilvusStore:
         return self.delete_articles(self.article_ids())
 
     # -- vectors written later -----------------------------------------------------------
-    def _unsupported(self, what: str) -> StoreError:
-        return StoreError(f"{what} is not supported on Milvus yet (issue #16); "
-                          "migrate to a SQLite store for it")
-
     def reindex_begin(self, spaces: Sequence[SpaceInfo]) -> dict[str, set[int]]:
-        raise self._unsupported("reindexing")
+        return _milvus_reindex.begin(self, spaces)
 
     def reindex_write(self, space: str, ids: Sequence[int], vectors: np.ndarray,
                       sentences: Sequence[np.ndarray] | None) -> None:
-        raise self._unsupported("reindexing")
+        _milvus_reindex.write(self, space, ids, vectors, sentences)
 
     def reindex_missing(self, space: str) -> list[tuple[int, str]]:
-        raise self._unsupported("reindexing")
+        return _milvus_reindex.missing(self, space)
 
     def reindex_commit(self, spaces: Sequence[SpaceInfo], *, sentences: bool) -> None:
-        raise self._unsupported("reindexing")
+        _milvus_reindex.commit(self, spaces, sentences)
 
     def reindex_pending(self) -> bool:
-        return False
+        return _milvus_reindex.pending(self)
 
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
