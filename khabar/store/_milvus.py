@@ -517,6 +517,12 @@ class MilvusStore:
         article_id = int(st["article"]) + 1
         first = int(st["passage"]) + 1
         now = datetime.now(UTC)
+        # A copy (khabar migrate) keeps its ids where they are above ours, and its date.
+        kept = new.kept
+        pids = list(range(first, first + len(new.chunks)))
+        if kept and kept.usable(int(st["article"]), int(st["passage"])):
+            article_id, pids = kept.article_id, list(kept.passage_ids)
+        now = kept.ingested if kept else now
         ingested = now.isoformat(timespec="seconds")
         when = art.published or now
         outlets = list(dict.fromkeys(o.strip() for o in art.outlets if o.strip()))[:64]
@@ -524,7 +530,7 @@ class MilvusStore:
         rows: list[dict[str, Any]] = []
         for i, chunk in enumerate(new.chunks):
             row: dict[str, Any] = {
-                "id": first + i, "article_id": article_id, "position": chunk.position,
+                "id": pids[i], "article_id": article_id, "position": chunk.position,
                 "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
                 "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
                 "words": _clip(words_text(chunk.text), TEXT_MAX),
@@ -552,7 +558,7 @@ class MilvusStore:
         # 3. the old version's removal logged, 4. the commit: one row.
         old_passages = self._passages_of([int(old["id"])]) if old else []
         self._log_removals(st, old_passages)
-        st["passage"] = first + len(rows) - 1
+        st["passage"] = max(pids)
         st["article"] = article_id
         st["generation"] = int(st["generation"]) + 1
         st["articles"] = int(st["articles"]) + 1 - (1 if old else 0)
