@@ -168,6 +168,7 @@ def commit(store: MilvusStore, spaces: Sequence[SpaceInfo], sentences: bool) -> 
                     r[f"s_{s.name}"] = got["s"] if sentences else NO_SENTENCES
             if rows:
                 c.insert(store._name(new), rows)
+        c.flush(store._name(new))  # sealed: searched by index from the start
         store._set_meta(store._spaces_key(new), _payload(spaces))
         # The switch: one upsert of the state row.
         st["passages"] = new
