@@ -23,7 +23,7 @@ from ._types import (
     allowed_among,
 )
 from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
-from ._write import NewArticle, PutResult, PutStatus, content_hash
+from ._write import Kept, NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
     "LATE_SENTENCES",
@@ -35,6 +35,7 @@ __all__ = [
     "Chunk",
     "Excluding",
     "IndexType",
+    "Kept",
     "Matching",
     "MilvusStore",
     "NewArticle",
