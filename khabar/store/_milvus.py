@@ -54,7 +54,15 @@ from khabar._errors import StoreError
 from . import _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
-from ._milvus_filter import SMALL, MilvusMatching, hidden_expr, passage_expr, scope_expr
+from ._milvus_filter import (
+    FIELDS,
+    SMALL,
+    MilvusMatching,
+    hidden_expr,
+    passage_expr,
+    passage_test,
+    scope_expr,
+)
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
@@ -938,19 +946,27 @@ class MilvusStore:
             return {int(r["id"]) for r in self._query(
                 "passages", f"{live} and ({expr})", ["id"])} - self._pending_removed(st)
 
+        def rows(ids: Sequence[int]) -> list[dict[str, Any]]:
+            pending = self._pending_removed(st)
+            return [r for r in self._by_ids("passages", ids, FIELDS, int(st["passage"]))
+                    if int(r["id"]) not in pending]
+
         if scope and not (outlets or since or until or langs or origin):
             # A scope alone: the few passages it hides (other chats' own), read through
             # the passages' copy of their article's origin, never a set of all it shows.
             hidden = self._first_ids(f"{hidden_expr(scope)} and {live}", SMALL + 1)
             if len(hidden) <= SMALL:
                 return Excluding(hidden)
-            return MilvusMatching(scope_expr(scope), select)
+            return MilvusMatching(scope_expr(scope), select, rows,
+                                  passage_test(scope=scope))
         expr = passage_expr(outlets=outlets, since=since, until=until, langs=langs,
                             origin=origin, scope=scope)
         first = self._first_ids(f"{live} and ({expr})", SMALL + 1)
         if len(first) <= SMALL:
             return first - self._pending_removed(st)
-        return MilvusMatching(expr, select)
+        return MilvusMatching(expr, select, rows, passage_test(
+            outlets=outlets, since=since, until=until, langs=langs, origin=origin,
+            scope=scope))
 
     def _first_ids(self, expr: str, limit: int) -> set[int]:
         """Ids of at most ``limit`` passages matching ``expr`` (one query)."""

@@ -6,7 +6,9 @@ is exact: the ids themselves while the filter matches at most :data:`SMALL` pass
 (retrieval's in-process BM25 filters by them for free, and ``id in [...]`` of a few
 thousand is a short expression), else a :class:`MilvusMatching`: Milvus's searches
 filter by its expression, and BM25 asks it which of its best candidates match
-(:meth:`MilvusMatching.among`, a query per batch of them). A scope alone is an
+(:meth:`MilvusMatching.among`: their filter fields read by primary key, then tested
+here by :func:`passage_test`, the same filter in Python, as Milvus Lite scans the whole
+collection for any condition beside ``id in [...]``). A scope alone is an
 :class:`Excluding` of the few passages other chats keep private, or, when they are many,
 the scope's expression.
 """
@@ -14,15 +16,15 @@ the scope's expression.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from ._origin import PRIVATE
 from ._types import Matching
 
 SMALL = 4096
 """A filter matching at most this many passages is handed over as their ids."""
-BATCH = 2000  # ids per ``id in [...]`` expression
 
 
 def lit(value: str) -> str:
@@ -73,20 +75,52 @@ def passage_expr(*, outlets: Sequence[str] = (), since: datetime | None = None,
     return " and ".join(where)
 
 
+FIELDS = ("id", "outlets_lc", "published_us", "lang", "origin")
+"""The fields :func:`passage_test` reads."""
+
+Row = Mapping[str, Any]
+
+
+def passage_test(*, outlets: Sequence[str] = (), since: datetime | None = None,
+                 until: datetime | None = None, langs: Sequence[str] = (),
+                 origin: str | None = None, scope: str | None = None
+                 ) -> Callable[[Row], bool]:
+    """:func:`passage_expr` as a test of a row's :data:`FIELDS` (tests/store checks
+    that both select the same passages)."""
+    lows = {o.lower() for o in outlets}
+    after = us(since) if since else None
+    before = us(until) if until else None
+    langs = set(langs)
+
+    def test(r: Row) -> bool:
+        when = int(r["published_us"])
+        own = str(r["origin"] or "")
+        return ((not lows or bool(lows & set(r["outlets_lc"] or ())))
+                and (after is None or when >= after)
+                and (before is None or 0 <= when < before)
+                and (not langs or r["lang"] in langs)
+                and (not origin or own == origin)
+                and (not scope or not own.startswith(PRIVATE) or own == scope))
+
+    return test
+
+
 class MilvusMatching(Matching):
     """The passages an expression selects. ``select(expr)``: the committed, live ids of
-    the passages matching ``expr`` (the store's query, which knows what is committed)."""
+    the passages matching ``expr`` (the store's query, which knows what is committed);
+    ``rows(ids)``: the committed, live rows of these ids (their :data:`FIELDS`), which
+    ``test`` tells apart as ``expr`` would."""
 
-    def __init__(self, expr: str, select: Callable[[str], set[int]]) -> None:
+    def __init__(self, expr: str, select: Callable[[str], set[int]],
+                 rows: Callable[[Sequence[int]], list[dict[str, Any]]],
+                 test: Callable[[Row], bool]) -> None:
         self.expr = expr
         self._select = select
+        self._rows = rows
+        self._test = test
 
     def among(self, ids: Sequence[int]) -> set[int]:
-        uniq = sorted(set(ids))
-        out: set[int] = set()
-        for i in range(0, len(uniq), BATCH):
-            out |= self._select(f"id in {id_list(uniq[i:i + BATCH])} and ({self.expr})")
-        return out
+        return {int(r["id"]) for r in self._rows(ids) if self._test(r)}
 
     def ids(self) -> set[int]:
         return self._select(self.expr)
