@@ -56,6 +56,7 @@ from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_filter import (
     FIELDS,
+    LITE_FACTOR,
     SMALL,
     MilvusMatching,
     hidden_expr,
@@ -941,6 +942,7 @@ class MilvusStore:
         if not (outlets or since or until or langs or origin or scope):
             return None
         live = self._live(st)
+        small = SMALL * (LITE_FACTOR if self._lite else 1)
 
         def select(expr: str) -> set[int]:
             return {int(r["id"]) for r in self._query(
@@ -954,15 +956,15 @@ class MilvusStore:
         if scope and not (outlets or since or until or langs or origin):
             # A scope alone: the few passages it hides (other chats' own), read through
             # the passages' copy of their article's origin, never a set of all it shows.
-            hidden = self._first_ids(f"{hidden_expr(scope)} and {live}", SMALL + 1)
-            if len(hidden) <= SMALL:
+            hidden = self._first_ids(f"{hidden_expr(scope)} and {live}", small + 1)
+            if len(hidden) <= small:
                 return Excluding(hidden)
             return MilvusMatching(scope_expr(scope), select, rows,
                                   passage_test(scope=scope))
         expr = passage_expr(outlets=outlets, since=since, until=until, langs=langs,
                             origin=origin, scope=scope)
-        first = self._first_ids(f"{live} and ({expr})", SMALL + 1)
-        if len(first) <= SMALL:
+        first = self._first_ids(f"{live} and ({expr})", small + 1)
+        if len(first) <= small:
             return first - self._pending_removed(st)
         return MilvusMatching(expr, select, rows, passage_test(
             outlets=outlets, since=since, until=until, langs=langs, origin=origin,
