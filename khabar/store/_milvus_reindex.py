@@ -57,6 +57,7 @@ def begin(store: MilvusStore, spaces: Sequence[SpaceInfo]) -> dict[str, set[int]
     with store._lock:
         if store._meta(TARGET) != target:
             _drop_work(store)
+            _drop_stale(store)
             for s in spaces:
                 schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field("id", DataType.INT64, is_primary=True)
@@ -77,6 +78,17 @@ def _drop_work(store: MilvusStore) -> None:
 
     for name in store._client.list_collections():
         if name.startswith(PREFIX + WORK):
+            store._client.drop_collection(name)
+
+
+def _drop_stale(store: MilvusStore) -> None:
+    """Passages collections the state does not name: left by a commit that stopped
+    after its switch (the old one) or before it (the new one, made again anyway)."""
+    from ._milvus import PREFIX
+
+    current = store._name("passages")
+    for name in store._client.list_collections():
+        if name.startswith(PREFIX + "passages") and name != current:
             store._client.drop_collection(name)
 
 
