@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from khabar._files import save_lock, write_atomic
-from khabar.store import Allowed, ArchiveStore, ChangeMark, Excluding
+from khabar.store import Allowed, ArchiveStore, ChangeMark, Excluding, Matching
 from khabar.text import lexical_tokens
 
 log = logging.getLogger(__name__)
@@ -380,6 +380,8 @@ class LexicalIndex:
                     scores += w * best
             cand = np.flatnonzero(scores > 0)
             ids = ix.ids[cand]
+        if isinstance(allowed, Matching):  # the backend's expression: asked for the best
+            return _top_matching(ids, scores[cand], k, allowed)
         if isinstance(allowed, Excluding):  # a chat's scope: drop the few it hides
             keep = np.isin(ids, np.fromiter(allowed.ids, np.int64, len(allowed.ids)),
                            invert=True)
@@ -487,3 +489,25 @@ class LexicalIndex:
                     with contextlib.suppress(OSError):
                         f.unlink()
             return True
+
+
+def _top_matching(ids: np.ndarray, scores: np.ndarray, k: int, allowed: Matching
+                  ) -> list[tuple[int, float]]:
+    """The top ``k`` of the candidates that ``allowed`` selects: the best ones asked
+    first, a widening head of the ranking at a time (ties included), until ``k`` match
+    or none is left (a filter too broad to list passes most candidates: one round)."""
+    kept: list[int] = []
+    done, size, n = 0, max(4 * k, 256), len(scores)
+    while done < n and len(kept) < k:
+        want = min(done + size, n)
+        if want < n:  # sort only the head that can hold the next round
+            kth = np.partition(scores, n - want)[n - want]
+            head = np.flatnonzero(scores >= kth)
+        else:
+            head = np.arange(n)
+        order = head[np.lexsort((ids[head], -scores[head]))]  # best first; ties by id
+        part = order[done:]
+        ok = allowed.among(ids[part].tolist())
+        kept += [int(i) for i in part if int(ids[i]) in ok]
+        done, size = len(order), size * 4
+    return [(int(ids[i]), float(scores[i])) for i in kept[:k]]

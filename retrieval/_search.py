@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from khabar.store import Allowed
+from khabar.store import Allowed, allowed_among
 
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
@@ -316,6 +316,8 @@ class Searcher:
             missing = [p for p in head if space not in signals.get(p, {})]
             for pid, vec in self.store.search_vectors(space, missing).items():
                 signals.setdefault(pid, {})[space] = float(vec @ q)
+        # Copies the filters let through, asked once (an expression's: one query).
+        shown = allowed_among(allowed, [m for g in groups.values() for m in g[1:]])
         hits: list[Hit] = []
         taken: set[int] = set()
         for pid, score in ranked[: k * 3]:
@@ -323,8 +325,7 @@ class Searcher:
                 continue
             group = groups.get(pid, [pid])
             taken.update(group)
-            copies = [passages[m] for m in group[1:]
-                      if m in passages and (allowed is None or m in allowed)]
+            copies = [passages[m] for m in group[1:] if m in passages and m in shown]
             outlets = list(dict.fromkeys(
                 o for p in [passages[pid], *copies] for o in p.outlets))
             hits.append(Hit(passages[pid], score, dict(signals.get(pid, {})), outlets, copies))

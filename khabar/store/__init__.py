@@ -12,9 +12,18 @@ from ._changes import ChangeMark, Changes
 from ._milvus import MilvusStore
 from ._open import open_store
 from ._store import Store
-from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
+from ._types import (
+    Allowed,
+    Article,
+    Chunk,
+    Excluding,
+    Matching,
+    StoredArticle,
+    StoredPassage,
+    allowed_among,
+)
 from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
-from ._write import NewArticle, PutResult, PutStatus, content_hash
+from ._write import Kept, NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
     "LATE_SENTENCES",
@@ -26,6 +35,8 @@ __all__ = [
     "Chunk",
     "Excluding",
     "IndexType",
+    "Kept",
+    "Matching",
     "MilvusStore",
     "NewArticle",
     "PutResult",
@@ -35,6 +46,7 @@ __all__ = [
     "Store",
     "StoredArticle",
     "StoredPassage",
+    "allowed_among",
     "content_hash",
     "open_store",
 ]

@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ._changes import ChangeMark, Changes, Content
-from ._types import Allowed, Excluding, StoredArticle, StoredPassage
+from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo
 from ._write import NewArticle, PutResult
 
@@ -111,9 +111,11 @@ class ArchiveStore(Protocol):
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
-                       ) -> set[int] | Excluding | None:
-        """Ids of passages matching the filters, or None when there are none; a scope
-        alone is :class:`Excluding` (other chats' private passages)."""
+                       ) -> set[int] | Excluding | Matching | None:
+        """The passages matching the filters in the backend's own form (a set of ids;
+        a :class:`Matching` expression where they are too many to list), or None when
+        there are no filters; a scope alone is :class:`Excluding` (other chats'
+        private passages) while those are few."""
         ...
     def outlets(self, scope: str | None = None) -> list[tuple[str, int]]: ...
     def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]: ...

@@ -4,8 +4,11 @@ Article by article, oldest first: its row, its passages and every stored vector 
 and sentence vectors) read from the source and put into the target, so each lands whole
 or not at all (``put``'s own guarantee). Resumable: an article the target already holds
 (same URL and text, or the same text) is ``unchanged`` or a ``duplicate`` there and
-writes nothing, so running it again after a stop goes on where it stopped. Passage ids
-are the target's own; near-duplicate links are made again by the target's ``put``.
+writes nothing, so running it again after a stop goes on where it stopped. Article and
+passage ids and ingest dates are kept (an undated article stays on the day it was
+ingested, and citations by id still hold) wherever they are above every id the target
+has given, as they are into a new store; into one that has articles of its own, ids are
+the target's. Near-duplicate links are made again by the target's ``put``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from khabar._errors import StoreError
 from ._base import ArchiveStore
 from ._schema import parse_iso
 from ._types import Article, Chunk
-from ._write import NewArticle, PutStatus
+from ._write import Kept, NewArticle, PutStatus
 
 
 @dataclass
@@ -88,6 +91,8 @@ def _copy(target: ArchiveStore, row: dict, passages: list, vectors: dict[str, di
         vecs[space] = np.stack([got[p.id] for p in passages])
     sents = {space: [got[p.id] for p in passages] for space, got in sentences.items()
              if all(p.id in got for p in passages)}
+    ingested = parse_iso(row.get("ingested") or None)
+    kept = Kept(int(row["id"]), tuple(p.id for p in passages), ingested) if ingested else None
     new = NewArticle(art, chunks, vecs, str(row["content_hash"]),
-                     origin=row.get("origin") or None, sentence_vectors=sents)
+                     origin=row.get("origin") or None, sentence_vectors=sents, kept=kept)
     return target.put(new).status

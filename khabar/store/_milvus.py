@@ -53,13 +53,24 @@ import numpy as np
 
 from khabar._errors import StoreError
 
+from . import _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
 from ._milvus_compat import has_bm25, vector_fields
+from ._milvus_filter import (
+    FIELDS,
+    LITE_FACTOR,
+    SMALL,
+    MilvusMatching,
+    hidden_expr,
+    passage_expr,
+    passage_test,
+    scope_expr,
+)
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
-from ._types import Allowed, Excluding, StoredArticle, StoredPassage
+from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo, fingerprint_faults, refuse_other_spaces
 from ._write import NewArticle, PutResult, PutStatus
 
@@ -72,6 +83,10 @@ NO_SENTENCES = "-"
 BATCH = 2000  # ids per query or delete expression
 STATE_TTL = 0.25  # seconds a read may reuse this process's last read of the state
 ITER_BATCH = 4000
+SEAL_ROWS = 1000
+"""Milvus Lite searches rows not yet sealed into a segment by brute force, slowly (1.5 s
+a question at 20k such passages, 25 ms once sealed: docs/milvus.md): ``flush`` seals
+once this many passages were added since (a server seals by itself)."""
 
 
 def lit(value: str) -> str:
@@ -138,6 +153,8 @@ class MilvusStore:
         self._state_cache: dict[str, Any] | None = None
         self._state_at = 0.0
         self._passages_made = False
+        self._passages_name = "passages"  # the state names it (a reindex switches it)
+        self._sealed_upto = 0  # the last passage id sealed into a segment (Lite)
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
         try:
@@ -151,6 +168,7 @@ class MilvusStore:
             self._write_turn = threading.RLock()  # this process's threads, one writer
             self._client = LeasedClient(bare, self._lease)
             self._ensure_meta()
+            self._sealed_upto = int(self._state()["passage"])  # which collection, too
         except StoreError:
             raise
         except Exception as exc:
@@ -162,7 +180,22 @@ class MilvusStore:
 
     # -- collections -------------------------------------------------------------------
     def _name(self, what: str) -> str:
-        return PREFIX + what
+        return PREFIX + (self._passages_name if what == "passages" else what)
+
+    def _use_passages(self, name: str) -> None:
+        """Read and write the passages collection ``name`` (what the state names)."""
+        if name != self._passages_name:
+            self._passages_name = name
+            self._passages_made = False
+            self._spaces_cache = None
+            with self._lock:
+                if self._client.has_collection(PREFIX + name):
+                    self._client.load_collection(PREFIX + name)
+
+    @staticmethod
+    def _spaces_key(passages: str) -> str:
+        """The meta row of the spaces of a passages collection."""
+        return "spaces" if passages == "passages" else f"spaces@{passages}"
 
     def _create(self, name: str, schema: Any, vectors: dict[str, str]) -> None:
         index = self._client.prepare_index_params()
@@ -260,7 +293,8 @@ class MilvusStore:
                                "compacted": 0, "generation": 0, "langs": {},
                                "articles": 0})
 
-    def _create_passages(self, spaces: Mapping[str, SpaceInfo]) -> None:
+    def _create_passages(self, spaces: Mapping[str, SpaceInfo], what: str = "passages"
+                         ) -> None:
         from pymilvus import DataType, Function, FunctionType
 
         c = self._client
@@ -301,7 +335,7 @@ class MilvusStore:
             s.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                     input_field_names=["tokens"],
                                     output_field_names=["sparse"]))
-        self._create("passages", s, vectors)
+        self._create(what, s, vectors)
 
     def _bm25(self) -> bool:
         """Whether this Milvus has the BM25 function (a 2.3 server has not)."""
@@ -338,6 +372,7 @@ class MilvusStore:
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
+            self._use_passages(str(state.get("passages", "passages")))
         self._state_cache, self._state_at = state, time.monotonic()
         self._turn_state = self._lease.held
         return copy.deepcopy(state)
@@ -462,7 +497,7 @@ class MilvusStore:
     def spaces(self) -> dict[str, SpaceInfo]:
         """The vector spaces; read once per epoch (every change of them bumps it)."""
         if self._spaces_cache is None:
-            raw = self._meta("spaces")
+            raw = self._meta(self._spaces_key(self._passages_name))
             self._spaces_cache = ({k: SpaceInfo(**v) for k, v in json.loads(raw).items()}
                                   if raw else {})
         return dict(self._spaces_cache)
@@ -478,14 +513,14 @@ class MilvusStore:
             if self._has_passages():
                 if n > 0 or replace:
                     raise StoreError("changing the vector spaces of a Milvus store with "
-                                     "passages is not supported yet (reindex: issue #16)")
+                                     "passages: `khabar reindex` does it")
                 self._client.drop_collection(self._name("passages"))
                 self._passages_made = False
             self._create_passages(merged)
             self._passages_made = True
             self._spaces_cache = None
-            self._set_meta("spaces", json.dumps({k: vars(v) for k, v in merged.items()},
-                                                sort_keys=True))
+            self._set_meta(self._spaces_key(self._passages_name), json.dumps(
+                {k: vars(v) for k, v in merged.items()}, sort_keys=True))
             st = self._state()
             st["epoch"] = int(st["epoch"]) + 1
             st["generation"] = int(st["generation"]) + 1
@@ -538,8 +573,7 @@ class MilvusStore:
 
     def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         st = self._state()
-        rows = [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
-            "articles", f"id in {_ids(chunk)} and {self._live(st, 'article')}", ["*"])]
+        rows = self._by_ids("articles", ids, ["*"], int(st["article"]))
         return [self._article_row(r) for r in sorted(rows, key=lambda r: int(r["id"]))]
 
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
@@ -584,6 +618,12 @@ class MilvusStore:
         article_id = int(st["article"]) + 1
         first = int(st["passage"]) + 1
         now = datetime.now(UTC)
+        # A copy (khabar migrate) keeps its ids where they are above ours, and its date.
+        kept = new.kept
+        pids = list(range(first, first + len(new.chunks)))
+        if kept and kept.usable(int(st["article"]), int(st["passage"])):
+            article_id, pids = kept.article_id, list(kept.passage_ids)
+        now = kept.ingested if kept else now
         ingested = now.isoformat(timespec="seconds")
         when = art.published or now
         outlets = list(dict.fromkeys(o.strip() for o in art.outlets if o.strip()))[:64]
@@ -591,7 +631,7 @@ class MilvusStore:
         rows: list[dict[str, Any]] = []
         for i, chunk in enumerate(new.chunks):
             row: dict[str, Any] = {
-                "id": first + i, "article_id": article_id, "position": chunk.position,
+                "id": pids[i], "article_id": article_id, "position": chunk.position,
                 "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
                 "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
                 "words": _clip(words_text(chunk.text), TEXT_MAX),
@@ -619,7 +659,7 @@ class MilvusStore:
         # 3. the old version's removal logged, 4. the commit: one row.
         old_passages = self._passages_of([int(old["id"])]) if old else []
         self._log_removals(st, old_passages)
-        st["passage"] = first + len(rows) - 1
+        st["passage"] = max(pids)
         st["article"] = article_id
         st["generation"] = int(st["generation"]) + 1
         st["articles"] = int(st["articles"]) + 1 - (1 if old else 0)
@@ -762,25 +802,21 @@ class MilvusStore:
         return self.delete_articles(self.article_ids())
 
     # -- vectors written later -----------------------------------------------------------
-    def _unsupported(self, what: str) -> StoreError:
-        return StoreError(f"{what} is not supported on Milvus yet (issue #16); "
-                          "migrate to a SQLite store for it")
-
     def reindex_begin(self, spaces: Sequence[SpaceInfo]) -> dict[str, set[int]]:
-        raise self._unsupported("reindexing")
+        return _milvus_reindex.begin(self, spaces)
 
     def reindex_write(self, space: str, ids: Sequence[int], vectors: np.ndarray,
                       sentences: Sequence[np.ndarray] | None) -> None:
-        raise self._unsupported("reindexing")
+        _milvus_reindex.write(self, space, ids, vectors, sentences)
 
     def reindex_missing(self, space: str) -> list[tuple[int, str]]:
-        raise self._unsupported("reindexing")
+        return _milvus_reindex.missing(self, space)
 
     def reindex_commit(self, spaces: Sequence[SpaceInfo], *, sentences: bool) -> None:
-        raise self._unsupported("reindexing")
+        _milvus_reindex.commit(self, spaces, sentences)
 
     def reindex_pending(self) -> bool:
-        return False
+        return _milvus_reindex.pending(self)
 
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
@@ -884,32 +920,48 @@ class MilvusStore:
 
     _PASSAGE_FIELDS = ("id", "article_id", "position", "text", "lang", "dup_of")
 
+    def _by_ids(self, what: str, ids: Iterable[int], fields: Sequence[str], upto: int
+                ) -> list[dict[str, Any]]:
+        """The rows of these ids, committed ones only (``id <= upto``, tested here):
+        ``id in [...]`` alone is a primary-key lookup, while any other condition beside
+        it makes Milvus Lite scan the whole collection (100k passages: 1.7 ms against
+        120 ms of CPU a query, docs/milvus.md)."""
+        return [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
+            what, f"id in {_ids(chunk)}", fields) if int(r["id"]) <= upto]
+
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         st = self._state(fresh=False)
-        rows = [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
-            "passages", f"id in {_ids(chunk)} and {self._live(st)}", self._PASSAGE_FIELDS)]
+        rows = self._by_ids("passages", ids, self._PASSAGE_FIELDS, int(st["passage"]))
         return {p.id: p for p in self._stored(rows, st)}
 
     def neighbours(self, ids: Sequence[int], span: int = 1) -> dict[int, list[StoredPassage]]:
         """Each passage's neighbours in its article (within ``span`` positions, itself
-        excluded), in reading order: one query for the passages' places, one for the
-        paragraphs around them (a handful of rows each, whatever the archive's size)."""
+        excluded), in reading order. By primary key: an article's passages are stored
+        under consecutive ids in reading order, so its neighbours are the ids around it;
+        an article where that finds fewer than it has (ids given otherwise) is read by
+        its article id (a scan of the collection on Milvus Lite)."""
         st = self._state(fresh=False)
-        uniq = sorted(set(ids))
+        upto = int(st["passage"])
         places = {int(r["id"]): (int(r["article_id"]), int(r["position"]))
-                  for chunk in _chunks(uniq) for r in self._query(
-                      "passages", f"id in {_ids(chunk)} and {self._live(st)}",
-                      ["id", "article_id", "position"])}
-        around = [f"(article_id == {a} and position >= {p - span} and position <= {p + span})"
-                  for a, p in dict.fromkeys(places.values())]
-        rows = [r for i in range(0, len(around), 100) for r in self._query(
-            "passages", f"({' or '.join(around[i:i + 100])}) and {self._live(st)}",
-            self._PASSAGE_FIELDS)]
-        near = self._stored(rows, st)
+                  for r in self._by_ids("passages", ids, ["id", "article_id", "position"],
+                                        upto)}
+        window = {q for pid in places for q in range(pid - span, pid + span + 1) if q > 0}
+        near = self._stored(self._by_ids("passages", window, self._PASSAGE_FIELDS, upto), st)
+        sizes = {p.article_id: p.n_passages for p in near}
+
+        def around(pid: int, art: int, pos: int) -> list[StoredPassage]:
+            return [q for q in near if q.article_id == art and q.id != pid
+                    and abs(q.position - pos) <= span]
+
+        short = {art for pid, (art, pos) in places.items()
+                 if len(around(pid, art, pos)) < min(pos + span, sizes.get(art, 0) - 1)
+                 - max(pos - span, 0)}
+        if short:
+            known = {q.id for q in near}
+            near += [q for q in self.article_passages(sorted(short)) if q.id not in known]
         out: dict[int, list[StoredPassage]] = {pid: [] for pid in ids}
         for pid, (art, pos) in places.items():
-            out[pid] = [q for q in near if q.article_id == art and q.id != pid
-                        and abs(q.position - pos) <= span]
+            out[pid] = sorted(around(pid, art, pos), key=lambda q: q.position)
         return out
 
     def article_passages(self, article_ids: Sequence[int], langs: Sequence[str] = ()
@@ -934,15 +986,15 @@ class MilvusStore:
     def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
         st = self._state(fresh=False)
         uniq = sorted(set(ids))
+        upto = int(st["passage"])
         root_of = {int(r["id"]): (int(r["dup_of"]) if int(r["dup_of"]) >= 0 else int(r["id"]))
-                   for chunk in _chunks(uniq) for r in self._query(
-                       "passages", f"id in {_ids(chunk)} and {self._live(st)}",
-                       ["id", "dup_of"])}
+                   for r in self._by_ids("passages", uniq, ["id", "dup_of"], upto)}
         roots = sorted(set(root_of.values()))
         members: dict[int, list[int]] = {}
         for chunk in _chunks(roots, 1000):
-            rows = self._query("passages", f"(id in {_ids(chunk)} or dup_of in "
-                               f"{_ids(chunk)}) and {self._live(st)}", ["id", "dup_of"])
+            # The roots by primary key; their copies by ``dup_of`` (a scan on Lite).
+            rows = self._by_ids("passages", chunk, ["id", "dup_of"], upto) + self._query(
+                "passages", f"dup_of in {_ids(chunk)} and {self._live(st)}", ["id", "dup_of"])
             for r in sorted(rows, key=lambda r: int(r["id"])):
                 for root in {int(r["id"]), int(r["dup_of"])} & set(chunk):
                     members.setdefault(root, []).append(int(r["id"]))
@@ -968,35 +1020,52 @@ class MilvusStore:
     def passage_filter(self, *, outlets: Sequence[str] = (), since: datetime | None = None,
                        until: datetime | None = None, langs: Sequence[str] = (),
                        origin: str | None = None, scope: str | None = None
-                       ) -> set[int] | Excluding | None:
+                       ) -> set[int] | Excluding | MilvusMatching | None:
+        """The filters' cheapest exact form (:mod:`._milvus_filter`): the matching ids
+        while they are few, else the expression itself; a scope alone excludes the
+        passages other chats keep private."""
         st = self._state(fresh=False)
         if scope is not None and not self._others_private(scope, st):
             scope = None
         if not (outlets or since or until or langs or origin or scope):
             return None
+        live = self._live(st)
+        small = SMALL * (LITE_FACTOR if self._lite else 1)
+
+        def select(expr: str) -> set[int]:
+            return {int(r["id"]) for r in self._query(
+                "passages", f"{live} and ({expr})", ["id"])} - self._pending_removed(st)
+
+        def rows(ids: Sequence[int]) -> list[dict[str, Any]]:
+            pending = self._pending_removed(st)
+            return [r for r in self._by_ids("passages", ids, FIELDS, int(st["passage"]))
+                    if int(r["id"]) not in pending]
+
         if scope and not (outlets or since or until or langs or origin):
             # A scope alone: the few passages it hides (other chats' own), read through
             # the passages' copy of their article's origin, never a set of all it shows.
-            return Excluding(int(r["id"]) for r in self._query(
-                "passages", f'origin like "{PRIVATE}%" and origin != {lit(scope)} and '
-                f"{self._live(st)}", ["id"]))
-        where = [self._live(st)]
-        if outlets:
-            lows = json.dumps([o.lower() for o in outlets], ensure_ascii=False)
-            where.append(f"array_contains_any(outlets_lc, {lows})")
-        if since:
-            where.append(f"published_us >= {_us(since)}")
-        if until:
-            where.append(f"published_us >= 0 and published_us < {_us(until)}")
-        if langs:
-            where.append(f"lang in {json.dumps(list(langs), ensure_ascii=False)}")
-        if origin:
-            where.append(f"origin == {lit(origin)}")
-        if scope:
-            where.append(self._scope_expr(scope))
-        pending = self._pending_removed(st)
-        return {int(r["id"]) for r in self._query("passages", " and ".join(where), ["id"])
-                } - pending
+            hidden = self._first_ids(f"{hidden_expr(scope)} and {live}", small + 1)
+            if len(hidden) <= small:
+                return Excluding(hidden)
+            return MilvusMatching(scope_expr(scope), select, rows,
+                                  passage_test(scope=scope))
+        expr = passage_expr(outlets=outlets, since=since, until=until, langs=langs,
+                            origin=origin, scope=scope)
+        first = self._first_ids(f"{live} and ({expr})", small + 1)
+        if len(first) <= small:
+            return first - self._pending_removed(st)
+        return MilvusMatching(expr, select, rows, passage_test(
+            outlets=outlets, since=since, until=until, langs=langs, origin=origin,
+            scope=scope))
+
+    def _first_ids(self, expr: str, limit: int) -> set[int]:
+        """Ids of at most ``limit`` passages matching ``expr`` (one query)."""
+        if not self._has_passages():
+            return set()
+        with self._lock:
+            rows = self._client.query(self._name("passages"), filter=expr,
+                                      output_fields=["id"], limit=limit)
+        return {int(r["id"]) for r in rows}
 
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
                     origin: str | None = None, outlets: Sequence[str] = (),
@@ -1121,9 +1190,14 @@ class MilvusStore:
     # -- search --------------------------------------------------------------------------
     @staticmethod
     def _allowed_expr(allowed: Allowed | None) -> str:
-        """The filter of a search's ``allowed``: ids in a set, or not in an Excluding's."""
+        """The filter of a search's ``allowed``: ids in a set, or not in an Excluding's,
+        or a :class:`MilvusMatching`'s expression."""
         if allowed is None:
             return ""
+        if isinstance(allowed, MilvusMatching):
+            return f" and ({allowed.expr})"
+        if isinstance(allowed, Matching):  # another backend's: by ids
+            allowed = allowed.ids()
         if isinstance(allowed, Excluding):
             return f" and not (id in {_ids(sorted(allowed.ids))})" if allowed.ids else ""
         return f" and id in {_ids(sorted(allowed))}"
@@ -1224,9 +1298,23 @@ class MilvusStore:
 
     def flush(self) -> None:
         self._save_kept(force=False)
+        self._seal(SEAL_ROWS)
+
+    def _seal(self, rows: int) -> None:
+        """Milvus Lite: seal the passages added since the last seal (at least ``rows``
+        of them) into a segment, which searches read by index, not row by row."""
+        if not self._lite or not self._has_passages():
+            return
+        top = int(self._state(fresh=False)["passage"])
+        if top - self._sealed_upto >= max(rows, 1):
+            with self._lock:
+                self._client.flush(self._name("passages"))
+            self._sealed_upto = top
 
     def close(self) -> None:
         self._save_kept(force=True)
+        with contextlib.suppress(Exception):
+            self._seal(1)
         with self._lock, contextlib.suppress(Exception):
             self._client.close()
 

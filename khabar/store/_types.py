@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Set
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeAlias
@@ -100,5 +101,37 @@ class Excluding:
         return f"Excluding({sorted(self.ids)!r})"
 
 
-Allowed: TypeAlias = Set[int] | Excluding
-"""What a search may return: the passages of a set, or all but those excluded."""
+class Matching(ABC):
+    """The passages a backend selects by its own filter expression (Milvus: a boolean
+    expression over the passages' copied article fields), too many to hand over as a
+    set of ids. Known not to be empty (the backend gives an empty set then). A search
+    of that backend filters by the expression itself; anything else asks
+    :meth:`among` for the candidates it holds."""
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, pid: object) -> bool:
+        return isinstance(pid, int) and pid in self.among([pid])
+
+    @abstractmethod
+    def among(self, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` that match (one query per batch of ids)."""
+
+    @abstractmethod
+    def ids(self) -> set[int]:
+        """Every matching passage id: for a backend that filters by ids (costly)."""
+
+
+Allowed: TypeAlias = Set[int] | Excluding | Matching
+"""What a search may return: the passages of a set, all but those excluded, or those
+a backend's expression selects."""
+
+
+def allowed_among(allowed: Allowed | None, ids: Sequence[int]) -> set[int]:
+    """Those of ``ids`` that ``allowed`` lets through (all of them when it is None)."""
+    if allowed is None:
+        return set(ids)
+    if isinstance(allowed, Matching):
+        return allowed.among(ids)
+    return {pid for pid in ids if pid in allowed}

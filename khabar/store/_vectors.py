@@ -34,7 +34,7 @@ from khabar._files import save_lock, write_atomic
 from ._changes import ChangeMark, bump_epoch, current_mark, needs_reset, removed_since
 from ._read import count_passages
 from ._schema import from_f16, meta, snapshot, transaction
-from ._types import Allowed, Excluding
+from ._types import Allowed, Excluding, Matching
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +343,8 @@ class _VectorIndex:
     def search(self, lang: str, queries: np.ndarray, k: int, allowed: Allowed | None
                ) -> list[list[tuple[int, float]]]:
         """The top ``k`` (id, score) of each query (a row of ``queries``)."""
+        if isinstance(allowed, Matching):  # another backend's expression: FAISS needs ids
+            allowed = allowed.ids()
         q = np.asarray(queries, dtype=np.float32).reshape(-1, self.dim)
         ix = self.by_lang.get(lang)
         if ix is None or self.live(lang) == 0 or (allowed is not None and not allowed):

@@ -52,6 +52,24 @@ class NewArticle:
     origin: str | None = None
     # space -> one (n_sentences, dim) array per chunk; empty when not computed
     sentence_vectors: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    # A copy from another store (``khabar migrate``): its ids there, kept when they are
+    # above every id this store has given (else its own), and when it was ingested.
+    kept: Kept | None = None
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An article's ids and ingest date in the store it is copied from."""
+
+    article_id: int
+    passage_ids: tuple[int, ...]
+    ingested: datetime
+
+    def usable(self, last_article: int, last_passage: int) -> bool:
+        """Whether these ids are above the last ones a store gave (so ids still only
+        grow there, and none is taken)."""
+        return self.article_id > last_article and min(self.passage_ids) > last_passage \
+            and len(set(self.passage_ids)) == len(self.passage_ids)
 
 
 @dataclass
@@ -133,14 +151,18 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
         return PutResult("duplicate", same["id"])
     if old:
         db.execute("DELETE FROM articles WHERE id = ?", (old["id"],))
+    kept = new.kept
+    ids = kept if kept and kept.usable(_last_id(db, "articles"), _last_id(db, "passages")) \
+        else None
+    ingested = kept.ingested if kept else datetime.now(UTC)
     cur = db.execute(
-        "INSERT INTO articles(url, content_hash, title, author, published, ingested,"
+        "INSERT INTO articles(id, url, content_hash, title, author, published, ingested,"
         " lang, section, tags, source, site_name, origin, n_passages)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (art.url, new.content_hash, art.title, art.author, iso(art.published),
-         datetime.now(UTC).isoformat(timespec="seconds"), art.lang, art.section,
-         json.dumps(art.tags, ensure_ascii=False), art.source, art.site_name,
-         new.origin, len(new.chunks)),
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (ids.article_id if ids else None, art.url, new.content_hash, art.title,
+         art.author, iso(art.published), ingested.isoformat(timespec="seconds"),
+         art.lang, art.section, json.dumps(art.tags, ensure_ascii=False), art.source,
+         art.site_name, new.origin, len(new.chunks)),
     )
     article_id = int(cur.lastrowid or 0)
     for name in dict.fromkeys(o.strip() for o in art.outlets if o.strip()):
@@ -157,9 +179,10 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
             dup = None
         linked += dup is not None
         pid = int(db.execute(
-            "INSERT INTO passages(article_id, position, text, lang, dup_of)"
-            " VALUES (?,?,?,?,?)",
-            (article_id, chunk.position, chunk.text, chunk.lang, dup),
+            "INSERT INTO passages(id, article_id, position, text, lang, dup_of)"
+            " VALUES (?,?,?,?,?,?)",
+            (ids.passage_ids[i] if ids else None, article_id, chunk.position, chunk.text,
+             chunk.lang, dup),
         ).lastrowid or 0)
         db.execute("INSERT INTO passage_tokens(passage_id, tokens, words) VALUES (?,?,?)",
                    (pid, *analysed[i]))
@@ -174,6 +197,13 @@ def _insert(db: sqlite3.Connection, new: NewArticle, dup_links: dict[int, int],
     status: PutStatus = "replaced" if old else "added"
     return PutResult(status, article_id, len(new.chunks), linked,
                      replaced=int(old["id"]) if old else None)
+
+
+def _last_id(db: sqlite3.Connection, table: str) -> int:
+    """The last id ``table`` gave (AUTOINCREMENT's, so a deleted one counts)."""
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    top = db.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]
+    return max(int(row[0]) if row else 0, int(top or 0))
 
 
 def near_duplicates(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,3 +120,28 @@ def test_answers_without_stored_sentence_vectors(tmp_path: Path) -> None:
     picked = best_sentences(khabar.index, khabar.understand("when did the port reopen"),
                             [src], 1)
     assert picked[0].text.startswith("The port of Beirut reopened")
+
+
+@pytest.mark.model
+def test_filters_as_ids_or_as_an_expression_find_the_same(
+        mixed: Khabar, archive_backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Milvus a filter matching many passages is handed over as its expression
+    (``khabar.store._milvus_filter``): dense search, BM25, the lexical bridge and the
+    copies shown must keep to it exactly as to the list of its ids."""
+    import khabar.store._milvus as milvus_module
+
+    outlet = _ntrex("en")["ntrex-en-bbc.381790-2"]["source"]
+    for filters in (Filters(outlets=[outlet]), Filters(outlets=[outlet], langs=["ar"])):
+        query = replace(mixed.understand("what did the officials say about it?"),
+                        filters=filters)
+        as_ids = mixed.search(query, k=10).hits
+        assert as_ids and all(outlet in h.passage.outlets for h in as_ids)
+        assert not filters.langs or {h.passage.lang for h in as_ids} == {"ar"}
+        if archive_backend != "milvus-lite":
+            continue
+        monkeypatch.setattr(milvus_module, "SMALL", 0)  # every filter an expression
+        as_expr = mixed.search(query, k=10).hits
+        monkeypatch.undo()
+        assert [(h.passage.id, round(h.score, 5), [c.id for c in h.copies])
+                for h in as_expr] == [(h.passage.id, round(h.score, 5),
+                                       [c.id for c in h.copies]) for h in as_ids]

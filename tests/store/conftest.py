@@ -17,8 +17,6 @@ import pytest
 from tests.store import _data
 
 MILVUS_XFAIL: dict[str, str] = {
-    "test_a_reindex_to_other_encoders_drops_the_unfinished_work":
-        "reindexing (new vectors beside the old, then one switch) is not on Milvus yet",
 }
 
 

@@ -41,6 +41,8 @@ def test_sqlite_to_milvus_and_back_keeps_everything_and_resumes(tmp_path: Path) 
     report = migrate(source, milvus)
     assert report.counts == {"added": 4} and report.ok, report
     assert _texts(milvus) == _texts(source)
+    # Ids and ingest dates kept: citations by id hold, undated articles keep their day.
+    assert _ids_and_dates(milvus) == _ids_and_dates(source)
     assert milvus.count_passages() == source.count_passages()
     assert milvus.count_sentence_vectors() == source.count_sentence_vectors()
     # The vectors went as stored (float16 in SQLite): the same passage finds itself.
@@ -66,4 +68,30 @@ def test_sqlite_to_milvus_and_back_keeps_everything_and_resumes(tmp_path: Path) 
     report = migrate(milvus, back)
     assert report.counts == {"added": 4} and report.ok, report
     assert _texts(back) == _texts(source)
+    assert _ids_and_dates(back) == _ids_and_dates(source)
     assert back.check(list(source.spaces().values())) == []
+
+
+def _ids_and_dates(store) -> list[tuple]:  # type: ignore[no-untyped-def]
+    arts = store.articles_in()
+    return [(a.id, a.ingested, a.when, [p.id for p in store.article_passages([a.id])])
+            for a in arts]
+
+
+def test_a_copy_into_a_store_with_articles_of_its_own_takes_its_ids(tmp_path: Path) -> None:
+    ix = Index.open(Settings(home=tmp_path / "a"), encoders=[HashEncoder()])
+    ix.add_articles([Article(title="Old", paragraphs=[FOOTBALL], url="https://a.test/1",
+                             lang="en")])
+    mine = Index.open(Settings(home=tmp_path / "c", store=f"milvus-lite://{tmp_path}/m2.db"),
+                      encoders=[HashEncoder()])
+    mine.add_articles([Article(title="Mine", paragraphs=[*BODY, THIRD], url="https://b.test/1",
+                               lang="en")])
+    report = migrate(ix.store, mine.store)
+    assert report.counts == {"added": 1} and report.ok
+    ids = sorted(a.id for a in mine.store.articles_in())
+    assert ids == [1, 2]  # its own id after its own article, not the source's 1
+    [old] = [a for a in mine.store.articles_in() if a.title == "Old"]
+    assert old.ingested == ix.store.articles_in()[0].ingested  # the date is kept all the same
+    assert [p.id for p in mine.store.article_passages([old.id])] == [4]
+    mine.close()
+    ix.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from khabar.store import Kept
 from khabar.store._read import NEIGHBOURS_SQL
 from khabar.text import lexical_tokens, passage_sentences
 from tests.fakes import HashEncoder
@@ -175,3 +176,18 @@ def test_neighbours_are_an_indexed_read_not_a_scan(tmp_path: Path) -> None:
     db.close()
     assert "SCAN" not in plan, plan
     assert "passages_article" in plan, plan
+
+
+def test_neighbours_of_an_article_whose_ids_are_not_consecutive(tmp_path: Path) -> None:
+    """Milvus reads the ids around a passage first (an article's passages have
+    consecutive ids when ``put`` gives them); a copy that kept other ids is read by
+    its article instead, and finds the same neighbours."""
+    store = open_store(tmp_path)
+    new = new_article("Strikes", [*BODY, THIRD], url="https://x.test/a")
+    new.kept = Kept(5, (10, 20, 30), datetime(2025, 1, 2, tzinfo=UTC))
+    assert store.put(new).article_id == 5
+    near = store.neighbours([20, 10, 30])
+    assert [p.id for p in near[20]] == [10, 30]
+    assert [p.text for p in near[10]] == [BODY[1]] and [p.text for p in near[30]] == [BODY[1]]
+    assert [a.ingested for a in store.articles_in()] == [datetime(2025, 1, 2, tzinfo=UTC)]
+    store.close()

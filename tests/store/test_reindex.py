@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from khabar import StoreError
-from khabar.store import SpaceInfo, Store
+from khabar.store import ArchiveStore, SpaceInfo
 from tests.fakes import HashEncoder
-from tests.store._data import BODY, FOOTBALL, HASH_SPACE, new_article, open_store
+from tests.store._data import BODY, FOOTBALL, HASH_SPACE, new_article, open_store, reopen
 
 WIDE = HashEncoder(dim=96, name="wider")
 WIDE_SPACE = SpaceInfo("e5", WIDE.fingerprint, WIDE.dim)
 
 
-def _write(store: Store, rows: list[tuple[int, str]]) -> None:
+def _write(store: ArchiveStore, rows: list[tuple[int, str]]) -> None:
     ids, texts = [pid for pid, _ in rows], [text for _, text in rows]
     vecs = WIDE.embed_passages(texts)
     store.reindex_write("e5", ids, vecs, [v.reshape(1, -1) for v in vecs])
@@ -36,7 +36,7 @@ def test_a_reindex_interrupted_keeps_the_old_vectors_and_goes_on(tmp_path: Path)
     with pytest.raises(StoreError, match="unfinished"):
         store.reindex_commit([WIDE_SPACE], sentences=True)
     store.close()  # a crash here (the work tables are in SQLite, committed by batch)
-    again = Store(tmp_path)
+    again = reopen(tmp_path)
     assert again.spaces()["e5"] == HASH_SPACE  # the old model still recorded
     assert again.check([HASH_SPACE]) == [] and again.reindex_pending()
     assert again.search("e5", "en", q_old, 5) == before  # readers use the old vectors
@@ -49,9 +49,17 @@ def test_a_reindex_interrupted_keeps_the_old_vectors_and_goes_on(tmp_path: Path)
     assert {pid for pid, _ in missing} == {pid for pid, _ in rows[1:]} | {
         max(r["id"] for r in again.iter_passages())}
     _write(again, missing)
+    reader = reopen(tmp_path)  # another process's handle, answering meanwhile
+    old_now = again.search("e5", "en", q_old, 5)
+    assert reader.search("e5", "en", q_old, 5) == old_now and old_now[0] == before[0]
     again.reindex_commit([WIDE_SPACE], sentences=True)
     assert again.spaces() == {"e5": WIDE_SPACE} and not again.reindex_pending()
     assert again.check([WIDE_SPACE]) == []
+    reader.generation()  # its next question reads the state: the new vectors
+    assert reader.spaces() == {"e5": WIDE_SPACE} and reader.check([WIDE_SPACE]) == []
+    got = reader.search("e5", "en", WIDE.embed_queries([FOOTBALL])[0], 1)
+    assert "football" in reader.passages([got[0][0]])[got[0][0]].text
+    reader.close()
     q_new = WIDE.embed_queries([FOOTBALL])[0]
     top = again.search("e5", "en", q_new, 1)[0][0]
     assert "football" in again.passages([top])[top].text
