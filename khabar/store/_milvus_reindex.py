@@ -54,7 +54,7 @@ def begin(store: MilvusStore, spaces: Sequence[SpaceInfo]) -> dict[str, set[int]
 
     target = _payload(spaces)
     c = store._client
-    with store._lock:
+    with store._writing():  # the writer lease (and this client)
         if store._meta(TARGET) != target:
             _drop_work(store)
             _drop_stale(store)
@@ -116,7 +116,7 @@ def write(store: MilvusStore, space: str, ids: Sequence[int], vectors: np.ndarra
         rows.append({"id": int(pid), "v": np.asarray(vec, dtype=np.float32).tolist(),
                      "s": blob})
     if rows:
-        with store._lock:
+        with store._writing():  # the writer lease (and this client)
             store._client.upsert(store._name(_work(space)), rows)
 
 
@@ -146,7 +146,7 @@ def commit(store: MilvusStore, spaces: Sequence[SpaceInfo], sentences: bool) -> 
 
     if store._meta(TARGET) != _payload(spaces):
         raise StoreError("no reindex to these encoders was started on this store")
-    with store._lock:
+    with store._writing():  # the writer lease (and this client)
         store._recover()
         live = _live_ids(store)
         for s in spaces:
