@@ -216,11 +216,14 @@ class Background:
 
     def stats(self, space: str, lang: str, q: np.ndarray | None) -> tuple[float, float]:
         """Mean and standard deviation of ``q``'s cosines with the sample (0, 0 when
-        the space or language has none, or no question vector is known)."""
+        the space or language has none, no question vector is known, or the vector is
+        of another encoder: the tests' hash encoder under the name "e5")."""
         key = f"{space}/{lang}/"
         if q is None or key + "mean" not in self.arrays:
             return 0.0, 0.0
         q = np.asarray(q, dtype=np.float32)
+        if q.shape != self.arrays[key + "mean"].shape:
+            return 0.0, 0.0
         proj = self.arrays[key + "vectors"] @ q
         var = float(proj ** 2 @ self.arrays[key + "values"]) + float(
             self.arrays[key + "rest"]) * max(float(q @ q) - float(proj @ proj), 0.0)

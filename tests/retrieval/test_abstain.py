@@ -138,6 +138,7 @@ def test_the_background_gives_a_questions_cosine_statistics_without_the_passages
     mu, sd = low.stats("e5", "en", q)
     assert mu == pytest.approx(cos.mean(), rel=1e-4) and sd == pytest.approx(cos.std(), rel=0.2)
     assert low.stats("e5", "ar", q) == (0.0, 0.0) == low.stats("e5", "en", None)
+    assert low.stats("e5", "en", np.ones(64) / 8) == (0.0, 0.0)  # another encoder's vector
 
 
 def test_the_shipped_background_fits_the_encoders(khabar: Khabar) -> None:
