@@ -125,7 +125,7 @@ def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = Fa
     off = off_topic_questions(n_off_topic)
     out = {}
     for name in sets:
-        key = hashlib.sha1(json.dumps([name, max_queries, n_off_topic, 4]
+        key = hashlib.sha1(json.dumps([name, max_queries, n_off_topic, 5]
                                     + (["events"] if name.startswith("ntrex") else [])
                                     + (["mixed"] if mixed else [])).encode()).hexdigest()
         path = CACHE / f"abstention-{key[:12]}.pkl"
@@ -141,3 +141,33 @@ def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = Fa
               f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU",
               flush=True)
     return out
+
+
+BACKGROUND_SETS = {  # passage language -> the sets whose corpus gives it (Wikipedia, news)
+    "en": ["xquad_ar2en", "ntrex_sent2passage_ar2en"],
+    "ar": ["xquad_en2ar", "arcd_test_ar2ar", "ntrex_sent2passage_en2ar"],
+}
+
+
+def background_vectors(per_lang: int = 600) -> dict[tuple[str, str], np.ndarray]:
+    """Passage vectors of a fixed sample per language, drawn evenly from Wikipedia and
+    news corpora (unlabelled: no question or judgement is read), as khabar stores them."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
+    encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
+    rng = np.random.default_rng(2)
+    out: dict[tuple[str, str], list[np.ndarray]] = {}
+    with tempfile.TemporaryDirectory() as home:
+        index = Index.open(Settings(home=Path(home)), encoders=encoders)
+        for lang, sets in BACKGROUND_SETS.items():
+            for name in sets:
+                corpus = load_set(DEFAULT_DATA / name)[0]
+                n = per_lang // len(sets)
+                for i in rng.choice(len(corpus), min(n, len(corpus)), replace=False):
+                    d = corpus[int(i)]
+                    art = Article(title=d.get("title") or "", paragraphs=[d["text"]],
+                                  url=f"bench://{d['id']}", lang=d.get("lang"))
+                    for space, vecs in index.prepare(art).vectors.items():
+                        out.setdefault((space, lang), []).extend(vecs)
+        index.close()
+    return {k: np.asarray(v) for k, v in out.items()}

@@ -37,9 +37,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _abstention_data import SETS, load  # noqa: E402
+from _abstention_data import SETS, background_vectors, load  # noqa: E402
 from khabar.retrieval import AnswerConfig  # noqa: E402
-from khabar.retrieval._abstain import all_features, passage_features  # noqa: E402
+from khabar.retrieval._abstain import (  # noqa: E402
+    BACKGROUND_FILE,
+    Background,
+    _background,
+    all_features,
+    passage_features,
+)
 
 MODEL_PATH = REPO / "retrieval" / "abstention_model.json"
 THRESHOLD, SURE = AnswerConfig.min_confidence, AnswerConfig.sure  # the shipped operating point
@@ -52,10 +58,16 @@ FUSED = ["fused", "fused_cross"]
 WINDOW = ["e5_win", "use_win", "e5_win_cross", "use_win_cross"]
 PAIRS = ["pair_en_ar", "pair_ar_en", "pair_ar_ar"]
 AGREE = ["agree", "agree_cross"]
+# The cosines as z-scores against a fixed background sample (``Background``).
+BZ = ["e5_bz", "use_bz", "e5_sent_bz", "use_sent_bz", "e5_bz_cross", "use_bz_cross",
+      "e5_sent_bz_cross", "use_sent_bz_cross"]
+BZ_WIN = ["e5_win_bz", "use_win_bz", "e5_win_bz_cross", "use_win_bz_cross"]
 # Shipped: features that do not move with the archive's size. The fused z-score (and
-# raw BM25) score best here, but a z-score over the candidates grows with their number:
+# raw BM25) score well here, but a z-score over the candidates grows with their number:
 # over the one-article seed, "who struck Aleppo?" fell to 0.18 (docs/benchmarks.md).
-SHIPPED = BASE + WINDOW + ["short", "short_cross"]
+# The background z (against a fixed sample, not the candidates) does not.
+PREVIOUS = BASE + WINDOW + ["short", "short_cross"]  # shipped until the background z
+SHIPPED = PREVIOUS + BZ
 BEST_HERE = BASE + LEXICAL + FUSED + WINDOW
 IDEAS = {
     "per passage, cosines + coverage": BASE,
@@ -66,7 +78,15 @@ IDEAS = {
     "+ fused + window + BM25/length": BEST_HERE,
     "  the same + pair one-hots": BEST_HERE + PAIRS,
     "  the same + e5/USE/BM25 agreement": BEST_HERE + AGREE,
-    "shipped: window + length": SHIPPED,
+    "previous: window + length": PREVIOUS,
+    "previous + background z: shipped": SHIPPED,
+    "previous + background z (+ window)": SHIPPED + BZ_WIN,
+    "previous + background z + pair one-hots": PREVIOUS + BZ + PAIRS,
+    "previous + background z + agreement": PREVIOUS + BZ + AGREE,
+    "previous + background z + BM25/length": PREVIOUS + BZ + LEXICAL[:4],
+    "background z + coverage + length only": BZ + BZ_WIN + ["cross", "coverage",
+                                                           "coverage_cross", "short",
+                                                           "short_cross"],
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
 TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",
@@ -116,18 +136,30 @@ def training(rows: list[dict], mats: list[np.ndarray]) -> tuple[np.ndarray, np.n
 
 
 class Model:
-    """Standardised logistic regression; deterministic (lbfgs, no sampling)."""
+    """Standardised logistic regression; deterministic (lbfgs, no sampling).
+    ``boosted``: gradient-boosted trees instead (measured, not shipped)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+    def __init__(self, x: np.ndarray, y: np.ndarray, boosted: bool = False) -> None:
         from sklearn.linear_model import LogisticRegression
 
         self.mean = x.mean(axis=0)
         self.scale = x.std(axis=0)
         self.scale[self.scale == 0] = 1.0
+        self.gb = None
+        if boosted:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            self.gb = HistGradientBoostingClassifier(
+                max_depth=3, learning_rate=0.1, max_iter=200, class_weight="balanced",
+                random_state=0).fit(x, y)
+            return
         self.lr = LogisticRegression(max_iter=5000, class_weight="balanced").fit(
             (x - self.mean) / self.scale, y)
 
     def confidence(self, mats: list[np.ndarray]) -> np.ndarray:
+        if self.gb is not None:
+            return np.array([float(self.gb.predict_proba(m)[:, 1].max()) if len(m) else 0.0
+                             for m in mats])
         coef, b = self.lr.coef_[0], self.lr.intercept_[0]
         return np.array([float((1 / (1 + np.exp(-(((m - self.mean) / self.scale) @ coef + b))))
                                .max()) if len(m) else 0.0 for m in mats])
@@ -150,7 +182,8 @@ def outcomes(prob: np.ndarray, rows: list[dict]) -> dict[str, float]:
 
 
 def held_out(data: dict[str, list[dict]], names: list[str], by: str,
-             score_on: dict[str, list[dict]] | None = None) -> dict[str, dict[str, float]]:
+             score_on: dict[str, list[dict]] | None = None, boosted: bool = False
+             ) -> dict[str, dict[str, float]]:
     """Each set scored by a model fitted without it (``by``: "set" or "family")."""
     mats = {s: matrices(rows, names) for s, rows in data.items()}
     score_on = score_on or data
@@ -158,7 +191,8 @@ def held_out(data: dict[str, list[dict]], names: list[str], by: str,
     for held, rows in score_on.items():
         train = [s for s in data if (s != held if by == "set" else family(s) != family(held))]
         xy = [training(data[s], mats[s]) for s in train]
-        model = Model(np.concatenate([a for a, _ in xy]), np.concatenate([b for _, b in xy]))
+        model = Model(np.concatenate([a for a, _ in xy]), np.concatenate([b for _, b in xy]),
+                      boosted)
         out[held] = outcomes(model.confidence(matrices(rows, names)), rows)
     return out
 
@@ -196,7 +230,8 @@ def write(data: dict[str, list[dict]], names: list[str]) -> None:
     model = Model(x, y)
     MODEL_PATH.write_text(json.dumps({
         "about": "khabar's abstention model: logistic regression over one top passage's "
-                 "evidence (retrieval/_abstain.py passage_features). Written by "
+                 "evidence (retrieval/_abstain.py passage_features; cosines also as "
+                 "z-scores against abstention_background.npz). Written by "
                  "bench/abstention.py --write; figures in docs/benchmarks.md.",
         "trained_on": {"sets": list(data), "passages": len(y),
                        "positives": int(y.sum())},
@@ -219,15 +254,30 @@ def main() -> None:
                    help="also score over indexes with another family's passages beside")
     p.add_argument("--ideas", action="store_true", help="score every idea held out")
     p.add_argument("--write", action="store_true", help="write the shipped model")
+    p.add_argument("--write-background", action="store_true",
+                   help="sample passages and write retrieval/abstention_background.npz first")
+    p.add_argument("--only", nargs="*", help="with --ideas: only the ideas starting so")
+    p.add_argument("--boosted", action="store_true",
+                   help="with --ideas: also gradient-boosted trees over each idea's features")
     args = p.parse_args()
     t0, c0 = time.perf_counter(), time.process_time()
+    if args.write_background:
+        path = REPO / "retrieval" / BACKGROUND_FILE
+        path.write_bytes(Background.fit(background_vectors()).to_bytes())
+        _background.cache_clear()
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
     data = {s: prepare(rows) for s, rows in
             load(args.sets, args.max_queries, args.off_topic, args.refresh).items()}
     table("today's rule (question-level logistic, before this bench)", today(data))
     if args.ideas:
         for idea, names in IDEAS.items():
+            if args.only and not any(idea.strip().startswith(o) for o in args.only):
+                continue
             for by in ("set", "family"):
                 table(f"{idea}: held out by {by}", held_out(data, names, by))
+                if args.boosted:
+                    table(f"{idea}, boosted trees: held out by {by}",
+                          held_out(data, names, by, boosted=True))
     for by in ("set", "family"):
         table(f"shipped features, held out by {by} (threshold {THRESHOLD}, sure {SURE})",
               held_out(data, SHIPPED, by), full=True)

@@ -8,6 +8,7 @@ exactly as it runs in :func:`~khabar.retrieval._answer.compose`.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class Evidence:
     # per question word, its translations as that language's BM25 tokens.
     bridge: dict[str, list[tuple[float, list[str]]]] = field(default_factory=dict)
     hits: list[PassageEvidence] = field(default_factory=list)
+    # The question's vector per encoder space (for its cosines' background, below).
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Sequence[Hit],
@@ -61,7 +64,7 @@ def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Seq
         for pid, mat in index.store.sentence_vectors(space, ids).items():
             if len(mat):
                 sentences[pid][space] = mat @ q
-    out = Evidence(query.lang, lexical_tokens(query.search_text))
+    out = Evidence(query.lang, lexical_tokens(query.search_text), vectors=qvecs)
     for h in head:
         tok = stored.get(h.passage.id)
         tokens = frozenset(tok.split() if tok is not None else lexical_tokens(h.passage.text))
@@ -166,6 +169,14 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
         f[space + "_sent"] = float(s.max()) if s is not None and len(s) else \
             p.signals.get(space + "_sent", whole)
         f[space + "_win"] = _window(s) if s is not None and len(s) else whole
+    background = Background.shipped()
+    for space in ("e5", "use"):
+        # The same cosines as z-scores against the question's cosines with a fixed
+        # sample of passages in the passage's language: a question's baseline (how
+        # close it sits to any passage) taken out, whatever the archive's size.
+        mu, sd = background.stats(space, p.lang, ev.vectors.get(space))
+        for k in ("", "_sent", "_win"):
+            f[space + k + "_bz"] = (f[space + k] - mu) / sd if sd else 0.0
     cross = 1.0 if p.lang != ev.lang else 0.0
     f["cross"] = cross
     for pair in ("en_ar", "ar_en", "ar_ar"):
@@ -182,9 +193,80 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
              if (r := p.signals.get(k)) is not None]
     f["agree"] = float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
     for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win", "coverage", "fused",
-              "agree", "lexical", "lexical_word", "short"):
+              "agree", "lexical", "lexical_word", "short", "e5_bz", "use_bz", "e5_sent_bz",
+              "use_sent_bz", "e5_win_bz", "use_win_bz"):
         f[k + "_cross"] = f[k] * cross
     return f
+
+
+# -- the background of a question's cosines ---------------------------------------------
+BACKGROUND_FILE = "abstention_background.npz"
+
+
+@dataclass(frozen=True)
+class Background:
+    """Per encoder space and passage language, the distribution of cosines with a fixed
+    sample of passages (Wikipedia and news, bench/abstention.py ``--write-background``):
+    their mean vector and covariance, the latter as its leading eigenvectors plus one
+    variance for every other direction. A question ``q``'s cosines with the sample have
+    mean ``q·m`` and variance ``qᵀΣq``: no pass over passages, the same at any archive
+    size (a z-score over the search's own candidates grows with their number)."""
+
+    arrays: Mapping[str, np.ndarray]  # "<space>/<lang>/{mean,vectors,values,rest}"
+
+    def stats(self, space: str, lang: str, q: np.ndarray | None) -> tuple[float, float]:
+        """Mean and standard deviation of ``q``'s cosines with the sample (0, 0 when
+        the space or language has none, no question vector is known, or the vector is
+        of another encoder: the tests' hash encoder under the name "e5")."""
+        key = f"{space}/{lang}/"
+        if q is None or key + "mean" not in self.arrays:
+            return 0.0, 0.0
+        q = np.asarray(q, dtype=np.float32)
+        if q.shape != self.arrays[key + "mean"].shape:
+            return 0.0, 0.0
+        proj = self.arrays[key + "vectors"] @ q
+        var = float(proj ** 2 @ self.arrays[key + "values"]) + float(
+            self.arrays[key + "rest"]) * max(float(q @ q) - float(proj @ proj), 0.0)
+        return float(self.arrays[key + "mean"] @ q), float(np.sqrt(max(var, 0.0)))
+
+    @classmethod
+    def fit(cls, samples: Mapping[tuple[str, str], np.ndarray], rank: int = 32) -> Background:
+        """From each (space, lang)'s sample of passage vectors (rows)."""
+        arrays: dict[str, np.ndarray] = {}
+        for (space, lang), x in samples.items():
+            x = np.asarray(x, dtype=np.float64)
+            mean = x.mean(axis=0)
+            values, vectors = np.linalg.eigh(np.cov(x - mean, rowvar=False, bias=True))
+            order = np.argsort(values)[::-1]
+            keep = order[:rank]
+            rest = values[order[rank:]]
+            key = f"{space}/{lang}/"
+            arrays[key + "mean"] = mean.astype(np.float32)
+            arrays[key + "vectors"] = vectors[:, keep].T.astype(np.float32)
+            arrays[key + "values"] = values[keep].astype(np.float32)
+            arrays[key + "rest"] = np.float32(rest.mean() if len(rest) else 0.0)
+            arrays[key + "n"] = np.int64(len(x))
+        return cls(arrays)
+
+    def to_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in self.arrays.items()})
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Background:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls({k: z[k] for k in z.files})
+
+    @classmethod
+    def shipped(cls) -> Background:
+        return _background()
+
+
+@cache
+def _background() -> Background:
+    res = resources.files("khabar.retrieval").joinpath(BACKGROUND_FILE)
+    return Background.from_bytes(res.read_bytes()) if res.is_file() else Background({})
 
 
 # -- the shipped model --------------------------------------------------------------------

@@ -119,3 +119,39 @@ def test_the_answer_reads_the_bridge_once_a_question(khabar: Khabar,
                         lambda text, lang: calls.append(lang) or real(text, lang))
     answer = khabar.ask("who struck Aleppo?")
     assert not answer.abstained and calls == ["ar"]
+
+
+def test_the_background_gives_a_questions_cosine_statistics_without_the_passages() -> None:
+    import numpy as np
+    from khabar.retrieval._abstain import Background
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 24)) * np.linspace(2.0, 0.1, 24) + 0.5
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = rng.normal(size=24)
+    q /= np.linalg.norm(q)
+    cos = x @ q
+    full = Background.fit({("e5", "en"): x}, rank=24)
+    assert full.stats("e5", "en", q) == pytest.approx((cos.mean(), cos.std()), rel=1e-4)
+    # Few directions kept, the rest as one variance: close, from a file without pickle.
+    low = Background.from_bytes(Background.fit({("e5", "en"): x}, rank=8).to_bytes())
+    mu, sd = low.stats("e5", "en", q)
+    assert mu == pytest.approx(cos.mean(), rel=1e-4) and sd == pytest.approx(cos.std(), rel=0.2)
+    assert low.stats("e5", "ar", q) == (0.0, 0.0) == low.stats("e5", "en", None)
+    assert low.stats("e5", "en", np.ones(64) / 8) == (0.0, 0.0)  # another encoder's vector
+
+
+def test_the_shipped_background_fits_the_encoders(khabar: Khabar) -> None:
+    # Fitted on the real encoders' passage vectors: the seed's best passage for a
+    # question it answers stands well above the question's background, in the passage's
+    # language, whichever the question's; the background has both languages per space.
+    from khabar.retrieval._abstain import Background
+
+    background = Background.shipped()
+    for question in ("who struck Aleppo?", "من قصف حلب؟"):
+        ev = _evidence(khabar, question)
+        for space, q in ev.vectors.items():
+            assert background.stats(space, "en", q)[1] > 0
+            assert background.stats(space, "ar", q)[1] > 0
+        f = passage_features(ev, ev.hits[0])
+        assert f["e5_sent_bz"] > 2.0 and f["e5_bz"] > 1.0, (question, f["e5_bz"])
