@@ -13,11 +13,13 @@ from ._milvus import MilvusStore
 from ._open import open_store
 from ._store import Store
 from ._types import Allowed, Article, Chunk, Excluding, StoredArticle, StoredPassage
-from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
+from ._vectors import INT8_SENTENCES, LATE_SENTENCES, SENTENCE_SUFFIXES, IndexType, SpaceInfo
 from ._write import NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
+    "INT8_SENTENCES",
     "LATE_SENTENCES",
+    "SENTENCE_SUFFIXES",
     "Allowed",
     "ArchiveStore",
     "Article",
