@@ -104,7 +104,7 @@ def test_methods_for_int8() -> None:
     assert sentence_methods(encs, other, "each")["e5"] == "each"
     # An encoder without an int8 graph (the torch runtime): refused for an int8 store,
     # its own way for a new one.
-    with pytest.raises(ModelError, match="int8.*reindex"):
+    with pytest.raises(ModelError, match=r"int8.*reindex"):
         sentence_methods([HashEncoder()], mine, "each")
     assert sentence_methods([HashEncoder()], {}, "int8") == {"e5": "each"}
 
@@ -141,7 +141,7 @@ def test_an_int8_store_stays_int8_and_refuses_the_other_ways(tmp_path: Path,
         assert q8.int8_seen
         # Binding another way by hand is refused: a store never mixes them.
         for way in ("each", "late"):
-            with pytest.raises(ModelMismatchError, match="int8.*reindex"):
+            with pytest.raises(ModelMismatchError, match=r"int8.*reindex"):
                 ix.store.bind_spaces([space_info(q8, way)])
         ix.close()
 
