@@ -79,9 +79,9 @@ def embed_for_store(encoders: Sequence[Encoder], texts: Sequence[str], *,
     vectors = {e.space: work.plain(e, unique) for e in plain}
     # int8 spaces: passages at fp32; the sentences of passages of several, int8 (a
     # passage of one sentence is its own sentence: its fp32 vector, as before).
-    alone = list(dict.fromkeys(texts))
+    alone = list(dict.fromkeys(texts)) if int8s else []
     several = list(dict.fromkeys(s for t, ss in zip(texts, split, strict=True) if ss != [t]
-                                 for s in ss))
+                                 for s in ss)) if int8s else []
     quantised = {e.space: (work.plain(e, alone), work.plain(e, several, int8=True))
                  for e in int8s}
     pooled = {e.space: _LatePlan(e, texts, split, work, pooling or _late.POOLING)
