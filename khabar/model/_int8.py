@@ -12,6 +12,9 @@ passage vector as its sentence's, as before.
 
 The vectors differ from fp32 ones (cosine ~0.997), so a store records the way
 (:data:`INT8`, ``+int8-sentences`` in the space's fingerprint) and never mixes them.
+The activations' scale is one per batch tensor, so a sentence's vector also moves a
+little with the sentences batched beside it (cosine ≥ 0.995): one reason this is not
+the default (docs/benchmarks.md, "int8 sentence vectors").
 The graph is derived in memory from the export on first use (~1–2 s of CPU, once per
 ingesting process); the quantiser is deterministic, so a process makes the same
 graph as the last one with the same onnxruntime (``khabar check`` re-embeds a
