@@ -13,7 +13,9 @@ so both see the same machine load:
   ``--before-new-batches``: with today's batches of at most 512 tokens);
 * ``after``: ``Index``'s own (``khabar.model.embed_for_store``);
 * ``late``: the same with ``sentence_method="late"``: e5's sentence vectors pooled from
-  the passage's run (``khabar/model/_late.py``), no second e5 pass (``--ways``).
+  the passage's run (``khabar/model/_late.py``), no second e5 pass (``--ways``);
+* ``int8``: the same with ``sentence_method="int8"``: e5's sentence vectors embedded by
+  its graph quantised to int8 (``khabar/model/_int8.py``; ``--int8-keep``).
 
 Per slice: passages, wall and CPU seconds, passages/s, load. The rate must not fall as
 the store grows. At the end: totals, the CPU seconds per passage, and what they give
@@ -24,6 +26,7 @@ estimate, said so). ``--stages`` first splits one slice's time into its parts.
     python bench/ingest.py --rounds 2 --slice 30 --stages
     python bench/ingest.py --only after --rounds 3
     python bench/ingest.py --ways after late
+    python bench/ingest.py --ways after int8
 """
 
 from __future__ import annotations
@@ -49,8 +52,11 @@ import _corpus as C  # noqa: E402
 from khabar.index import Article, Index  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import _onnx, embed_sentences, load_encoders  # noqa: E402
+from khabar.model import _int8, _onnx, embed_sentences, load_encoders  # noqa: E402
 from khabar.store import NewArticle, content_hash  # noqa: E402
+
+WAYS = ("before", "after", "late", "int8")
+METHOD = {"late": "late", "int8": "int8"}  # the ways that are a sentence method
 
 
 def before_embed(index: Index, old_batches: bool) -> Callable[..., list[NewArticle]]:
@@ -148,8 +154,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=1, help="passes over NTREX (1,116 passages each)")
     p.add_argument("--slice", type=int, default=40, help="articles per add_articles call")
-    p.add_argument("--only", choices=("before", "after", "late"), help="one way only")
-    p.add_argument("--ways", nargs="+", choices=("before", "after", "late"),
+    p.add_argument("--only", choices=WAYS, help="one way only")
+    p.add_argument("--ways", nargs="+", choices=WAYS,
                    help="these ways, in turn on every slice (default: before after)")
     p.add_argument("--stages", action="store_true", help="split one slice's time first")
     p.add_argument("--before-new-batches", action="store_true",
@@ -159,7 +165,11 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="write the slices and totals here")
     p.add_argument("--late-tail", type=int, default=0,
                    help="`late`: the last N layers run again on each sentence (Pooling.tail)")
+    p.add_argument("--int8-keep", nargs="*", default=sorted(_int8.KEEP_FP32),
+                   choices=_int8.PARTS,
+                   help="`int8`: the parts of each layer left at fp32 (khabar/model/_int8.py)")
     args = p.parse_args()
+    _int8.KEEP_FP32 = frozenset(args.int8_keep)  # read when the int8 graph is made
     if args.late_tail:  # read by embed_for_store at each call
         from khabar.model import _late
         _late.POOLING = _late.Pooling(tail=args.late_tail)
@@ -170,13 +180,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         homes = {w: C.share_models(Path(tmp) / w, models) for w in ways}
         encoders = load_encoders(Settings(home=homes[ways[0]]))
-        indexes = {w: Index.open(Settings(home=homes[w], sentence_method="late" if w == "late"
-                                          else "each"), encoders=encoders) for w in ways}
+        indexes = {w: Index.open(Settings(home=homes[w], sentence_method=METHOD.get(w, "each")),
+                                 encoders=encoders) for w in ways}
         if "before" in indexes:
             indexes["before"]._embed = before_embed(  # type: ignore[method-assign]
                 indexes["before"], not args.before_new_batches)
         for enc in encoders:  # loaded and warm: the first call pays neither
             enc.embed_passages(["warm up", "تسخين"])
+            if "int8" in ways and hasattr(enc, "embed_int8"):  # nor making the int8 graph
+                enc.embed_int8(["warm up"])
         print(f"{len(work)} articles; slices of {args.slice}; {C.load_avg()}", flush=True)
         if args.stages:
             with tempfile.TemporaryDirectory() as scratch:

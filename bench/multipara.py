@@ -226,6 +226,8 @@ def main() -> None:
     p.add_argument("--articles", type=int, default=0,
                    help="only the first N articles of each source (a quick run)")
     p.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    p.add_argument("--sentences", choices=["each", "late", "int8"], default="each",
+                   help="how the store's e5 sentence vectors are made (KHABAR_SENTENCE_METHOD)")
     args = p.parse_args()
     c0, w0 = time.process_time(), time.perf_counter()
     print(load_avg())
@@ -233,7 +235,7 @@ def main() -> None:
     db = sqlite3.connect(args.cache)
     home = share_models(Path(tempfile.mkdtemp(prefix="multipara-")),
                         args.models or default_models())
-    settings = Settings(home=home, second_encoder="use")
+    settings = Settings(home=home, second_encoder="use", sentence_method=args.sentences)
     encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
     index = Index.open(settings, encoders=encoders)
     xquad, arcd = xquad_articles(), arcd_articles()

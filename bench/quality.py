@@ -36,7 +36,7 @@ from khabar.index import Article, Index  # noqa: E402
 from khabar.retrieval import Khabar, SearchConfig  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import OnnxEncoder, load_encoders  # noqa: E402
+from khabar.model import OnnxEncoder, _int8, load_encoders  # noqa: E402
 from khabar.model._batch import late_vectors  # noqa: E402
 from khabar.model._late import POOLING, Pooling  # noqa: E402
 
@@ -73,6 +73,12 @@ class CachedEncoder:
         db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
         if isinstance(encoder, OnnxEncoder):  # late chunking (khabar/model/_late.py)
             self.embed_late = self._embed_late
+            self.embed_int8 = self._embed_int8  # int8 sentences (khabar/model/_int8.py)
+
+    def _embed_int8(self, texts: Sequence[str]) -> np.ndarray:
+        """Sentences embedded by the int8 graph, cached under its kept parts."""
+        kind = f"int8:{','.join(sorted(_int8.KEEP_FP32))}"
+        return self._get(texts, kind, self.inner.embed_int8)
 
     def _embed_late(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage and late-chunked sentence vectors, cached as one matrix a passage
@@ -213,9 +219,13 @@ def main() -> None:
                    help="the embeddings cache; a fresh file makes every vector computed "
                         "by this run's runtime (the cache is keyed by fingerprint, which "
                         "both runtimes share)")
-    p.add_argument("--sentences", choices=["each", "late"], default="each",
+    p.add_argument("--sentences", choices=["each", "late", "int8"], default="each",
                    help="how e5's sentence vectors are made: pooled from the passage's run "
-                        "(late chunking) or each sentence embedded on its own")
+                        "(late chunking), each sentence embedded on its own, or so by e5 "
+                        "quantised to int8")
+    p.add_argument("--int8-keep", nargs="*", default=sorted(_int8.KEEP_FP32),
+                   choices=_int8.PARTS,
+                   help="int8: the parts of each layer left at fp32 (khabar/model/_int8.py)")
     p.add_argument("--late-context", type=int, default=POOLING.context,
                    help="late chunking: tokens on each side pooled with a sentence")
     p.add_argument("--late-frame", action="store_true", default=POOLING.frame,
@@ -226,6 +236,7 @@ def main() -> None:
                    help="late chunking: the last N layers run again on each sentence alone")
     args = p.parse_args()
     pooling = Pooling(args.late_context, args.late_frame, args.late_mix, args.late_tail)
+    _int8.KEEP_FP32 = frozenset(args.int8_keep)  # read when the int8 graph is made
 
     dirs = args.data or sorted(d for d in DEFAULT_DATA.iterdir() if (d / "qrels.tsv").exists())
     if args.sets:

@@ -279,12 +279,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _method_note(space: str, how: str, target: str) -> str:
-    said = {"each": "embedded one by one", "late": "pooled from each passage's run"}
-    return (f"this store's {space} sentence vectors are {said[how]} and new articles "
-            f"keep that; `khabar reindex` makes them all {said[target]} "
+    return (f"this store's {space} sentence vectors are {_SAID[how]} and new articles "
+            f"keep that; `khabar reindex` makes them all {_SAID[target]} "
             f"(KHABAR_SENTENCE_METHOD={target})")
 
 
+_SAID = {"each": "embedded one by one", "late": "pooled from each passage's run",
+         "int8": "embedded one by one at int8"}
 SAMPLE = 16  # passages whose vectors check embeds again
 SAME_VECTOR = 0.99  # float16 storage moves a vector by ~1e-4 of cosine
 
@@ -307,8 +308,9 @@ def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
         have = [r for r in sample if r["id"] in stored]
         if not have:
             continue
-        late = {enc.space} if methods.get(enc.space) == "late" else set()
-        fresh = embed_for_store([enc], [r["text"] for r in have], late=late, workers=1)
+        how = methods.get(enc.space, "each")
+        fresh = embed_for_store([enc], [r["text"] for r in have], methods={enc.space: how},
+                                workers=1)
         cos = [_cosine(stored[r["id"]], v)
                for r, v in zip(have, fresh.passages[enc.space], strict=True)]
         bad = sum(c < SAME_VECTOR for c in cos)
@@ -323,9 +325,8 @@ def _sampled_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
                  if len(sentences.get(r["id"], ())) > 0]  # empty: one sentence, the passage
         odd = sum(len(a) != len(b) or min(map(_cosine, a, b)) < SAME_VECTOR for a, b in pairs)
         if odd:
-            how = "pooled from each passage's run" if late else "embedded one by one"
             faults.append(f"{odd} of {len(pairs)} sampled passages have {enc.space} sentence "
-                          f"vectors that differ from the store's own ({how}): vectors of "
+                          f"vectors that differ from the store's own ({_SAID[how]}): vectors of "
                           "another kind or model; `khabar reindex` makes them all anew")
     return faults
 
@@ -380,7 +381,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
             todo = [(r["id"], r["text"]) for r in rows if r["id"] not in have]
             while todo:
                 _reindex_space(store, enc, todo, settings.sentence_vectors,
-                               late=methods[enc.space] == "late")
+                               method=methods[enc.space])
                 todo = store.reindex_missing(enc.space)  # passages added meanwhile
         store.reindex_commit(spaces, sentences=settings.sentence_vectors)
         store.refresh(force_rebuild=True)
@@ -391,7 +392,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reindex_space(store: ArchiveStore, enc: Encoder, todo: list[tuple[int, str]],
-                   sentences: bool, *, late: bool, batch: int = 64) -> None:
+                   sentences: bool, *, method: str, batch: int = 64) -> None:
     from tqdm import tqdm
 
     from khabar.model import embed_for_store
@@ -401,7 +402,7 @@ def _reindex_space(store: ArchiveStore, enc: Encoder, todo: list[tuple[int, str]
         chunk = todo[i:i + batch]
         ids, texts = [pid for pid, _ in chunk], [text for _, text in chunk]
         embedded = embed_for_store([enc], texts, sentences=sentences,
-                                   late={enc.space} if late else set())
+                                   methods={enc.space: method})
         store.reindex_write(enc.space, ids, embedded.passages[enc.space],
                             embedded.sentences[enc.space] if sentences else None)
 
@@ -423,8 +424,9 @@ def _add_sentence_vectors(store: ArchiveStore, encoders: Sequence[Encoder],
         for i in range(0, len(missing), 256):
             chunk = missing[i:i + 256]
             ids, texts = [pid for pid, _ in chunk], [text for _, text in chunk]
-            if methods[enc.space] == "late":  # the passage's run gives its sentences
-                mats = embed_for_store([enc], texts, late={enc.space}).sentences
+            if methods[enc.space] != "each":  # pooled from the passage's run, or int8
+                mats = embed_for_store([enc], texts,
+                                       methods={enc.space: methods[enc.space]}).sentences
             else:
                 whole = store.vectors(enc.space, ids)
                 mats = embed_sentences([enc], texts,

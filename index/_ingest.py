@@ -123,7 +123,8 @@ class Index:
         self.settings = settings
         self.store = store
         self.encoders = list(encoders)
-        # A store keeps the way its sentence vectors were made (khabar/model/_late.py).
+        # A store keeps the way its sentence vectors were made (khabar/model/_late.py,
+        # _int8.py).
         self.sentence_methods = sentence_methods(self.encoders, self.store.spaces(),
                                                  settings.sentence_method)
         self.store.bind_spaces([space_info(e, self.sentence_methods[e.space])
@@ -207,7 +208,7 @@ class Index:
         texts = [c.text for _, chunks in group for c in chunks]
         embedded = embed_for_store(self.encoders, texts,
                                    sentences=self.settings.sentence_vectors,
-                                   late=self.late_spaces)
+                                   methods=self.sentence_methods)
         out, at = [], 0
         for art, chunks in group:
             span = slice(at, at + len(chunks))

@@ -144,8 +144,10 @@ class Settings(BaseSettings):
     # How a new store's e5 sentence vectors are made: "each" embeds every sentence on
     # its own; "late" pools them from the passage's own run (no second e5 pass: ~40 %
     # less CPU at ingest, ~0.01 nDCG@10 less on news; docs/benchmarks.md). A store
-    # keeps the way it was made until `khabar reindex`.
-    sentence_method: Literal["each", "late"] = "each"
+    # keeps the way it was made until `khabar reindex`. "int8" embeds each sentence
+    # on its own by e5 quantised to int8 (passages and questions stay fp32; see
+    # docs/benchmarks.md for its cost and quality).
+    sentence_method: Literal["each", "late", "int8"] = "each"
     # Fetching URLs and feeds.
     allow_private_urls: bool = False
     fetch_timeout: PositiveFloat = 20.0  # seconds

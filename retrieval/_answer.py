@@ -224,16 +224,17 @@ def sentence_matrices(index: Archive, encoder: Encoder, sources: Sequence[Source
                       split: Sequence[list[str]], *, alone: bool = False) -> list[np.ndarray]:
     """Each source's sentence vectors (``split``: its sentences): stored at ingest,
     else embedded now (a store from before sentence vectors, or one that does not
-    keep them). With ``alone``, each sentence's vector as embedded on its own even
-    where the store pools them from the passage's run (late chunking): what a rule
-    fitted on such vectors needs (the grounding check)."""
+    keep them). With ``alone``, each sentence's vector as embedded on its own (at
+    fp32) even where the store pools them from the passage's run (late chunking) or
+    embeds them at int8: what a rule fitted on such vectors needs (the grounding
+    check)."""
     return _matrices(index, encoder, [s.passage_id for s in sources], split, alone=alone)
 
 
 def _matrices(index: Archive, encoder: Encoder, ids: Sequence[int],
               split: Sequence[list[str]], *, alone: bool = False) -> list[np.ndarray]:
     info = index.store.spaces().get(encoder.space) if alone else None
-    stored = {} if info is not None and info.sentences == "late" else \
+    stored = {} if info is not None and info.sentences != "each" else \
         index.store.sentence_vectors(encoder.space, ids)
     parts = []
     for pid, sents in zip(ids, split, strict=True):

@@ -4,7 +4,7 @@ torch (:class:`OnnxEncoder`), and multilingual USE; loading them and describing 
 spaces. Used by index (passages) and retrieval (questions) alike.
 """
 
-from ._batch import can_late, embed_for_store, sentence_methods
+from ._batch import can_int8, can_late, embed_for_store, sentence_methods
 from ._encoders import (
     Encoder,
     SentenceTransformerEncoder,
@@ -25,6 +25,7 @@ __all__ = [
     "SentenceTransformerEncoder",
     "USEEncoder",
     "build_model",
+    "can_int8",
     "can_late",
     "embed_for_store",
     "embed_sentences",

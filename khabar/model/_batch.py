@@ -16,7 +16,9 @@ one after another:
 The vectors are the ones each encoder gives a text on its own, to float rounding
 (padding is masked; ~1e-7): the store's fingerprints do not change. A space whose
 store pools its sentence vectors from the passage's run (``late``, :mod:`._late`)
-runs each distinct passage once instead, its sentences pooled from that run.
+runs each distinct passage once instead, its sentences pooled from that run; one
+whose store takes int8 sentence vectors (``int8``, :mod:`._int8`) runs its
+passages as above and its sentences by the int8 graph.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from khabar.text._analysis import passage_sentences
 
 from . import _late
 from ._encoders import Encoder, USEEncoder
+from ._int8 import INT8
 from ._late import EACH, LATE, POOLING, Pooling
 from ._onnx import OnnxEncoder
 
@@ -56,18 +59,31 @@ def default_workers() -> int:
 
 def embed_for_store(encoders: Sequence[Encoder], texts: Sequence[str], *,
                     sentences: bool = True, workers: int | None = None,
-                    late: Collection[str] = (), pooling: Pooling | None = None) -> Embedded:
+                    late: Collection[str] = (), methods: Mapping[str, str] | None = None,
+                    pooling: Pooling | None = None) -> Embedded:
     """The passage vectors of ``texts`` and, with ``sentences``, their sentence
-    vectors, in every encoder's space (see the module's docstring). The spaces in
-    ``late`` pool their sentence vectors from the passage's run (:mod:`._late`;
-    :func:`can_late` encoders only)."""
+    vectors, in every encoder's space (see the module's docstring). ``methods``: how
+    each space's sentence vectors are made (:func:`sentence_methods`; "each" where
+    not given); the spaces in ``late`` pool theirs from the passage's run
+    (:mod:`._late`; :func:`can_late` encoders only), those whose method is "int8"
+    embed theirs by the int8 graph (:mod:`._int8`; :func:`can_int8` encoders only)."""
+    how = {e.space: (methods or {}).get(e.space) or (LATE if e.space in late else EACH)
+           for e in encoders} if sentences else {}
     split = [sentence_texts(t) for t in texts] if sentences else []
-    lates = [e for e in encoders if sentences and e.space in late]
-    plain = [e for e in encoders if e not in lates]
+    lates = [e for e in encoders if how.get(e.space) == LATE]
+    int8s = [e for e in encoders if how.get(e.space) == INT8]
+    plain = [e for e in encoders if e not in lates and e not in int8s]
     unique = list(dict.fromkeys([*texts, *(s for ss in split for s in ss)])) if plain else []
     where = {t: i for i, t in enumerate(unique)}
     work = _Work(workers or default_workers())
     vectors = {e.space: work.plain(e, unique) for e in plain}
+    # int8 spaces: passages at fp32; the sentences of passages of several, int8 (a
+    # passage of one sentence is its own sentence: its fp32 vector, as before).
+    alone = list(dict.fromkeys(texts)) if int8s else []
+    several = list(dict.fromkeys(s for t, ss in zip(texts, split, strict=True) if ss != [t]
+                                 for s in ss)) if int8s else []
+    quantised = {e.space: (work.plain(e, alone), work.plain(e, several, int8=True))
+                 for e in int8s}
     pooled = {e.space: _LatePlan(e, texts, split, work, pooling or _late.POOLING)
               for e in lates}
     work.run()
@@ -76,6 +92,12 @@ def embed_for_store(encoders: Sequence[Encoder], texts: Sequence[str], *,
         out.passages[space] = vecs[[where[t] for t in texts]]
         if sentences:
             out.sentences[space] = [vecs[[where[s] for s in ss]] for ss in split]
+    at_p = {t: i for i, t in enumerate(alone)}
+    at_s = {s: i for i, s in enumerate(several)}
+    for space, (pvecs, svecs) in quantised.items():
+        out.passages[space] = pvecs[[at_p[t] for t in texts]]
+        out.sentences[space] = [pvecs[[at_p[t]]] if ss == [t] else svecs[[at_s[s] for s in ss]]
+                                for t, ss in zip(texts, split, strict=True)]
     for space, plan in pooled.items():
         out.passages[space], out.sentences[space] = plan.result(texts, split)
     return out
@@ -86,24 +108,35 @@ def can_late(encoder: Encoder) -> bool:
     return isinstance(encoder, OnnxEncoder) or callable(getattr(encoder, "embed_late", None))
 
 
+def can_int8(encoder: Encoder) -> bool:
+    """Whether ``encoder`` can embed sentences by an int8 graph (:mod:`._int8`)."""
+    return callable(getattr(encoder, "embed_int8", None))
+
+
+_CAN = {LATE: can_late, INT8: can_int8}
+_WAY = {LATE: "pooled from each passage's run (late chunking)",
+        INT8: "embedded by e5 quantised to int8"}
+
+
 def sentence_methods(encoders: Sequence[Encoder], stored: Mapping[str, SpaceInfo],
                      configured: str) -> dict[str, str]:
     """How each encoder's sentence vectors are made for a store whose spaces are
     ``stored``: the store's own way for the same model (until ``khabar reindex``),
-    else ``configured`` where the encoder can (:func:`can_late`). Raises ModelError
-    for a late store whose encoder cannot pool (the torch runtime)."""
+    else ``configured`` where the encoder can (:func:`can_late`, :func:`can_int8`).
+    Raises ModelError for a late or int8 store whose encoder cannot make its
+    sentence vectors (the torch runtime)."""
     out = {}
     for enc in encoders:
         old = stored.get(enc.space)
         keep = old is not None and old.model == enc.fingerprint
         method = old.sentences if keep and old is not None else configured
-        if method == LATE and not can_late(enc):
+        if method in _CAN and not _CAN[method](enc):
             if keep:
                 raise ModelError(
-                    f"this store's {enc.space} sentence vectors are pooled from each "
-                    f"passage's run (late chunking), which {enc.name} on the "
-                    f"{getattr(enc, 'runtime', 'configured')} runtime cannot make: use "
-                    "KHABAR_RUNTIME=onnx, or `khabar reindex` to make them all anew")
+                    f"this store's {enc.space} sentence vectors are {_WAY[method]}, which "
+                    f"{enc.name} on the {getattr(enc, 'runtime', 'configured')} runtime "
+                    "cannot make: use KHABAR_RUNTIME=onnx, or `khabar reindex` to make "
+                    "them all anew")
             method = EACH
         out[enc.space] = method
     return out
@@ -137,21 +170,24 @@ class _Work:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.pooled: list[Callable[[], None]] = []
-        self.batched: list[Callable[[], None]] = []
+        self.batched: list[tuple[int, Callable[[], None]]] = []  # (tokens, task)
         self.inline: list[Callable[[], None]] = []
+        # Whether onnxruntime batches run side by side, one thread each (set by run).
+        self.side_by_side = False
 
-    def plain(self, enc: Encoder, texts: Sequence[str]) -> np.ndarray:
-        """Each of ``texts`` embedded as a passage, into the array returned (filled
-        by :meth:`run`)."""
+    def plain(self, enc: Encoder, texts: Sequence[str], *, int8: bool = False) -> np.ndarray:
+        """Each of ``texts`` embedded as a passage (by the int8 graph when ``int8``,
+        :func:`can_int8` encoders only), into the array returned (filled by
+        :meth:`run`)."""
         dest = np.empty((len(texts), enc.dim), dtype=np.float32)
         if not texts:
             return dest
         if isinstance(enc, OnnxEncoder):
-            batches = enc.batches(texts, enc.passage_prompt)
-            # One batch (a post, a question) keeps the session with every thread.
-            one_thread = self.workers > 1 and len(batches) > 1
-            self.batched += [_batch_task(enc, dest, at, rows, one_thread)
-                             for at, rows in batches]
+            self.batched += [(len(rows) * len(rows[0]), _batch_task(enc, dest, at, rows, self,
+                                                                    int8))
+                             for at, rows in enc.batches(texts, enc.passage_prompt)]
+        elif int8:
+            self.inline.append(_whole_task(enc, dest, texts, "embed_int8"))
         elif isinstance(enc, USEEncoder):
             self.pooled.append(_whole_task(enc, dest, texts))
         else:
@@ -159,7 +195,13 @@ class _Work:
         return dest
 
     def run(self) -> None:
-        pooled = [*self.pooled, *self.batched]
+        # The largest batches first (rows are longest first within a batch), whatever
+        # call they came from: the last tasks are the smallest, so the threads
+        # finish close together.
+        batched = [task for _, task in sorted(self.batched, key=lambda b: -b[0])]
+        # One batch (a post, a question) keeps the session with every thread.
+        self.side_by_side = self.workers > 1 and len(batched) > 1
+        pooled = [*self.pooled, *batched]
         if self.workers <= 1 or len(pooled) + len(self.inline) <= 1:
             for task in [*pooled, *self.inline]:
                 task()
@@ -223,7 +265,8 @@ class _LatePlan:
                     pooled[i] = g
             return go
 
-        work.batched += [task(at, rows) for at, rows in enc.batches(run, enc.passage_prompt)]
+        work.batched += [(len(rows) * len(rows[0]), task(at, rows))
+                         for at, rows in enc.batches(run, enc.passage_prompt)]
         self._fill = (run, dest, pooled)
 
     def result(self, texts: Sequence[str], split: Sequence[list[str]]
@@ -246,13 +289,14 @@ class _LatePlan:
 
 
 def _batch_task(enc: OnnxEncoder, dest: np.ndarray, at: list[int], rows: list[list[int]],
-                one_thread: bool) -> Callable[[], None]:
+                work: _Work, int8: bool) -> Callable[[], None]:
     def run() -> None:
-        dest[at] = enc.run_ids(rows, one_thread=one_thread)
+        dest[at] = enc.run_ids(rows, one_thread=work.side_by_side, int8=int8)
     return run
 
 
-def _whole_task(enc: Encoder, dest: np.ndarray, texts: Sequence[str]) -> Callable[[], None]:
+def _whole_task(enc: Encoder, dest: np.ndarray, texts: Sequence[str],
+                method: str = "embed_passages") -> Callable[[], None]:
     def run() -> None:
-        dest[:] = np.asarray(enc.embed_passages(list(texts)), dtype=np.float32)
+        dest[:] = np.asarray(getattr(enc, method)(list(texts)), dtype=np.float32)
     return run

@@ -22,7 +22,7 @@ import numpy as np
 
 from khabar._errors import ModelError
 from khabar._settings import DEFAULT_MODEL, Settings
-from khabar.store import LATE_SENTENCES, SpaceInfo
+from khabar.store import SENTENCE_SUFFIXES, SpaceInfo
 from khabar.text._analysis import passage_sentences
 
 from ._folder import folder_digest
@@ -49,8 +49,8 @@ class Encoder(Protocol):
 
 def space_info(encoder: Encoder, sentences: str = "each") -> SpaceInfo:
     """The space ``encoder`` makes, its sentence vectors made the ``sentences`` way
-    ("late" or "each", see khabar/model/_late.py)."""
-    suffix = LATE_SENTENCES if sentences == "late" else ""
+    ("each", "late" (khabar/model/_late.py) or "int8" (khabar/model/_int8.py))."""
+    suffix = SENTENCE_SUFFIXES.get(sentences, "")
     return SpaceInfo(encoder.space, encoder.fingerprint + suffix, encoder.dim)
 
 

@@ -270,6 +270,8 @@ class OnnxEncoder:
         self._serial_lock = threading.Lock()
         self._states: tuple[Any, str] | None = None  # late chunking's session (run_late)
         self._tails: dict[int, tuple[Any, Any, str]] = {}  # Pooling.tail's sessions
+        self._int8: dict[int, Any] = {}  # threads -> a session of the int8 graph (_int8.py)
+        self._int8_bytes: bytes | None = None
         self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
 
     def _new_session(self, threads: int, graph: bytes | None = None) -> Any:
@@ -311,6 +313,22 @@ class OnnxEncoder:
                 self._states = (self._new_session(1, graph), hidden)
             return self._states
 
+    def _int8_session(self, threads: int) -> Any:
+        """A session of the int8 graph (:func:`~._int8.int8_graph`) with ``threads``
+        threads; the graph is derived on first use (~1–2 s of CPU)."""
+        with self._serial_lock:
+            if threads not in self._int8:
+                if self._int8_bytes is None:
+                    from ._int8 import int8_graph
+
+                    try:
+                        self._int8_bytes = int8_graph(self.export / GRAPH)
+                    except Exception as exc:  # onnx raises its own types on a bad file
+                        raise ModelError(f"cannot quantise the ONNX export "
+                                         f"{self.export / GRAPH}: {exc}") from exc
+                self._int8[threads] = self._new_session(threads, self._int8_bytes)
+            return self._int8[threads]
+
     @property
     def fingerprint(self) -> str:
         return self._fingerprint
@@ -325,12 +343,17 @@ class OnnxEncoder:
     def token_ids(self, texts: Sequence[str], prompt: str = "") -> list[list[int]]:
         return [self.tokenizer.encode(prompt + t) for t in texts]
 
-    def run_ids(self, rows: list[list[int]], *, one_thread: bool = False) -> np.ndarray:
+    def run_ids(self, rows: list[list[int]], *, one_thread: bool = False,
+                int8: bool = False) -> np.ndarray:
         """The vectors of one batch of token id rows (:meth:`batches`), on one thread
-        when ``one_thread`` (for batches run side by side). Thread-safe: onnxruntime
-        runs calls from several threads at once, each releasing the GIL."""
+        when ``one_thread`` (for batches run side by side), by the int8 graph when
+        ``int8`` (sentence vectors, :mod:`._int8`). Thread-safe: onnxruntime runs calls
+        from several threads at once, each releasing the GIL."""
         embeds, mask = self._inputs(rows)
-        session = self._one_thread() if one_thread else self._session
+        if int8:
+            session = self._int8_session(1 if one_thread else self.threads)
+        else:
+            session = self._one_thread() if one_thread else self._session
         out = session.run(["sentence_embedding"],
                           {"inputs_embeds": embeds, "attention_mask": mask})[0]
         return np.asarray(out, dtype=np.float32)
@@ -425,11 +448,16 @@ class OnnxEncoder:
                 last.append(i)
         return [(batch, [rows[i] for i in batch]) for batch in batches]
 
-    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt: str, int8: bool = False) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for batch, rows in self.batches(texts, prompt):
-            out[batch] = self.run_ids(rows)
+            out[batch] = self.run_ids(rows, int8=int8)
         return out
+
+    def embed_int8(self, texts: Sequence[str]) -> np.ndarray:
+        """``texts`` embedded as passages by the int8 graph: a store's sentence
+        vectors when its way is :data:`~._int8.INT8`."""
+        return self._encode(texts, self._passage_prompt, int8=True)
 
     @property
     def passage_prompt(self) -> str:

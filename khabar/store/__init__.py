@@ -22,11 +22,13 @@ from ._types import (
     StoredPassage,
     allowed_among,
 )
-from ._vectors import LATE_SENTENCES, IndexType, SpaceInfo
+from ._vectors import INT8_SENTENCES, LATE_SENTENCES, SENTENCE_SUFFIXES, IndexType, SpaceInfo
 from ._write import Kept, NewArticle, PutResult, PutStatus, content_hash
 
 __all__ = [
+    "INT8_SENTENCES",
     "LATE_SENTENCES",
+    "SENTENCE_SUFFIXES",
     "Allowed",
     "ArchiveStore",
     "Article",

@@ -50,25 +50,34 @@ class SpaceInfo:
     """A vector space: which encoder made its vectors, and their width."""
 
     name: str  # "e5" (the configured model) or "use" (the second encoder)
-    fingerprint: str  # the model's, and LATE_SENTENCES when its sentences are pooled so
+    fingerprint: str  # the model's, and a suffix (SENTENCE_SUFFIXES) for its sentence way
     dim: int
 
     @property
     def model(self) -> str:
         """The fingerprint of the model alone."""
-        return self.fingerprint.removesuffix(LATE_SENTENCES)
+        for suffix in SENTENCE_SUFFIXES.values():
+            if self.fingerprint.endswith(suffix):
+                return self.fingerprint.removesuffix(suffix)
+        return self.fingerprint
 
     @property
     def sentences(self) -> str:
         """How the space's sentence vectors are made: "late" (pooled from the passage's
-        run) or "each" (every sentence embedded on its own; stores before late chunking)."""
-        return "late" if self.fingerprint.endswith(LATE_SENTENCES) else "each"
+        run), "int8" (each sentence on its own by the model quantised to int8) or
+        "each" (every sentence embedded on its own; stores before either)."""
+        return next((way for way, suffix in SENTENCE_SUFFIXES.items()
+                     if self.fingerprint.endswith(suffix)), "each")
 
 
 LATE_SENTENCES = "+late-sentences"
 """Ends a space's fingerprint when its sentence vectors are pooled from the passage's
 run (khabar/model/_late.py), which gives other vectors than embedding each sentence:
 a store never mixes the two, and a khabar from before knows it is not its own."""
+INT8_SENTENCES = "+int8-sentences"
+"""Ends a space's fingerprint when its sentence vectors are embedded by the model
+quantised to int8 (khabar/model/_int8.py): other vectors again, kept apart the same way."""
+SENTENCE_SUFFIXES = {"late": LATE_SENTENCES, "int8": INT8_SENTENCES}
 
 
 def read_spaces(db: sqlite3.Connection) -> dict[str, SpaceInfo]:
@@ -77,6 +86,7 @@ def read_spaces(db: sqlite3.Connection) -> dict[str, SpaceInfo]:
 
 
 _HOW = {"late": "from each passage's run (late chunking)",
+        "int8": "by embedding each sentence on its own with the model quantised to int8",
         "each": "by embedding each sentence on its own"}
 
 

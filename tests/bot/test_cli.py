@@ -312,3 +312,37 @@ def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
     assert r.returncode == EXIT_FAULT and "sentence vectors that differ" in r.stdout, r.stdout
     assert khabar("reindex", home=khabar_home, env=late).returncode == EXIT_OK
     assert khabar("check", home=khabar_home, env=late).stdout.strip() == "ok"
+
+
+@pytest.mark.model
+def test_check_and_reindex_with_int8_sentence_vectors(khabar_home: Path, encoders: list) -> None:
+    from khabar.index import Index
+
+    from khabar import Settings
+
+    ix = Index.open(Settings(home=khabar_home, sentence_method="each"), encoders=encoders)
+    ix.add_path(REPO / "seeds")
+    ix.close()
+    int8 = {"KHABAR_SENTENCE_METHOD": "int8"}
+    r = khabar("check", home=khabar_home, env=int8)  # works on; a note says how to move
+    assert r.returncode == EXIT_OK and "khabar reindex" in r.stdout, r.stdout + r.stderr
+    assert khabar("reindex", home=khabar_home, env=int8).returncode == EXIT_OK
+    spaces = json.loads(khabar("stats", "--json", home=khabar_home).stdout)["spaces"]
+    assert spaces["e5"]["fingerprint"].endswith("+int8-sentences")
+    assert not spaces["use"]["fingerprint"].endswith("+int8-sentences")
+    # Its sampled sentence vectors, embedded again at int8, are the store's own.
+    assert khabar("check", home=khabar_home, env=int8).stdout.strip() == "ok"
+    r = khabar("check", home=khabar_home)  # configured "each": the store stays int8
+    assert r.returncode == EXIT_OK and "at int8" in r.stdout, r.stdout
+    # Late-chunked vectors slipped in (a store written by hand): a fault.
+    from khabar.model import embed_for_store
+    from tests.store._data import forge_sentence_vectors
+
+    ix = Index.open(Settings(home=khabar_home), encoders=encoders)
+    rows = [(r["id"], r["text"]) for r in ix.store.iter_passages()]
+    late = embed_for_store(encoders[:1], [t for _, t in rows], late={"e5"}).sentences["e5"]
+    forge_sentence_vectors(ix.store, "e5", [(pid, m) for (pid, _), m in
+                                            zip(rows, late, strict=True)])
+    ix.close()
+    r = khabar("check", home=khabar_home, env=int8)
+    assert r.returncode == EXIT_FAULT and "at int8" in r.stdout, r.stdout

@@ -1,0 +1,169 @@
+"""int8 sentence vectors (khabar/model/_int8.py): e5 quantised for a store's sentence
+vectors only, the passage vectors unchanged; the store keeping the way it was made."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from khabar.index import Article, Index
+
+from khabar import ModelError, ModelMismatchError, Settings
+from khabar.model import Encoder, OnnxEncoder, embed_for_store, sentence_methods, space_info
+from khabar.model._batch import sentence_texts
+from khabar.model._int8 import int8_graph, part
+from khabar.store import INT8_SENTENCES, LATE_SENTENCES, SpaceInfo
+from tests.fakes import HashEncoder
+from tests.model.test_batch import PASSAGES
+
+
+@pytest.fixture(scope="module")
+def e5(encoders: list[Encoder]) -> OnnxEncoder:
+    enc = encoders[0]
+    assert isinstance(enc, OnnxEncoder)
+    return enc
+
+
+@pytest.mark.model
+def test_int8_sentences_are_near_the_fp32_ones_and_passages_unchanged(e5: OnnxEncoder) -> None:
+    plain = embed_for_store([e5], PASSAGES, workers=2)
+    got = embed_for_store([e5], PASSAGES, workers=2, methods={"e5": "int8"})
+    # The passage vectors are the model's own: questions and passages stay fp32.
+    assert np.abs(got.passages["e5"] - plain.passages["e5"]).max() < 1e-5
+    for text, mat, each in zip(PASSAGES, got.sentences["e5"], plain.sentences["e5"],
+                               strict=True):
+        assert mat.shape == each.shape
+        assert np.allclose(np.linalg.norm(mat, axis=1), 1, atol=1e-5)
+        if sentence_texts(text) == [text]:  # one sentence: the passage's vector, as before
+            assert np.abs(mat - each).max() < 1e-5
+            continue
+        cos = (mat * each).sum(1)
+        # Near each sentence's fp32 vector, but another vector (so another way).
+        assert cos.min() > 0.98 and cos.max() < 0.99999, (text[:40], cos)
+
+
+@pytest.mark.model
+def test_the_int8_graph_is_the_same_each_time_and_quantises_what_it_is_told(
+        e5: OnnxEncoder) -> None:
+    import onnx
+
+    graph = e5.export / "model.onnx"
+    a = int8_graph(graph)
+    assert a == int8_graph(graph)  # a process makes the graph the last one made
+    ops = {n.op_type for n in onnx.load_from_string(a).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    weights = {i.name for i in onnx.load(str(graph)).graph.initializer}
+    made = onnx.load_from_string(int8_graph(graph, keep={"down"}))
+    plain = [n.name for n in made.graph.node if n.op_type == "MatMul"
+             and any(i in weights for i in n.input)]
+    assert plain and {part(n) for n in plain} == {"down"}  # 12 layers' FFN outputs kept
+
+
+class Int8Hash(HashEncoder):
+    """A HashEncoder with an int8 way (a wrapper's ``embed_int8``): its int8 vectors
+    are its vectors of the text with a mark, so a test can tell them apart."""
+
+    def __init__(self) -> None:
+        super().__init__(space="e5")
+        self.int8_seen: list[str] = []
+
+    def embed_int8(self, texts: Sequence[str]) -> np.ndarray:
+        self.int8_seen += texts
+        return self.embed_passages([f"int8: {t}" for t in texts])
+
+
+def test_int8_spaces_embed_only_the_sentences_of_longer_passages_at_int8() -> None:
+    q8, use = Int8Hash(), HashEncoder(space="use")
+    got = embed_for_store([q8, use], PASSAGES, methods={"e5": "int8"})
+    several = [s for t in PASSAGES for s in sentence_texts(t) if sentence_texts(t) != [t]]
+    assert sorted(q8.int8_seen) == sorted(set(several))  # each distinct sentence once
+    assert np.allclose(got.passages["e5"], q8.embed_passages(PASSAGES))
+    first = sentence_texts(PASSAGES[0])
+    assert np.allclose(got.sentences["e5"][0], q8.embed_passages([f"int8: {s}" for s in first]))
+    assert np.allclose(got.sentences["e5"][1], q8.embed_passages([PASSAGES[1]]))
+    assert np.allclose(got.sentences["use"][0], use.embed_passages(first))  # USE: its own way
+
+
+def test_the_fingerprint_says_how_the_sentence_vectors_were_made() -> None:
+    info = space_info(Int8Hash(), "int8")
+    assert info.fingerprint == "hash:64" + INT8_SENTENCES
+    assert info.sentences == "int8" and info.model == "hash:64"
+    assert space_info(Int8Hash(), "late").sentences == "late"
+    assert space_info(Int8Hash()).fingerprint == "hash:64"
+
+
+def test_methods_for_int8() -> None:
+    encs = [Int8Hash(), HashEncoder(space="use")]
+    assert sentence_methods(encs, {}, "int8") == {"e5": "int8", "use": "each"}
+    mine = {"e5": SpaceInfo("e5", "hash:64" + INT8_SENTENCES, 64)}
+    assert sentence_methods(encs, mine, "each")["e5"] == "int8"  # the store's way
+    assert sentence_methods(encs, mine, "late")["e5"] == "int8"
+    other = {"e5": SpaceInfo("e5", "another:64" + INT8_SENTENCES, 64)}
+    assert sentence_methods(encs, other, "each")["e5"] == "each"
+    # An encoder without an int8 graph (the torch runtime): refused for an int8 store,
+    # its own way for a new one.
+    with pytest.raises(ModelError, match=r"int8.*reindex"):
+        sentence_methods([HashEncoder()], mine, "each")
+    assert sentence_methods([HashEncoder()], {}, "int8") == {"e5": "each"}
+
+
+ART = Article(title="t", paragraphs=[PASSAGES[0], PASSAGES[2]], url="https://example.com/a")
+BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "milvus-lite"])
+
+
+def _archive(home: Path, backend: str) -> str | None:
+    return f"milvus-lite://{home}/milvus/khabar.db" if backend == "milvus-lite" else None
+
+
+@BACKENDS
+def test_an_int8_store_stays_int8_and_refuses_the_other_ways(tmp_path: Path,
+                                                             backend: str) -> None:
+    store = _archive(tmp_path, backend)
+    q8 = Int8Hash()
+    ix = Index.open(Settings(home=tmp_path, sentence_method="int8", store=store),
+                    encoders=[q8, HashEncoder(space="use")])
+    ix.add_articles([ART])
+    spaces = ix.store.spaces()
+    assert spaces["e5"].fingerprint.endswith(INT8_SENTENCES) and spaces["use"].sentences == "each"
+    assert q8.int8_seen  # the sentences went through the int8 way
+    ix.close()
+    # Configured "each" (or "late") now: the store stays int8 until `khabar reindex`.
+    for other in ("each", "late"):
+        q8 = Int8Hash()
+        ix = Index.open(Settings(home=tmp_path, sentence_method=other, store=store),
+                        encoders=[q8, HashEncoder(space="use")])
+        assert ix.sentence_methods["e5"] == "int8"
+        text = f"{PASSAGES[3]} The {other} report came later."  # new text each time
+        ix.add_articles([Article(title="u", paragraphs=[text],
+                                 url=f"https://example.com/{other}")])
+        assert q8.int8_seen
+        # Binding another way by hand is refused: a store never mixes them.
+        for way in ("each", "late"):
+            with pytest.raises(ModelMismatchError, match=r"int8.*reindex"):
+                ix.store.bind_spaces([space_info(q8, way)])
+        ix.close()
+
+
+@BACKENDS
+def test_an_older_store_is_not_turned_int8(tmp_path: Path, backend: str) -> None:
+    store = _archive(tmp_path, backend)
+    ix = Index.open(Settings(home=tmp_path, sentence_method="each", store=store),
+                    encoders=[Int8Hash(), HashEncoder(space="use")])
+    ix.add_articles([ART])
+    ix.close()
+    q8 = Int8Hash()
+    ix = Index.open(Settings(home=tmp_path, sentence_method="int8", store=store),
+                    encoders=[q8, HashEncoder(space="use")])
+    assert ix.sentence_methods["e5"] == "each"
+    ix.add_articles([Article(title="u", paragraphs=[PASSAGES[3]], url="https://example.com/b")])
+    assert q8.int8_seen == []
+    with pytest.raises(ModelMismatchError, match="reindex"):
+        ix.store.bind_spaces([space_info(q8, "int8")])
+    ix.close()
+
+
+def test_a_late_suffix_is_not_taken_for_int8() -> None:
+    late = SpaceInfo("e5", "hash:64" + LATE_SENTENCES, 64)
+    assert late.sentences == "late" and late.model == "hash:64"
