@@ -151,6 +151,16 @@ SAVE_BEHIND = 2000
 many passages (added or removed) behind, or of another epoch; closing the store
 saves them whenever they are behind. Files that are behind cost an open only the
 delta, read from SQLite, so a batch of a few articles does not rewrite them."""
+SAVE_FRACTION = 20
+SAVE_BEHIND_MAX = 20_000
+"""A large archive saves less often: every ``1/SAVE_FRACTION`` of its passages (at least
+:data:`SAVE_BEHIND`, at most this), so the bytes written a passage stay bounded instead
+of growing with the archive (each save writes every index whole: ~1.5 GB at 1M)."""
+
+
+def save_behind(total: int) -> int:
+    """How many passages the files may be behind before a batch's end saves them."""
+    return max(SAVE_BEHIND, min(total // SAVE_FRACTION, SAVE_BEHIND_MAX))
 
 
 STORAGE = "fp16"
@@ -615,6 +625,11 @@ class VectorIndexes:
         log.warning("FAISS files unreadable; rebuilding from SQLite")
         return False
 
+    def total(self) -> int:
+        """Passages in the (largest) space's main indexes: the archive's size."""
+        return max((sum(ix.ntotal for ix in index.by_lang.values())
+                    for index in self.by_space.values()), default=0)
+
     def flush(self) -> None:
         """Save the indexes at the end of a batch when the files are far behind."""
         self.save(force=False)
@@ -637,7 +652,7 @@ class VectorIndexes:
                 return False
             if not force and saved is not None and saved.store == mark.store \
                     and saved.epoch == mark.epoch and (mark.passage - saved.passage) \
-                    + (mark.removed - saved.removed) < SAVE_BEHIND:
+                    + (mark.removed - saved.removed) < save_behind(self.total()):
                 return False
             for index in self.by_space.values():  # the copy is paid here, not by a question
                 index.merge_fresh()

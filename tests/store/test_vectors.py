@@ -188,6 +188,18 @@ def test_flush_saves_when_far_behind_and_close_always(
     assert not list((tmp_path / "faiss").glob("*.tmp"))
 
 
+def test_a_large_archive_saves_its_files_less_often() -> None:
+    from khabar.store._vectors import SAVE_BEHIND, SAVE_BEHIND_MAX, save_behind
+
+    # Each save writes every index whole: bytes written a passage must not grow with
+    # the archive, so the interval grows with it (up to a bound on what readers replay).
+    assert save_behind(0) == save_behind(10_000) == SAVE_BEHIND
+    assert save_behind(100_000) == 5_000
+    assert save_behind(1_000_000) == save_behind(10_000_000) == SAVE_BEHIND_MAX
+    sizes = [10_000, 100_000, 400_000, 1_000_000]
+    assert [save_behind(n) for n in sizes] == sorted(save_behind(n) for n in sizes)
+
+
 def _passage(store: Store, article_id: int) -> int:
     return store.article_passages([article_id])[0].id
 
