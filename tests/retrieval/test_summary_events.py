@@ -9,7 +9,6 @@ speech at the UN, the defector figures).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from khabar.retrieval import Summary, SummaryConfig, summarize, timeline
 from khabar import Settings
 from khabar.model import Encoder
 from tests.conftest import share_models
+from tests.retrieval._ntrex_day import ntrex_day
 
 pytestmark = pytest.mark.model
 
@@ -33,16 +33,7 @@ OUTLET = {"euronews-en": "Euronews", "reuters": "Reuters", "cbsnews": "CBS News"
 
 
 def _articles() -> list[Article]:
-    out = []
-    for k, doc in enumerate(json.loads(FIXTURE.read_text(encoding="utf-8"))["documents"]):
-        outlet = OUTLET[doc["id"].rsplit(".", 1)[0]]
-        when = NOW - timedelta(hours=10 - k)
-        for lang, name, delay in (("en", outlet, 0), ("ar", f"{outlet} عربي", 30)):
-            lines = doc[lang]
-            out.append(Article(title=lines[0], paragraphs=lines[1:], outlets=[name],
-                               url=f"https://news.example/{doc['id']}/{lang}",
-                               published=when + timedelta(minutes=delay), lang=lang))
-    return out
+    return ntrex_day(FIXTURE, NOW, OUTLET.__getitem__)
 
 
 @pytest.fixture(scope="module")

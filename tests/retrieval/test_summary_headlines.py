@@ -9,7 +9,6 @@ same event, and two Kanye West stories of one weekend that are different events
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from khabar.retrieval._summary_data import Doc, Passage
 from khabar import Settings
 from khabar.model import Encoder
 from tests.conftest import share_models
+from tests.retrieval._ntrex_day import ntrex_day
 
 pytestmark = pytest.mark.model
 
@@ -35,16 +35,7 @@ KANYE = ("bbc.381647", "newsweek.51329")
 
 
 def _articles() -> list[Article]:
-    out = []
-    for k, doc in enumerate(json.loads(FIXTURE.read_text(encoding="utf-8"))["documents"]):
-        outlet = doc["id"].rsplit(".", 1)[0]
-        when = NOW - timedelta(hours=10 - k)
-        for lang, name, delay in (("en", outlet, 0), ("ar", f"{outlet} عربي", 30)):
-            lines = doc[lang]
-            out.append(Article(title=lines[0], paragraphs=lines[1:], outlets=[name],
-                               url=f"https://news.example/{doc['id']}/{lang}",
-                               published=when + timedelta(minutes=delay), lang=lang))
-    return out
+    return ntrex_day(FIXTURE, NOW)
 
 
 @pytest.fixture(scope="module")
