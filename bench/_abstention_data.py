@@ -77,7 +77,7 @@ def distractors(name: str) -> list[dict]:
 
 
 def collect(name: str, encoders, max_queries: int, off_topic: list[dict],
-            mixed: bool = False) -> list[dict]:
+            mixed: bool = False, sentences: str = "each") -> list[dict]:
     """The set's questions over each half (``mixed``: with the other family's passages
     in both languages beside it, as in an archive of mixed news)."""
     corpus, queries, qrels = load_set(DEFAULT_DATA / name)
@@ -90,7 +90,8 @@ def collect(name: str, encoders, max_queries: int, off_topic: list[dict],
     rows = []
     for indexed in (0, 1):
         with tempfile.TemporaryDirectory() as home:
-            index = Index.open(Settings(home=Path(home)), encoders=encoders)
+            index = Index.open(Settings(home=Path(home), sentence_method=sentences),
+                               encoders=encoders)
             for d in [*corpus, *extra]:
                 if half.get(d["id"], indexed) != indexed:
                     continue
@@ -117,8 +118,9 @@ def collect(name: str, encoders, max_queries: int, off_topic: list[dict],
 
 
 def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = False,
-         mixed: bool = False) -> dict[str, list[dict]]:
-    """Each set's rows, from the cache where this exact sampling was searched before."""
+         mixed: bool = False, sentences: str = "each") -> dict[str, list[dict]]:
+    """Each set's rows, from the cache where this exact sampling was searched before
+    (``sentences``: the stores' sentence method, as ``KHABAR_SENTENCE_METHOD``)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(CACHE / "embeddings.sqlite3")
     encoders = None
@@ -127,7 +129,9 @@ def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = Fa
     for name in sets:
         key = hashlib.sha1(json.dumps([name, max_queries, n_off_topic, 5]
                                     + (["events"] if name.startswith("ntrex") else [])
-                                    + (["mixed"] if mixed else [])).encode()).hexdigest()
+                                    + (["mixed"] if mixed else [])
+                                    + ([sentences] if sentences != "each" else [])
+                                    ).encode()).hexdigest()
         path = CACHE / f"abstention-{key[:12]}.pkl"
         if path.exists() and not refresh:
             out[name] = pickle.loads(path.read_bytes())
@@ -135,7 +139,7 @@ def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = Fa
         if encoders is None:
             encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
         t0, c0 = time.perf_counter(), time.process_time()
-        out[name] = collect(name, encoders, max_queries, off, mixed)
+        out[name] = collect(name, encoders, max_queries, off, mixed, sentences)
         path.write_bytes(pickle.dumps(out[name]))
         print(f"# searched {name}{' mixed' if mixed else ''}: {len(out[name])} questions, "
               f"{time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU",
