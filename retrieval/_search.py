@@ -76,6 +76,16 @@ class Searcher:
         self.bridge = (LexicalBridge(self.store, use, index.settings.home / "cache")
                        if use is not None and self.config.bridge else None)
 
+    def catch_up(self) -> None:
+        """Bring the lexical index and the bridge up to the store now and save their
+        files (as a bulk ingest ends: the next reader then loads them instead of
+        applying the whole delta from SQLite before its first answer)."""
+        self.lexical.refresh()
+        self.lexical.save(force=True)
+        if self.bridge is not None:
+            self.bridge.refresh()
+            self.bridge.save(force=True)
+
     def search(self, query: Query, k: int = 10) -> SearchResult:
         t: dict[str, float] = {}
         t0 = time.perf_counter()

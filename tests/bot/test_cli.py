@@ -346,3 +346,33 @@ def test_check_and_reindex_with_int8_sentence_vectors(khabar_home: Path, encoder
     ix.close()
     r = khabar("check", home=khabar_home, env=int8)
     assert r.returncode == EXIT_FAULT and "at int8" in r.stdout, r.stdout
+
+
+def test_a_bulk_ingest_leaves_the_lexical_files_up_to_date(
+        khabar_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from khabar.bot import cli
+
+    from khabar import Settings
+    from khabar.store import open_store
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, text in enumerate(["Floods closed the coastal road to Latakia on Sunday.",
+                              "أغلقت السيول الطريق الساحلي إلى اللاذقية يوم الأحد."]):
+        (folder / f"{i}.txt").write_text(f"Headline {i}\n\n{text}\n", encoding="utf-8")
+    settings = Settings(home=khabar_home)
+    store_dir = settings.store_dir
+    for key in [k for k in os.environ if k.startswith("KHABAR_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("KHABAR_HOME", str(khabar_home))
+    monkeypatch.setattr(cli, "BULK_PASSAGES", 1)  # two passages make this a bulk ingest
+    assert cli.main(["ingest", str(folder)]) == EXIT_OK
+    store = open_store(settings)
+    try:
+        top = store.change_mark().passage
+    finally:
+        store.close()
+    for name in ("bm25.json", *[p.name for p in (store_dir / "lexical").glob("bridge-*.json")]):
+        state = json.loads((store_dir / "lexical" / name).read_text())
+        assert state["mark"]["passage"] == top, name  # a reader has nothing to apply
+    assert list((store_dir / "lexical").glob("bridge-*.json"))
