@@ -11,19 +11,12 @@ import pytest
 from khabar.index import Article, Index
 
 from khabar import ModelError, ModelMismatchError, Settings
-from khabar.model import Encoder, OnnxEncoder, embed_for_store, sentence_methods, space_info
+from khabar.model import OnnxEncoder, embed_for_store, sentence_methods, space_info
 from khabar.model._batch import sentence_texts
 from khabar.model._int8 import int8_graph, part
 from khabar.store import INT8_SENTENCES, LATE_SENTENCES, SpaceInfo
 from tests.fakes import HashEncoder
 from tests.model.test_batch import PASSAGES
-
-
-@pytest.fixture(scope="module")
-def e5(encoders: list[Encoder]) -> OnnxEncoder:
-    enc = encoders[0]
-    assert isinstance(enc, OnnxEncoder)
-    return enc
 
 
 @pytest.mark.model

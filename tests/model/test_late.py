@@ -12,20 +12,13 @@ import pytest
 from khabar.index import Article, Index
 
 from khabar import ModelError, ModelMismatchError, Settings
-from khabar.model import Encoder, OnnxEncoder, embed_for_store, sentence_methods, space_info
+from khabar.model import OnnxEncoder, embed_for_store, sentence_methods, space_info
 from khabar.model._batch import late_vectors, sentence_texts
 from khabar.store import LATE_SENTENCES, SpaceInfo
 from tests.fakes import HashEncoder
 from tests.model.test_batch import PASSAGES
 
 LONG = "Rescue workers searched the rubble of the market for survivors all night. " * 60
-
-
-@pytest.fixture(scope="module")
-def e5(encoders: list[Encoder]) -> OnnxEncoder:
-    enc = encoders[0]
-    assert isinstance(enc, OnnxEncoder)
-    return enc
 
 
 @pytest.mark.model
