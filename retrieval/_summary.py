@@ -159,7 +159,8 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
             told = set(story.langs) - {"other"}
             if len(told) == 1:
                 story.only_lang = told.pop()
-    if len({o for d in docs for o in d.outlets}) > 1:
+    period_outlets = {o for d in docs for o in d.outlets}
+    if len(period_outlets) > 1:  # told by one outlet where others wrote: a gap too
         for story in stories:
             story.single_outlet = len(story.outlets) <= 1
     if llm is not None:
@@ -173,7 +174,7 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
     return Summary(
         since=since, until=until, stories=stories, n_articles=len(docs),
         omitted=omitted,
-        n_stories=len(clusters), n_outlets=len({o for d in docs for o in d.outlets}),
+        n_stories=len(clusters), n_outlets=len(period_outlets),
         undated=sum(d.published is None for d in docs), topic=topic, outlets=list(outlets),
         langs=list(langs), origin=origin, timings=timings)
 
