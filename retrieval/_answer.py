@@ -11,8 +11,6 @@ neither weak nor sure, the answer is given as "probably" (``Answer.probably``).
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -25,6 +23,7 @@ from khabar.store import StoredPassage
 from khabar.text import passage_sentences
 
 from ._abstain import AbstentionModel, gather
+from ._embed_cache import EmbeddingCache
 from ._types import Answer, AnswerSentence, Archive, ContextSentence, Hit, Query, Source
 
 if TYPE_CHECKING:
@@ -244,39 +243,9 @@ def _matrices(index: Archive, encoder: Encoder, ids: Sequence[int],
     return parts
 
 
-class _SentenceCache:
-    """Sentence vectors of recently shown passages: popular passages come back
-    for many questions (50 chats asking about the same event)."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def embed(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
-        key = encoder.fingerprint
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if (key, t) not in self._data]
-        fresh = dict(zip(missing, encoder.embed_passages(missing), strict=True)) \
-            if missing else {}
-        with self._lock:
-            self._data.update({(key, t): v for t, v in fresh.items()})
-            out = []
-            for t in texts:
-                v = fresh.get(t)
-                if v is None:
-                    v = self._data.get((key, t))
-                if v is None:  # evicted by another thread meanwhile
-                    v = encoder.embed_passages([t])[0]
-                self._data[(key, t)] = v
-                self._data.move_to_end((key, t))
-                out.append(v)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return np.stack(out)
-
-
-_SENTENCES = _SentenceCache()
+# Sentence vectors of recently shown passages: popular passages come back for many
+# questions (50 chats asking about the same event).
+_SENTENCES = EmbeddingCache(20_000)
 
 
 def check_citations(answer: Answer) -> None:

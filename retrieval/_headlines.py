@@ -11,12 +11,11 @@ each headline once.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
 
+from ._embed_cache import EmbeddingCache
 from ._summary_data import Doc
 from ._types import Archive
 
@@ -24,30 +23,7 @@ _MIN_CHARS = 12  # shorter "headlines" ("News", "Update 3") name no event
 _CACHE_SIZE = 20_000  # headline vectors kept per process (~1 KB each as float16)
 
 
-class _Cache:
-    """(space, headline) -> float16 vector, least recently used dropped first."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> np.ndarray | None:
-        with self._lock:
-            vec = self._items.get(key)
-            if vec is not None:
-                self._items.move_to_end(key)
-            return vec
-
-    def put(self, key: tuple[str, str], vec: np.ndarray) -> None:
-        with self._lock:
-            self._items[key] = vec.astype(np.float16)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
-_CACHE = _Cache(_CACHE_SIZE)
+_CACHE = EmbeddingCache(_CACHE_SIZE, np.float16)
 
 
 def usable_headline(title: str) -> str | None:
@@ -76,22 +52,8 @@ def headline_vectors(index: Archive, docs: Sequence[Doc], spaces: Sequence[str]
         enc = index.encoder(space)
         if enc is None:
             continue
-        vecs: dict[int, np.ndarray] = {}
-        todo: list[int] = []
-        for i in keep:
-            cached = _CACHE.get((space, heads[i] or ""))
-            if cached is None:
-                todo.append(i)
-            else:
-                vecs[i] = cached.astype(np.float32)
-        unique = list(dict.fromkeys(heads[i] or "" for i in todo))
-        if unique:
-            embedded = dict(zip(unique, enc.embed_passages(unique), strict=True))
-            for text, vec in embedded.items():
-                _CACHE.put((space, text), vec)
-            for i in todo:
-                vecs[i] = embedded[heads[i] or ""].astype(np.float32)
-        out[space] = vecs
+        out[space] = (dict(zip(keep, _CACHE.embed(enc, [heads[i] or "" for i in keep]),
+                               strict=True)) if keep else {})
     return out
 
 
