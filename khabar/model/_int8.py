@@ -1,38 +1,41 @@
-"""e5 quantised to int8, for a store's sentence vectors only (``sentence_method="int8"``).
+"""e5 quantised to int8, for a store's sentence vectors (``sentence_method="int8"``,
+the default).
 
-A passage's sentences were embedded again on their own at fp32: 40 % of ingest's CPU
-(docs/benchmarks.md, "Ingest rate"). Stored sentence vectors only rescore the
-sentences of passages already retrieved (the best sentence beside the whole), so
-they can take small moves that passage and question vectors could not: this graph
-is the exported one with its weight matrix products quantised dynamically
-(onnxruntime's ``quantize_dynamic``: int8 weights per output channel, uint8
-activations per run; VNNI where the CPU has it), about half the CPU a sentence.
+A passage's sentences are embedded again on their own: at fp32 that was 40 % of
+ingest's CPU (docs/benchmarks.md, "Ingest rate"). Stored sentence vectors only
+rescore the sentences of passages already retrieved (the best sentence beside the
+whole), so they can take small moves that passage and question vectors could not.
 Passage and question vectors stay fp32, and a passage of one sentence keeps its
-passage vector as its sentence's, as before.
+passage vector as its sentence's.
 
-The vectors differ from fp32 ones (cosine ~0.997), so a store records the way
-(:data:`INT8`, ``+int8-sentences`` in the space's fingerprint) and never mixes them.
-The activations' scale is one per batch tensor, so a sentence's vector also moves a
-little with the sentences batched beside it (cosine ≥ 0.995): one reason this is not
-the default (docs/benchmarks.md, "int8 sentence vectors").
-The graph is derived in memory from the export on first use (~1–2 s of CPU, once per
-ingesting process); the quantiser is deterministic, so a process makes the same
-graph as the last one with the same onnxruntime (``khabar check`` re-embeds a
-sample of sentences and would report a drift).
+The int8 graph is the exported one with each weight matrix product replaced by an
+integer one: weights int8 per output channel, and each *token's* activations int8
+with a scale of their own (symmetric, computed in the graph as the run goes). So a
+sentence's vector depends on the sentence alone, not on the sentences batched beside
+it (onnxruntime's ``quantize_dynamic`` takes one scale for the whole batch tensor:
+its vectors moved with their batch-mates, cosine ≥ 0.995, and were further from
+fp32: 0.9966 against 0.9991 here; docs/benchmarks.md, "int8 sentence vectors, one
+scale a token"). About half the CPU of fp32 a sentence.
+
+The graph is written once into the export folder (:data:`GRAPH_INT8`, by ``khabar
+model build``, or by the first process that needs it when the folder predates it);
+deriving it is deterministic (numpy rounding), so every process runs the same graph.
+A store records the way (``+int8t-sentences`` in the space's fingerprint) and never
+mixes it with another.
 """
 
 from __future__ import annotations
 
-import logging
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
+import numpy as np
+
 INT8 = "int8"  # every sentence embedded on its own by the int8 graph (:func:`int8_graph`)
+GRAPH_INT8 = "model-int8.onnx"  # in the export folder, beside model.onnx
 
 # Weight matrix products left at fp32, by part of a layer (:func:`part`): none.
-# docs/benchmarks.md measures leaving the FFN down-projections ("down") at fp32:
-# their inputs, after GELU, have the outliers a per-run activation scale handles worst.
+# docs/benchmarks.md measures leaving the FFN down-projections ("down") at fp32.
 KEEP_FP32: frozenset[str] = frozenset()
 PARTS = ("query", "key", "value", "attention", "up", "down")
 
@@ -49,25 +52,85 @@ def part(name: str) -> str:
 
 def int8_graph(graph: Path, keep: Collection[str] | None = None) -> bytes:
     """The exported graph with its weight matrix products (those with a constant
-    operand) quantised to int8 per channel, but the parts in ``keep`` (:func:`part`;
-    default :data:`KEEP_FP32`, read at the call)."""
-    keep = KEEP_FP32 if keep is None else keep
+    operand) made integer products, one activation scale a token, but the parts in
+    ``keep`` (:func:`part`; default :data:`KEEP_FP32`, read at the call)."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnx import TensorProto, helper, numpy_helper
 
+    keep = KEEP_FP32 if keep is None else keep
     model = onnx.load(str(graph))
-    weights = {init.name for init in model.graph.initializer}
-    nodes = [n.name for n in model.graph.node if n.op_type == "MatMul"
-             and any(i in weights for i in n.input) and part(n.name) not in keep]
-    with tempfile.TemporaryDirectory(prefix="khabar-int8-") as tmp:
-        out = Path(tmp) / "int8.onnx"
-        quiet = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process: not needed
-        try:
-            quantize_dynamic(str(graph), str(out), op_types_to_quantize=["MatMul"],
-                             nodes_to_quantize=nodes, per_channel=True, reduce_range=False,
-                             weight_type=QuantType.QInt8,
-                             extra_options={"MatMulConstBOnly": True})
-        finally:
-            logging.getLogger().setLevel(quiet)
-        return out.read_bytes()
+    g = model.graph
+    weights = {init.name: init for init in g.initializer}
+    consts = [numpy_helper.from_array(np.array(v, dtype=t), name) for name, v, t in (
+        ("q8_tiny", 1e-12, np.float32), ("q8_127", 127.0, np.float32),
+        ("q8_128", 128.0, np.float32), ("q8_zero", 128, np.uint8))]
+    nodes = []
+    for node in g.node:
+        if node.op_type != "MatMul" or node.input[1] not in weights or part(node.name) in keep:
+            nodes.append(node)
+            continue
+        w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
+        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
+        w_int = np.clip(np.rint(w / w_scale), -127, 127).astype(np.int8)
+        p = node.name + "/q8_"
+        consts += [numpy_helper.from_array(w_int, p + "w"),
+                   numpy_helper.from_array(w_scale, p + "w_scale")]
+        x = node.input[0]
+
+        # Each token's scale: its largest |activation| / 127 (symmetric), so that
+        # token's codes do not depend on any other row of the batch. The weight's scale
+        # is applied before the token's: the other way round, onnxruntime's
+        # MatMulIntegerToFloat fusion takes the token scales for one a column and gives
+        # wrong vectors (measured: cosine 0.84 to fp32).
+        steps: list[tuple[str, list[str], str, dict[str, object]]] = [
+            ("Abs", [x], "abs", {}),
+            ("ReduceMax", [p + "abs"], "max", {"axes": [-1], "keepdims": 1}),
+            ("Max", [p + "max", "q8_tiny"], "max1", {}),
+            ("Div", [p + "max1", "q8_127"], "scale", {}),
+            ("Div", [x, p + "scale"], "scaled", {}),
+            ("Round", [p + "scaled"], "rounded", {}),
+            ("Add", [p + "rounded", "q8_128"], "shifted", {}),  # uint8 about 128: u8s8 kernels
+            ("Cast", [p + "shifted"], "codes", {"to": TensorProto.UINT8}),
+            ("MatMulInteger", [p + "codes", p + "w", "q8_zero"], "int", {}),
+            ("Cast", [p + "int"], "float", {"to": TensorProto.FLOAT}),
+            ("Mul", [p + "float", p + "w_scale"], "wscaled", {}),
+        ]
+        nodes += [helper.make_node(kind, inputs, [p + out], name=p + out, **attrs)
+                  for kind, inputs, out, attrs in steps]
+        nodes.append(helper.make_node("Mul", [p + "wscaled", p + "scale"], list(node.output),
+                                      name=p + "out"))
+    used = {i for n in nodes for i in n.input}
+    kept = [i for i in g.initializer if i.name in used]
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.initializer[:]
+    g.initializer.extend([*kept, *(c for c in consts if c.name in used)])
+    return model.SerializeToString()
+
+
+def int8_file(export: Path) -> Path | bytes:
+    """The int8 graph of the export folder ``export``: its file, written now if the
+    folder has none (atomically: a process that reads it meanwhile sees all or
+    nothing), or the graph itself where the folder cannot be written."""
+    path = Path(export) / GRAPH_INT8
+    if path.is_file():
+        return path
+    from ._onnx import GRAPH
+
+    data = int8_graph(Path(export) / GRAPH)
+    try:
+        write_int8(export, data)
+    except OSError:  # a read-only models folder: the graph lives in this process only
+        return data
+    return path
+
+
+def write_int8(export: Path, data: bytes | None = None) -> Path:
+    """Write the int8 graph into the export folder (what ``khabar model build`` does)."""
+    from khabar._files import write_atomic
+
+    from ._onnx import GRAPH
+
+    path = Path(export) / GRAPH_INT8
+    write_atomic(path, int8_graph(Path(export) / GRAPH) if data is None else data)
+    return path

@@ -8,7 +8,7 @@ The export (``_export``, made when the model is built) is a folder
     ``inputs_embeds`` (float32, batch x tokens x 384) and ``attention_mask`` (int64)
     in, ``sentence_embedding`` out. The 250k x 384 word-embedding table is not in
     the graph: the rows a text needs are read from the folder's ``model.safetensors``
-    (fp16, memory-mapped), so a process touches a few pages of it, not 190 MB.
+    (fp16), each once, when first needed (:class:`~._rows.FileRows`), not 190 MB.
 ``vocab.txt``, ``vocab_scores.npy``
     The tokenizer's pieces and scores, for :class:`PieceTokenizer`.
 ``export.json``
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from khabar._errors import ModelError
 
 from ._folder import EXPORT_DIR, folder_digest
 from ._late import POOLING, Pooling, pool
+from ._rows import FileRows
 
 EXPORT_META = "export.json"
 EXPORT_FORMAT = 1  # of export.json and the files beside it; bump when they change
@@ -211,24 +211,6 @@ def _find(words: list[str], want: list[str], start: int) -> int:
     return -1
 
 
-def _safetensors_array(path: Path, name: str) -> np.ndarray:
-    """One tensor of a .safetensors file, memory-mapped (read-only)."""
-    dtypes = {"F16": np.float16, "F32": np.float32}
-    try:
-        with path.open("rb") as f:
-            (size,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(size))
-        entry = header[name]
-        start, end = entry["data_offsets"]
-        dtype = np.dtype(dtypes[entry["dtype"]])
-        shape = tuple(entry["shape"])
-        if end - start != dtype.itemsize * int(np.prod(shape)):
-            raise ValueError(f"{name} has {end - start} bytes for shape {shape}")
-        return np.memmap(path, dtype=dtype, mode="r", offset=8 + size + start, shape=shape)
-    except (OSError, ValueError, KeyError, struct.error) as exc:
-        raise ModelError(f"cannot read {name} from {path}: {exc}") from exc
-
-
 def default_threads() -> int:
     """onnxruntime threads per run when not configured: every CPU this process may use."""
     try:
@@ -263,21 +245,21 @@ class OnnxEncoder:
         self._query_prompt = str(meta["prompts"]["query"])
         self._passage_prompt = str(meta["prompts"]["passage"])
         self.tokenizer = PieceTokenizer(self.export, meta)
-        self._embeddings = _safetensors_array(folder / "model.safetensors", WORD_EMBEDDINGS)
+        self._embeddings = FileRows.safetensors(folder / "model.safetensors", WORD_EMBEDDINGS)
         self.threads = threads or default_threads()
         self._session = self._new_session(self.threads)
-        self._serial: Any = None  # a one-thread session for batch work (run_ids)
         self._serial_lock = threading.Lock()
         self._states: tuple[Any, str] | None = None  # late chunking's session (run_late)
         self._tails: dict[int, tuple[Any, Any, str]] = {}  # Pooling.tail's sessions
-        self._int8: dict[int, Any] = {}  # threads -> a session of the int8 graph (_int8.py)
-        self._int8_bytes: bytes | None = None
+        self._int8: Any = None  # a one-thread session of the int8 graph (_int8.py)
         self._fingerprint = f"{self.name}:{self.dim}:{folder_digest(folder)}"
 
-    def _new_session(self, threads: int, graph: bytes | None = None) -> Any:
+    def _new_session(self, threads: int, graph: bytes | Path | None = None, *,
+                     arena: bool = True) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        options.enable_cpu_mem_arena = arena
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # Idle pool threads sleep instead of spinning between runs: on a busy machine
@@ -285,18 +267,11 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only
         try:
-            return ort.InferenceSession(graph if graph is not None else str(self.export / GRAPH),
+            source = str(graph) if isinstance(graph, Path) else graph
+            return ort.InferenceSession(source if source is not None else str(self.export / GRAPH),
                                         options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load the ONNX export {self.export / GRAPH}: {exc}") from exc
-
-    def _one_thread(self) -> Any:
-        """The session for batches run side by side (:func:`~._batch.embed_unique`):
-        one thread each, no waiting on one another; made on first use (~65 MB)."""
-        with self._serial_lock:
-            if self._serial is None:
-                self._serial = self._new_session(1)
-            return self._serial
 
     def _token_session(self) -> tuple[Any, str]:
         """A one-thread session of the graph that also gives the hidden states, and
@@ -313,21 +288,24 @@ class OnnxEncoder:
                 self._states = (self._new_session(1, graph), hidden)
             return self._states
 
-    def _int8_session(self, threads: int) -> Any:
-        """A session of the int8 graph (:func:`~._int8.int8_graph`) with ``threads``
-        threads; the graph is derived on first use (~1–2 s of CPU)."""
+    def _int8_session(self) -> Any:
+        """The one session of the int8 graph (:mod:`._int8`): one thread, as sentence
+        batches run side by side at ingest (and a post's few sentences need no more);
+        one session, not one per thread count, as each holds the graph (~45 MB)."""
         with self._serial_lock:
-            if threads not in self._int8:
-                if self._int8_bytes is None:
-                    from ._int8 import int8_graph
+            if self._int8 is None:
+                from . import _int8
 
-                    try:
-                        self._int8_bytes = int8_graph(self.export / GRAPH)
-                    except Exception as exc:  # onnx raises its own types on a bad file
-                        raise ModelError(f"cannot quantise the ONNX export "
-                                         f"{self.export / GRAPH}: {exc}") from exc
-                self._int8[threads] = self._new_session(threads, self._int8_bytes)
-            return self._int8[threads]
+                try:
+                    graph = (_int8.int8_graph(self.export / GRAPH) if _int8.KEEP_FP32
+                             else _int8.int8_file(self.export))
+                except Exception as exc:  # onnx raises its own types on a bad file
+                    raise ModelError(f"cannot quantise the ONNX export "
+                                     f"{self.export / GRAPH}: {exc}") from exc
+                # No memory arena: sentence batches come in every shape, and the arena
+                # kept the largest's buffers (+25 MB in the bot; ~1 % more CPU).
+                self._int8 = self._new_session(1, graph, arena=False)
+            return self._int8
 
     @property
     def fingerprint(self) -> str:
@@ -343,17 +321,15 @@ class OnnxEncoder:
     def token_ids(self, texts: Sequence[str], prompt: str = "") -> list[list[int]]:
         return [self.tokenizer.encode(prompt + t) for t in texts]
 
-    def run_ids(self, rows: list[list[int]], *, one_thread: bool = False,
-                int8: bool = False) -> np.ndarray:
-        """The vectors of one batch of token id rows (:meth:`batches`), on one thread
-        when ``one_thread`` (for batches run side by side), by the int8 graph when
-        ``int8`` (sentence vectors, :mod:`._int8`). Thread-safe: onnxruntime runs calls
-        from several threads at once, each releasing the GIL."""
+    def run_ids(self, rows: list[list[int]], *, int8: bool = False) -> np.ndarray:
+        """The vectors of one batch of token id rows (:meth:`batches`), by the int8
+        graph when ``int8`` (sentence vectors, :mod:`._int8`). Thread-safe: onnxruntime
+        runs calls from several threads at once, each releasing the GIL; batches run
+        side by side share the one fp32 session (a second one, of one thread, was ~5 %
+        less CPU but held another copy of the weights: +170 MB in the bot as its first
+        post of several batches came; docs/benchmarks.md)."""
         embeds, mask = self._inputs(rows)
-        if int8:
-            session = self._int8_session(1 if one_thread else self.threads)
-        else:
-            session = self._one_thread() if one_thread else self._session
+        session = self._int8_session() if int8 else self._session
         out = session.run(["sentence_embedding"],
                           {"inputs_embeds": embeds, "attention_mask": mask})[0]
         return np.asarray(out, dtype=np.float32)

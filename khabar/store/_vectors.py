@@ -74,9 +74,12 @@ LATE_SENTENCES = "+late-sentences"
 """Ends a space's fingerprint when its sentence vectors are pooled from the passage's
 run (khabar/model/_late.py), which gives other vectors than embedding each sentence:
 a store never mixes the two, and a khabar from before knows it is not its own."""
-INT8_SENTENCES = "+int8-sentences"
+INT8_SENTENCES = "+int8t-sentences"
 """Ends a space's fingerprint when its sentence vectors are embedded by the model
-quantised to int8 (khabar/model/_int8.py): other vectors again, kept apart the same way."""
+quantised to int8, one activation scale a token (khabar/model/_int8.py): other vectors
+again, kept apart the same way. (``+int8-sentences``, one scale a batch, was an opt-in
+way before: such a store is another model's to this khabar, and ``khabar reindex``
+makes its vectors anew.)"""
 SENTENCE_SUFFIXES = {"late": LATE_SENTENCES, "int8": INT8_SENTENCES}
 
 

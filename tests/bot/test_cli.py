@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from khabar.bot.cli import EXIT_FAULT, EXIT_OK, EXIT_USAGE, benchmarks, build_parser
 
+from khabar.store import INT8_SENTENCES
+
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ["ask", "repl", "ingest", "forget", "reindex", "migrate", "stats", "check",
                "summary", "timeline", "serve", "model", "bench", "config", "completion"]
@@ -288,7 +290,11 @@ def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
     ix = Index.open(Settings(home=khabar_home, sentence_method="each"), encoders=encoders)
     ix.add_path(REPO / "seeds")
     ix.close()
-    assert khabar("check", home=khabar_home).stdout.strip() == "ok"
+    as_each = {"KHABAR_SENTENCE_METHOD": "each"}
+    assert khabar("check", home=khabar_home, env=as_each).stdout.strip() == "ok"
+    # Configured int8: the store stays as it is, and a note says how to move.
+    r = khabar("check", home=khabar_home, env={"KHABAR_SENTENCE_METHOD": "int8"})
+    assert r.returncode == EXIT_OK and "at int8" in r.stdout and "reindex" in r.stdout, r.stdout
     late = {"KHABAR_SENTENCE_METHOD": "late"}
     r = khabar("check", home=khabar_home, env=late)  # works on; a note says how to move
     assert r.returncode == EXIT_OK, r.stdout + r.stderr
@@ -298,7 +304,7 @@ def test_check_and_reindex_on_both_ways_of_making_sentence_vectors(
     assert spaces["e5"]["fingerprint"].endswith("+late-sentences")
     assert not spaces["use"]["fingerprint"].endswith("+late-sentences")
     # Configured "each" again: the late store stays late, and says so.
-    r = khabar("check", home=khabar_home)
+    r = khabar("check", home=khabar_home, env=as_each)
     assert r.returncode == EXIT_OK and "pooled from each passage's run" in r.stdout, r.stdout
     assert khabar("check", home=khabar_home, env=late).stdout.strip() == "ok"
     # Sentence vectors of the other kind slipped in (a store written by hand): a fault.
@@ -328,11 +334,12 @@ def test_check_and_reindex_with_int8_sentence_vectors(khabar_home: Path, encoder
     assert r.returncode == EXIT_OK and "khabar reindex" in r.stdout, r.stdout + r.stderr
     assert khabar("reindex", home=khabar_home, env=int8).returncode == EXIT_OK
     spaces = json.loads(khabar("stats", "--json", home=khabar_home).stdout)["spaces"]
-    assert spaces["e5"]["fingerprint"].endswith("+int8-sentences")
-    assert not spaces["use"]["fingerprint"].endswith("+int8-sentences")
+    assert spaces["e5"]["fingerprint"].endswith(INT8_SENTENCES)
+    assert not spaces["use"]["fingerprint"].endswith(INT8_SENTENCES)
     # Its sampled sentence vectors, embedded again at int8, are the store's own.
     assert khabar("check", home=khabar_home, env=int8).stdout.strip() == "ok"
-    r = khabar("check", home=khabar_home)  # configured "each": the store stays int8
+    # Configured "each": the store stays int8.
+    r = khabar("check", home=khabar_home, env={"KHABAR_SENTENCE_METHOD": "each"})
     assert r.returncode == EXIT_OK and "at int8" in r.stdout, r.stdout
     # Late-chunked vectors slipped in (a store written by hand): a fault.
     from khabar.model import embed_for_store

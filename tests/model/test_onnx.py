@@ -244,3 +244,29 @@ def test_one_question_does_not_import_torch(khabar_home: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     assert "HEAVY []" in out.stdout, out.stdout[-2000:]
     assert "حلب" in out.stdout or "Aleppo" in out.stdout
+
+
+@pytest.mark.model
+def test_word_embedding_rows_are_read_once_and_not_mapped(onnx_encoder: OnnxEncoder) -> None:
+    from khabar.model._onnx import WORD_EMBEDDINGS
+    from khabar.model._rows import FileRows
+
+    path = Path(onnx_encoder.path) / "model.safetensors"
+    rows = FileRows.safetensors(path, WORD_EMBEDDINGS)
+    whole = np.memmap(path, dtype=rows.dtype, mode="r", offset=rows._start, shape=rows.shape)
+    rng = np.random.default_rng(1)
+    for shape in [(3, 7), (1, 1), (40,), (2, 0)]:  # new rows, rows met before, empty
+        ids = rng.integers(0, 5000, shape)
+        assert np.array_equal(rows[ids], whole[ids]) and rows[ids].shape == (*shape, 384)
+    last = np.array([[0, rows.shape[0] - 1]])
+    assert np.array_equal(rows[last], whole[last])
+    ids = rng.integers(0, 5000, (8, 8))
+    rows[ids]
+    kept = rows._n
+    assert np.array_equal(rows[ids], whole[ids]) and rows._n == kept  # read once, kept
+    with pytest.raises(IndexError):
+        rows[np.array([rows.shape[0]])]
+    del whole
+    # The table is read, not mapped: its pages never count in the process's memory.
+    onnx_encoder.embed_queries(["who struck Aleppo?"])
+    assert str(path) not in Path("/proc/self/maps").read_text()

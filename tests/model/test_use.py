@@ -57,6 +57,12 @@ def test_vectors_equal_usem3s_and_the_copy_is_made_once(tmp_path: Path) -> None:
     again = USEEncoder(cache_dir=tmp_path).embed_queries(TEXTS[:3])
     np.testing.assert_allclose(again, got[:3], atol=1e-6)  # other micro-batches: rounding
     assert copy.stat().st_mtime_ns == mtime
+    # The embedding table is read from its own file as rows are met, not held whole.
+    table = copy.parent / "table.u8"
+    from khabar.model._rows import FileRows
+
+    assert table.is_file() and isinstance(enc._backend.table, FileRows)
+    assert enc._backend.table._n < len(enc._backend.table) // 100
 
 
 def test_a_damaged_copy_falls_back_to_the_shipped_weights(tmp_path: Path) -> None:
