@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import PurePath
+from typing import Any
 
 from khabar.index import ITEM_STATUSES, IngestReport
 from telegram import InlineKeyboardButton, Message, MessageOriginChannel, Update
@@ -23,6 +25,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
+from khabar._memory import release_free_memory
 from khabar._redact import redact
 
 from ._access import may_write, view_of, write_origin
@@ -86,6 +89,17 @@ def _log_report(what: str, report: IngestReport, chat_id: int) -> None:
                     "replaced": report.count("replaced"), "errors": len(report.errors)})
 
 
+async def ingesting(add: Callable[..., IngestReport], *args: Any, **kwargs: Any
+                    ) -> IngestReport:
+    """``add(*args, **kwargs)`` (an Index method) on a worker thread, then the heap's
+    freed pages back to the system: an ingest's transient buffers otherwise stayed
+    with the bot, ~10 MB a post (khabar/_memory.py)."""
+    try:
+        return await asyncio.to_thread(add, *args, **kwargs)
+    finally:
+        release_free_memory()
+
+
 # -- channel posts ---------------------------------------------------------------------------
 async def on_channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     post = update.channel_post or update.edited_channel_post
@@ -111,7 +125,7 @@ async def on_channel_post(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def _ingest_post(svc: Services, post: Message, text: str, origin: str) -> IngestReport:
     chat = post.chat
-    return await asyncio.to_thread(
+    return await ingesting(
         svc.index.add_telegram_post, text, channel_title=chat.title or chat.username or "",
         username=chat.username, message_id=post.message_id, date=post.date,
         chat_id=chat.id, origin=origin)
@@ -137,7 +151,7 @@ async def on_forward(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     channel = fwd.chat
     origin = write_origin(message.chat, user)
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
-        report = await asyncio.to_thread(
+        report = await ingesting(
             svc.index.add_telegram_post, text, channel_title=channel.title or channel.username
             or "", username=channel.username, message_id=fwd.message_id, date=fwd.date,
             chat_id=channel.id, origin=origin)
@@ -194,7 +208,7 @@ async def on_index(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await query.answer()
     await _drop_button(query)
     post = kept.payload
-    report = await asyncio.to_thread(
+    report = await ingesting(
         svc.index.add_telegram_post, str(post["text"]), channel_title=str(post["title"]),
         username=str(post["username"]) if post["username"] else None,
         message_id=int(str(post["message_id"])), date=datetime.fromisoformat(str(post["date"])),
@@ -252,7 +266,7 @@ async def _ingest_document(context: ContextTypes.DEFAULT_TYPE, svc: Services, me
             await tell(t(lang, "doc_download_failed", name=esc(name),
                          reason=esc(download_reason(exc))))
             return
-        report = await asyncio.to_thread(svc.index.add_bytes, data, name, doc.mime_type,
+        report = await ingesting(svc.index.add_bytes, data, name, doc.mime_type,
                                          origin=write_origin(message.chat, message.from_user))
     _log_report(f"document {name}", report, message.chat_id)
     await tell(report_html(report, name, lang))
@@ -284,7 +298,7 @@ async def cmd_add(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply_html(context.bot, svc, message, t(lang, "add_usage"))
         return
     async with typing(context.bot, message.chat_id, thread=topic_of(message)):
-        report = await asyncio.to_thread(svc.index.add_url, url,
+        report = await ingesting(svc.index.add_url, url,
                                          origin=write_origin(message.chat, message.from_user))
     _log_report("url", report, message.chat_id)
     await reply_html(context.bot, svc, message, report_html(report, url, lang))

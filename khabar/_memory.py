@@ -25,3 +25,21 @@ def limit_malloc_arenas(n: int = 2) -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, n))
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``).
+
+    An article's ingest allocates and frees tens of MB (token batches, activations,
+    sentence matrices) between the long-lived arrays: glibc keeps what is freed in
+    the middle of a heap, so ``khabar serve`` grew ~10 MB a post and held it
+    (docs/benchmarks.md, "The bot's memory with posts"). Called after each ingest in
+    the bot; a few ms. Returns whether memory was released."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return bool(trim(0))
