@@ -77,7 +77,7 @@ class CachedEncoder:
 
     def _embed_int8(self, texts: Sequence[str]) -> np.ndarray:
         """Sentences embedded by the int8 graph, cached under its kept parts."""
-        kind = f"int8t:{','.join(sorted(_int8.KEEP_FP32))}"
+        kind = f"{_int8.GRAPH_INT8}:{','.join(sorted(_int8.KEEP_FP32))}"
         return self._get(texts, kind, self.inner.embed_int8)
 
     def _embed_late(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:

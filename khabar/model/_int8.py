@@ -32,7 +32,10 @@ from pathlib import Path
 import numpy as np
 
 INT8 = "int8"  # every sentence embedded on its own by the int8 graph (:func:`int8_graph`)
-GRAPH_INT8 = "model-int8.onnx"  # in the export folder, beside model.onnx
+# In the export folder, beside model.onnx. Named by the way it is derived: a change to
+# int8_graph gives other vectors, so it takes a new name here (no stale file is read)
+# and a new INT8_SENTENCES suffix in khabar.store (no store mixes the two).
+GRAPH_INT8 = "model-int8-tokens-1.onnx"
 
 # Weight matrix products left at fp32, by part of a layer (:func:`part`): none.
 # docs/benchmarks.md measures leaving the FFN down-projections ("down") at fp32.
@@ -63,8 +66,9 @@ def int8_graph(graph: Path, keep: Collection[str] | None = None) -> bytes:
     weights = {init.name: init for init in g.initializer}
     consts = [numpy_helper.from_array(np.array(v, dtype=t), name) for name, v, t in (
         ("q8_tiny", 1e-12, np.float32), ("q8_127", 127.0, np.float32),
-        ("q8_128", 128.0, np.float32), ("q8_zero", 128, np.uint8))]
+        ("q8_128", 128.5, np.float32), ("q8_zero", 128, np.uint8))]
     nodes = []
+    codes: dict[str, tuple[str, str]] = {}  # activations -> (their scales, their codes)
     for node in g.node:
         if node.op_type != "MatMul" or node.input[1] not in weights or part(node.name) in keep:
             nodes.append(node)
@@ -76,29 +80,37 @@ def int8_graph(graph: Path, keep: Collection[str] | None = None) -> bytes:
         consts += [numpy_helper.from_array(w_int, p + "w"),
                    numpy_helper.from_array(w_scale, p + "w_scale")]
         x = node.input[0]
-
-        # Each token's scale: its largest |activation| / 127 (symmetric), so that
-        # token's codes do not depend on any other row of the batch. The weight's scale
-        # is applied before the token's: the other way round, onnxruntime's
-        # MatMulIntegerToFloat fusion takes the token scales for one a column and gives
-        # wrong vectors (measured: cosine 0.84 to fp32).
-        steps: list[tuple[str, list[str], str, dict[str, object]]] = [
-            ("Abs", [x], "abs", {}),
-            ("ReduceMax", [p + "abs"], "max", {"axes": [-1], "keepdims": 1}),
-            ("Max", [p + "max", "q8_tiny"], "max1", {}),
-            ("Div", [p + "max1", "q8_127"], "scale", {}),
-            ("Div", [x, p + "scale"], "scaled", {}),
-            ("Round", [p + "scaled"], "rounded", {}),
-            ("Add", [p + "rounded", "q8_128"], "shifted", {}),  # uint8 about 128: u8s8 kernels
-            ("Cast", [p + "shifted"], "codes", {"to": TensorProto.UINT8}),
-            ("MatMulInteger", [p + "codes", p + "w", "q8_zero"], "int", {}),
-            ("Cast", [p + "int"], "float", {"to": TensorProto.FLOAT}),
-            ("Mul", [p + "float", p + "w_scale"], "wscaled", {}),
-        ]
-        nodes += [helper.make_node(kind, inputs, [p + out], name=p + out, **attrs)
-                  for kind, inputs, out, attrs in steps]
-        nodes.append(helper.make_node("Mul", [p + "wscaled", p + "scale"], list(node.output),
-                                      name=p + "out"))
+        if x not in codes:
+            # Each token's scale: its largest |activation| / 127 (symmetric), so that
+            # token's codes do not depend on any other row of the batch. Made once for
+            # the products that share their input (query, key and value).
+            steps: list[tuple[str, list[str], str, dict[str, object]]] = [
+                ("Abs", [x], "abs", {}),
+                ("ReduceMax", [p + "abs"], "max", {"axes": [-1], "keepdims": 1}),
+                ("Max", [p + "max", "q8_tiny"], "max1", {}),
+                ("Div", [p + "max1", "q8_127"], "scale", {}),
+                ("Div", ["q8_127", p + "max1"], "inverse", {}),
+                ("Mul", [x, p + "inverse"], "scaled", {}),
+                # uint8 about 128 (onnxruntime's u8s8 kernels); + 0.5 as Cast truncates,
+                # and every value is positive here: rounded to the nearest.
+                ("Add", [p + "scaled", "q8_128"], "shifted", {}),
+                ("Cast", [p + "shifted"], "codes", {"to": TensorProto.UINT8}),
+            ]
+            nodes += [helper.make_node(kind, inputs, [p + out], name=p + out, **attrs)
+                      for kind, inputs, out, attrs in steps]
+            codes[x] = (p + "scale", p + "codes")
+        scale, x_int = codes[x]
+        # The weight's scale is applied before the token's: the other way round,
+        # onnxruntime's MatMulIntegerToFloat fusion takes the token scales for one a
+        # column and gives wrong vectors (measured: cosine 0.84 to fp32).
+        nodes += [helper.make_node("MatMulInteger", [x_int, p + "w", "q8_zero"], [p + "int"],
+                                   name=p + "int"),
+                  helper.make_node("Cast", [p + "int"], [p + "float"], name=p + "float",
+                                   to=TensorProto.FLOAT),
+                  helper.make_node("Mul", [p + "float", p + "w_scale"], [p + "wscaled"],
+                                   name=p + "wscaled"),
+                  helper.make_node("Mul", [p + "wscaled", scale], list(node.output),
+                                   name=p + "out")]
     used = {i for n in nodes for i in n.input}
     kept = [i for i in g.initializer if i.name in used]
     del g.node[:]
