@@ -23,7 +23,7 @@ from khabar.store import Allowed, allowed_among
 
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
-from ._lexical import LexicalIndex
+from ._lexical_store import lexical_index
 from ._types import Archive, Filters, Hit, Query, Relaxed
 
 
@@ -45,6 +45,9 @@ class SearchConfig:
     # Other-language passages close to the question's-language top hit (the same
     # story told in the other language) get this z-avg weight; 0 turns it off.
     feedback_weight: float = 1.0
+    # BM25 answered by the store where it can (Milvus's own over the stored tokens),
+    # else kept in this process; False: in this process always (benchmarks' A/B).
+    store_lexical: bool = True
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Searcher:
         self.index = index
         self.store = index.store
         self.config = config or SearchConfig()
-        self.lexical = LexicalIndex(self.store)
+        self.lexical = lexical_index(self.store, own=self.config.store_lexical)
         use = index.encoder("use")
         self.bridge = (LexicalBridge(self.store, use, index.settings.home / "cache")
                        if use is not None and self.config.bridge else None)
@@ -98,7 +101,7 @@ class Searcher:
             f = replace(f, since=None, until=None)
             allowed = self._allowed(f)
             relaxed.append("time")
-        counts = self.lexical.counts()  # kept by the change log, not counted again
+        counts = self.lexical.counts()  # kept, not counted again: see its docstring
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
         langs.sort(key=lambda lg: lg != query.lang)  # its top hit guides the others
         t["filter"] = time.perf_counter() - t0

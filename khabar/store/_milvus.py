@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_reindex
+from . import _milvus_lexical, _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -1225,24 +1225,28 @@ class MilvusStore:
         return self._search_many(space, lang, np.asarray(query).reshape(1, -1), k,
                                  allowed)[0]
 
+    def has_lexical_search(self) -> bool:
+        """Whether Milvus's BM25 can rank this store's passages (a 2.3 or 2.4 server
+        cannot: khabar's own BM25 serves retrieval there)."""
+        return _milvus_lexical.available(self)
+
     def lexical_search(self, lang: str, tokens: Sequence[str], k: int,
                        allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Milvus's own BM25 over khabar's stored tokens (the same analysis as the
         in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
-        if not self._has_passages() or not tokens:
+        return self.lexical_search_groups(lang, [(1.0, [t]) for t in tokens], k, allowed)
+
+    def lexical_search_groups(self, lang: str, groups: Sequence[tuple[float, Sequence[str]]],
+                              k: int, allowed: Allowed | None = None
+                              ) -> list[tuple[int, float]]:
+        """BM25 where each group of alternative tokens counts once, by its best
+        (:mod:`._milvus_lexical`)."""
+        if not self._has_passages() or not any(toks for _, toks in groups):
             return []
-        if not self._bm25():
+        if not self.has_lexical_search():
             raise StoreError(f"the Milvus at {self.uri} has no BM25 function (Milvus 2.5 "
                              "on has it); khabar's own lexical search serves instead")
-        st = self._state(fresh=False)
-        expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
-        with self._lock:
-            found = self._client.search(
-                self._name("passages"), data=[" ".join(tokens)], anns_field="sparse",
-                limit=max(1, min(k, 16_384)), filter=expr, output_fields=["id"],
-                search_params={"metric_type": "BM25"})
-        # Milvus Lite reports BM25 negated (a distance): higher is better either way.
-        return [(int(h["id"]), abs(float(h["distance"]))) for h in found[0]]
+        return _milvus_lexical.search_groups(self, lang, groups, k, allowed)
 
     def refresh(self, *, force_rebuild: bool = False) -> None:
         """Nothing to bring up to date: Milvus is the index (every read sees the

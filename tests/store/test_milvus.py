@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from khabar import Settings, StoreError
+from khabar.retrieval._lexical import LexicalIndex
 from khabar.store import MilvusStore
 from khabar.store import open_store as open_archive
 from khabar.text import lexical_tokens
@@ -99,6 +100,41 @@ def test_milvus_bm25_reads_khabar_s_own_tokens(milvus: MilvusStore) -> None:
     assert milvus.lexical_search("en", lexical_tokens("league transfer"), 5)[0][0] == fid
     assert milvus.lexical_search("ar", lexical_tokens("إطلاق النار"), 5)[0][0] == aid
     assert milvus.lexical_search("en", lexical_tokens("league"), 5, allowed={1}) == []
+
+
+NEWS = ["The army struck targets near the northern city on Wednesday, officials said.",
+        "Officials said the strikes hit the city and its airport; the army denied it.",
+        "Residents of the northern city fled the fighting, the mayor said on Thursday.",
+        "The league tables after the weekend's football games and the transfers.",
+        "Fighting near the airport stopped on Friday, the army and the officials said.",
+        "The mayor of the city said the airport would reopen after the strikes."]
+
+
+def test_milvus_bm25_ranks_groups_as_retrieval_s_own(milvus: MilvusStore) -> None:
+    """The store's BM25 (retrieval's lexical search on Milvus) against retrieval's
+    in-process BM25 over the same passages: the same ranking and scores (to a factor), for a
+    question's words and for the lexical bridge's groups (alternatives counted once by
+    the best, weighted), one language, one segment (the same IDF on both)."""
+    for i, text in enumerate(NEWS):
+        milvus.put(new_article(f"News {i}", [text], url=f"https://a.test/{i}"))
+    assert milvus.has_lexical_search()
+    own = LexicalIndex(milvus)
+    words = lexical_tokens("strikes near the airport city officials")
+    groups = [(1.0, lexical_tokens("airport city")), (2.0, lexical_tokens("mayor")),
+              (0.7, lexical_tokens("army fighting strikes"))]
+    for got, want in ((milvus.lexical_search("en", words, 4),
+                       own.search("en", "strikes near the airport city officials", 4)),
+                      (milvus.lexical_search_groups("en", groups, 5),
+                       own.search_groups("en", groups, 5))):
+        assert [p for p, _ in got] == [p for p, _ in want] and len(got) >= 4
+        # Milvus scales BM25 by (k1 + 1), bm25s does not: the same up to one factor.
+        ratio = got[0][1] / want[0][1]
+        assert [s for _, s in got] == pytest.approx([ratio * s for _, s in want], rel=1e-4)
+    ranked = [p for p, _ in milvus.lexical_search_groups("en", groups, 5)]
+    # Filtered (Milvus Lite takes IDF over the passages the filter lets through).
+    assert [p for p, _ in milvus.lexical_search_groups(
+        "en", groups, 5, allowed=set(ranked[1:3]))] == ranked[1:3]
+    assert milvus.lexical_search_groups("en", groups, 5, allowed=set()) == []
 
 
 def test_khabar_store_opens_milvus_lite(tmp_path: Path) -> None:
