@@ -68,6 +68,7 @@ from ._milvus_filter import (
     passage_test,
     scope_expr,
 )
+from ._milvus_ts import last_write, read_at
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
@@ -378,13 +379,29 @@ class MilvusStore:
         return copy.deepcopy(state)
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        """The commit point: one row, written whole."""
+        """The commit point: one row, written whole, with the timestamp readers read
+        the rows it commits at (:mod:`._milvus_ts`)."""
+        if not self._lite:
+            state["ts"] = max(int(state.get("ts", 0)), last_write(self._client, PREFIX))
         self._set_meta("state", json.dumps(state, sort_keys=True))
         self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
         self._turn_state = self._lease.held
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
+
+    read_at_commit = True
+    """Reads (but the state's) at the last commit's timestamp rather than Strong
+    (:mod:`._milvus_ts`); False: Strong everywhere (the benchmarks' A/B)."""
+
+    def _at(self) -> dict[str, Any]:
+        """A read's consistency: at the timestamp of the state this process read last;
+        Strong for the lease's holder (its own rows above the commit), an old state
+        without one, or Milvus Lite (no time ticks)."""
+        st = self._state_cache
+        if self._lite or not self.read_at_commit or st is None or self._lease.held_here:
+            return {}
+        return read_at(st.get("ts"))
 
     def generation(self) -> int:
         return int(self._state()["generation"])
@@ -411,11 +428,12 @@ class MilvusStore:
         with self._lock:
             if self._lite:  # all rows at once (and Lite has no iterator timestamps)
                 return list(self._client.query(self._name(what), filter=expr,
-                                               output_fields=list(fields)))
+                                               output_fields=list(fields), **self._at()))
             # One query first: most reads are a few rows, and an iterator costs a
             # server several round trips (a timestamp, then batches until empty).
             first = self._client.query(self._name(what), filter=expr,
-                                       output_fields=list(fields), limit=ITER_BATCH)
+                                       output_fields=list(fields), limit=ITER_BATCH,
+                                       **self._at())
             if len(first) < ITER_BATCH:
                 return list(first)
             it = self._client.query_iterator(self._name(what), filter=expr,
@@ -433,7 +451,7 @@ class MilvusStore:
             return 0
         with self._lock:
             rows = self._client.query(self._name(what), filter=expr,
-                                      output_fields=["count(*)"])
+                                      output_fields=["count(*)"], **self._at())
         return int(rows[0]["count(*)"]) if rows else 0
 
     @staticmethod
@@ -1010,7 +1028,7 @@ class MilvusStore:
             rows = self._client.query(
                 self._name("articles"), filter=f'origin like "{PRIVATE}%" and origin != '
                 f"{lit(scope)} and {self._live(st, 'article')}", output_fields=["id"],
-                limit=1)
+                limit=1, **self._at())
         return bool(rows)
 
     @staticmethod
@@ -1064,7 +1082,7 @@ class MilvusStore:
             return set()
         with self._lock:
             rows = self._client.query(self._name("passages"), filter=expr,
-                                      output_fields=["id"], limit=limit)
+                                      output_fields=["id"], limit=limit, **self._at())
         return {int(r["id"]) for r in rows}
 
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
@@ -1214,7 +1232,7 @@ class MilvusStore:
             found = self._client.search(
                 self._name("passages"), data=np.asarray(queries, dtype=np.float32).tolist(),
                 anns_field=f"v_{space}", limit=max(1, min(k, 16_384)), filter=expr,
-                output_fields=["id"], search_params={"metric_type": "IP"})
+                output_fields=["id"], search_params={"metric_type": "IP"}, **self._at())
         pending = self._pending_removed(st)
         return [[(int(h["id"]), float(h["distance"])) for h in hits
                  if int(h["id"]) not in pending] for hits in found]

@@ -68,7 +68,7 @@ def search(store: MilvusStore, lang: str, texts: Sequence[str], limit: int,
         found = store._client.search(
             store._name("passages"), data=list(texts), anns_field="sparse",
             limit=max(1, min(limit + len(pending), LIMIT)), filter=expr,
-            output_fields=["id"], search_params={"metric_type": "BM25"})
+            output_fields=["id"], search_params={"metric_type": "BM25"}, **store._at())
     out = []
     for hits in found:
         # Milvus Lite reports BM25 negated (a distance): higher is better either way.

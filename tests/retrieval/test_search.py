@@ -145,3 +145,24 @@ def test_filters_as_ids_or_as_an_expression_find_the_same(
         assert [(h.passage.id, round(h.score, 5), [c.id for c in h.copies])
                 for h in as_expr] == [(h.passage.id, round(h.score, 5),
                                        [c.id for c in h.copies]) for h in as_ids]
+
+
+@pytest.mark.model
+def test_bm25_is_the_store_s_own_where_it_offers_one(mixed: Khabar, archive_backend: str
+                                                    ) -> None:
+    """On Milvus retrieval asks the store's BM25 (nothing per passage in this process,
+    no files beside the store); on SQLite it keeps its own. Both rank a question's
+    words the same way as the in-process BM25 over the same passages."""
+    from khabar.retrieval._lexical import LexicalIndex
+    from khabar.retrieval._lexical_store import StoreLexical
+
+    lexical = mixed.searcher.lexical
+    assert isinstance(lexical, StoreLexical) == (archive_backend == "milvus-lite")
+    own = LexicalIndex(mixed.index.store)
+    assert lexical.counts() == own.counts()
+    question = "What did the officials say about the port?"
+    for lang in lexical.counts():
+        assert [p for p, _ in lexical.search(lang, question, 5)] == \
+            [p for p, _ in own.search(lang, question, 5)]
+    if archive_backend == "milvus-lite":
+        assert not (mixed.index.store.path / "lexical" / "bm25.json").exists()

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from khabar.retrieval._lexical import LexicalIndex
 
 from khabar import Settings, StoreError
-from khabar.retrieval._lexical import LexicalIndex
 from khabar.store import MilvusStore
 from khabar.store import open_store as open_archive
 from khabar.text import lexical_tokens
