@@ -68,6 +68,7 @@ from ._milvus_filter import (
     passage_test,
     scope_expr,
 )
+from ._milvus_rows import VectorRows
 from ._milvus_ts import last_write, read_at
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
@@ -158,6 +159,7 @@ class MilvusStore:
         self._sealed_upto = 0  # the last passage id sealed into a segment (Lite)
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
+        self._vector_rows = VectorRows()  # a question's candidates' vectors, read once
         try:
             if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -1141,27 +1143,55 @@ class MilvusStore:
         info = self.spaces().get(space)
         if info is None:
             return {}
-        return self.search_sentence_vectors([space], ids)[space]
+        fields = ["id", f"v_{space}", f"s_{space}"]
+        out = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
+                mat = self._sentence_matrix(r, space, info.dim)
+                if mat is not None:
+                    out[int(r["id"])] = mat
+        return out
+
+    row_cache = True
+    """A question's candidates' vectors read once, every space's (:mod:`._milvus_rows`);
+    False: each call reads its own (the benchmarks' A/B)."""
+
+    def _rows_of(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Every space's passage and sentence vector fields of these passages: kept
+        ones, the rest in one query per batch (kept while the committed state holds;
+        never under the writer lease)."""
+        fields = ["id", *(f"{k}_{s}" for s in sorted(self.spaces()) for k in ("v", "s"))]
+
+        def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+            return [r for chunk in _chunks(missing)
+                    for r in self._query("passages", f"id in {_ids(chunk)}", fields)]
+
+        st = self._state(fresh=False)
+        keep = self.row_cache and not self._lease.held_here
+        key = (st["epoch"], st["generation"], self._passages_name, tuple(fields))
+        return self._vector_rows.get(ids, key, int(st["passage"]) if keep else -1, fields,
+                                     read)
 
     def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """:meth:`vectors`: Milvus keeps no copy in this process to read them from."""
-        return self.vectors(space, ids)
+        """:meth:`vectors` as a question reads them: with every space's vectors of the
+        same passages, kept for its next reads (:meth:`_rows_of`)."""
+        if space not in self.spaces() or not ids:
+            return {}
+        return {pid: r[f"v_{space}"] for pid, r in self._rows_of(ids).items()}
 
     def search_sentence_vectors(self, spaces: Sequence[str], ids: Sequence[int]
                                 ) -> dict[str, dict[int, np.ndarray]]:
-        """:meth:`sentence_vectors` of several spaces in one query per batch of ids."""
+        """:meth:`sentence_vectors` of several spaces, read as :meth:`search_vectors`."""
         infos = self.spaces()
         known = [s for s in spaces if s in infos]
         out: dict[str, dict[int, np.ndarray]] = {s: {} for s in spaces}
-        if not known:
+        if not known or not ids:
             return out
-        fields = ["id", *(f"{k}_{s}" for s in known for k in ("v", "s"))]
-        for chunk in _chunks(sorted(set(ids))):
-            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
-                for space in known:
-                    mat = self._sentence_matrix(r, space, infos[space].dim)
-                    if mat is not None:
-                        out[space][int(r["id"])] = mat
+        for pid, r in self._rows_of(ids).items():
+            for space in known:
+                mat = self._sentence_matrix(r, space, infos[space].dim)
+                if mat is not None:
+                    out[space][pid] = mat
         return out
 
     @staticmethod
