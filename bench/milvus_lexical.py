@@ -80,13 +80,15 @@ def probe(args: argparse.Namespace) -> None:
     from khabar.retrieval import Khabar, SearchConfig
 
     from khabar.model import load_encoders
+    from khabar.store import MilvusStore
 
+    MilvusStore.row_cache = not args.mode.endswith("-norows")
     settings = _settings(args.home)
     encoders = load_encoders(settings)
     t_load = time.perf_counter() - t0
     t0, c0 = time.perf_counter(), time.process_time()
     index = Index.open(settings, encoders=encoders)
-    khabar = Khabar(index, search=SearchConfig(store_lexical=args.mode == "store"))
+    khabar = Khabar(index, search=SearchConfig(store_lexical=args.mode.startswith("store")))
     first = khabar.ask(C.questions()[0][1])
     out: dict[str, Any] = {
         "mode": args.mode, "cold": args.cold, "load_s": t_load,
@@ -94,12 +96,14 @@ def probe(args: argparse.Namespace) -> None:
         "open_to_first_answer_cpu_s": time.process_time() - c0,
         "first_sources": len(first.sources),
         "lexical": type(khabar.searcher.lexical).__name__, "after_first": C.memory_mb()}
+    calls = _count_calls(index.store)
     walls, cpus = [], []
     for _lang, q in C.questions()[:args.questions]:
         t0, c0 = time.perf_counter(), time.process_time()
         khabar.ask(q)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
+    out.update({f"{k}_per_question": v / max(len(walls), 1) for k, v in calls.items()})
     out.update(questions=len(walls), p50_ms=1000 * C.percentile(walls, 50),
                p95_ms=1000 * C.percentile(walls, 95), cpu_p50_ms=1000 * C.percentile(cpus, 50),
                load=os.getloadavg(), **C.memory_mb())
@@ -107,11 +111,30 @@ def probe(args: argparse.Namespace) -> None:
     print(json.dumps(out), flush=True)
 
 
+def _count_calls(store: Any) -> dict[str, int]:
+    """Count the store client's queries and searches from now on."""
+    calls = {"query": 0, "search": 0}
+    bare = store._client._bare
+    for name in calls:
+        real = getattr(bare, name)
+
+        def counted(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            calls[_name] += 1
+            return _real(*a, **kw)
+
+        setattr(bare, name, counted)
+    return calls
+
+
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
     cache = args.home / "milvus-cache"
     rows = []
+    if args.warmup:  # the USE word cache filled, the files written: not counted
+        subprocess.run([sys.executable, __file__, "--home", str(args.home), "--role", "probe",
+                        "--mode", "process", "--questions", "1"], check=True,
+                       stdout=subprocess.DEVNULL, cwd=REPO)
     for _ in range(args.rounds):
-        for mode in ("store", "process"):
+        for mode in args.modes:
             for cold in (True, False):
                 if cold:
                     for lexical in cache.glob("*/lexical"):
@@ -139,7 +162,13 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     p.add_argument("--role", choices=("run", "probe", "build"), default="run",
                    help=argparse.SUPPRESS)
-    p.add_argument("--mode", choices=("store", "process"), help=argparse.SUPPRESS)
+    p.add_argument("--modes", nargs="+", default=["store", "process"],
+                   choices=("store", "process", "store-norows", "process-norows"),
+                   help="BM25 asked of the store or kept in process; -norows: every read "
+                   "of vectors its own query (no VectorRows)")
+    p.add_argument("--warmup", action="store_true",
+                   help="one reader first, not counted (the bridge's word cache)")
+    p.add_argument("--mode", help=argparse.SUPPRESS)
     p.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.role == "probe":

@@ -69,7 +69,7 @@ from ._milvus_filter import (
     scope_expr,
 )
 from ._milvus_rows import VectorRows
-from ._milvus_ts import last_write, read_at
+from ._milvus_ts import last_write, newest, read_at
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
@@ -347,10 +347,21 @@ class MilvusStore:
 
     # -- meta and state ------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
+        rows = self._meta_rows(key)
+        return rows[0] if rows else None
+
+    def _meta_rows(self, key: str) -> list[str]:
+        """The values of the meta row ``key``: one, or several versions of it just
+        after an upsert (:func:`._milvus_ts.newest`)."""
         with self._lock:
             rows = self._client.query(self._name("meta"), filter=f"key == {lit(key)}",
                                       output_fields=["value"])
-        return str(rows[0]["value"]) if rows else None
+        if len(rows) > 1:
+            self.versions_read += 1
+        return [str(r["value"]) for r in rows]
+
+    versions_read = 0
+    """Reads of a meta row that returned several versions of it (for the benchmarks)."""
 
     def _set_meta(self, key: str, value: str) -> None:
         with self._lock:
@@ -368,10 +379,10 @@ class MilvusStore:
             # Under the lease only this client commits: its last read or write of the
             # state is the state (a copy: a put edits what it gets before committing).
             return copy.deepcopy(self._state_cache)
-        raw = self._meta("state")
-        if raw is None:
+        found = newest(self._meta_rows("state"), self._state_cache)
+        if found is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
-        state: dict[str, Any] = json.loads(raw)
+        state: dict[str, Any] = found
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
@@ -385,6 +396,7 @@ class MilvusStore:
         the rows it commits at (:mod:`._milvus_ts`)."""
         if not self._lite:
             state["ts"] = max(int(state.get("ts", 0)), last_write(self._client, PREFIX))
+        state["seq"] = int(state.get("seq", 0)) + 1  # which version is newest
         self._set_meta("state", json.dumps(state, sort_keys=True))
         self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
         self._turn_state = self._lease.held

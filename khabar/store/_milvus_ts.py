@@ -23,6 +23,8 @@ Milvus Lite has no time ticks (every read sees every write), so nothing changes 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -47,3 +49,30 @@ def read_at(ts: int | None) -> dict[str, Any]:
     if not ts:
         return {}
     return {"consistency_level": "Customized", "guarantee_timestamp": int(ts)}
+
+
+def order(state: Mapping[str, Any]) -> tuple[int, ...]:
+    """Which of two versions of the ``state`` row is newer: each commit raises ``seq``
+    (states from before it have 0: then the generation, ids and removals decide)."""
+    return (int(state.get("epoch", 0)), int(state.get("seq", 0)),
+            int(state.get("generation", 0)), int(state.get("passage", 0)),
+            int(state.get("removed", 0)), int(state.get("removed_done", 0)))
+
+
+def newest(values: Sequence[str], held: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The state to go by, from the ``state`` row(s) a query returned: the newest of
+    them, and never older than ``held`` (this process's last, of the same store).
+
+    Milvus 2.3 can return more than one version of an upserted row (an upsert is a
+    delete and an insert; the delete not yet applied to the old row), and in no set
+    order: taking the first one read the archive's very first state now and then (no
+    passages, generation 0: measured, docs/benchmarks.md), so a reader that had seen
+    the archive found it empty, threw its BM25 index away and answered nothing. The
+    newest of what came back is the commit; the one this process saw last is a floor
+    (reads never go back in time within a process)."""
+    states = [json.loads(v) for v in values]
+    best = max(states, key=order, default=None)
+    if held is not None and (best is None or (held.get("store") == best.get("store")
+                                              and order(held) > order(best))):
+        return dict(held)
+    return best

@@ -250,3 +250,23 @@ def test_what_a_milvus_server_can_do_by_its_version() -> None:
     assert not has_bm25("v2.3.5-lite") and not has_bm25("v2.4.9") and has_bm25("v2.5.4")
     assert has_bm25("milvus_lite-3.2.2") and vector_fields("milvus_lite-3.2.2") is None
     assert vector_fields("v2.3.5-lite") == 1 and vector_fields("v2.4.0") is None
+
+
+def test_the_newest_version_of_the_state_row_is_the_state() -> None:
+    """Milvus 2.3 can return several versions of the upserted ``state`` row, in no set
+    order (seen on the server: the first one read was the archive's very first state,
+    and a reader answered nothing): the newest counts, and a process never goes back
+    to an older state than it saw."""
+    import json
+
+    from khabar.store._milvus_ts import newest
+
+    first = {"store": "s", "epoch": 1, "seq": 1, "generation": 0, "passage": 0}
+    later = {"store": "s", "epoch": 1, "seq": 7, "generation": 5, "passage": 12}
+    reindexed = {"store": "s", "epoch": 2, "seq": 8, "generation": 6, "passage": 12}
+    rows = [json.dumps(s) for s in (first, later)]
+    assert newest(rows, None) == later and newest(rows[::-1], None) == later
+    assert newest([json.dumps(first)], later) == later  # an old version alone
+    assert newest([json.dumps(reindexed)], later) == reindexed
+    assert newest([json.dumps(first)], {**later, "store": "other"}) == first
+    assert newest([], None) is None
