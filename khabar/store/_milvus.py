@@ -1181,8 +1181,9 @@ class MilvusStore:
         st = self._state(fresh=False)
         keep = self.row_cache and not self._lease.held_here
         key = (st["epoch"], st["generation"], self._passages_name, tuple(fields))
-        return self._vector_rows.get(ids, key, int(st["passage"]) if keep else -1, fields,
-                                     read)
+        with self._lock:  # one client, and the rows kept: one thread at a time
+            return self._vector_rows.get(ids, key, int(st["passage"]) if keep else -1,
+                                         fields, read)
 
     def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """:meth:`vectors` as a question reads them: with every space's vectors of the
