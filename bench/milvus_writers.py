@@ -296,7 +296,8 @@ def reader(work: Path, uri: str, name: str, real: bool) -> None:
             time.sleep(0.05)
     (work / f"result-{name}.json").write_text(json.dumps({
         "questions": len(asked), "asked": asked, "wall_s": walls, "cpu_s": cpus,
-        "versions_read": getattr(index.store, "versions_read", 0)}))
+        "versions_read": getattr(index.store, "versions_read", 0),
+        "older_states_read": getattr(index.store, "older_states_read", 0)}))
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -411,7 +412,8 @@ def count(uri: str, work: Path, n: int, roles: dict[str, list[tuple[int, str]]],
             "p95_ms": 1000 * sorted(walls)[int(0.95 * (len(walls) - 1))] if walls else None,
             "cpu_ms_per_question": 1000 * sum(r["cpu_s"]) / max(1, len(walls)),
             "missed": [q for q in r["asked"] if not q["seen"]][:5],
-            "state_versions_read": r.get("versions_read", 0)}
+            "state_versions_read": r.get("versions_read", 0),
+            "older_states_read": r.get("older_states_read", 0)}
     out["uncommitted_citations"] = uncommitted
     out["missed_new_articles"] = missed
     out["empty_answers"] = empty

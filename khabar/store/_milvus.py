@@ -362,6 +362,8 @@ class MilvusStore:
 
     versions_read = 0
     """Reads of a meta row that returned several versions of it (for the benchmarks)."""
+    older_states_read = 0
+    """Reads of the state that came back older than one this process had seen."""
 
     def _set_meta(self, key: str, value: str) -> None:
         with self._lock:
@@ -379,7 +381,10 @@ class MilvusStore:
             # Under the lease only this client commits: its last read or write of the
             # state is the state (a copy: a put edits what it gets before committing).
             return copy.deepcopy(self._state_cache)
-        found = newest(self._meta_rows("state"), self._state_cache)
+        rows = self._meta_rows("state")
+        found = newest(rows, self._state_cache)
+        if found is not None and found != newest(rows, None):
+            self.older_states_read += 1
         if found is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
         state: dict[str, Any] = found
