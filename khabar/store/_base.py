@@ -133,6 +133,11 @@ class ArchiveStore(Protocol):
     def language_counts(self) -> dict[str, int]: ...
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
                allowed: Allowed | None = None) -> list[tuple[int, float]]: ...
+    def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
+                    allowed: Allowed | None = None) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries`` (same space, language and
+        filter), in one call to the backend."""
+        ...
 
 
 @runtime_checkable

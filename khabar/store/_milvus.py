@@ -1285,6 +1285,11 @@ class MilvusStore:
         return [[(int(h["id"]), float(h["distance"])) for h in hits
                  if int(h["id"]) not in pending] for hits in found]
 
+    def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
+                    allowed: Allowed | None = None) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``: one search call (nq > 1)."""
+        return self._search_many(space, lang, np.atleast_2d(queries), k, allowed)
+
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
                allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Top ``k`` passages of one language by inner product in ``space``."""
