@@ -167,6 +167,38 @@ def _wait_for(path: Path, timeout: float = 600) -> None:
         time.sleep(0.01)
 
 
+def _consistency() -> None:
+    """``--strong`` (passed on in the environment): every read Strong, as before reads
+    at the last commit's timestamp (khabar/store/_milvus_ts.py)."""
+    if os.environ.get("KHABAR_BENCH_STRONG") == "1":
+        from khabar.store import MilvusStore
+
+        MilvusStore.read_at_commit = False
+
+
+def _why_empty(khabar: Any, question: str, answer: Any) -> dict[str, Any]:
+    """What a reader saw when an answer came back empty: the same question again at
+    once, read as configured and every read Strong."""
+    from khabar.store import MilvusStore
+
+    store = khabar.index.store
+    st = dict(store._state_cache or {})
+    out: dict[str, Any] = {"timings": answer.timings, "abstained": answer.abstained,
+                           "state": {k: st.get(k) for k in ("passage", "article", "ts",
+                                                            "generation")},
+                           "counts": khabar.searcher.lexical.counts()}
+    query = khabar.understand(question)
+    out["filters"] = str(query.filters)
+    out["again"] = len(khabar.search(query).hits)
+    before = MilvusStore.read_at_commit
+    MilvusStore.read_at_commit = False
+    try:
+        out["strong"] = len(khabar.search(query).hits)
+    finally:
+        MilvusStore.read_at_commit = before
+    return out
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -175,6 +207,7 @@ def _cpu() -> float:
 # -- the roles (each a process of its own) ----------------------------------------------
 def writer(work: Path, uri: str, name: str) -> None:
     """Put this writer's prepared articles, one line of progress per put."""
+    _consistency()
     from khabar.store import open_store
 
     prepared = pickle.loads((work / "prepared.pkl").read_bytes())
@@ -229,6 +262,8 @@ def reader(work: Path, uri: str, name: str, real: bool) -> None:
     from khabar.index import Index
     from khabar.retrieval import AnswerConfig, Khabar
 
+    _consistency()
+
     index = Index.open(_settings(work / f"home-{name}", uri), encoders=_encoders(real))
     # Never abstaining: every answer cites what it found (the hash encoder's scores
     # would abstain), so that every question checks its citations.
@@ -250,13 +285,19 @@ def reader(work: Path, uri: str, name: str, real: bool) -> None:
             cpus.append(_cpu() - c0)
             cited = sorted({(s.article_id, s.url or "") for s in answer.sources})
             asked.append({"target": target["id"], "i": target["i"], "cited": cited,
-                          "seen": target["id"] in {a for a, _ in cited}})
+                          "seen": target["id"] in {a for a, _ in cited},
+                          "empty": not answer.sources})
+            if not answer.sources:
+                asked[-1]["why"] = _why_empty(khabar, f"What was said about "
+                                              f"{word(target['i'])}?", answer)
         if finished:
             break
         if not done:
             time.sleep(0.05)
     (work / f"result-{name}.json").write_text(json.dumps({
-        "questions": len(asked), "asked": asked, "wall_s": walls, "cpu_s": cpus}))
+        "questions": len(asked), "asked": asked, "wall_s": walls, "cpu_s": cpus,
+        "versions_read": getattr(index.store, "versions_read", 0),
+        "older_states_read": getattr(index.store, "older_states_read", 0)}))
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -357,21 +398,25 @@ def count(uri: str, work: Path, n: int, roles: dict[str, list[tuple[int, str]]],
         r["passages_added"] = sum(p.get("passages", 0) for p in mine)
         r["puts_per_s"] = r["puts"] / r["wall_s"]
         out["writers"][name] = r
-    uncommitted, missed = 0, 0
+    uncommitted, missed, empty = 0, 0, 0
     for name in ("R1", "R2"):
         r = json.loads((work / f"result-{name}.json").read_text())
         for q in r["asked"]:
             uncommitted += sum(1 for a, url in q["cited"] if ids.get(a) != url)
             missed += 0 if q["seen"] else 1
+            empty += 1 if q.get("empty") else 0
         walls = r["wall_s"]
         out["readers"][name] = {
             "questions": r["questions"],
             "p50_ms": 1000 * statistics.median(walls) if walls else None,
             "p95_ms": 1000 * sorted(walls)[int(0.95 * (len(walls) - 1))] if walls else None,
             "cpu_ms_per_question": 1000 * sum(r["cpu_s"]) / max(1, len(walls)),
-            "missed": [q for q in r["asked"] if not q["seen"]][:5]}
+            "missed": [q for q in r["asked"] if not q["seen"]][:5],
+            "state_versions_read": r.get("versions_read", 0),
+            "older_states_read": r.get("older_states_read", 0)}
     out["uncommitted_citations"] = uncommitted
     out["missed_new_articles"] = missed
+    out["empty_answers"] = empty
     store.close()
     return out
 
@@ -385,11 +430,15 @@ def main() -> None:
                    help="1: one writer puts every article (what taking turns costs)")
     p.add_argument("--uri", help="a running Milvus (milvus://host:port), else one started")
     p.add_argument("--tick", type=int, default=20, help="the started server's time tick, ms")
+    p.add_argument("--strong", action="store_true",
+                   help="every read Strong (not at the last commit's timestamp)")
     p.add_argument("--json", type=Path)
     p.add_argument("--role", choices=("writer", "reader"), help=argparse.SUPPRESS)
     p.add_argument("--name", help=argparse.SUPPRESS)
     p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.strong:
+        os.environ["KHABAR_BENCH_STRONG"] = "1"  # the writers' and readers' processes
     if args.role == "writer":
         return writer(args.work, args.uri, args.name)
     if args.role == "reader":
@@ -400,7 +449,8 @@ def main() -> None:
         uri = args.uri or stack.enter_context(serve(Path(tmp) / "milvus", args.tick))
         out = run(uri, args.articles, real=not args.hash, crash=args.crash,
                   work=Path(tmp) / "work", writers=args.writers)
-    out.update(uri_given=bool(args.uri), tick_ms=None if args.uri else args.tick)
+    out.update(uri_given=bool(args.uri), tick_ms=None if args.uri else args.tick,
+               reads="strong" if args.strong else "at the last commit")
     text = json.dumps(out, indent=1, default=str)
     print(text)
     if args.json:

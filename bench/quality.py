@@ -210,6 +210,8 @@ def main() -> None:
                    help="weight of closeness to the question's-language top hit (0: off)")
     p.add_argument("--store", choices=["sqlite", "milvus-lite"], default="sqlite",
                    help="the archive's backend (milvus-lite: the milvus extra)")
+    p.add_argument("--process-bm25", action="store_true",
+                   help="BM25 kept in this process even where the store has its own")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
     p.add_argument("--candidates", type=int, default=SearchConfig.candidates,
                    help="candidates per signal and language")
@@ -259,7 +261,8 @@ def main() -> None:
                               sentence_weight=args.sentence_weight,
                               same_lang_fusion=args.same_fusion,
                               feedback_weight=args.feedback_weight,
-                              candidates=args.candidates)
+                              candidates=args.candidates,
+                              store_lexical=not args.process_bm25)
         r = run_set(d, encoders, args, config)
         results[d.name] = r
         print(f"{d.name:28} {r['ndcg']:8.3f} {r['mrr']:7.3f} {r['recall']:6.3f} "

@@ -23,7 +23,7 @@ from khabar.store import Allowed, allowed_among
 
 from ._bridge import LexicalBridge
 from ._fusion import interleave, rrf, zavg
-from ._lexical import LexicalIndex
+from ._lexical_store import lexical_index
 from ._types import Archive, Filters, Hit, Query, Relaxed
 
 
@@ -45,6 +45,9 @@ class SearchConfig:
     # Other-language passages close to the question's-language top hit (the same
     # story told in the other language) get this z-avg weight; 0 turns it off.
     feedback_weight: float = 1.0
+    # BM25 answered by the store where it can (Milvus's own over the stored tokens),
+    # else kept in this process; False: in this process always (benchmarks' A/B).
+    store_lexical: bool = True
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Searcher:
         self.index = index
         self.store = index.store
         self.config = config or SearchConfig()
-        self.lexical = LexicalIndex(self.store)
+        self.lexical = lexical_index(self.store, own=self.config.store_lexical)
         use = index.encoder("use")
         self.bridge = (LexicalBridge(self.store, use, index.settings.home / "cache")
                        if use is not None and self.config.bridge else None)
@@ -98,7 +101,7 @@ class Searcher:
             f = replace(f, since=None, until=None)
             allowed = self._allowed(f)
             relaxed.append("time")
-        counts = self.lexical.counts()  # kept by the change log, not counted again
+        counts = self.lexical.counts()  # kept, not counted again: see its docstring
         langs = [lg for lg in counts if not f.langs or lg in f.langs]
         langs.sort(key=lambda lg: lg != query.lang)  # its top hit guides the others
         t["filter"] = time.perf_counter() - t0
@@ -114,15 +117,16 @@ class Searcher:
         anchor: int | None = None
         t_dense = t_lex = t_fuse = 0.0
         for lang in langs:
+            same = lang == query.lang or query.lang == "other"
             t0 = time.perf_counter()
-            dense = {s: self.store.search(s, lang, v, n, allowed) for s, v in qvecs.items()}
+            anchor_vecs = None if same else self._anchor_vectors(anchor)
+            dense, feedback = self._dense(qvecs, lang, n, allowed, anchor_vecs)
             t_dense += time.perf_counter() - t0
             for space, ranked in dense.items():
                 for rank, (pid, score) in enumerate(ranked, 1):
                     sig = signals.setdefault(pid, {})
                     sig[space] = score
                     sig[space + "_rank"] = rank
-            same = lang == query.lang or query.lang == "other"
             if same:
                 t0 = time.perf_counter()
                 lexical = self.lexical.search(lang, query.search_text, n, allowed)
@@ -140,8 +144,7 @@ class Searcher:
                 bridged = self._bridge(query, lang, n, allowed, signals, groups)
                 t_lex += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                fused = self._cross(dense, qvecs, bridged, signals,
-                                    self._feedback(anchor, lang, allowed))
+                fused = self._cross(dense, qvecs, bridged, signals, feedback)
             t_fuse += time.perf_counter() - t0
             for pid, score in fused:
                 signals.setdefault(pid, {})["fused"] = score
@@ -183,18 +186,31 @@ class Searcher:
         largest = max(counts.values(), default=0)
         return lang != "other" and counts.get(lang, 0) >= min(50, 0.05 * largest)
 
-    def _feedback(self, anchor: int | None, lang: str, allowed: Allowed | None
-                  ) -> _Feedback | None:
-        """The anchor passage's vectors, and the ``lang`` passages nearest to it."""
+    def _anchor_vectors(self, anchor: int | None) -> dict[str, np.ndarray] | None:
+        """The anchor passage's vector per space (None: no feedback)."""
         if anchor is None or not self.config.feedback_weight:
             return None
         vecs = {e.space: v for e in self.index.encoders
                 if (v := self.store.search_vectors(e.space, [anchor]).get(anchor)) is not None}
-        if not vecs:
-            return None
-        near = [pid for space, v in vecs.items()
-                for pid, _ in self.store.search(space, lang, v, 10, allowed)]
-        return _Feedback(vecs, near)
+        return vecs or None
+
+    def _dense(self, qvecs: dict[str, np.ndarray], lang: str, n: int,
+               allowed: Allowed | None, anchor: dict[str, np.ndarray] | None
+               ) -> tuple[dict[str, list[tuple[int, float]]], _Feedback | None]:
+        """Each space's top ``n`` for the question in ``lang``; with the anchor's
+        vectors, its 10 nearest ``lang`` passages too (:class:`_Feedback`), asked in
+        the same search call as the question (same space, language and filter)."""
+        dense: dict[str, list[tuple[int, float]]] = {}
+        near: list[int] = []
+        for space, v in qvecs.items():
+            a = anchor.get(space) if anchor else None
+            if a is None:
+                dense[space] = self.store.search(space, lang, v, n, allowed)
+                continue
+            mine, theirs = self.store.search_many(space, lang, np.stack([v, a]), n, allowed)
+            dense[space] = mine
+            near += [pid for pid, _ in theirs[:10]]
+        return dense, (_Feedback(anchor, near) if anchor else None)
 
     def _bridge(self, query: Query, lang: str, n: int, allowed: Allowed | None,
                 signals: dict[int, dict[str, float]],

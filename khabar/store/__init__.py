@@ -7,7 +7,7 @@ FAISS indexes derived from it, its work split by operation over private modules
 :class:`MilvusStore` (``_milvus``: Milvus Lite or a server, the milvus extra).
 """
 
-from ._base import ArchiveStore, SavedIndex
+from ._base import ArchiveStore, LexicalSearch, SavedIndex, lexical_search_of
 from ._changes import ChangeMark, Changes
 from ._milvus import MilvusStore
 from ._open import open_store
@@ -38,6 +38,7 @@ __all__ = [
     "Excluding",
     "IndexType",
     "Kept",
+    "LexicalSearch",
     "Matching",
     "MilvusStore",
     "NewArticle",
@@ -50,5 +51,6 @@ __all__ = [
     "StoredPassage",
     "allowed_among",
     "content_hash",
+    "lexical_search_of",
     "open_store",
 ]

@@ -133,3 +133,40 @@ class ArchiveStore(Protocol):
     def language_counts(self) -> dict[str, int]: ...
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
                allowed: Allowed | None = None) -> list[tuple[int, float]]: ...
+    def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
+                    allowed: Allowed | None = None) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries`` (same space, language and
+        filter), in one call to the backend."""
+        ...
+
+
+@runtime_checkable
+class LexicalSearch(Protocol):
+    """A store that ranks passages by BM25 itself, over khabar's stored tokens (Milvus's
+    BM25 function): retrieval then asks it instead of keeping BM25 arrays of every
+    passage in each process. An optional capability, not part of :class:`ArchiveStore`
+    (SQLite + FAISS has none: retrieval's in-process BM25 serves it)."""
+
+    def has_lexical_search(self) -> bool:
+        """Whether this store can answer now (a Milvus 2.3 or 2.4 server cannot)."""
+        ...
+
+    def lexical_search(self, lang: str, tokens: Sequence[str], k: int,
+                       allowed: Allowed | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (passage id, BM25 score) of one language for these tokens
+        (analysed as the stored ones: :func:`khabar.text.lexical_tokens`)."""
+        ...
+
+    def lexical_search_groups(self, lang: str, groups: Sequence[tuple[float, Sequence[str]]],
+                              k: int, allowed: Allowed | None = None
+                              ) -> list[tuple[int, float]]:
+        """BM25 where each group of alternative tokens counts once: a passage scores
+        ``weight × max(score of the group's tokens)`` per group, summed."""
+        ...
+
+
+def lexical_search_of(store: ArchiveStore) -> LexicalSearch | None:
+    """The store's own lexical search, when it has one that can answer."""
+    if isinstance(store, LexicalSearch) and store.has_lexical_search():
+        return store
+    return None

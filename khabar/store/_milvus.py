@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_reindex
+from . import _milvus_lexical, _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -68,6 +68,8 @@ from ._milvus_filter import (
     passage_test,
     scope_expr,
 )
+from ._milvus_rows import VectorRows
+from ._milvus_ts import last_write, newest, read_at
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
@@ -157,6 +159,7 @@ class MilvusStore:
         self._sealed_upto = 0  # the last passage id sealed into a segment (Lite)
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
+        self._vector_rows = VectorRows()  # a question's candidates' vectors, read once
         try:
             if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -344,10 +347,23 @@ class MilvusStore:
 
     # -- meta and state ------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
+        rows = self._meta_rows(key)
+        return rows[0] if rows else None
+
+    def _meta_rows(self, key: str) -> list[str]:
+        """The values of the meta row ``key``: one, or several versions of it just
+        after an upsert (:func:`._milvus_ts.newest`)."""
         with self._lock:
             rows = self._client.query(self._name("meta"), filter=f"key == {lit(key)}",
                                       output_fields=["value"])
-        return str(rows[0]["value"]) if rows else None
+        if len(rows) > 1:
+            self.versions_read += 1
+        return [str(r["value"]) for r in rows]
+
+    versions_read = 0
+    """Reads of a meta row that returned several versions of it (for the benchmarks)."""
+    older_states_read = 0
+    """Reads of the state that came back older than one this process had seen."""
 
     def _set_meta(self, key: str, value: str) -> None:
         with self._lock:
@@ -365,10 +381,13 @@ class MilvusStore:
             # Under the lease only this client commits: its last read or write of the
             # state is the state (a copy: a put edits what it gets before committing).
             return copy.deepcopy(self._state_cache)
-        raw = self._meta("state")
-        if raw is None:
+        rows = self._meta_rows("state")
+        found = newest(rows, self._state_cache)
+        if found is not None and found != newest(rows, None):
+            self.older_states_read += 1
+        if found is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
-        state: dict[str, Any] = json.loads(raw)
+        state: dict[str, Any] = found
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
             self._spaces_epoch = state.get("epoch")
@@ -378,13 +397,30 @@ class MilvusStore:
         return copy.deepcopy(state)
 
     def _write_state(self, state: dict[str, Any]) -> None:
-        """The commit point: one row, written whole."""
+        """The commit point: one row, written whole, with the timestamp readers read
+        the rows it commits at (:mod:`._milvus_ts`)."""
+        if not self._lite:
+            state["ts"] = max(int(state.get("ts", 0)), last_write(self._client, PREFIX))
+        state["seq"] = int(state.get("seq", 0)) + 1  # which version is newest
         self._set_meta("state", json.dumps(state, sort_keys=True))
         self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
         self._turn_state = self._lease.held
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
+
+    read_at_commit = True
+    """Reads (but the state's) at the last commit's timestamp rather than Strong
+    (:mod:`._milvus_ts`); False: Strong everywhere (the benchmarks' A/B)."""
+
+    def _at(self) -> dict[str, Any]:
+        """A read's consistency: at the timestamp of the state this process read last;
+        Strong for the lease's holder (its own rows above the commit), an old state
+        without one, or Milvus Lite (no time ticks)."""
+        st = self._state_cache
+        if self._lite or not self.read_at_commit or st is None or self._lease.held_here:
+            return {}
+        return read_at(st.get("ts"))
 
     def generation(self) -> int:
         return int(self._state()["generation"])
@@ -411,11 +447,12 @@ class MilvusStore:
         with self._lock:
             if self._lite:  # all rows at once (and Lite has no iterator timestamps)
                 return list(self._client.query(self._name(what), filter=expr,
-                                               output_fields=list(fields)))
+                                               output_fields=list(fields), **self._at()))
             # One query first: most reads are a few rows, and an iterator costs a
             # server several round trips (a timestamp, then batches until empty).
             first = self._client.query(self._name(what), filter=expr,
-                                       output_fields=list(fields), limit=ITER_BATCH)
+                                       output_fields=list(fields), limit=ITER_BATCH,
+                                       **self._at())
             if len(first) < ITER_BATCH:
                 return list(first)
             it = self._client.query_iterator(self._name(what), filter=expr,
@@ -433,7 +470,7 @@ class MilvusStore:
             return 0
         with self._lock:
             rows = self._client.query(self._name(what), filter=expr,
-                                      output_fields=["count(*)"])
+                                      output_fields=["count(*)"], **self._at())
         return int(rows[0]["count(*)"]) if rows else 0
 
     @staticmethod
@@ -1010,7 +1047,7 @@ class MilvusStore:
             rows = self._client.query(
                 self._name("articles"), filter=f'origin like "{PRIVATE}%" and origin != '
                 f"{lit(scope)} and {self._live(st, 'article')}", output_fields=["id"],
-                limit=1)
+                limit=1, **self._at())
         return bool(rows)
 
     @staticmethod
@@ -1064,7 +1101,7 @@ class MilvusStore:
             return set()
         with self._lock:
             rows = self._client.query(self._name("passages"), filter=expr,
-                                      output_fields=["id"], limit=limit)
+                                      output_fields=["id"], limit=limit, **self._at())
         return {int(r["id"]) for r in rows}
 
     def articles_in(self, *, since: datetime | None = None, until: datetime | None = None,
@@ -1123,27 +1160,56 @@ class MilvusStore:
         info = self.spaces().get(space)
         if info is None:
             return {}
-        return self.search_sentence_vectors([space], ids)[space]
+        fields = ["id", f"v_{space}", f"s_{space}"]
+        out = {}
+        for chunk in _chunks(sorted(set(ids))):
+            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
+                mat = self._sentence_matrix(r, space, info.dim)
+                if mat is not None:
+                    out[int(r["id"])] = mat
+        return out
+
+    row_cache = True
+    """A question's candidates' vectors read once, every space's (:mod:`._milvus_rows`);
+    False: each call reads its own (the benchmarks' A/B)."""
+
+    def _rows_of(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Every space's passage and sentence vector fields of these passages: kept
+        ones, the rest in one query per batch (kept while the committed state holds;
+        never under the writer lease)."""
+        fields = ["id", *(f"{k}_{s}" for s in sorted(self.spaces()) for k in ("v", "s"))]
+
+        def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+            return [r for chunk in _chunks(missing)
+                    for r in self._query("passages", f"id in {_ids(chunk)}", fields)]
+
+        st = self._state(fresh=False)
+        keep = self.row_cache and not self._lease.held_here
+        key = (st["epoch"], st["generation"], self._passages_name, tuple(fields))
+        with self._lock:  # one client, and the rows kept: one thread at a time
+            return self._vector_rows.get(ids, key, int(st["passage"]) if keep else -1,
+                                         fields, read)
 
     def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        """:meth:`vectors`: Milvus keeps no copy in this process to read them from."""
-        return self.vectors(space, ids)
+        """:meth:`vectors` as a question reads them: with every space's vectors of the
+        same passages, kept for its next reads (:meth:`_rows_of`)."""
+        if space not in self.spaces() or not ids:
+            return {}
+        return {pid: r[f"v_{space}"] for pid, r in self._rows_of(ids).items()}
 
     def search_sentence_vectors(self, spaces: Sequence[str], ids: Sequence[int]
                                 ) -> dict[str, dict[int, np.ndarray]]:
-        """:meth:`sentence_vectors` of several spaces in one query per batch of ids."""
+        """:meth:`sentence_vectors` of several spaces, read as :meth:`search_vectors`."""
         infos = self.spaces()
         known = [s for s in spaces if s in infos]
         out: dict[str, dict[int, np.ndarray]] = {s: {} for s in spaces}
-        if not known:
+        if not known or not ids:
             return out
-        fields = ["id", *(f"{k}_{s}" for s in known for k in ("v", "s"))]
-        for chunk in _chunks(sorted(set(ids))):
-            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
-                for space in known:
-                    mat = self._sentence_matrix(r, space, infos[space].dim)
-                    if mat is not None:
-                        out[space][int(r["id"])] = mat
+        for pid, r in self._rows_of(ids).items():
+            for space in known:
+                mat = self._sentence_matrix(r, space, infos[space].dim)
+                if mat is not None:
+                    out[space][pid] = mat
         return out
 
     @staticmethod
@@ -1214,10 +1280,15 @@ class MilvusStore:
             found = self._client.search(
                 self._name("passages"), data=np.asarray(queries, dtype=np.float32).tolist(),
                 anns_field=f"v_{space}", limit=max(1, min(k, 16_384)), filter=expr,
-                output_fields=["id"], search_params={"metric_type": "IP"})
+                output_fields=["id"], search_params={"metric_type": "IP"}, **self._at())
         pending = self._pending_removed(st)
         return [[(int(h["id"]), float(h["distance"])) for h in hits
                  if int(h["id"]) not in pending] for hits in found]
+
+    def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
+                    allowed: Allowed | None = None) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``: one search call (nq > 1)."""
+        return self._search_many(space, lang, np.atleast_2d(queries), k, allowed)
 
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
                allowed: Allowed | None = None) -> list[tuple[int, float]]:
@@ -1225,24 +1296,28 @@ class MilvusStore:
         return self._search_many(space, lang, np.asarray(query).reshape(1, -1), k,
                                  allowed)[0]
 
+    def has_lexical_search(self) -> bool:
+        """Whether Milvus's BM25 can rank this store's passages (a 2.3 or 2.4 server
+        cannot: khabar's own BM25 serves retrieval there)."""
+        return _milvus_lexical.available(self)
+
     def lexical_search(self, lang: str, tokens: Sequence[str], k: int,
                        allowed: Allowed | None = None) -> list[tuple[int, float]]:
         """Milvus's own BM25 over khabar's stored tokens (the same analysis as the
         in-process BM25 of :mod:`khabar.retrieval`): top ``k`` of one language."""
-        if not self._has_passages() or not tokens:
+        return self.lexical_search_groups(lang, [(1.0, [t]) for t in tokens], k, allowed)
+
+    def lexical_search_groups(self, lang: str, groups: Sequence[tuple[float, Sequence[str]]],
+                              k: int, allowed: Allowed | None = None
+                              ) -> list[tuple[int, float]]:
+        """BM25 where each group of alternative tokens counts once, by its best
+        (:mod:`._milvus_lexical`)."""
+        if not self._has_passages() or not any(toks for _, toks in groups):
             return []
-        if not self._bm25():
+        if not self.has_lexical_search():
             raise StoreError(f"the Milvus at {self.uri} has no BM25 function (Milvus 2.5 "
                              "on has it); khabar's own lexical search serves instead")
-        st = self._state(fresh=False)
-        expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
-        with self._lock:
-            found = self._client.search(
-                self._name("passages"), data=[" ".join(tokens)], anns_field="sparse",
-                limit=max(1, min(k, 16_384)), filter=expr, output_fields=["id"],
-                search_params={"metric_type": "BM25"})
-        # Milvus Lite reports BM25 negated (a distance): higher is better either way.
-        return [(int(h["id"]), abs(float(h["distance"]))) for h in found[0]]
+        return _milvus_lexical.search_groups(self, lang, groups, k, allowed)
 
     def refresh(self, *, force_rebuild: bool = False) -> None:
         """Nothing to bring up to date: Milvus is the index (every read sees the

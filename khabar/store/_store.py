@@ -381,6 +381,13 @@ class Store:
         self.refresh()
         return self._faiss.search_many(space, lang, query, k, allowed, one_thread=True)[0]
 
+    def search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
+                    allowed: Allowed | None = None) -> list[list[tuple[int, float]]]:
+        """:meth:`search` for each row of ``queries``, in one FAISS call."""
+        self.refresh()
+        return self._faiss.search_many(space, lang, np.atleast_2d(queries), k, allowed,
+                                       one_thread=True)
+
     def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """:meth:`vectors` as a search sees them: from the FAISS indexes (brought up to
         the database first), which hold the same float16 vectors in memory; SQLite

@@ -145,3 +145,32 @@ def test_filters_as_ids_or_as_an_expression_find_the_same(
         assert [(h.passage.id, round(h.score, 5), [c.id for c in h.copies])
                 for h in as_expr] == [(h.passage.id, round(h.score, 5),
                                        [c.id for c in h.copies]) for h in as_ids]
+
+
+@pytest.mark.model
+def test_bm25_is_the_store_s_own_where_it_offers_one(mixed: Khabar, archive_backend: str
+                                                    ) -> None:
+    """On Milvus retrieval asks the store's BM25 (nothing per passage in this process,
+    no files beside the store); on SQLite it keeps its own. Both rank a question's
+    words the same way as the in-process BM25 over the same passages."""
+    from khabar.retrieval._lexical import LexicalIndex
+    from khabar.retrieval._lexical_store import StoreLexical
+
+    lexical = mixed.searcher.lexical
+    assert isinstance(lexical, StoreLexical) == (archive_backend == "milvus-lite")
+    if archive_backend == "milvus-lite":  # (before this test's own index saves one)
+        assert not (mixed.index.store.path / "lexical" / "bm25.json").exists()
+    own = LexicalIndex(mixed.index.store)
+    assert lexical.counts() == own.counts()
+    question = "What did the officials say about the port?"
+    for lang in lexical.counts():
+        got, want = lexical.search(lang, question, 5), own.search(lang, question, 8)
+        if not want:  # no word of the question in this language's passages
+            assert got == []
+            continue
+        # The same scores up to one factor (Milvus's (k1 + 1)), in float32: passages
+        # whose scores tie may come in another order.
+        ratio = got[0][1] / want[0][1]
+        assert [s for _, s in got] == pytest.approx(
+            [ratio * s for _, s in want[:len(got)]], rel=1e-4), (got, want)
+        assert {p for p, _ in got} <= {p for p, _ in want}, (got, want)

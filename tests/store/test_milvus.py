@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from khabar.retrieval._lexical import LexicalIndex
 
 from khabar import Settings, StoreError
 from khabar.store import MilvusStore
@@ -99,6 +100,41 @@ def test_milvus_bm25_reads_khabar_s_own_tokens(milvus: MilvusStore) -> None:
     assert milvus.lexical_search("en", lexical_tokens("league transfer"), 5)[0][0] == fid
     assert milvus.lexical_search("ar", lexical_tokens("إطلاق النار"), 5)[0][0] == aid
     assert milvus.lexical_search("en", lexical_tokens("league"), 5, allowed={1}) == []
+
+
+NEWS = ["The army struck targets near the northern city on Wednesday, officials said.",
+        "Officials said the strikes hit the city and its airport; the army denied it.",
+        "Residents of the northern city fled the fighting, the mayor said on Thursday.",
+        "The league tables after the weekend's football games and the transfers.",
+        "Fighting near the airport stopped on Friday, the army and the officials said.",
+        "The mayor of the city said the airport would reopen after the strikes."]
+
+
+def test_milvus_bm25_ranks_groups_as_retrieval_s_own(milvus: MilvusStore) -> None:
+    """The store's BM25 (retrieval's lexical search on Milvus) against retrieval's
+    in-process BM25 over the same passages: the same ranking and scores (to a factor), for a
+    question's words and for the lexical bridge's groups (alternatives counted once by
+    the best, weighted), one language, one segment (the same IDF on both)."""
+    for i, text in enumerate(NEWS):
+        milvus.put(new_article(f"News {i}", [text], url=f"https://a.test/{i}"))
+    assert milvus.has_lexical_search()
+    own = LexicalIndex(milvus)
+    words = lexical_tokens("strikes near the airport city officials")
+    groups = [(1.0, lexical_tokens("airport city")), (2.0, lexical_tokens("mayor")),
+              (0.7, lexical_tokens("army fighting strikes"))]
+    for got, want in ((milvus.lexical_search("en", words, 4),
+                       own.search("en", "strikes near the airport city officials", 4)),
+                      (milvus.lexical_search_groups("en", groups, 5),
+                       own.search_groups("en", groups, 5))):
+        assert [p for p, _ in got] == [p for p, _ in want] and len(got) >= 4
+        # Milvus scales BM25 by (k1 + 1), bm25s does not: the same up to one factor.
+        ratio = got[0][1] / want[0][1]
+        assert [s for _, s in got] == pytest.approx([ratio * s for _, s in want], rel=1e-4)
+    ranked = [p for p, _ in milvus.lexical_search_groups("en", groups, 5)]
+    # Filtered (Milvus Lite takes IDF over the passages the filter lets through).
+    assert [p for p, _ in milvus.lexical_search_groups(
+        "en", groups, 5, allowed=set(ranked[1:3]))] == ranked[1:3]
+    assert milvus.lexical_search_groups("en", groups, 5, allowed=set()) == []
 
 
 def test_khabar_store_opens_milvus_lite(tmp_path: Path) -> None:
@@ -214,3 +250,23 @@ def test_what_a_milvus_server_can_do_by_its_version() -> None:
     assert not has_bm25("v2.3.5-lite") and not has_bm25("v2.4.9") and has_bm25("v2.5.4")
     assert has_bm25("milvus_lite-3.2.2") and vector_fields("milvus_lite-3.2.2") is None
     assert vector_fields("v2.3.5-lite") == 1 and vector_fields("v2.4.0") is None
+
+
+def test_the_newest_version_of_the_state_row_is_the_state() -> None:
+    """Milvus 2.3 can return several versions of the upserted ``state`` row, in no set
+    order (seen on the server: the first one read was the archive's very first state,
+    and a reader answered nothing): the newest counts, and a process never goes back
+    to an older state than it saw."""
+    import json
+
+    from khabar.store._milvus_ts import newest
+
+    first = {"store": "s", "epoch": 1, "seq": 1, "generation": 0, "passage": 0}
+    later = {"store": "s", "epoch": 1, "seq": 7, "generation": 5, "passage": 12}
+    reindexed = {"store": "s", "epoch": 2, "seq": 8, "generation": 6, "passage": 12}
+    rows = [json.dumps(s) for s in (first, later)]
+    assert newest(rows, None) == later and newest(rows[::-1], None) == later
+    assert newest([json.dumps(first)], later) == later  # an old version alone
+    assert newest([json.dumps(reindexed)], later) == reindexed
+    assert newest([json.dumps(first)], {**later, "store": "other"}) == first
+    assert newest([], None) is None
