@@ -63,6 +63,16 @@ AGREE = ["agree", "agree_cross"]
 BZ = ["e5_bz", "use_bz", "e5_sent_bz", "use_sent_bz", "e5_bz_cross", "use_bz_cross",
       "e5_sent_bz_cross", "use_sent_bz_cross"]
 BZ_WIN = ["e5_win_bz", "use_win_bz", "e5_win_bz_cross", "use_win_bz_cross"]
+# The question's particulars in the evidence (``_abstain.cue_features``, ``_cues``).
+def cross(names: list[str]) -> list[str]:
+    return [x for n in names for x in (n, n + "_cross")]
+
+
+CUE_WIN = cross(["coverage_win"])
+CUE_TYPE = cross(["type_ok", "type_miss"])
+CUE_NUM = cross(["num_found", "num_miss"])
+CUE_NAMES = ["names_found_cross", "names_miss_cross"]
+CUES = CUE_WIN + CUE_TYPE + CUE_NUM + CUE_NAMES
 # Shipped: features that do not move with the archive's size. The fused z-score (and
 # raw BM25) score well here, but a z-score over the candidates grows with their number:
 # over the one-article seed, "who struck Aleppo?" fell to 0.18 (docs/benchmarks.md).
@@ -88,6 +98,11 @@ IDEAS = {
     "background z + coverage + length only": BZ + BZ_WIN + ["cross", "coverage",
                                                            "coverage_cross", "short",
                                                            "short_cross"],
+    "shipped + words near the best sentence": SHIPPED + CUE_WIN,
+    "shipped + answer type": SHIPPED + CUE_TYPE,
+    "shipped + numbers": SHIPPED + CUE_NUM,
+    "shipped + names across scripts": SHIPPED + CUE_NAMES,
+    "shipped + every cue": SHIPPED + CUES,
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
 TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from khabar.text import lexical_tokens
+from khabar.text import lexical_tokens, passage_sentences
 
+from . import _cues as cues
 from ._types import Archive, Hit, Query
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class PassageEvidence:
     signals: dict[str, float]  # the search's, per encoder, whole and best sentence, fused
     tokens: frozenset[str]  # its BM25 tokens as stored at ingest
     sentences: dict[str, np.ndarray]  # per encoder space, each sentence's cosine
+    text: str = ""  # the passage's (its sentences, as split for the cosines above)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Evidence:
     hits: list[PassageEvidence] = field(default_factory=list)
     # The question's vector per encoder space (for its cosines' background, below).
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    text: str = ""  # the question as searched (its names, numbers and type: _cues)
 
 
 def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Sequence[Hit],
@@ -64,12 +67,13 @@ def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Seq
         for pid, mat in index.store.sentence_vectors(space, ids).items():
             if len(mat):
                 sentences[pid][space] = mat @ q
-    out = Evidence(query.lang, lexical_tokens(query.search_text), vectors=qvecs)
+    out = Evidence(query.lang, lexical_tokens(query.search_text), vectors=qvecs,
+                   text=query.search_text)
     for h in head:
         tok = stored.get(h.passage.id)
         tokens = frozenset(tok.split() if tok is not None else lexical_tokens(h.passage.text))
         out.hits.append(PassageEvidence(h.passage.lang, dict(h.signals), tokens,
-                                        sentences[h.passage.id]))
+                                        sentences[h.passage.id], h.passage.text))
     if bridge is not None:
         for lang in {p.lang for p in out.hits} - {query.lang}:
             known = (bridge_groups or {}).get(lang)
@@ -95,13 +99,16 @@ def _window(cos: np.ndarray) -> float:
     return float(((cos + nxt) / 2).max())
 
 
-def _coverage(ev: Evidence, p: PassageEvidence) -> float:
-    """Share of the question's words found in the passage: its own tokens in its
-    language, else through the bridge (a word counts when one of its translations is
-    there). Bridge groups are weighted by their cosine (names double)."""
+def _coverage(ev: Evidence, p: PassageEvidence, tokens: frozenset[str] | None = None
+              ) -> float:
+    """Share of the question's words found in the passage (``tokens``: in those of a
+    part of it): its own tokens in its language, else through the bridge (a word
+    counts when one of its translations is there). Bridge groups are weighted by
+    their cosine (names double)."""
+    tokens = p.tokens if tokens is None else tokens
     if p.lang == ev.lang:
         words = set(ev.words)
-        return len(words & p.tokens) / len(words) if words else 0.0
+        return len(words & tokens) / len(words) if words else 0.0
     groups = ev.bridge.get(p.lang) or []
     # Out of every question word: one the bridge found no translation for ("Cairo" in
     # an archive that never names it) counts as missing, not as absent from the
@@ -110,7 +117,7 @@ def _coverage(ev: Evidence, p: PassageEvidence) -> float:
         len(set(ev.words)) - len(groups), 0)
     if not total:
         return 0.0
-    return sum(w for w, toks in groups if p.tokens.intersection(toks)) / total
+    return sum(w for w, toks in groups if tokens.intersection(toks)) / total
 
 
 def all_features(ev: Evidence, top: int = TOP) -> dict[str, float]:
@@ -192,10 +199,40 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     ranks = [r for k in ("e5_rank", "use_rank", "bm25_rank", "bridge_rank")
              if (r := p.signals.get(k)) is not None]
     f["agree"] = float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
+    f.update(cue_features(ev, p))
     for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win", "coverage", "fused",
               "agree", "lexical", "lexical_word", "short", "e5_bz", "use_bz", "e5_sent_bz",
-              "use_sent_bz", "e5_win_bz", "use_win_bz"):
+              "use_sent_bz", "e5_win_bz", "use_win_bz", *CUES):
         f[k + "_cross"] = f[k] * cross
+    return f
+
+
+CUES = ("coverage_win", "type_ok", "type_miss", "num_found", "num_miss", "names_found",
+        "names_miss")
+
+
+def cue_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
+    """Whether the passage holds this question's particulars (``_cues``): its words
+    in the best sentence and its neighbours, its numbers, its names across scripts,
+    and a date or number near the best sentence when it asks when or how many."""
+    f = dict.fromkeys(CUES, 0.0)
+    if not p.text or not ev.text:
+        return f
+    split = passage_sentences(p.text)
+    cos = p.sentences.get("e5")
+    best = int(np.argmax(cos)) if cos is not None and len(cos) == len(split) else -1
+    near = cues.window(split, best) if best >= 0 else split
+    f["coverage_win"] = _coverage(ev, p, frozenset(lexical_tokens(" ".join(near))))
+    kind = cues.asks(ev.text)
+    if kind:
+        ok = cues.holds_type(kind, " ".join(near))
+        f["type_ok"], f["type_miss"] = float(ok), float(not ok)
+    n, share = cues.numbers_found(ev.text, [p.text])
+    f["num_found"], f["num_miss"] = share, (1.0 - share) if n else 0.0
+    if p.lang != ev.lang:
+        n, share = cues.names_across(ev.text, ev.lang, p.text)
+        f["names_found"] = share
+        f["names_miss"] = 1.0 if ev.lang == "en" and n and not share else 0.0
     return f
 
 
