@@ -63,6 +63,8 @@ AGREE = ["agree", "agree_cross"]
 BZ = ["e5_bz", "use_bz", "e5_sent_bz", "use_sent_bz", "e5_bz_cross", "use_bz_cross",
       "e5_sent_bz_cross", "use_sent_bz_cross"]
 BZ_WIN = ["e5_win_bz", "use_win_bz", "e5_win_bz_cross", "use_win_bz_cross"]
+# Against each domain's background alone (news, Wikipedia), the lower z.
+DZ = [n.replace("_bz", "_dz") for n in BZ]
 # The question's particulars in the evidence (``_abstain.cue_features``, ``_cues``).
 def cross(names: list[str]) -> list[str]:
     return [x for n in names for x in (n, n + "_cross")]
@@ -103,6 +105,10 @@ IDEAS = {
     "shipped + numbers": SHIPPED + CUE_NUM,
     "shipped + names across scripts": SHIPPED + CUE_NAMES,
     "shipped + every cue": SHIPPED + CUES,
+    "shipped, z against the nearer domain": PREVIOUS + DZ,
+    "shipped + z against the nearer domain": SHIPPED + DZ,
+    "shipped + z against the nearer domain + every cue": SHIPPED + DZ + CUES,
+    "shipped, z against the nearer domain + every cue": PREVIOUS + DZ + CUES,
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
 TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",

@@ -184,6 +184,14 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
         mu, sd = background.stats(space, p.lang, ev.vectors.get(space))
         for k in ("", "_sent", "_win"):
             f[space + k + "_bz"] = (f[space + k] - mu) / sd if sd else 0.0
+        # Against each domain's sample alone (news, Wikipedia), the lowest z: the
+        # question read against the kind of text it is closest to (a news sentence
+        # stands higher above Wikipedia than above news).
+        per = [background.stats(space, f"{p.lang}.{d}", ev.vectors.get(space))
+               for d in background.domains(space, p.lang)]
+        for k in ("", "_sent", "_win"):
+            zs = [(f[space + k] - m) / s for m, s in per if s]
+            f[space + k + "_dz"] = min(zs) if zs else f[space + k + "_bz"]
     cross = 1.0 if p.lang != ev.lang else 0.0
     f["cross"] = cross
     for pair in ("en_ar", "ar_en", "ar_ar"):
@@ -202,7 +210,8 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     f.update(cue_features(ev, p))
     for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win", "coverage", "fused",
               "agree", "lexical", "lexical_word", "short", "e5_bz", "use_bz", "e5_sent_bz",
-              "use_sent_bz", "e5_win_bz", "use_win_bz", *CUES):
+              "use_sent_bz", "e5_win_bz", "use_win_bz", "e5_dz", "use_dz", "e5_sent_dz",
+              "use_sent_dz", "e5_win_dz", "use_win_dz", *CUES):
         f[k + "_cross"] = f[k] * cross
     return f
 
@@ -266,9 +275,15 @@ class Background:
             self.arrays[key + "rest"]) * max(float(q @ q) - float(proj @ proj), 0.0)
         return float(self.arrays[key + "mean"] @ q), float(np.sqrt(max(var, 0.0)))
 
+    def domains(self, space: str, lang: str) -> list[str]:
+        """The languages' samples kept per domain ("news", "wiki"), for :meth:`stats`."""
+        return sorted(k.split("/")[1].split(".", 1)[1] for k in self.arrays
+                      if k.startswith(f"{space}/{lang}.") and k.endswith("/mean"))
+
     @classmethod
     def fit(cls, samples: Mapping[tuple[str, str], np.ndarray], rank: int = 32) -> Background:
-        """From each (space, lang)'s sample of passage vectors (rows)."""
+        """From each (space, lang)'s sample of passage vectors (rows); a language
+        written "lang.domain" ("ar.news") is one domain's sample of that language."""
         arrays: dict[str, np.ndarray] = {}
         for (space, lang), x in samples.items():
             x = np.asarray(x, dtype=np.float64)
