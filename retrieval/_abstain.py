@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -216,8 +217,32 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     return f
 
 
-CUES = ("coverage_win", "type_ok", "type_miss", "num_found", "num_miss", "names_found",
-        "names_miss")
+def _coverage_idf(ev: Evidence, p: PassageEvidence, background: Background
+                  ) -> tuple[float, float]:
+    """(share of the question's rarity the passage holds, whether it holds the rarest
+    word): :func:`_coverage` with each word weighed by its rarity in a fixed sample
+    (the passage's language; across languages a bridge group weighs as its rarest
+    translation, a word the bridge cannot translate as the rarest of all)."""
+    if p.lang == ev.lang:
+        words = sorted(set(ev.words))
+        if not words:
+            return 0.0, 0.0
+        idf = background.idf(p.lang, words)
+        held = np.array([w in p.tokens for w in words])
+        return float(idf[held].sum() / idf.sum()), float(held[int(np.argmax(idf))])
+    groups = [(w, toks) for w, toks in ev.bridge.get(p.lang) or [] if toks]
+    if not groups:
+        return 0.0, 0.0
+    idf = np.array([float(background.idf(p.lang, toks).max()) * (2.0 if w > 1.0 else 1.0)
+                    for w, toks in groups])
+    held = np.array([bool(p.tokens.intersection(toks)) for _, toks in groups])
+    missing = max(len(set(ev.words)) - len(groups), 0) * float(idf.max())
+    return (float(idf[held].sum() / (idf.sum() + missing)),
+            float(held[int(np.argmax(idf))]) if not missing else 0.0)
+
+
+CUES = ("coverage_idf", "rare_found", "coverage_win", "type_ok", "type_miss", "num_found",
+        "num_miss", "names_found", "names_miss", "e5_focus", "use_focus", "agree_sent")
 
 
 def cue_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
@@ -225,6 +250,15 @@ def cue_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     in the best sentence and its neighbours, its numbers, its names across scripts,
     and a date or number near the best sentence when it asks when or how many."""
     f = dict.fromkeys(CUES, 0.0)
+    best_of = {}
+    for space in ("e5", "use"):
+        c = p.sentences.get(space)
+        if c is not None and len(c) > 1:  # how far the best sentence stands out
+            f[space + "_focus"] = float(c.max() - c.mean())
+            best_of[space] = int(np.argmax(c))
+    if len(best_of) == 2:  # both encoders pick the same sentence
+        f["agree_sent"] = float(best_of["e5"] == best_of["use"])
+    f["coverage_idf"], f["rare_found"] = _coverage_idf(ev, p, Background.shipped())
     if not p.text or not ev.text:
         return f
     split = passage_sentences(p.text)
@@ -275,16 +309,38 @@ class Background:
             self.arrays[key + "rest"]) * max(float(q @ q) - float(proj @ proj), 0.0)
         return float(self.arrays[key + "mean"] @ q), float(np.sqrt(max(var, 0.0)))
 
+    def idf(self, lang: str, tokens: Sequence[str]) -> np.ndarray:
+        """Each BM25 token's rarity in the sample's language, log((n + 1) / (df + 0.5)),
+        its document frequency read from a table of hashed buckets (no vocabulary
+        shipped; a collision only makes a word look commoner). 1 for every token
+        when the language has no table."""
+        table = self.arrays.get(f"df/{lang}")
+        if table is None:
+            return np.ones(len(tokens))
+        n = float(self.arrays[f"df/{lang}/n"])
+        df = table[[zlib.crc32(t.encode()) % len(table) for t in tokens]].astype(float)
+        return np.log((n + 1) / (df + 0.5))
+
     def domains(self, space: str, lang: str) -> list[str]:
         """The languages' samples kept per domain ("news", "wiki"), for :meth:`stats`."""
         return sorted(k.split("/")[1].split(".", 1)[1] for k in self.arrays
                       if k.startswith(f"{space}/{lang}.") and k.endswith("/mean"))
 
     @classmethod
-    def fit(cls, samples: Mapping[tuple[str, str], np.ndarray], rank: int = 32) -> Background:
+    def fit(cls, samples: Mapping[tuple[str, str], np.ndarray], rank: int = 32,
+            texts: Mapping[str, Sequence[frozenset[str]]] | None = None,
+            buckets: int = 1 << 16) -> Background:
         """From each (space, lang)'s sample of passage vectors (rows); a language
-        written "lang.domain" ("ar.news") is one domain's sample of that language."""
+        written "lang.domain" ("ar.news") is one domain's sample of that language.
+        ``texts``: per language, passages' BM25 tokens, for :meth:`idf`."""
         arrays: dict[str, np.ndarray] = {}
+        for lang, docs in (texts or {}).items():
+            df = np.zeros(buckets, np.uint16)
+            for doc in docs:
+                hashed = np.unique([zlib.crc32(t.encode()) % buckets for t in doc])
+                df[hashed] = np.minimum(df[hashed].astype(np.int64) + 1, 65535)
+            arrays[f"df/{lang}"] = df
+            arrays[f"df/{lang}/n"] = np.int64(len(docs))
         for (space, lang), x in samples.items():
             x = np.asarray(x, dtype=np.float64)
             mean = x.mean(axis=0)
