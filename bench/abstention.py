@@ -133,7 +133,6 @@ IDEAS = {
     "nearer-domain z instead + names + numbers: shipped": SHIPPED,
     "s6 + names + numbers + rarity": SESSION6 + CUE_NUM + CUE_NAMES + CUE_IDF,
     "  shipped + best sentence's focus and e5/USE agreement": SHIPPED + CUE_FOCUS,
-    "  shipped without the answer type": [n for n in SHIPPED if n not in CUE_TYPE],
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
 TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",
