@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -165,10 +165,12 @@ def all_features(ev: Evidence, top: int = TOP) -> dict[str, float]:
     return f
 
 
-def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
+def passage_features(ev: Evidence, p: PassageEvidence, need: Collection[str] | None = None
+                     ) -> dict[str, float]:
     """One top passage's evidence, calibrated by its language pair: a passage in the
     question's language and one across languages score on different scales (e5's
-    cross-language cosines sit lower; BM25 needs a shared language, the bridge not)."""
+    cross-language cosines sit lower; BM25 needs a shared language, the bridge not).
+    ``need``: the features to be read (``cue_features``); every one by default."""
     f: dict[str, float] = {}
     for space in ("e5", "use"):
         whole = p.signals.get(space, 0.0)
@@ -208,7 +210,7 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     ranks = [r for k in ("e5_rank", "use_rank", "bm25_rank", "bridge_rank")
              if (r := p.signals.get(k)) is not None]
     f["agree"] = float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
-    f.update(cue_features(ev, p))
+    f.update(cue_features(ev, p, need))
     for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win", "coverage", "fused",
               "agree", "lexical", "lexical_word", "short", "e5_bz", "use_bz", "e5_sent_bz",
               "use_sent_bz", "e5_win_bz", "use_win_bz", "e5_dz", "use_dz", "e5_sent_dz",
@@ -245,11 +247,28 @@ CUES = ("coverage_idf", "rare_found", "coverage_win", "type_ok", "type_miss", "n
         "num_miss", "names_found", "names_miss", "e5_focus", "use_focus", "agree_sent")
 
 
-def cue_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
+def cue_features(ev: Evidence, p: PassageEvidence, need: Collection[str] | None = None
+                 ) -> dict[str, float]:
     """Whether the passage holds this question's particulars (``_cues``): its words
     in the best sentence and its neighbours, its numbers, its names across scripts,
-    and a date or number near the best sentence when it asks when or how many."""
+    and a date or number near the best sentence when it asks when or how many.
+    ``need``: the features a model reads (the others, measured in the bench only,
+    are left at 0: reading the text costs ~0.5 ms a passage for all of them)."""
     f = dict.fromkeys(CUES, 0.0)
+
+    def wanted(*names: str) -> bool:
+        return need is None or any(n in need or n + "_cross" in need for n in names)
+
+    if wanted("names_found", "names_miss") and p.lang != ev.lang and ev.text and p.text:
+        n, share = cues.names_across(ev.text, ev.lang, p.text)
+        f["names_found"] = share
+        f["names_miss"] = 1.0 if ev.lang == "en" and n and not share else 0.0
+    if wanted("num_found", "num_miss") and ev.text and p.text:
+        n, share = cues.numbers_found(ev.text, [p.text])
+        f["num_found"], f["num_miss"] = share, (1.0 - share) if n else 0.0
+    if not wanted("e5_focus", "use_focus", "agree_sent", "coverage_idf", "rare_found",
+                  "coverage_win", "type_ok", "type_miss"):
+        return f
     best_of = {}
     for space in ("e5", "use"):
         c = p.sentences.get(space)
@@ -270,12 +289,6 @@ def cue_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     if kind:
         ok = cues.holds_type(kind, " ".join(near))
         f["type_ok"], f["type_miss"] = float(ok), float(not ok)
-    n, share = cues.numbers_found(ev.text, [p.text])
-    f["num_found"], f["num_miss"] = share, (1.0 - share) if n else 0.0
-    if p.lang != ev.lang:
-        n, share = cues.names_across(ev.text, ev.lang, p.text)
-        f["names_found"] = share
-        f["names_miss"] = 1.0 if ev.lang == "en" and n and not share else 0.0
     return f
 
 
@@ -413,7 +426,7 @@ class AbstentionModel:
         return _shipped()
 
     def passage_probability(self, ev: Evidence, p: PassageEvidence) -> float:
-        f = passage_features(ev, p)
+        f = passage_features(ev, p, frozenset(self.features))
         x = (np.array([f.get(n, 0.0) for n in self.features]) - self.mean) / self.scale
         z = float(x @ np.asarray(self.coef)) + self.intercept
         return float(1.0 / (1.0 + np.exp(-z)))

@@ -80,3 +80,15 @@ def test_rare_words_weigh_more_than_common_ones() -> None:
     assert np.all(Background({}).idf("ar", ["x", "y"]) == 1.0)  # no table: all alike
     back = Background.from_bytes(bg.to_bytes())
     assert back.idf("en", ["aleppo"])[0] == pytest.approx(aleppo)
+
+
+def test_a_model_reads_the_same_cues_when_only_its_own_are_computed() -> None:
+    from khabar.retrieval._abstain import AbstentionModel, passage_features
+
+    q = "Holt said 12 people died in Harvard in 2018"
+    ev = Evidence("en", lexical_tokens(q), text=q)
+    p = _passage("قال هولت إن ١٢ شخصا ماتوا في هارفارد. وكان ذلك عام 2018.", "ar", [0.8, 0.7])
+    need = frozenset(AbstentionModel.shipped().features)
+    every, own = passage_features(ev, p), passage_features(ev, p, need)
+    assert every["names_found_cross"] == 1.0 and every["num_found"] == 1.0
+    assert {n: own[n] for n in need} == {n: every[n] for n in need}
