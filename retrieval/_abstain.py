@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from khabar.text import lexical_tokens
+from khabar.text import lexical_tokens, passage_sentences
 
+from . import _cues as cues
 from ._types import Archive, Hit, Query
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class PassageEvidence:
     signals: dict[str, float]  # the search's, per encoder, whole and best sentence, fused
     tokens: frozenset[str]  # its BM25 tokens as stored at ingest
     sentences: dict[str, np.ndarray]  # per encoder space, each sentence's cosine
+    text: str = ""  # the passage's (its sentences, as split for the cosines above)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class Evidence:
     hits: list[PassageEvidence] = field(default_factory=list)
     # The question's vector per encoder space (for its cosines' background, below).
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    text: str = ""  # the question as searched (its names, numbers and type: _cues)
 
 
 def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Sequence[Hit],
@@ -64,12 +68,13 @@ def gather(index: Archive, bridge: LexicalBridge | None, query: Query, hits: Seq
         for pid, mat in index.store.sentence_vectors(space, ids).items():
             if len(mat):
                 sentences[pid][space] = mat @ q
-    out = Evidence(query.lang, lexical_tokens(query.search_text), vectors=qvecs)
+    out = Evidence(query.lang, lexical_tokens(query.search_text), vectors=qvecs,
+                   text=query.search_text)
     for h in head:
         tok = stored.get(h.passage.id)
         tokens = frozenset(tok.split() if tok is not None else lexical_tokens(h.passage.text))
         out.hits.append(PassageEvidence(h.passage.lang, dict(h.signals), tokens,
-                                        sentences[h.passage.id]))
+                                        sentences[h.passage.id], h.passage.text))
     if bridge is not None:
         for lang in {p.lang for p in out.hits} - {query.lang}:
             known = (bridge_groups or {}).get(lang)
@@ -95,13 +100,16 @@ def _window(cos: np.ndarray) -> float:
     return float(((cos + nxt) / 2).max())
 
 
-def _coverage(ev: Evidence, p: PassageEvidence) -> float:
-    """Share of the question's words found in the passage: its own tokens in its
-    language, else through the bridge (a word counts when one of its translations is
-    there). Bridge groups are weighted by their cosine (names double)."""
+def _coverage(ev: Evidence, p: PassageEvidence, tokens: frozenset[str] | None = None
+              ) -> float:
+    """Share of the question's words found in the passage (``tokens``: in those of a
+    part of it): its own tokens in its language, else through the bridge (a word
+    counts when one of its translations is there). Bridge groups are weighted by
+    their cosine (names double)."""
+    tokens = p.tokens if tokens is None else tokens
     if p.lang == ev.lang:
         words = set(ev.words)
-        return len(words & p.tokens) / len(words) if words else 0.0
+        return len(words & tokens) / len(words) if words else 0.0
     groups = ev.bridge.get(p.lang) or []
     # Out of every question word: one the bridge found no translation for ("Cairo" in
     # an archive that never names it) counts as missing, not as absent from the
@@ -110,7 +118,7 @@ def _coverage(ev: Evidence, p: PassageEvidence) -> float:
         len(set(ev.words)) - len(groups), 0)
     if not total:
         return 0.0
-    return sum(w for w, toks in groups if p.tokens.intersection(toks)) / total
+    return sum(w for w, toks in groups if tokens.intersection(toks)) / total
 
 
 def all_features(ev: Evidence, top: int = TOP) -> dict[str, float]:
@@ -157,10 +165,12 @@ def all_features(ev: Evidence, top: int = TOP) -> dict[str, float]:
     return f
 
 
-def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
+def passage_features(ev: Evidence, p: PassageEvidence, need: Collection[str] | None = None
+                     ) -> dict[str, float]:
     """One top passage's evidence, calibrated by its language pair: a passage in the
     question's language and one across languages score on different scales (e5's
-    cross-language cosines sit lower; BM25 needs a shared language, the bridge not)."""
+    cross-language cosines sit lower; BM25 needs a shared language, the bridge not).
+    ``need``: the features to be read (``cue_features``); every one by default."""
     f: dict[str, float] = {}
     for space in ("e5", "use"):
         whole = p.signals.get(space, 0.0)
@@ -177,6 +187,14 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
         mu, sd = background.stats(space, p.lang, ev.vectors.get(space))
         for k in ("", "_sent", "_win"):
             f[space + k + "_bz"] = (f[space + k] - mu) / sd if sd else 0.0
+        # Against each domain's sample alone (news, Wikipedia), the lowest z: the
+        # question read against the kind of text it is closest to (a news sentence
+        # stands higher above Wikipedia than above news).
+        per = [background.stats(space, f"{p.lang}.{d}", ev.vectors.get(space))
+               for d in background.domains(space, p.lang)]
+        for k in ("", "_sent", "_win"):
+            zs = [(f[space + k] - m) / s for m, s in per if s]
+            f[space + k + "_dz"] = min(zs) if zs else f[space + k + "_bz"]
     cross = 1.0 if p.lang != ev.lang else 0.0
     f["cross"] = cross
     for pair in ("en_ar", "ar_en", "ar_ar"):
@@ -192,10 +210,85 @@ def passage_features(ev: Evidence, p: PassageEvidence) -> dict[str, float]:
     ranks = [r for k in ("e5_rank", "use_rank", "bm25_rank", "bridge_rank")
              if (r := p.signals.get(k)) is not None]
     f["agree"] = float(np.mean([1.0 / r for r in ranks])) if ranks else 0.0
+    f.update(cue_features(ev, p, need))
     for k in ("e5", "use", "e5_sent", "use_sent", "e5_win", "use_win", "coverage", "fused",
               "agree", "lexical", "lexical_word", "short", "e5_bz", "use_bz", "e5_sent_bz",
-              "use_sent_bz", "e5_win_bz", "use_win_bz"):
+              "use_sent_bz", "e5_win_bz", "use_win_bz", "e5_dz", "use_dz", "e5_sent_dz",
+              "use_sent_dz", "e5_win_dz", "use_win_dz", *CUES):
         f[k + "_cross"] = f[k] * cross
+    return f
+
+
+def _coverage_idf(ev: Evidence, p: PassageEvidence, background: Background
+                  ) -> tuple[float, float]:
+    """(share of the question's rarity the passage holds, whether it holds the rarest
+    word): :func:`_coverage` with each word weighed by its rarity in a fixed sample
+    (the passage's language; across languages a bridge group weighs as its rarest
+    translation, a word the bridge cannot translate as the rarest of all)."""
+    if p.lang == ev.lang:
+        words = sorted(set(ev.words))
+        if not words:
+            return 0.0, 0.0
+        idf = background.idf(p.lang, words)
+        held = np.array([w in p.tokens for w in words])
+        return float(idf[held].sum() / idf.sum()), float(held[int(np.argmax(idf))])
+    groups = [(w, toks) for w, toks in ev.bridge.get(p.lang) or [] if toks]
+    if not groups:
+        return 0.0, 0.0
+    idf = np.array([float(background.idf(p.lang, toks).max()) * (2.0 if w > 1.0 else 1.0)
+                    for w, toks in groups])
+    held = np.array([bool(p.tokens.intersection(toks)) for _, toks in groups])
+    missing = max(len(set(ev.words)) - len(groups), 0) * float(idf.max())
+    return (float(idf[held].sum() / (idf.sum() + missing)),
+            float(held[int(np.argmax(idf))]) if not missing else 0.0)
+
+
+CUES = ("coverage_idf", "rare_found", "coverage_win", "type_ok", "type_miss", "num_found",
+        "num_miss", "names_found", "names_miss", "e5_focus", "use_focus", "agree_sent")
+
+
+def cue_features(ev: Evidence, p: PassageEvidence, need: Collection[str] | None = None
+                 ) -> dict[str, float]:
+    """Whether the passage holds this question's particulars (``_cues``): its words
+    in the best sentence and its neighbours, its numbers, its names across scripts,
+    and a date or number near the best sentence when it asks when or how many.
+    ``need``: the features a model reads (the others, measured in the bench only,
+    are left at 0: reading the text costs ~0.5 ms a passage for all of them)."""
+    f = dict.fromkeys(CUES, 0.0)
+
+    def wanted(*names: str) -> bool:
+        return need is None or any(n in need or n + "_cross" in need for n in names)
+
+    if wanted("names_found", "names_miss") and p.lang != ev.lang and ev.text and p.text:
+        n, share = cues.names_across(ev.text, ev.lang, p.text)
+        f["names_found"] = share
+        f["names_miss"] = 1.0 if ev.lang == "en" and n and not share else 0.0
+    if wanted("num_found", "num_miss") and ev.text and p.text:
+        n, share = cues.numbers_found(ev.text, [p.text])
+        f["num_found"], f["num_miss"] = share, (1.0 - share) if n else 0.0
+    if not wanted("e5_focus", "use_focus", "agree_sent", "coverage_idf", "rare_found",
+                  "coverage_win", "type_ok", "type_miss"):
+        return f
+    best_of = {}
+    for space in ("e5", "use"):
+        c = p.sentences.get(space)
+        if c is not None and len(c) > 1:  # how far the best sentence stands out
+            f[space + "_focus"] = float(c.max() - c.mean())
+            best_of[space] = int(np.argmax(c))
+    if len(best_of) == 2:  # both encoders pick the same sentence
+        f["agree_sent"] = float(best_of["e5"] == best_of["use"])
+    f["coverage_idf"], f["rare_found"] = _coverage_idf(ev, p, Background.shipped())
+    if not p.text or not ev.text:
+        return f
+    split = passage_sentences(p.text)
+    cos = p.sentences.get("e5")
+    best = int(np.argmax(cos)) if cos is not None and len(cos) == len(split) else -1
+    near = cues.window(split, best) if best >= 0 else split
+    f["coverage_win"] = _coverage(ev, p, frozenset(lexical_tokens(" ".join(near))))
+    kind = cues.asks(ev.text)
+    if kind:
+        ok = cues.holds_type(kind, " ".join(near))
+        f["type_ok"], f["type_miss"] = float(ok), float(not ok)
     return f
 
 
@@ -229,10 +322,38 @@ class Background:
             self.arrays[key + "rest"]) * max(float(q @ q) - float(proj @ proj), 0.0)
         return float(self.arrays[key + "mean"] @ q), float(np.sqrt(max(var, 0.0)))
 
+    def idf(self, lang: str, tokens: Sequence[str]) -> np.ndarray:
+        """Each BM25 token's rarity in the sample's language, log((n + 1) / (df + 0.5)),
+        its document frequency read from a table of hashed buckets (no vocabulary
+        shipped; a collision only makes a word look commoner). 1 for every token
+        when the language has no table."""
+        table = self.arrays.get(f"df/{lang}")
+        if table is None:
+            return np.ones(len(tokens))
+        n = float(self.arrays[f"df/{lang}/n"])
+        df = table[[zlib.crc32(t.encode()) % len(table) for t in tokens]].astype(float)
+        return np.log((n + 1) / (df + 0.5))
+
+    def domains(self, space: str, lang: str) -> list[str]:
+        """The languages' samples kept per domain ("news", "wiki"), for :meth:`stats`."""
+        return sorted(k.split("/")[1].split(".", 1)[1] for k in self.arrays
+                      if k.startswith(f"{space}/{lang}.") and k.endswith("/mean"))
+
     @classmethod
-    def fit(cls, samples: Mapping[tuple[str, str], np.ndarray], rank: int = 32) -> Background:
-        """From each (space, lang)'s sample of passage vectors (rows)."""
+    def fit(cls, samples: Mapping[tuple[str, str], np.ndarray], rank: int = 32,
+            texts: Mapping[str, Sequence[frozenset[str]]] | None = None,
+            buckets: int = 1 << 16) -> Background:
+        """From each (space, lang)'s sample of passage vectors (rows); a language
+        written "lang.domain" ("ar.news") is one domain's sample of that language.
+        ``texts``: per language, passages' BM25 tokens, for :meth:`idf`."""
         arrays: dict[str, np.ndarray] = {}
+        for lang, docs in (texts or {}).items():
+            df = np.zeros(buckets, np.uint16)
+            for doc in docs:
+                hashed = np.unique([zlib.crc32(t.encode()) % buckets for t in doc])
+                df[hashed] = np.minimum(df[hashed].astype(np.int64) + 1, 65535)
+            arrays[f"df/{lang}"] = df
+            arrays[f"df/{lang}/n"] = np.int64(len(docs))
         for (space, lang), x in samples.items():
             x = np.asarray(x, dtype=np.float64)
             mean = x.mean(axis=0)
@@ -305,7 +426,7 @@ class AbstentionModel:
         return _shipped()
 
     def passage_probability(self, ev: Evidence, p: PassageEvidence) -> float:
-        f = passage_features(ev, p)
+        f = passage_features(ev, p, frozenset(self.features))
         x = (np.array([f.get(n, 0.0) for n in self.features]) - self.mean) / self.scale
         z = float(x @ np.asarray(self.coef)) + self.intercept
         return float(1.0 / (1.0 + np.exp(-z)))

@@ -1,0 +1,184 @@
+"""Cues that the evidence holds *this* question's answer, not just its topic.
+
+Cosines tell what a passage is about; a near-topic passage (the same event, other
+facts) scores as high as the answer. What it lacks is the question's particulars:
+its names and numbers, and, for "when"/"how many" questions, a date or a number
+near the best sentence. These read the text only (no archive statistics), so they
+are the same at any archive size, and work across Arabic and English:
+
+* numbers: digits compared as values (Arabic-Indic digits folded);
+* names across scripts: a Latin name and an Arabic word compared by their consonant
+  skeletons (Ratzel / راتزل → RTSL), a crude transliteration that needs no model;
+* the answer type: a question asking when (متى, what year) or how many (كم) and
+  whether the best sentence or its neighbours hold a year, a month or a number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]")
+_ARABIC_WORD = re.compile(r"[\u0621-\u064a]{2,}")
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+_MONTHS = re.compile(
+    r"\b(january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|monday|tuesday|wednesday|"
+    r"thursday|friday|saturday|sunday|century|decade)\b|"
+    r"(يناير|فبراير|مارس|أبريل|ابريل|إبريل|مايو|يونيو|يونيه|يوليو|يوليه|أغسطس|اغسطس|سبتمبر|"
+    r"أكتوبر|اكتوبر|نوفمبر|ديسمبر|كانون|شباط|آذار|نيسان|أيار|حزيران|تموز|آب|أيلول|تشرين|"
+    r"القرن|الاثنين|الثلاثاء|الأربعاء|الخميس|الجمعة|السبت|الأحد|عام|سنة|العام)",
+    re.IGNORECASE)
+_NUMBER_WORDS = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|hundreds|thousand|thousands|million|millions|billion|dozen|half|"
+    r"percent)\b|"
+    r"(واحد|اثنان|اثنين|ثلاث|أربع|خمس|ست|سبع|ثماني|تسع|عشر|عشرين|مائة|مئة|مئات|ألف|آلاف|"
+    r"مليون|ملايين|مليار|نصف|بالمئة|بالمائة|في المئة|في المائة)", re.IGNORECASE)
+# What a question asks for, from its first words.
+_ASKS_WHEN = re.compile(
+    r"^\W*(when|in what year|what year|which year|in which year|what date|on what date|"
+    r"in what century|what century|in what decade|how long ago)\b|"
+    r"^\W*(متى|في أي عام|في أي سنة|في اي عام|في اي سنة|في أي قرن|في اي قرن|أي عام|أي سنة|"
+    r"ما هو تاريخ|ما تاريخ|في أي تاريخ|منذ متى)", re.IGNORECASE)
+_ASKS_COUNT = re.compile(
+    r"^\W*(how many|how much|how long|how old|how far|how large|how big|how tall|"
+    r"what percentage|what percent|what proportion|what is the population|what was the "
+    r"population|what number|what amount)\b|"
+    r"^\W*(كم|ما عدد|ما هو عدد|ما هي نسبة|ما نسبة|ما هو مقدار|ما مقدار|ما هي مساحة|ما مساحة|"
+    r"ما هو طول|ما طول|ما هو عمر|ما عمر)", re.IGNORECASE)
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers in ``text`` as values ("1,200" and "1200" alike), any digits."""
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text.translate(_DIGITS))}
+
+
+def asks(question: str) -> str:
+    """"when", "count" or "" (no type that a date or number would answer)."""
+    q = question.strip().translate(_DIGITS).lstrip("\u200f\u200e ")
+    if _ASKS_WHEN.search(q):
+        return "when"
+    if _ASKS_COUNT.search(q):
+        return "count"
+    return ""
+
+
+def holds_type(kind: str, text: str) -> bool:
+    """Whether ``text`` holds what a ``kind`` question asks for."""
+    text = text.translate(_DIGITS)
+    if kind == "when":
+        return bool(_YEAR.search(text) or _MONTHS.search(text))
+    if kind == "count":
+        return bool(_NUMBER.search(text) or _NUMBER_WORDS.search(text))
+    return False
+
+
+# -- names across scripts ------------------------------------------------------------------
+# Consonant classes shared by Latin and Arabic spellings of a name; vowels, the
+# letters that write them in Arabic (ا و ي ى), hamza and ع are dropped.
+_LATIN_DIGRAPHS = (("sch", "S"), ("tch", "S"), ("ch", "S"), ("sh", "S"), ("ph", "F"),
+                   ("th", "T"), ("kh", "H"), ("gh", "K"), ("ck", "K"), ("dh", "T"),
+                   ("ts", "S"), ("tz", "S"), ("ck", "K"), ("qu", "K"), ("x", "KS"))
+_LATIN = {**dict.fromkeys("bp", "B"), **dict.fromkeys("td", "T"),
+          **dict.fromkeys("kcqgj", "K"), **dict.fromkeys("szx", "S"),
+          **dict.fromkeys("fv", "F"), "l": "L", "r": "R", "m": "M", "n": "N", "h": "H"}
+_ARABIC_DIGRAPHS = (("تش", "S"), ("تس", "S"), ("تز", "S"))
+_ARABIC = {**dict.fromkeys("بپ", "B"), **dict.fromkeys("تطدضثذظ", "T"),
+           **dict.fromkeys("كقغجگ", "K"), **dict.fromkeys("سصزشژچ", "S"),
+           **dict.fromkeys("فڤ", "F"), "ل": "L", "ر": "R", "م": "M", "ن": "N",
+           **dict.fromkeys("حهخ", "H")}
+_ARABIC_PREFIXES = ("وال", "بال", "لل", "فال", "كال", "ال", "و", "ب", "ل")
+
+
+@lru_cache(maxsize=65536)
+def latin_skeleton(word: str) -> str:
+    # h is written (ه) at the start of a name, silent inside (Rhineland); -gh silent.
+    w = re.sub(r"gh$", "", word.lower())
+    w = w[:1] + w[1:].replace("h", "") if not re.search(r"[cstpkgd]h", w) else w
+    for a, b in _LATIN_DIGRAPHS:
+        w = w.replace(a, b)
+    out = "".join(_LATIN.get(c, c if c.isupper() else "") for c in w)
+    return re.sub(r"(.)\1+", r"\1", out)
+
+
+@lru_cache(maxsize=65536)
+def arabic_skeletons(word: str) -> tuple[str, ...]:
+    """The word's skeleton, with and without a leading article or conjunction."""
+    forms = [word] + [word[len(p):] for p in _ARABIC_PREFIXES
+                      if word.startswith(p) and len(word) - len(p) >= 3]
+    out = []
+    for w in forms:
+        for a, b in _ARABIC_DIGRAPHS:
+            w = w.replace(a, b)
+        out.append(re.sub(r"(.)\1+", r"\1", "".join(_ARABIC.get(c, c if c.isupper() else "")
+                                                    for c in w)))
+    return tuple(dict.fromkeys(s for s in out if len(s) >= 3))
+
+
+def latin_names(text: str) -> list[str]:
+    """Capitalised words past each sentence's first, and of 4+ letters (Aleppo, Reuters;
+    "Atkinson's" as Atkinson, "Russian-backed" as Russian)."""
+    out = []
+    for m in _LATIN_WORD.finditer(text):
+        w = re.sub(r"['’]s$", "", m.group()).split("-")[0]
+        before = text[:m.start()].rstrip()
+        if w[:1].isupper() and len(w) >= 4 and before and before[-1] not in ".!?\"“:":
+            out.append(w)
+    return list(dict.fromkeys(out))
+
+
+def _one_apart(a: str, b: str) -> bool:
+    """At most one letter replaced, added or dropped (Bjorn BKRN / بيورن BRN)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+def _found(skeleton: str, there: set[str]) -> bool:
+    """Exactly, or (four classes or more, where a chance match is rare) one apart."""
+    if skeleton in there:
+        return True
+    return len(skeleton) >= 4 and any(len(t) >= 4 and _one_apart(skeleton, t) for t in there)
+
+
+def _skeletons_ar(text: str) -> set[str]:
+    return {s for w in _ARABIC_WORD.findall(text) for s in arabic_skeletons(w)}
+
+
+def names_across(question: str, q_lang: str, passage: str) -> tuple[float, float]:
+    """(names asked, share found) across scripts: an English question's names
+    looked for among the Arabic passage's words; an Arabic question's words among
+    the English passage's names (an Arabic word matching none is not counted: Arabic
+    writes no capitals, so which words are names is unknown)."""
+    if q_lang == "en":
+        names = [s for n in latin_names(question) if len(s := latin_skeleton(n)) >= 3]
+        if not names:
+            return 0.0, 0.0
+        there = _skeletons_ar(passage)
+        return float(len(names)), sum(_found(s, there) for s in names) / len(names)
+    there_latin = {s for n in latin_names(passage) if len(s := latin_skeleton(n)) >= 3}
+    words = [w for w in _ARABIC_WORD.findall(question) if len(w) >= 4]
+    found = sum(any(_found(s, there_latin) for s in arabic_skeletons(w)) for w in words)
+    return float(found), min(found, 2) / 2
+
+
+def numbers_found(question: str, texts: Iterable[str]) -> tuple[float, float]:
+    """(numbers in the question, share of them in ``texts``)."""
+    asked = {n for n in numbers(question) if n not in {"0", "1"}}
+    if not asked:
+        return 0.0, 0.0
+    there: set[str] = set()
+    for t in texts:
+        there |= numbers(t)
+    return float(len(asked)), len(asked & there) / len(asked)
+
+
+def window(sentences: Sequence[str], best: int, width: int = 1) -> list[str]:
+    return list(sentences[max(best - width, 0):best + width + 1])
