@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_reindex
+from . import _milvus_layout, _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -828,6 +828,12 @@ class MilvusStore:
 
     def reindex_pending(self) -> bool:
         return _milvus_reindex.pending(self)
+
+    def relayout(self) -> int | None:
+        """Move the passages to the layout this store makes now (HNSW on a server, the
+        language as partition key), vectors copied: ``khabar reindex --layout``
+        (:mod:`._milvus_layout`). The passages copied, or None: nothing to do."""
+        return _milvus_layout.relayout(self)
 
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new

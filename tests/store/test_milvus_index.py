@@ -11,6 +11,7 @@ import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from khabar.store import ArchiveStore, MilvusStore, SpaceInfo
@@ -147,3 +148,50 @@ def test_a_server_gets_hnsw_and_the_language_partition_key(server_uri: str,
         assert len(hits) == 1 and store.passages([hits[0][0]])[hits[0][0]].lang == lang
     assert store.check([HASH_SPACE]) == []
     store.close()
+
+
+def test_reindex_layout_moves_an_old_store_without_embedding_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`khabar reindex --layout`: the same passages (ids, texts, vectors) in a new
+    collection with the language partition key; another client follows at its next
+    read; a second run has nothing to do."""
+    import os
+
+    from khabar.bot import cli
+
+    uri = tmp_path / "m" / "k.db"
+    old = MilvusStore(str(uri), cache=tmp_path / "home" / "milvus-cache",
+                      lang_partitions=False)
+    old.bind_spaces([HASH_SPACE])
+    _put_languages(old)
+    before = {pid: p.text for pid, p in old.passages(
+        [r["id"] for r in old.iter_passages()]).items()}
+    vectors = old.vectors("e5", sorted(before))
+    old.close()
+    for key in [k for k in os.environ if k.startswith("KHABAR_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("KHABAR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KHABAR_STORE", f"milvus-lite://{uri}")
+    reader = MilvusStore(str(uri), cache=tmp_path / "reader")  # another client, open
+    assert cli.main(["reindex", "--layout"]) == cli.EXIT_OK
+    assert f"moved {len(before)} passages" in capsys.readouterr().out
+    reader.generation()  # its next question reads the state: the new collection
+    q = HashEncoder().embed_queries(["The same harbour story, told in l04."])[0]
+    hits = reader.search("e5", "l04", q, 5)
+    assert [reader.passages([p])[p].lang for p, _ in hits] == ["l04"]
+    assert _lang_field(reader).get("is_partition_key") is True
+    reader.close()
+    store = MilvusStore(str(uri), cache=tmp_path / "home" / "milvus-cache")
+    assert _lang_field(store).get("is_partition_key") is True
+    assert store._passages_name == "passages_2" and store.check([HASH_SPACE]) == []
+    assert {pid: p.text for pid, p in store.passages(sorted(before)).items()} == before
+    got = store.vectors("e5", sorted(before))
+    assert all(np.allclose(got[pid], vectors[pid]) for pid in before)
+    q = HashEncoder().embed_queries(["The same harbour story, told in l11."])[0]
+    hits = store.search("e5", "l11", q, 5)
+    assert [store.passages([p])[p].lang for p, _ in hits] == ["l11"]
+    assert store.relayout() is None
+    store.close()
+    assert cli.main(["reindex", "--layout"]) == cli.EXIT_OK
+    assert "current layout already" in capsys.readouterr().out
