@@ -365,8 +365,12 @@ def variant(name: str, args: argparse.Namespace, base: C.Base, qv: dict[str, np.
 
             print(f"{name}: two writers, two readers, {args.writers} articles  "
                   f"{C.load_avg()}", file=sys.stderr, flush=True)
-            res["writers"] = W.run(where, args.writers, real=True, crash=False,
-                                   work=tmp / "writers")
+            try:  # the figures above are kept whatever happens here
+                res["writers"] = W.run(where, args.writers, real=True, crash=False,
+                                       work=tmp / "writers")
+            except Exception as exc:
+                res["writers"] = {"error": repr(exc)[:500]}
+                print(f"  the writers' run failed: {exc!r}", file=sys.stderr, flush=True)
             res["disk_mb_after_writers"] = disk_mb(tmp)
     res["load_after"] = os.getloadavg()
     return res
