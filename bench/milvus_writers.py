@@ -150,7 +150,8 @@ def _encoders(real: bool) -> list[Any]:
 
     # e5 alone: Milvus 2.3 (the server the `milvus` package bundles) allows one vector
     # field per collection, and these articles are English (USE serves cross-language).
-    return [e for e in load_encoders(Settings()) if e.space == "e5"]
+    # Settings.load(): KHABAR_HOME's models (Settings() would take the default home's).
+    return [e for e in load_encoders(Settings.load()) if e.space == "e5"]
 
 
 def _settings(home: Path, uri: str) -> Any:

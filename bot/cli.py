@@ -383,6 +383,8 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     from khabar.model import load_encoders, sentence_methods, space_info
 
+    if args.layout:
+        return _relayout(settings)
     with _status("loading the model…") as progress:
         encoders = load_encoders(settings, progress)
     store = _store(settings)
@@ -408,6 +410,24 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     print(f"reindexed {len(rows)} passages with {', '.join(e.name for e in encoders)}")
+    return EXIT_OK
+
+
+def _relayout(settings: Settings) -> int:
+    """A Milvus store's passages moved to today's layout (HNSW on a server, the
+    language as partition key), vectors copied: no model needed (docs/milvus.md)."""
+    store = _store(settings)
+    try:
+        relayout = getattr(store, "relayout", None)
+        if relayout is None:
+            print("nothing to do: the SQLite store's indexes follow its size by themselves")
+            return EXIT_OK
+        with _status("copying the passages into the new layout…"):
+            moved = relayout()
+    finally:
+        store.close()
+    print("the store has the current layout already" if moved is None
+          else f"moved {moved} passages to the current layout")
     return EXIT_OK
 
 
@@ -702,6 +722,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sentences", action="store_true",
                    help="only add the sentence vectors that passages lack (a store from before "
                         "them, or ingested with KHABAR_SENTENCE_VECTORS=false); same model")
+    r.add_argument("--layout", action="store_true",
+                   help="Milvus: copy the passages, vectors and all, into the current "
+                        "layout (HNSW on a server, language partitions); no model")
 
     s = command("stats", "what the index holds (no model load)", cmd_stats)
     s.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_lexical, _milvus_reindex
+from . import _milvus_layout, _milvus_lexical, _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -68,6 +68,7 @@ from ._milvus_filter import (
     passage_test,
     scope_expr,
 )
+from ._milvus_index import dense_index, kind_of, search_params
 from ._milvus_rows import VectorRows
 from ._milvus_ts import last_write, newest, read_at
 from ._origin import PRIVATE, is_private
@@ -140,12 +141,18 @@ def cache_name(uri: str) -> str:
 class MilvusStore:
     """The archive in Milvus: the :class:`khabar.store.ArchiveStore` that many processes
     (and, with a server, many machines) share. ``uri``: a Milvus Lite file path or a
-    server's ``http://host:port``; ``cache``: where readers' derived files go."""
+    server's ``http://host:port``; ``cache``: where readers' derived files go;
+    ``index_type`` and ``lang_partitions``: the dense index and the language partition
+    key of the passages collections this store makes (:mod:`._milvus_index`)."""
 
-    def __init__(self, uri: str, *, cache: Path) -> None:
+    def __init__(self, uri: str, *, cache: Path, index_type: str = "auto",
+                 lang_partitions: bool = True) -> None:
         MilvusClient = _client_class()
 
         self.uri = uri
+        self._index_type = index_type
+        self._lang_partitions = lang_partitions
+        self._dense_kinds: dict[tuple[str, str], str] = {}  # (collection, field) -> index
         self._lite = not uri.startswith(("http://", "https://"))
         self.path = Path(cache) / cache_name(uri)
         self._lock = threading.RLock()  # one client, one call at a time
@@ -203,8 +210,10 @@ class MilvusStore:
     def _create(self, name: str, schema: Any, vectors: dict[str, str]) -> None:
         index = self._client.prepare_index_params()
         for field, metric in vectors.items():
-            kind = "SPARSE_INVERTED_INDEX" if metric == "BM25" else "FLAT"
-            index.add_index(field, index_type=kind, metric_type=metric)
+            kind, params = ("SPARSE_INVERTED_INDEX", {}) if metric == "BM25" else \
+                dense_index(self._lite, self._index_type) if field.startswith("v_") else \
+                ("FLAT", {})  # the dummy vectors of meta, logs and work collections
+            index.add_index(field, index_type=kind, metric_type=metric, params=params)
         # pymilvus waits for the index with AllocTimestamp, which Milvus Lite does not
         # serve: its in-process gRPC server logs a traceback for each (and the client
         # goes on). Quiet for the call.
@@ -312,7 +321,9 @@ class MilvusStore:
         s.add_field("article_id", DataType.INT64)
         s.add_field("position", DataType.INT64)
         s.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX)
-        s.add_field("lang", DataType.VARCHAR, max_length=16)
+        # A search of one language reads that language's partitions (_milvus_index).
+        s.add_field("lang", DataType.VARCHAR, max_length=16,
+                    is_partition_key=self._lang_partitions)
         # khabar's own analysis (stemmed, normalised tokens): Milvus's BM25 reads them
         # split into words again (Lite has the standard tokenizer only), so both
         # lexical searches see the same terms.
@@ -855,6 +866,12 @@ class MilvusStore:
     def reindex_pending(self) -> bool:
         return _milvus_reindex.pending(self)
 
+    def relayout(self) -> int | None:
+        """Move the passages to the layout this store makes now (HNSW on a server, the
+        language as partition key), vectors copied: ``khabar reindex --layout``
+        (:mod:`._milvus_layout`). The passages copied, or None: nothing to do."""
+        return _milvus_layout.relayout(self)
+
     def replace_vectors(self, space: str, rows: Iterable[tuple[int, np.ndarray]]) -> None:
         """Overwrite these passages' ``space`` vectors (rows rewritten whole): a new
         epoch, so every reader starts again."""
@@ -1280,7 +1297,8 @@ class MilvusStore:
             found = self._client.search(
                 self._name("passages"), data=np.asarray(queries, dtype=np.float32).tolist(),
                 anns_field=f"v_{space}", limit=max(1, min(k, 16_384)), filter=expr,
-                output_fields=["id"], search_params={"metric_type": "IP"}, **self._at())
+                output_fields=["id"], search_params=self._dense_params(space, k),
+                **self._at())
         pending = self._pending_removed(st)
         return [[(int(h["id"]), float(h["distance"])) for h in hits
                  if int(h["id"]) not in pending] for hits in found]
@@ -1289,6 +1307,24 @@ class MilvusStore:
                     allowed: Allowed | None = None) -> list[list[tuple[int, float]]]:
         """:meth:`search` for each row of ``queries``: one search call (nq > 1)."""
         return self._search_many(space, lang, np.atleast_2d(queries), k, allowed)
+
+    def _dense_params(self, space: str, k: int) -> dict[str, Any]:
+        """The search parameters of ``space``'s index in the current collection (an
+        older collection may have another index than this store would make now)."""
+        key = (self._name("passages"), f"v_{space}")
+        if key not in self._dense_kinds:
+            with self._lock:
+                self._dense_kinds[key] = kind_of(self._client.describe_index(*key))
+        return search_params(self._dense_kinds[key], k)
+
+    def dense_index_kinds(self) -> dict[str, str]:
+        """The index type of each space's dense vectors ("FLAT", "HNSW")."""
+        if not self._has_passages():
+            return {}
+        for space in self.spaces():
+            self._dense_params(space, 1)
+        name = self._name("passages")
+        return {f[2:]: kind for (c, f), kind in self._dense_kinds.items() if c == name}
 
     def search(self, space: str, lang: str, query: np.ndarray, k: int,
                allowed: Allowed | None = None) -> list[tuple[int, float]]:
@@ -1409,7 +1445,8 @@ class MilvusStore:
             "languages": dict(st["langs"]),
             "published_from": dates[0] if dates else None,
             "published_to": dates[-1] if dates else None,
-            "index_type": "flat",  # Milvus's FLAT: exact search
+            "index_type": "/".join(sorted({k.lower() for k in self.dense_index_kinds()
+                                           .values()})) or "flat",
             "spaces": {k: vars(v) for k, v in self.spaces().items()},
             "sentence_vectors": self.count_sentence_vectors(),
             "linked_duplicates": self._count("passages", f"{self._live(st)} and dup_of >= 0"),

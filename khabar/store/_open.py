@@ -35,7 +35,7 @@ def open_store(settings: Settings) -> ArchiveStore:
     from ._milvus import MilvusStore
 
     return MilvusStore(where if kind == "milvus-lite" else f"http://{where}",
-                       cache=settings.home / "milvus-cache")
+                       cache=settings.home / "milvus-cache", index_type=settings.index_type)
 
 
 def _installed(module: str) -> bool:
