@@ -297,8 +297,7 @@ class OnnxEncoder:
                 from . import _int8
 
                 try:
-                    graph = (_int8.int8_graph(self.export / GRAPH) if _int8.KEEP_FP32
-                             else _int8.int8_file(self.export))
+                    graph = _int8.int8_file(self.export)
                 except Exception as exc:  # onnx raises its own types on a bad file
                     raise ModelError(f"cannot quantise the ONNX export "
                                      f"{self.export / GRAPH}: {exc}") from exc

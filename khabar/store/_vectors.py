@@ -74,7 +74,7 @@ LATE_SENTENCES = "+late-sentences"
 """Ends a space's fingerprint when its sentence vectors are pooled from the passage's
 run (khabar/model/_late.py), which gives other vectors than embedding each sentence:
 a store never mixes the two, and a khabar from before knows it is not its own."""
-INT8_SENTENCES = "+int8t-sentences"
+INT8_SENTENCES = "+int8t2-sentences"  # with _int8.GRAPH_INT8's "-2": bumped together
 """Ends a space's fingerprint when its sentence vectors are embedded by the model
 quantised to int8, one activation scale a token (khabar/model/_int8.py): other vectors
 again, kept apart the same way. (``+int8-sentences``, one scale a batch, was an opt-in

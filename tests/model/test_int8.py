@@ -86,6 +86,9 @@ def test_the_int8_graph_is_the_same_each_time_and_quantises_what_it_is_told(
     ops = {n.op_type for n in onnx.load_from_string(a).graph.node}
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
     weights = {i.name for i in onnx.load(str(graph)).graph.initializer}
+    shipped = onnx.load_from_string(a)
+    assert {part(n.name) for n in shipped.graph.node if n.op_type == "MatMul"
+            and any(i in weights for i in n.input)} == {"value"}  # kept at fp32
     made = onnx.load_from_string(int8_graph(graph, keep={"down"}))
     plain = [n.name for n in made.graph.node if n.op_type == "MatMul"
              and any(i in weights for i in n.input)]
