@@ -11,11 +11,13 @@ so both see the same machine load:
 * ``before``: the encoders called one after another, passages then sentences, e5 in
   batches of 16 texts (the code before the ingest work, kept here as the baseline;
   ``--before-new-batches``: with today's batches of at most 512 tokens);
-* ``after``: ``Index``'s own (``khabar.model.embed_for_store``);
+* ``after``: ``Index``'s own (``khabar.model.embed_for_store``) with every sentence at
+  fp32 (``sentence_method="each"``, the default before session 7);
 * ``late``: the same with ``sentence_method="late"``: e5's sentence vectors pooled from
   the passage's run (``khabar/model/_late.py``), no second e5 pass (``--ways``);
-* ``int8``: the same with ``sentence_method="int8"``: e5's sentence vectors embedded by
-  its graph quantised to int8 (``khabar/model/_int8.py``; ``--int8-keep``).
+* ``int8``: the same with ``sentence_method="int8"`` (the default): e5's sentence
+  vectors embedded by its graph quantised to int8 (``khabar/model/_int8.py``;
+  ``--int8-keep``).
 
 Per slice: passages, wall and CPU seconds, passages/s, load. The rate must not fall as
 the store grows. At the end: totals, the CPU seconds per passage, and what they give

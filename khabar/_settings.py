@@ -141,13 +141,14 @@ class Settings(BaseSettings):
     # Embed each passage's sentences too: questions usually match one sentence, and
     # answers reuse them (see docs/benchmarks.md). About doubles embedding at ingest.
     sentence_vectors: bool = True
-    # How a new store's e5 sentence vectors are made: "each" embeds every sentence on
-    # its own; "late" pools them from the passage's own run (no second e5 pass: ~40 %
-    # less CPU at ingest, ~0.01 nDCG@10 less on news; docs/benchmarks.md). A store
-    # keeps the way it was made until `khabar reindex`. "int8" embeds each sentence
-    # on its own by e5 quantised to int8 (passages and questions stay fp32; see
-    # docs/benchmarks.md for its cost and quality).
-    sentence_method: Literal["each", "late", "int8"] = "each"
+    # How a new store's e5 sentence vectors are made: "int8" embeds each sentence on
+    # its own by e5 quantised to int8, one activation scale a token (passages and
+    # questions stay fp32): about half the CPU of "each", every sentence at fp32, with
+    # the same answers (nDCG@10 within 0.0014; docs/benchmarks.md). "late" pools them
+    # from the passage's own run (no second e5 pass, ~0.01 nDCG@10 less on news). A
+    # store keeps the way it was made until `khabar reindex`; the torch runtime makes
+    # "each" vectors.
+    sentence_method: Literal["each", "late", "int8"] = "int8"
     # Fetching URLs and feeds.
     allow_private_urls: bool = False
     fetch_timeout: PositiveFloat = 20.0  # seconds
