@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     # no torch import, same vectors) or torch (sentence-transformers). Other models
     # always run on torch; without an export, so does this one.
     runtime: Literal["onnx", "torch"] = "onnx"
-    # onnxruntime threads per encoder call; 0: one per CPU.
+    # onnxruntime threads per encoder call; 0: one (calls run side by side instead).
     onnx_threads: NonNegativeInt = 0
     # Second encoder fused with the model for cross-language search.
     second_encoder: Literal["use", "none"] = "use"

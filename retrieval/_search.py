@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 
+from khabar.model import embed_question
 from khabar.store import Allowed, allowed_among
 
 from ._bridge import LexicalBridge
@@ -107,7 +108,7 @@ class Searcher:
         t["filter"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        qvecs = {e.space: e.embed_queries([query.search_text])[0] for e in self.index.encoders}
+        qvecs = embed_question(self.index.encoders, query.search_text)
         t["embed"] = time.perf_counter() - t0
 
         n = self.config.candidates

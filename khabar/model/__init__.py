@@ -4,7 +4,7 @@ torch (:class:`OnnxEncoder`), and multilingual USE; loading them and describing 
 spaces. Used by index (passages) and retrieval (questions) alike.
 """
 
-from ._batch import can_int8, can_late, embed_for_store, sentence_methods
+from ._batch import can_int8, can_late, embed_for_store, embed_question, sentence_methods
 from ._encoders import (
     Encoder,
     SentenceTransformerEncoder,
@@ -28,6 +28,7 @@ __all__ = [
     "can_int8",
     "can_late",
     "embed_for_store",
+    "embed_question",
     "embed_sentences",
     "load_encoders",
     "model_info",

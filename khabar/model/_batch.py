@@ -295,3 +295,24 @@ def _whole_task(enc: Encoder, dest: np.ndarray, texts: Sequence[str],
     def run() -> None:
         dest[:] = np.asarray(getattr(enc, method)(list(texts)), dtype=np.float32)
     return run
+
+
+_QUESTIONS: ThreadPoolExecutor | None = None  # made on first use, kept: a question each time
+
+
+def embed_question(encoders: Sequence[Encoder], text: str) -> dict[str, np.ndarray]:
+    """``text`` embedded as a query by every encoder, side by side: onnxruntime's e5 (one
+    thread a run, :func:`~._onnx.default_threads`) beside USE's numpy, each releasing
+    the GIL, so a question's embedding takes the longer of the two, not their sum. An
+    encoder other than these two runs on the calling thread (see :class:`_Work`)."""
+    global _QUESTIONS
+    safe = [e for e in encoders if isinstance(e, OnnxEncoder | USEEncoder)]
+    if len(safe) < 2:
+        return {e.space: e.embed_queries([text])[0] for e in encoders}
+    if _QUESTIONS is None:
+        _QUESTIONS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="khabar-question")
+    futures = {e.space: _QUESTIONS.submit(e.embed_queries, [text]) for e in safe[1:]}
+    out = {safe[0].space: safe[0].embed_queries([text])[0]}
+    out |= {e.space: e.embed_queries([text])[0] for e in encoders if e not in safe}
+    out |= {space: f.result()[0] for space, f in futures.items()}
+    return {e.space: out[e.space] for e in encoders}

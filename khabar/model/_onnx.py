@@ -21,7 +21,6 @@ neither torch nor sentence-transformers (seconds and a gigabyte between them).
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Sequence
@@ -212,11 +211,12 @@ def _find(words: list[str], want: list[str], start: int) -> int:
 
 
 def default_threads() -> int:
-    """onnxruntime threads per run when not configured: every CPU this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    """onnxruntime threads per run when not configured: one. The CPUs are used by
+    running calls side by side instead (ingest's batches, a question's encoders): two
+    callers sharing a session of two threads took 16 % more CPU at ingest (63.0 ->
+    73.3 ms a passage), and a second session of one thread for them held another copy
+    of the weights (+170 MB in the bot); docs/benchmarks.md, "One thread a run"."""
+    return 1
 
 
 class OnnxEncoder:
