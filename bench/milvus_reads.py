@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from khabar.store import MilvusStore, SpaceInfo  # noqa: E402
-from khabar.store._milvus import _ids  # noqa: E402
+from khabar.store._milvus_filter import id_list  # noqa: E402
 
 SPACES = [SpaceInfo("e5", "bench:384", 384), SpaceInfo("use", "bench:512", 512)]
 OUTLETS = [f"outlet{i}" for i in range(20)]
@@ -138,11 +138,11 @@ def main() -> None:
             return [int(x) for x in rng.integers(1, n + 1, k)]
 
         def old_passages(ids: list[int]) -> object:
-            return store._query("passages", f"id in {_ids(sorted(ids))} and id <= "
+            return store._query("passages", f"id in {id_list(sorted(ids))} and id <= "
                                 f"{st['passage']}", store._PASSAGE_FIELDS)
 
         def old_neighbours(ids: list[int]) -> object:
-            places = store._query("passages", f"id in {_ids(ids)} and id <= {st['passage']}",
+            places = store._query("passages", f"id in {id_list(ids)} and id <= {st['passage']}",
                                   ["id", "article_id", "position"])
             around = " or ".join(f"(article_id == {r['article_id']} and position >= "
                                  f"{r['position'] - 1} and position <= {r['position'] + 1})"

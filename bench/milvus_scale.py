@@ -51,7 +51,7 @@ import _corpus as C  # noqa: E402
 from khabar.store import (  # noqa: E402
     MilvusStore,
     SpaceInfo,
-    _milvus,
+    _milvus_filter,
 )
 
 OUTLETS = [f"outlet{i}" for i in range(20)]
@@ -156,8 +156,8 @@ def build(store: MilvusStore, n: int, base: C.Base, spaces: list[str],
             row = {"id": pid, "article_id": art, "position": (pid - 1) % 3,
                    "text": f"passage {pid} of article {art}", "lang": lang,
                    "tokens": f"passag {pid} articl {art}", "words": "passage article",
-                   "dup_of": -1, "when_us": _milvus._us(when),
-                   "published_us": _milvus._us(when), "origin": "",
+                   "dup_of": -1, "when_us": _milvus_filter.us(when),
+                   "published_us": _milvus_filter.us(when), "origin": "",
                    "outlets_lc": [OUTLETS[outlet]]}
             for s in spaces:
                 row[f"v_{s}"] = got[s][i].tolist()
@@ -171,7 +171,7 @@ def build(store: MilvusStore, n: int, base: C.Base, spaces: list[str],
                     "id": art, "url": f"bench://{art}", "content_hash": str(art),
                     "title": f"Article {art}", "author": "", "published": when.isoformat(),
                     "ingested": when.isoformat(), "lang": lang, "section": "", "tags": "[]",
-                    "source": "", "site_name": "", "origin": "", "when_us": _milvus._us(when),
+                    "source": "", "site_name": "", "origin": "", "when_us": _milvus_filter.us(when),
                     "n_passages": min(3, n - pid + 1), "outlets": [OUTLETS[outlet]],
                     "outlets_lc": [OUTLETS[outlet]], "v": [0.0, 0.0]})
         t0 = time.perf_counter()
@@ -271,7 +271,7 @@ def measure(store: MilvusStore, data: dict[str, Any], qv: dict[str, np.ndarray],
             for lang in ("en", "ar"):
                 t0 = time.perf_counter()
                 bare.search(name, data=[q.tolist()], anns_field=f"v_{s}", limit=10,
-                            filter=f"lang == {_milvus.lit(lang)}", output_fields=["id"],
+                            filter=f"lang == {_milvus_filter.lit(lang)}", output_fields=["id"],
                             search_params=store._dense_params(s, 10),
                             consistency_level="Bounded")
                 bwalls.append(time.perf_counter() - t0)
@@ -285,7 +285,7 @@ def measure(store: MilvusStore, data: dict[str, Any], qv: dict[str, np.ndarray],
                         t0 = time.perf_counter()
                         found = bare.search(
                             name, data=[q.tolist()], anns_field=f"v_{s}", limit=10,
-                            filter=f"lang == {_milvus.lit(lang)}", output_fields=["id"],
+                            filter=f"lang == {_milvus_filter.lit(lang)}", output_fields=["id"],
                             search_params={"metric_type": "IP", "params": {"ef": ef}},
                             consistency_level="Bounded")
                         ewalls.append(time.perf_counter() - t0)

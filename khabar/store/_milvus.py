@@ -64,9 +64,12 @@ from ._milvus_filter import (
     SMALL,
     MilvusMatching,
     hidden_expr,
+    id_list,
+    lit,
     passage_expr,
     passage_test,
     scope_expr,
+    us,
 )
 from ._milvus_index import dense_index, kind_of, search_params
 from ._milvus_rows import VectorRows
@@ -92,27 +95,10 @@ a question at 20k such passages, 25 ms once sealed: docs/milvus.md): ``flush`` s
 once this many passages were added since (a server seals by itself)."""
 
 
-def lit(value: str) -> str:
-    """A Milvus string literal (Milvus Lite has no filter templates)."""
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _clip(text: str | None, limit: int) -> str:
     """``text`` cut to fit a VARCHAR of ``limit`` bytes."""
     raw = (text or "").encode("utf-8")
     return text or "" if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore")
-
-
-def _us(dt: datetime | None) -> int:
-    """A date as microseconds since the epoch (UTC); -1 for none."""
-    if dt is None:
-        return -1
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1_000_000)
-
-
-def _ids(ids: Iterable[int]) -> str:
-    return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 
 def _chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
@@ -517,13 +503,13 @@ class MilvusStore:
         pending = sorted(self._pending_removed(st))
         if pending:
             arts = {int(r["article_id"]) for chunk in _chunks(pending) for r in self._query(
-                "passages", f"id in {_ids(chunk)}", ["article_id"])}
+                "passages", f"id in {id_list(chunk)}", ["article_id"])}
             with self._lock:
                 for chunk in _chunks(sorted(arts)):
-                    self._client.delete(self._name("articles"), filter=f"id in {_ids(chunk)}")
+                    self._client.delete(self._name("articles"), filter=f"id in {id_list(chunk)}")
                 self._unlink_copies(pending)
                 for chunk in _chunks(pending):
-                    self._client.delete(self._name("passages"), filter=f"id in {_ids(chunk)}")
+                    self._client.delete(self._name("passages"), filter=f"id in {id_list(chunk)}")
         if st["removed_done"] != st["removed"]:
             st = self._state()
             st["removed_done"] = st["removed"]
@@ -534,7 +520,7 @@ class MilvusStore:
         NULL): their rows rewritten with ``dup_of = -1``."""
         drop = set(gone)
         rows = [r for chunk in _chunks(list(gone)) for r in self._query(
-            "passages", f"dup_of in {_ids(chunk)}", ["*"]) if int(r["id"]) not in drop]
+            "passages", f"dup_of in {id_list(chunk)}", ["*"]) if int(r["id"]) not in drop]
         for r in rows:
             r.pop("sparse", None)
             r["dup_of"] = -1
@@ -616,7 +602,7 @@ class MilvusStore:
         pending = self._pending_removed(st)
         if not pending or not rows:
             return set()
-        got = self._query("passages", f"id in {_ids(sorted(pending))}", ["article_id"])
+        got = self._query("passages", f"id in {id_list(sorted(pending))}", ["article_id"])
         return {int(r["article_id"]) for r in got}
 
     def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -683,8 +669,8 @@ class MilvusStore:
                 "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
                 "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
                 "words": _clip(words_text(chunk.text), TEXT_MAX),
-                "dup_of": links.get(i, -1), "when_us": _us(when),
-                "published_us": _us(art.published), "origin": new.origin or "",
+                "dup_of": links.get(i, -1), "when_us": us(when),
+                "published_us": us(art.published), "origin": new.origin or "",
                 "outlets_lc": outlets_lc}
             for space, vecs in new.vectors.items():
                 row[f"v_{space}"] = np.asarray(vecs[i], dtype=np.float32).tolist()
@@ -702,7 +688,7 @@ class MilvusStore:
             "ingested": ingested, "lang": art.lang or "", "section": _clip(art.section, 1024),
             "tags": _clip(json.dumps(art.tags, ensure_ascii=False), 8192),
             "source": _clip(art.source, 4096), "site_name": _clip(art.site_name, 1024),
-            "origin": new.origin or "", "when_us": _us(when), "n_passages": len(rows),
+            "origin": new.origin or "", "when_us": us(when), "n_passages": len(rows),
             "outlets": outlets, "outlets_lc": outlets_lc, "v": [0.0] * DUMMY_DIM}])
         # 3. the old version's removal logged, 4. the commit: one row.
         old_passages = self._passages_of([int(old["id"])]) if old else []
@@ -728,7 +714,7 @@ class MilvusStore:
         out: list[tuple[int, str]] = []
         for chunk in _chunks(list(article_ids)):
             out += [(int(r["id"]), str(r["lang"])) for r in self._query(
-                "passages", f"article_id in {_ids(chunk)}", ["id", "lang"])]
+                "passages", f"article_id in {id_list(chunk)}", ["id", "lang"])]
         return out
 
     def _log_removals(self, st: dict[str, Any], passages: list[tuple[int, str]]) -> None:
@@ -755,10 +741,10 @@ class MilvusStore:
         if not wanted:
             return {}
         got = {int(r["id"]): r for r in self._query(
-            "passages", f"id in {_ids(sorted({p for _, p in wanted}))}",
+            "passages", f"id in {id_list(sorted({p for _, p in wanted}))}",
             ["id", "dup_of", "article_id"])}
         urls = {int(r["id"]): r["url"] for r in self._query(
-            "articles", f"id in {_ids(sorted({int(g['article_id']) for g in got.values()}))}",
+            "articles", f"id in {id_list(sorted({int(g['article_id']) for g in got.values()}))}",
             ["id", "url"])}
         links: dict[int, int] = {}
         for i, pid in wanted:
@@ -780,7 +766,7 @@ class MilvusStore:
             self._recover()
             st = self._state()
             live = [int(r["id"]) for chunk in _chunks(ids) for r in self._query(
-                "articles", f"id in {_ids(chunk)} and {self._live(st, 'article')}", ["id"])]
+                "articles", f"id in {id_list(chunk)} and {self._live(st, 'article')}", ["id"])]
             if not live:
                 return 0
             passages = self._passages_of(live)
@@ -793,7 +779,7 @@ class MilvusStore:
             st["langs"] = {k: v for k, v in langs.items() if v > 0}
             self._write_state(st)
             for chunk in _chunks(live):
-                self._client.delete(self._name("articles"), filter=f"id in {_ids(chunk)}")
+                self._client.delete(self._name("articles"), filter=f"id in {id_list(chunk)}")
             self._finish_removals(st)
         return len(live)
 
@@ -804,7 +790,7 @@ class MilvusStore:
         if outlet:
             where.append(f"array_contains(outlets_lc, {lit(outlet.lower())})")
         if before:
-            where.append(f"when_us < {_us(before)}")
+            where.append(f"when_us < {us(before)}")
         if url:
             where.append(f"url == {lit(url)}")
         if origin:
@@ -827,7 +813,7 @@ class MilvusStore:
                 a["origin"] = new or ""
             ids = [int(a["id"]) for a in arts]
             rows = [r for chunk in _chunks(ids) for r in self._query(
-                "passages", f"article_id in {_ids(chunk)}", ["*"])]
+                "passages", f"article_id in {id_list(chunk)}", ["*"])]
             for r in rows:
                 r.pop("sparse", None)  # the BM25 function makes it again
                 r["origin"] = new or ""
@@ -879,7 +865,7 @@ class MilvusStore:
         with self._writing():
             self._recover()
             full = [r for chunk in _chunks(sorted(vecs)) for r in self._query(
-                "passages", f"id in {_ids(chunk)}", ["*"])]
+                "passages", f"id in {id_list(chunk)}", ["*"])]
             for r in full:
                 r.pop("sparse", None)
                 r[f"v_{space}"] = vecs[int(r["id"])].tolist()
@@ -901,7 +887,7 @@ class MilvusStore:
         mats = dict(rows)
         with self._writing():
             full = [r for chunk in _chunks(sorted(mats)) for r in self._query(
-                "passages", f"id in {_ids(chunk)}", ["*"])]
+                "passages", f"id in {id_list(chunk)}", ["*"])]
             for r in full:
                 r.pop("sparse", None)
                 blob = base64.b64encode(sentence_blob(
@@ -922,7 +908,7 @@ class MilvusStore:
                 "passages", f"s_{space} != {lit(NO_SENTENCES)}", ["id"])}
             todo = sorted(had | set(mats))
             full = [r for chunk in _chunks(todo) for r in self._query(
-                "passages", f"id in {_ids(chunk)}", ["*"])]
+                "passages", f"id in {id_list(chunk)}", ["*"])]
             for r in full:
                 r.pop("sparse", None)
                 mat = mats.get(int(r["id"]))
@@ -949,7 +935,7 @@ class MilvusStore:
     def _articles_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         ids = sorted(set(ids))
         return {int(r["id"]): r for chunk in _chunks(ids) for r in self._query(
-            "articles", f"id in {_ids(chunk)}",
+            "articles", f"id in {id_list(chunk)}",
             ["id", "title", "url", "published", "n_passages", "outlets"])}
 
     def _stored(self, rows: list[dict[str, Any]], st: Mapping[str, Any]
@@ -981,7 +967,7 @@ class MilvusStore:
         it makes Milvus Lite scan the whole collection (100k passages: 1.7 ms against
         120 ms of CPU a query, docs/milvus.md)."""
         return [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
-            what, f"id in {_ids(chunk)}", fields) if int(r["id"]) <= upto]
+            what, f"id in {id_list(chunk)}", fields) if int(r["id"]) <= upto]
 
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         st = self._state(fresh=False)
@@ -1023,7 +1009,7 @@ class MilvusStore:
         st = self._state(fresh=False)
         extra = f" and lang in {json.dumps(list(langs), ensure_ascii=False)}" if langs else ""
         rows = [r for chunk in _chunks(sorted(set(article_ids))) for r in self._query(
-            "passages", f"article_id in {_ids(chunk)} and {self._live(st)}{extra}",
+            "passages", f"article_id in {id_list(chunk)} and {self._live(st)}{extra}",
             self._PASSAGE_FIELDS)]
         return self._stored(rows, st)
 
@@ -1048,7 +1034,7 @@ class MilvusStore:
         for chunk in _chunks(roots, 1000):
             # The roots by primary key; their copies by ``dup_of`` (a scan on Lite).
             rows = self._by_ids("passages", chunk, ["id", "dup_of"], upto) + self._query(
-                "passages", f"dup_of in {_ids(chunk)} and {self._live(st)}", ["id", "dup_of"])
+                "passages", f"dup_of in {id_list(chunk)} and {self._live(st)}", ["id", "dup_of"])
             for r in sorted(rows, key=lambda r: int(r["id"])):
                 for root in {int(r["id"]), int(r["dup_of"])} & set(chunk):
                     members.setdefault(root, []).append(int(r["id"]))
@@ -1057,7 +1043,7 @@ class MilvusStore:
 
     def passage_tokens(self, ids: Sequence[int]) -> dict[int, str]:
         return {int(r["id"]): str(r["tokens"]) for chunk in _chunks(sorted(set(ids)))
-                for r in self._query("passages", f"id in {_ids(chunk)}", ["id", "tokens"])}
+                for r in self._query("passages", f"id in {id_list(chunk)}", ["id", "tokens"])}
 
     def _others_private(self, scope: str, st: Mapping[str, Any]) -> bool:
         with self._lock:
@@ -1130,9 +1116,9 @@ class MilvusStore:
         if ids is not None:
             if not ids:
                 return []
-            where.append(f"id in {_ids(ids)}")
+            where.append(f"id in {id_list(ids)}")
         if since is not None and until is not None:
-            where.append(f"when_us >= {_us(since)} and when_us < {_us(until)}")
+            where.append(f"when_us >= {us(since)} and when_us < {us(until)}")
         if origin:
             where.append(f"origin == {lit(origin)}")
         if scope:
@@ -1171,7 +1157,7 @@ class MilvusStore:
             return {}
         return {int(r["id"]): np.asarray(r[f"v_{space}"], dtype=np.float32)
                 for chunk in _chunks(sorted(set(ids))) for r in self._query(
-                    "passages", f"id in {_ids(chunk)}", ["id", f"v_{space}"])}
+                    "passages", f"id in {id_list(chunk)}", ["id", f"v_{space}"])}
 
     def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         info = self.spaces().get(space)
@@ -1180,7 +1166,7 @@ class MilvusStore:
         fields = ["id", f"v_{space}", f"s_{space}"]
         out = {}
         for chunk in _chunks(sorted(set(ids))):
-            for r in self._query("passages", f"id in {_ids(chunk)}", fields):
+            for r in self._query("passages", f"id in {id_list(chunk)}", fields):
                 mat = self._sentence_matrix(r, space, info.dim)
                 if mat is not None:
                     out[int(r["id"])] = mat
@@ -1198,7 +1184,7 @@ class MilvusStore:
 
         def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
             return [r for chunk in _chunks(missing)
-                    for r in self._query("passages", f"id in {_ids(chunk)}", fields)]
+                    for r in self._query("passages", f"id in {id_list(chunk)}", fields)]
 
         st = self._state(fresh=False)
         keep = self.row_cache and not self._lease.held_here
@@ -1282,8 +1268,8 @@ class MilvusStore:
         if isinstance(allowed, Matching):  # another backend's: by ids
             allowed = allowed.ids()
         if isinstance(allowed, Excluding):
-            return f" and not (id in {_ids(sorted(allowed.ids))})" if allowed.ids else ""
-        return f" and id in {_ids(sorted(allowed))}"
+            return f" and not (id in {id_list(sorted(allowed.ids))})" if allowed.ids else ""
+        return f" and id in {id_list(sorted(allowed))}"
 
     def _search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
                      allowed: Allowed | None) -> list[list[tuple[int, float]]]:

@@ -16,7 +16,7 @@ the scope's expression.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,13 +36,16 @@ def lit(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def us(dt: datetime) -> int:
-    """A date as microseconds since the epoch (UTC), as the rows store them."""
+def us(dt: datetime | None) -> int:
+    """A date as microseconds since the epoch (UTC), as the rows store them; -1 for
+    none (an undated article)."""
+    if dt is None:
+        return -1
     dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1_000_000)
 
 
-def id_list(ids: Sequence[int]) -> str:
+def id_list(ids: Iterable[int]) -> str:
     return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 

@@ -109,6 +109,6 @@ def search_groups(store: MilvusStore, lang: str,
 
 
 def _lit(value: str) -> str:
-    from ._milvus import lit
+    from ._milvus_filter import lit
 
     return lit(value)
