@@ -9,7 +9,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from khabar.index import Article
+from khabar.index import Article, Index
+from khabar.retrieval import Summary, timeline
+
+from khabar import Settings
+from khabar.model import Encoder
+from tests.conftest import share_models
 
 
 def ntrex_day(fixture: Path, now: datetime,
@@ -26,3 +31,18 @@ def ntrex_day(fixture: Path, now: datetime,
                                url=f"https://news.example/{doc['id']}/{lang}",
                                published=when + timedelta(minutes=delay), lang=lang))
     return out
+
+
+def ntrex_index(home: Path, models: Path, encoders: list[Encoder], articles: list[Article],
+                added: int) -> Index:
+    """``articles`` indexed in a fresh store at ``home`` (``models`` shared), all
+    ``added``."""
+    ix = Index.open(Settings(home=share_models(home, models)), encoders=encoders)
+    report = ix.add_articles(articles)
+    assert report.count("added") == added, report.summary()
+    return ix
+
+
+def story_docs(index: Index, summary: Summary) -> list[set[str]]:
+    """Each story of ``summary`` as the NTREX document ids of its versions."""
+    return [{(e.url or "").split("/")[3] for e in timeline(index, s)} for s in summary.stories]

@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pytest
 from khabar.index import Article, Index
-from khabar.retrieval import Summary, SummaryConfig, summarize, timeline
+from khabar.retrieval import Summary, SummaryConfig, summarize
 
-from khabar import Settings
 from khabar.model import Encoder
-from tests.conftest import share_models
-from tests.retrieval._ntrex_day import ntrex_day
+from tests.retrieval._ntrex_day import ntrex_day, ntrex_index, story_docs
 
 pytestmark = pytest.mark.model
 
@@ -39,10 +37,8 @@ def _articles() -> list[Article]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
           encoders: list[Encoder]) -> Iterator[Index]:
-    home = share_models(tmp_path_factory.mktemp("events-home"), model_home)
-    ix = Index.open(Settings(home=home), encoders=encoders)
-    report = ix.add_articles(_articles())
-    assert report.count("added") == 14, report.summary()
+    ix = ntrex_index(tmp_path_factory.mktemp("events-home"), model_home, encoders,
+                     _articles(), 14)
     yield ix
     ix.close()
 
@@ -51,13 +47,9 @@ def _summary(index: Index, config: SummaryConfig | None = None) -> Summary:
     return summarize(index, since=NOW - timedelta(days=1), limit=None, config=config)
 
 
-def _stories(summary: Summary, index: Index) -> list[set[str]]:
-    return [{(e.url or "").split("/")[3] for e in timeline(index, s)} for s in summary.stories]
-
-
 def test_reports_of_one_event_form_one_story(index: Index) -> None:
     summary = _summary(index)
-    stories = _stories(summary, index)
+    stories = story_docs(index, summary)
     assert PALU in stories
     assert sorted(map(sorted, stories)) == sorted(
         [sorted(PALU), ["cbsnews.248411"], ["abcnews.306764"], ["reuters.218861"],
@@ -74,6 +66,6 @@ def test_reports_of_one_event_form_one_story(index: Index) -> None:
 def test_versions_alone_split_the_event(index: Index) -> None:
     # Without the lead pass the article vectors keep the outlets' angles apart: the
     # test above checks the second pass, not a corpus the first pass already merges.
-    stories = _stories(_summary(index, replace(SummaryConfig(), lead_threshold=None)), index)
+    stories = story_docs(index, _summary(index, replace(SummaryConfig(), lead_threshold=None)))
     assert PALU not in stories
     assert all(s <= PALU or not s & PALU for s in stories)

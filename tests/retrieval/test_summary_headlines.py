@@ -17,14 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from khabar.index import Article, Index
-from khabar.retrieval import Summary, SummaryConfig, summarize, timeline
+from khabar.retrieval import SummaryConfig, summarize
 from khabar.retrieval._headlines import headline_vectors, usable_headline
 from khabar.retrieval._summary_data import Doc, Passage
 
-from khabar import Settings
 from khabar.model import Encoder
-from tests.conftest import share_models
-from tests.retrieval._ntrex_day import ntrex_day
+from tests.retrieval._ntrex_day import ntrex_day, ntrex_index, story_docs
 
 pytestmark = pytest.mark.model
 
@@ -41,18 +39,15 @@ def _articles() -> list[Article]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, model_home: Path,
           encoders: list[Encoder]) -> Iterator[Index]:
-    home = share_models(tmp_path_factory.mktemp("headlines-home"), model_home)
-    ix = Index.open(Settings(home=home), encoders=encoders)
-    report = ix.add_articles(_articles())
-    assert report.count("added") == 8, report.summary()
+    ix = ntrex_index(tmp_path_factory.mktemp("headlines-home"), model_home, encoders,
+                     _articles(), 8)
     yield ix
     ix.close()
 
 
 def _stories(index: Index, config: SummaryConfig | None = None) -> list[set[str]]:
-    summary: Summary = summarize(index, since=NOW - timedelta(days=1), limit=None,
-                                 config=config)
-    return [{(e.url or "").split("/")[3] for e in timeline(index, s)} for s in summary.stories]
+    return story_docs(index, summarize(index, since=NOW - timedelta(days=1), limit=None,
+                                       config=config))
 
 
 def test_headlines_join_reports_whose_leads_differ(index: Index) -> None:
