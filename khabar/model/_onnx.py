@@ -324,9 +324,8 @@ class OnnxEncoder:
         """The vectors of one batch of token id rows (:meth:`batches`), by the int8
         graph when ``int8`` (sentence vectors, :mod:`._int8`). Thread-safe: onnxruntime
         runs calls from several threads at once, each releasing the GIL; batches run
-        side by side share the one fp32 session (a second one, of one thread, was ~5 %
-        less CPU but held another copy of the weights: +170 MB in the bot as its first
-        post of several batches came; docs/benchmarks.md)."""
+        side by side share the one fp32 session (:func:`default_threads`: one thread a
+        run; a second session would hold another copy of the weights, +170 MB)."""
         embeds, mask = self._inputs(rows)
         session = self._int8_session() if int8 else self._session
         out = session.run(["sentence_embedding"],
