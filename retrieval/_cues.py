@@ -19,7 +19,8 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+from khabar.text import ascii_digits
+
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064a]{2,}")
@@ -54,12 +55,12 @@ _ASKS_COUNT = re.compile(
 
 def numbers(text: str) -> set[str]:
     """The numbers in ``text`` as values ("1,200" and "1200" alike), any digits."""
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text.translate(_DIGITS))}
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(ascii_digits(text))}
 
 
 def asks(question: str) -> str:
     """"when", "count" or "" (no type that a date or number would answer)."""
-    q = question.strip().translate(_DIGITS).lstrip("\u200f\u200e ")
+    q = ascii_digits(question.strip()).lstrip("\u200f\u200e ")
     if _ASKS_WHEN.search(q):
         return "when"
     if _ASKS_COUNT.search(q):
@@ -69,7 +70,7 @@ def asks(question: str) -> str:
 
 def holds_type(kind: str, text: str) -> bool:
     """Whether ``text`` holds what a ``kind`` question asks for."""
-    text = text.translate(_DIGITS)
+    text = ascii_digits(text)
     if kind == "when":
         return bool(_YEAR.search(text) or _MONTHS.search(text))
     if kind == "count":

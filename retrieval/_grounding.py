@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from khabar.model import Encoder
-from khabar.text import detect_lang, passage_sentences, split_sentences
+from khabar.text import ascii_digits, detect_lang, passage_sentences, split_sentences
 
 from ._types import Archive, Source
 
@@ -36,7 +36,6 @@ _E5_ALONE = {False: 0.80, True: 0.88}  # without USE (KHABAR_SECOND_ENCODER=none
 RULE = (f"USE + w x (e5 - {_E5_CENTRE}) >= t: w, t = {_RULES[False]} across languages, "
         f"{_RULES[True]} within one; e5 alone >= {_E5_ALONE[False]} / {_E5_ALONE[True]}")
 
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 # [1], [1, 2], [1،2], [ 3 ], 【4】, ［5］, Arabic-Indic digits: one syntax, [1][2].
 _CITE_GROUP = re.compile(
     r"[\[【［]\s*([0-9٠-٩۰-۹]{1,3}(?:\s*[,،;؛、]\s*[0-9٠-٩۰-۹]{1,3})*)\s*[\]】］]")
@@ -60,7 +59,7 @@ def normalise_citations(text: str) -> str:
     words (``claim. [1]`` becomes ``claim [1].``)."""
 
     def one(m: re.Match[str]) -> str:
-        numbers = re.split(r"\s*[,،;؛、]\s*", m.group(1).translate(_DIGITS))
+        numbers = re.split(r"\s*[,،;؛、]\s*", ascii_digits(m.group(1)))
         return "".join(f"[{int(n)}]" for n in numbers)
 
     text = _CITE_GROUP.sub(one, text)

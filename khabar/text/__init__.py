@@ -5,6 +5,7 @@ never normalised; only what is searched is.
 
 from ._analysis import (
     Lang,
+    ascii_digits,
     content_words,
     detect_lang,
     detect_question_lang,
@@ -19,6 +20,7 @@ from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
     "Lang",
+    "ascii_digits",
     "canonical_outlet",
     "content_words",
     "detect_lang",

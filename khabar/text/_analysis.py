@@ -42,6 +42,7 @@ _FOLD = str.maketrans(
     }
 )
 _TA_MARBUTA = str.maketrans({"ة": "ه"})
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _ARABIC_SCRIPT_RE = re.compile(
     "[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]"
 )
@@ -401,3 +402,9 @@ def passage_sentences(text: str) -> list[str]:
     """
     out = [s.strip() for s in split_sentences(text) if len(s.strip()) >= MIN_SENTENCE_CHARS]
     return out or [text.strip()]
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with Arabic-Indic and Persian digits written 0-9 (a number reads the
+    same whichever digits an outlet or a user typed)."""
+    return text.translate(_DIGITS)

@@ -230,3 +230,10 @@ def test_a_megabyte_of_any_text_splits_in_linear_time(samples: list[str]) -> Non
     text = (sample * (MB // len(sample) + 1))[:MB]
     with cpu_budget(3.0):
         split_sentences(text)
+
+
+def test_ascii_digits_reads_arabic_indic_and_persian_digits() -> None:
+    from khabar.text import ascii_digits
+
+    assert ascii_digits("قتل ١٢٣ شخصا في ۲۰۱۸، و45 آخرون") == "قتل 123 شخصا في 2018، و45 آخرون"
+    assert ascii_digits("no digits") == "no digits"
