@@ -146,6 +146,7 @@ IDEAS = {
                                                  for k in ("e5_sent_dz", "use_sent_dz",
                                                            "coverage")],
     "  shipped + question-language terms": [*SHIPPED, "ar_question", "en_question_cross"],
+    "  shipped + rarity-weighted coverage": SHIPPED + CUE_IDF,
     "  shipped + z x coverage": SHIPPED + cross(["e5_dz_coverage", "use_dz_coverage"]),
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
