@@ -92,7 +92,11 @@ NEAR_Z = PREVIOUS + DZ + CUES + CUE_IDF
 # across scripts and numbers. The window's words, the answer type and the rarity of
 # words lowered the seed's short questions over news ("who struck Aleppo?" 0.94 ->
 # 0.70 with the window's words; "من قصف حلب؟" under 0.5 with the rarity).
-SHIPPED = PREVIOUS + DZ + CUE_NUM + CUE_NAMES
+SESSION7 = PREVIOUS + DZ + CUE_NUM + CUE_NAMES
+# The question's specificity (session 8): its rarest words' rarity in a fixed sample
+# of its language (``Background.idf``), and the rarest times the passage's coverage.
+RARITY = ["rarity", "rarity3", "rarity_coverage"]
+SHIPPED = SESSION7 + RARITY
 BEST_HERE = BASE + LEXICAL + FUSED + WINDOW
 IDEAS = {
     "per passage, cosines + coverage": BASE,
@@ -130,9 +134,20 @@ IDEAS = {
     + CUE_NAMES + CUE_IDF,
     "s6 + nearer-domain z + names + numbers": SESSION6 + DZ + CUE_NUM + CUE_NAMES,
     "s6 + names + numbers": SESSION6 + CUE_NUM + CUE_NAMES,
-    "nearer-domain z instead + names + numbers: shipped": SHIPPED,
+    "nearer-domain z instead + names + numbers: session 7": SESSION7,
     "s6 + names + numbers + rarity": SESSION6 + CUE_NUM + CUE_NAMES + CUE_IDF,
-    "  shipped + best sentence's focus and e5/USE agreement": SHIPPED + CUE_FOCUS,
+    "  s7 + best sentence's focus and e5/USE agreement": SESSION7 + CUE_FOCUS,
+    "s7 + the question's rarest word": [*SESSION7, "rarity"],
+    "s7 + the question's three rarest words": [*SESSION7, "rarity3"],
+    "s7 + rarest word x coverage": [*SESSION7, "rarity_coverage"],
+    "s7 + question rarity: shipped": SHIPPED,
+    "  shipped + rarity across languages": SHIPPED + cross(RARITY)[1::2],
+    "  shipped + pair interactions": SHIPPED + [f"{k}_{p}" for p in ("en_ar", "ar_en")
+                                                 for k in ("e5_sent_dz", "use_sent_dz",
+                                                           "coverage")],
+    "  shipped + question-language terms": [*SHIPPED, "ar_question", "en_question_cross"],
+    "  shipped + rarity-weighted coverage": SHIPPED + CUE_IDF,
+    "  shipped + z x coverage": SHIPPED + cross(["e5_dz_coverage", "use_dz_coverage"]),
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
 TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",
@@ -145,6 +160,22 @@ def family(name: str) -> str:
     return name.split("_")[0]
 
 
+def measured_only(f: dict[str, float], q_lang: str, p_lang: str) -> dict[str, float]:
+    """Features measured here and not shipped (products of shipped ones): per language
+    pair, per question language, rarity across languages, z times coverage."""
+    g = {k + "_cross": f[k] * f["cross"] for k in RARITY}
+    for pair in ("en_ar", "ar_en"):
+        on = float(f"{q_lang}_{p_lang}" == pair)
+        for k in ("e5_sent_dz", "use_sent_dz", "coverage"):
+            g[f"{k}_{pair}"] = f[k] * on
+    g["ar_question"] = float(q_lang == "ar")
+    g["en_question_cross"] = float(q_lang == "en") * f["cross"]
+    for space in ("e5", "use"):
+        g[space + "_dz_coverage"] = f[space + "_sent_dz"] * f["coverage"]
+        g[space + "_dz_coverage_cross"] = g[space + "_dz_coverage"] * f["cross"]
+    return g
+
+
 def prepare(rows: list[dict]) -> list[dict]:
     """Each row's per-passage features (top 3) and question-level ones, once."""
     out, off = [], 0
@@ -154,9 +185,12 @@ def prepare(rows: list[dict]) -> list[dict]:
         if r["kind"] == "off_topic":
             off += 1
             split = "train" if off % 2 == 0 else "score"
+        passages = []
+        for p in ev.hits[:3]:
+            f = passage_features(ev, p)
+            passages.append(f | measured_only(f, ev.lang, p.lang))
         out.append({"kind": r["kind"], "relevant": r["relevant"][:3], "split": split,
-                    "passages": [passage_features(ev, p) for p in ev.hits[:3]],
-                    "question": all_features(ev)})
+                    "passages": passages, "question": all_features(ev)})
     return out
 
 

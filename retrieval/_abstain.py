@@ -200,6 +200,14 @@ def passage_features(ev: Evidence, p: PassageEvidence, need: Collection[str] | N
     for pair in ("en_ar", "ar_en", "ar_ar"):
         f["pair_" + pair] = 1.0 if f"{ev.lang}_{p.lang}" == pair else 0.0
     f["coverage"] = _coverage(ev, p)
+    # How specific the question is: the rarity of its rarest words in a fixed sample of
+    # its own language. A generic question ("متى عين وزيرا للدفاع؟", "من امها؟") sits
+    # close to many passages, so its cosines overstate; a question naming something rare
+    # (حلب) is answered at a lower cosine. The same at any archive size.
+    rare = _rarity(ev, background)
+    f["rarity"] = float(rare[0]) if len(rare) else 0.0
+    f["rarity3"] = float(rare[:3].sum())
+    f["rarity_coverage"] = f["rarity"] * f["coverage"]
     # BM25 in its language (the bridge's across): rare words weigh, so a question of
     # common words ("what can I do now?") that matches everything gains little.
     f["lexical"] = p.signals.get("bm25" if not cross else "bridge", 0.0)
@@ -217,6 +225,13 @@ def passage_features(ev: Evidence, p: PassageEvidence, need: Collection[str] | N
               "use_sent_dz", "e5_win_dz", "use_win_dz", *CUES):
         f[k + "_cross"] = f[k] * cross
     return f
+
+
+def _rarity(ev: Evidence, background: Background) -> np.ndarray:
+    """The rarity of the question's words in its language (:meth:`Background.idf`),
+    rarest first."""
+    words = sorted(set(ev.words))
+    return np.sort(background.idf(ev.lang, words))[::-1] if words else np.zeros(0)
 
 
 def _coverage_idf(ev: Evidence, p: PassageEvidence, background: Background

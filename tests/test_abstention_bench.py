@@ -34,6 +34,8 @@ def test_every_report_of_an_event_is_in_one_half(bench) -> None:  # type: ignore
     for group in EVENTS:
         halves = {data.half_of({"id": f"ntrex-ar-{doc}-0"}) for doc in group}
         assert len(halves) == 1, group  # "not covered" means no outlet's report is indexed
+        # A whole article (the headline sets) goes with its event's passages.
+        assert {data.half_of({"id": f"ntrexdoc-ar-{doc}"}) for doc in group} == halves, group
     # Wikipedia: by article, whatever the paragraph
     assert data.half_of({"id": "a", "title": "Normans"}) == \
         data.half_of({"id": "b", "title": "Normans"})
@@ -53,3 +55,19 @@ def test_only_the_training_half_of_off_topic_questions_trains(bench) -> None:  #
     # of the scored off-topic one
     assert x[:, 0].tolist() == [0.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0]
     assert y.tolist() == [1, 0, 0, 0, 0, 0, 0]
+
+
+def test_the_short_news_queries_are_headlines_not_their_translated_titles(bench) -> None:  # type: ignore[no-untyped-def]
+    # The Arabic articles keep no title (it translates the English headline asked of
+    # them); the derived Arabic-title set asks of English passages, its own article's
+    # passages relevant, all in one half with their event.
+    _, data = bench
+    corpus, queries, qrels = data.read_set("ntrex_headline2doc_en2ar")
+    assert queries and all("title" not in d for d in corpus)
+    corpus, queries, qrels = data.read_set(data.HEADLINES_AR2EN)
+    assert len(queries) > 100 and all(q["lang"] == "ar" and q["id"] in qrels for q in queries)
+    langs = {d["id"]: d.get("lang") for d in corpus}
+    half = {d["id"]: data.half_of(d) for d in corpus}
+    for q in queries:
+        assert {langs[p] for p in qrels[q["id"]]} == {"en"}
+        assert len({half[p] for p in qrels[q["id"]]}) == 1

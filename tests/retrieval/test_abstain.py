@@ -158,3 +158,33 @@ def test_the_shipped_background_fits_the_encoders(khabar: Khabar) -> None:
         # sentence vectors, 2.01 over fp32 ones).
         assert f["e5_sent_bz"] > 1.8 and f["e5_bz"] > 1.0, (question, f["e5_sent_bz"],
                                                              f["e5_bz"])
+
+
+def test_a_specific_question_reads_rarer_than_a_generic_one() -> None:
+    # The question's rarest words, read in the shipped sample of its language: a
+    # question naming a place (حلب, Aleppo) is more specific than one of everyday words,
+    # whichever the passage; ``rarity_coverage`` counts it only where the words are.
+    from khabar.retrieval._abstain import Background
+
+    from khabar.text import lexical_tokens
+
+    text = "قصفت طائرات حربية مدينة حلب"
+    passage = PassageEvidence("ar", {}, frozenset(lexical_tokens(text)), {}, text)
+    elsewhere = PassageEvidence("ar", {}, frozenset(lexical_tokens("الطقس معتدل")), {}, "")
+
+    def features(question: str, lang: str, p: PassageEvidence) -> dict[str, float]:
+        return passage_features(Evidence(lang, lexical_tokens(question), text=question), p,
+                                frozenset(["rarity", "rarity3", "rarity_coverage"]))
+
+    aleppo = features("من قصف حلب؟", "ar", passage)
+    generic = features("من امها؟", "ar", passage)
+    assert aleppo["rarity"] > generic["rarity"] + 1.0, (aleppo, generic)
+    assert aleppo["rarity3"] >= aleppo["rarity"] > 0
+    assert features("من قصف حلب؟", "ar", elsewhere)["rarity"] == aleppo["rarity"]
+    assert aleppo["rarity_coverage"] == pytest.approx(aleppo["rarity"] * aleppo["coverage"])
+    assert features("من قصف حلب؟", "ar", elsewhere)["rarity_coverage"] == 0.0
+    # English reads the English sample's table; a language without one reads 1 a word.
+    assert features("who struck Aleppo?", "en", passage)["rarity"] > features(
+        "what can I do now?", "en", passage)["rarity"]
+    empty = Background({})
+    assert list(empty.idf("ar", ["حلب", "قصف"])) == [1.0, 1.0]
