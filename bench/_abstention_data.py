@@ -1,7 +1,7 @@
 """The raw evidence bench/abstention.py scores: each question's search, done once.
 
 For every set and each half of its articles (split by a stable hash of the group:
-the Wikipedia article for XQuAD/ARCD, the news document for NTREX), only that half
+the Wikipedia article for XQuAD/ARCD, the news event for NTREX), only that half
 is indexed; every sampled question is searched and what the abstention rule reads
 is kept (top hits' signals, stored tokens, sentence cosines, the lexical bridge's
 groups). A question is *answerable* when one of its relevant passages is in the
