@@ -8,7 +8,9 @@ are the same at any archive size, and work across Arabic and English:
 
 * numbers: digits compared as values (Arabic-Indic digits folded);
 * names across scripts: a Latin name and an Arabic word compared by their consonant
-  skeletons (Ratzel / راتزل → RTSL), a crude transliteration that needs no model;
+  skeletons (Ratzel / راتزل → RTSL), a crude transliteration that needs no model, and
+  short names by their sound classes with vowels (Wesley / ويسلي → UISLI), where Arabic
+  has several spellings of a Latin letter taking each (Jochi / يوتشي: j as ي);
 * the answer type: a question asking when (متى, what year) or how many (كم) and
   whether the best sentence or its neighbours hold a year, a month or a number.
 """
@@ -16,13 +18,15 @@ are the same at any archive size, and work across Arabic and English:
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from khabar.text import ascii_digits
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]")
+_LATIN_LETTER = "A-Za-zÀ-ÖØ-öø-ÿ"  # with accents (Börte)
+_LATIN_WORD = re.compile(f"[{_LATIN_LETTER}][{_LATIN_LETTER}'’-]*[{_LATIN_LETTER}]")
 _ARABIC_WORD = re.compile(r"[\u0621-\u064a]{2,}")
 _YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
 _MONTHS = re.compile(
@@ -157,17 +161,101 @@ def names_across(question: str, q_lang: str, passage: str) -> tuple[float, float
     """(names asked, share found) across scripts: an English question's names
     looked for among the Arabic passage's words; an Arabic question's words among
     the English passage's names (an Arabic word matching none is not counted: Arabic
-    writes no capitals, so which words are names is unknown)."""
+    writes no capitals, so which words are names is unknown). A name is found by its
+    consonant skeleton or, short ones too, by its sound classes with vowels."""
     if q_lang == "en":
-        names = [s for n in latin_names(question) if len(s := latin_skeleton(n)) >= 3]
+        names = [n for n in latin_names(question)
+                 if len(latin_skeleton(n)) >= 3 or latin_vocal(n)]
         if not names:
             return 0.0, 0.0
-        there = _skeletons_ar(passage)
-        return float(len(names)), sum(_found(s, there) for s in names) / len(names)
-    there_latin = {s for n in latin_names(passage) if len(s := latin_skeleton(n)) >= 3}
+        words = set(_ARABIC_WORD.findall(passage))
+        there = {s for w in words for s in arabic_skeletons(w)}
+        vocal = {v for w in words for v in arabic_vocal(w)}
+        found = sum((len(s := latin_skeleton(n)) >= 3 and _found(s, there))
+                    or not vocal.isdisjoint(latin_vocal(n)) for n in names)
+        return float(len(names)), found / len(names)
+    in_passage = latin_names(passage)
+    there_latin = {s for n in in_passage if len(s := latin_skeleton(n)) >= 3}
+    vocal_latin = frozenset().union(*map(latin_vocal, in_passage))
     words = [w for w in _ARABIC_WORD.findall(question) if len(w) >= 4]
-    found = sum(any(_found(s, there_latin) for s in arabic_skeletons(w)) for w in words)
+    found = sum(any(_found(s, there_latin) for s in arabic_skeletons(w))
+                or not vocal_latin.isdisjoint(arabic_vocal(w)) for w in words)
     return float(found), min(found, 2) / 2
+
+
+# -- names with their vowels ----------------------------------------------------------------
+# A name of two consonant classes (Wesley SL, Happy HB) would match too much by its
+# skeleton; with its vowels (A I U) it does not (Wesley / ويسلي UISLI, Happy / هابي
+# HABI). Arabic writes a Latin name's long vowels and drops short ones, so the Latin
+# side may drop vowels, never add them; where Arabic spells one Latin letter several
+# ways (j as ج or ي: Jochi / يوتشي; c as ك or س; v as ف or و), each is a variant.
+_VOWELS = frozenset("AIU")
+_LATIN_VOCAL_DIGRAPHS = (("sch", ("S",)), ("tch", ("S",)), ("ch", ("S", "K")),
+                         ("sh", ("S",)), ("ph", ("F",)), ("th", ("T",)), ("kh", ("H",)),
+                         ("ck", ("K",)), ("dh", ("T",)), ("ts", ("S",)), ("tz", ("S",)),
+                         ("qu", ("K",)), ("ee", ("I",)), ("oo", ("U",)), ("ou", ("U",)),
+                         ("x", ("KS",)))
+_LATIN_VOCAL = {"a": ("A",), **dict.fromkeys("eiy", ("I",)), **dict.fromkeys("ouw", ("U",)),
+                **dict.fromkeys("bp", ("B",)), **dict.fromkeys("td", ("T",)),
+                **dict.fromkeys("kqg", ("K",)), **dict.fromkeys("sz", ("S",)),
+                "c": ("K", "S"), "j": ("K", "I"), "f": ("F",), "v": ("F", "U"),
+                **{c: (c.upper(),) for c in "lrmnh"}}
+_ARABIC_VOCAL = {**dict.fromkeys("اأإآىعة", "A"), **dict.fromkeys("يئ", "I"),
+                 **dict.fromkeys("وؤ", "U"), **_ARABIC}
+_MAX_VARIANTS = 256  # a long name (past the skeleton's reach anyway) is left out
+
+
+def _squeeze(s: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", s)
+
+
+def _vocal_ok(form: str) -> bool:
+    """Four classes or more, one a consonant: shorter forms match by chance."""
+    return len(form) >= 4 and not _VOWELS.issuperset(form)
+
+
+@lru_cache(maxsize=65536)
+def latin_vocal(word: str) -> frozenset[str]:
+    """A Latin name's spellings in sound classes with vowels, each with any of its
+    vowels dropped as Arabic may; empty when too short or too long to use."""
+    w = re.sub(r"gh$", "", "".join(c for c in unicodedata.normalize("NFKD", word.lower())
+                                   if not unicodedata.combining(c)))
+    if not re.search(r"[cstpkgd]h", w):  # h silent inside (as latin_skeleton)
+        w = w[:1] + w[1:].replace("h", "")
+    forms, i = {""}, 0
+    while i < len(w):
+        alts, step = _LATIN_VOCAL.get(w[i], ("",)), 1
+        for a, b in _LATIN_VOCAL_DIGRAPHS:
+            if w.startswith(a, i):
+                alts, step = b, len(a)
+                break
+        forms = {f + a for f in forms for a in alts}
+        i += step
+        if len(forms) > _MAX_VARIANTS:
+            return frozenset()
+    out: set[str] = set()
+    for f in map(_squeeze, forms):
+        vowels = [k for k, c in enumerate(f) if c in _VOWELS]
+        if len(out) + (1 << len(vowels)) > _MAX_VARIANTS:
+            return frozenset()
+        for mask in range(1 << len(vowels)):
+            drop = {k for b, k in enumerate(vowels) if mask >> b & 1}
+            out.add(_squeeze("".join(c for k, c in enumerate(f) if k not in drop)))
+    return frozenset(v for v in out if _vocal_ok(v))
+
+
+@lru_cache(maxsize=65536)
+def arabic_vocal(word: str) -> tuple[str, ...]:
+    """The word's sound classes with vowels, with and without a leading article or
+    conjunction; a final ه also as a vowel or as nothing (بورته / Börte)."""
+    out = []
+    for w in [word] + [word[len(p):] for p in _ARABIC_PREFIXES
+                       if word.startswith(p) and len(word) - len(p) >= 3]:
+        for a, b in _ARABIC_DIGRAPHS:
+            w = w.replace(a, b)
+        s = _squeeze("".join(_ARABIC_VOCAL.get(c, c if c.isupper() else "") for c in w))
+        out += [s, _squeeze(s[:-1] + "A"), s[:-1]] if w.endswith("ه") else [s]
+    return tuple(dict.fromkeys(s for s in out if _vocal_ok(s)))
 
 
 def numbers_found(question: str, texts: Iterable[str]) -> tuple[float, float]:
