@@ -20,6 +20,24 @@ def test_a_name_is_found_across_scripts(latin: str, arabic: str) -> None:
     assert cues.names_across(f"أين ولد {arabic}؟", "ar", f"The house of {latin} stood")[1] > 0
 
 
+@pytest.mark.parametrize(("latin", "arabic"), [
+    ("Wesley", "ويسلي"), ("Happy", "هابي"), ("Days", "دايز"),  # two consonant classes
+    ("Jochi", "يوتشي"),  # j written ي
+    ("Börte", "بورته"),  # an accent, and a final ه for a vowel
+    ("Gaga", "غاغا"), ("Kyoto", "كيوتو")])
+def test_a_short_name_is_found_by_its_vowels(latin: str, arabic: str) -> None:
+    assert cues.names_across(f"Where was {latin} born?", "en", f"ولد {arabic} في")[1] == 1.0
+    assert cues.names_across(f"أين ولد {arabic}؟", "ar", f"The house of {latin} stood")[1] > 0
+
+
+def test_a_short_name_needs_its_vowels_to_agree() -> None:
+    # The same consonants (S L, H B) with other vowels, or three classes only, are not it.
+    assert cues.names_across("Where was Wesley born?", "en", "ولد سالي في")[1] == 0.0
+    assert cues.names_across("أين ولد هوبا؟", "ar", "The house of Happy stood")[1] == 0.0
+    assert not cues.latin_vocal("Ben") and not cues.arabic_vocal("بين")  # too short to tell
+    assert cues.names_across("أين ولد التي؟", "ar", "The house of Ben stood")[1] == 0.0
+
+
 def test_names_of_other_people_are_not_found() -> None:
     # A near-topic passage (the same sport, other players) holds none of the names.
     n, share = cues.names_across("Holt went with the same Livingston side that beat Hearts", "en",
