@@ -153,10 +153,6 @@ def _found(skeleton: str, there: set[str]) -> bool:
     return len(skeleton) >= 4 and any(len(t) >= 4 and _one_apart(skeleton, t) for t in there)
 
 
-def _skeletons_ar(text: str) -> set[str]:
-    return {s for w in _ARABIC_WORD.findall(text) for s in arabic_skeletons(w)}
-
-
 def names_across(question: str, q_lang: str, passage: str) -> tuple[float, float]:
     """(names asked, share found) across scripts: an English question's names
     looked for among the Arabic passage's words; an Arabic question's words among
