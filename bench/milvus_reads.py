@@ -55,7 +55,7 @@ def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 def build(store: MilvusStore, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """``n`` passages (articles of three), committed; the e5 vectors by language."""
-    c = store._client
+    c = store._client._bare  # no lease for the rows: nobody else writes here
     by_lang: dict[str, list[np.ndarray]] = {"en": [], "ar": []}
     ids_by_lang: dict[str, list[int]] = {"en": [], "ar": []}
     step = 3000
@@ -88,11 +88,12 @@ def build(store: MilvusStore, n: int, rng: np.random.Generator) -> dict[str, np.
                              "outlets_lc": [outlet], "v": [0.0, 0.0]})
         c.insert(store._name("passages"), rows)
         c.insert(store._name("articles"), arts)
-    st = store._state()
-    st.update(passage=n, article=(n - 1) // 3 + 1, articles=(n - 1) // 3 + 1,
-              generation=int(st["generation"]) + 1,
-              langs={k: len(v) for k, v in ids_by_lang.items()})
-    store._write_state(st)
+    with store._writing():  # the state under the lease, as a put commits
+        st = store._state()
+        st.update(passage=n, article=(n - 1) // 3 + 1, articles=(n - 1) // 3 + 1,
+                  generation=int(st["generation"]) + 1,
+                  langs={k: len(v) for k, v in ids_by_lang.items()})
+        store._write_state(st)
     return {lang: np.asarray(v) for lang, v in by_lang.items()} | {
         f"ids_{lang}": np.asarray(v) for lang, v in ids_by_lang.items()}
 

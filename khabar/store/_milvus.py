@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_layout, _milvus_lexical, _milvus_reindex
+from . import _milvus_layout, _milvus_lexical, _milvus_reindex, _milvus_summary
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -153,6 +153,8 @@ class MilvusStore:
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
         self._vector_rows = VectorRows()  # a question's candidates' vectors, read once
+        self._summary_cache: tuple[str, _milvus_summary.Summary] | None = None
+        self._summary_swept: str | None = None  # the summary whose old rows are gone
         try:
             if self._lite:
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -402,6 +404,7 @@ class MilvusStore:
         self._set_meta("state", json.dumps(state, sort_keys=True))
         self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
         self._turn_state = self._lease.held
+        _milvus_summary.committed(self, state)  # the summary rows it replaced go
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
@@ -703,6 +706,9 @@ class MilvusStore:
         for _, lang in old_passages:
             langs[lang] = langs.get(lang, 0) - 1
         st["langs"] = {k: v for k, v in langs.items() if v > 0}
+        _milvus_summary.update(self, st, added=[{  # outlets and dates, committed with st
+            "id": article_id, "outlets": outlets, "origin": new.origin or "",
+            "published": iso(art.published) or ""}], removed=[int(old["id"])] if old else [])
         self._write_state(st)
         # 5. the old version's rows go (a crash here: the next open finishes it).
         self._finish_removals(st)
@@ -777,6 +783,7 @@ class MilvusStore:
             for _, lang in passages:
                 langs[lang] = langs.get(lang, 0) - 1
             st["langs"] = {k: v for k, v in langs.items() if v > 0}
+            _milvus_summary.update(self, st, removed=live)
             self._write_state(st)
             for chunk in _chunks(live):
                 self._client.delete(self._name("articles"), filter=f"id in {id_list(chunk)}")
@@ -809,6 +816,7 @@ class MilvusStore:
                                ["*"])
             if not arts:
                 return 0
+            was = {int(a["id"]): str(a["origin"]) for a in arts}
             for a in arts:
                 a["origin"] = new or ""
             ids = [int(a["id"]) for a in arts]
@@ -822,6 +830,7 @@ class MilvusStore:
             self._client.upsert(self._name("articles"), arts)
             st = self._state()
             st["generation"] = int(st["generation"]) + 1
+            _milvus_summary.update(self, st, relabelled=arts, was=was)
             self._write_state(st)
             return len(arts)
 
@@ -1139,17 +1148,22 @@ class MilvusStore:
         return sorted(out, key=lambda a: (a.when, a.id))
 
     def outlets(self, scope: str | None = None) -> list[tuple[str, int]]:
+        """From the writer's summary rows (:mod:`._milvus_summary`); a scope that others'
+        private articles are hidden from: the public counts and its own private
+        articles' outlets (one query of that chat's articles)."""
+        summary = _milvus_summary.current(self)
+        counts = summary.outlets
         st = self._state(fresh=False)
-        where = self._live(st, "article")
         if scope is not None and self._others_private(scope, st):
-            where += " and " + self._scope_expr(scope)
-        counts: dict[str, int] = {}
-        rows = self._query("articles", where, ["id", "outlets"])
-        gone = self._gone_articles(st, rows)
-        for r in rows:
-            if r["id"] not in gone:
-                for name in r["outlets"] or []:
-                    counts[name] = counts.get(name, 0) + 1
+            counts = dict(summary.public)
+            if is_private(scope):
+                rows = self._query("articles", f"origin == {lit(scope)} and "
+                                   f"{self._live(st, 'article')}", ["id", "outlets"])
+                gone = self._gone_articles(st, rows)
+                for r in rows:
+                    if r["id"] not in gone:
+                        for name in dict.fromkeys(r["outlets"] or []):
+                            counts[name] = counts.get(name, 0) + 1
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
@@ -1226,14 +1240,20 @@ class MilvusStore:
                 np.asarray(row[f"v_{space}"], dtype=np.float32).reshape(1, -1))
 
     def count_sentence_vectors(self) -> dict[str, int]:
-        st = self._state()
+        n = self.count_passages()
         out = {}
         for space in self.spaces():
-            n = self._count("passages", f"{self._live(st)} and s_{space} != "
-                            f"{lit(NO_SENTENCES)}")
-            if n:
-                out[space] = n
+            have = n - self._without_sentences(space)
+            if have > 0:
+                out[space] = have
         return out
+
+    def _without_sentences(self, space: str) -> int:
+        """Committed passages with no ``space`` sentence vectors. Counted, not those
+        with: Milvus Lite's count(*) reads every row it counts whole, vectors and all
+        (100k passages: 9 s of CPU and 3.5 GB for all of them, 0.14 s for none)."""
+        return self._count("passages", f"{self._live(self._state(fresh=False))} and "
+                           f"s_{space} == {lit(NO_SENTENCES)}")
 
     def recent_mean_vector(self, space: str, lang: str, sample: int
                            ) -> tuple[np.ndarray, int] | None:
@@ -1417,8 +1437,7 @@ class MilvusStore:
 
     def stats(self) -> dict[str, object]:
         st = self._state()
-        rows = self._query("articles", self._live(st, "article"), ["published"])
-        dates = sorted(r["published"] for r in rows if r["published"])
+        summary = _milvus_summary.current(self)
         size: int | None = None
         if self._lite:
             p = Path(self.uri)
@@ -1427,10 +1446,10 @@ class MilvusStore:
         return {
             "articles": self.count_articles(),
             "passages": self.count_passages(),
-            "outlets": len(self.outlets()),
+            "outlets": len(summary.outlets),
             "languages": dict(st["langs"]),
-            "published_from": dates[0] if dates else None,
-            "published_to": dates[-1] if dates else None,
+            "published_from": summary.first,
+            "published_to": summary.last,
             "index_type": "/".join(sorted({k.lower() for k in self.dense_index_kinds()
                                            .values()})) or "flat",
             "spaces": {k: vars(v) for k, v in self.spaces().items()},
@@ -1441,40 +1460,55 @@ class MilvusStore:
         }
 
     def check(self, expected: Sequence[SpaceInfo] = ()) -> list[str]:
-        """Every fault found: counts against the state, orphans, sentence vectors."""
+        """Every fault found: counts against the state, orphans, sentence vectors, the
+        articles' summary rows. Both collections are read once, in batches of an
+        iterator, into counts by article id: memory grows with the number of articles
+        (a few bytes each), not with the rows read."""
         faults: list[str] = []
         st = self._state()
         spaces = self.spaces()
-        passages = self._query("passages", self._live(st), ["id", "article_id", "lang"])
-        arts = {int(r["id"]): int(r["n_passages"]) for r in self._query(
-            "articles", self._live(st, "article"), ["id", "n_passages"])}
-        per_article: dict[int, int] = {}
-        for r in passages:
-            per_article[int(r["article_id"])] = per_article.get(int(r["article_id"]), 0) + 1
-        orphans = sum(n for a, n in per_article.items() if a not in arts)
+        top = int(st["article"])
+        per_article = np.zeros(top + 1, dtype=np.int64)  # passages of each article id
+        says = np.zeros(top + 1, dtype=np.int64)  # n_passages of each article there is
+        there = np.zeros(top + 1, dtype=bool)
+        langs: dict[str, int] = {}
+        n = beyond = 0
+        for rows in _milvus_summary.scan(self, "passages", self._live(st),
+                                         ["id", "article_id", "lang"]):
+            arts = np.fromiter((int(r["article_id"]) for r in rows), np.int64, len(rows))
+            inside = (arts >= 0) & (arts <= top)
+            beyond += int((~inside).sum())  # of an article id never committed
+            np.add.at(per_article, arts[inside], 1)
+            for r in rows:
+                langs[r["lang"]] = langs.get(r["lang"], 0) + 1
+            n += len(rows)
+        found = _milvus_summary.Summary()
+        for rows in _milvus_summary.scan(self, "articles", self._live(st, "article"),
+                                         ["n_passages", *_milvus_summary.FIELDS]):
+            ids = np.fromiter((int(r["id"]) for r in rows), np.int64, len(rows))
+            there[ids] = True
+            says[ids] = np.fromiter((int(r["n_passages"]) for r in rows), np.int64, len(rows))
+            found.count(rows, 1)
+        orphans = beyond + int(per_article[~there].sum())
         if orphans:
             faults.append(f"{orphans} passage(s) belong to no article")
-        empty = sum(1 for a in arts if a not in per_article)
+        empty = int((there & (per_article == 0)).sum())
         if empty:
             faults.append(f"{empty} article(s) have no passages")
-        short = sum(1 for a, n in arts.items() if 0 < per_article.get(a, 0) != n)
+        short = int((there & (per_article > 0) & (per_article != says)).sum())
         if short:
             faults.append(f"{short} article(s) have another number of passages than "
                           "they say")
-        langs: dict[str, int] = {}
-        for r in passages:
-            langs[r["lang"]] = langs.get(r["lang"], 0) + 1
         if langs != st["langs"]:
             faults.append(f"passages per language are {langs}, the state says {st['langs']}")
-        if len(arts) != int(st["articles"]):
-            faults.append(f"{len(arts)} articles, the state says {st['articles']}")
+        if int(there.sum()) != int(st["articles"]):
+            faults.append(f"{int(there.sum())} articles, the state says {st['articles']}")
+        faults += _milvus_summary.faults(self, st, found)
         above = self._count("passages", f"id > {st['passage']}")
         if above:
             faults.append(f"{above} uncommitted passage(s) (a write under way or crashed)")
-        n = len(passages)
         for name in spaces:
-            have = self._count("passages", f"{self._live(st)} and s_{name} != "
-                               f"{lit(NO_SENTENCES)}")
+            have = n - self._without_sentences(name)
             if 0 < have < n:
                 faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
         faults += fingerprint_faults(spaces, expected, n)

@@ -1,0 +1,120 @@
+"""The Milvus store's whole-archive reads at 100k passages on Milvus Lite: ``outlets()``,
+``stats()`` and ``check()``, wall and CPU time and the process's peak RSS during each
+call (Milvus Lite's engine runs inside the process, so the RSS is client and engine).
+
+The archive is built once into ``--store`` (bench/milvus_reads.py's synthetic rows:
+articles of three passages, 20 outlets, two languages, nothing embedded) and kept, so a
+run of another version of the code reads the same rows; each run copies it first
+(``--copy``) since opening a store as a writer may change it.
+
+    python bench/milvus_whole.py --passages 100000 --store /tmp/mread/s100k --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from milvus_reads import SPACES, build  # noqa: E402
+
+from khabar.store import MilvusStore  # noqa: E402
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _status(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_during(fn: Callable[[], object]) -> tuple[float, float, float, object]:
+    """Wall s, CPU s, and how far the process's peak RSS rose above its RSS before (MB)."""
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    before = _status("VmRSS")
+    t0, c0 = time.perf_counter(), cpu()
+    out = fn()
+    return time.perf_counter() - t0, cpu() - c0, _status("VmHWM") - before, out
+
+
+def open_store(path: Path, cache: Path) -> MilvusStore:
+    return MilvusStore(str(path / "khabar.db"), cache=cache)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--passages", type=int, default=100_000)
+    p.add_argument("--store", type=Path, required=True, help="built here once, then reused")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--calls", nargs="+", default=["outlets", "stats", "check"])
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    results: dict[str, object] = {"load_start": os.getloadavg()[0]}
+    if not (args.store / "khabar.db").exists():
+        args.store.mkdir(parents=True, exist_ok=True)
+        store = open_store(args.store, args.store / "cache")
+        store.bind_spaces(SPACES)
+        t0, c0 = time.perf_counter(), cpu()
+        build(store, args.passages, np.random.default_rng(7))
+        store._seal(1)
+        results["build"] = {"wall_s": time.perf_counter() - t0, "cpu_s": cpu() - c0}
+        store.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(args.store / "khabar.db", Path(tmp) / "khabar.db") \
+            if (args.store / "khabar.db").is_dir() else \
+            shutil.copy2(args.store / "khabar.db", Path(tmp) / "khabar.db")
+        t0, c0 = time.perf_counter(), cpu()
+        store = open_store(Path(tmp), Path(tmp) / "cache")
+        results["open"] = {"wall_s": time.perf_counter() - t0, "cpu_s": cpu() - c0,
+                           "rss_mb": _status("VmRSS")}
+        try:  # the writer's summary rows, made once for a store from before them
+            from khabar.store._milvus_summary import ensure
+        except ImportError:  # the code from before them
+            pass
+        else:
+            w, c, m, made = peak_during(lambda: ensure(store))
+            results["summary rows made"] = {"wall_s": w, "cpu_s": c, "peak_rise_mb": m,
+                                            "made": made}
+        calls: dict[str, Callable[[], object]] = {
+            "outlets": store.outlets, "stats": store.stats, "check": store.check,
+            "outlets(scope)": lambda: store.outlets(scope="private:bench")}
+        for name in args.calls:
+            walls, cpus, rises = [], [], []
+            for _ in range(args.repeats):
+                w, c, m, out = peak_during(calls[name])
+                walls.append(w)
+                cpus.append(c)
+                rises.append(m)
+            results[name] = {"wall_s": statistics.median(walls), "cpu_s": statistics.median(
+                cpus), "peak_rise_mb": max(rises), "out": out if name != "stats" else {
+                k: v for k, v in out.items() if k != "spaces"}}  # type: ignore[union-attr]
+        store.close()
+    results["load_end"] = os.getloadavg()[0]
+    results["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = json.dumps(results, indent=1, default=str)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
