@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from khabar.store import ArchiveStore, Chunk, MilvusStore, NewArticle, content_hash
-from khabar.store import _milvus_summary
+from khabar.store import ArchiveStore, Chunk, MilvusStore, NewArticle, _milvus_summary, content_hash
 from tests.fakes import HashEncoder
 from tests.store import _data
 from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, article, open_store
