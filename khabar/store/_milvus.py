@@ -152,7 +152,8 @@ class MilvusStore:
         self._sealed_upto = 0  # the last passage id sealed into a segment (Lite)
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
-        self._vector_rows = VectorRows()  # a question's candidates' vectors, read once
+        self._vector_rows = VectorRows()  # a question's candidates' rows, read once
+        self._copies_known: tuple[object, bool] | None = None
         self._summary_cache: tuple[str, _milvus_summary.Summary] | None = None
         self._summary_swept: str | None = None  # the summary whose old rows are gone
         try:
@@ -423,7 +424,19 @@ class MilvusStore:
         return read_at(st.get("ts"))
 
     def generation(self) -> int:
-        return int(self._state()["generation"])
+        """The committed generation, read fresh: a question starts here, and its other
+        reads of the state within ``STATE_TTL`` take this one (:meth:`_question_state`)."""
+        st = self._state()
+        self._question_at = time.monotonic()
+        return int(st["generation"])
+
+    _question_at = -1e9
+
+    def _question_state(self) -> dict[str, Any]:
+        """The state ``generation()`` read at this question's start (within
+        ``STATE_TTL``), else a fresh read: a caller outside a question (another
+        process's ``changes_since`` after a write) sees the latest commit."""
+        return self._state(fresh=time.monotonic() - self._question_at >= STATE_TTL)
 
     def change_mark(self) -> ChangeMark:
         st = self._state()
@@ -935,7 +948,7 @@ class MilvusStore:
         return int(self._state()["articles"])
 
     def language_counts(self) -> dict[str, int]:
-        langs: dict[str, int] = self._state()["langs"]
+        langs: dict[str, int] = self._question_state()["langs"]
         return dict(sorted(langs.items(), key=lambda kv: -kv[1]))
 
     def languages(self) -> list[str]:
@@ -968,6 +981,8 @@ class MilvusStore:
         return sorted(out, key=lambda p: (p.article_id, p.position))
 
     _PASSAGE_FIELDS = ("id", "article_id", "position", "text", "lang", "dup_of")
+    _ROW_FIELDS = ("article_id", "position", "text", "lang", "dup_of", "tokens")
+    """What a question reads of a passage beside its vectors (:meth:`_rows_of`)."""
 
     def _by_ids(self, what: str, ids: Iterable[int], fields: Sequence[str], upto: int
                 ) -> list[dict[str, Any]]:
@@ -980,8 +995,16 @@ class MilvusStore:
 
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         st = self._state(fresh=False)
-        rows = self._by_ids("passages", ids, self._PASSAGE_FIELDS, int(st["passage"]))
-        return {p.id: p for p in self._stored(rows, st)}
+        return {p.id: p for p in self._stored(self._passage_rows(ids, st), st)}
+
+    def _passage_rows(self, ids: Iterable[int], st: Mapping[str, Any]
+                      ) -> list[dict[str, Any]]:
+        """The committed rows of these passages, each with its id: the question's
+        kept rows (:meth:`_rows_of`: a candidate's text came with its vectors), the
+        rest read by primary key."""
+        upto = int(st["passage"])
+        return [{"id": pid, **r} for pid, r in sorted(self._rows_of(ids).items())
+                if pid <= upto]
 
     def neighbours(self, ids: Sequence[int], span: int = 1) -> dict[int, list[StoredPassage]]:
         """Each passage's neighbours in its article (within ``span`` positions, itself
@@ -990,12 +1013,10 @@ class MilvusStore:
         an article where that finds fewer than it has (ids given otherwise) is read by
         its article id (a scan of the collection on Milvus Lite)."""
         st = self._state(fresh=False)
-        upto = int(st["passage"])
         places = {int(r["id"]): (int(r["article_id"]), int(r["position"]))
-                  for r in self._by_ids("passages", ids, ["id", "article_id", "position"],
-                                        upto)}
+                  for r in self._passage_rows(ids, st)}
         window = {q for pid in places for q in range(pid - span, pid + span + 1) if q > 0}
-        near = self._stored(self._by_ids("passages", window, self._PASSAGE_FIELDS, upto), st)
+        near = self._stored(self._passage_rows(window, st), st)
         sizes = {p.article_id: p.n_passages for p in near}
 
         def around(pid: int, art: int, pos: int) -> list[StoredPassage]:
@@ -1035,24 +1056,38 @@ class MilvusStore:
     def duplicate_groups(self, ids: Sequence[int]) -> dict[int, list[int]]:
         st = self._state(fresh=False)
         uniq = sorted(set(ids))
-        upto = int(st["passage"])
         root_of = {int(r["id"]): (int(r["dup_of"]) if int(r["dup_of"]) >= 0 else int(r["id"]))
-                   for r in self._by_ids("passages", uniq, ["id", "dup_of"], upto)}
+                   for r in self._passage_rows(uniq, st)}
         roots = sorted(set(root_of.values()))
         members: dict[int, list[int]] = {}
+        copies = self._has_copies(st)
         for chunk in _chunks(roots, 1000):
-            # The roots by primary key; their copies by ``dup_of`` (a scan on Lite).
-            rows = self._by_ids("passages", chunk, ["id", "dup_of"], upto) + self._query(
-                "passages", f"dup_of in {id_list(chunk)} and {self._live(st)}", ["id", "dup_of"])
+            # The roots by primary key (mostly kept already); their copies by
+            # ``dup_of`` (a scan on Lite), where the archive has any.
+            rows = [{"id": r["id"], "dup_of": r["dup_of"]}
+                    for r in self._passage_rows(chunk, st)]
+            if copies:
+                rows += self._query("passages", f"dup_of in {id_list(chunk)} and "
+                                    f"{self._live(st)}", ["id", "dup_of"])
             for r in sorted(rows, key=lambda r: int(r["id"])):
                 for root in {int(r["id"]), int(r["dup_of"])} & set(chunk):
                     members.setdefault(root, []).append(int(r["id"]))
         return {pid: [pid, *[m for m in members.get(root_of[pid], []) if m != pid]]
                 for pid in ids if pid in root_of}
 
+    def _has_copies(self, st: Mapping[str, Any]) -> bool:
+        """Whether any committed passage is linked to another as its copy: asked once
+        a committed state (each write raises the generation), so that a question of an
+        archive without copies skips their query (a scan on Milvus Lite)."""
+        key = (st["store"], st["epoch"], st["generation"], self._passages_name)
+        if self._copies_known is None or self._copies_known[0] != key:
+            found = bool(self._first_ids(f"dup_of >= 0 and {self._live(st)}", 1))
+            self._copies_known = (key, found)
+        return self._copies_known[1]
+
     def passage_tokens(self, ids: Sequence[int]) -> dict[int, str]:
-        return {int(r["id"]): str(r["tokens"]) for chunk in _chunks(sorted(set(ids)))
-                for r in self._query("passages", f"id in {id_list(chunk)}", ["id", "tokens"])}
+        st = self._state(fresh=False)
+        return {int(r["id"]): str(r["tokens"]) for r in self._passage_rows(ids, st)}
 
     def _others_private(self, scope: str, st: Mapping[str, Any]) -> bool:
         with self._lock:
@@ -1169,6 +1204,8 @@ class MilvusStore:
     def vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         if space not in self.spaces():
             return {}
+        if (kept := self._kept_rows(ids)) is not None:
+            return {pid: r[f"v_{space}"] for pid, r in kept.items()}
         return {int(r["id"]): np.asarray(r[f"v_{space}"], dtype=np.float32)
                 for chunk in _chunks(sorted(set(ids))) for r in self._query(
                     "passages", f"id in {id_list(chunk)}", ["id", f"v_{space}"])}
@@ -1179,6 +1216,11 @@ class MilvusStore:
             return {}
         fields = ["id", f"v_{space}", f"s_{space}"]
         out = {}
+        if (kept := self._kept_rows(ids)) is not None:  # a question's hits, read already
+            for pid, r in kept.items():
+                if (mat := self._sentence_matrix(r, space, info.dim)) is not None:
+                    out[pid] = mat
+            return out
         for chunk in _chunks(sorted(set(ids))):
             for r in self._query("passages", f"id in {id_list(chunk)}", fields):
                 mat = self._sentence_matrix(r, space, info.dim)
@@ -1190,22 +1232,39 @@ class MilvusStore:
     """A question's candidates' vectors read once, every space's (:mod:`._milvus_rows`);
     False: each call reads its own (the benchmarks' A/B)."""
 
-    def _rows_of(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """Every space's passage and sentence vector fields of these passages: kept
-        ones, the rest in one query per batch (kept while the committed state holds;
-        never under the writer lease)."""
-        fields = ["id", *(f"{k}_{s}" for s in sorted(self.spaces()) for k in ("v", "s"))]
+    def _rows_of(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Every space's passage and sentence vector fields of these passages, and
+        their text, tokens and place (``_ROW_FIELDS``): kept ones, the rest in one
+        query per batch (kept while the committed state holds; never under the writer
+        lease). A question's candidates are read here once; its hits, their
+        duplicates' roots, passages, neighbours and tokens come from what was kept."""
+        fields, key, st = self._rows_key()
 
         def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
             return [r for chunk in _chunks(missing)
                     for r in self._query("passages", f"id in {id_list(chunk)}", fields)]
 
-        st = self._state(fresh=False)
         keep = self.row_cache and not self._lease.held_here
-        key = (st["epoch"], st["generation"], self._passages_name, tuple(fields))
         with self._lock:  # one client, and the rows kept: one thread at a time
             return self._vector_rows.get(ids, key, int(st["passage"]) if keep else -1,
                                          fields, read)
+
+    def _rows_key(self) -> tuple[list[str], tuple[object, ...], dict[str, Any]]:
+        """The fields :meth:`_rows_of` reads, the key its rows are kept under, and the
+        state that key is of."""
+        fields = ["id", *self._ROW_FIELDS,
+                  *(f"{k}_{s}" for s in sorted(self.spaces()) for k in ("v", "s"))]
+        st = self._state(fresh=False)
+        return fields, (st["epoch"], st["generation"], self._passages_name,
+                        tuple(fields)), st
+
+    def _kept_rows(self, ids: Sequence[int]) -> dict[int, dict[str, Any]] | None:
+        """The rows of ``ids`` when this question has read them all already (else None)."""
+        if not self.row_cache or not ids:
+            return None
+        _, key, _ = self._rows_key()
+        with self._lock:
+            return self._vector_rows.kept(ids, key)
 
     def search_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """:meth:`vectors` as a question reads them: with every space's vectors of the
@@ -1370,8 +1429,9 @@ class MilvusStore:
                       ) -> Changes:
         """As :meth:`khabar.store.Store.changes_since`, read from the committed ids
         and the removal log (not one snapshot: a write committed meanwhile shows in
-        the next call, as its mark is not passed)."""
-        st = self._state()
+        the next call, as its mark is not passed). Within a question, the state its
+        ``generation()`` read."""
+        st = self._question_state()
         now = ChangeMark(st["store"], int(st["epoch"]), int(st["passage"]),
                          int(st["removed"]))
         field = {"text": "text", "tokens": "tokens", "words": "words"}[content]

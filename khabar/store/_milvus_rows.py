@@ -65,6 +65,19 @@ class VectorRows:
                 self._rows.popitem(last=False)
         return out
 
+    def kept(self, ids: Iterable[int], key: object) -> dict[int, dict[str, Any]] | None:
+        """The kept rows of ``ids`` when every one of them is kept (else None: the
+        caller reads them its own way), under the same ``key``."""
+        if key != self._key:
+            return None
+        out = {}
+        for pid in set(ids):
+            row = self._rows.get(pid)
+            if row is None:
+                return None
+            out[pid] = row
+        return out
+
     def clear(self) -> None:
         self._rows.clear()
         self._key = None
