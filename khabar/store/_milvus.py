@@ -153,6 +153,7 @@ class MilvusStore:
         self._spaces_cache: dict[str, SpaceInfo] | None = None
         self._spaces_epoch: object = None
         self._vector_rows = VectorRows()  # a question's candidates' rows, read once
+        self._article_rows = VectorRows()  # and their articles' citation data
         self._copies_known: tuple[object, bool] | None = None
         self._summary_cache: tuple[str, _milvus_summary.Summary] | None = None
         self._summary_swept: str | None = None  # the summary whose old rows are gone
@@ -955,10 +956,21 @@ class MilvusStore:
         return list(self.language_counts())
 
     def _articles_by_id(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
-        ids = sorted(set(ids))
-        return {int(r["id"]): r for chunk in _chunks(ids) for r in self._query(
-            "articles", f"id in {id_list(chunk)}",
-            ["id", "title", "url", "published", "n_passages", "outlets"])}
+        """Citation data of these articles: kept for the question as its passages'
+        rows are (:meth:`_rows_of`), the rest read by primary key."""
+        fields = ["id", "title", "url", "published", "n_passages", "outlets"]
+
+        def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+            return [r for chunk in _chunks(missing)
+                    for r in self._query("articles", f"id in {id_list(chunk)}", fields)]
+
+        st = self._state(fresh=False)
+        keep = self.row_cache and not self._lease.held_here
+        key = (st["epoch"], st["generation"], "articles")
+        with self._lock:
+            rows = self._article_rows.get(ids, key, int(st["article"]) if keep else -1,
+                                          fields, read)
+        return {aid: {"id": aid, **r} for aid, r in rows.items()}
 
     def _stored(self, rows: list[dict[str, Any]], st: Mapping[str, Any]
                 ) -> list[StoredPassage]:
@@ -1015,9 +1027,13 @@ class MilvusStore:
         st = self._state(fresh=False)
         places = {int(r["id"]): (int(r["article_id"]), int(r["position"]))
                   for r in self._passage_rows(ids, st)}
-        window = {q for pid in places for q in range(pid - span, pid + span + 1) if q > 0}
+        sizes = {a: int(r["n_passages"]) for a, r in
+                 self._articles_by_id(art for art, _ in places.values()).items()}
+        # The ids around each within its article's (an article of one passage: none).
+        window = {q for pid, (art, pos) in places.items()
+                  for q in range(max(pid - span, pid - pos, 1),
+                                 min(pid + span, pid - pos + sizes.get(art, 0) - 1) + 1)}
         near = self._stored(self._passage_rows(window, st), st)
-        sizes = {p.article_id: p.n_passages for p in near}
 
         def around(pid: int, art: int, pos: int) -> list[StoredPassage]:
             return [q for q in near if q.article_id == art and q.id != pid
