@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 SIZE = 4096
-"""Passages kept: a question reads a few hundred (~10 kB each with two spaces)."""
+"""Passages kept: a question reads a few hundred (~10 kB each with two spaces, and
+their text and tokens: the store keeps those beside the vectors)."""
 
 
 class VectorRows:

@@ -108,6 +108,8 @@ def scan(store: MilvusStore, what: str, expr: str, fields: Sequence[str]
     try:
         while True:
             with store._lock:
+                if store._lease.held_here:  # a writer's scan (an old store's first
+                    store._lease.keep()  # summary): its ticket renewed on the way
                 batch = it.next()
             if not batch:
                 break
