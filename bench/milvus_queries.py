@@ -3,11 +3,11 @@ question, on Milvus Lite with the real model (embeddings cached as bench/quality
 caches them) over one benchmark set, one article per passage.
 
 Every call of the store's client (query, search, ...) is counted and charged to the
-store method retrieval called (the outermost frame in khabar/store). With
-``--ab``, the questions are asked twice each, alternating the store's
-``batched_reads`` off and on (an interleaved A/B in one process).
+store method retrieval called (the outermost frame in khabar/store). Before/after
+comparisons run this script in alternate processes, one on a copy of the older tree
+(docs/benchmarks.md says how).
 
-    python bench/milvus_queries.py --set xquad_en2mixed --questions 40 --ab
+    python bench/milvus_queries.py --set xquad_en2mixed --questions 30 [--search-only]
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--set", default="xquad_en2mixed")
     p.add_argument("--questions", type=int, default=40)
-    p.add_argument("--ab", action="store_true", help="batched_reads off and on, alternating")
+    p.add_argument("--search-only", action="store_true",
+                   help="the search alone (as bench/quality.py), not the whole answer")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     corpus, queries, _ = load_set(DEFAULT_DATA / args.set)
@@ -86,28 +87,27 @@ def main() -> None:
         counter = Counter(store._client._bare)
         khabar = Khabar(index)
         khabar.ask(queries[0]["text"])  # warm: lexical index, caches
-        modes = [False, True] if args.ab else [getattr(store, "batched_reads", True)]
-        per: dict[bool, dict[str, Any]] = {m: {"walls": [], "cpus": [], "calls": [],
-                                               "by": collections.Counter()} for m in modes}
+        r: dict[str, Any] = {"walls": [], "cpus": [], "calls": [],
+                             "by": collections.Counter()}
         for q in queries:
-            for mode in modes:
-                store.batched_reads = mode
-                store._state_cache = None  # as after another process's commit
-                counter.counts.clear()
-                t0, c0 = time.perf_counter(), time.process_time()
+            store._state_cache = None  # as after another process's commit
+            counter.counts.clear()
+            t0, c0 = time.perf_counter(), time.process_time()
+            if args.search_only:
+                khabar.search(khabar.understand(q["text"]))
+            else:
                 khabar.ask(q["text"])
-                per[mode]["walls"].append(time.perf_counter() - t0)
-                per[mode]["cpus"].append(time.process_time() - c0)
-                per[mode]["calls"].append(sum(counter.counts.values()))
-                per[mode]["by"].update(counter.counts)
-        for mode, r in per.items():
-            n = len(r["walls"])
-            out["batched" if mode else "unbatched"] = {
-                "questions": n, "calls_mean": statistics.mean(r["calls"]),
-                "ask_p50_ms": 1000 * statistics.median(r["walls"]),
-                "ask_cpu_p50_ms": 1000 * statistics.median(r["cpus"]),
-                "by_method": {f"{m}.{c}": round(v / n, 2) for (m, c), v in
-                              sorted(r["by"].items(), key=lambda kv: -kv[1])}}
+            r["walls"].append(time.perf_counter() - t0)
+            r["cpus"].append(time.process_time() - c0)
+            r["calls"].append(sum(counter.counts.values()))
+            r["by"].update(counter.counts)
+        n = len(r["walls"])
+        out["questions"] = {
+            "questions": n, "calls_mean": statistics.mean(r["calls"]),
+            "ask_p50_ms": 1000 * statistics.median(r["walls"]),
+            "ask_cpu_p50_ms": 1000 * statistics.median(r["cpus"]),
+            "by_method": {f"{m}.{c}": round(v / n, 2) for (m, c), v in
+                          sorted(r["by"].items(), key=lambda kv: -kv[1])}}
         out["load_end"] = os.getloadavg()[0]
         out["articles"] = len(arts)
         index.close()
