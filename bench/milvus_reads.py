@@ -55,13 +55,14 @@ def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 def build(store: MilvusStore, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """``n`` passages (articles of three), committed; the e5 vectors by language."""
-    c = store._client
+    c = store._client._bare  # no lease for the rows: nobody else writes here
+    use = "use" in store.spaces()  # a Milvus 2.3 server holds e5 alone
     by_lang: dict[str, list[np.ndarray]] = {"en": [], "ar": []}
     ids_by_lang: dict[str, list[int]] = {"en": [], "ar": []}
     step = 3000
     for start in range(0, n, step):
         m = min(step, n - start)
-        e5, use = _unit(rng, m, 384), _unit(rng, m, 512)
+        e5, use_v = _unit(rng, m, 384), _unit(rng, m, 512)
         rows, arts = [], []
         for i in range(m):
             pid = start + i + 1
@@ -74,8 +75,8 @@ def build(store: MilvusStore, n: int, rng: np.random.Generator) -> dict[str, np.
                          "tokens": f"passag {pid} articl {art}", "words": "passage article",
                          "dup_of": pid - 3 if pid % 50 == 0 else -1, "when_us": _us(when),
                          "published_us": _us(when), "origin": "", "outlets_lc": [outlet],
-                         "v_e5": e5[i].tolist(), "s_e5": "", "v_use": use[i].tolist(),
-                         "s_use": ""})
+                         "v_e5": e5[i].tolist(), "s_e5": "",
+                         **({"v_use": use_v[i].tolist(), "s_use": ""} if use else {})})
             by_lang[lang].append(e5[i])
             ids_by_lang[lang].append(pid)
             if (pid - 1) % 3 == 0:
@@ -88,11 +89,12 @@ def build(store: MilvusStore, n: int, rng: np.random.Generator) -> dict[str, np.
                              "outlets_lc": [outlet], "v": [0.0, 0.0]})
         c.insert(store._name("passages"), rows)
         c.insert(store._name("articles"), arts)
-    st = store._state()
-    st.update(passage=n, article=(n - 1) // 3 + 1, articles=(n - 1) // 3 + 1,
-              generation=int(st["generation"]) + 1,
-              langs={k: len(v) for k, v in ids_by_lang.items()})
-    store._write_state(st)
+    with store._writing():  # the state under the lease, as a put commits
+        st = store._state()
+        st.update(passage=n, article=(n - 1) // 3 + 1, articles=(n - 1) // 3 + 1,
+                  generation=int(st["generation"]) + 1,
+                  langs={k: len(v) for k, v in ids_by_lang.items()})
+        store._write_state(st)
     return {lang: np.asarray(v) for lang, v in by_lang.items()} | {
         f"ids_{lang}": np.asarray(v) for lang, v in ids_by_lang.items()}
 

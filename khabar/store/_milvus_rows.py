@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 SIZE = 4096
-"""Passages kept: a question reads a few hundred (~10 kB each with two spaces)."""
+"""Passages kept: a question reads a few hundred (~10 kB each with two spaces, and
+their text and tokens: the store keeps those beside the vectors)."""
 
 
 class VectorRows:
@@ -63,6 +64,19 @@ class VectorRows:
                     self._rows[pid] = row
             while len(self._rows) > self.size:
                 self._rows.popitem(last=False)
+        return out
+
+    def kept(self, ids: Iterable[int], key: object) -> dict[int, dict[str, Any]] | None:
+        """The kept rows of ``ids`` when every one of them is kept (else None: the
+        caller reads them its own way), under the same ``key``."""
+        if key != self._key:
+            return None
+        out = {}
+        for pid in set(ids):
+            row = self._rows.get(pid)
+            if row is None:
+                return None
+            out[pid] = row
         return out
 
     def clear(self) -> None:

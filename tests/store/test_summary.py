@@ -1,0 +1,146 @@
+"""Outlets and the published range, as ``outlets()`` and ``stats()`` give them, kept
+right through puts, new versions, forgetting, origins moved and shared (both
+backends; on Milvus from the summary rows the writer commits with its state,
+khabar/store/_milvus_summary.py), through crashes, and checked by ``check``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from khabar.store import ArchiveStore, Chunk, MilvusStore, NewArticle, _milvus_summary, content_hash
+from tests.fakes import HashEncoder
+from tests.store import _data
+from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, article, open_store
+
+
+def _put(store: ArchiveStore, n: int, outlets: tuple[str, ...], day: int | None,
+         origin: str | None = None, body: list[str] | None = None, hour: int = 0):
+    text = body or [f"Story number {n} about the harbour, its ships and the weather {n}."]
+    art = article(f"Story {n}", text, url=f"https://x.test/{n}", outlets=outlets,
+                  published=datetime(2024, 3, day, hour, tzinfo=UTC) if day else None)
+    new = NewArticle(art, [Chunk(i, t, "en") for i, t in enumerate(text)],
+                     {"e5": HashEncoder().embed_passages(text)}, content_hash(art),
+                     origin=origin)
+    return store.put(new)
+
+
+def _seen(store: ArchiveStore) -> tuple[dict[str, int], object, object]:
+    stats = store.stats()
+    assert stats["outlets"] == len(store.outlets())
+    return dict(store.outlets()), stats["published_from"], stats["published_to"]
+
+
+def test_outlets_and_dates_follow_every_write(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    assert _seen(store) == ({}, None, None)
+    a = _put(store, 1, ("Wire", "Desk"), 5)
+    _put(store, 2, ("Wire",), 9, hour=6)
+    c = _put(store, 3, ("Desk",), None)  # undated: no date, its outlet counted
+    assert _seen(store) == ({"Wire": 2, "Desk": 2}, "2024-03-05T00:00:00+00:00",
+                            "2024-03-09T06:00:00+00:00")
+    # A new version of the first (same URL, new text): its outlets and date replaced.
+    new = _put(store, 1, ("Post",), 7, body=[EXTRA])
+    assert new.status == "replaced"
+    assert _seen(store) == ({"Wire": 1, "Desk": 1, "Post": 1}, "2024-03-07T00:00:00+00:00",
+                            "2024-03-09T06:00:00+00:00")
+    late = _put(store, 4, ("Wire",), 9, hour=3, body=[FOOTBALL])  # the last day again
+    # Forgetting the last: the day keeps another article, the range comes back to it.
+    store.delete_articles(store.article_ids(url="https://x.test/2"))
+    assert _seen(store) == ({"Wire": 1, "Desk": 1, "Post": 1}, "2024-03-07T00:00:00+00:00",
+                            "2024-03-09T03:00:00+00:00")
+    store.delete_articles([late.article_id, new.article_id])
+    assert _seen(store) == ({"Desk": 1}, None, None)
+    assert store.check() == []
+    store.delete_articles([c.article_id])
+    assert _seen(store) == ({}, None, None) and a.article_id not in store.article_ids()
+    assert store.check() == []
+
+
+def test_a_scope_sees_the_shared_outlets_and_its_own(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    _put(store, 1, ("Wire",), 1)
+    _put(store, 2, ("Mine",), 2, origin="chat:-100")
+    _put(store, 3, ("Theirs", "Wire"), 3, origin="chat:-200")
+    assert dict(store.outlets(scope="chat:-100")) == {"Wire": 1, "Mine": 1}
+    assert dict(store.outlets(scope="chat:-200")) == {"Wire": 2, "Theirs": 1}
+    assert dict(store.outlets(scope="chat:5")) == {"Wire": 1}
+    # Chat -200's article shared (posted again in a public origin): every scope sees it.
+    again = _put(store, 3, ("Theirs", "Wire"), 3, origin="operator:1")
+    assert again.status == "unchanged"
+    assert dict(store.outlets(scope="chat:-100")) == {"Wire": 2, "Mine": 1, "Theirs": 1}
+    # A chat's articles moved to another (private) chat: only that one sees them.
+    assert store.move_origin("chat:-100", "chat:-300") == 1
+    assert dict(store.outlets(scope="chat:-100")) == {"Wire": 2, "Theirs": 1}
+    assert dict(store.outlets(scope="chat:-300")) == {"Wire": 2, "Theirs": 1, "Mine": 1}
+    assert dict(store.outlets()) == {"Wire": 2, "Theirs": 1, "Mine": 1}
+    assert store.check() == []
+
+
+@pytest.fixture
+def milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MilvusStore:
+    monkeypatch.setattr(_data, "BACKEND", "milvus-lite")
+    store = _data.open_store(tmp_path)
+    assert isinstance(store, MilvusStore)
+    return store
+
+
+class Crash(Exception):
+    pass
+
+
+def test_milvus_reads_outlets_from_the_committed_summary_only(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _put(milvus, 1, ("Wire",), 1, body=BODY)
+    scans = []
+    monkeypatch.setattr(_milvus_summary, "counted",
+                        lambda *a: scans.append(1) or pytest.fail("a scan of articles"))
+    reader = _data.reopen(tmp_path)
+    assert dict(reader.outlets()) == {"Wire": 1}
+
+    def die(state: dict) -> None:
+        raise Crash
+
+    # A put that dies before its commit wrote its summary rows: no reader counts it.
+    with monkeypatch.context() as patch, pytest.raises(Crash):
+        patch.setattr(milvus, "_write_state", die)
+        _put(milvus, 2, ("Desk",), 2, body=[THIRD])
+    for store in (milvus, reader, _data.reopen(tmp_path)):
+        assert dict(store.outlets()) == {"Wire": 1}
+        assert store.stats()["published_to"] == "2024-03-01T00:00:00+00:00"
+    # The next writer's commit replaces them; the rows no state names are gone.
+    _put(milvus, 3, ("Post",), 3, body=[FOOTBALL])
+    reader.generation()  # as a question starts: the state read again
+    assert dict(reader.outlets()) == {"Wire": 1, "Post": 1} and milvus.check() == []
+    summaries = milvus._client.query(milvus._name("meta"), filter='key like "summary@%"',
+                                     output_fields=["key"])
+    assert len(summaries) == 1 and not scans
+
+
+def test_milvus_check_finds_a_wrong_summary_and_an_old_store_gets_one(
+        milvus: MilvusStore) -> None:
+    a = _put(milvus, 1, ("Wire",), 1, body=BODY)
+    _put(milvus, 2, ("Desk",), 2, body=[THIRD])
+    # The summary of a store from before: none in its state; readers count instead.
+    with milvus._writing():
+        st = milvus._state()
+        named = st.pop("summary")
+        milvus._write_state(st)
+    milvus._summary_cache = None
+    assert dict(milvus.outlets()) == {"Wire": 1, "Desk": 1} and milvus.check() == []
+    assert _milvus_summary.ensure(milvus) and not _milvus_summary.ensure(milvus)
+    assert milvus._state()["summary"] != named and milvus.check() == []
+    # A summary that says otherwise than the articles is a fault.
+    with milvus._writing():
+        st = milvus._state()
+        wrong = _milvus_summary.Summary({"Wire": 2}, {"Wire": 2}, {"2024-03-01": 1},
+                                        "2024-03-01T00:00:00+00:00", "2024-03-02T00:00:00+00:00")
+        _milvus_summary._write(milvus, st, wrong)
+        milvus._write_state(st)
+    assert milvus.check() == ["the articles' summary is wrong: its outlets differ from "
+                              "the articles'", "the articles' summary is wrong: its public "
+                              "differ from the articles'", "the articles' summary is wrong: "
+                              "its days differ from the articles'"]
+    assert a.article_id in milvus.article_ids()
