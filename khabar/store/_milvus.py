@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_layout, _milvus_lexical, _milvus_reindex
+from . import _milvus_layout, _milvus_lexical, _milvus_log, _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -73,7 +73,7 @@ from ._milvus_filter import (
 )
 from ._milvus_index import dense_index, kind_of, search_params
 from ._milvus_rows import VectorRows
-from ._milvus_ts import last_write, newest, read_at
+from ._milvus_ts import last_write, newest, order, read_at
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
@@ -232,8 +232,9 @@ class MilvusStore:
                 if not c.has_collection(self._name("writers")):
                     raise
         self._load("writers")
-        if all(c.has_collection(self._name(w)) for w in ("meta", "removed", "articles")):
-            for what in ("meta", "removed", "articles", "passages"):
+        if all(c.has_collection(self._name(w))
+               for w in ("meta", "removed", "articles", "commits")):
+            for what in ("meta", "removed", "articles", "commits", "passages"):
                 if c.has_collection(self._name(what)):
                     self._load(what)
             if self._meta("state") is not None:
@@ -282,7 +283,9 @@ class MilvusStore:
                         max_capacity=64, max_length=256)
             s.add_field("v", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
             self._create("articles", s, {"v": "IP"})
-        for what in ("meta", "removed", "articles", "passages"):
+        if not c.has_collection(self._name("commits")):  # stores made before it: now
+            self._create("commits", _milvus_log.schema(c), {"v": "IP"})
+        for what in ("meta", "removed", "articles", "commits", "passages"):
             if c.has_collection(self._name(what)):
                 self._load(what)
         if self._meta("state") is None:
@@ -384,6 +387,8 @@ class MilvusStore:
             self.older_states_read += 1
         if found is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
+        if self._lease.held_here:  # a writer's turn: no older state than the log's
+            found = self._logged(found)
         state: dict[str, Any] = found
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
@@ -399,9 +404,27 @@ class MilvusStore:
         if not self._lite:
             state["ts"] = max(int(state.get("ts", 0)), last_write(self._client, PREFIX))
         state["seq"] = int(state.get("seq", 0)) + 1  # which version is newest
-        self._set_meta("state", json.dumps(state, sort_keys=True))
+        value = json.dumps(state, sort_keys=True)
+        with self._lock:  # the commit point (_milvus_log), then the row readers read
+            _milvus_log.append(self._client, self._name("commits"), state["seq"], value)
+        self._set_meta("state", value)
         self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
         self._turn_state = self._lease.held
+
+    def _logged(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (read from the ``state`` row), or the newest commit of the log when
+        that is newer: the row read was an older version, or its writer died before
+        writing it (written again here). :mod:`._milvus_log` says why."""
+        with self._lock:
+            later = _milvus_log.newer(self._client, self._name("commits"),
+                                      int(state.get("seq", 0)))
+        best = max((s for s in later if s.get("store") == state.get("store")),
+                   key=order, default=None)
+        if best is None or order(best) <= order(state):
+            return state
+        self.older_states_read += 1
+        self._set_meta("state", json.dumps(best, sort_keys=True))
+        return best
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
