@@ -261,23 +261,40 @@ class Index:
                 results[i] = ItemResult(label, "error", failure(exc, label), title=art.title)
         bar = _progress_bar(len(todo), "embedding", progress)
         for group in _groups(todo, EMBED_GROUP_PASSAGES):
-            for i, new in self._embed_each(group, items, names, origin, results):
+            embedded = self._embed_each(group, items, names, origin, results)
+            for (i, _), outcome in zip(embedded, self._put_many(embedded), strict=True):
                 art, label = items[i], names[i]
-                try:
-                    result = self.store.put(new)
-                    said = (f"replaced article {result.replaced} (same URL, same source)"
-                            if result.replaced is not None else "")
-                    results[i] = ItemResult(label, result.status, said, result.article_id,
-                                            result.passages, art.title)
-                except Exception as exc:
-                    results[i] = ItemResult(label, "error", failure(exc, label),
+                if isinstance(outcome, Exception):
+                    results[i] = ItemResult(label, "error", failure(outcome, label),
                                             title=art.title)
+                else:
+                    said = (f"replaced article {outcome.replaced} (same URL, same source)"
+                            if outcome.replaced is not None else "")
+                    results[i] = ItemResult(label, outcome.status, said, outcome.article_id,
+                                            outcome.passages, art.title)
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
             bar.close()
         self.store.flush()
         return IngestReport([r for r in results if r is not None])
+
+    def _put_many(self, embedded: list[tuple[int, NewArticle]]
+                  ) -> list[PutResult | Exception]:
+        """A group's articles stored together (on Milvus one writer's turn and one
+        commit: ``put_many``); if that fails as a whole, each one alone, so that the
+        one at fault is reported and the others go in."""
+        news = [new for _, new in embedded]
+        try:
+            return list(self.store.put_many(news))
+        except Exception:
+            out: list[PutResult | Exception] = []
+            for new in news:
+                try:
+                    out.append(self.store.put(new))
+                except Exception as exc:
+                    out.append(exc)
+            return out
 
     def _embed_each(self, group: list[tuple[int, list[Chunk]]], items: list[Article],
                     names: list[str], origin: str | None, results: list[ItemResult | None]

@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from khabar._errors import StoreError
+
 from ._changes import ChangeMark, Changes, Content
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo
@@ -71,6 +73,13 @@ class ArchiveStore(Protocol):
         """These articles' stored fields (those of ``find_article``), to copy them."""
         ...
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult: ...
+    def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
+                 ) -> list[PutResult | StoreError]:
+        """:meth:`put` of each article in order (a later one's dedupe sees the earlier
+        ones); an article refused is its StoreError in the list, the others go in. A
+        backend may write them together (Milvus: one turn of the writer lease, one
+        commit); any other exception leaves the batch unreported."""
+        ...
     def delete_articles(self, ids: Iterable[int]) -> int: ...
     def article_ids(self, *, outlet: str | None = None, before: datetime | None = None,
                     url: str | None = None, origin: str | None = None) -> list[int]: ...

@@ -53,7 +53,7 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_layout, _milvus_lexical, _milvus_log, _milvus_reindex
+from . import _milvus_layout, _milvus_lexical, _milvus_log, _milvus_put, _milvus_reindex
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -75,10 +75,10 @@ from ._milvus_index import dense_index, kind_of, search_params
 from ._milvus_rows import VectorRows
 from ._milvus_ts import last_write, newest, order, read_at
 from ._origin import PRIVATE, is_private
-from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
+from ._schema import from_q8, parse_iso, sentence_blob
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo, fingerprint_faults, refuse_other_spaces
-from ._write import NewArticle, PutResult, PutStatus
+from ._write import NewArticle, PutResult
 
 log = logging.getLogger(__name__)
 
@@ -636,102 +636,16 @@ class MilvusStore:
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
         """Store one article so that readers see all of it or nothing (the module's
         docstring says how); dedupe as :meth:`khabar.store.Store.put`."""
-        art = new.article
-        if not new.chunks:
-            raise StoreError(f"article {art.title!r} has no passages")
-        for space, vecs in new.vectors.items():
-            if len(vecs) != len(new.chunks):
-                raise StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} "
-                                 "passages")
-        for space, mats in new.sentence_vectors.items():
-            if len(mats) != len(new.chunks):
-                raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
-                                 f"{len(new.chunks)} passages")
-        spaces = self.spaces()
-        if set(new.vectors) != set(spaces) or not self._has_passages():
-            raise StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
-                             f"{sorted(spaces)} (bind_spaces first)")
-        with self._writing():
-            self._recover()
-            old = self.find_article(url=art.url) if art.url else None
-            if old and old["content_hash"] == new.content_hash:
-                self.share(int(old["id"]), old["origin"], new.origin)
-                return PutResult("unchanged", int(old["id"]))
-            if old and old["origin"] != new.origin:
-                raise StoreError(f"{art.url} is already indexed from another source; "
-                                 "not replaced (only the chat or folder that added it "
-                                 "can update it)")
-            same = self.find_article(content_hash=new.content_hash)
-            if same:
-                self.share(int(same["id"]), same["origin"], new.origin)
-                return PutResult("duplicate", int(same["id"]))
-            links = self._near_duplicates(new, dup_threshold) if dup_threshold else {}
-            return self._insert(new, old, links)
+        got = self.put_many([new], dup_threshold=dup_threshold)[0]
+        if isinstance(got, StoreError):
+            raise got
+        return got
 
-    def _insert(self, new: NewArticle, old: Mapping[str, Any] | None,
-                links: dict[int, int]) -> PutResult:
-        art = new.article
-        st = self._state()
-        article_id = int(st["article"]) + 1
-        first = int(st["passage"]) + 1
-        now = datetime.now(UTC)
-        # A copy (khabar migrate) keeps its ids where they are above ours, and its date.
-        kept = new.kept
-        pids = list(range(first, first + len(new.chunks)))
-        if kept and kept.usable(int(st["article"]), int(st["passage"])):
-            article_id, pids = kept.article_id, list(kept.passage_ids)
-        now = kept.ingested if kept else now
-        ingested = now.isoformat(timespec="seconds")
-        when = art.published or now
-        outlets = list(dict.fromkeys(o.strip() for o in art.outlets if o.strip()))[:64]
-        outlets_lc = list(dict.fromkeys(o.lower() for o in outlets))
-        rows: list[dict[str, Any]] = []
-        for i, chunk in enumerate(new.chunks):
-            row: dict[str, Any] = {
-                "id": pids[i], "article_id": article_id, "position": chunk.position,
-                "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
-                "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
-                "words": _clip(words_text(chunk.text), TEXT_MAX),
-                "dup_of": links.get(i, -1), "when_us": us(when),
-                "published_us": us(art.published), "origin": new.origin or "",
-                "outlets_lc": outlets_lc}
-            for space, vecs in new.vectors.items():
-                row[f"v_{space}"] = np.asarray(vecs[i], dtype=np.float32).tolist()
-                mats = new.sentence_vectors.get(space)
-                blob = NO_SENTENCES if mats is None else base64.b64encode(
-                    sentence_blob(mats[i], vecs[i])).decode("ascii")
-                row[f"s_{space}"] = blob if len(blob) <= TEXT_MAX else NO_SENTENCES
-            rows.append(row)
-        # 1. passages, 2. the article: both above the committed ids, seen by nobody.
-        self._client.insert(self._name("passages"), rows)
-        self._client.insert(self._name("articles"), [{
-            "id": article_id, "url": _clip(art.url, 4096),
-            "content_hash": new.content_hash, "title": _clip(art.title, 4096),
-            "author": _clip(art.author, 1024), "published": iso(art.published) or "",
-            "ingested": ingested, "lang": art.lang or "", "section": _clip(art.section, 1024),
-            "tags": _clip(json.dumps(art.tags, ensure_ascii=False), 8192),
-            "source": _clip(art.source, 4096), "site_name": _clip(art.site_name, 1024),
-            "origin": new.origin or "", "when_us": us(when), "n_passages": len(rows),
-            "outlets": outlets, "outlets_lc": outlets_lc, "v": [0.0] * DUMMY_DIM}])
-        # 3. the old version's removal logged, 4. the commit: one row.
-        old_passages = self._passages_of([int(old["id"])]) if old else []
-        self._log_removals(st, old_passages)
-        st["passage"] = max(pids)
-        st["article"] = article_id
-        st["generation"] = int(st["generation"]) + 1
-        st["articles"] = int(st["articles"]) + 1 - (1 if old else 0)
-        langs: dict[str, int] = st["langs"]
-        for chunk in new.chunks:
-            langs[chunk.lang] = langs.get(chunk.lang, 0) + 1
-        for _, lang in old_passages:
-            langs[lang] = langs.get(lang, 0) - 1
-        st["langs"] = {k: v for k, v in langs.items() if v > 0}
-        self._write_state(st)
-        # 5. the old version's rows go (a crash here: the next open finishes it).
-        self._finish_removals(st)
-        status: PutStatus = "replaced" if old else "added"
-        return PutResult(status, article_id, len(rows), len(links),
-                         replaced=int(old["id"]) if old else None)
+    def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
+                 ) -> list[PutResult | StoreError]:
+        """:meth:`put` of each article, in one lease turn and one commit
+        (:mod:`._milvus_put`); an article refused is its StoreError in the list."""
+        return _milvus_put.put_many(self, news, dup_threshold)
 
     def _passages_of(self, article_ids: Sequence[int]) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []

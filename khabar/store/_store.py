@@ -198,6 +198,18 @@ class Store:
         """
         return _write.put(self._conn(), self._faiss, new, dup_threshold=dup_threshold)
 
+    def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
+                 ) -> list[PutResult | StoreError]:
+        """:meth:`put` of each article, one transaction each (SQLite's are cheap);
+        an article refused is its StoreError in the list."""
+        out: list[PutResult | StoreError] = []
+        for new in news:
+            try:
+                out.append(self.put(new, dup_threshold=dup_threshold))
+            except StoreError as exc:
+                out.append(exc)
+        return out
+
     def flush(self) -> None:
         """The end of a batch: save the FAISS indexes if the files are far behind them
         (an open applies what they lack from SQLite; :meth:`close` always saves), and
