@@ -69,6 +69,11 @@ class ArchiveStore(Protocol):
     # -- writing -------------------------------------------------------------------------
     def find_article(self, *, url: str | None = None, content_hash: str | None = None
                      ) -> Mapping[str, Any] | None: ...
+    def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
+                      ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """``find_article`` of many at once: the stored article of each URL, and of each
+        text hash, that has one (a batch's dedupe: one query each on Milvus)."""
+        ...
     def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """These articles' stored fields (those of ``find_article``), to copy them."""
         ...

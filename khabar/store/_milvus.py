@@ -620,6 +620,12 @@ class MilvusStore:
                     return self._article_row(max(rows, key=lambda r: int(r["id"])))
         return None
 
+    def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
+                      ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """``find_article`` of each URL and text hash: one query each (a batch's)."""
+        by_url, by_hash = _milvus_put.lookup(self, self._state(), urls, content_hashes)
+        return dict(by_url), dict(by_hash)
+
     def _gone_articles(self, st: Mapping[str, Any], rows: list[dict[str, Any]]) -> set[int]:
         """Of these articles, those whose deletion is committed but not yet carried out."""
         pending = self._pending_removed(st)

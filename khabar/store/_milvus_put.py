@@ -89,7 +89,8 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
     with store._writing():
         store._recover()
         st = store._state()
-        by_url, by_hash = _lookup(store, st, [news[i] for i in todo])
+        by_url, by_hash = lookup(store, st, [news[i].article.url for i in todo],
+                                 [news[i].content_hash for i in todo])
         shares: list[tuple[int, str | None, str | None]] = []
         planned: list[_Planned] = []
         last_article, last_passage = int(st["article"]), int(st["passage"])
@@ -152,15 +153,15 @@ def _share(row: dict[str, Any], origin: str | None,
     row["origin"] = origin
 
 
-def _lookup(store: MilvusStore, st: Mapping[str, Any], news: Sequence[NewArticle]
-            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The newest committed article of each URL and of each text hash of the batch
-    (what ``find_article`` would give for each): one query each; an article found
-    both ways is one dict (a share seen by both)."""
+def lookup(store: MilvusStore, st: Mapping[str, Any], urls: Sequence[str | None],
+           hashes: Sequence[str]
+           ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The newest committed article of each URL and of each text hash (what
+    ``find_article`` would give for each): one query each; an article found both ways
+    is one dict (a share seen by both)."""
     found: list[dict[str, dict[str, Any]]] = []
     one: dict[int, dict[str, Any]] = {}  # an article met by URL and by hash: one row
-    for key, values in (("url", [n.article.url for n in news if n.article.url]),
-                        ("content_hash", [n.content_hash for n in news])):
+    for key, values in (("url", urls), ("content_hash", hashes)):
         rows: list[dict[str, Any]] = []
         distinct = sorted(set(v for v in values if v))
         for at in range(0, len(distinct), 500):

@@ -19,7 +19,7 @@ import contextlib
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,18 @@ class Store:
                      ) -> dict[str, Any] | None:
         row = _write.find_article(self._conn(), url=url, content_hash=content_hash)
         return dict(row) if row is not None else None
+
+    def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
+                      ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """``find_article`` of each URL and each text hash (SQLite's lookups are cheap)."""
+        found: tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]] = ({}, {})
+        for out, key, values in ((found[0], "url", urls),
+                                 (found[1], "content_hash", content_hashes)):
+            for value in dict.fromkeys(v for v in values if v):
+                row = self.find_article(**{key: value})
+                if row is not None:
+                    out[value] = row
+        return found
 
     def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """These articles' rows (as ``find_article`` gives them), by id."""
