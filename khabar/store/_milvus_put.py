@@ -6,9 +6,9 @@ state), each of a server's Strong reads waiting for a time tick, and writers too
 turns for each: 1 to 2 articles a second (docs/milvus.md). A batch takes one lease turn
 and about as many calls as one article did: the URLs and text hashes of the whole batch
 are looked up in one query each, the near-duplicate search is one call per language
-(nq = every passage of the batch in it), the passages and the article rows are one
-insert each, and one commit (the log row and the ``state`` row) makes the whole batch
-visible at once.
+(nq = every passage of the batch in it, made before the turn: the others need not wait
+for it), the passages and the article rows are one insert each, and one commit (the log
+row and the ``state`` row) makes the whole batch visible at once.
 
 Every guarantee of a put holds for each article of the batch, as if they had been put
 one after another in their order: the dedupe of a later article sees the earlier ones
@@ -86,6 +86,7 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
     todo = [i for i, o in enumerate(out) if o is None]
     if not todo:
         return [o for o in out if o is not None]
+    searched = _search_before(store, news, todo) if dup_threshold else {}
     with store._writing():
         store._recover()
         st = store._state()
@@ -133,7 +134,7 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
             store.share(article_id, current, new_origin)
         if planned:
             if dup_threshold:
-                _near_duplicates(store, planned, dup_threshold)
+                _near_duplicates(store, planned, dup_threshold, searched)
             for plan, result in zip(planned, _insert(store, planned), strict=True):
                 out[plan.index] = result
     return [o for o in out if o is not None]
@@ -177,12 +178,39 @@ def lookup(store: MilvusStore, st: Mapping[str, Any], urls: Sequence[str | None]
     return found[0], found[1]
 
 
-def _near_duplicates(store: MilvusStore, planned: list[_Planned], threshold: float) -> None:
+Hit = tuple[int, float] | None  # the best stored passage of a chunk, and its score
+
+
+def _search_before(store: MilvusStore, news: Sequence[NewArticle], todo: list[int]
+                   ) -> dict[tuple[int, int], Hit]:
+    """The near-duplicate search of the batch's articles that will likely go in (those
+    not stored yet), before the lease: the search is most of a batch's time in Milvus
+    (a brute-force search on Milvus Lite), and the other writers need not wait for it.
+    (batch index, chunk) -> best stored passage. A passage another writer commits
+    between this and the turn is not linked (links are a ranking aid, nothing relies
+    on them); one deleted meanwhile is not, since the turn reads the hits' rows again."""
+    by_url, by_hash = lookup(store, store._state(), [news[i].article.url for i in todo],
+                             [news[i].content_hash for i in todo])
+    likely = [i for i in todo if news[i].content_hash not in by_hash
+              and by_url.get(news[i].article.url or "", {}).get("content_hash")
+              != news[i].content_hash]
+    keys = [(i, c) for i in likely if "e5" in news[i].vectors
+            for c in range(len(news[i].chunks))]
+    if not keys:
+        return {}
+    vecs = np.stack([np.asarray(news[i].vectors["e5"][c], np.float32) for i, c in keys])
+    hits = _stored_best(store, vecs, [news[i].chunks[c].lang for i, c in keys])
+    return dict(zip(keys, hits, strict=True))
+
+
+def _near_duplicates(store: MilvusStore, planned: list[_Planned], threshold: float,
+                     searched: Mapping[tuple[int, int], Hit]) -> None:
     """Each planned chunk's link to the root of a near-identical passage of another
     article (same language, "e5" cosine at least ``threshold``), as one put after the
-    other would find: the best of the stored passages (one search per language) and of
-    the batch's earlier articles (compared here). An article an earlier one of the batch
-    replaces is gone by then, and links to its passages with it."""
+    other would find: the best of the stored passages (``searched`` before the turn;
+    now, for the chunks it lacks) and of the batch's earlier articles (compared here).
+    An article an earlier one of the batch replaces is gone by then, and links to its
+    passages with it."""
     chunks = [(p, c) for p, plan in enumerate(planned) if "e5" in plan.new.vectors
               for c in range(len(plan.new.chunks))]
     if not chunks:
@@ -190,7 +218,12 @@ def _near_duplicates(store: MilvusStore, planned: list[_Planned], threshold: flo
     vecs = np.stack([np.asarray(planned[p].new.vectors["e5"][c], np.float32)
                      for p, c in chunks])
     langs = [planned[p].new.chunks[c].lang for p, c in chunks]
-    stored = _stored_best(store, vecs, langs)
+    stored = [searched.get((planned[p].index, c)) for p, c in chunks]
+    lacking = [j for j, (p, c) in enumerate(chunks) if (planned[p].index, c) not in searched]
+    if lacking:
+        for j, hit in zip(lacking, _stored_best(store, vecs[lacking],
+                                                [langs[j] for j in lacking]), strict=True):
+            stored[j] = hit
     hit_ids = sorted({h[0] for h in stored if h is not None and h[1] >= threshold})
     got = {int(r["id"]): r for r in store._query(
         "passages", f"id in {id_list(hit_ids)}", ["id", "dup_of", "article_id"])
@@ -239,11 +272,10 @@ def _near_duplicates(store: MilvusStore, planned: list[_Planned], threshold: flo
             root_article[(p, c)] = best[2]
 
 
-def _stored_best(store: MilvusStore, vecs: np.ndarray, langs: list[str]
-                 ) -> list[tuple[int, float] | None]:
+def _stored_best(store: MilvusStore, vecs: np.ndarray, langs: list[str]) -> list[Hit]:
     """The best committed passage of each vector's language: one search per language
     (nq = its vectors)."""
-    out: list[tuple[int, float] | None] = [None] * len(vecs)
+    out: list[Hit] = [None] * len(vecs)
     for lang in dict.fromkeys(langs):
         rows = [j for j, lg in enumerate(langs) if lg == lang]
         for at in range(0, len(rows), SEARCH_NQ):
