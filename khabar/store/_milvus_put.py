@@ -86,7 +86,8 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
     todo = [i for i, o in enumerate(out) if o is None]
     if not todo:
         return [o for o in out if o is not None]
-    searched = _search_before(store, news, todo) if dup_threshold else {}
+    # One article's search is short: in the turn, without the lookups before it.
+    searched = _search_before(store, news, todo) if dup_threshold and len(todo) > 1 else {}
     with store._writing():
         store._recover()
         st = store._state()
