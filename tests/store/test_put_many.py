@@ -112,3 +112,21 @@ def test_a_large_batch_gives_consecutive_ids_in_order(tmp_path: Path, size: int)
     pids = [p.id for p in store.article_passages(ids)]
     assert len(pids) == 2 * size and len(set(pids)) == 2 * size
     assert store.check() == []
+
+
+def test_find_articles_finds_what_find_article_finds_for_each(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    a = store.put(new_article("Strikes", BODY, url="https://b.test/1"))
+    b = store.put(new_article("Football", [FOOTBALL], url="https://b.test/2"))
+    urls = ["https://b.test/1", "https://b.test/2", "https://b.test/none"]
+    hashes = [new_article("Strikes", BODY).content_hash, "0" * 64]
+    by_url, by_hash = store.find_articles(urls=urls, content_hashes=hashes)
+    assert {u: r["id"] for u, r in by_url.items()} == {urls[0]: a.article_id,
+                                                       urls[1]: b.article_id}
+    assert {h: r["id"] for h, r in by_hash.items()} == {hashes[0]: a.article_id}
+    for url in urls:
+        one = store.find_article(url=url)
+        assert (one or {}).get("id") == (by_url.get(url) or {}).get("id")
+        assert one is None or dict(by_url[url]) == one
+    store.delete_articles([a.article_id])
+    assert store.find_articles(urls=urls[:1], content_hashes=hashes[:1]) == ({}, {})
