@@ -1,6 +1,6 @@
 """The archive on Milvus (Lite, a local file, or a server): :class:`MilvusStore`.
 
-Four collections (``khabar_`` + name):
+Five collections (``khabar_`` + name; and the writers' tickets, :mod:`._milvus_commit`):
 
 * ``passages``: one row per passage with its text, lexical tokens (BM25 by Milvus's own
   function over them: ``sparse``), a dense vector per space (``v_e5``, ``v_use``), its
@@ -11,13 +11,16 @@ Four collections (``khabar_`` + name):
 * ``removed``: the removal log (a passage id per row, by sequence number), which
   ``changes_since`` reads;
 * ``meta``: one row ``state`` (a JSON document: the last committed passage, article and
-  removal numbers, the generation, the epoch, counts per language) and one ``spaces``.
+  removal numbers, the generation, the epoch, counts per language) and one ``spaces``;
+* ``commits``: the newest commits' states, inserted only (:mod:`._milvus_log`).
 
 **No transactions, so one commit point.** Milvus writes row batches, not transactions.
-An article becomes visible by one upsert of the ``state`` row, which raises the
-committed passage and article ids: every read and search filters ``id <= committed``.
-A put writes its passages, then its article (both above the committed ids: nobody sees
-them), then the state. A crash before that leaves rows no reader sees, and the next
+An article becomes visible by one commit of the state, which raises the committed
+passage and article ids (every read and search filters ``id <= committed``): a row
+inserted into the commit log, then the same state upserted into the ``state`` row that
+readers read (:mod:`._milvus_log`). A put (of a batch of articles: :mod:`._milvus_put`)
+writes its passages, then its articles (above the committed ids: nobody sees them),
+then the state. A crash before that leaves rows no reader sees, and the next
 writer deletes them before its first write (:meth:`MilvusStore._recover`). A delete logs the
 removals and commits the state first, then deletes the article row (``passages`` and
 ``article_passages`` drop passages whose article is gone), then the passages; a crash
