@@ -138,7 +138,10 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
                 _near_duplicates(store, planned, dup_threshold, searched)
             for plan, result in zip(planned, _insert(store, planned), strict=True):
                 out[plan.index] = result
-    return [o for o in out if o is not None]
+    done = [o for o in out if o is not None]
+    if len(done) != len(news):  # every article has its outcome, in order
+        raise StoreError("put_many left an article without an outcome (a bug)")
+    return done
 
 
 def _share(row: dict[str, Any], origin: str | None,
