@@ -21,6 +21,8 @@ waits for the next tick).
 
     python bench/milvus_writers.py --articles 120 --crash --json /tmp/writers.json
     python bench/milvus_writers.py --hash --articles 40      # no model, a minute
+    python bench/milvus_writers.py --hash --articles 200 --batch 32   # put_many
+    python bench/milvus_writers.py --hash --articles 200 --lite 1 32  # Milvus Lite
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+RUNNING: dict[str, Any] = {}
+"""The servers :func:`serve` started, by ``KHABAR_STORE`` (their process: memory)."""
+
+
 @contextlib.contextmanager
 def serve(base: Path, tick_ms: int = 20) -> Iterator[str]:
     """A Milvus 2.3 standalone server (the ``milvus`` package) in ``base``, on ports of
@@ -89,8 +95,11 @@ def serve(base: Path, tick_ms: int = 20) -> Iterator[str]:
     server.listen_port = _free_port()
     try:
         server.start()
-        yield f"milvus://127.0.0.1:{server.listen_port}"
+        uri = f"milvus://127.0.0.1:{server.listen_port}"
+        RUNNING[uri] = server
+        yield uri
     finally:
+        RUNNING.pop(f"milvus://127.0.0.1:{server.listen_port}", None)
         server.stop()
         if before is None:
             os.environ.pop("ETCD_CONFIG_PATH", None)
@@ -144,6 +153,8 @@ def _encoders(real: bool) -> list[Any]:
     if not real:
         from tests.fakes import HashEncoder
 
+        if os.environ.get("KHABAR_BENCH_SCALE_HASH") == "1":  # a bench/scale.py store's
+            return [HashEncoder("e5", 384, "hash-e5")]
         return [HashEncoder()]
     from khabar import Settings
     from khabar.model import load_encoders
@@ -200,14 +211,43 @@ def _why_empty(khabar: Any, question: str, answer: Any) -> dict[str, Any]:
     return out
 
 
+class Counting:
+    """A client whose calls to the server are counted by method (the lease's and the
+    store's: calls per article)."""
+
+    def __init__(self, bare: Any) -> None:
+        self._bare = bare
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._bare, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def count_calls(store: Any) -> Counting:
+    """Count every server call of ``store`` (a MilvusStore) from now on."""
+    counting = Counting(store._client._bare)
+    store._client._bare = counting
+    store._lease._client = counting
+    return counting
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
 # -- the roles (each a process of its own) ----------------------------------------------
-def writer(work: Path, uri: str, name: str) -> None:
-    """Put this writer's prepared articles, one line of progress per put."""
+def writer(work: Path, uri: str, name: str, batch: int = 1) -> None:
+    """Put this writer's prepared articles, ``batch`` at a time (``put_many``: one turn
+    of the lease and one commit for them), one line of progress per article."""
     _consistency()
     from khabar.store import open_store
 
@@ -225,26 +265,36 @@ def writer(work: Path, uri: str, name: str) -> None:
 
         store._write_state = die  # type: ignore[attr-defined,method-assign]
     (work / f"ready-{name}").touch()
+    counting = count_calls(store)
     _wait_for(work / "go")
     if name == "C":
         time.sleep(1.0)  # in the middle of the others' work
     t0, c0 = time.perf_counter(), _cpu()
     with (work / f"progress-{name}.jsonl").open("a") as log:
-        for i, url in todo:
-            new = prepared[i]
-            new.article.url = url
-            try:
-                r = store.put(new)
-                line = {"i": i, "url": url, "id": r.article_id, "status": r.status,
-                        "passages": r.passages}
+        for at in range(0, len(todo), batch):
+            group = todo[at:at + batch]
+            news = []
+            for i, url in group:
+                new = prepared[i]
+                new.article.url = url
+                news.append(new)
+            try:  # one at a time by put (as before put_many: the A/B's "before")
+                got = put(store, news)
             except Exception as exc:
-                line = {"i": i, "url": url, "status": "error", "error": repr(exc)[:300]}
-            line["t"] = time.time()
-            log.write(json.dumps(line) + "\n")
+                got = [exc] * len(news)
+            t = time.time()
+            for (i, url), r in zip(group, got, strict=True):
+                line = ({"i": i, "url": url, "status": "error", "error": repr(r)[:300]}
+                        if isinstance(r, Exception) else
+                        {"i": i, "url": url, "id": r.article_id, "status": r.status,
+                         "passages": r.passages})
+                line["t"] = t
+                log.write(json.dumps(line) + "\n")
             log.flush()
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     (work / f"result-{name}.json").write_text(json.dumps({
-        "puts": len(todo), "wall_s": wall, "cpu_s": cpu,
+        "puts": len(todo), "batch": batch, "wall_s": wall, "cpu_s": cpu,
+        "calls": counting.calls, "calls_per_article": sum(counting.calls.values()) / len(todo),
         "lease_waits": store._lease.waits}))  # type: ignore[attr-defined]
 
 
@@ -302,8 +352,8 @@ def reader(work: Path, uri: str, name: str, real: bool) -> None:
 
 
 # -- the run -----------------------------------------------------------------------------
-def run(uri: str, n: int, *, real: bool, crash: bool, work: Path, writers: int = 2
-        ) -> dict[str, Any]:
+def run(uri: str, n: int, *, real: bool, crash: bool, work: Path, writers: int = 2,
+        batch: int = 1) -> dict[str, Any]:
     """Prepare, start the four (five) processes, wait, and count."""
     from khabar.index import Index
 
@@ -327,7 +377,8 @@ def run(uri: str, n: int, *, real: bool, crash: bool, work: Path, writers: int =
     procs = {}
     for name in [*roles, "R1", "R2"]:
         role = "writer" if name in roles else "reader"
-        cmd = [*me, "--role", role, "--name", name, "--work", str(work), "--uri", uri]
+        cmd = [*me, "--role", role, "--name", name, "--work", str(work), "--uri", uri,
+               "--batch", str(batch)]
         if not real:
             cmd.append("--hash")
         procs[name] = subprocess.Popen(cmd, cwd=REPO, stderr=(work / f"{name}.err").open("w"))
@@ -347,6 +398,55 @@ def run(uri: str, n: int, *, real: bool, crash: bool, work: Path, writers: int =
     if failed:
         raise RuntimeError(f"{failed}: see {work}/*.err")
     return count(uri, work, n, roles, crash, embed, writers_wall, load_before)
+
+
+def put(store: Any, news: list[Any]) -> list[Any]:
+    """``put_many``, or ``put`` of each (a store from before ``put_many``: the A/B)."""
+    if len(news) > 1 or not hasattr(store, "put_many"):
+        return store.put_many(news) if hasattr(store, "put_many") else [
+            _put_one(store, n) for n in news]
+    return [_put_one(store, news[0])]
+
+
+def _put_one(store: Any, new: Any) -> Any:
+    try:
+        return store.put(new)
+    except Exception as exc:
+        return exc
+
+
+def lite_run(n: int, *, real: bool, work: Path, batches: list[int]) -> dict[str, Any]:
+    """One process on Milvus Lite (which lets one process open its file): the same
+    articles put into a new file for each batch size, in turn; put rate, calls per
+    article, CPU."""
+    from khabar.index import Index
+
+    arts = articles(n, real)
+    index = Index.open(_settings(work / "home-prep", f"milvus-lite://{work}/prep.db"),
+                       encoders=_encoders(real))
+    prepared = [index.prepare(a) for a in arts]
+    index.close()
+    out: dict[str, Any] = {"articles": n, "passages": sum(len(p.chunks) for p in prepared),
+                           "load_before": os.getloadavg(), "runs": {}}
+    for batch in batches:
+        uri = f"milvus-lite://{work}/b{batch}.db"
+        ix = Index.open(_settings(work / f"home-{batch}", uri), encoders=_encoders(real))
+        store = ix.store
+        counting = count_calls(store)
+        t0, c0 = time.perf_counter(), _cpu()
+        statuses: dict[str, int] = {}
+        for at in range(0, n, batch):
+            for r in put(store, prepared[at:at + batch]):
+                key = "error" if isinstance(r, Exception) else r.status
+                statuses[key] = statuses.get(key, 0) + 1
+        wall, cpu = time.perf_counter() - t0, _cpu() - c0
+        out["runs"][batch] = {"wall_s": wall, "cpu_s": cpu, "articles_per_s": n / wall,
+                              "calls_per_article": sum(counting.calls.values()) / n,
+                              "calls": counting.calls, "statuses": statuses,
+                              "check": store.check()}
+        ix.close()
+    out["load_after"] = os.getloadavg()
+    return out
 
 
 def count(uri: str, work: Path, n: int, roles: dict[str, list[tuple[int, str]]],
@@ -426,6 +526,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--articles", type=int, default=120)
     p.add_argument("--hash", action="store_true", help="the hash encoder, not the model")
+    p.add_argument("--scale-hash", action="store_true",
+                   help="with --hash: bench/scale.py's hash e5 (384 wide), to write into a "
+                        "store that `bench/scale.py --encoder hash --store milvus` grew")
     p.add_argument("--crash", action="store_true", help="a third writer dies in a put")
     p.add_argument("--writers", type=int, choices=(1, 2), default=2,
                    help="1: one writer puts every article (what taking turns costs)")
@@ -433,6 +536,10 @@ def main() -> None:
     p.add_argument("--tick", type=int, default=20, help="the started server's time tick, ms")
     p.add_argument("--strong", action="store_true",
                    help="every read Strong (not at the last commit's timestamp)")
+    p.add_argument("--batch", type=int, default=1,
+                   help="articles a writer puts at once (put_many: one lease turn)")
+    p.add_argument("--lite", type=int, nargs="*",
+                   help="one process on Milvus Lite instead: these batch sizes in turn")
     p.add_argument("--json", type=Path)
     p.add_argument("--role", choices=("writer", "reader"), help=argparse.SUPPRESS)
     p.add_argument("--name", help=argparse.SUPPRESS)
@@ -440,17 +547,29 @@ def main() -> None:
     args = p.parse_args()
     if args.strong:
         os.environ["KHABAR_BENCH_STRONG"] = "1"  # the writers' and readers' processes
+    if args.scale_hash:
+        os.environ["KHABAR_BENCH_SCALE_HASH"] = "1"
     if args.role == "writer":
-        return writer(args.work, args.uri, args.name)
+        return writer(args.work, args.uri, args.name, args.batch)
     if args.role == "reader":
         return reader(args.work, args.uri, args.name, not args.hash)
+    if args.lite:
+        with tempfile.TemporaryDirectory(prefix="khabar-writers-") as tmp:
+            out = lite_run(args.articles, real=not args.hash, work=Path(tmp),
+                           batches=args.lite)
+        text = json.dumps(out, indent=1, default=str)
+        print(text)
+        if args.json:
+            args.json.write_text(text)
+        return
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))  # stop the server on the way
     with tempfile.TemporaryDirectory(prefix="khabar-writers-") as tmp, \
             contextlib.ExitStack() as stack:
         uri = args.uri or stack.enter_context(serve(Path(tmp) / "milvus", args.tick))
         out = run(uri, args.articles, real=not args.hash, crash=args.crash,
-                  work=Path(tmp) / "work", writers=args.writers)
+                  work=Path(tmp) / "work", writers=args.writers, batch=args.batch)
     out.update(uri_given=bool(args.uri), tick_ms=None if args.uri else args.tick,
+               batch=args.batch,
                reads="strong" if args.strong else "at the last commit")
     text = json.dumps(out, indent=1, default=str)
     print(text)

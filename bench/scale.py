@@ -60,6 +60,7 @@ indexes: 1M × (384 + 512) × 4 bytes) and ~15 GB of disk.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -95,12 +96,20 @@ def read_mark(stream: Any) -> dict[str, Any]:
 
 
 # -- encoders per mode ---------------------------------------------------------------------
+def one_space(encoders: list[Any], settings: Any) -> list[Any]:
+    """e5 alone on a Milvus server (the 2.3 server of the ``milvus`` package allows
+    one vector field a collection); every space elsewhere."""
+    if settings.store_location[0] != "milvus":
+        return encoders
+    return [e for e in encoders if e.space == "e5"]
+
+
 def writer_encoders(mode: str, settings: Any, noise: float, base: Path
                     ) -> tuple[list[Any], Any, Any]:
     """(encoders, Replay or None, Synth) for a process that ingests."""
     synth = C.Synth(C.real_articles())
     if mode == "hash":
-        return C.hash_encoders(), None, synth
+        return one_space(C.hash_encoders(), settings), None, synth
     if mode == "model":
         from khabar.model import load_encoders
 
@@ -113,7 +122,7 @@ def writer_encoders(mode: str, settings: Any, noise: float, base: Path
 
 def reader_encoders(mode: str, settings: Any) -> list[Any]:
     if mode == "hash":
-        return C.hash_encoders()
+        return one_space(C.hash_encoders(), settings)
     from khabar.model import load_encoders
 
     return load_encoders(settings)
@@ -143,6 +152,48 @@ def build_base(models: Path, path: Path) -> None:
           file=sys.stderr, flush=True)
 
 
+def settings_of(args: argparse.Namespace) -> Any:
+    """The home's settings: its store on ``--store`` (a Milvus Lite file in the home,
+    or the server at ``--uri``)."""
+    from khabar import Settings
+
+    store = {"sqlite": None, "milvus-lite": f"milvus-lite://{args.home}/milvus/khabar.db",
+             "milvus": args.uri}[args.store]
+    return Settings(home=args.home, index_type=args.index_type, store=store)
+
+
+def release_lite(args: argparse.Namespace) -> None:
+    """Milvus Lite's engine keeps its file open in this process after the client closes
+    (till exit): stopped, so that the readers' processes can open it."""
+    if args.store == "milvus-lite":
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(str(args.home / "milvus" / "khabar.db"))
+
+
+def store_bytes(args: argparse.Namespace, settings: Any) -> int:
+    """The archive's bytes on disk: the SQLite store's folder, the Milvus Lite file's,
+    or the server's data folder (``--server-dir``, when this run started it)."""
+    if args.store == "milvus-lite":
+        return C.folder_bytes(args.home / "milvus")
+    if args.store == "milvus":
+        return C.folder_bytes(Path(args.server_dir)) if args.server_dir else 0
+    return C.folder_bytes(settings.store_dir)
+
+
+def server_memory(args: argparse.Namespace) -> dict[str, float]:
+    """The Milvus server's resident memory now and at its peak, MB (when started here)."""
+    out = {"rss_mb": float("nan"), "peak_rss_mb": float("nan")}
+    if not args.server_pid:
+        return out
+    for line in Path(f"/proc/{args.server_pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            out["rss_mb"] = int(line.split()[1]) / 1024
+        elif line.startswith("VmHWM:"):
+            out["peak_rss_mb"] = int(line.split()[1]) / 1024
+    return out
+
+
 # -- the children ----------------------------------------------------------------------------
 def probe(args: argparse.Namespace) -> None:
     """A reader in a fresh process: open to first answer, warm answers, the answer
@@ -151,10 +202,9 @@ def probe(args: argparse.Namespace) -> None:
     from khabar.index import Index
     from khabar.retrieval import Khabar
 
-    from khabar import Settings
 
     t_import = time.perf_counter() - t0
-    settings = Settings(home=args.home, index_type=args.index_type)
+    settings = settings_of(args)
     t0 = time.perf_counter()
     encoders = reader_encoders(args.encoder, settings)
     t_encoders = time.perf_counter() - t0
@@ -186,6 +236,9 @@ def probe(args: argparse.Namespace) -> None:
                warm_cpu_p95_ms=C.percentile(cpu, 95) * 1000,
                warm_stage_p50_ms={k: C.percentile(v, 50) * 1000 for k, v in stages.items()},
                **C.memory_mb())
+    if args.alone:  # Milvus Lite: no other process may open the file meanwhile
+        finish_probe(args, index, out)
+        return
     emit({"stage": "ready"})
     sys.stdin.readline()  # another process adds an article meanwhile
     t0, c0 = time.perf_counter(), time.process_time()
@@ -203,7 +256,14 @@ def probe(args: argparse.Namespace) -> None:
         answer = khabar.ask(NEW_QUESTION)
         out["after_killed_writer_ms"] = (time.perf_counter() - t0) * 1000
         out["after_killed_writer_stages_ms"] = {k: v * 1000 for k, v in answer.timings.items()}
-    kind = str(index.store.stats()["index_type"])
+    finish_probe(args, index, out)
+
+
+def finish_probe(args: argparse.Namespace, index: Any, out: dict[str, Any]) -> None:
+    """The index's kind, Recall@10 where it is approximate, and the report."""
+    stats = index.store.stats()
+    kind = str(stats.get("index_type") or ",".join(
+        sorted(set(index.store.dense_index_kinds().values()))).lower())
     out["index_type"] = kind
     if args.recall == "always" or (args.recall == "auto" and kind != "flat"):
         out["recall_at_10"] = recall_at_10(index, [q for _, q in C.questions()[:args.questions]])
@@ -250,10 +310,9 @@ def add_one(args: argparse.Namespace) -> None:
     after the write, as if killed, leaving the FAISS files behind SQLite."""
     from khabar.index import Index
 
-    from khabar import Settings
 
     t0 = time.perf_counter()
-    settings = Settings(home=args.home, index_type=args.index_type)
+    settings = settings_of(args)
     encoders, _, synth = writer_encoders(args.encoder, settings, args.noise, args.base)
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -280,7 +339,8 @@ def checkpoints(args: argparse.Namespace) -> list[int]:
 def child(args: argparse.Namespace, role: str, *extra: str) -> list[str]:
     return [sys.executable, __file__, "--role", role, "--home", str(args.home),
             "--encoder", args.encoder, "--noise", str(args.noise), "--base", str(args.base),
-            "--questions", str(args.questions), "--index-type", args.index_type, *extra]
+            "--questions", str(args.questions), "--index-type", args.index_type,
+            "--store", args.store, *(["--uri", args.uri] if args.uri else []), *extra]
 
 
 def measure(args: argparse.Namespace, n_checkpoint: int, log: Path) -> dict[str, Any]:
@@ -288,6 +348,15 @@ def measure(args: argparse.Namespace, n_checkpoint: int, log: Path) -> dict[str,
     article in the middle (closing cleanly, then another killed before saving), then a
     second open."""
     added = []
+    if args.store == "milvus-lite":  # one process a file: the probe alone, then again
+        with log.open("a") as err:
+            run_ = [subprocess.run(child(args, "probe", *extra), stdout=subprocess.PIPE,
+                                   stderr=err, text=True, check=True)
+                    for extra in (("--repeats", str(args.repeats), "--recall", args.recall,
+                                   "--alone"), ("--lite",))]
+        out = read_mark(run_[0].stdout.splitlines())
+        out["again"] = read_mark(run_[1].stdout.splitlines())
+        return out
     with log.open("a") as err:
         p = subprocess.Popen(child(args, "probe", "--repeats", str(args.repeats),
                                    "--recall", args.recall, "--killed-writer"),
@@ -357,7 +426,6 @@ def measure_only(args: argparse.Namespace) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     from khabar.index import Index
 
-    from khabar import Settings
 
     home: Path = args.home
     if args.encoder != "hash":
@@ -375,8 +443,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             raise SystemExit(f"{home}/store exists without scale.json: --fresh replaces it")
         shutil.rmtree(home / "store")
         shutil.rmtree(home / "cache", ignore_errors=True)
-    state.update(encoder=args.encoder, noise=args.noise, passages_target=args.passages)
-    settings = Settings(home=home, index_type=args.index_type)
+    state.update(encoder=args.encoder, noise=args.noise, passages_target=args.passages,
+                 store=args.store)
+    settings = settings_of(args)
     t0 = time.perf_counter()
     encoders, replay, synth = writer_encoders(args.encoder, settings, args.noise, args.base)
     print(f"writer's encoders ({args.encoder}): {time.perf_counter() - t0:.1f} s",
@@ -401,9 +470,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                  for j in range(pos, min(pos + args.batch, end))]
         if replay is not None:
             replay.noise = 0.0 if pos < len(real) else args.noise
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         report = ix.add_articles(batch)
         interval["seconds"] += time.perf_counter() - t
+        interval["cpu_s"] = interval.get("cpu_s", 0.0) + time.process_time() - c
         interval["passages"] += report.passages
         count += report.passages
         pos += len(batch)
@@ -425,6 +495,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             "passages": count, "articles": ix.store.count_articles(), "vectors": vectors,
             "ingest_passages": interval["passages"], "ingest_s": interval["seconds"],
             "ingest_rate": interval["passages"] / max(interval["seconds"], 1e-9),
+            "ingest_cpu_s": interval.get("cpu_s", 0.0),
             "ingest_from": interval["from"],
             "synthetic_articles": max(0, pos - len(real)),
         }
@@ -432,9 +503,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             row["replay_lookups"] = dict(replay.counts)
         t = time.perf_counter()
         ix.close()
+        release_lite(args)
         row["writer_close_s"] = time.perf_counter() - t
         row["writer"] = C.memory_mb()
-        row["disk_bytes"] = C.folder_bytes(settings.store_dir)
+        row["writer_cpu_s"] = time.process_time()
+        row["server"] = server_memory(args)
+        row["disk_bytes"] = store_bytes(args, settings)
         row["disk_bytes_per_passage"] = row["disk_bytes"] / max(count, 1)
         row["load_before"] = C.load_avg()
         print(f"checkpoint {count:,} passages: measuring (readers in fresh processes)…",
@@ -466,6 +540,20 @@ def cpu_note(reader: dict[str, Any], key: str) -> str:
     return f" (CPU {reader[key]:.0f})" if key in reader else ""
 
 
+def after_new(r: dict[str, Any]) -> str:
+    """The answer after another process's article, ms ("–": Milvus Lite, one process)."""
+    if "after_new_article_ms" not in r:
+        return "–"
+    return f"{r['after_new_article_ms']:.0f}{cpu_note(r, 'after_new_article_cpu_ms')}"
+
+
+def server_note(row: dict[str, Any]) -> str:
+    """``; server now / peak`` MB: a Milvus server's memory, where this run started it."""
+    mem = row.get("server") or {}
+    rss = mem.get("rss_mb", float("nan"))
+    return "" if rss != rss else f"; server {rss:.0f} / {mem['peak_rss_mb']:.0f}"
+
+
 def table_line(row: dict[str, Any]) -> str:
     r = row["reader"]
     recall = r.get("recall_at_10")
@@ -479,9 +567,10 @@ def table_line(row: dict[str, Any]) -> str:
             f"{r['open_to_first_answer_s']:.2f}; {r['again']['open_to_first_answer_s']:.2f} | "
             f"{r['encoders_s']:.1f} | {r['warm_p50_ms']:.0f} / {r['warm_p95_ms']:.0f}"
             f"{cpu_note(r, 'warm_cpu_p50_ms')} | "
-            f"{r['after_new_article_ms']:.0f}{cpu_note(r, 'after_new_article_cpu_ms')}; {killed} | "
+            f"{after_new(r)}; {killed} | "
             f"{r['rss_mb']:.0f} / {r['peak_rss_mb']:.0f} | "
-            f"{row['writer']['rss_mb']:.0f} / {row['writer']['peak_rss_mb']:.0f} | "
+            f"{row['writer']['rss_mb']:.0f} / {row['writer']['peak_rss_mb']:.0f}"
+            f"{server_note(row)} | "
             f"{row['disk_bytes_per_passage']:,.0f} | {rec} | {load} |")
 
 
@@ -525,6 +614,17 @@ def main() -> None:
     p.add_argument("--index-type", choices=["auto", "flat", "hnsw"], default="auto",
                    help="the store's FAISS indexes, for the writer and the readers (auto:"
                         " flat below the HNSW threshold, KHABAR_HNSW_THRESHOLD)")
+    p.add_argument("--store", choices=["sqlite", "milvus-lite", "milvus"], default="sqlite",
+                   help="the archive: SQLite + FAISS, a Milvus Lite file in the home, or a "
+                        "Milvus server (--uri, else a Milvus 2.3 standalone started here from"
+                        " the `milvus` package, e5 alone: one vector field a collection)")
+    p.add_argument("--uri", help="--store milvus: a running server's KHABAR_STORE "
+                   "(milvus://host:port)")
+    p.add_argument("--tick", type=int, default=20,
+                   help="the started server's time tick, ms (Milvus's default: 200)")
+    p.add_argument("--server-dir", help=argparse.SUPPRESS)
+    p.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--alone", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--measure-only", action="store_true",
                    help="no ingest: measure the readers of the store in --home as it stands"
                         " (e.g. after a change to the query path)")
@@ -540,9 +640,20 @@ def main() -> None:
         return
     command = "python bench/scale.py " + " ".join(sys.argv[1:])
     args.report = args.report or min(10_000, max(100, args.passages // 20))
-    with tempfile.TemporaryDirectory(prefix="khabar-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="khabar-scale-") as tmp, \
+            contextlib.ExitStack() as stack:
         args.home = (args.home or Path(tmp)).resolve()
         args.home.mkdir(parents=True, exist_ok=True)
+        if args.fresh and args.store != "sqlite" and args.role == "run":
+            for folder in ("milvus", "milvus-server", "milvus-cache"):
+                shutil.rmtree(args.home / folder, ignore_errors=True)
+        if args.store == "milvus" and not args.uri:
+            import milvus_writers
+
+            args.server_dir = str(args.home / "milvus-server")
+            args.uri = stack.enter_context(milvus_writers.serve(Path(args.server_dir),
+                                                                args.tick))
+            args.server_pid = milvus_writers.RUNNING[args.uri].server_proc.pid
         print(f"{C.uptime()}\nstore in {args.home}", file=sys.stderr, flush=True)
         rows = measure_only(args) if args.measure_only else run(args)
         md = markdown(rows, command)

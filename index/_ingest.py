@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,6 +61,9 @@ WEB_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"
              "application/json", "text/plain", "text/markdown", *FEED_TYPES}
 MAX_PASSAGE_TOKENS = 300
 EMBED_GROUP_PASSAGES = 64  # passages embedded in one call, across articles
+PUT_GROUP_PASSAGES = 512
+"""Embedded articles are stored together once they have this many passages (or at the
+end): ``put_many``, on Milvus one writer's turn and one commit for all of them."""
 FILES_PER_BATCH = 32  # files of a folder parsed before their articles are embedded
 MAX_FEED_ENTRIES = 200  # a feed's entries read; real feeds list 10 to 100
 FEED_FETCHES = 4  # a feed's linked pages fetched at once (one site: be polite)
@@ -218,18 +221,25 @@ class Index:
                                   {s: m[span] for s, m in embedded.sentences.items()}))
         return out
 
-    def _known(self, article: Article, origin: str | None = None) -> PutResult | None:
+    def _known(self, article: Article, origin: str | None = None,
+               found: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+               ) -> PutResult | None:
         """What storing would say without embedding: the same text at the same URL
         (a feed polled again) is unchanged; the same text elsewhere (a new version
         included), a duplicate. Either, brought to the shared archive while one chat
-        alone had it, is shared from then on (``Store.share``)."""
+        alone had it, is shared from then on (``Store.share``). ``found``: the store's
+        articles of a batch's URLs and text hashes, looked up at once
+        (``find_articles``)."""
         digest = content_hash(article)
+        if found is None:
+            found = self.store.find_articles(urls=[article.url] if article.url else [],
+                                             content_hashes=[digest])
         if article.url:
-            row = self.store.find_article(url=article.url)
+            row = found[0].get(article.url)
             if row is not None and row["content_hash"] == digest:
                 self.store.share(row["id"], row["origin"], origin)
                 return PutResult("unchanged", row["id"])
-        row = self.store.find_article(content_hash=digest)
+        row = found[1].get(digest)
         if row is None:
             return None
         self.store.share(row["id"], row["origin"], origin)
@@ -248,10 +258,16 @@ class Index:
             name or art.url or art.source or art.title for art in items]
         results: list[ItemResult | None] = [None] * len(items)
         todo: list[tuple[int, list[Chunk]]] = []
+        try:  # every item's lookups at once (else each its own, its error its own)
+            found: tuple[Mapping[str, Any], Mapping[str, Any]] | None = \
+                self.store.find_articles(urls=[a.url for a in items if a.url],
+                                         content_hashes=[content_hash(a) for a in items])
+        except Exception:
+            found = None
         for i, art in enumerate(items):
             label = names[i]
             try:
-                known = self._known(art, origin)
+                known = self._known(art, origin, found)
                 if known is not None:
                     results[i] = ItemResult(label, known.status, "", known.article_id, 0,
                                             art.title)
@@ -260,24 +276,47 @@ class Index:
             except Exception as exc:  # one item's fault, whatever it is: reported
                 results[i] = ItemResult(label, "error", failure(exc, label), title=art.title)
         bar = _progress_bar(len(todo), "embedding", progress)
-        for group in _groups(todo, EMBED_GROUP_PASSAGES):
-            for i, new in self._embed_each(group, items, names, origin, results):
+        embedded: list[tuple[int, NewArticle]] = []
+        groups = list(_groups(todo, EMBED_GROUP_PASSAGES))
+        for n, group in enumerate(groups):
+            embedded += self._embed_each(group, items, names, origin, results)
+            if n + 1 < len(groups) and \
+                    sum(len(new.chunks) for _, new in embedded) < PUT_GROUP_PASSAGES:
+                continue
+            for (i, _), outcome in zip(embedded, self._put_many(embedded), strict=True):
                 art, label = items[i], names[i]
-                try:
-                    result = self.store.put(new)
-                    said = (f"replaced article {result.replaced} (same URL, same source)"
-                            if result.replaced is not None else "")
-                    results[i] = ItemResult(label, result.status, said, result.article_id,
-                                            result.passages, art.title)
-                except Exception as exc:
-                    results[i] = ItemResult(label, "error", failure(exc, label),
+                if isinstance(outcome, Exception):
+                    results[i] = ItemResult(label, "error", failure(outcome, label),
                                             title=art.title)
+                else:
+                    said = (f"replaced article {outcome.replaced} (same URL, same source)"
+                            if outcome.replaced is not None else "")
+                    results[i] = ItemResult(label, outcome.status, said, outcome.article_id,
+                                            outcome.passages, art.title)
                 if bar is not None:
                     bar.update(1)
+            embedded = []
         if bar is not None:
             bar.close()
         self.store.flush()
         return IngestReport([r for r in results if r is not None])
+
+    def _put_many(self, embedded: list[tuple[int, NewArticle]]
+                  ) -> list[PutResult | Exception]:
+        """A group's articles stored together (on Milvus one writer's turn and one
+        commit: ``put_many``); if that fails as a whole, each one alone, so that the
+        one at fault is reported and the others go in."""
+        news = [new for _, new in embedded]
+        try:
+            return list(self.store.put_many(news))
+        except Exception:
+            out: list[PutResult | Exception] = []
+            for new in news:
+                try:
+                    out.append(self.store.put(new))
+                except Exception as exc:
+                    out.append(exc)
+            return out
 
     def _embed_each(self, group: list[tuple[int, list[Chunk]]], items: list[Article],
                     names: list[str], origin: str | None, results: list[ItemResult | None]

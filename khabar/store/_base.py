@@ -30,6 +30,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from khabar._errors import StoreError
+
 from ._changes import ChangeMark, Changes, Content
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo
@@ -67,10 +69,22 @@ class ArchiveStore(Protocol):
     # -- writing -------------------------------------------------------------------------
     def find_article(self, *, url: str | None = None, content_hash: str | None = None
                      ) -> Mapping[str, Any] | None: ...
+    def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
+                      ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """``find_article`` of many at once: the stored article of each URL, and of each
+        text hash, that has one (a batch's dedupe: one query each on Milvus)."""
+        ...
     def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """These articles' stored fields (those of ``find_article``), to copy them."""
         ...
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult: ...
+    def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
+                 ) -> list[PutResult | StoreError]:
+        """:meth:`put` of each article in order (a later one's dedupe sees the earlier
+        ones); an article refused is its StoreError in the list, the others go in. A
+        backend may write them together (Milvus: one turn of the writer lease, one
+        commit); any other exception leaves the batch unreported."""
+        ...
     def delete_articles(self, ids: Iterable[int]) -> int: ...
     def article_ids(self, *, outlet: str | None = None, before: datetime | None = None,
                     url: str | None = None, origin: str | None = None) -> list[int]: ...

@@ -1,14 +1,15 @@
 """Copy an archive to another store (SQLite <-> Milvus) without embedding anything again.
 
 Article by article, oldest first: its row, its passages and every stored vector (passage
-and sentence vectors) read from the source and put into the target, so each lands whole
-or not at all (``put``'s own guarantee). Resumable: an article the target already holds
-(same URL and text, or the same text) is ``unchanged`` or a ``duplicate`` there and
-writes nothing, so running it again after a stop goes on where it stopped. Article and
-passage ids and ingest dates are kept (an undated article stays on the day it was
-ingested, and citations by id still hold) wherever they are above every id the target
-has given, as they are into a new store; into one that has articles of its own, ids are
-the target's. Near-duplicate links are made again by the target's ``put``.
+and sentence vectors) read from the source and put into the target, a batch at a time
+(``put_many``), so each lands whole or not at all (``put``'s own guarantee). Resumable:
+an article the target already holds (same URL and text, or the same text) is
+``unchanged`` or a ``duplicate`` there and writes nothing, so running it again after a
+stop goes on where it stopped. Article and passage ids and ingest dates are kept (an
+undated article stays on the day it was ingested, and citations by id still hold)
+wherever they are above every id the target has given, as they are into a new store;
+into one that has articles of its own, ids are the target's. Near-duplicate links are
+made again by the target's ``put``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from khabar._errors import StoreError
 from ._base import ArchiveStore
 from ._schema import parse_iso
 from ._types import Article, Chunk
-from ._write import Kept, NewArticle, PutStatus
+from ._write import Kept, NewArticle
 
 
 @dataclass
@@ -57,12 +58,16 @@ def migrate(source: ArchiveStore, target: ArchiveStore, *, batch: int = 64,
         by_article: dict[int, list[int]] = {}
         for i, p in enumerate(passages):
             by_article.setdefault(p.article_id, []).append(i)
+        news = []
         for aid in ids:
             row, idx = rows.get(aid), by_article.get(aid, [])
             if row is None or not idx:
                 continue  # deleted meanwhile
-            status = _copy(target, row, [passages[i] for i in idx], vectors, sentences)
-            report.counts[status] = report.counts.get(status, 0) + 1
+            news.append(_copy(row, [passages[i] for i in idx], vectors, sentences))
+        for result in target.put_many(news):  # on Milvus one writer's turn, one commit
+            if isinstance(result, StoreError):
+                raise result
+            report.counts[result.status] = report.counts.get(result.status, 0) + 1
         target.flush()
         if progress:
             progress(min(start + batch, len(articles)), len(articles))
@@ -71,8 +76,8 @@ def migrate(source: ArchiveStore, target: ArchiveStore, *, batch: int = 64,
     return report
 
 
-def _copy(target: ArchiveStore, row: dict, passages: list, vectors: dict[str, dict],
-          sentences: dict[str, dict]) -> PutStatus:
+def _copy(row: dict, passages: list, vectors: dict[str, dict], sentences: dict[str, dict]
+          ) -> NewArticle:
     first = passages[0]
     art = Article(title=row["title"], paragraphs=[p.text for p in passages],
                   outlets=list(first.outlets), url=row.get("url") or None,
@@ -93,6 +98,5 @@ def _copy(target: ArchiveStore, row: dict, passages: list, vectors: dict[str, di
              if all(p.id in got for p in passages)}
     ingested = parse_iso(row.get("ingested") or None)
     kept = Kept(int(row["id"]), tuple(p.id for p in passages), ingested) if ingested else None
-    new = NewArticle(art, chunks, vecs, str(row["content_hash"]),
-                     origin=row.get("origin") or None, sentence_vectors=sents, kept=kept)
-    return target.put(new).status
+    return NewArticle(art, chunks, vecs, str(row["content_hash"]),
+                      origin=row.get("origin") or None, sentence_vectors=sents, kept=kept)

@@ -1,6 +1,6 @@
 """The archive on Milvus (Lite, a local file, or a server): :class:`MilvusStore`.
 
-Four collections (``khabar_`` + name):
+Five collections (``khabar_`` + name; and the writers' tickets, :mod:`._milvus_commit`):
 
 * ``passages``: one row per passage with its text, lexical tokens (BM25 by Milvus's own
   function over them: ``sparse``), a dense vector per space (``v_e5``, ``v_use``), its
@@ -11,13 +11,16 @@ Four collections (``khabar_`` + name):
 * ``removed``: the removal log (a passage id per row, by sequence number), which
   ``changes_since`` reads;
 * ``meta``: one row ``state`` (a JSON document: the last committed passage, article and
-  removal numbers, the generation, the epoch, counts per language) and one ``spaces``.
+  removal numbers, the generation, the epoch, counts per language) and one ``spaces``;
+* ``commits``: the newest commits' states, inserted only (:mod:`._milvus_log`).
 
 **No transactions, so one commit point.** Milvus writes row batches, not transactions.
-An article becomes visible by one upsert of the ``state`` row, which raises the
-committed passage and article ids: every read and search filters ``id <= committed``.
-A put writes its passages, then its article (both above the committed ids: nobody sees
-them), then the state. A crash before that leaves rows no reader sees, and the next
+An article becomes visible by one commit of the state, which raises the committed
+passage and article ids (every read and search filters ``id <= committed``): a row
+inserted into the commit log, then the same state upserted into the ``state`` row that
+readers read (:mod:`._milvus_log`). A put (of a batch of articles: :mod:`._milvus_put`)
+writes its passages, then its articles (above the committed ids: nobody sees them),
+then the state. A crash before that leaves rows no reader sees, and the next
 writer deletes them before its first write (:meth:`MilvusStore._recover`). A delete logs the
 removals and commits the state first, then deletes the article row (``passages`` and
 ``article_passages`` drop passages whose article is gone), then the passages; a crash
@@ -53,7 +56,14 @@ import numpy as np
 
 from khabar._errors import StoreError
 
-from . import _milvus_layout, _milvus_lexical, _milvus_reindex, _milvus_summary
+from . import (
+    _milvus_layout,
+    _milvus_lexical,
+    _milvus_log,
+    _milvus_put,
+    _milvus_reindex,
+    _milvus_summary,
+)
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
 from ._milvus_commit import LeasedClient, WriterLease
@@ -73,12 +83,12 @@ from ._milvus_filter import (
 )
 from ._milvus_index import dense_index, kind_of, search_params
 from ._milvus_rows import VectorRows
-from ._milvus_ts import last_write, newest, read_at
+from ._milvus_ts import last_write, newest, order, read_at
 from ._origin import PRIVATE, is_private
-from ._schema import from_q8, iso, parse_iso, sentence_blob, tokens_text, words_text
+from ._schema import from_q8, parse_iso, sentence_blob
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
 from ._vectors import SpaceInfo, fingerprint_faults, refuse_other_spaces
-from ._write import NewArticle, PutResult, PutStatus
+from ._write import NewArticle, PutResult
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +250,9 @@ class MilvusStore:
                 if not c.has_collection(self._name("writers")):
                     raise
         self._load("writers")
-        if all(c.has_collection(self._name(w)) for w in ("meta", "removed", "articles")):
-            for what in ("meta", "removed", "articles", "passages"):
+        if all(c.has_collection(self._name(w))
+               for w in ("meta", "removed", "articles", "commits")):
+            for what in ("meta", "removed", "articles", "commits", "passages"):
                 if c.has_collection(self._name(what)):
                     self._load(what)
             if self._meta("state") is not None:
@@ -290,7 +301,9 @@ class MilvusStore:
                         max_capacity=64, max_length=256)
             s.add_field("v", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
             self._create("articles", s, {"v": "IP"})
-        for what in ("meta", "removed", "articles", "passages"):
+        if not c.has_collection(self._name("commits")):  # stores made before it: now
+            self._create("commits", _milvus_log.schema(c), {"v": "IP"})
+        for what in ("meta", "removed", "articles", "commits", "passages"):
             if c.has_collection(self._name(what)):
                 self._load(what)
         if self._meta("state") is None:
@@ -394,6 +407,8 @@ class MilvusStore:
             self.older_states_read += 1
         if found is None:
             raise StoreError(f"the Milvus store at {self.uri} has no state row")
+        if self._lease.held_here:  # a writer's turn: no older state than the log's
+            found = self._logged(found)
         state: dict[str, Any] = found
         if state.get("epoch") != self._spaces_epoch:  # the spaces may have changed
             self._spaces_cache = None
@@ -409,10 +424,28 @@ class MilvusStore:
         if not self._lite:
             state["ts"] = max(int(state.get("ts", 0)), last_write(self._client, PREFIX))
         state["seq"] = int(state.get("seq", 0)) + 1  # which version is newest
-        self._set_meta("state", json.dumps(state, sort_keys=True))
+        value = json.dumps(state, sort_keys=True)
+        with self._lock:  # the commit point (_milvus_log), then the row readers read
+            _milvus_log.append(self._client, self._name("commits"), state["seq"], value)
+        self._set_meta("state", value)
         self._state_cache, self._state_at = copy.deepcopy(state), time.monotonic()
         self._turn_state = self._lease.held
         _milvus_summary.committed(self, state)  # the summary rows it replaced go
+
+    def _logged(self, state: dict[str, Any]) -> dict[str, Any]:
+        """``state`` (read from the ``state`` row), or the newest commit of the log when
+        that is newer: the row read was an older version, or its writer died before
+        writing it (written again here). :mod:`._milvus_log` says why."""
+        with self._lock:
+            later = _milvus_log.newer(self._client, self._name("commits"),
+                                      int(state.get("seq", 0)))
+        best = max((s for s in later if s.get("store") == state.get("store")),
+                   key=order, default=None)
+        if best is None or order(best) <= order(state):
+            return state
+        self.older_states_read += 1
+        self._set_meta("state", json.dumps(best, sort_keys=True))
+        return best
 
     def meta(self, key: str) -> str | None:
         return self._meta(key)
@@ -620,6 +653,12 @@ class MilvusStore:
                     return self._article_row(max(rows, key=lambda r: int(r["id"])))
         return None
 
+    def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
+                      ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """``find_article`` of each URL and text hash: one query each (a batch's)."""
+        by_url, by_hash = _milvus_put.lookup(self, self._state(), urls, content_hashes)
+        return dict(by_url), dict(by_hash)
+
     def _gone_articles(self, st: Mapping[str, Any], rows: list[dict[str, Any]]) -> set[int]:
         """Of these articles, those whose deletion is committed but not yet carried out."""
         pending = self._pending_removed(st)
@@ -636,105 +675,16 @@ class MilvusStore:
     def put(self, new: NewArticle, *, dup_threshold: float | None = 0.96) -> PutResult:
         """Store one article so that readers see all of it or nothing (the module's
         docstring says how); dedupe as :meth:`khabar.store.Store.put`."""
-        art = new.article
-        if not new.chunks:
-            raise StoreError(f"article {art.title!r} has no passages")
-        for space, vecs in new.vectors.items():
-            if len(vecs) != len(new.chunks):
-                raise StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} "
-                                 "passages")
-        for space, mats in new.sentence_vectors.items():
-            if len(mats) != len(new.chunks):
-                raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
-                                 f"{len(new.chunks)} passages")
-        spaces = self.spaces()
-        if set(new.vectors) != set(spaces) or not self._has_passages():
-            raise StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
-                             f"{sorted(spaces)} (bind_spaces first)")
-        with self._writing():
-            self._recover()
-            old = self.find_article(url=art.url) if art.url else None
-            if old and old["content_hash"] == new.content_hash:
-                self.share(int(old["id"]), old["origin"], new.origin)
-                return PutResult("unchanged", int(old["id"]))
-            if old and old["origin"] != new.origin:
-                raise StoreError(f"{art.url} is already indexed from another source; "
-                                 "not replaced (only the chat or folder that added it "
-                                 "can update it)")
-            same = self.find_article(content_hash=new.content_hash)
-            if same:
-                self.share(int(same["id"]), same["origin"], new.origin)
-                return PutResult("duplicate", int(same["id"]))
-            links = self._near_duplicates(new, dup_threshold) if dup_threshold else {}
-            return self._insert(new, old, links)
+        got = self.put_many([new], dup_threshold=dup_threshold)[0]
+        if isinstance(got, StoreError):
+            raise got
+        return got
 
-    def _insert(self, new: NewArticle, old: Mapping[str, Any] | None,
-                links: dict[int, int]) -> PutResult:
-        art = new.article
-        st = self._state()
-        article_id = int(st["article"]) + 1
-        first = int(st["passage"]) + 1
-        now = datetime.now(UTC)
-        # A copy (khabar migrate) keeps its ids where they are above ours, and its date.
-        kept = new.kept
-        pids = list(range(first, first + len(new.chunks)))
-        if kept and kept.usable(int(st["article"]), int(st["passage"])):
-            article_id, pids = kept.article_id, list(kept.passage_ids)
-        now = kept.ingested if kept else now
-        ingested = now.isoformat(timespec="seconds")
-        when = art.published or now
-        outlets = list(dict.fromkeys(o.strip() for o in art.outlets if o.strip()))[:64]
-        outlets_lc = list(dict.fromkeys(o.lower() for o in outlets))
-        rows: list[dict[str, Any]] = []
-        for i, chunk in enumerate(new.chunks):
-            row: dict[str, Any] = {
-                "id": pids[i], "article_id": article_id, "position": chunk.position,
-                "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
-                "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
-                "words": _clip(words_text(chunk.text), TEXT_MAX),
-                "dup_of": links.get(i, -1), "when_us": us(when),
-                "published_us": us(art.published), "origin": new.origin or "",
-                "outlets_lc": outlets_lc}
-            for space, vecs in new.vectors.items():
-                row[f"v_{space}"] = np.asarray(vecs[i], dtype=np.float32).tolist()
-                mats = new.sentence_vectors.get(space)
-                blob = NO_SENTENCES if mats is None else base64.b64encode(
-                    sentence_blob(mats[i], vecs[i])).decode("ascii")
-                row[f"s_{space}"] = blob if len(blob) <= TEXT_MAX else NO_SENTENCES
-            rows.append(row)
-        # 1. passages, 2. the article: both above the committed ids, seen by nobody.
-        self._client.insert(self._name("passages"), rows)
-        self._client.insert(self._name("articles"), [{
-            "id": article_id, "url": _clip(art.url, 4096),
-            "content_hash": new.content_hash, "title": _clip(art.title, 4096),
-            "author": _clip(art.author, 1024), "published": iso(art.published) or "",
-            "ingested": ingested, "lang": art.lang or "", "section": _clip(art.section, 1024),
-            "tags": _clip(json.dumps(art.tags, ensure_ascii=False), 8192),
-            "source": _clip(art.source, 4096), "site_name": _clip(art.site_name, 1024),
-            "origin": new.origin or "", "when_us": us(when), "n_passages": len(rows),
-            "outlets": outlets, "outlets_lc": outlets_lc, "v": [0.0] * DUMMY_DIM}])
-        # 3. the old version's removal logged, 4. the commit: one row.
-        old_passages = self._passages_of([int(old["id"])]) if old else []
-        self._log_removals(st, old_passages)
-        st["passage"] = max(pids)
-        st["article"] = article_id
-        st["generation"] = int(st["generation"]) + 1
-        st["articles"] = int(st["articles"]) + 1 - (1 if old else 0)
-        langs: dict[str, int] = st["langs"]
-        for chunk in new.chunks:
-            langs[chunk.lang] = langs.get(chunk.lang, 0) + 1
-        for _, lang in old_passages:
-            langs[lang] = langs.get(lang, 0) - 1
-        st["langs"] = {k: v for k, v in langs.items() if v > 0}
-        _milvus_summary.update(self, st, added=[{  # outlets and dates, committed with st
-            "id": article_id, "outlets": outlets, "origin": new.origin or "",
-            "published": iso(art.published) or ""}], removed=[int(old["id"])] if old else [])
-        self._write_state(st)
-        # 5. the old version's rows go (a crash here: the next open finishes it).
-        self._finish_removals(st)
-        status: PutStatus = "replaced" if old else "added"
-        return PutResult(status, article_id, len(rows), len(links),
-                         replaced=int(old["id"]) if old else None)
+    def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
+                 ) -> list[PutResult | StoreError]:
+        """:meth:`put` of each article, in one lease turn and one commit
+        (:mod:`._milvus_put`); an article refused is its StoreError in the list."""
+        return _milvus_put.put_many(self, news, dup_threshold)
 
     def _passages_of(self, article_ids: Sequence[int]) -> list[tuple[int, str]]:
         out: list[tuple[int, str]] = []

@@ -19,7 +19,7 @@ import contextlib
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,18 @@ class Store:
         row = _write.find_article(self._conn(), url=url, content_hash=content_hash)
         return dict(row) if row is not None else None
 
+    def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
+                      ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]]:
+        """``find_article`` of each URL and each text hash (SQLite's lookups are cheap)."""
+        found: tuple[dict[str, Mapping[str, Any]], dict[str, Mapping[str, Any]]] = ({}, {})
+        for out, key, values in ((found[0], "url", urls),
+                                 (found[1], "content_hash", content_hashes)):
+            for value in dict.fromkeys(v for v in values if v):
+                row = self.find_article(**{key: value})
+                if row is not None:
+                    out[value] = row
+        return found
+
     def article_rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """These articles' rows (as ``find_article`` gives them), by id."""
         out: list[dict[str, Any]] = []
@@ -197,6 +209,18 @@ class Store:
         (``dup_of``), so answers can show one passage with all its outlets.
         """
         return _write.put(self._conn(), self._faiss, new, dup_threshold=dup_threshold)
+
+    def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
+                 ) -> list[PutResult | StoreError]:
+        """:meth:`put` of each article, one transaction each (SQLite's are cheap);
+        an article refused is its StoreError in the list."""
+        out: list[PutResult | StoreError] = []
+        for new in news:
+            try:
+                out.append(self.put(new, dup_threshold=dup_threshold))
+            except StoreError as exc:
+                out.append(exc)
+        return out
 
     def flush(self) -> None:
         """The end of a batch: save the FAISS indexes if the files are far behind them

@@ -228,17 +228,17 @@ def test_a_writer_waits_for_a_dead_writer_s_lease_then_cleans_up_after_it(
 
 def test_a_writer_that_stalled_past_half_its_lease_writes_nothing(
         milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    from khabar.store import _milvus_commit
+    from khabar.store import _milvus_commit, _milvus_put
 
     milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))
     mark = milvus.change_mark()
-    real = milvus._insert
+    real = _milvus_put._insert
 
     def stall(*args: object, **kwargs: object) -> object:
         milvus._lease._since -= _milvus_commit.TTL  # as if paused for a whole TTL
-        return real(*args, **kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(milvus, "_insert", stall)
+    monkeypatch.setattr(_milvus_put, "_insert", stall)
     with pytest.raises(StoreError, match="stalled"):
         milvus.put(new_article("Football", [FOOTBALL], url="https://a.test/2"))
     assert milvus.change_mark() == mark and milvus.find_article(url="https://a.test/2") is None

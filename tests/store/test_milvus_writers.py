@@ -36,7 +36,7 @@ def test_two_writers_and_two_readers_lose_nothing_and_store_nothing_twice(
         tmp_path: Path) -> None:
     work = tmp_path / "work"
     with W.serve(tmp_path / "milvus") as uri:
-        W.run(uri, N, real=False, crash=True, work=work)
+        W.run(uri, N, real=False, crash=True, work=work, batch=3)  # put_many, 3 a turn
         store = MilvusStore("http://" + uri.removeprefix("milvus://"), cache=tmp_path / "c")
         stored = store.articles_in()
         # The dead put's rows may still be there (when it died after the others were

@@ -1,0 +1,132 @@
+"""``put_many``: a batch of articles stored as one put after another would store them
+(on Milvus in one writer's turn and one commit, khabar/store/_milvus_put.py): the same
+statuses and ids, the same near-duplicate links (to earlier articles of the batch too),
+a refused article its own error while the others go in. Both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from khabar import StoreError
+from khabar.store import ArchiveStore, NewArticle
+from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article, open_store
+
+PRIVATE = "chat:42"
+
+
+def _batch() -> list[NewArticle]:
+    """Every case of a put, some meeting earlier articles of the same batch."""
+    copy = new_article("A copy", [BODY[0], EXTRA], url="https://b.test/copy")  # links
+    private = new_article("Private", [THIRD, "Only one chat has this paragraph now."],
+                          url="https://b.test/private")
+    private.origin = PRIVATE
+    shared = new_article("Private", [THIRD, "Only one chat has this paragraph now."],
+                         url="https://b.test/shared")  # its text again, from the archive
+    other_source = new_article("Football", [FOOTBALL, THIRD], url="https://b.test/1")
+    other_source.origin = PRIVATE
+    return [
+        new_article("Strikes", BODY, url="https://b.test/1"),              # added
+        new_article("Football", [FOOTBALL], url="https://b.test/2"),       # added
+        new_article("Strikes", BODY, url="https://b.test/1"),              # unchanged
+        new_article("Strikes", BODY, url="https://b.test/amp"),            # duplicate
+        copy,                                                              # added, linked
+        new_article("Strikes", [*BODY, THIRD], url="https://b.test/1"),    # replaced
+        other_source,                                                      # refused
+        new_article("Empty", [], url="https://b.test/empty"),              # refused
+        new_article("Strikes", BODY, url="https://b.test/again"),          # added: text free
+        private, shared,                                          # added; duplicate, shared
+        new_article("Football", [FOOTBALL], url="https://b.test/2"),       # unchanged
+    ]
+
+
+def _outcome(results: list) -> list[tuple]:
+    return [("error", type(r).__name__) if isinstance(r, Exception) else
+            (r.status, r.article_id, r.passages, r.linked_duplicates, r.replaced)
+            for r in results]
+
+
+def _contents(store: ArchiveStore) -> list[tuple]:
+    ids = sorted(a.id for a in store.articles_in())
+    rows = {r["id"]: r for r in store.article_rows(ids)}
+    return [(i, rows[i]["url"], rows[i]["title"], rows[i]["origin"],
+             sorted((p.id, p.position, p.text, p.dup_of)
+                    for p in store.article_passages([i]))) for i in ids]
+
+
+@pytest.mark.parametrize("search_in_turn", [False, True], ids=["searched-first", "in-turn"])
+def test_a_batch_is_stored_as_one_put_after_another(
+        tmp_path: Path, store_backend: str, search_in_turn: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if search_in_turn:  # Milvus: the near-duplicate search of none before the turn
+        if store_backend != "milvus-lite":
+            pytest.skip("Milvus's search before the writer's turn")
+        from khabar.store import _milvus_put
+
+        monkeypatch.setattr(_milvus_put, "_search_before", lambda *args: {})
+    one = open_store(tmp_path / "one")
+    many = open_store(tmp_path / "many")
+    for store in (one, many):  # a stored article for the batch to meet
+        store.put(new_article("Earlier", [EXTRA, "The mayor spoke later."],
+                              url="https://b.test/earlier"))
+    singly = []
+    for new in _batch():
+        try:
+            singly.append(one.put(new))
+        except StoreError as exc:
+            singly.append(exc)
+    together = many.put_many(_batch())
+    assert _outcome(together) == _outcome(singly)
+    statuses = [s for s, *_ in _outcome(together)]
+    assert statuses == ["added", "added", "unchanged", "duplicate", "added", "replaced",
+                        "error", "error", "added", "added", "duplicate", "unchanged"]
+    assert _contents(many) == _contents(one)
+    # The copy's first passage is linked to the batch's own first article (not yet
+    # committed when it was compared), its second to the stored "Earlier".
+    copy = together[4]
+    assert not isinstance(copy, Exception) and copy.linked_duplicates == 2
+    # The private article was shared by the later copy of its text: on both.
+    assert many.find_article(url="https://b.test/private")["origin"] is None
+    assert many.check() == [] and one.check() == []
+    assert many.count_articles() == one.count_articles()
+
+
+def test_a_batch_of_refusals_writes_nothing(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    gen = store.generation()
+    got = store.put_many([new_article("Empty", [], url="https://b.test/e")])
+    assert isinstance(got[0], StoreError) and store.generation() == gen
+    assert store.put_many([]) == []
+
+
+@pytest.mark.parametrize("size", [40])
+def test_a_large_batch_gives_consecutive_ids_in_order(tmp_path: Path, size: int) -> None:
+    store = open_store(tmp_path)
+    news = [new_article(f"Story {i}", [f"Paragraph one of story number {i} about {i * 7}.",
+                                       f"Paragraph two of story {i}: the council met."],
+                        url=f"https://b.test/s{i}") for i in range(size)]
+    got = store.put_many(news)
+    ids = [r.article_id for r in got if not isinstance(r, Exception)]
+    assert len(ids) == size and ids == sorted(ids) and len(set(ids)) == size
+    pids = [p.id for p in store.article_passages(ids)]
+    assert len(pids) == 2 * size and len(set(pids)) == 2 * size
+    assert store.check() == []
+
+
+def test_find_articles_finds_what_find_article_finds_for_each(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    a = store.put(new_article("Strikes", BODY, url="https://b.test/1"))
+    b = store.put(new_article("Football", [FOOTBALL], url="https://b.test/2"))
+    urls = ["https://b.test/1", "https://b.test/2", "https://b.test/none"]
+    hashes = [new_article("Strikes", BODY).content_hash, "0" * 64]
+    by_url, by_hash = store.find_articles(urls=urls, content_hashes=hashes)
+    assert {u: r["id"] for u, r in by_url.items()} == {urls[0]: a.article_id,
+                                                       urls[1]: b.article_id}
+    assert {h: r["id"] for h, r in by_hash.items()} == {hashes[0]: a.article_id}
+    for url in urls:
+        one = store.find_article(url=url)
+        assert (one or {}).get("id") == (by_url.get(url) or {}).get("id")
+        assert one is None or dict(by_url[url]) == one
+    store.delete_articles([a.article_id])
+    assert store.find_articles(urls=urls[:1], content_hashes=hashes[:1]) == ({}, {})
