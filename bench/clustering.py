@@ -69,7 +69,7 @@ CACHE = REPO / "bench" / ".cache"
 HOME = CACHE / "clustering"
 DOCS_MD = REPO / "docs" / "benchmarks.md"
 DAY0 = datetime(2018, 9, 30, 6, 0, tzinfo=UTC)
-COMMAND = "python bench/clustering.py --sweep --cv --write-docs"
+COMMAND = "python bench/clustering.py --sweep --cv --wiki --write-docs"
 
 OUTLETS = {
     "bbc": "BBC", "rt.com": "RT", "nytimes": "The New York Times", "upi": "UPI",
