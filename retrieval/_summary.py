@@ -32,9 +32,10 @@ import numpy as np
 from khabar.store import ArchiveStore
 from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
+from ._agreement import discount
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._headlines import headline_vectors
-from ._summary_data import Doc, Passage, attach_vectors, aware, load_docs
+from ._summary_data import Doc, Passage, attach_vectors, attach_words, aware, load_docs
 from ._summary_types import Story, Summary, TimelineEntry, Version
 from ._types import AnswerSentence, Archive, Source
 
@@ -48,10 +49,16 @@ class SummaryConfig:
     # (bench/clustering.py, docs/benchmarks.md).
     threshold: float = 0.575
     # Second pass: version groups join (average linkage over groups) when the combined
-    # similarity of their closest pair of leads, or of headlines, reaches this; None:
-    # no second pass. Tuned on NTREX (bench/clustering.py --sweep --cv): best event F1
-    # at precision >= 0.95 at 0.42, which held-out halvings pick in median too.
-    lead_threshold: float | None = 0.42
+    # similarity of their closest pair of leads, or of headlines, less the lexical
+    # discount below, reaches this; None: no second pass. Tuned on NTREX
+    # (bench/clustering.py --sweep --cv): best event F1 at precision >= 0.95.
+    lead_threshold: float | None = 0.35
+    # The discount: agreement_weight × (1 − the share of each headline's idf weight
+    # the other article contains, best same-language pair; ``_agreement``), so that
+    # headlines alike only by a template ("X is an Arab country…") stay apart (ARCD).
+    # Groups sharing no language are assumed to agree by ``agreement_unseen``.
+    agreement_weight: float = 0.15
+    agreement_unseen: float = 0.5
     # Encoders the headlines are embedded with for the second pass (none: leads only);
     # headlines are not centred, so a space of ``centred`` (e5) does not belong here.
     headline_spaces: tuple[str, ...] = ("use",)
@@ -132,6 +139,10 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
     headlines = (headline_vectors(index, docs, [s for s in cfg.headline_spaces if s in spaces])
                  if cfg.lead_threshold is not None else {})
     timings["headlines"] = time.perf_counter() - t0
+    if cfg.lead_threshold is not None and cfg.agreement_weight:
+        t0 = time.perf_counter()
+        attach_words(index.store, docs)  # the stored tokens, for the second pass's discount
+        timings["words"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     centres = centre_vectors(index.store, docs, spaces, cfg)
     clusters = cluster_docs(docs, spaces, cfg, headlines)
@@ -250,8 +261,9 @@ def _join_by_lead(docs: Sequence[Doc], groups: list[list[int]], spaces: Sequence
     Two articles compare by the higher of their leads' (first passages of the period)
     and their headlines' combined similarity; two groups by their closest pair of
     articles, so one outlet's angle on an event meets another's through the lead or
-    headline they share; the groups are then clustered by average linkage, as
-    articles are. O(n²) in the period's articles, as the first pass.
+    headline they share, less a discount when neither article contains the other's
+    headline words (``_agreement``); the groups are then clustered by average
+    linkage, as articles are. O(n²) in the period's articles, as the first pass.
     """
     leads = {s: np.stack([min(d.passages, key=lambda p: p.position).vecs[s] for d in docs])
              for s in spaces}
@@ -262,6 +274,9 @@ def _join_by_lead(docs: Sequence[Doc], groups: list[list[int]], spaces: Sequence
     cuts = np.cumsum([0] + [len(g) for g in groups[:-1]])
     rows = np.maximum.reduceat(sim[order], cuts, axis=0)
     gsim = np.maximum.reduceat(rows[:, order], cuts, axis=1)
+    if cfg.agreement_weight:
+        gsim = discount(gsim, groups, docs, threshold, cfg.agreement_weight,
+                        cfg.agreement_unseen)
     return [sorted(i for g in joined for i in groups[g])
             for joined in average_linkage(gsim, threshold)]
 

@@ -19,6 +19,7 @@ class Passage:
     lang: str
     root: int  # its near-duplicate group: the passage it copies, or itself
     vecs: dict[str, np.ndarray] = field(default_factory=dict)
+    words: frozenset[str] | None = None  # its BM25 tokens as stored (``attach_words``)
 
 
 @dataclass
@@ -82,3 +83,14 @@ def attach_vectors(store: ArchiveStore, docs: Sequence[Doc], spaces: Sequence[st
                 p.vecs[space] = vecs[p.id]
         have.append(space)
     return have
+
+
+def attach_words(store: ArchiveStore, docs: Sequence[Doc]) -> None:
+    """Each passage's BM25 tokens as stored at ingest (the second pass's lexical check);
+    passages without stored tokens (a wire copy's) are analysed when needed."""
+    stored = store.passage_tokens([p.id for d in docs for p in d.passages])
+    for d in docs:
+        for p in d.passages:
+            text = stored.get(p.id)
+            if text is not None:
+                p.words = frozenset(text.split())
