@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from khabar.store import MilvusStore
 from tests.store import _data
 
 MILVUS_XFAIL: dict[str, str] = {
@@ -50,3 +52,12 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
             request.node.add_marker(pytest.mark.xfail(reason=reason, strict=True))
     monkeypatch.setattr(_data, "BACKEND", backend)
     yield backend
+
+
+@pytest.fixture
+def milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MilvusStore:
+    """A Milvus Lite store of its own, for the tests of that backend's machinery."""
+    monkeypatch.setattr(_data, "BACKEND", "milvus-lite")
+    store = _data.open_store(tmp_path)
+    assert isinstance(store, MilvusStore)
+    return store

@@ -18,14 +18,6 @@ from tests.store import _data
 from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article
 
 
-@pytest.fixture
-def milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MilvusStore:
-    monkeypatch.setattr(_data, "BACKEND", "milvus-lite")
-    store = _data.open_store(tmp_path)
-    assert isinstance(store, MilvusStore)
-    return store
-
-
 class Crash(Exception):
     pass
 

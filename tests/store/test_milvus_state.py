@@ -48,14 +48,6 @@ def _stale_writer(path: Path, old: str) -> tuple[MilvusStore, StaleState]:
     return store, stale
 
 
-@pytest.fixture
-def milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MilvusStore:
-    monkeypatch.setattr(_data, "BACKEND", "milvus-lite")
-    store = _data.open_store(tmp_path)
-    assert isinstance(store, MilvusStore)
-    return store
-
-
 def test_a_writer_that_reads_an_old_state_row_keeps_every_commit_and_gives_new_ids(
         tmp_path: Path, milvus: MilvusStore) -> None:
     first = milvus.put(new_article("Strikes", BODY, url="https://a.test/1"))

@@ -79,14 +79,6 @@ def test_a_scope_sees_the_shared_outlets_and_its_own(tmp_path: Path) -> None:
     assert store.check() == []
 
 
-@pytest.fixture
-def milvus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MilvusStore:
-    monkeypatch.setattr(_data, "BACKEND", "milvus-lite")
-    store = _data.open_store(tmp_path)
-    assert isinstance(store, MilvusStore)
-    return store
-
-
 class Crash(Exception):
     pass
 
