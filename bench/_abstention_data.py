@@ -28,10 +28,9 @@ from clustering import EVENTS
 from khabar.index import Article, Index
 from khabar.retrieval import Khabar
 from khabar.retrieval._abstain import gather_evidence
-from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set
+from quality import CACHE, DEFAULT_DATA, cached_encoders, load_set
 
 from khabar import Settings
-from khabar.model import load_encoders
 from khabar.store import SENTENCE_SUFFIXES
 
 SETS = ["xquad_en2ar", "xquad_ar2en", "xquad_ar2ar", "xquad_en2en", "arcd_test_ar2ar",
@@ -173,7 +172,7 @@ def load(sets: list[str], max_queries: int, n_off_topic: int, refresh: bool = Fa
             out[name] = pickle.loads(path.read_bytes())
             continue
         if encoders is None:
-            encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
+            encoders = cached_encoders(db=db)
         t0, c0 = time.perf_counter(), time.process_time()
         out[name] = collect(name, encoders, max_queries, off, mixed, sentences)
         path.write_bytes(pickle.dumps(out[name]))
@@ -195,9 +194,7 @@ BACKGROUND_SETS = {  # passage language -> the sets whose corpus gives it, and t
 def background_vectors(per_lang: int = 600) -> dict[tuple[str, str], np.ndarray]:
     """Passage vectors of a fixed sample per language, drawn evenly from Wikipedia and
     news corpora (unlabelled: no question or judgement is read), as khabar stores them."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
-    encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
+    encoders = cached_encoders()
     rng = np.random.default_rng(2)
     out: dict[tuple[str, str], list[np.ndarray]] = {}
     domain = {}  # the same vectors again per domain ("ar.news", "en.wiki")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -27,10 +26,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from khabar.index import Article, Index  # noqa: E402
 from khabar.retrieval import Khabar  # noqa: E402
-from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set  # noqa: E402
+from quality import DEFAULT_DATA, cached_encoders, load_set  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import load_encoders  # noqa: E402
 
 BACKENDS = ("sqlite", "milvus-lite")
 
@@ -48,8 +46,7 @@ def main() -> None:
     args = p.parse_args()
     corpus, queries, _ = load_set(DEFAULT_DATA / args.set)
     queries = queries[:args.questions]
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
-    encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
+    encoders = cached_encoders()
     out: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         khabars = {}

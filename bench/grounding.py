@@ -33,7 +33,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(BENCH))
 
-from quality import CACHE, CachedEncoder  # noqa: E402
+from quality import CACHE, cached_encoders  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "benchmarks"
 
@@ -78,13 +78,12 @@ def main() -> None:
     args = p.parse_args()
 
     from khabar import Settings
-    from khabar.model import load_encoders
     from khabar.text import passage_sentences
 
     CACHE.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(args.cache or CACHE / "embeddings.sqlite3")
     settings = Settings(home=CACHE / "home")
-    encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
+    encoders = cached_encoders(settings, db, print)
     rng = random.Random(args.seed)
     scores: dict[str, dict[str, list[dict[str, float]]]] = {}
     for direction in ["en2ar", "ar2en", "en2en", "ar2ar"]:

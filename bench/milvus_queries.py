@@ -16,7 +16,6 @@ import argparse
 import collections
 import json
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -30,10 +29,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from khabar.index import Article, Index  # noqa: E402
 from khabar.retrieval import Khabar  # noqa: E402
-from quality import CACHE, DEFAULT_DATA, CachedEncoder, load_set  # noqa: E402
+from quality import DEFAULT_DATA, cached_encoders, load_set  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import load_encoders  # noqa: E402
 
 CALLS = ("query", "search", "query_iterator", "get", "hybrid_search", "upsert", "insert",
          "delete", "flush")
@@ -70,8 +68,7 @@ def main() -> None:
     args = p.parse_args()
     corpus, queries, _ = load_set(DEFAULT_DATA / args.set)
     queries = queries[:args.questions]
-    db = sqlite3.connect(CACHE / "embeddings.sqlite3")
-    encoders = [CachedEncoder(e, db) for e in load_encoders(Settings(home=CACHE / "home"))]
+    encoders = cached_encoders()
     out: dict[str, Any] = {"load_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "milvus"

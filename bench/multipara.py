@@ -65,10 +65,9 @@ from _corpus import (  # noqa: E402
 from khabar.index import Index  # noqa: E402
 from khabar.retrieval import AnswerConfig, Filters, Khabar  # noqa: E402
 from khabar.retrieval._answer import compose  # noqa: E402
-from quality import CACHE, CachedEncoder  # noqa: E402
+from quality import CACHE, cached_encoders  # noqa: E402
 
 from khabar import Settings  # noqa: E402
-from khabar.model import load_encoders  # noqa: E402
 
 _MARKS = re.compile("[\u064b-\u0652\u0670\u0640]")  # Arabic diacritics and tatweel
 
@@ -236,7 +235,7 @@ def main() -> None:
     home = share_models(Path(tempfile.mkdtemp(prefix="multipara-")),
                         args.models or default_models())
     settings = Settings(home=home, second_encoder="use", sentence_method=args.sentences)
-    encoders = [CachedEncoder(e, db) for e in load_encoders(settings, print)]
+    encoders = cached_encoders(settings, db, print)
     index = Index.open(settings, encoders=encoders)
     xquad, arcd = xquad_articles(), arcd_articles()
     if args.articles:  # the same Wikipedia articles in both languages

@@ -24,7 +24,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +127,17 @@ class CachedEncoder:
 
     def count_tokens(self, text: str) -> int:
         return self.inner.count_tokens(text)
+
+
+def cached_encoders(settings: Settings | None = None, db: sqlite3.Connection | None = None,
+                    progress: Callable[[str], None] | None = None) -> list[CachedEncoder]:
+    """The configured encoders (``settings``; else the bench cache's home), their vectors
+    cached in ``db`` (else ``bench/.cache/embeddings.sqlite3``, shared by the benches)."""
+    if db is None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(CACHE / "embeddings.sqlite3")
+    return [CachedEncoder(e, db) for e in
+            load_encoders(settings or Settings(home=CACHE / "home"), progress)]
 
 
 def load_set(path: Path) -> tuple[list[dict], list[dict], dict[str, set[str]]]:
