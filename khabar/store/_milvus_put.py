@@ -39,7 +39,7 @@ from . import _milvus_summary
 from ._milvus_filter import id_list, lit, us
 from ._origin import is_private
 from ._schema import iso, sentence_blob, tokens_text, words_text
-from ._write import NewArticle, PutResult
+from ._write import NewArticle, PutResult, shape_error
 
 if TYPE_CHECKING:
     from ._milvus import MilvusStore
@@ -51,16 +51,8 @@ SEARCH_NQ = 1000  # queries per near-duplicate search call
 def refusal(store: MilvusStore, new: NewArticle, spaces: Mapping[str, Any]
             ) -> StoreError | None:
     """Why this article cannot be put at all (before any lookup), or None."""
-    art = new.article
-    if not new.chunks:
-        return StoreError(f"article {art.title!r} has no passages")
-    for space, vecs in new.vectors.items():
-        if len(vecs) != len(new.chunks):
-            return StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} passages")
-    for space, mats in new.sentence_vectors.items():
-        if len(mats) != len(new.chunks):
-            return StoreError(f"{space}: sentence vectors for {len(mats)} of "
-                              f"{len(new.chunks)} passages")
+    if (wrong := shape_error(new)) is not None:
+        return wrong
     if set(new.vectors) != set(spaces) or not store._has_passages():
         return StoreError(f"vectors for {sorted(new.vectors)}, but the store holds "
                           f"{sorted(spaces)} (bind_spaces first)")

@@ -101,20 +101,27 @@ def find_article(db: sqlite3.Connection, *, url: str | None = None,
     return None
 
 
+def shape_error(new: NewArticle) -> StoreError | None:
+    """What makes an article unstorable on any backend by its own shape (no passages,
+    or vectors not one a passage), or None."""
+    if not new.chunks:
+        return StoreError(f"article {new.article.title!r} has no passages")
+    for space, vecs in new.vectors.items():
+        if len(vecs) != len(new.chunks):
+            return StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} passages")
+    for space, mats in new.sentence_vectors.items():
+        if len(mats) != len(new.chunks):
+            return StoreError(f"{space}: sentence vectors for {len(mats)} of "
+                              f"{len(new.chunks)} passages")
+    return None
+
+
 def put(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle, *,
         dup_threshold: float | None) -> PutResult:
     """Store one article with its passages and vectors, atomically (see
     :meth:`khabar.store.Store.put`)."""
-    art = new.article
-    if not new.chunks:
-        raise StoreError(f"article {art.title!r} has no passages")
-    for space, vecs in new.vectors.items():
-        if len(vecs) != len(new.chunks):
-            raise StoreError(f"{space}: {len(vecs)} vectors for {len(new.chunks)} passages")
-    for space, mats in new.sentence_vectors.items():
-        if len(mats) != len(new.chunks):
-            raise StoreError(f"{space}: sentence vectors for {len(mats)} of "
-                             f"{len(new.chunks)} passages")
+    if (wrong := shape_error(new)) is not None:
+        raise wrong
     dup_links = near_duplicates(db, indexes, new, dup_threshold) if dup_threshold else {}
     # Text analysis for lexical search, before taking the write lock.
     analysed = [(tokens_text(c.text), words_text(c.text)) for c in new.chunks]
