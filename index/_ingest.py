@@ -304,18 +304,38 @@ class Index:
     def _put_many(self, embedded: list[tuple[int, NewArticle]]
                   ) -> list[PutResult | Exception]:
         """A group's articles stored together (on Milvus one writer's turn and one
-        commit: ``put_many``); if that fails as a whole, each one alone, so that the
-        one at fault is reported and the others go in."""
+        commit: ``put_many``; an article refused is its own error there). If the put
+        fails as a whole, the articles found stored now are reported added (all were
+        unknown before embedding: ``_known``; a failure after the commit), and the
+        others are put one by one, so that one at fault is reported and the rest go
+        in, until two in a row fail: a store-wide failure (unreachable, no writer's
+        turn) is then reported for the rest rather than waited out once an article."""
         news = [new for _, new in embedded]
         try:
             return list(self.store.put_many(news))
-        except Exception:
+        except Exception as exc:
+            log.warning("storing %d articles together failed: %s", len(news), exc)
+            try:
+                stored = self.store.find_articles(
+                    content_hashes=[new.content_hash for new in news])[1]
+            except Exception:
+                stored = {}
             out: list[PutResult | Exception] = []
+            failed = 0  # lone puts failed in a row
             for new in news:
+                row = stored.get(new.content_hash)
+                if row is not None:
+                    out.append(PutResult("added", int(row["id"]), len(new.chunks)))
+                    continue
+                if failed >= 2:
+                    out.append(exc)
+                    continue
                 try:
                     out.append(self.store.put(new))
-                except Exception as exc:
-                    out.append(exc)
+                    failed = 0
+                except Exception as lone:
+                    out.append(lone)
+                    failed += 1
             return out
 
     def _embed_each(self, group: list[tuple[int, list[Chunk]]], items: list[Article],

@@ -96,11 +96,18 @@ _ARABIC = {**dict.fromkeys("بپ", "B"), **dict.fromkeys("تطدضثذظ", "T"),
            **dict.fromkeys("كقغجگ", "K"), **dict.fromkeys("سصزشژچ", "S"),
            **dict.fromkeys("فڤ", "F"), "ل": "L", "ر": "R", "م": "M", "ن": "N",
            **dict.fromkeys("حهخ", "H")}
+MAX_NAME = 32
+"""Longer "words" are no names: never looked at, so a hostile text costs no variants to
+build and no cache entries of its size (each function's cache holds 65,536 words)."""
 _ARABIC_PREFIXES = ("وال", "بال", "لل", "فال", "كال", "ال", "و", "ب", "ل")
 
 
-@lru_cache(maxsize=65536)
 def latin_skeleton(word: str) -> str:
+    return _latin_skeleton(word) if len(word) <= MAX_NAME else ""
+
+
+@lru_cache(maxsize=65536)
+def _latin_skeleton(word: str) -> str:
     # h is written (ه) at the start of a name, silent inside (Rhineland); -gh silent.
     w = re.sub(r"gh$", "", word.lower())
     w = w[:1] + w[1:].replace("h", "") if not re.search(r"[cstpkgd]h", w) else w
@@ -110,8 +117,12 @@ def latin_skeleton(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", out)
 
 
-@lru_cache(maxsize=65536)
 def arabic_skeletons(word: str) -> tuple[str, ...]:
+    return _arabic_skeletons(word) if len(word) <= MAX_NAME else ()
+
+
+@lru_cache(maxsize=65536)
+def _arabic_skeletons(word: str) -> tuple[str, ...]:
     """The word's skeleton, with and without a leading article or conjunction."""
     forms = [word] + [word[len(p):] for p in _ARABIC_PREFIXES
                       if word.startswith(p) and len(word) - len(p) >= 3]
@@ -210,8 +221,12 @@ def _vocal_ok(form: str) -> bool:
     return len(form) >= 4 and not _VOWELS.issuperset(form)
 
 
-@lru_cache(maxsize=65536)
 def latin_vocal(word: str) -> frozenset[str]:
+    return _latin_vocal(word) if len(word) <= MAX_NAME else frozenset()
+
+
+@lru_cache(maxsize=65536)
+def _latin_vocal(word: str) -> frozenset[str]:
     """A Latin name's spellings in sound classes with vowels, each with any of its
     vowels dropped as Arabic may; empty when too short or too long to use."""
     w = re.sub(r"gh$", "", "".join(c for c in unicodedata.normalize("NFKD", word.lower())
@@ -240,8 +255,12 @@ def latin_vocal(word: str) -> frozenset[str]:
     return frozenset(v for v in out if _vocal_ok(v))
 
 
-@lru_cache(maxsize=65536)
 def arabic_vocal(word: str) -> tuple[str, ...]:
+    return _arabic_vocal(word) if len(word) <= MAX_NAME else ()
+
+
+@lru_cache(maxsize=65536)
+def _arabic_vocal(word: str) -> tuple[str, ...]:
     """The word's sound classes with vowels, with and without a leading article or
     conjunction; a final ه also as a vowel or as nothing (بورته / Börte)."""
     out = []

@@ -176,6 +176,9 @@ def update(store: MilvusStore, st: dict[str, Any], *, added: Sequence[Mapping[st
     if s is None:  # an old store's first write: counted once (the committed articles)
         s = counted(store, store._state())
     s = Summary.from_json(s.as_json())  # the cached one stays the committed one's
+    # Added first: a batch may add an article and replace it (the same URL twice), and
+    # counts never go below 0, so a removal before its addition would be lost.
+    s.count(added, 1)
     if removed:
         with store._lock:
             rows = [r for chunk in _pieces(sorted(set(removed)), 2000)
@@ -186,7 +189,6 @@ def update(store: MilvusStore, st: dict[str, Any], *, added: Sequence[Mapping[st
     if relabelled and was is not None:
         s.count([{**r, "origin": was[int(r["id"])]} for r in relabelled], -1)
         s.count(relabelled, 1)
-    s.count(added, 1)
     _write(store, st, s)
 
 

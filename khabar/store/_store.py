@@ -213,13 +213,19 @@ class Store:
     def put_many(self, news: Sequence[NewArticle], *, dup_threshold: float | None = 0.96
                  ) -> list[PutResult | StoreError]:
         """:meth:`put` of each article, one transaction each (SQLite's are cheap);
-        an article refused is its StoreError in the list."""
+        an article refused, or whose put failed in any other way (its transaction rolled
+        back), is a StoreError in the list: the articles before it stay stored and are
+        reported as such, never put again."""
         out: list[PutResult | StoreError] = []
         for new in news:
             try:
                 out.append(self.put(new, dup_threshold=dup_threshold))
             except StoreError as exc:
                 out.append(exc)
+            except Exception as exc:  # this article's failure, reported as its own
+                err = StoreError(f"not stored: {type(exc).__name__}: {exc}")
+                err.__cause__ = exc
+                out.append(err)
         return out
 
     def flush(self) -> None:

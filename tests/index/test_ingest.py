@@ -499,3 +499,57 @@ def test_a_feed_is_read_up_to_its_entry_cap(tmp_path: Path) -> None:
     report = ix._add_feed(_feed("https://x.test", MAX_FEED_ENTRIES + 50),
                           "https://x.test/feed.xml", None, _fetcher(ix), False, False)
     assert report.count("added") == MAX_FEED_ENTRIES
+
+
+def _stories(n: int) -> list[Article]:
+    return [Article(title=f"Story {i}", url=f"https://x.test/{i}",
+                    paragraphs=[f"Story number {i} tells of event {i} in town {i}."])
+            for i in range(n)]
+
+
+def test_a_batch_that_fails_after_storing_reports_its_articles_added(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ix = _index(tmp_path)
+    real = ix.store.put_many
+
+    def stored_then_failed(news, **kw):  # e.g. the old versions' cleanup after the commit
+        real(news, **kw)
+        raise RuntimeError("connection lost after the commit")
+
+    monkeypatch.setattr(ix.store, "put_many", stored_then_failed)
+    report = ix.add_articles(_stories(3))
+    assert [r.status for r in report.items] == ["added"] * 3  # never "unchanged"
+    assert ix.store.count_articles() == 3
+
+
+def test_a_store_wide_failure_is_reported_not_waited_out_once_an_article(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ix = _index(tmp_path)
+    puts = []
+
+    def down(*args, **kw):
+        puts.append(1)
+        raise RuntimeError("store unreachable")
+
+    monkeypatch.setattr(ix.store, "put_many", down)
+    monkeypatch.setattr(ix.store, "put", down)
+    report = ix.add_articles(_stories(10))
+    assert [r.status for r in report.items] == ["error"] * 10
+    assert all("unreachable" in r.message for r in report.items)
+    assert len(puts) == 1 + 2  # the batch, then two lone puts in a row
+
+
+def test_one_article_failing_in_a_batch_loses_none_of_the_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ix = _index(tmp_path)
+    real = ix.store.put
+
+    def one_bad(new, **kw):
+        if new.article.title == "Story 2":
+            raise ValueError("a vector of the wrong width")
+        return real(new, **kw)
+
+    monkeypatch.setattr(ix.store, "put", one_bad)  # SQLite's put_many puts each
+    report = ix.add_articles(_stories(5))
+    assert [r.status for r in report.items] == ["added", "added", "error", "added", "added"]
+    assert "wrong width" in report.items[2].message

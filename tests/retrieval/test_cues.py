@@ -110,3 +110,12 @@ def test_a_model_reads_the_same_cues_when_only_its_own_are_computed() -> None:
     every, own = passage_features(ev, p), passage_features(ev, p, need)
     assert every["names_found_cross"] == 1.0 and every["num_found"] == 1.0
     assert {n: own[n] for n in need} == {n: every[n] for n in need}
+
+
+def test_a_hostile_long_word_costs_nothing_and_is_never_cached() -> None:
+    word = "Cbcbcbcbcbcbcbc" + "lmnrb" * 800  # built letter by letter, 256 variants: ~1 MB
+    sizes = [f.cache_info().currsize for f in (cues._latin_vocal, cues._latin_skeleton)]
+    assert not cues.latin_vocal(word) and not cues.latin_skeleton(word)
+    assert not cues.arabic_vocal("ب" * 5000) and not cues.arabic_skeletons("ب" * 5000)
+    assert [f.cache_info().currsize for f in (cues._latin_vocal, cues._latin_skeleton)] == sizes
+    assert cues.names_across("Who is " + word + "?", "en", "قال " + "ب" * 5000) is not None

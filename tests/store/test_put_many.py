@@ -130,3 +130,13 @@ def test_find_articles_finds_what_find_article_finds_for_each(tmp_path: Path) ->
         assert one is None or dict(by_url[url]) == one
     store.delete_articles([a.article_id])
     assert store.find_articles(urls=urls[:1], content_hashes=hashes[:1]) == ({}, {})
+
+
+def test_an_article_added_and_replaced_in_one_batch_is_counted_once(tmp_path: Path) -> None:
+    store = open_store(tmp_path)  # empty: nothing else of the outlet hides a lost count
+    got = store.put_many([new_article("Strikes", BODY, url="https://b.test/1"),
+                          new_article("Strikes", [FOOTBALL], url="https://b.test/1")])
+    assert [r.status for r in got] == ["added", "replaced"]
+    assert store.count_articles() == 1
+    assert dict(store.outlets()) == {"Reuters": 1}
+    assert store.check() == []
