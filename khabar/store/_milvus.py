@@ -66,7 +66,7 @@ from . import (
 )
 from ._base import SavedIndex
 from ._changes import ChangeMark, Changes, Content
-from ._milvus_commit import LeasedClient, WriterLease
+from ._milvus_commit import DUMMY_DIM, LeasedClient, WriterLease
 from ._milvus_compat import has_bm25, vector_fields
 from ._milvus_filter import (
     FIELDS,
@@ -78,6 +78,7 @@ from ._milvus_filter import (
     lit,
     passage_expr,
     passage_test,
+    pieces,
     scope_expr,
     us,
 )
@@ -93,7 +94,6 @@ from ._write import NewArticle, PutResult
 log = logging.getLogger(__name__)
 
 PREFIX = "khabar_"
-DUMMY_DIM = 2  # Milvus wants a vector in every collection; meta and logs carry a dummy
 TEXT_MAX = 65_535  # VARCHAR's limit, in bytes
 NO_SENTENCES = "-"
 BATCH = 2000  # ids per query or delete expression
@@ -116,8 +116,7 @@ def _clip(text: str | None, limit: int) -> str:
 
 
 def _chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+    return pieces(items, size)
 
 
 def _client_class() -> Any:
@@ -701,36 +700,6 @@ class MilvusStore:
                 for i, (pid, _) in enumerate(sorted(passages))]
         self._client.insert(self._name("removed"), rows)
         st["removed"] = seq + len(rows)
-
-    def _near_duplicates(self, new: NewArticle, threshold: float) -> dict[int, int]:
-        """chunk index -> root of a near-identical passage of another article (same
-        language, "e5" cosine at least ``threshold``)."""
-        vecs = new.vectors.get("e5")
-        if vecs is None:
-            return {}
-        hits: dict[int, tuple[int, float]] = {}
-        for lang in dict.fromkeys(c.lang for c in new.chunks):
-            rows = [i for i, c in enumerate(new.chunks) if c.lang == lang]
-            found = self._search_many("e5", lang, np.asarray(vecs)[rows], 1, None)
-            hits.update((i, f[0]) for i, f in zip(rows, found, strict=True) if f)
-        wanted = [(i, pid) for i, (pid, score) in hits.items() if score >= threshold]
-        if not wanted:
-            return {}
-        got = {int(r["id"]): r for r in self._query(
-            "passages", f"id in {id_list(sorted({p for _, p in wanted}))}",
-            ["id", "dup_of", "article_id"])}
-        urls = {int(r["id"]): r["url"] for r in self._query(
-            "articles", f"id in {id_list(sorted({int(g['article_id']) for g in got.values()}))}",
-            ["id", "url"])}
-        links: dict[int, int] = {}
-        for i, pid in wanted:
-            row = got.get(pid)
-            if row is None:
-                continue
-            url = urls.get(int(row["article_id"]))
-            if not url or url != new.article.url:
-                links[i] = int(row["dup_of"]) if int(row["dup_of"]) >= 0 else pid
-        return links
 
     def delete_articles(self, ids: Iterable[int]) -> int:
         """Delete these articles: their removals logged and committed at once, then the

@@ -45,7 +45,7 @@ from khabar._errors import StoreError
 TTL = 30.0  # seconds a ticket lives unless renewed
 RENEW = TTL / 6  # a holder renews its ticket after this long
 GIVE_UP = 4 * TTL  # a writer waits at most this long for the lease
-DUMMY_DIM = 2
+DUMMY_DIM = 2  # Milvus wants a vector in every collection: tickets, meta and logs carry one
 WRITES = ("insert", "upsert", "delete")
 
 

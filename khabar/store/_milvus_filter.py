@@ -16,7 +16,7 @@ the scope's expression.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,3 +134,9 @@ class MilvusMatching(Matching):
 
     def __repr__(self) -> str:
         return f"MilvusMatching({self.expr!r})"
+
+
+def pieces(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    """``items`` in runs of ``size``: an ``in`` list of ids a query at a time."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-DUMMY_DIM = 2
+from ._milvus_commit import DUMMY_DIM
+
 KEEP = 64  # log rows kept below the newest
 TRIM_EVERY = 64  # commits between trims
 

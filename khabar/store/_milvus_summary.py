@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._milvus_filter import id_list, lit
+from ._milvus_filter import id_list, lit, pieces
 from ._origin import is_private
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def update(store: MilvusStore, st: dict[str, Any], *, added: Sequence[Mapping[st
     s.count(added, 1)
     if removed:
         with store._lock:
-            rows = [r for chunk in _pieces(sorted(set(removed)), 2000)
+            rows = [r for chunk in pieces(sorted(set(removed)), 2000)
                     for r in store._client.query(store._name("articles"),
                                                  filter=f"id in {id_list(chunk)}",
                                                  output_fields=FIELDS)]
@@ -190,11 +190,6 @@ def update(store: MilvusStore, st: dict[str, Any], *, added: Sequence[Mapping[st
         s.count([{**r, "origin": was[int(r["id"])]} for r in relabelled], -1)
         s.count(relabelled, 1)
     _write(store, st, s)
-
-
-def _pieces(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def _fix_ends(store: MilvusStore, st: Mapping[str, Any], s: Summary, gone: list[str],
