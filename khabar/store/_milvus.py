@@ -553,6 +553,7 @@ class MilvusStore:
                 if self._count(what, expr):
                     self._client.delete(self._name(what), filter=expr)
         self._finish_removals(st)
+        self._finish_relabel()
 
     def _finish_removals(self, st: dict[str, Any]) -> None:
         pending = sorted(self._pending_removed(st))
@@ -747,7 +748,9 @@ class MilvusStore:
 
     def _relabel(self, where: str, new: str | None) -> int:
         """Set the origin of the articles matching ``where`` (and of their passages):
-        rows rewritten whole (Milvus updates by upsert)."""
+        rows rewritten whole (Milvus updates by upsert), in place, so the intent is
+        committed first and a writer that dies midway leaves it to the next turn
+        (:meth:`_finish_relabel`)."""
         with self._writing():
             self._recover()
             st = self._state()
@@ -755,23 +758,48 @@ class MilvusStore:
                                ["*"])
             if not arts:
                 return 0
+            st["relabel"] = {"where": where, "new": new or ""}
+            self._write_state(st)
             was = {int(a["id"]): str(a["origin"]) for a in arts}
-            for a in arts:
-                a["origin"] = new or ""
-            ids = [int(a["id"]) for a in arts]
-            rows = [r for chunk in _chunks(ids) for r in self._query(
-                "passages", f"article_id in {id_list(chunk)}", ["*"])]
-            for r in rows:
-                r.pop("sparse", None)  # the BM25 function makes it again
-                r["origin"] = new or ""
-            if rows:
-                self._client.upsert(self._name("passages"), rows)
-            self._client.upsert(self._name("articles"), arts)
+            self._relabel_rows(arts, new)
             st = self._state()
+            del st["relabel"]
             st["generation"] = int(st["generation"]) + 1
             _milvus_summary.update(self, st, relabelled=arts, was=was)
             self._write_state(st)
             return len(arts)
+
+    def _relabel_rows(self, arts: list[dict[str, Any]], new: str | None) -> None:
+        """The passages of ``arts``, then the articles, rewritten with origin ``new``."""
+        for a in arts:
+            a["origin"] = new or ""
+        ids = [int(a["id"]) for a in arts]
+        rows = [r for chunk in _chunks(ids) for r in self._query(
+            "passages", f"article_id in {id_list(chunk)}", ["*"])]
+        for r in rows:
+            r.pop("sparse", None)  # the BM25 function makes it again
+            r["origin"] = new or ""
+        if rows:
+            self._client.upsert(self._name("passages"), rows)
+        self._client.upsert(self._name("articles"), arts)
+
+    def _finish_relabel(self) -> None:
+        """A relabel whose writer died midway (its intent committed, not its end): the
+        articles still matching are rewritten (the passages before the articles: those
+        done are whole) and the summary counted again from the articles (one scan)."""
+        st = self._state()
+        intent = st.get("relabel")
+        if not intent:
+            return
+        arts = self._query("articles", f"({intent['where']}) and "
+                           f"{self._live(st, 'article')}", ["*"])
+        if arts:
+            self._relabel_rows(arts, intent["new"] or None)
+        st = self._state()
+        del st["relabel"]
+        st["generation"] = int(st["generation"]) + 1
+        _milvus_summary.write_counted(self, st)
+        self._write_state(st)
 
     def share(self, article_id: int, current: str | None, new: str | None) -> None:
         if is_private(current) and not is_private(new):

@@ -252,9 +252,15 @@ def ensure(store: MilvusStore) -> bool:
         st = store._state()
         if st.get("summary") and read(store, st) is not None:
             return False
-        _write(store, st, counted(store, st))
+        write_counted(store, st)
         store._write_state(st)
         return True
+
+
+def write_counted(store: MilvusStore, st: dict[str, Any]) -> None:
+    """Under the lease, before committing ``st``: the summary counted again from the
+    committed articles (one scan), into new rows ``st`` names."""
+    _write(store, st, counted(store, st))
 
 
 def faults(store: MilvusStore, st: Mapping[str, Any], found: Summary) -> list[str]:

@@ -136,3 +136,34 @@ def test_milvus_check_finds_a_wrong_summary_and_an_old_store_gets_one(
                               "differ from the articles'", "the articles' summary is wrong: "
                               "its days differ from the articles'"]
     assert a.article_id in milvus.article_ids()
+
+
+@pytest.mark.parametrize("dies_at", ["the articles' rows", "the commit"])
+def test_a_share_that_dies_midway_is_finished_by_the_next_turn(
+        milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch, dies_at: str) -> None:
+    aid = _put(milvus, 1, ("Reuters",), 5, origin="chat:42").article_id
+    assert dict(milvus.outlets(scope="chat:7")) == {}
+    real_upsert, real_commit, commits = milvus._client.upsert, MilvusStore._write_state, []
+
+    def upsert(name: str, rows: list, *args: object, **kw: object) -> object:
+        if dies_at == "the articles' rows" and name.endswith("articles"):
+            raise Crash  # the passages rewritten, not the article
+        return real_upsert(name, rows, *args, **kw)
+
+    def commit(self: MilvusStore, st: dict) -> None:
+        commits.append(1)
+        if dies_at == "the commit" and len(commits) == 2:  # after the intent's
+            raise Crash  # every row rewritten, the summary not committed
+        real_commit(self, st)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(milvus._client, "upsert", upsert)
+        patch.setattr(MilvusStore, "_write_state", commit)
+        with pytest.raises(Crash):
+            milvus.share(aid, "chat:42", None)
+    _put(milvus, 2, ("Reuters",), 6)  # the next turn
+    assert milvus.article_rows([aid])[0]["origin"] is None  # shared
+    assert {r["origin"] for r in milvus._query("passages", f"article_id == {aid}",
+                                                ["origin"])} == {""}
+    assert dict(milvus.outlets(scope="chat:7")) == {"Reuters": 2}
+    assert milvus.check() == []
