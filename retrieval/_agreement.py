@@ -14,8 +14,8 @@ does not cross languages here); pairs of groups that share no language get an
 assumed share.
 
 A bot's digests cover overlapping periods, so ``period_words`` keeps each
-article's words (a bounded cache keyed by the article, its title and its passages'
-ids: a changed article is a new key) and the last periods' document frequencies,
+article's words (a bounded cache per store, keyed by the article, its title and its
+passages' ids: a changed article is a new key) and the last periods' document frequencies,
 updated by the articles that came and went rather than recounted.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
+import weakref
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from khabar.text import lexical_tokens
 from ._headlines import usable_headline
 from ._summary_data import Doc, Passage
 
-_ARTICLES_KEPT = 5_000  # articles' words kept per process (~10 KB each, tokens interned)
+_ARTICLES_KEPT = 5_000  # articles' words kept per store (~10 KB each, tokens interned)
 _PERIODS_KEPT = 4  # periods' document frequencies kept (a few chats' digests)
 
 Key = tuple[int, str, tuple[int, ...]]
@@ -150,14 +151,20 @@ class _Cache:
             return self.articles.get(k)
 
 
-_CACHE = _Cache()
+# One cache per open store: article and passage ids are the store's own.
+_CACHES: weakref.WeakKeyDictionary[ArchiveStore, _Cache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
 def period_words(store: ArchiveStore, docs: Sequence[Doc]) -> PeriodWords:
     """The docs' words (the stored tokens, analysed once per article) and their
     document frequencies over the docs."""
-    words = _CACHE.words(store, docs)
-    return PeriodWords(words, _CACHE.df(docs, words))
+    with _CACHES_LOCK:
+        cache = _CACHES.get(store)
+        if cache is None:
+            cache = _CACHES[store] = _Cache()
+    words = cache.words(store, docs)
+    return PeriodWords(words, cache.df(docs, words))
 
 
 class Agreement:
