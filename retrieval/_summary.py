@@ -32,10 +32,10 @@ import numpy as np
 from khabar.store import ArchiveStore
 from khabar.text import lexical_tokens, passage_sentences, split_sentences
 
-from ._agreement import discount
+from ._agreement import PeriodWords, discount, period_words
 from ._cluster import average_linkage, combined_similarity, mean_vector
 from ._headlines import headline_vectors
-from ._summary_data import Doc, Passage, attach_vectors, attach_words, aware, load_docs
+from ._summary_data import Doc, Passage, attach_vectors, aware, load_docs
 from ._summary_types import Story, Summary, TimelineEntry, Version
 from ._types import AnswerSentence, Archive, Source
 
@@ -139,13 +139,14 @@ def summarize(index: Archive, *, since: datetime, until: datetime | None = None,
     headlines = (headline_vectors(index, docs, [s for s in cfg.headline_spaces if s in spaces])
                  if cfg.lead_threshold is not None else {})
     timings["headlines"] = time.perf_counter() - t0
+    period = None
     if cfg.lead_threshold is not None and cfg.agreement_weight:
         t0 = time.perf_counter()
-        attach_words(index.store, docs)  # the stored tokens, for the second pass's discount
+        period = period_words(index.store, docs)  # for the second pass's discount
         timings["words"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     centres = centre_vectors(index.store, docs, spaces, cfg)
-    clusters = cluster_docs(docs, spaces, cfg, headlines)
+    clusters = cluster_docs(docs, spaces, cfg, headlines, period)
     if relevant is not None:
         # A story is on the topic when one of its articles is: its translations and
         # the articles that name the topic differently come along.
@@ -235,10 +236,11 @@ def _centred(vec: np.ndarray, space: str, lang: str, centres: Centres) -> np.nda
 
 
 def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str], cfg: SummaryConfig,
-                 headlines: Mapping[str, Mapping[int, np.ndarray]] | None = None
-                 ) -> list[list[int]]:
+                 headlines: Mapping[str, Mapping[int, np.ndarray]] | None = None,
+                 period: PeriodWords | None = None) -> list[list[int]]:
     """Indices of ``docs`` grouped into stories (passage vectors already centred);
-    ``headlines``: per space, the docs' headline vectors (``headline_vectors``)."""
+    ``headlines``: per space, the docs' headline vectors (``headline_vectors``);
+    ``period``: the docs' words (``period_words``; else from their passages)."""
     if not docs:
         return []
     if not spaces:  # no vectors at all: every article is its own story
@@ -250,12 +252,14 @@ def cluster_docs(docs: Sequence[Doc], spaces: Sequence[str], cfg: SummaryConfig,
     groups = average_linkage(sim, cfg.threshold, _wire_copies(docs, cfg.wire_share))
     if cfg.lead_threshold is None or len(groups) < 2:
         return groups
-    return _join_by_lead(docs, groups, spaces, cfg.lead_threshold, cfg, headlines or {})
+    return _join_by_lead(docs, groups, spaces, cfg.lead_threshold, cfg, headlines or {},
+                        period)
 
 
 def _join_by_lead(docs: Sequence[Doc], groups: list[list[int]], spaces: Sequence[str],
                   threshold: float, cfg: SummaryConfig,
-                  headlines: Mapping[str, Mapping[int, np.ndarray]]) -> list[list[int]]:
+                  headlines: Mapping[str, Mapping[int, np.ndarray]],
+                  period: PeriodWords | None) -> list[list[int]]:
     """Version groups joined into events by their articles' leads and headlines.
 
     Two articles compare by the higher of their leads' (first passages of the period)
@@ -276,7 +280,7 @@ def _join_by_lead(docs: Sequence[Doc], groups: list[list[int]], spaces: Sequence
     gsim = np.maximum.reduceat(rows[:, order], cuts, axis=1)
     if cfg.agreement_weight:
         gsim = discount(gsim, groups, docs, threshold, cfg.agreement_weight,
-                        cfg.agreement_unseen)
+                        cfg.agreement_unseen, period)
     return [sorted(i for g in joined for i in groups[g])
             for joined in average_linkage(gsim, threshold)]
 

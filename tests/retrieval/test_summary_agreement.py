@@ -1,12 +1,18 @@
-"""The second pass's lexical agreement (``_agreement``) on real tokens, no model."""
+"""The second pass's lexical agreement (``_agreement``) on real tokens; its cached words on
+the real model and store."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
-from khabar.retrieval._agreement import Agreement, discount
-from khabar.retrieval._summary_data import Doc, Passage
+import pytest
+from khabar.index import Article, Index
+from khabar.retrieval._agreement import Agreement, count_df, discount, doc_words, period_words
+from khabar.retrieval._summary_data import Doc, Passage, attach_words, load_docs
+
+from khabar.store import ArchiveStore
 
 WHEN = datetime(2018, 9, 30, tzinfo=UTC)
 
@@ -58,3 +64,36 @@ def test_the_discount_falls_on_pairs_that_could_join() -> None:
     assert out[0, 1] > out[2, 3]
     assert np.isclose(out[1, 4], 0.5 - 0.2 * 0.5)  # unseen: the assumed agreement
     assert np.isclose(out[0, 2], 0.1 - 0.2)  # below the threshold: the whole weight
+
+
+# -- the words as a digest reads them: stored tokens, cached per article and period ----------
+
+@pytest.mark.model
+def test_a_periods_words_are_the_stored_tokens_counted_as_a_recount_would(
+        real_index: Index) -> None:
+    report = real_index.add_articles([
+        Article(title=d.title, paragraphs=[p.text for p in d.passages], outlets=["x"],
+                url=f"https://agree.example/{d.id}", published=WHEN, lang=d.lang)
+        for d in DOCS])
+    assert report.count("added") == len(DOCS), report.summary()
+    store = real_index.store
+    docs = load_docs(store)
+    period = period_words(store, docs)
+    attach_words(store, docs)  # the uncached way: from each passage's stored tokens
+    fresh, cached = Agreement(docs), Agreement(docs, period)
+    pairs = [(a, b) for a in range(len(docs)) for b in range(len(docs))]
+    assert [cached.share(a, b) for a, b in pairs] == [fresh.share(a, b) for a, b in pairs]
+    assert any(0 < fresh.share(a, b) < 1 for a, b in pairs)
+    # A later period, two articles gone: its frequencies from the last one's, as counted.
+    later = load_docs(store)[2:]
+    assert period_words(store, later).df == count_df([doc_words(d) for d in
+                                                      _with_words(store, later)])
+    # The same article under a new headline is read again, not taken from the cache.
+    retitled = replace(docs[2], title="Qatar is an Arab country in Western Asia")
+    head = period_words(store, [retitled, *docs[3:]]).words[0].head
+    assert "qatar" in head and head == doc_words(retitled).head != period.words[2].head
+
+
+def _with_words(store: ArchiveStore, docs: list[Doc]) -> list[Doc]:
+    attach_words(store, docs)
+    return docs
