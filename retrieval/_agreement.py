@@ -206,12 +206,20 @@ class Agreement:
         """The best, over same-language article pairs of two groups, of the smaller of
         the pair's two shares; None when the groups share no language."""
         best: float | None = None
-        for a in g:
-            for b in h:
+        for a in g[:GROUP_SIDE]:
+            for b in h[:GROUP_SIDE]:
                 if _lang(self.docs[a]) == _lang(self.docs[b]):
                     s = min(self.share(a, b), self.share(b, a))
                     best = s if best is None else max(best, s)
+                    if best >= 1.0:
+                        return best
         return best
+
+
+GROUP_SIDE = 32
+"""Articles of each group compared at most: a story copied by hundreds of outlets would
+otherwise cost a pair loop of its size squared (two groups of 1,000: 1.4 s of CPU);
+versions of one story agree alike, so the first 32 tell."""
 
 
 def discount(gsim: np.ndarray, groups: Sequence[Sequence[int]], docs: Sequence[Doc],
