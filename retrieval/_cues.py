@@ -106,15 +106,35 @@ def latin_skeleton(word: str) -> str:
     return _latin_skeleton(word) if len(word) <= MAX_NAME else ""
 
 
+def _squeeze(s: str) -> str:
+    return re.sub(r"(.)\1+", r"\1", s)
+
+
+def _latin_sounded(word: str) -> str:
+    """A Latin word's letters as a name is said: h is written (ه) at the start of a
+    name, silent inside (Rhineland) unless in a digraph; -gh silent."""
+    w = re.sub(r"gh$", "", word.lower())
+    return w[:1] + w[1:].replace("h", "") if not re.search(r"[cstpkgd]h", w) else w
+
+
+def _arabic_forms(word: str) -> list[str]:
+    """An Arabic word with and without a leading article or conjunction, its digraphs
+    for one Latin sound folded (تش: ch)."""
+    out = []
+    for w in [word] + [word[len(p):] for p in _ARABIC_PREFIXES
+                       if word.startswith(p) and len(word) - len(p) >= 3]:
+        for a, b in _ARABIC_DIGRAPHS:
+            w = w.replace(a, b)
+        out.append(w)
+    return out
+
+
 @lru_cache(maxsize=65536)
 def _latin_skeleton(word: str) -> str:
-    # h is written (ه) at the start of a name, silent inside (Rhineland); -gh silent.
-    w = re.sub(r"gh$", "", word.lower())
-    w = w[:1] + w[1:].replace("h", "") if not re.search(r"[cstpkgd]h", w) else w
+    w = _latin_sounded(word)
     for a, b in _LATIN_DIGRAPHS:
         w = w.replace(a, b)
-    out = "".join(_LATIN.get(c, c if c.isupper() else "") for c in w)
-    return re.sub(r"(.)\1+", r"\1", out)
+    return _squeeze("".join(_LATIN.get(c, c if c.isupper() else "") for c in w))
 
 
 def arabic_skeletons(word: str) -> tuple[str, ...]:
@@ -124,14 +144,8 @@ def arabic_skeletons(word: str) -> tuple[str, ...]:
 @lru_cache(maxsize=65536)
 def _arabic_skeletons(word: str) -> tuple[str, ...]:
     """The word's skeleton, with and without a leading article or conjunction."""
-    forms = [word] + [word[len(p):] for p in _ARABIC_PREFIXES
-                      if word.startswith(p) and len(word) - len(p) >= 3]
-    out = []
-    for w in forms:
-        for a, b in _ARABIC_DIGRAPHS:
-            w = w.replace(a, b)
-        out.append(re.sub(r"(.)\1+", r"\1", "".join(_ARABIC.get(c, c if c.isupper() else "")
-                                                    for c in w)))
+    out = [_squeeze("".join(_ARABIC.get(c, c if c.isupper() else "") for c in w))
+           for w in _arabic_forms(word)]
     return tuple(dict.fromkeys(s for s in out if len(s) >= 3))
 
 
@@ -212,10 +226,6 @@ _ARABIC_VOCAL = {**dict.fromkeys("اأإآىعة", "A"), **dict.fromkeys("يئ",
 _MAX_VARIANTS = 256  # a long name (past the skeleton's reach anyway) is left out
 
 
-def _squeeze(s: str) -> str:
-    return re.sub(r"(.)\1+", r"\1", s)
-
-
 def _vocal_ok(form: str) -> bool:
     """Four classes or more, one a consonant: shorter forms match by chance."""
     return len(form) >= 4 and not _VOWELS.issuperset(form)
@@ -229,10 +239,8 @@ def latin_vocal(word: str) -> frozenset[str]:
 def _latin_vocal(word: str) -> frozenset[str]:
     """A Latin name's spellings in sound classes with vowels, each with any of its
     vowels dropped as Arabic may; empty when too short or too long to use."""
-    w = re.sub(r"gh$", "", "".join(c for c in unicodedata.normalize("NFKD", word.lower())
-                                   if not unicodedata.combining(c)))
-    if not re.search(r"[cstpkgd]h", w):  # h silent inside (as latin_skeleton)
-        w = w[:1] + w[1:].replace("h", "")
+    w = _latin_sounded("".join(c for c in unicodedata.normalize("NFKD", word.lower())
+                               if not unicodedata.combining(c)))
     forms, i = {""}, 0
     while i < len(w):
         alts, step = _LATIN_VOCAL.get(w[i], ("",)), 1
@@ -264,10 +272,7 @@ def _arabic_vocal(word: str) -> tuple[str, ...]:
     """The word's sound classes with vowels, with and without a leading article or
     conjunction; a final ه also as a vowel or as nothing (بورته / Börte)."""
     out = []
-    for w in [word] + [word[len(p):] for p in _ARABIC_PREFIXES
-                       if word.startswith(p) and len(word) - len(p) >= 3]:
-        for a, b in _ARABIC_DIGRAPHS:
-            w = w.replace(a, b)
+    for w in _arabic_forms(word):
         s = _squeeze("".join(_ARABIC_VOCAL.get(c, c if c.isupper() else "") for c in w))
         out += [s, _squeeze(s[:-1] + "A"), s[:-1]] if w.endswith("ه") else [s]
     return tuple(dict.fromkeys(s for s in out if _vocal_ok(s)))
