@@ -122,10 +122,13 @@ class _Cache:
 
     def df(self, docs: Sequence[Doc], words: Sequence[DocWords]) -> Counter[str]:
         keys = Counter(_key(d) for d in docs)
+
+        def apart(period: tuple[Counter[Key], Counter[str]]) -> int:  # articles changed
+            return sum(((period[0] - keys) + (keys - period[0])).values())
+
         with self.lock:
-            near = min(self.periods, default=None,
-                       key=lambda p: sum(((p[0] - keys) + (keys - p[0])).values()))
-        if near is None or sum(((near[0] - keys) + (keys - near[0])).values()) >= len(docs):
+            near = min(self.periods, default=None, key=apart)
+        if near is None or apart(near) >= len(docs):
             df = count_df(words)
         else:  # the nearest period, with the articles that came and went
             df = near[1].copy()
