@@ -39,6 +39,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import json
 import logging
 import os
@@ -117,6 +118,17 @@ def _clip(text: str | None, limit: int) -> str:
 
 def _chunks(items: Sequence[int], size: int = BATCH) -> Iterator[Sequence[int]]:
     return pieces(items, size)
+
+
+def count_langs(st: dict[str, Any], *, added: Iterable[str], removed: Iterable[str]) -> None:
+    """The state's passages per language, with these passages' languages added and
+    removed (a language left with none is dropped)."""
+    langs: dict[str, int] = st["langs"]
+    for lang in added:
+        langs[lang] = langs.get(lang, 0) + 1
+    for lang in removed:
+        langs[lang] = langs.get(lang, 0) - 1
+    st["langs"] = {k: v for k, v in langs.items() if v > 0}
 
 
 def _client_class() -> Any:
@@ -644,13 +656,12 @@ class MilvusStore:
     def find_article(self, *, url: str | None = None, content_hash: str | None = None
                      ) -> dict[str, Any] | None:
         st = self._state()
-        for field, value in (("url", url), ("content_hash", content_hash)):
-            if value:
-                rows = self._query("articles", f"{field} == {lit(value)} and "
-                                   f"{self._live(st, 'article')}", ["*"])
-                rows = [r for r in rows if r["id"] not in self._gone_articles(st, rows)]
-                if rows:
-                    return self._article_row(max(rows, key=lambda r: int(r["id"])))
+        if url:
+            found = _milvus_put.lookup(self, st, [url], [])[0].get(url)
+            if found is not None:
+                return found
+        if content_hash:
+            return _milvus_put.lookup(self, st, [], [content_hash])[1].get(content_hash)
         return None
 
     def find_articles(self, *, urls: Sequence[str] = (), content_hashes: Sequence[str] = ()
@@ -719,10 +730,7 @@ class MilvusStore:
             self._log_removals(st, passages)
             st["generation"] = int(st["generation"]) + 1
             st["articles"] = int(st["articles"]) - len(live)
-            langs: dict[str, int] = st["langs"]
-            for _, lang in passages:
-                langs[lang] = langs.get(lang, 0) - 1
-            st["langs"] = {k: v for k, v in langs.items() if v > 0}
+            count_langs(st, added=(), removed=(lang for _, lang in passages))
             _milvus_summary.update(self, st, removed=live)
             self._write_state(st)
             for chunk in _chunks(live):
@@ -913,16 +921,12 @@ class MilvusStore:
         rows are (:meth:`_rows_of`), the rest read by primary key."""
         fields = ["id", "title", "url", "published", "n_passages", "outlets"]
 
-        def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
-            return [r for chunk in _chunks(missing)
-                    for r in self._query("articles", f"id in {id_list(chunk)}", fields)]
-
         st = self._state(fresh=False)
         keep = self.row_cache and not self._lease.held_here
         key = (st["epoch"], st["generation"], "articles")
         with self._lock:
             rows = self._article_rows.get(ids, key, int(st["article"]) if keep else -1,
-                                          fields, read)
+                                          fields, functools.partial(self._read_ids, "articles"))
         return {aid: {"id": aid, **r} for aid, r in rows.items()}
 
     def _stored(self, rows: list[dict[str, Any]], st: Mapping[str, Any]
@@ -955,8 +959,14 @@ class MilvusStore:
         ``id in [...]`` alone is a primary-key lookup, while any other condition beside
         it makes Milvus Lite scan the whole collection (100k passages: 1.7 ms against
         120 ms of CPU a query, docs/milvus.md)."""
-        return [r for chunk in _chunks(sorted(set(ids))) for r in self._query(
-            what, f"id in {id_list(chunk)}", fields) if int(r["id"]) <= upto]
+        return [r for r in self._read_ids(what, sorted(set(ids)), fields)
+                if int(r["id"]) <= upto]
+
+    def _read_ids(self, what: str, ids: Sequence[int], fields: Sequence[str]
+                  ) -> list[dict[str, Any]]:
+        """The rows of these ids by primary key, a query per ``BATCH`` of them."""
+        return [r for chunk in _chunks(ids)
+                for r in self._query(what, f"id in {id_list(chunk)}", fields)]
 
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         st = self._state(fresh=False)
@@ -1176,8 +1186,7 @@ class MilvusStore:
         if (kept := self._kept_rows(ids)) is not None:
             return {pid: r[f"v_{space}"] for pid, r in kept.items()}
         return {int(r["id"]): np.asarray(r[f"v_{space}"], dtype=np.float32)
-                for chunk in _chunks(sorted(set(ids))) for r in self._query(
-                    "passages", f"id in {id_list(chunk)}", ["id", f"v_{space}"])}
+                for r in self._read_ids("passages", sorted(set(ids)), ["id", f"v_{space}"])}
 
     def sentence_vectors(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
         info = self.spaces().get(space)
@@ -1190,11 +1199,10 @@ class MilvusStore:
                 if (mat := self._sentence_matrix(r, space, info.dim)) is not None:
                     out[pid] = mat
             return out
-        for chunk in _chunks(sorted(set(ids))):
-            for r in self._query("passages", f"id in {id_list(chunk)}", fields):
-                mat = self._sentence_matrix(r, space, info.dim)
-                if mat is not None:
-                    out[int(r["id"])] = mat
+        for r in self._read_ids("passages", sorted(set(ids)), fields):
+            mat = self._sentence_matrix(r, space, info.dim)
+            if mat is not None:
+                out[int(r["id"])] = mat
         return out
 
     row_cache = True
@@ -1209,14 +1217,10 @@ class MilvusStore:
         duplicates' roots, passages, neighbours and tokens come from what was kept."""
         fields, key, st = self._rows_key()
 
-        def read(missing: list[int], fields: Sequence[str]) -> list[dict[str, Any]]:
-            return [r for chunk in _chunks(missing)
-                    for r in self._query("passages", f"id in {id_list(chunk)}", fields)]
-
         keep = self.row_cache and not self._lease.held_here
         with self._lock:  # one client, and the rows kept: one thread at a time
             return self._vector_rows.get(ids, key, int(st["passage"]) if keep else -1,
-                                         fields, read)
+                                         fields, functools.partial(self._read_ids, "passages"))
 
     def _rows_key(self) -> tuple[list[str], tuple[object, ...], dict[str, Any]]:
         """The fields :meth:`_rows_of` reads, the key its rows are kept under, and the

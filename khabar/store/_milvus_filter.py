@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ._origin import PRIVATE
 from ._types import Matching
+
+T = TypeVar("T")
 
 SMALL = 4096
 """A filter matching at most this many passages is handed over as their ids."""
@@ -136,7 +138,7 @@ class MilvusMatching(Matching):
         return f"MilvusMatching({self.expr!r})"
 
 
-def pieces(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    """``items`` in runs of ``size``: an ``in`` list of ids a query at a time."""
+def pieces(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in runs of ``size``: an ``in`` list (ids, URLs) a query at a time."""
     for i in range(0, len(items), size):
         yield items[i:i + size]

@@ -36,7 +36,7 @@ import numpy as np
 from khabar._errors import StoreError
 
 from . import _milvus_summary
-from ._milvus_filter import id_list, lit, us
+from ._milvus_filter import id_list, lit, pieces, us
 from ._origin import is_private
 from ._schema import iso, sentence_blob, tokens_text, words_text
 from ._write import NewArticle, PutResult, shape_error
@@ -161,10 +161,8 @@ def lookup(store: MilvusStore, st: Mapping[str, Any], urls: Sequence[str | None]
     one: dict[int, dict[str, Any]] = {}  # an article met by URL and by hash: one row
     for key, values in (("url", urls), ("content_hash", hashes)):
         rows: list[dict[str, Any]] = []
-        distinct = sorted(set(v for v in values if v))
-        for at in range(0, len(distinct), 500):
-            values_ = ", ".join(lit(v) for v in distinct[at:at + 500])
-            rows += store._query("articles", f"{key} in [{values_}] and "
+        for part in pieces(sorted(set(v for v in values if v)), 500):
+            rows += store._query("articles", f"{key} in [{', '.join(map(lit, part))}] and "
                                  f"{store._live(st, 'article')}", ["*"])
         gone = store._gone_articles(st, rows)
         best: dict[str, dict[str, Any]] = {}
@@ -286,7 +284,8 @@ def _stored_best(store: MilvusStore, vecs: np.ndarray, langs: list[str]) -> list
 def _insert(store: MilvusStore, planned: list[_Planned]) -> list[PutResult]:
     """The batch's rows above the committed ids (seen by nobody), the old versions'
     removals logged, then one commit."""
-    from ._milvus import DUMMY_DIM, NO_SENTENCES, TEXT_MAX, _clip
+    from ._milvus import NO_SENTENCES, TEXT_MAX, _clip, count_langs
+    from ._milvus_commit import DUMMY_DIM
 
     st = store._state()
     now = datetime.now(UTC)
@@ -338,12 +337,8 @@ def _insert(store: MilvusStore, planned: list[_Planned]) -> list[PutResult]:
     st["article"] = max(int(st["article"]), max(p.article_id for p in planned))
     st["generation"] = int(st["generation"]) + 1
     st["articles"] = int(st["articles"]) + len(planned) - len(olds)
-    langs: dict[str, int] = st["langs"]
-    for row in passages:
-        langs[row["lang"]] = langs.get(row["lang"], 0) + 1
-    for _, lang in old_passages:
-        langs[lang] = langs.get(lang, 0) - 1
-    st["langs"] = {k: v for k, v in langs.items() if v > 0}
+    count_langs(st, added=(row["lang"] for row in passages),
+                removed=(lang for _, lang in old_passages))
     _milvus_summary.update(store, st, added=[  # outlets and dates, committed with st
         {k: a[k] for k in ("id", "outlets", "origin", "published")} for a in articles],
         removed=olds)
