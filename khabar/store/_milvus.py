@@ -1324,13 +1324,17 @@ class MilvusStore:
         return f" and id in {id_list(sorted(allowed))}"
 
     def _search_many(self, space: str, lang: str, queries: np.ndarray, k: int,
-                     allowed: Allowed | None) -> list[list[tuple[int, float]]]:
+                     allowed: Allowed | None, where: str = ""
+                     ) -> list[list[tuple[int, float]]]:
+        """``where``: an expression of the store's own (a put's ``id > mark``)."""
         if not self._has_passages() or space not in self.spaces():
             return [[] for _ in range(len(queries))]
         if allowed is not None and not allowed:
             return [[] for _ in range(len(queries))]
         st = self._state(fresh=False)
         expr = f"lang == {lit(lang)} and {self._live(st)}" + self._allowed_expr(allowed)
+        if where:
+            expr += f" and ({where})"
         with self._lock:
             found = self._client.search(
                 self._name("passages"), data=np.asarray(queries, dtype=np.float32).tolist(),

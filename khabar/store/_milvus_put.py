@@ -7,7 +7,8 @@ turns for each: 1 to 2 articles a second (docs/milvus.md). A batch takes one lea
 and about as many calls as one article did: the URLs and text hashes of the whole batch
 are looked up in one query each, the near-duplicate search is one call per language
 (nq = every passage of the batch in it, made before the turn: the others need not wait
-for it), the passages and the article rows are one insert each, and one commit (the log
+for it; in the turn, only the passages committed since are searched, and only if there
+are any), the passages and the article rows are one insert each, and one commit (the log
 row and the ``state`` row) makes the whole batch visible at once.
 
 Every guarantee of a put holds for each article of the batch, as if they had been put
@@ -80,7 +81,7 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
     if not todo:
         return [o for o in out if o is not None]
     # One article's search is short: in the turn, without the lookups before it.
-    searched = _search_before(store, news, todo) if dup_threshold and len(todo) > 1 else {}
+    before = _search_before(store, news, todo) if dup_threshold and len(todo) > 1 else None
     with store._writing():
         store._recover()
         st = store._state()
@@ -128,6 +129,7 @@ def put_many(store: MilvusStore, news: Sequence[NewArticle], dup_threshold: floa
             store.share(article_id, current, new_origin)
         if planned:
             if dup_threshold:
+                searched = _caught_up(store, st, news, before)
                 _near_duplicates(store, planned, dup_threshold, searched)
             for plan, result in zip(planned, _insert(store, planned), strict=True):
                 out[plan.index] = result
@@ -176,15 +178,26 @@ def lookup(store: MilvusStore, st: Mapping[str, Any], urls: Sequence[str | None]
 Hit = tuple[int, float] | None  # the best stored passage of a chunk, and its score
 
 
+@dataclass
+class Searched:
+    """The near-duplicate search made before the writer's turn, and the committed state
+    it searched: (batch index, chunk) -> best stored passage."""
+
+    hits: dict[tuple[int, int], Hit]
+    epoch: object
+    passage: int  # the last committed passage id it saw
+    removed: int  # the removal log's end it saw
+
+
 def _search_before(store: MilvusStore, news: Sequence[NewArticle], todo: list[int]
-                   ) -> dict[tuple[int, int], Hit]:
+                   ) -> Searched | None:
     """The near-duplicate search of the batch's articles that will likely go in (those
     not stored yet), before the lease: the search is most of a batch's time in Milvus
     (a brute-force search on Milvus Lite), and the other writers need not wait for it.
-    (batch index, chunk) -> best stored passage. A passage another writer commits
-    between this and the turn is not linked (links are a ranking aid, nothing relies
-    on them); one deleted meanwhile is not, since the turn reads the hits' rows again."""
-    by_url, by_hash = lookup(store, store._state(), [news[i].article.url for i in todo],
+    What other writers commit or delete before the turn is caught up in it
+    (:func:`_caught_up`)."""
+    st = store._state()
+    by_url, by_hash = lookup(store, st, [news[i].article.url for i in todo],
                              [news[i].content_hash for i in todo])
     likely = [i for i in todo if news[i].content_hash not in by_hash
               and by_url.get(news[i].article.url or "", {}).get("content_hash")
@@ -192,10 +205,43 @@ def _search_before(store: MilvusStore, news: Sequence[NewArticle], todo: list[in
     keys = [(i, c) for i in likely if "e5" in news[i].vectors
             for c in range(len(news[i].chunks))]
     if not keys:
+        return None
+    # The search reads a state at least as new as st (this process never reads an
+    # older one): what it missed has ids above st's, which the turn searches.
+    hits = _stored_best(store, _vectors(news, keys), [news[i].chunks[c].lang for i, c in keys])
+    return Searched(dict(zip(keys, hits, strict=True)), st.get("epoch"), int(st["passage"]),
+                    int(st["removed"]))
+
+
+def _vectors(news: Sequence[NewArticle], keys: Sequence[tuple[int, int]]) -> np.ndarray:
+    return np.stack([np.asarray(news[i].vectors["e5"][c], np.float32) for i, c in keys])
+
+
+def _caught_up(store: MilvusStore, st: Mapping[str, Any], news: Sequence[NewArticle],
+               before: Searched | None) -> dict[tuple[int, int], Hit]:
+    """The search made before the turn, brought to the turn's state ``st``: a passage
+    another writer committed in between is searched among those alone (``id > mark``,
+    one call per language) and kept where it is the better hit; a hit deleted in
+    between leaves its chunk to be searched again in the turn. Nothing moved: no call.
+    A new epoch (a reindex: other vectors, another collection): all searched again."""
+    if before is None or st.get("epoch") != before.epoch:
         return {}
-    vecs = np.stack([np.asarray(news[i].vectors["e5"][c], np.float32) for i, c in keys])
-    hits = _stored_best(store, vecs, [news[i].chunks[c].lang for i, c in keys])
-    return dict(zip(keys, hits, strict=True))
+    hits = dict(before.hits)
+    if int(st["passage"]) > before.passage:
+        keys = list(hits)
+        newer = _stored_best(store, _vectors(news, keys),
+                             [news[i].chunks[c].lang for i, c in keys],
+                             f"id > {before.passage}")
+        for key, hit in zip(keys, newer, strict=True):
+            old = hits[key]
+            if hit is not None and (old is None or hit[1] > old[1]):
+                hits[key] = hit
+    if int(st["removed"]) > before.removed:  # the rows of a deleted hit are gone by now
+        ids = sorted({h[0] for h in hits.values() if h is not None})
+        present = {int(r["id"]) for part in pieces(ids, 2000) for r in store._query(
+            "passages", f"id in {id_list(part)}", ["id"])}
+        hits = {k: h for k, h in hits.items() if h is None or h[0] in present}
+    return hits
 
 
 def _near_duplicates(store: MilvusStore, planned: list[_Planned], threshold: float,
@@ -267,15 +313,16 @@ def _near_duplicates(store: MilvusStore, planned: list[_Planned], threshold: flo
             root_article[(p, c)] = best[2]
 
 
-def _stored_best(store: MilvusStore, vecs: np.ndarray, langs: list[str]) -> list[Hit]:
-    """The best committed passage of each vector's language: one search per language
-    (nq = its vectors)."""
+def _stored_best(store: MilvusStore, vecs: np.ndarray, langs: list[str], where: str = ""
+                 ) -> list[Hit]:
+    """The best committed passage of each vector's language (among those ``where``
+    selects): one search per language (nq = its vectors)."""
     out: list[Hit] = [None] * len(vecs)
     for lang in dict.fromkeys(langs):
         rows = [j for j, lg in enumerate(langs) if lg == lang]
         for at in range(0, len(rows), SEARCH_NQ):
             part = rows[at:at + SEARCH_NQ]
-            found = store._search_many("e5", lang, vecs[part], 1, None)
+            found = store._search_many("e5", lang, vecs[part], 1, None, where)
             for j, hits in zip(part, found, strict=True):
                 out[j] = hits[0] if hits else None
     return out

@@ -5,12 +5,17 @@ a refused article its own error while the others go in. Both backends."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from khabar import StoreError
-from khabar.store import ArchiveStore, NewArticle
+from khabar.store import ArchiveStore, MilvusStore, NewArticle, PutResult
+from tests.store import _data
 from tests.store._data import BODY, EXTRA, FOOTBALL, THIRD, new_article, open_store
 
 PRIVATE = "chat:42"
@@ -64,7 +69,7 @@ def test_a_batch_is_stored_as_one_put_after_another(
             pytest.skip("Milvus's search before the writer's turn")
         from khabar.store import _milvus_put
 
-        monkeypatch.setattr(_milvus_put, "_search_before", lambda *args: {})
+        monkeypatch.setattr(_milvus_put, "_search_before", lambda *args: None)
     one = open_store(tmp_path / "one")
     many = open_store(tmp_path / "many")
     for store in (one, many):  # a stored article for the batch to meet
@@ -140,3 +145,89 @@ def test_an_article_added_and_replaced_in_one_batch_is_counted_once(tmp_path: Pa
     assert store.count_articles() == 1
     assert dict(store.outlets()) == {"Reuters": 1}
     assert store.check() == []
+
+
+# -- Milvus: the near-duplicate search made before the writer's turn ---------------------
+def _before_the_turn(store: MilvusStore, monkeypatch: pytest.MonkeyPatch,
+                     meanwhile: Callable[[], None]) -> None:
+    """``meanwhile`` runs once, after the batch's search and before its writer's turn
+    (as another writer's commit would land in between)."""
+    real = store._writing
+    pending = [meanwhile]
+
+    @contextlib.contextmanager
+    def writing() -> Iterator[None]:
+        while pending:
+            pending.pop()()
+        with real():
+            yield
+
+    monkeypatch.setattr(store, "_writing", writing)
+
+
+def _searches(store: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ``where`` of each dense search the store makes from now on."""
+    calls: list[str] = []
+    real = store._search_many
+
+    def search(*args: Any) -> Any:
+        calls.append(args[5] if len(args) > 5 else "")
+        return real(*args)
+
+    monkeypatch.setattr(store, "_search_many", search)
+    return calls
+
+
+def test_a_near_copy_another_writer_commits_before_the_turn_is_linked(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    milvus.put(new_article("Earlier", [FOOTBALL], url="https://c.test/earlier"))
+    other = _data.reopen(tmp_path)
+    wire: list[PutResult] = []
+    _before_the_turn(milvus, monkeypatch, lambda: wire.append(other.put(
+        new_article("Wire", [BODY[0], EXTRA], url="https://c.test/wire"))))
+    calls = _searches(milvus, monkeypatch)
+    got = milvus.put_many([new_article("Copy", [BODY[0], THIRD], url="https://c.test/copy"),
+                           new_article("Other", [BODY[1]], url="https://c.test/other")])
+    copy = got[0]
+    assert isinstance(copy, PutResult) and copy.status == "added"
+    assert copy.linked_duplicates == 1  # without the catch-up in the turn: 0
+    first = min(p.id for p in milvus.article_passages([wire[0].article_id]))
+    assert [p.dup_of for p in milvus.article_passages([copy.article_id])] == [first, None]
+    # The turn searched only the passages committed since: the wire's.
+    assert calls == ["", f"id > {first - 1}"] and milvus.check() == []
+    # Nothing moved between the search and the turn: no search in the turn.
+    calls.clear()
+    monkeypatch.setattr(milvus, "_writing", type(milvus)._writing.__get__(milvus))
+    milvus.put_many([new_article("Again", [BODY[0], "Yet another paragraph."],
+                                 url="https://c.test/again"),
+                     new_article("More", ["More words on schools."], url="https://c.test/m")])
+    assert calls == [""]
+
+
+def _with_vectors(new: NewArticle, vecs: np.ndarray) -> NewArticle:
+    new.vectors = {"e5": np.asarray(vecs, np.float32)}
+    return new
+
+
+def test_a_near_copy_whose_best_match_another_writer_deletes_is_linked_to_the_next(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    u = rng.normal(size=64)
+    u /= np.linalg.norm(u)
+    near = u + 0.15 * rng.normal(size=64) / 8
+    near /= np.linalg.norm(near)
+    assert 0.96 < float(u @ near) < 0.999
+    best = milvus.put(_with_vectors(new_article("Best", [BODY[0]], url="https://c.test/b"),
+                                    u[None]))
+    second = milvus.put(_with_vectors(new_article("Second", [BODY[1]],
+                                                  url="https://c.test/s"), near[None]))
+    other = _data.reopen(tmp_path)
+    _before_the_turn(milvus, monkeypatch, lambda: other.delete_articles([best.article_id]))
+    got = milvus.put_many([
+        _with_vectors(new_article("Copy", [THIRD], url="https://c.test/copy"), u[None]),
+        new_article("Other", [FOOTBALL], url="https://c.test/other")])
+    copy = got[0]
+    assert isinstance(copy, PutResult) and copy.linked_duplicates == 1  # without: 0
+    root = milvus.article_passages([second.article_id])[0].id
+    assert [p.dup_of for p in milvus.article_passages([copy.article_id])] == [root]
+    assert milvus.check() == []
