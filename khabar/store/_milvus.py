@@ -58,6 +58,7 @@ import numpy as np
 from khabar._errors import StoreError
 
 from . import (
+    _milvus_check,
     _milvus_layout,
     _milvus_lexical,
     _milvus_log,
@@ -89,7 +90,7 @@ from ._milvus_ts import last_write, newest, order, read_at
 from ._origin import PRIVATE, is_private
 from ._schema import from_q8, parse_iso, sentence_blob
 from ._types import Allowed, Excluding, Matching, StoredArticle, StoredPassage
-from ._vectors import SpaceInfo, fingerprint_faults, refuse_other_spaces
+from ._vectors import SpaceInfo, refuse_other_spaces
 from ._write import NewArticle, PutResult
 
 log = logging.getLogger(__name__)
@@ -1280,11 +1281,13 @@ class MilvusStore:
                 out[space] = have
         return out
 
-    def _without_sentences(self, space: str) -> int:
-        """Committed passages with no ``space`` sentence vectors. Counted, not those
-        with: Milvus Lite's count(*) reads every row it counts whole, vectors and all
-        (100k passages: 9 s of CPU and 3.5 GB for all of them, 0.14 s for none)."""
-        return self._count("passages", f"{self._live(self._state(fresh=False))} and "
+    def _without_sentences(self, space: str, st: Mapping[str, Any] | None = None) -> int:
+        """Committed passages (of ``st``, else the state read last) with no ``space``
+        sentence vectors. Counted, not those with: Milvus Lite's count(*) reads every
+        row it counts whole, vectors and all (100k passages: 9 s of CPU and 3.5 GB for
+        all of them, 0.14 s for none)."""
+        st = self._state(fresh=False) if st is None else st
+        return self._count("passages", f"{self._live(st)} and "
                            f"s_{space} == {lit(NO_SENTENCES)}")
 
     def recent_mean_vector(self, space: str, lang: str, sample: int
@@ -1500,53 +1503,6 @@ class MilvusStore:
         """Every fault found: counts against the state, orphans, sentence vectors, the
         articles' summary rows. Both collections are read once, in batches of an
         iterator, into counts by article id: memory grows with the number of articles
-        (a few bytes each), not with the rows read."""
-        faults: list[str] = []
-        st = self._state()
-        spaces = self.spaces()
-        top = int(st["article"])
-        per_article = np.zeros(top + 1, dtype=np.int64)  # passages of each article id
-        says = np.zeros(top + 1, dtype=np.int64)  # n_passages of each article there is
-        there = np.zeros(top + 1, dtype=bool)
-        langs: dict[str, int] = {}
-        n = beyond = 0
-        for rows in _milvus_summary.scan(self, "passages", self._live(st),
-                                         ["id", "article_id", "lang"]):
-            arts = np.fromiter((int(r["article_id"]) for r in rows), np.int64, len(rows))
-            inside = (arts >= 0) & (arts <= top)
-            beyond += int((~inside).sum())  # of an article id never committed
-            np.add.at(per_article, arts[inside], 1)
-            for r in rows:
-                langs[r["lang"]] = langs.get(r["lang"], 0) + 1
-            n += len(rows)
-        found = _milvus_summary.Summary()
-        for rows in _milvus_summary.scan(self, "articles", self._live(st, "article"),
-                                         ["n_passages", *_milvus_summary.FIELDS]):
-            ids = np.fromiter((int(r["id"]) for r in rows), np.int64, len(rows))
-            there[ids] = True
-            says[ids] = np.fromiter((int(r["n_passages"]) for r in rows), np.int64, len(rows))
-            found.count(rows, 1)
-        orphans = beyond + int(per_article[~there].sum())
-        if orphans:
-            faults.append(f"{orphans} passage(s) belong to no article")
-        empty = int((there & (per_article == 0)).sum())
-        if empty:
-            faults.append(f"{empty} article(s) have no passages")
-        short = int((there & (per_article > 0) & (per_article != says)).sum())
-        if short:
-            faults.append(f"{short} article(s) have another number of passages than "
-                          "they say")
-        if langs != st["langs"]:
-            faults.append(f"passages per language are {langs}, the state says {st['langs']}")
-        if int(there.sum()) != int(st["articles"]):
-            faults.append(f"{int(there.sum())} articles, the state says {st['articles']}")
-        faults += _milvus_summary.faults(self, st, found)
-        above = self._count("passages", f"id > {st['passage']}")
-        if above:
-            faults.append(f"{above} uncommitted passage(s) (a write under way or crashed)")
-        for name in spaces:
-            have = n - self._without_sentences(name)
-            if 0 < have < n:
-                faults.append(f"{n - have} passage(s) have no {name} sentence vectors")
-        faults += fingerprint_faults(spaces, expected, n)
-        return faults
+        (a few bytes each), not with the rows read. A commit of another writer during
+        the scans is told from a fault (:mod:`._milvus_check`)."""
+        return _milvus_check.check(self, expected)
