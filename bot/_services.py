@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import math
@@ -52,9 +53,13 @@ _SEARCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="khabar-search"
 
 
 async def searched(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` (a search) in the search pool, off the event loop."""
+    """``fn(*args, **kwargs)`` (a search) in the search pool, off the event loop, in a
+    copy of the caller's context (as ``asyncio.to_thread``; ``run_in_executor`` copies
+    none): a question's state on the Milvus store is its own, not the pool thread's
+    last question's."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_SEARCHES, functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(_SEARCHES, functools.partial(
+        contextvars.copy_context().run, fn, *args, **kwargs))
 
 
 @dataclass

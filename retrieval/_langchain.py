@@ -74,6 +74,8 @@ class KhabarRetriever(BaseRetriever):
                                        run_manager: AsyncCallbackManagerForRetrieverRun,
                                        k: int | None = None) -> list[Document]:
         # LangChain's default drops per-call keywords; search is blocking (model, SQLite).
+        # Its run_in_executor runs it in a copy of this context (contextvars): the
+        # question's state on the Milvus store is this call's own.
         return await run_in_executor(None, self._get_relevant_documents, query,
                                      run_manager=run_manager.get_sync(), k=k)
 

@@ -23,6 +23,7 @@ passages as above and its sentences by the int8 graph.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -311,7 +312,9 @@ def embed_question(encoders: Sequence[Encoder], text: str) -> dict[str, np.ndarr
         return {e.space: e.embed_queries([text])[0] for e in encoders}
     if _QUESTIONS is None:
         _QUESTIONS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="khabar-question")
-    futures = {e.space: _QUESTIONS.submit(e.embed_queries, [text]) for e in safe[1:]}
+    # In the question's context (a pool thread keeps none of its own between tasks).
+    futures = {e.space: _QUESTIONS.submit(contextvars.copy_context().run, e.embed_queries,
+                                          [text]) for e in safe[1:]}
     out = {safe[0].space: safe[0].embed_queries([text])[0]}
     out |= {e.space: e.embed_queries([text])[0] for e in encoders if e not in safe}
     out |= {space: f.result()[0] for space, f in futures.items()}

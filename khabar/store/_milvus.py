@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import copy
 import functools
 import json
@@ -100,10 +101,19 @@ TEXT_MAX = 65_535  # VARCHAR's limit, in bytes
 NO_SENTENCES = "-"
 BATCH = 2000  # ids per query or delete expression
 STATE_TTL = 0.25  # seconds a read may reuse this process's last read of the state
-QUESTION_TTL = 2.0
+QUESTION_TTL = 30.0
 """Seconds after ``generation()`` (a question's start) that the question's reads take
-the state it read: one state query a question (a question on Lite under load takes
-longer than ``STATE_TTL``)."""
+the state it read: one state query a question, and one state throughout (a question on
+Lite under load takes seconds). The bound is for a context that started a question and
+read on long after without starting another (a script's thread)."""
+
+_QUESTION: contextvars.ContextVar[tuple[object, dict[str, Any], float] | None] = \
+    contextvars.ContextVar("khabar_milvus_question", default=None)
+"""The question under way in this context: (its store's token, the state its
+``generation()`` read, when). Per question, not per process: an asyncio task, and a
+pool's task submitted through ``contextvars.copy_context().run`` (the bot's searches,
+the question's embedding), each has its own, so two questions in one process read each
+their own state, and a commit midway is not seen by a question begun before it."""
 ITER_BATCH = 4000
 SEAL_ROWS = 1000
 """Milvus Lite searches rows not yet sealed into a segment by brute force, slowly (1.5 s
@@ -173,6 +183,7 @@ class MilvusStore:
         self._turn_state = False  # the cached state is this lease turn's own
         self._state_cache: dict[str, Any] | None = None
         self._state_at = 0.0
+        self._token = object()  # this store's questions in _QUESTION
         self._passages_made = False
         self._passages_name = "passages"  # the state names it (a reindex switches it)
         self._sealed_upto = 0  # the last passage id sealed into a segment (Lite)
@@ -248,6 +259,7 @@ class MilvusStore:
     def _writing(self) -> Iterator[None]:
         """Hold the writer lease (and this client) for a write; recovery runs again
         at each new turn, since another writer may have died in between."""
+        self._end_question()
         with self._write_turn, self._lease.hold() as first, self._lock:
             if first:
                 self._recovered = self._turn_state = False
@@ -401,14 +413,17 @@ class MilvusStore:
                                 [{"key": key, "value": value, "v": [0.0] * DUMMY_DIM}])
 
     def _state(self, *, fresh: bool = True) -> dict[str, Any]:
-        """The committed state. ``fresh=False`` (reads only): the one read by this
-        process within ``STATE_TTL``, or within ``QUESTION_TTL`` of ``generation()``
-        (a question's start, which reads it fresh), so the dozen reads of one question
-        cost one query (a write of this process updates it)."""
-        now = time.monotonic()
-        if not fresh and self._state_cache is not None \
-                and (now - self._state_at < STATE_TTL or now - self._question_at < QUESTION_TTL):
-            return self._state_cache
+        """The committed state. ``fresh=False`` (reads only): in a question, the one its
+        ``generation()`` read (:data:`_QUESTION`), so the dozen reads of one question
+        cost one query and see one commit; else the one read by this process within
+        ``STATE_TTL`` (a write of this process updates it)."""
+        if not fresh:
+            asked = self._asked()
+            if asked is not None:
+                return asked
+            if self._state_cache is not None \
+                    and time.monotonic() - self._state_at < STATE_TTL:
+                return self._state_cache
         if self._turn_state and self._lease.held and self._state_cache is not None:
             # Under the lease only this client commits: its last read or write of the
             # state is the state (a copy: a put edits what it gets before committing).
@@ -470,25 +485,38 @@ class MilvusStore:
         """A read's consistency: at the timestamp of the state this process read last;
         Strong for the lease's holder (its own rows above the commit), an old state
         without one, or Milvus Lite (no time ticks)."""
-        st = self._state_cache
+        st = self._asked() or self._state_cache
         if self._lite or not self.read_at_commit or st is None or self._lease.held_here:
             return {}
         return read_at(st.get("ts"))
 
     def generation(self) -> int:
         """The committed generation, read fresh: a question starts here, and its other
-        reads of the state within ``QUESTION_TTL`` take this one."""
+        reads of the state (in this context, within ``QUESTION_TTL``) take this one."""
         st = self._state()
-        self._question_at = time.monotonic()
+        _QUESTION.set((self._token, st, time.monotonic()))
         return int(st["generation"])
 
-    _question_at = -1e9
+    def _asked(self) -> dict[str, Any] | None:
+        """The state of this context's question on this store, if one is under way
+        (not for the lease's holder: a write goes by the newest commit)."""
+        q = _QUESTION.get()
+        if q is None or q[0] is not self._token or self._lease.held_here \
+                or time.monotonic() - q[2] >= QUESTION_TTL:
+            return None
+        return q[1]
+
+    def _end_question(self) -> None:
+        """A write in this context: what it reads next is the newest commit."""
+        q = _QUESTION.get()
+        if q is not None and q[0] is self._token:
+            _QUESTION.set(None)
 
     def _question_state(self) -> dict[str, Any]:
-        """The state ``generation()`` read at this question's start (within
-        ``QUESTION_TTL``), else a fresh read: a caller outside a question (another
-        process's ``changes_since`` after a write) sees the latest commit."""
-        return self._state(fresh=time.monotonic() - self._question_at >= QUESTION_TTL)
+        """The state ``generation()`` read at this question's start, else a fresh read:
+        a caller outside a question (another process's ``changes_since`` after a
+        write) sees the latest commit."""
+        return self._state(fresh=self._asked() is None)
 
     def change_mark(self) -> ChangeMark:
         st = self._state()
@@ -696,6 +724,7 @@ class MilvusStore:
                  ) -> list[PutResult | StoreError]:
         """:meth:`put` of each article, in one lease turn and one commit
         (:mod:`._milvus_put`); an article refused is its StoreError in the list."""
+        self._end_question()  # its search before the turn reads the newest commit
         return _milvus_put.put_many(self, news, dup_threshold)
 
     def _passages_of(self, article_ids: Sequence[int]) -> list[tuple[int, str]]:
