@@ -185,7 +185,10 @@ def update(store: MilvusStore, st: dict[str, Any], *, added: Sequence[Mapping[st
                     for r in store._client.query(store._name("articles"),
                                                  filter=f"id in {id_list(chunk)}",
                                                  output_fields=FIELDS)]
-        _fix_ends(store, st, s, s.count(rows, -1), set(removed))
+        gone = set(removed)
+        kept = {str(a["published"]) for a in added  # the ends they hold stay
+                if a["published"] and int(a["id"]) not in gone}
+        _fix_ends(store, st, s, s.count(rows, -1), gone, kept)
     if relabelled and was is not None:
         s.count([{**r, "origin": was[int(r["id"])]} for r in relabelled], -1)
         s.count(relabelled, 1)
@@ -193,15 +196,18 @@ def update(store: MilvusStore, st: dict[str, Any], *, added: Sequence[Mapping[st
 
 
 def _fix_ends(store: MilvusStore, st: Mapping[str, Any], s: Summary, gone: list[str],
-              removed: set[int]) -> None:
+              removed: set[int], kept: set[str]) -> None:
     """After taking articles away: the first and last date again where one of them
-    went, from the articles of the first (last) day left (a query of that day)."""
+    went, from the articles of the first (last) day left (a query of that day: the
+    summary counts days, not each date). Not where an article added with them has that
+    very date (``kept``): a new version of the newest article, dated as it was, keeps
+    the last date without the query (a scan on Milvus Lite)."""
     if not s.days:
         s.first = s.last = None
         return
     for end, pick in (("first", min), ("last", max)):
         value = getattr(s, end)
-        if value not in gone:
+        if value not in gone or value in kept:
             continue
         day = pick(s.days)
         with store._lock:

@@ -167,3 +167,28 @@ def test_a_share_that_dies_midway_is_finished_by_the_next_turn(
                                                 ["origin"])} == {""}
     assert dict(milvus.outlets(scope="chat:7")) == {"Reuters": 2}
     assert milvus.check() == []
+
+
+def test_milvus_keeps_the_ends_without_a_scan_when_their_article_is_replaced_as_dated(
+        milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _put(milvus, 1, ("Wire",), 5)
+    _put(milvus, 2, ("Wire",), 9, hour=6)
+    scans: list[str] = []
+    real = milvus._client.query
+
+    def query(*args: object, **kwargs: object) -> object:
+        if "published like" in str(kwargs.get("filter", "")):
+            scans.append(str(kwargs["filter"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(milvus._client, "query", query)
+    # New versions of the newest and the oldest, dated as they were: no day's scan.
+    assert _put(milvus, 2, ("Wire",), 9, hour=6, body=[FOOTBALL]).status == "replaced"
+    assert _put(milvus, 1, ("Desk",), 5, body=[THIRD]).status == "replaced"
+    assert scans == []  # before: one `published like` query each
+    assert _seen(milvus) == ({"Wire": 1, "Desk": 1}, "2024-03-05T00:00:00+00:00",
+                             "2024-03-09T06:00:00+00:00")
+    # Dated earlier, the newest's new version leaves the last date to a query.
+    _put(milvus, 2, ("Wire",), 9, hour=1, body=[EXTRA])
+    assert len(scans) == 1
+    assert _seen(milvus)[2] == "2024-03-09T01:00:00+00:00" and milvus.check() == []
