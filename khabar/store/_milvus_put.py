@@ -39,7 +39,7 @@ from khabar._errors import StoreError
 from . import _milvus_summary
 from ._milvus_filter import id_list, lit, pieces, us
 from ._origin import is_private
-from ._schema import iso, sentence_blob, tokens_text, words_text
+from ._schema import iso, passage_fields, sentence_blob
 from ._write import NewArticle, PutResult, shape_error
 
 if TYPE_CHECKING:
@@ -346,11 +346,11 @@ def _insert(store: MilvusStore, planned: list[_Planned]) -> list[PutResult]:
         outlets_lc = list(dict.fromkeys(o.lower() for o in outlets))
         origin = plan.origin or ""
         for i, chunk in enumerate(new.chunks):
+            tokens, words = passage_fields(chunk.text)
             row: dict[str, Any] = {
                 "id": plan.pids[i], "article_id": aid, "position": chunk.position,
                 "text": _clip(chunk.text, TEXT_MAX), "lang": chunk.lang,
-                "tokens": _clip(tokens_text(chunk.text), TEXT_MAX),
-                "words": _clip(words_text(chunk.text), TEXT_MAX),
+                "tokens": _clip(tokens, TEXT_MAX), "words": _clip(words, TEXT_MAX),
                 "dup_of": plan.links.get(i, -1), "when_us": us(when),
                 "published_us": us(art.published), "origin": origin,
                 "outlets_lc": outlets_lc}

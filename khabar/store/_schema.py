@@ -212,6 +212,11 @@ def words_text(text: str) -> str:
     return " ".join(content_words(text))
 
 
+def passage_fields(text: str) -> tuple[str, str]:
+    """``(tokens_text(text), words_text(text))``: what a writer stores for a passage."""
+    return " ".join(lexical_tokens(text)), " ".join(content_words(text))
+
+
 def _to_v3(db: sqlite3.Connection) -> None:
     n = db.execute("SELECT count(*) FROM passages").fetchone()[0]
     if n > 10_000:

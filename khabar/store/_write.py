@@ -28,10 +28,9 @@ from ._schema import (
     f16,
     from_f16,
     iso,
+    passage_fields,
     sentence_blob,
-    tokens_text,
     transaction,
-    words_text,
 )
 from ._types import Article, Chunk
 from ._vectors import VectorIndexes
@@ -124,7 +123,7 @@ def put(db: sqlite3.Connection, indexes: VectorIndexes, new: NewArticle, *,
         raise wrong
     dup_links = near_duplicates(db, indexes, new, dup_threshold) if dup_threshold else {}
     # Text analysis for lexical search, before taking the write lock.
-    analysed = [(tokens_text(c.text), words_text(c.text)) for c in new.chunks]
+    analysed = [passage_fields(c.text) for c in new.chunks]
     with transaction(db):
         result = _insert(db, new, dup_links, analysed)
     if result.status in ("added", "replaced"):

@@ -161,27 +161,41 @@ def lexical_tokens(text: str) -> list[str]:
     a suffix, so "الدولة" and "دولته" meet at one stem; the fold is applied to
     the stem afterwards so a stray ه-spelling still compares equal.
     """
-    ar_stem, en_stem = _stemmers()
-    stop = _stopwords()
-    out: list[str] = []
-    for token in _fold(text, ta_marbuta=False).split():
-        folded = token.translate(_TA_MARBUTA)
-        if folded in stop or token in stop:
-            continue
-        if _NUMBER_RE.match(token):
-            out.append(token)
-            continue
-        if len(token) < 2:
-            continue
-        if _ARABIC_SCRIPT_RE.search(token):
-            stem = ar_stem.stemWord(token).translate(_TA_MARBUTA)
-        elif _LATIN_RE.search(token):
-            stem = en_stem.stemWord(token)
-        else:
-            stem = token
-        out.append(stem or folded)
-    return out
+    form = _token_form
+    return [f for token in _fold(text, ta_marbuta=False).split() if (f := form(token)) is not None]
 
+
+# Distinct tokens and words remembered (each ~0.3 kB): news repeats its vocabulary, so
+# a writer folds and stems each word once, not once a passage (and once more for
+# content_words).
+_CACHED_WORDS = 1 << 16
+
+
+@lru_cache(maxsize=_CACHED_WORDS)
+def _token_form(token: str) -> str | None:
+    """One folded token's BM25 form (see :func:`lexical_tokens`), None if it is left out."""
+    folded = token.translate(_TA_MARBUTA)
+    stop = _stopwords()
+    if folded in stop or token in stop:
+        return None
+    if _NUMBER_RE.match(token):
+        return token
+    if len(token) < 2:
+        return None
+    ar_stem, en_stem = _stemmers()  # this thread's: the cache may call from any thread
+    if _ARABIC_SCRIPT_RE.search(token):
+        stem = ar_stem.stemWord(token).translate(_TA_MARBUTA)
+    elif _LATIN_RE.search(token):
+        stem = en_stem.stemWord(token)
+    else:
+        stem = token
+    return stem or folded
+
+
+@lru_cache(maxsize=_CACHED_WORDS)
+def _carries_meaning(word: str) -> bool:
+    """Whether a word as written gives any BM25 token (``bool(lexical_tokens(word))``)."""
+    return any(_token_form(t) is not None for t in _fold(word, ta_marbuta=False).split())
 
 
 # Words as written: letters, with marks, tatweel, apostrophes and hyphens inside.
@@ -199,8 +213,8 @@ def content_words(text: str) -> list[str]:
     finds حلب, "aleppo" barely), so they are not folded; the lexical bridge matches
     them across languages, and the store keeps each passage's (see ``passage_tokens``).
     """
-    words = [w for w in _WORD_RE.findall(text) if lexical_tokens(w)]
-    return list(dict.fromkeys(words))
+    # Deduplicating first keeps the order of first appearance: the test is per word.
+    return [w for w in dict.fromkeys(_WORD_RE.findall(text)) if _carries_meaning(w)]
 
 
 # --- Language detection ---------------------------------------------------------
