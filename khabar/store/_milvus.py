@@ -1441,6 +1441,18 @@ class MilvusStore:
         the next call, as its mark is not passed). Within a question, the state its
         ``generation()`` read."""
         st = self._question_state()
+        if mark is not None and self._asked() is not None and mark.store == st["store"] \
+                and mark.epoch == int(st["epoch"]) \
+                and (mark.passage > int(st["passage"]) or mark.removed > int(st["removed"])):
+            # The caller (one lexical index a process) is past this question's commit,
+            # brought there by a later question: the changes up to the newest commit,
+            # read at its timestamp, not a reset (a rebuild from every passage, back
+            # to the older commit).
+            outside = _QUESTION.set(None)
+            try:
+                return self.changes_since(mark, content=content)
+            finally:
+                _QUESTION.reset(outside)
         now = ChangeMark(st["store"], int(st["epoch"]), int(st["passage"]),
                          int(st["removed"]))
         field = {"text": "text", "tokens": "tokens", "words": "words"}[content]

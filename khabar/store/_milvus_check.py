@@ -7,16 +7,18 @@ make one state's counts meet the next state's rows: the summary rows the first s
 names are swept by the next commit, the new passages look uncommitted. So the state is
 read again after the scans:
 
-* unchanged: every fault found is one;
+* unchanged, and no writer midway: every fault found is one;
 * moved by puts alone (the same epoch and removal log, no relabel, one generation a
   commit): rows at or below the first state's ids are as they were, so its counts
   stand; the summary is compared with the newest state's, the articles committed since
   counted in (a query of those alone), and only rows above the newest commit are
   uncommitted; repeated while puts go on, until a state stays through the comparison;
-* moved otherwise (a delete, an origin moved, a compaction, a reindex): the whole check
-  again; the last of ``TRIES`` runs holds the writer lease, so no commit lands in it
-  (writers wait for that one run: it renews its ticket on the way, as a long delete
-  does). Every fault reported is one of a single state; a real fault is in every run.
+* moved otherwise (a delete, an origin moved, a compaction, a reindex), or another
+  writer midway (rows above the commit, a delete committed whose rows are still
+  there: a write under way or a crashed one, which only the lease tells apart): the
+  whole check again; the last of ``TRIES`` runs holds the writer lease, so no commit
+  lands in it (writers wait for that one run: it renews its ticket on the way, as a
+  long delete does). Every fault reported is one of a single state; a real fault is in every run.
 """
 
 from __future__ import annotations
@@ -54,18 +56,27 @@ def check(store: MilvusStore, expected: Sequence[SpaceInfo]) -> list[str]:
             return faults
     with store._writing():  # no other commit now: the state cannot move
         st = store._state()
-        return _against(store, _scan(store, st), st, expected)
+        faults = _against(store, _scan(store, st), st, expected, held=True)
+        assert faults is not None
+        return faults
 
 
 def _unheld(store: MilvusStore, expected: Sequence[SpaceInfo]) -> list[str] | None:
     """One run without the lease: its faults, or None if a commit other than puts
-    landed during it (its faults may be of two states)."""
-    scanned = _scan(store, store._state())
+    landed during it (its faults may be of two states), or another writer may be
+    midway (a delete committed and not carried out, rows above the commit): only the
+    run under the lease tells a write under way from a crashed one."""
+    st = store._state()
+    if st["removed_done"] != st["removed"]:  # before the scans: they would be for nothing
+        return None
+    scanned = _scan(store, st)
     now = store._state()
     for _ in range(TRIES):
         if not _puts_only(scanned.st, now):
             return None
-        faults = _against(store, scanned, now, expected)
+        faults = _against(store, scanned, now, expected, held=False)
+        if faults is None:
+            return None
         later = store._state()
         if order(later) == order(now):
             return faults
@@ -130,10 +141,11 @@ def _scan(store: MilvusStore, st: dict[str, Any]) -> _Scanned:
 
 
 def _against(store: MilvusStore, scanned: _Scanned, now: Mapping[str, Any],
-             expected: Sequence[SpaceInfo]) -> list[str]:
+             expected: Sequence[SpaceInfo], *, held: bool) -> list[str] | None:
     """The scans' faults, and the checks read at ``now`` (``scanned.st``, or a later
     state reached by puts alone): the summary, rows above the commit, sentence vectors,
-    the spaces."""
+    the spaces. None: rows above the commit while not ``held`` (the writer lease),
+    which may be a put under way."""
     st = scanned.st
     faults = list(scanned.faults)
     found = scanned.found
@@ -145,6 +157,8 @@ def _against(store: MilvusStore, scanned: _Scanned, now: Mapping[str, Any],
             found.count(rows, 1)
     faults += _milvus_summary.faults(store, now, found)
     above = store._count("passages", f"id > {int(now['passage'])}")
+    if above and not held:
+        return None
     if above:
         faults.append(f"{above} uncommitted passage(s) (a write under way or crashed)")
     spaces = store.spaces()

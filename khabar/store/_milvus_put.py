@@ -186,7 +186,7 @@ class Searched:
     hits: dict[tuple[int, int], Hit]
     epoch: object
     passage: int  # the last committed passage id it saw
-    removed: int  # the removal log's end it saw
+    removed_done: int  # the removal log's end carried out then (rows gone) it saw
 
 
 def _search_before(store: MilvusStore, news: Sequence[NewArticle], todo: list[int]
@@ -210,7 +210,7 @@ def _search_before(store: MilvusStore, news: Sequence[NewArticle], todo: list[in
     # older one): what it missed has ids above st's, which the turn searches.
     hits = _stored_best(store, _vectors(news, keys), [news[i].chunks[c].lang for i, c in keys])
     return Searched(dict(zip(keys, hits, strict=True)), st.get("epoch"), int(st["passage"]),
-                    int(st["removed"]))
+                    int(st["removed_done"]))
 
 
 def _vectors(news: Sequence[NewArticle], keys: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -236,11 +236,14 @@ def _caught_up(store: MilvusStore, st: Mapping[str, Any], news: Sequence[NewArti
             old = hits[key]
             if hit is not None and (old is None or hit[1] > old[1]):
                 hits[key] = hit
-    if int(st["removed"]) > before.removed:  # the rows of a deleted hit are gone by now
+    if int(st["removed"]) > before.removed_done:  # the rows of a deleted hit are gone
+        # by now (the turn carried out every removal). A removal committed but not yet
+        # carried out at the search was left out of its hits: a chunk whose best it was
+        # has no hit (k = 1), so those are searched again too.
         ids = sorted({h[0] for h in hits.values() if h is not None})
         present = {int(r["id"]) for part in pieces(ids, 2000) for r in store._query(
             "passages", f"id in {id_list(part)}", ["id"])}
-        hits = {k: h for k, h in hits.items() if h is None or h[0] in present}
+        hits = {k: h for k, h in hits.items() if h is not None and h[0] in present}
     return hits
 
 

@@ -5,6 +5,8 @@ client of it, in this process, as in tests/store/test_milvus.py."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,3 +98,47 @@ def test_check_reports_a_wrong_summary_while_another_writer_commits_all_along(
     # Puts: the second lands while the summary is compared at the first's state, which
     # is compared again at the second's. Deletes: two runs, then one under the lease.
     assert done == [0, 1]
+
+
+@pytest.mark.parametrize("write", ["put", "delete"])
+def test_a_write_under_way_during_check_is_no_fault(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch,
+        write: str) -> None:
+    """Another writer midway in its turn while ``check`` runs without the lease: a put's
+    rows written above the commit, or a delete committed whose rows are not yet gone.
+    Neither is a fault of any state: the check waits for the lease (the writer ends
+    its turn) rather than report "uncommitted passages" or counts of a half-done
+    delete."""
+    ids = _stored(milvus)
+    checker = _data.reopen(tmp_path)
+    assert isinstance(checker, MilvusStore)
+    midway, go = threading.Event(), threading.Event()
+    step = "_write_state" if write == "put" else "_finish_removals"
+    real = getattr(milvus, step)
+
+    def paused(st: dict[str, Any]) -> None:
+        if not midway.is_set() and (write == "put" or st["removed_done"] != st["removed"]):
+            midway.set()
+            assert go.wait(60)
+        real(st)
+
+    monkeypatch.setattr(milvus, step, paused)
+    writer = threading.Thread(target=lambda: milvus.put(new_article(
+        "New", ["A new story on the port."], url="https://k.test/new"))
+        if write == "put" else milvus.delete_articles([ids[0]]))
+    writer.start()
+    assert midway.wait(60)
+    took = checker._writing
+
+    @contextlib.contextmanager
+    def writing() -> Iterator[None]:  # the check's run under the lease: the writer ends
+        go.set()
+        with took():
+            yield
+
+    monkeypatch.setattr(checker, "_writing", writing)
+    try:
+        assert checker.check() == []  # before: "1 uncommitted passage(s)"; the counts
+    finally:
+        go.set()
+        writer.join(60)

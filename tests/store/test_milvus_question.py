@@ -94,3 +94,29 @@ def test_the_bot_s_search_pool_gives_each_question_its_own_context(
         assert seen == (old + fresh, old + fresh)  # without the copied context: old
 
     asyncio.run(run())
+
+
+def test_an_earlier_question_does_not_rebuild_the_process_s_lexical_index(
+        tmp_path: Path, milvus: MilvusStore) -> None:
+    """Retrieval's own BM25 (and the lexical bridge) are one per process and follow
+    ``changes_since``: a question begun before a commit, refreshing after a later
+    question moved the index past its state, must not read the index's mark as a
+    reset (a rebuild from every passage, and the index back at the older commit)."""
+    from khabar.retrieval._lexical import LexicalIndex
+
+    reader, _ = _two_stores(tmp_path, milvus)
+    lexical = LexicalIndex(reader, tmp_path / "lexical")
+    early, late = contextvars.copy_context(), contextvars.copy_context()
+    early.run(reader.generation)
+    early.run(lexical.refresh)
+    built = lexical.rebuilds
+    new = milvus.put(new_article("Football", [FOOTBALL, THIRD], url="https://q.test/2"))
+    late.run(reader.generation)
+    late.run(lexical.refresh)  # the index at the new commit, incrementally
+    ahead = lexical.mark
+    assert lexical.rebuilds == built and ahead is not None
+    early.run(lexical.refresh)  # the earlier question, still at its commit
+    assert lexical.rebuilds == built  # before: a rebuild from every passage
+    assert lexical.mark == ahead  # never back to an older commit
+    football = milvus.article_passages([new.article_id])[0].id
+    assert football in {pid for pid, _ in late.run(lexical.search, "en", "football", 5)}
