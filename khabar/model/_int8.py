@@ -12,10 +12,10 @@ The int8 graph is the exported one with each weight matrix product replaced by a
 integer one: weights int8 per output channel (7-bit codes), and each *token's*
 activations int8 with a scale of their own (symmetric, computed in the graph as the
 run goes). So a sentence's vector depends on the sentence alone, not on the sentences
-batched beside it (onnxruntime's ``quantize_dynamic`` takes one scale for the whole batch tensor:
-its vectors moved with their batch-mates, cosine ≥ 0.995, and were further from
-fp32: 0.9966 against 0.9991 here; docs/benchmarks.md, "int8 sentence vectors, one
-scale a token"). About half the CPU of fp32 a sentence.
+batched beside it (onnxruntime's ``quantize_dynamic`` takes one scale for the whole
+batch tensor: its vectors moved with their batch-mates, cosine ≥ 0.995, and were
+further from fp32: 0.9966 against 0.9991 here; docs/benchmarks.md, "int8 sentence
+vectors, one scale a token"). About half the CPU of fp32 a sentence.
 
 The graph is written once into the export folder (:data:`GRAPH_INT8`, by ``khabar
 model build``, or by the first process that needs it when the folder predates it);
