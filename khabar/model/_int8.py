@@ -9,19 +9,22 @@ Passage and question vectors stay fp32, and a passage of one sentence keeps its
 passage vector as its sentence's.
 
 The int8 graph is the exported one with each weight matrix product replaced by an
-integer one: weights int8 per output channel, and each *token's* activations int8
-with a scale of their own (symmetric, computed in the graph as the run goes). So a
-sentence's vector depends on the sentence alone, not on the sentences batched beside
-it (onnxruntime's ``quantize_dynamic`` takes one scale for the whole batch tensor:
-its vectors moved with their batch-mates, cosine ≥ 0.995, and were further from
-fp32: 0.9966 against 0.9991 here; docs/benchmarks.md, "int8 sentence vectors, one
-scale a token"). About half the CPU of fp32 a sentence.
+integer one: weights int8 per output channel (7-bit codes), and each *token's*
+activations int8 with a scale of their own (symmetric, computed in the graph as the
+run goes). So a sentence's vector depends on the sentence alone, not on the sentences
+batched beside it (onnxruntime's ``quantize_dynamic`` takes one scale for the whole
+batch tensor: its vectors moved with their batch-mates, cosine ≥ 0.995, and were
+further from fp32: 0.9966 against 0.9991 here; docs/benchmarks.md, "int8 sentence
+vectors, one scale a token"). About half the CPU of fp32 a sentence.
 
 The graph is written once into the export folder (:data:`GRAPH_INT8`, by ``khabar
 model build``, or by the first process that needs it when the folder predates it);
 deriving it is deterministic (numpy rounding), so every process runs the same graph.
-A store records the way (``+int8t2-sentences`` in the space's fingerprint) and never
-mixes it with another.
+Its weights are kept within 7 bits (:data:`W_MAX`) so that the graph also gives the
+same vectors on every x86 CPU, within rounding: with 8-bit weights onnxruntime's
+kernel for CPUs without VNNI (AVX2) saturated, and their vectors moved. A store
+records the way (``+int8t2-sentences`` in the space's fingerprint) and never mixes it
+with another.
 """
 
 from __future__ import annotations
@@ -33,9 +36,21 @@ import numpy as np
 
 INT8 = "int8"  # every sentence embedded on its own by the int8 graph (:func:`int8_graph`)
 # In the export folder, beside model.onnx. Named by the way it is derived: a change to
-# int8_graph gives other vectors, so it takes a new name here (no stale file is read)
-# and a new INT8_SENTENCES suffix in khabar.store (no store mixes the two).
-GRAPH_INT8 = "model-int8-tokens-2.onnx"
+# int8_graph takes a new name here, so that no stale file is read. A change that gives
+# other vectors also takes a new INT8_SENTENCES suffix in khabar.store (no store mixes
+# the two); "-3" (7-bit weights) did not: its vectors are within the spread "-2"'s
+# already had between CPUs (khabar/store/_vectors.py).
+GRAPH_INT8 = "model-int8-tokens-3.onnx"
+
+# The largest |weight code|. onnxruntime's uint8 x int8 kernel on x86 CPUs without VNNI
+# (AVX2: Haswell and the like) adds each pair of products into int16 and saturates there:
+# 2 * 255 * 127 = 64,770 > 32,767, so the same graph gave other vectors on such a CPU
+# (cosine 0.9993 to this VNNI CPU's, emulated Haswell; it flipped an answer of
+# tests/retrieval/test_answers.py). At 7 bits a pair is at most 2 * 255 * 63 = 32,130:
+# no CPU saturates, and vectors agree across CPUs within rounding (cosine 0.99988 mean,
+# emulated Haswell against this CPU), for a little precision (cosine to fp32 0.99931
+# against 0.99959 at 8 bits; docs/benchmarks.md, "Session 11").
+W_MAX = 63
 
 # Weight matrix products left at fp32, by part of a layer (:func:`part`): the value
 # projections. Their error is half the graph's: with them at fp32 a sentence's vector
@@ -77,8 +92,9 @@ def int8_graph(graph: Path, keep: Collection[str] | None = None) -> bytes:
             nodes.append(node)
             continue
         w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
-        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0).astype(np.float32)
-        w_int = np.clip(np.rint(w / w_scale), -127, 127).astype(np.int8)
+        # 7-bit codes (W_MAX): no pair sum can saturate on a CPU without VNNI.
+        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / W_MAX).astype(np.float32)
+        w_int = np.clip(np.rint(w / w_scale), -W_MAX, W_MAX).astype(np.int8)
         p = node.name + "/q8_"
         consts += [numpy_helper.from_array(w_int, p + "w"),
                    numpy_helper.from_array(w_scale, p + "w_scale")]

@@ -74,7 +74,13 @@ LATE_SENTENCES = "+late-sentences"
 """Ends a space's fingerprint when its sentence vectors are pooled from the passage's
 run (khabar/model/_late.py), which gives other vectors than embedding each sentence:
 a store never mixes the two, and a khabar from before knows it is not its own."""
-INT8_SENTENCES = "+int8t2-sentences"  # with _int8.GRAPH_INT8's "-2": bumped together
+# Not bumped with _int8.GRAPH_INT8's "-3" (7-bit weights), so that "t2" stores keep
+# opening and taking passages without a reindex: their vectors already differed between
+# CPU classes (8-bit weights saturate without VNNI: cosine 0.99931 mean, 0.99914 min,
+# VNNI against emulated Haswell, seed sentences), and "-3"'s are about as near to "-2"'s
+# (0.99925 mean, 0.99868 min over 324 real sentences: bench/int8_bits.py), all of them
+# ≥ 0.9985 to fp32. Bump it for a change that moves them further.
+INT8_SENTENCES = "+int8t2-sentences"
 """Ends a space's fingerprint when its sentence vectors are embedded by the model
 quantised to int8, one activation scale a token (khabar/model/_int8.py): other vectors
 again, kept apart the same way. (``+int8-sentences``, one scale a batch, was an opt-in

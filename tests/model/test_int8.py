@@ -95,6 +95,72 @@ def test_the_int8_graph_is_the_same_each_time_and_quantises_what_it_is_told(
     assert plain and {part(n) for n in plain} == {"down"}  # 12 layers' FFN outputs kept
 
 
+@pytest.mark.model
+def test_the_int8_graphs_weights_are_within_7_bits(e5: OnnxEncoder) -> None:
+    """8-bit weights saturated onnxruntime's uint8 x int8 kernel on CPUs without VNNI
+    (pairs of products summed in int16: 2 * 255 * 127 > 32,767), so the sentence
+    vectors depended on the CPU; within ±63 a pair is at most 32,130."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(int8_graph(e5.export / "model.onnx"))
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer}
+    products = [n for n in graph.graph.node if n.op_type == "MatMulInteger"]
+    assert len(products) == 12 * 5  # every weight product of 12 layers but the values
+    for node in products:
+        w = inits[node.input[1]]
+        assert w.dtype == np.int8 and np.abs(w.astype(np.int16)).max() <= 63, node.name
+        assert (np.abs(w).max(axis=0) == 63).all(), node.name  # each channel's full range
+
+
+def _u8s8_product(w: np.ndarray) -> tuple[bytes, str]:
+    """A graph of one product built as int8_graph builds its own: uint8 codes about 128
+    (zero point 128, a scalar initializer) times int8 weights (an initializer)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["x", "w", "zero"], ["y"])], "u8s8",
+        [helper.make_tensor_value_info("x", TensorProto.UINT8, [None, w.shape[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, [None, w.shape[1]])],
+        [numpy_helper.from_array(w, "w"),
+         numpy_helper.from_array(np.array(128, np.uint8), "zero")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString(), "x"
+
+
+def test_7_bit_weights_give_the_exact_integer_product() -> None:
+    """Codes at 255 and weights at ±63, the worst case for a kernel that adds pairs of
+    products in int16: onnxruntime's product is numpy's exact int64 one. This proves it
+    on the CPU the test runs on only: where it has VNNI (this project's machine) the
+    product is exact at 8 bits too; it is on a CPU without (AVX2) that 8-bit weights
+    saturated (1,032,256 came out 8,160 under qemu -cpu Haswell) and 7-bit ones cannot."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    k = 384  # e5-small's hidden size
+    w = np.stack([np.full(k, 63), np.full(k, -63), np.resize([63, -63], k),
+                  rng.integers(-63, 64, k)], axis=1).astype(np.int8)
+    x = np.stack([np.full(k, 255), np.zeros(k), np.resize([255, 0], k),
+                  rng.integers(0, 256, k), np.full(k, 128)]).astype(np.uint8)
+    graph, name = _u8s8_product(w)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+    got = session.run(None, {name: x})[0]
+    exact = (x.astype(np.int64) - 128) @ w.astype(np.int64)
+    assert exact[0, 0] == 127 * 63 * k  # the largest there is
+    assert np.array_equal(got, exact)
+
+
+def test_the_7_bit_graph_has_a_new_file_but_stores_keep_their_way() -> None:
+    # A model home holds the 8-bit "-2" file: a new name, so it is not read for "-3".
+    assert GRAPH_INT8 == "model-int8-tokens-3.onnx"
+    # The stores' suffix is kept (no reindex): the 7-bit vectors are within the spread
+    # the 8-bit ones had between CPU classes (khabar/store/_vectors.py).
+    assert INT8_SENTENCES == "+int8t2-sentences"
+
+
 class Int8Hash(HashEncoder):
     """A HashEncoder with an int8 way (a wrapper's ``embed_int8``): its int8 vectors
     are its vectors of the text with a mark, so a test can tell them apart."""

@@ -170,16 +170,9 @@ def test_the_archive_is_on_the_backend_this_run_is_for(seed_index: Index,
 TOWNS = "وأضاف التلفزيون أن الضربات شملت مناطق الرستن"
 
 
-# The English question's towns sentence scores 1.186 against 1.252 for the sentence it
-# loses to (US officials, [1]) with the packages resolved on 1 December 2026; session 8's
-# environment answered it (CI green at 270b919, which fails today too). Known regression
-# of the environment, not of the code: kept visible (xfail, not strict) until found.
-_DRIFTED = pytest.mark.xfail(strict=False, reason="towns sentence 0.066 below the second "
-                             "pick since the dependency refresh of 1 December 2026")
-
-
 @pytest.mark.parametrize("question", [
-    pytest.param("which towns did Syrian state television say were hit?", marks=_DRIFTED),
+    # The int8 sentence graph is 7-bit: this answer no longer depends on VNNI (lost without).
+    "which towns did Syrian state television say were hit?",
     "ما المناطق التي قال التلفزيون السوري إن الضربات شملتها؟"])
 def test_an_answer_in_the_next_paragraph_is_quoted_and_cited(khabar: Khabar,
                                                              question: str) -> None:
