@@ -229,6 +229,21 @@ def real_articles() -> list[Article]:
     return ntrex_articles() + xquad_articles() + arcd_articles()
 
 
+def sample_sentences(articles: Sequence[Article], n: int) -> list[str]:
+    """About ``n`` distinct sentences, an even sample of those in the articles' paragraphs
+    of more than one sentence (the sentences khabar embeds apart from their passage)."""
+    from khabar.model._batch import sentence_texts
+
+    sents: list[str] = []
+    for art in articles:
+        for para in art.paragraphs:
+            split = sentence_texts(para)
+            if split != [para]:
+                sents += split
+    sents = list(dict.fromkeys(sents))
+    return sents[::max(1, len(sents) // n)][:n]
+
+
 def questions() -> list[tuple[str, str]]:
     """A fixed set of 40 real questions, (lang, text): the seed article's two, then
     questions written for XQuAD (18 English, 10 Arabic, each about another paragraph)

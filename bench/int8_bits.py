@@ -36,15 +36,7 @@ def sentences(n: int) -> tuple[list[str], list[str]]:
     seed = [s for path in sorted(C.SEEDS.glob("*.txt"))
             for para in path.read_text(encoding="utf-8").split("\n\n") if para.strip()
             for s in sentence_texts(para.strip())]
-    corpus: list[str] = []
-    for art in C.real_articles():
-        for para in art.paragraphs:
-            split = sentence_texts(para)
-            if split != [para]:
-                corpus += split
-    corpus = list(dict.fromkeys(corpus))
-    step = max(1, len(corpus) // n)
-    return list(dict.fromkeys(seed)), corpus[::step][:n]
+    return list(dict.fromkeys(seed)), C.sample_sentences(C.real_articles(), n)
 
 
 def graph_bits(graph: Path, w_max: int) -> bytes:

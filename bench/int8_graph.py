@@ -30,7 +30,6 @@ import _corpus as C  # noqa: E402
 
 from khabar import Settings  # noqa: E402
 from khabar.model import OnnxEncoder, load_encoders  # noqa: E402
-from khabar.model._batch import sentence_texts  # noqa: E402
 from khabar.model._int8 import int8_graph  # noqa: E402
 from khabar.model._onnx import GRAPH  # noqa: E402
 
@@ -60,15 +59,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     e5 = next(e for e in load_encoders(Settings.load()) if isinstance(e, OnnxEncoder))
-    sents: list[str] = []
-    for art in C.ntrex_articles():
-        for para in art.paragraphs:
-            split = sentence_texts(para)
-            if split != [para]:
-                sents += split
-    sents = list(dict.fromkeys(sents))
-    step = max(1, len(sents) // args.sentences)
-    sents = sents[::step][: args.sentences]
+    sents = C.sample_sentences(C.ntrex_articles(), args.sentences)
     graph = e5.export / GRAPH
     sessions = {"fp32 (the export)": e5._new_session(1),
                 "int8, one scale a batch (quantize_dynamic)": e5._new_session(

@@ -209,8 +209,9 @@ def _with_vectors(new: NewArticle, vecs: np.ndarray) -> NewArticle:
     return new
 
 
-def test_a_near_copy_whose_best_match_another_writer_deletes_is_linked_to_the_next(
-        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def _best_and_second(milvus: MilvusStore) -> tuple[np.ndarray, PutResult, PutResult]:
+    """A vector, and two articles stored: one at that vector (the best match of a copy
+    at it) and one near it (the next best)."""
     rng = np.random.default_rng(7)
     u = rng.normal(size=64)
     u /= np.linalg.norm(u)
@@ -221,8 +222,12 @@ def test_a_near_copy_whose_best_match_another_writer_deletes_is_linked_to_the_ne
                                     u[None]))
     second = milvus.put(_with_vectors(new_article("Second", [BODY[1]],
                                                   url="https://c.test/s"), near[None]))
-    other = _data.reopen(tmp_path)
-    _before_the_turn(milvus, monkeypatch, lambda: other.delete_articles([best.article_id]))
+    assert isinstance(best, PutResult) and isinstance(second, PutResult)
+    return u, best, second
+
+
+def _copy_is_linked_to(milvus: MilvusStore, u: np.ndarray, second: PutResult) -> None:
+    """A copy at ``u`` put in a batch is linked to ``second``'s passage; the store sound."""
     got = milvus.put_many([
         _with_vectors(new_article("Copy", [THIRD], url="https://c.test/copy"), u[None]),
         new_article("Other", [FOOTBALL], url="https://c.test/other")])
@@ -233,21 +238,21 @@ def test_a_near_copy_whose_best_match_another_writer_deletes_is_linked_to_the_ne
     assert milvus.check() == []
 
 
+def test_a_near_copy_whose_best_match_another_writer_deletes_is_linked_to_the_next(
+        tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    u, best, second = _best_and_second(milvus)
+    other = _data.reopen(tmp_path)
+    _before_the_turn(milvus, monkeypatch, lambda: other.delete_articles([best.article_id]))
+    _copy_is_linked_to(milvus, u, second)
+
+
 def test_a_near_copy_whose_best_match_is_a_pending_removal_is_linked_to_the_next(
         tmp_path: Path, milvus: MilvusStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """A delete committed but not yet carried out (its writer midway, or dead after its
     commit) when the search before the turn runs: that search leaves the passage out
     (no hit at all, k = 1); the turn finishes the removal, and the chunk must be
     searched again there, as one put after the other would (linked to the next best)."""
-    rng = np.random.default_rng(7)
-    u = rng.normal(size=64)
-    u /= np.linalg.norm(u)
-    near = u + 0.15 * rng.normal(size=64) / 8
-    near /= np.linalg.norm(near)
-    best = milvus.put(_with_vectors(new_article("Best", [BODY[0]], url="https://c.test/b"),
-                                    u[None]))
-    second = milvus.put(_with_vectors(new_article("Second", [BODY[1]],
-                                                  url="https://c.test/s"), near[None]))
+    u, best, second = _best_and_second(milvus)
     other = _data.reopen(tmp_path)
     assert isinstance(other, MilvusStore)
 
@@ -257,11 +262,4 @@ def test_a_near_copy_whose_best_match_is_a_pending_removal_is_linked_to_the_next
     with monkeypatch.context() as patch, pytest.raises(RuntimeError):
         patch.setattr(other._client, "delete", die)  # logged and committed, rows kept
         other.delete_articles([best.article_id])
-    got = milvus.put_many([
-        _with_vectors(new_article("Copy", [THIRD], url="https://c.test/copy"), u[None]),
-        new_article("Other", [FOOTBALL], url="https://c.test/other")])
-    copy = got[0]
-    assert isinstance(copy, PutResult) and copy.linked_duplicates == 1  # without: 0
-    root = milvus.article_passages([second.article_id])[0].id
-    assert [p.dup_of for p in milvus.article_passages([copy.article_id])] == [root]
-    assert milvus.check() == []
+    _copy_is_linked_to(milvus, u, second)
