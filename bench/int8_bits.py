@@ -39,13 +39,10 @@ def sentences(n: int) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(seed)), C.sample_sentences(C.real_articles(), n)
 
 
-def graph_bits(graph: Path, w_max: int) -> bytes:
-    """khabar's int8 graph with weight codes within ±``w_max``."""
-    saved, _int8.W_MAX = _int8.W_MAX, w_max
-    try:
-        return _int8.int8_graph(graph)
-    finally:
-        _int8.W_MAX = saved
+def cos(a: np.ndarray, b: np.ndarray) -> str:
+    """Row-wise cosines, as "mean / min"."""
+    c = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return f"{c.mean():.5f} / {c.min():.5f}"
 
 
 def main() -> None:
@@ -54,10 +51,10 @@ def main() -> None:
     args = p.parse_args()
     e5 = next(e for e in load_encoders(Settings.load()) if isinstance(e, OnnxEncoder))
     old_file = e5.export / "model-int8-tokens-2.onnx"
-    old = graph_bits(e5.export / GRAPH, 127)
+    old = _int8.int8_graph(e5.export / GRAPH, w_max=127)
     if old_file.is_file():  # the shipped "-2" graph is int8_graph at 127
         print(f"8-bit graph equals {old_file.name}: {old == old_file.read_bytes()}")
-    graphs = {"8-bit (-2)": old, "7-bit (-3)": graph_bits(e5.export / GRAPH, 63)}
+    graphs = {"8-bit (-2)": old, "7-bit (-3)": _int8.int8_graph(e5.export / GRAPH, w_max=63)}
     seed, corpus = sentences(args.sentences)
     print(f"{len(seed)} seed sentences, {len(corpus)} corpus sentences; {C.load_avg()}")
     print("| sentences | 8-bit to fp32 | 7-bit to fp32 | 7-bit to 8-bit |")
@@ -69,11 +66,6 @@ def main() -> None:
             e5._int8 = e5._new_session(1, graph, arena=False)
             vecs[name] = e5.embed_int8(texts)
         e5._int8 = None
-
-        def cos(a: np.ndarray, b: np.ndarray) -> str:
-            c = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-            return f"{c.mean():.5f} / {c.min():.5f}"
-
         eight, seven = vecs["8-bit (-2)"], vecs["7-bit (-3)"]
         print(f"| {label} ({len(texts)}) | {cos(eight, fp)} | {cos(seven, fp)} | "
               f"{cos(seven, eight)} |")

@@ -71,10 +71,12 @@ def part(name: str) -> str:
     return "other"
 
 
-def int8_graph(graph: Path, keep: Collection[str] | None = None) -> bytes:
+def int8_graph(graph: Path, keep: Collection[str] | None = None, w_max: int = W_MAX
+               ) -> bytes:
     """The exported graph with its weight matrix products (those with a constant
     operand) made integer products, one activation scale a token, but the parts in
-    ``keep`` (:func:`part`; default :data:`KEEP_FP32`, read at the call)."""
+    ``keep`` (:func:`part`; default :data:`KEEP_FP32`, read at the call); weight codes
+    within ±``w_max`` (a bench's other bound)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -93,8 +95,8 @@ def int8_graph(graph: Path, keep: Collection[str] | None = None) -> bytes:
             continue
         w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
         # 7-bit codes (W_MAX): no pair sum can saturate on a CPU without VNNI.
-        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / W_MAX).astype(np.float32)
-        w_int = np.clip(np.rint(w / w_scale), -W_MAX, W_MAX).astype(np.int8)
+        w_scale = (np.maximum(np.abs(w).max(axis=0), 1e-12) / w_max).astype(np.float32)
+        w_int = np.clip(np.rint(w / w_scale), -w_max, w_max).astype(np.int8)
         p = node.name + "/q8_"
         consts += [numpy_helper.from_array(w_int, p + "w"),
                    numpy_helper.from_array(w_scale, p + "w_scale")]

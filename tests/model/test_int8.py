@@ -113,9 +113,9 @@ def test_the_int8_graphs_weights_are_within_7_bits(e5: OnnxEncoder) -> None:
         assert (np.abs(w).max(axis=0) == 63).all(), node.name  # each channel's full range
 
 
-def _u8s8_product(w: np.ndarray) -> tuple[bytes, str]:
+def _u8s8_product(w: np.ndarray) -> bytes:
     """A graph of one product built as int8_graph builds its own: uint8 codes about 128
-    (zero point 128, a scalar initializer) times int8 weights (an initializer)."""
+    (zero point 128, a scalar initializer; input "x") times int8 weights (an initializer)."""
     from onnx import TensorProto, helper, numpy_helper
 
     g = helper.make_graph(
@@ -126,7 +126,7 @@ def _u8s8_product(w: np.ndarray) -> tuple[bytes, str]:
          numpy_helper.from_array(np.array(128, np.uint8), "zero")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    return model.SerializeToString(), "x"
+    return model.SerializeToString()
 
 
 def test_7_bit_weights_give_the_exact_integer_product() -> None:
@@ -143,11 +143,11 @@ def test_7_bit_weights_give_the_exact_integer_product() -> None:
                   rng.integers(-63, 64, k)], axis=1).astype(np.int8)
     x = np.stack([np.full(k, 255), np.zeros(k), np.resize([255, 0], k),
                   rng.integers(0, 256, k), np.full(k, 128)]).astype(np.uint8)
-    graph, name = _u8s8_product(w)
+    graph = _u8s8_product(w)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
-    got = session.run(None, {name: x})[0]
+    got = session.run(None, {"x": x})[0]
     exact = (x.astype(np.int64) - 128) @ w.astype(np.int64)
     assert exact[0, 0] == 127 * 63 * k  # the largest there is
     assert np.array_equal(got, exact)
