@@ -147,21 +147,27 @@ class CrossEncoder:
         return probs
 
 
+def training_pairs(raw: dict[str, list[dict]], held: str, n: int, seed: int,
+                   windows: bool = False) -> list[tuple[str, str, int, int, int]]:
+    """The pairs of every family but ``held``: at most ``n``, at most half positive."""
+    train = [d for s, rows in raw.items() if family(s) != held for d in pairs(rows, windows)]
+    rng = np.random.default_rng(seed)
+    pos = [d for d in train if d[2]]
+    neg = [d for d in train if not d[2]]
+    n_pos = min(len(pos), n // 2)
+    n_neg = min(len(neg), n - n_pos)
+    negatives = [neg[i] for i in rng.choice(len(neg), n_neg, replace=False)]
+    chosen = (pos if n_pos == len(pos) else [pos[i] for i in rng.choice(len(pos), n_pos,
+                                                                        replace=False)])
+    return chosen + negatives
+
+
 def fold_scores(raw: dict[str, list[dict]], held: str, args, log) -> dict[str, np.ndarray]:
     """Train without family ``held``, score its sets: per set, (rows, 3) probabilities
     (nan where a row has fewer passages)."""
-    train = [d for s, rows in raw.items() if family(s) != held
-             for d in pairs(rows, args.windows)]
-    rng = np.random.default_rng(args.seed)
-    pos = [d for d in train if d[2]]
-    neg = [d for d in train if not d[2]]
-    n_pos = min(len(pos), args.pairs // 2)  # at most half positive, ``pairs`` in all
-    n_neg = min(len(neg), args.pairs - n_pos)
-    negatives = [neg[i] for i in rng.choice(len(neg), n_neg, replace=False)]
-    train = (pos if n_pos == len(pos) else [pos[i] for i in rng.choice(len(pos), n_pos,
-                                                                       replace=False)])
-    train += negatives
-    log(f"fold without {held}: {n_pos} positive, {n_neg} negative pairs")
+    train = training_pairs(raw, held, args.pairs, args.seed, args.windows)
+    n_pos = sum(d[2] for d in train)
+    log(f"fold without {held}: {n_pos} positive, {len(train) - n_pos} negative pairs")
     ce = CrossEncoder(args.home, args.train_layers, args.max_len, args.seed)
     ce.train(train, args.epochs, args.batch, args.lr, args.seed, log)
     out = {}

@@ -71,3 +71,27 @@ def test_the_short_news_queries_are_headlines_not_their_translated_titles(bench)
     for q in queries:
         assert {langs[p] for p in qrels[q["id"]]} == {"en"}
         assert len({half[p] for p in qrels[q["id"]]}) == 1
+
+
+def test_the_cross_encoder_never_trains_on_the_family_it_scores(bench) -> None:  # type: ignore[no-untyped-def]
+    import reranker
+    from khabar.retrieval._abstain import Evidence, PassageEvidence
+
+    def row(set_name: str, kind: str, relevant: list[bool]) -> dict:
+        hits = [PassageEvidence("en", {}, frozenset(), {}, f"{set_name} passage {i}.")
+                for i in range(3)]
+        return {"kind": kind, "relevant": relevant,
+                "evidence": Evidence("en", [], hits=hits, text=f"{set_name} {kind}?")}
+
+    raw = {s: [row(s, "answerable", [False, True, False]), row(s, "not_covered", [False] * 3),
+               row(s, "off_topic", [False] * 3)]
+           for s in ("xquad_en2ar", "arcd_test_ar2ar", "ntrex_sent2passage_en2ar")}
+    labelled = reranker.pairs(raw["arcd_test_ar2ar"])
+    # only the passage judged relevant to an answerable question is positive
+    assert [d[2] for d in labelled] == [0, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert [(d[3], d[4]) for d in labelled][:4] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    train = reranker.training_pairs(raw, "xquad", 6, seed=0)
+    assert not any(d[0].startswith("xquad") for d in train)
+    assert len(train) == 6 and sum(d[2] for d in train) == 2  # both positives, 4 negatives
+    capped = reranker.training_pairs(raw, "xquad", 2, seed=0)
+    assert len(capped) == 2 and sum(d[2] for d in capped) == 1  # at most half positive
