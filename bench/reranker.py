@@ -192,7 +192,8 @@ def report(raw: dict[str, list[dict]], scores: dict[str, np.ndarray]) -> None:
         for r, ce in zip(rows, scores[s], strict=True):
             for j, f in enumerate(r["passages"]):
                 f["ce"] = float(ce[j])
-                f["ce_logit"] = float(np.log(ce[j] / (1 - ce[j]))) if 0 < ce[j] < 1 else 0.0
+                c = float(np.clip(ce[j], 1e-6, 1 - 1e-6))  # a saturated sigmoid stays finite
+                f["ce_logit"] = float(np.log(c / (1 - c)))
                 f["ce_cross"] = f["ce"] * f["cross"]
                 f["ce_logit_cross"] = f["ce_logit"] * f["cross"]
     alone = {}
