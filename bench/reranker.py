@@ -134,16 +134,13 @@ class CrossEncoder:
 
     def score(self, data: list[tuple[str, str, int, int, int]], batch: int = 32) -> np.ndarray:
         torch = self.torch
-        out = []
-        with torch.inference_mode():
-            order = sorted(range(len(data)), key=lambda i: len(data[i][1]))  # less padding
-            for k in range(0, len(order), batch):
-                part = [data[i] for i in order[k:k + batch]]
-                out.extend(zip(order[k:k + batch], torch.sigmoid(self.logits(
-                    [d[0] for d in part], [d[1] for d in part])).tolist(), strict=True))
         probs = np.zeros(len(data))
-        for i, v in out:
-            probs[i] = v
+        order = sorted(range(len(data)), key=lambda i: len(data[i][1]))  # less padding
+        with torch.inference_mode():
+            for k in range(0, len(order), batch):
+                idx = order[k:k + batch]
+                probs[idx] = torch.sigmoid(self.logits([data[i][0] for i in idx],
+                                                       [data[i][1] for i in idx])).numpy()
         return probs
 
 
@@ -191,20 +188,18 @@ def report(raw: dict[str, list[dict]], scores: dict[str, np.ndarray]) -> None:
     for s, rows in data.items():
         for r, ce in zip(rows, scores[s], strict=True):
             for j, f in enumerate(r["passages"]):
-                f["ce"] = float(ce[j])
                 c = float(np.clip(ce[j], 1e-6, 1 - 1e-6))  # a saturated sigmoid stays finite
                 f["ce_logit"] = float(np.log(c / (1 - c)))
-                f["ce_cross"] = f["ce"] * f["cross"]
                 f["ce_logit_cross"] = f["ce_logit"] * f["cross"]
     alone = {}
     for s, rows in data.items():
         conf = np.array([np.nanmax(m) if np.isfinite(m).any() else 0.0 for m in scores[s]])
         alone[s] = outcomes(conf, rows)
         # The best single threshold for this set (an oracle one rule cannot have).
-        best = max((min(float(np.mean(conf[[r["kind"] == "answerable" for r in rows]] >= t)),
-                        float(np.mean(conf[[r["kind"] == "not_covered" for r in rows]] < t))), t)
-                   for t in np.linspace(0.01, 0.99, 99))
-        alone[s]["oracle"] = best
+        kind = np.array([r["kind"] for r in rows])
+        ans, nc = conf[kind == "answerable"], conf[kind == "not_covered"]
+        alone[s]["oracle"] = max((min(float(np.mean(ans >= t)), float(np.mean(nc < t))), t)
+                                 for t in np.linspace(0.01, 0.99, 99))
     table("the cross-encoder alone (max over the top 3, threshold 0.5), held out by family",
           alone)
     print("  its best per-set threshold, min(answered, abstained): " + ", ".join(
