@@ -37,7 +37,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from _abstention_data import SETS, background_tokens, background_vectors, load  # noqa: E402
+from _abstention_data import (  # noqa: E402
+    SETS,
+    background_tokens,
+    background_vectors,
+    group_of,
+    load,
+    read_set,
+)
 from khabar.retrieval import AnswerConfig  # noqa: E402
 from khabar.retrieval._abstain import (  # noqa: E402
     BACKGROUND_FILE,
@@ -148,6 +155,7 @@ IDEAS = {
     "  shipped + question-language terms": [*SHIPPED, "ar_question", "en_question_cross"],
     "  shipped + rarity-weighted coverage": SHIPPED + CUE_IDF,
     "  shipped + z x coverage": SHIPPED + cross(["e5_dz_coverage", "use_dz_coverage"]),
+    "  shipped + article concentration": SHIPPED + cross(["same_article"]),
 }
 # The rule before this bench (question-level logistic, threshold 0.5).
 TODAY_NAMES = ["e5", "use", "cross", "e5_cross", "use_cross", "coverage_same",
@@ -176,8 +184,17 @@ def measured_only(f: dict[str, float], q_lang: str, p_lang: str) -> dict[str, fl
     return g
 
 
-def prepare(rows: list[dict]) -> list[dict]:
-    """Each row's per-passage features (top 3) and question-level ones, once."""
+def concentration(texts: list[str], group: dict[str, str]) -> list[float]:
+    """Per top passage, the share of the other top passages from its article (its news
+    event for NTREX): measured in session 13, not shipped."""
+    gs = [group.get(t) for t in texts]
+    return [sum(g is not None and g == o for j, o in enumerate(gs) if j != i)
+            / max(len(gs) - 1, 1) for i, g in enumerate(gs)]
+
+
+def prepare(rows: list[dict], group: dict[str, str] | None = None) -> list[dict]:
+    """Each row's per-passage features (top 3) and question-level ones, once
+    (``group``: passage text -> its article, for the measured concentration)."""
     out, off = [], 0
     for r in rows:
         ev = r["evidence"]
@@ -186,9 +203,11 @@ def prepare(rows: list[dict]) -> list[dict]:
             off += 1
             split = "train" if off % 2 == 0 else "score"
         passages = []
-        for p in ev.hits[:3]:
+        same = concentration([p.text for p in ev.hits[:3]], group or {})
+        for p, c in zip(ev.hits[:3], same, strict=True):
             f = passage_features(ev, p)
-            passages.append(f | measured_only(f, ev.lang, p.lang))
+            passages.append(f | measured_only(f, ev.lang, p.lang)
+                            | {"same_article": c, "same_article_cross": c * f["cross"]})
         out.append({"kind": r["kind"], "relevant": r["relevant"][:3], "split": split,
                     "passages": passages, "question": all_features(ev)})
     return out
@@ -360,7 +379,8 @@ def main() -> None:
         print(f"wrote {path} ({path.stat().st_size} bytes)")
     raw = load(args.sets, args.max_queries, args.off_topic, args.refresh,
                sentences=args.sentences)
-    data = {s: prepare(rows) for s, rows in raw.items()}
+    data = {s: prepare(rows, {d["text"]: group_of(d) for d in read_set(s)[0]})
+            for s, rows in raw.items()}
     table(f"the shipped model as it is (retrieval/{MODEL_PATH.name}; fitted on every set, "
           f"so in-sample), stores' sentences: {args.sentences}", as_shipped(raw, data))
     table("today's rule (question-level logistic, before this bench)", today(data))

@@ -57,6 +57,15 @@ def test_only_the_training_half_of_off_topic_questions_trains(bench) -> None:  #
     assert y.tolist() == [1, 0, 0, 0, 0, 0, 0]
 
 
+def test_article_concentration_counts_the_other_top_passages_of_its_article(bench) -> None:  # type: ignore[no-untyped-def]
+    abstention, _ = bench
+    group = {"a": "Normans", "b": "Normans", "c": "Tesla"}
+    assert abstention.concentration(["a", "b", "c"], group) == [0.5, 0.5, 0.0]
+    # a passage of no known article matches nothing, not even another unknown one
+    assert abstention.concentration(["x", "y", "a"], group) == [0.0, 0.0, 0.0]
+    assert abstention.concentration(["a"], group) == [0.0]
+
+
 def test_the_short_news_queries_are_headlines_not_their_translated_titles(bench) -> None:  # type: ignore[no-untyped-def]
     # The Arabic articles keep no title (it translates the English headline asked of
     # them); the derived Arabic-title set asks of English passages, its own article's
