@@ -277,7 +277,21 @@ def outcomes(prob: np.ndarray, rows: list[dict]) -> dict[str, float]:
             "off_topic": float(np.mean(prob[off] < THRESHOLD)),
             "sure": float(np.mean(ans >= SURE)), "probably": float(np.mean(
                 (ans >= THRESHOLD) & (ans < SURE))),
-            "nc_sure": float(np.mean(nc >= SURE))}
+            "nc_sure": float(np.mean(nc >= SURE)), **oracle(ans, nc)}
+
+
+def oracle(ans: np.ndarray, nc: np.ndarray) -> dict[str, float]:
+    """The best min(answered, abstained) any threshold of this set's own reaches, and
+    that threshold: an upper bound for one rule (the issue allows no per-set threshold),
+    and where each set would want it."""
+    cut = np.unique(np.concatenate([ans, nc]))
+    if not len(ans) or not len(nc):
+        return {"oracle": float("nan"), "oracle_at": float("nan")}
+    answered = 1 - np.searchsorted(np.sort(ans), cut, side="left") / len(ans)
+    abstained = np.searchsorted(np.sort(nc), cut, side="left") / len(nc)
+    best = int(np.argmax(np.minimum(answered, abstained)))
+    return {"oracle": float(min(answered[best], abstained[best])),
+            "oracle_at": float(cut[best])}
 
 
 def held_out(data: dict[str, list[dict]], names: list[str], by: str,
@@ -321,13 +335,14 @@ def table(title: str, res: dict[str, dict[str, float]], full: bool = False) -> N
     print(f"\n{title}")
     head = f"{'set':18} {'AUC':>6} {'answered':>9} {'abstained':>10} {'off-topic':>10}"
     if full:
-        head += f" {'sure':>6} {'probably':>9} {'n-c sure':>9}"
+        head += f" {'sure':>6} {'probably':>9} {'n-c sure':>9} {'oracle':>7} {'at':>6}"
     print(head)
     for s, r in res.items():
         line = (f"{short(s):18} {r['auc']:6.3f} {r['answered']:9.3f} {r['abstained']:10.3f} "
                 f"{r['off_topic']:10.3f}")
         if full:
-            line += f" {r['sure']:6.3f} {r['probably']:9.3f} {r['nc_sure']:9.3f}"
+            line += (f" {r['sure']:6.3f} {r['probably']:9.3f} {r['nc_sure']:9.3f}"
+                     f" {r['oracle']:7.3f} {r['oracle_at']:6.3f}")
         print(line, flush=True)
 
 
