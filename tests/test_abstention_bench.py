@@ -66,6 +66,14 @@ def test_article_concentration_counts_the_other_top_passages_of_its_article(benc
     assert abstention.concentration(["a"], group) == [0.0]
 
 
+def test_the_oracle_is_the_best_own_threshold(bench) -> None:  # type: ignore[no-untyped-def]
+    abstention, _ = bench
+    got = abstention.oracle(np.array([0.9, 0.8, 0.2]), np.array([0.1, 0.3, 0.85]))
+    # at 0.8: two of three answerable answered, two of three not-covered abstained
+    assert got == {"oracle": pytest.approx(2 / 3), "oracle_at": 0.8}
+    assert np.isnan(abstention.oracle(np.array([0.9]), np.array([]))["oracle"])
+
+
 def test_the_short_news_queries_are_headlines_not_their_translated_titles(bench) -> None:  # type: ignore[no-untyped-def]
     # The Arabic articles keep no title (it translates the English headline asked of
     # them); the derived Arabic-title set asks of English passages, its own article's
