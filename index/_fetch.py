@@ -29,18 +29,26 @@ Bounds
 ------
 One deadline (``total_timeout``) covers the whole fetch: the name lookup (run in a
 worker thread, so it can be given up on), the connect, every read and every redirect.
+Every connection is wrapped in :class:`_DeadlineStream`, which cuts each socket read
+and write to what is left of the current fetch's deadline, so headers sent a byte at a
+time or endless interim ``100 Continue`` responses are stopped too, not only bodies.
 Bodies are read raw and decoded here, a bounded piece at a time (gzip, deflate, zstd),
 so the size cap applies to decoded bytes as they are made: a few KiB of zstd that
-would inflate to gigabytes are refused after ``max_bytes``.
+would inflate to gigabytes are refused after ``max_bytes``. The raw bytes are capped
+as well (a body can be endless on the wire and decode to nothing: a gzip comment,
+empty deflate blocks, zstd skippable frames), and reading stops where the compressed
+stream ends, whatever the server sends after it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import ipaddress
 import logging
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -82,6 +90,11 @@ _DECODED_PIECE = 64 * 1024  # most bytes one decoding step may produce
 _MAX_ENCODINGS = 2  # "gzip, gzip" at most; longer chains are not served by real sites
 _ZSTD_WINDOW = 8 << 20  # RFC 8878's window for HTTP; a bigger one is refused
 _DNS_THREADS = 8  # lookups that may hang at once; more wait, within their deadline
+
+# The deadline (time.monotonic()) of the fetch running in this thread, for the
+# connections it reads from: a pooled connection serves one fetch after another.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "khabar_fetch_deadline", default=None)
 
 
 # -- address policy -------------------------------------------------------------------
@@ -258,9 +271,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
             if left is not None and left <= 0:
                 raise httpcore.ConnectTimeout(f"connecting to {host} timed out")
             try:
-                return self._inner.connect_tcp(
+                return _DeadlineStream(self._inner.connect_tcp(
                     address, port, left, local_address, socket_options
-                )
+                ))
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
@@ -271,6 +284,50 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the current fetch's deadline.
+
+    httpcore times each socket operation on its own, so a server that sends its
+    headers a byte at a time, or "100 Continue" forever, is never stopped by that;
+    here each operation gets what is left of the whole fetch at most, and none is
+    started once it has passed.
+    """
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    @staticmethod
+    def _left(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
+        deadline = _deadline.get()
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise error("the fetch's total time limit passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, left))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
 
 
 @contextlib.contextmanager
@@ -343,7 +400,9 @@ def _inflate(raw: Iterable[bytes], wbits: int) -> Iterator[bytes]:
     """zlib/gzip/raw deflate, never more than ``_DECODED_PIECE`` bytes per step.
 
     A "deflate" body is meant to be zlib-wrapped but often is raw deflate: as httpx
-    does, the raw form is tried when the first bytes are not zlib.
+    does, the raw form is tried when the first bytes are not zlib. Reading stops at
+    the end of the compressed stream: what follows is ignored, as httpx does, and
+    not read (zlib would pile it up in ``unused_data``, copying it all each time).
     """
     z = zlib.decompressobj(wbits)
     started = False
@@ -360,6 +419,8 @@ def _inflate(raw: Iterable[bytes], wbits: int) -> Iterator[bytes]:
             started = True
             if out:
                 yield out
+            if z.eof:  # all of the output has been given by then
+                return
             data = z.unconsumed_tail
             if not data and len(out) < _DECODED_PIECE:  # else zlib may hold more back
                 break
@@ -513,6 +574,7 @@ class Fetcher:
         current = self._checked_url(url)
         label = _label(current)
         deadline = time.monotonic() + self.total_timeout
+        token = _deadline.set(deadline)  # for every socket read and write on the way
         try:
             with self._client() as client:
                 for _ in range(self.max_redirects + 1):
@@ -532,11 +594,10 @@ class Fetcher:
                             self._check_response(response, label, accepted)
                             body = _Body(self.max_bytes, label)
                             encoding = response.headers.get("content-encoding", "")
-                            for chunk in _decoded(response.iter_raw(), encoding, label):
+                            raw = _Raw(response.iter_raw(), self.max_bytes, deadline, label)
+                            for chunk in _decoded(raw, encoding, label):
                                 body.add(chunk)
-                                # A read timeout bounds each chunk; this bounds the drip.
-                                if time.monotonic() > deadline:
-                                    raise TimeoutError
+                            raw.end(response.headers)
                             return _fetched(url, current, response, body.data())
                     finally:
                         response.close()
@@ -547,6 +608,8 @@ class Fetcher:
             raise FetchError(f"timed out fetching {label}") from exc
         except httpx.HTTPError as exc:
             raise FetchError(f"cannot fetch {label}: {str(exc) or type(exc).__name__}") from exc
+        finally:
+            _deadline.reset(token)
         raise FetchError(f"too many redirects fetching {_label(url)} (> {self.max_redirects})")
 
     def _checked_url(self, url: str | httpx.URL) -> httpx.URL:
@@ -581,6 +644,52 @@ class Fetcher:
         length = response.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
             raise FetchError(_too_large(label, self.max_bytes, int(length)))
+
+
+class _Raw:
+    """The body as sent, cut at the deadline or once more than ``limit`` bytes are wanted.
+
+    Counting decoded bytes alone lets a body run forever that decodes to nothing (an
+    endless gzip comment, empty deflate blocks, zstd skippable frames). The bound is
+    ``max_bytes`` itself: an honest compressed body is smaller than what it decodes to
+    (incompressible data grows only by a few bytes of framing per 64 KiB), and a
+    Content-Length above ``max_bytes`` is refused already; this holds bodies without one
+    to the same rule. It is checked when the decoder asks for more, before the next
+    read: the read that brings the end of a compressed stream may bring junk after it,
+    which the decoder ignores and which must not count.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], limit: int, deadline: float, label: str
+                 ) -> None:
+        self._chunks = iter(chunks)
+        self._limit, self._deadline, self._label = limit, deadline, label
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        while True:
+            if size > self._limit:
+                raise FetchError(f"response from {self._label} is too large (over "
+                                 f"{self._limit:,} bytes as sent, before decoding)")
+            # Reads are bounded too (_DeadlineStream); this covers chunks already buffered.
+            if time.monotonic() > self._deadline:
+                raise TimeoutError
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return
+            size += len(chunk)
+            yield chunk
+
+    def end(self, headers: httpx.Headers) -> None:
+        """After the decoder's end: one more look, so that a message of known length
+        is seen to end and its connection kept for the next fetch (no read is needed
+        for that when the stream filled the message). Anything else there is junk:
+        at most one chunk is dropped, with the connection. A message that ends when
+        the connection closes cannot be kept, so nothing is waited for there."""
+        framed = ("content-length" in headers
+                  or "chunked" in headers.get("transfer-encoding", "").lower())
+        if framed:
+            with contextlib.suppress(httpx.HTTPError):  # the body is whole already
+                next(self._chunks, None)
 
 
 class _Body:

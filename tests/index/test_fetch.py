@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import struct
 import sys
 import threading
 import time
@@ -40,6 +41,19 @@ def _bombs() -> dict[str, tuple[str, bytes]]:
 
 BOMBS = _bombs()
 
+# Bodies that go on for ever and decode to nothing: (Content-Encoding, start, one
+# piece sent fast, one piece sent slowly).
+ENDLESS = {
+    # gzip header with FCOMMENT, a comment never ended by its NUL
+    "gzip-comment": ("gzip", b"\x1f\x8b\x08\x10\0\0\0\0\x00\x03", b"A" * 65536, b"A" * 100),
+    # zlib header, then non-final empty stored blocks
+    "deflate-empty": ("deflate", b"\x78\x9c", b"\0\0\0\xff\xff" * 13000, b"\0\0\0\xff\xff" * 20),
+    # skippable frames
+    "zstd-skip": ("zstd", b"", struct.pack("<II", 0x184D2A50, 65536) + b"\0" * 65536,
+                  struct.pack("<II", 0x184D2A50, 100) + b"\0" * 100),
+}
+HOSTILE = 5.0  # seconds a hostile endpoint keeps going, should a fetch not stop it
+
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # close-delimited bodies when no Content-Length is sent
@@ -61,6 +75,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Location", location)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _hostile(self, head: bytes, piece: bytes, pause: float) -> None:
+        """Raw bytes: ``head``, then ``piece`` after ``piece`` until the client hangs up."""
+        end = time.monotonic() + HOSTILE
+        try:
+            self.wfile.write(head)
+            while time.monotonic() < end and not _stop.wait(pause):
+                self.wfile.write(piece)
+        except OSError:  # the client gave up, as it should
+            pass
 
     def _stream(self, total: int) -> None:
         try:
@@ -136,6 +160,26 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 pass
+        elif path.startswith("/endless/"):  # ?slow: a small piece every 50 ms
+            encoding, start, fast, slow = ENDLESS[path[9:]]
+            head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                    f"Content-Encoding: {encoding}\r\nConnection: close\r\n\r\n").encode()
+            if "?slow" in self.path:
+                self._hostile(head + start, slow, 0.05)
+            else:
+                self._hostile(head + start, fast, 0)
+        elif path == "/drip-headers":  # each byte well within the read timeout
+            self._hostile(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Pad: ", b"a", 0.05)
+        elif path == "/continue-forever":  # interim responses, never the response
+            self._hostile(b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.05)
+        elif path in ("/gzip-then-junk", "/deflate-then-junk"):
+            # A complete compressed page, then junk, then silence with the socket open:
+            # a reader that goes past the end finds too much, or waits.
+            gz = path == "/gzip-then-junk"
+            head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: "
+                    f"{'gzip' if gz else 'deflate'}\r\nConnection: close\r\n\r\n").encode()
+            body = gzip.compress(PAGE) if gz else zlib.compress(PAGE)
+            self._hostile(head + body + b"junk" * (5 * LIMIT), b"", HOSTILE)
         elif path == "/image.png":
             self._send(200, "image/png", b"\x89PNG\r\n\x1a\n")
         elif path == "/no-type":
@@ -156,6 +200,34 @@ class Server(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # hang-ups are the point of some tests
             super().handle_error(request, client_address)
+
+
+class KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1, connections kept open: gzip pages with a Content-Length or chunked."""
+
+    protocol_version = "HTTP/1.1"
+    connections = 0
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        KeepAliveHandler.connections += 1
+
+    def do_GET(self) -> None:
+        body = gzip.compress(PAGE)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Encoding", "gzip")
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")
@@ -404,6 +476,55 @@ def test_dripping_body_hits_total_timeout(port: int) -> None:
     with pytest.raises(FetchError, match="timed out"):
         allowed(port, timeout=1.0, total_timeout=0.5).fetch(f"http://127.0.0.1:{port}/drip")
     assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize("kind", sorted(ENDLESS))
+def test_endless_body_decoding_to_nothing_is_cut_at_the_size_limit(port: int, kind: str) -> None:
+    # Decoded it is empty, so only the bytes as sent can be counted against the limit
+    # (it used to read gigabytes and return "OK, 0 bytes").
+    with pytest.raises(FetchError, match=r"too large \(over 50,000 bytes as sent"):
+        allowed(port, total_timeout=30).fetch(f"http://127.0.0.1:{port}/endless/{kind}")
+
+
+@pytest.mark.parametrize("kind", sorted(ENDLESS))
+def test_dripping_body_decoding_to_nothing_hits_total_timeout(port: int, kind: str) -> None:
+    # Each piece comes well within the read timeout, all of it far under the size limit.
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="timed out"):
+        allowed(port, total_timeout=0.5).fetch(f"http://127.0.0.1:{port}/endless/{kind}?slow")
+    assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize("path", ["/drip-headers", "/continue-forever"])
+def test_slow_headers_hit_total_timeout(port: int, path: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(FetchError, match=rf"timed out fetching http://127\.0\.0\.1:\d+{path}"):
+        allowed(port, total_timeout=0.5).fetch(f"http://127.0.0.1:{port}{path}")
+    assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize("path", ["/gzip-then-junk", "/deflate-then-junk"])
+def test_reading_stops_at_the_end_of_the_compressed_body(port: int, path: str) -> None:
+    # What follows the end is neither read (it is over the size limit, then silent),
+    # nor kept (zlib used to pile it up in memory).
+    assert allowed(port).fetch(f"http://127.0.0.1:{port}{path}").data == PAGE
+
+
+def test_compressed_pages_leave_their_connection_reusable() -> None:
+    # Reading stops where the gzip stream ends, yet the message's end is still seen,
+    # so the connection goes back to the pool for the next fetch.
+    server = Server(("127.0.0.1", 0), KeepAliveHandler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    port = server.server_address[1]
+    try:
+        KeepAliveHandler.connections = 0
+        with allowed(port) as fetcher:
+            for path in ("/length", "/chunked", "/length", "/chunked"):
+                assert fetcher.fetch(f"http://127.0.0.1:{port}{path}").data == PAGE
+        assert KeepAliveHandler.connections == 1
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_http_errors(port: int) -> None:
