@@ -485,7 +485,8 @@ def _decoded(raw: Iterable[bytes], content_encoding: str, label: str) -> Iterato
 
 @dataclass
 class Fetched:
-    """A fetched body. ``url`` is what was asked for, ``final_url`` after redirects."""
+    """A fetched body. ``url`` is what was asked for (as given), ``final_url`` the URL
+    after redirects, without any user:password@ part."""
 
     url: str
     final_url: str
@@ -719,7 +720,8 @@ def _fetched(url: str, final: httpx.URL, response: httpx.Response, data: bytes) 
     mime, charset = _content_type(response.headers)
     return Fetched(
         url=url,
-        final_url=str(final),
+        # Without user:password@: the final URL is stored and cited; the request had them.
+        final_url=str(final.copy_with(username=None, password=None)),
         status=response.status_code,
         content_type=mime,
         charset=charset,

@@ -527,6 +527,16 @@ def test_compressed_pages_leave_their_connection_reusable() -> None:
         server.server_close()
 
 
+def test_final_url_has_no_userinfo(port: int) -> None:
+    # The final URL is stored with the article and shown as its citation.
+    with allowed(port) as fetcher:
+        got = fetcher.fetch(f"http://reader:s3cret@127.0.0.1:{port}/r/1")
+        direct = fetcher.fetch(f"http://ghp_t0ken@127.0.0.1:{port}/page.html?q=1")
+    assert got.final_url == f"http://127.0.0.1:{port}/page.html"
+    assert direct.final_url == f"http://127.0.0.1:{port}/page.html?q=1"
+    assert got.data == direct.data == PAGE
+
+
 def test_http_errors(port: int) -> None:
     with pytest.raises(FetchError, match="HTTP 404"):
         allowed(port).fetch(f"http://127.0.0.1:{port}/missing")
