@@ -4,6 +4,7 @@ empty content refused.
 
 from __future__ import annotations
 
+import codecs
 import re
 
 from khabar._errors import ParseError
@@ -14,6 +15,14 @@ _BINARY_MAGIC = (
     b"\x7fELF", b"7z\xbc\xaf", b"Rar!", b"OggS", b"ID3", b"RIFF", b"\x00\x00\x01\x00",
 )
 _ARABIC_LETTER_RE = re.compile("[\u0621-\u064a]")
+# NULs in more than this share of the bytes (and not UTF-16's pattern) are a binary
+# format's: executables, databases, images carry them by the hundred. Fewer are damage
+# (a stray byte, a padded end) in a text that is still worth reading.
+_MAX_NUL_SHARE = 0.01
+# Invalid sequences allowed per valid multi-byte UTF-8 sequence for a text to be read
+# as damaged UTF-8. Legacy text is the reverse: Windows-1256 Arabic and Latin-1 prose
+# make a valid UTF-8 pair once in tens of invalid ones (a letter before "،" or "“").
+_UTF8_ERRORS_PER_VALID = 0.1
 
 
 def _binary() -> ParseError:
@@ -45,8 +54,22 @@ def _check_text(text: str) -> str:
     return text
 
 
+def _damaged_utf8(data: bytes) -> str | None:
+    """``data`` as UTF-8 with U+FFFD for its invalid bytes, when it is plainly UTF-8:
+    cut inside its last character, or a few invalid bytes among many valid multi-byte
+    sequences; else None."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    text = decoder.decode(data, final=False)  # a sequence cut at the end is held back
+    invalid = text.count("\ufffd") - data.count("\ufffd".encode())
+    valid = len(text) - len(text.encode("ascii", "ignore")) - invalid
+    if valid < 1 or invalid > valid * _UTF8_ERRORS_PER_VALID:
+        return None
+    return text + decoder.decode(b"", final=True)
+
+
 def decode_bytes(data: bytes) -> str:
-    """Text from bytes: BOM, UTF-8, UTF-16 (by NUL pattern), else Windows-1256/1252.
+    """Text from bytes: BOM, UTF-8 (also when only a few bytes are invalid), UTF-16 (by
+    NUL pattern), else Windows-1256/1252.
 
     Raises ParseError for empty and binary content.
     """
@@ -66,18 +89,23 @@ def decode_bytes(data: bytes) -> str:
                 raise _binary() from exc
     if data.startswith(_BINARY_MAGIC):
         raise _binary()
-    if b"\x00" in data:
+    nuls = data.count(0)
+    if nuls:
         codec = _utf16_without_bom(data[:4096])
-        if codec is None:
+        if codec is not None:
+            try:
+                return _check_text(data.decode(codec))
+            except UnicodeDecodeError as exc:
+                raise _binary() from exc
+        if nuls > len(data) * _MAX_NUL_SHARE:
             raise _binary()
-        try:
-            return _check_text(data.decode(codec))
-        except UnicodeDecodeError as exc:
-            raise _binary() from exc
+        data = data.replace(b"\x00", b"")
     try:
         return _check_text(data.decode("utf-8"))
     except UnicodeDecodeError:
         pass
+    if (text := _damaged_utf8(data)) is not None:
+        return _check_text(text)
     # Legacy single-byte files: Arabic ones are Windows-1256, the rest most likely 1252.
     text = data.decode("cp1256")
     letters = sum(1 for ch in text if ch.isalpha())

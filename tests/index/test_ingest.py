@@ -121,6 +121,24 @@ def test_url_and_feed_ingested_over_http(tmp_path: Path, site: str) -> None:
     assert ix.add_url(f"{site}/nothing-here.html").count("error") == 1
 
 
+def test_damaged_text_files_are_stored_as_text(tmp_path: Path) -> None:
+    """Findings: an Arabic UTF-8 file cut inside its last letter was stored as
+    Windows-1256 mojibake, and one stray NUL refused a text file as binary."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ar = (FIXTURES / "article_ar.md").read_bytes().rstrip()
+    (folder / "ar-cut.md").write_bytes(ar.replace("الحج".encode(), "العمرة".encode())
+                                       + "ب".encode()[:1])
+    en = (FIXTURES / "article_en.txt").read_bytes()
+    (folder / "en-nul.txt").write_bytes(en.replace(b"Storm", b"Gale") + b"\x00")
+    ix = _index(tmp_path / "home")
+    report = ix.add_path(folder)
+    assert report.count("added") == 2, report.items
+    rows = ix.store.article_rows(ix.store.article_ids())
+    assert sorted(r["title"] for r in rows) == [
+        "Gale closes schools across the north", "انطلاق موسم العمرة وسط إجراءات صحية مشددة"]
+
+
 _CRASH_SCRIPT = """
 import sys
 sys.path.insert(0, {repo!r})

@@ -205,13 +205,68 @@ def test_decode_fixture_files() -> None:
     [
         b"\x89PNG\r\n\x1a\n" + bytes(200),
         b"%PDF-1.7\n...",
-        b"plain text\x00with a NUL in the middle and nothing else odd about it",
+        b"plain text\x00" * 20,  # NULs well past a stray one's share, no UTF-16 pattern
+        # A DOS/Windows executable's header (no magic of ours catches "MZ").
+        b"MZ\x90\x00\x03" + bytes(55) + b"This program cannot be run in DOS mode.\r\r\n$"
+        + bytes(200),
+        b"SQLite format 3\x00\x10\x00\x01\x01" + bytes(80) + b"CREATE TABLE t(x)" * 4,
         bytes(range(1, 32)) * 20,
     ],
 )
 def test_decode_rejects_binary(data: bytes) -> None:
     with pytest.raises(ParseError, match="binary"):
         decode_bytes(data)
+
+
+def test_decode_keeps_a_text_with_a_few_stray_nuls() -> None:
+    # Finding: one NUL anywhere refused the whole file as binary.
+    en = fixture("article_en.txt")
+    half = len(en) // 2
+    text = decode_bytes(en[:half] + b"\x00" + en[half:] + b"\x00\x00")
+    assert text == decode_bytes(en) and "\x00" not in text
+    ar = AR_TEXT.encode() * 4
+    assert decode_bytes(ar + b"\x00") == decode_bytes(ar)
+
+
+AR_LONG = fixture("article_ar.md")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Its last character cut in half (a truncated download or copy).
+        (AR_TEXT.encode() + "ب".encode()[:1], AR_TEXT + "\ufffd"),
+        (AR_LONG.rstrip() + "ب".encode()[:1], AR_LONG.decode().rstrip() + "\ufffd"),
+        # One bad byte among hundreds of good Arabic letters.
+        (AR_LONG.replace(b" ", b" \xff ", 1), AR_LONG.decode().replace(" ", " \ufffd ", 1)),
+        # English with typographic quotes and a dash cut at its end.
+        ("“Quoted” — text".encode() + "—".encode()[:2], "“Quoted” — text\ufffd"),
+    ],
+    ids=["short-cut", "article-cut", "article-bad-byte", "english-cut"],
+)
+def test_decode_damaged_utf8_stays_utf8(data: bytes, expected: str) -> None:
+    # Finding: one invalid byte sent the whole file to Windows-1256 (Arabic mojibake).
+    assert decode_bytes(data) == expected
+
+
+FRENCH = ("Le président a déclaré « qu’il n’y aurait pas de réforme » ; l’été dernier, "
+          "25 € ou 3 £… À PARIS, Ô ciel ! ")
+GERMAN = "Die Größe der Straße, daß „Übermäßig“ – Ärger über Öl. "
+
+
+@pytest.mark.parametrize(
+    ("text", "codec"),
+    [
+        # Arabic commas after letters make valid UTF-8 pairs ("ة،" is C9 A1): still legacy.
+        ("هذه القصة، وتلك الحكاية، في المدينة؛ أليس كذلك؟ " * 10, "cp1256"),
+        (FRENCH * 10, "cp1252"),
+        (GERMAN * 10, "cp1252"),  # "ß“" is DF 93, a valid UTF-8 pair
+        ("café", "cp1252"),  # ends in what could be the start of a UTF-8 sequence
+    ],
+    ids=["arabic", "french", "german", "cafe"],
+)
+def test_decode_legacy_text_is_not_taken_for_damaged_utf8(text: str, codec: str) -> None:
+    assert decode_bytes(text.encode(codec)) == text
 
 
 @pytest.mark.parametrize("data", [b"", b"   \n\t ", b"\xef\xbb\xbf"])
