@@ -455,7 +455,7 @@ class Index:
                                       follow_feed_links, progress)
             if got.content_type in ("text/html", "application/xhtml+xml"):
                 try:
-                    art = self._parse("parse_html", got.data, got.final_url)
+                    art = self._parse("parse_html", got.data, got.final_url, got.charset)
                 except Exception as exc:
                     return IngestReport([ItemResult(url, "error", failure(exc, url))])
                 # Its canonical link only on the site it came from: no spoofed citations.
@@ -463,8 +463,9 @@ class Index:
                 art.source = url
                 return self.add_articles([art], origin=origin, name=url)
             name = Path(urlparse(got.final_url).path).name or "document"
-            return self.add_bytes(got.data, name, got.content_type, origin=origin,
-                                  url=got.final_url)
+            ctype = f"{got.content_type}; charset={got.charset}" if got.charset \
+                else got.content_type
+            return self.add_bytes(got.data, name, ctype, origin=origin, url=got.final_url)
         finally:
             if own:
                 fetcher.close()
@@ -489,7 +490,7 @@ class Index:
                 return None
             try:
                 page = fetcher.fetch(entry.link, accept={"text/html", "application/xhtml+xml"})
-                art = self._parse("parse_html", page.data, page.final_url)
+                art = self._parse("parse_html", page.data, page.final_url, page.charset)
             except Exception as exc:
                 log.info("feed item %s: using the feed's text (%s)", entry.link,
                          failure(exc, entry.link))

@@ -68,27 +68,40 @@ def _sniff(text: str) -> _Kind:
     return "text"
 
 
+def _charset(params: str) -> str | None:
+    """The charset among a content type's parameters ("charset=utf-8; ...")."""
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'") or None
+    return None
+
+
 def parse_document(
     data: bytes, name: str, content_type: str | None = None
 ) -> tuple[list[Article], list[str]]:
     """Articles from an uploaded or local file, by extension, content type or sniffing.
+    A charset parameter of ``content_type`` is the first guess at the text's encoding.
 
     Returns (articles, per-item errors); an unreadable or unsupported file raises
     ParseError.
     """
     suffix = PurePath(name).suffix.lower()
-    mime = (content_type or "").split(";")[0].strip().lower()
+    mime, _, params = (content_type or "").partition(";")
+    mime = mime.strip().lower()
+    charset = _charset(params)
     kind = _KIND_BY_EXT.get(suffix) or _KIND_BY_TYPE.get(mime)
     if kind is None and suffix and suffix not in (".log", ".dat", ""):
         raise ParseError(f"unsupported file type: {suffix}")
     if kind is None and mime and not mime.startswith("text/"):
         raise ParseError(f"unsupported content type: {mime}")
     if kind is None:
-        kind = _sniff(decode_bytes(data))
-    return _parse_kind(kind, data, name)
+        kind = _sniff(decode_bytes(data, charset))
+    return _parse_kind(kind, data, name, charset)
 
 
-def _parse_kind(kind: _Kind, data: bytes, name: str) -> tuple[list[Article], list[str]]:
+def _parse_kind(kind: _Kind, data: bytes, name: str, charset: str | None = None
+                ) -> tuple[list[Article], list[str]]:
     if kind == "feed":
         articles: list[Article] = []
         errors: list[str] = []
@@ -99,10 +112,10 @@ def _parse_kind(kind: _Kind, data: bytes, name: str) -> tuple[list[Article], lis
                 errors.append(f"entry {n}: {exc}")
         return articles, errors
     if kind == "html":
-        article = parse_html(data)
+        article = parse_html(data, charset=charset)
         article.source = name
         return [article], []
-    text = decode_bytes(data)
+    text = decode_bytes(data, charset)
     if kind == "json":
         return parse_json(text, name)
     return [parse_text(text, name, markdown=True if kind == "markdown" else None)], []

@@ -1,5 +1,5 @@
-"""Text out of bytes: BOMs, UTF-8, UTF-16 without a BOM, Windows-1256/1252; binary and
-empty content refused.
+"""Text out of bytes: BOMs, a declared charset, UTF-8, UTF-16 without a BOM,
+Windows-1256/1252; binary and empty content refused.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ _MAX_NUL_SHARE = 0.01
 # as damaged UTF-8. Legacy text is the reverse: Windows-1256 Arabic and Latin-1 prose
 # make a valid UTF-8 pair once in tens of invalid ones (a letter before "،" or "“").
 _UTF8_ERRORS_PER_VALID = 0.1
+# Python codecs that are no charset (the HTML standard knows none of these labels).
+_NOT_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape"})
 
 
 def _binary() -> ParseError:
@@ -54,6 +56,36 @@ def _check_text(text: str) -> str:
     return text
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _declared(data: bytes, charset: str) -> str | None:
+    """``data`` in the charset a server or page declares; None when Python knows no
+    such text encoding or the bytes do not fit it. Bytes that are valid UTF-8 with
+    non-ASCII text are UTF-8 whatever a legacy label says: a server's default
+    ("iso-8859-1") is far likelier than legacy text that happens to be valid UTF-8."""
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        return None
+    if codec in _NOT_CHARSETS:
+        return None
+    if codec in ("iso8859-1", "ascii"):
+        codec = "cp1252"  # as browsers read these labels (the HTML standard)
+    legacy = not codec.startswith(("utf-8", "utf-16", "utf-32"))
+    if legacy and not data.isascii() and _is_utf8(data):
+        return None
+    try:
+        return data.decode(codec)
+    except (LookupError, ValueError):  # not text (base64), or not these bytes
+        return None
+
+
 def _damaged_utf8(data: bytes) -> str | None:
     """``data`` as UTF-8 with U+FFFD for its invalid bytes, when it is plainly UTF-8:
     cut inside its last character, or a few invalid bytes among many valid multi-byte
@@ -67,9 +99,11 @@ def _damaged_utf8(data: bytes) -> str | None:
     return text + decoder.decode(b"", final=True)
 
 
-def decode_bytes(data: bytes) -> str:
-    """Text from bytes: BOM, UTF-8 (also when only a few bytes are invalid), UTF-16 (by
-    NUL pattern), else Windows-1256/1252.
+def decode_bytes(data: bytes, *charsets: str | None) -> str:
+    """Text from bytes: BOM, else the first declared ``charsets`` (most authoritative
+    first: an HTTP header's, a page's meta tag) that is known and fits the bytes, else
+    UTF-8 (also when only a few bytes are invalid), UTF-16 (by NUL pattern),
+    Windows-1256/1252.
 
     Raises ParseError for empty and binary content.
     """
@@ -89,6 +123,9 @@ def decode_bytes(data: bytes) -> str:
                 raise _binary() from exc
     if data.startswith(_BINARY_MAGIC):
         raise _binary()
+    for charset in charsets:
+        if charset and (text := _declared(data, charset)) is not None:
+            return _check_text(text)
     nuls = data.count(0)
     if nuls:
         codec = _utf16_without_bom(data[:4096])

@@ -20,7 +20,7 @@ from khabar.text._outlets import canonical_outlet
 from ._clean import clean_paragraphs
 from ._parse_common import _add, _split_body_outlets, _split_tags, _title_from_text
 from ._parse_dates import parse_date
-from ._parse_decode import _check_text, decode_bytes
+from ._parse_decode import decode_bytes
 
 _META_CHARSET_RE = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w-]+)", re.IGNORECASE)
 _PUBLISHED_XPATHS = (
@@ -38,17 +38,17 @@ _PUBLISHED_XPATHS = (
 _MIN_PAGE_WORDS = 10  # less is a navigation or error page, not an article
 
 
-def _html_text(html: str | bytes) -> str:
+def _html_text(html: str | bytes, charset: str | None = None) -> str:
+    """The page's text, by the HTML standard's order: a BOM, the HTTP header's
+    ``charset``, the page's meta charset; then the bytes decide. A declared charset
+    that is unknown or does not fit the bytes is passed over."""
     if isinstance(html, str):
         return html
     m = _META_CHARSET_RE.search(html[:4096])
-    if m and not html.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return _check_text(html.decode(m.group(1).decode("ascii")))
-        except (LookupError, UnicodeError, ValueError):
-            # Unknown, or no charset at all (punycode, idna): the bytes decide.
-            pass
-    return decode_bytes(html)
+    meta = m.group(1).decode("ascii").lower() if m else None
+    if meta and meta.startswith("utf-16"):
+        meta = "utf-8"  # a meta tag readable as ASCII is no UTF-16 (the HTML standard)
+    return decode_bytes(html, charset, meta)
 
 
 def _json_ld_dates(tree: Any) -> list[str]:
@@ -93,9 +93,11 @@ def _html_published(html: str, day: str | None) -> datetime | None:
     return fallback
 
 
-def parse_html(html: str | bytes, url: str | None = None) -> Article:
-    """An article from a web page: main text, title, date, author, site, tags."""
-    text = _html_text(html)
+def parse_html(html: str | bytes, url: str | None = None, charset: str | None = None
+               ) -> Article:
+    """An article from a web page: main text, title, date, author, site, tags.
+    ``charset``: the one the HTTP header gave, if any."""
+    text = _html_text(html, charset)
     try:
         doc = trafilatura.bare_extraction(
             text,

@@ -139,6 +139,34 @@ def test_damaged_text_files_are_stored_as_text(tmp_path: Path) -> None:
         "Gale closes schools across the north", "انطلاق موسم العمرة وسط إجراءات صحية مشددة"]
 
 
+AR_TITLE = "انقطاع الكهرباء في بيروت"
+AR_BODY = ("أعلنت مؤسسة كهرباء لبنان اليوم توقف المعمل عن العمل بسبب نقص الوقود، وقالت إن "
+           "التيار سيعود إلى المنازل خلال يومين بعد وصول شحنة جديدة إلى المرفأ.")
+
+
+def test_the_http_charset_decodes_pages_and_files(tmp_path: Path, site: str) -> None:
+    """Finding: the Content-Type header's charset was ignored, and Arabic served as
+    ISO-8859-6 without a meta tag was stored as Windows-1256 mojibake."""
+    page = (f"<html><head><title>{AR_TITLE}</title></head><body><article><h1>{AR_TITLE}"
+            f"</h1><p>{AR_BODY}</p><p>{AR_BODY}</p></article></body></html>")
+    text = f"{AR_TITLE} (نص)\n\n{AR_BODY} {AR_BODY}"
+    _Site.pages.update({
+        "/ar.html": ("text/html; charset=iso-8859-6", page.encode("iso-8859-6")),
+        # The header over the meta tag, as browsers read it.
+        "/ar-meta.html": ("text/html; charset=ISO-8859-6", page.replace(
+            "<head>", '<head><meta charset="windows-1256">').replace(
+            AR_TITLE, f"{AR_TITLE} (ميتا)").encode("iso-8859-6")),
+        "/ar.txt": ('text/plain; charset="iso-8859-6"', text.encode("iso-8859-6")),
+    })
+    ix = _index(tmp_path, allow_private_urls=True)
+    for path in ("/ar.html", "/ar-meta.html", "/ar.txt"):
+        report = ix.add_url(f"{site}{path}")
+        assert report.count("added") == 1, report.items
+    rows = ix.store.article_rows(ix.store.article_ids())
+    assert sorted(r["title"] for r in rows) == sorted(
+        [AR_TITLE, f"{AR_TITLE} (ميتا)", f"{AR_TITLE} (نص)"])
+
+
 _CRASH_SCRIPT = """
 import sys
 sys.path.insert(0, {repo!r})

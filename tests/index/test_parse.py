@@ -269,6 +269,29 @@ def test_decode_legacy_text_is_not_taken_for_damaged_utf8(text: str, codec: str)
     assert decode_bytes(text.encode(codec)) == text
 
 
+AR_ISO = AR_TEXT.encode("iso-8859-6")
+
+
+def test_decode_declared_charset_first() -> None:
+    # Undeclared, ISO-8859-6 Arabic reads as Windows-1256: the declared charset settles it.
+    assert decode_bytes(AR_ISO) != AR_TEXT
+    assert decode_bytes(AR_ISO, "iso-8859-6") == AR_TEXT
+    assert decode_bytes(AR_ISO, "ISO-8859-6", "windows-1256") == AR_TEXT
+    assert decode_bytes(AR_ISO, None, "iso-8859-6") == AR_TEXT
+    # Unknown labels, and codecs that are no charset, are passed over.
+    assert decode_bytes(AR_ISO, "x-bogus", "base64", "iso-8859-6") == AR_TEXT
+    assert decode_bytes(AR_TEXT.encode(), "punycode") == AR_TEXT
+    # A BOM wins over any label.
+    assert decode_bytes(b"\xef\xbb\xbf" + AR_TEXT.encode(), "iso-8859-6") == AR_TEXT
+    assert decode_bytes(AR_TEXT.encode("utf-16"), "windows-1256") == AR_TEXT
+    # A label the bytes do not fit is passed over (0xFF is no ISO-8859-6 byte).
+    assert decode_bytes(AR_TEXT.encode("cp1256") + b"\xff", "iso-8859-6").startswith(AR_TEXT)
+    # Valid UTF-8 is UTF-8 under a legacy label (a server's default); as browsers do,
+    # "iso-8859-1" is read as Windows-1252.
+    assert decode_bytes(AR_TEXT.encode(), "iso-8859-1") == AR_TEXT
+    assert decode_bytes("“Quoted”".encode("cp1252"), "iso-8859-1") == "“Quoted”"
+
+
 @pytest.mark.parametrize("data", [b"", b"   \n\t ", b"\xef\xbb\xbf"])
 def test_decode_rejects_empty(data: bytes) -> None:
     with pytest.raises(ParseError, match="empty"):
@@ -371,6 +394,35 @@ def test_html_legacy_charset() -> None:
     article = parse_html(html.encode("cp1256"), "https://example.com/x")
     assert article.paragraphs[0].startswith("هذا نص عربي طويل")
     assert article.published is None
+
+
+AR_PAGE = ("<html><head>{meta}<title>عنوان الخبر</title></head><body><article>"
+           "<h1>عنوان الخبر هنا اليوم</h1><p>"
+           + "هذا نص عربي طويل لاختبار الترميز في صفحات الويب العربية القديمة. " * 5
+           + "</p></article></body></html>")
+
+
+@pytest.mark.parametrize(
+    ("meta", "codec", "header"),
+    [
+        ("", "iso-8859-6", "iso-8859-6"),
+        # The HTTP header wins over the page's meta tag (the HTML standard's order).
+        ('<meta charset="windows-1256">', "iso-8859-6", "iso-8859-6"),
+        # An unknown header charset is ignored: the meta tag decides.
+        ('<meta charset="iso-8859-6">', "iso-8859-6", "no-such-charset"),
+        # One the bytes do not fit gives way to the meta tag ("ف", "ق" in Windows-1256
+        # are DD, DE: no ISO-8859-6 bytes).
+        ('<meta charset="windows-1256">', "cp1256", "iso-8859-6"),
+    ],
+    ids=["header", "header-over-meta", "unknown-header", "header-not-fitting"],
+)
+def test_html_charset_from_the_http_header(meta: str, codec: str, header: str) -> None:
+    page = AR_PAGE.format(meta=meta).encode(codec)
+    article = parse_html(page, "https://example.com/x", header)
+    assert article.paragraphs[0].startswith("هذا نص عربي طويل")
+    # Through parse_document too, from the content type's charset parameter.
+    (doc,), _ = parse_document(page, "x.html", f"text/html; charset={header}")
+    assert doc.paragraphs[0].startswith("هذا نص عربي طويل")
 
 
 def test_html_without_main_text() -> None:
