@@ -51,6 +51,22 @@ async def until(condition: Callable[[], bool], timeout: float = 90) -> None:
         await asyncio.sleep(0.1)
 
 
+async def settled(bot: RunningBot, timeout: float = 90) -> None:
+    """Wait until the bot has fetched every update queued and no handler is running: what
+    it did about them is all there is (a test that nothing happened needs no sleep)."""
+    app, fake = bot.app, bot.fake
+
+    def idle() -> bool:
+        return (not fake.pending_updates and app.update_queue.empty()
+                and app.update_processor.current_concurrent_updates == 0)
+
+    await until(idle, timeout)
+    # An update just taken from the queue gets its handler's task on the next turn of
+    # the loop: look again after it.
+    await asyncio.sleep(0.05)
+    await until(idle, timeout)
+
+
 def cites_passage_first(text: str) -> bool:
     """Citation [1] heads the seed passage that answers "who struck Aleppo?"."""
     return re.search(r"\[1\][^\n]*\n" + PASSAGE, text) is not None

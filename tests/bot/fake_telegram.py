@@ -15,7 +15,8 @@ python-telegram-bot's real HTTP client::
         ...
 
 It answers like Telegram where tests are likely to trip (limits, HTML entity parsing, edits that
-change nothing, replies to unknown messages, flood control) and records every request in `calls`.
+change nothing, replies to unknown messages, URL buttons it cannot open, messages to bots, flood
+control) and records every request in `calls`.
 Deliberately stricter than Telegram: a bare `&` in HTML is an error (Telegram keeps it), and a
 reply to a message the fake never saw fails unless allow_sending_without_reply is set.
 Modelled as Telegram does by default: group privacy mode (a bot that is not the group's
@@ -37,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
@@ -55,6 +57,8 @@ ANONYMOUS_ADMIN: dict[str, Any] = {
     "first_name": "Group",
     "username": "GroupAnonymousBot",
 }
+# Who a linked channel's posts come from in its discussion group (`automatic_forward`).
+TELEGRAM_SERVICE: dict[str, Any] = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
 # Service messages: privacy mode delivers them all.
 _SERVICE_KEYS = frozenset(
     {
@@ -1069,6 +1073,20 @@ class FakeTelegram:
         msg = self._incoming(chat, user, document=doc, caption=caption)
         return self.deliver(msg)
 
+    def automatic_forward(
+        self, group: int, channel_id: int, username: str, message_id: int, text: str
+    ) -> dict[str, Any]:
+        """A post of the channel linked to `group` (its discussion group), as Telegram copies
+        it there by itself: from "Telegram" (777000), the channel as `sender_chat`,
+        `is_automatic_forward` set (privacy mode may keep it from the bot)."""
+        channel = self._channel_chat(channel_id, username, None)
+        chat = self._group_chat(group, "supergroup", None)
+        origin = {"type": "channel", "chat": channel, "message_id": message_id,
+                  "date": int(time.time())}
+        msg = self._incoming(chat, dict(TELEGRAM_SERVICE), text=text, sender_chat=channel,
+                             is_automatic_forward=True, forward_origin=origin)
+        return self.deliver(msg)
+
     def forwarded_channel_post(
         self,
         user_id: int,
@@ -1288,11 +1306,17 @@ class FakeTelegram:
         except (TypeError, ValueError):
             raise _bad_request("chat not found") from None
 
+    def _is_bot(self, user_id: int) -> bool:
+        known = self._s.users.get(user_id) or {}
+        return user_id in (BOT_ID, ANONYMOUS_ADMIN["id"]) or bool(known.get("is_bot"))
+
     def _writable_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(self._resolve_chat_id(params.get("chat_id")))
         if (new_id := self._s.migrated.get(chat["id"])) is not None:
             raise ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat",
                            {"migrate_to_chat_id": new_id})
+        if chat["type"] == "private" and self._is_bot(chat["id"]):
+            raise ApiError(403, "Forbidden: bot can't send messages to bots")
         if chat["type"] == "private" and chat["id"] in self._s.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
         if chat["id"] in self._s.removed:
@@ -1775,7 +1799,8 @@ def _clean_message(message: dict[str, Any]) -> dict[str, Any]:
 
 def _inline_markup(markup: Any) -> dict[str, Any] | None:
     """The reply_markup Telegram echoes in the Message: inline keyboards only. Rejects
-    callback_data over 64 bytes as Telegram does."""
+    callback_data over 64 bytes and URLs it cannot open (`_button_url_ok`) as Telegram
+    does."""
     if not isinstance(markup, dict) or "inline_keyboard" not in markup:
         return None
     rows = markup["inline_keyboard"]
@@ -1790,7 +1815,30 @@ def _inline_markup(markup: Any) -> dict[str, Any] | None:
             data = button.get("callback_data")
             if data is not None and not 1 <= len(str(data).encode()) <= MAX_CALLBACK_DATA_BYTES:
                 raise _bad_request("BUTTON_DATA_INVALID")
+            url = button.get("url")
+            if url is not None and not _button_url_ok(str(url)):
+                raise _bad_request("BUTTON_URL_INVALID")
     return {"inline_keyboard": rows} if rows else None
+
+
+def _button_url_ok(url: str) -> bool:
+    """Whether Telegram opens `url` from a button: tg://, or http(s) (the scheme may be
+    left out) with a host that has a dot (not `localhost` or an intranet name), and no
+    whitespace or control character anywhere."""
+    if any(ch.isspace() or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in url):
+        return False
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, url = "http", "http://" + url
+    if scheme.lower() == "tg":
+        return bool(rest)
+    if scheme.lower() not in ("http", "https"):
+        return False
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    return "." in host.strip(".")
 
 
 def _administrator(user: dict[str, Any], channel: bool) -> dict[str, Any]:

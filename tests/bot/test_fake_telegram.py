@@ -251,6 +251,29 @@ async def test_edit_message_text_and_markup(bot: Bot, fake: FakeTelegram) -> Non
         )
 
 
+async def test_url_buttons_telegram_cannot_open_and_messages_to_bots_are_refused(
+    bot: Bot, fake: FakeTelegram
+) -> None:
+    def button(url: str) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup([[InlineKeyboardButton("Open", url=url)]])
+
+    for url in ("https://t.me/libya_news/42", "http://news.example.org/a?b=1#c",
+                "example.com/story", "tg://user?id=7"):
+        sent = await bot.send_message(USER, "x", reply_markup=button(url))
+        assert sent.reply_markup == button(url)
+    # An empty or undotted host, whitespace or a control character: the whole message is
+    # refused, as Telegram does.
+    for url in ("https://", "http://intranet/story/1", "http://localhost:8080/a",
+                "https://exa mple.com/story", "https://example.com/\x00x",
+                "ftp://example.com/a"):
+        with pytest.raises(BadRequest, match=r"(?i)BUTTON_URL_INVALID"):
+            await bot.send_message(USER, "x", reply_markup=button(url))
+    assert len(fake.sent_messages(USER)) == 4
+    # GroupAnonymousBot, say: a bot cannot write to a bot.
+    with pytest.raises(Forbidden, match=r"(?i)bot can.t send messages to bots"):
+        await bot.send_message(1087968824, "x")
+
+
 async def test_callback_query_can_be_answered_once(bot: Bot, fake: FakeTelegram) -> None:
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("More", callback_data="more")]])
     await bot.send_message(USER, "answer", reply_markup=keyboard)
