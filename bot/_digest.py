@@ -13,7 +13,6 @@ across restarts or two bots on one home.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import re
@@ -28,7 +27,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes
 
 from ._access import is_operator, may_write, view_of
 from ._db import Digest
-from ._handlers import asker_of
+from ._handlers import asker_of, speaks_as_a_chat
 from ._render import esc
 from ._render_summary import render_summary_telegram, render_timeline_telegram
 from ._services import (
@@ -203,7 +202,7 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
     target, scheduled_in = chat, chat
     if args.startswith("@") and chat.type == ChatType.PRIVATE:
         # A channel configured from a private chat: nothing is posted in the channel.
-        name, _, args = args.partition(" ")
+        name, args = [*args.split(maxsplit=1), ""][:2]  # "@name\ndaily 08:00" too
         channel = await _channel_for(context, name, user)
         if channel is None:
             await reply_html(context.bot, svc, message, t(lang, "digest_no_channel",
@@ -234,8 +233,11 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
         return
     hour, minute, tz, digest_lang = parsed
     thread = topic_of(message) if target is scheduled_in else None
+    # Who set it up is told if it must stop; an anonymous administrator is nobody who can
+    # be told (GroupAnonymousBot, a bot), so the operators are.
+    owner = None if user is None or speaks_as_a_chat(message) else user.id
     digest = Digest(target.id, hour, minute, digest_lang or lang, scope(target.id, target.type),
-                    tz, thread, user.id if user else None)
+                    tz, thread, owner)
     svc.db.set_digest(digest, digest.created_by)
     schedule(context.application, digest)
     log.info("digest scheduled", extra={"event": "digest_scheduled", "chat_id": target.id,
@@ -275,7 +277,8 @@ async def channel_command(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     """
     if update.channel_post is None:
         return
-    head, _, rest = text.partition(" ")
+    # The command ends at any whitespace: "/summary\n7d" is /summary of 7 days.
+    head, rest = [*text.split(maxsplit=1), ""][:2]
     name, _, addressed = head[1:].partition("@")
     if addressed and addressed.lower() != (context.bot.username or "").lower():
         return
@@ -450,17 +453,30 @@ async def _run_retry(context: CallbackContext) -> None:  # type: ignore[type-arg
 
 async def stop_digest(app: Application, digest: Digest,  # type: ignore[type-arg]
                       reason: str) -> None:
-    """The bot may no longer post there: unschedule, and tell who set it up (or the
-    configured admins) in private, since the chat itself cannot be told."""
+    """The bot may no longer post there: unschedule, and tell who set it up (or, when
+    there is nobody to tell, the configured admins) in private, since the chat itself
+    cannot be told."""
     svc: Services = app.bot_data["services"]
     svc.db.remove_digest(digest.chat_id)
     unschedule(app, digest.chat_id)
     log.warning("digest stopped: %s", reason, extra={"event": "digest_stopped",
                                                     "chat_id": digest.chat_id})
     owner = digest.created_by
-    told = [owner] if owner is not None and owner > 0 else sorted(svc.settings.admin_ids)
-    for user_id in told:
-        lang = svc.db.lang(user_id) or digest.lang
-        with contextlib.suppress(TelegramError):
-            await send_html(app.bot, svc, user_id, t(lang, "digest_stopped",
-                                                     chat=digest.chat_id, reason=esc(reason)))
+    if owner is not None and owner > 0 and await _tell(app, svc, owner, digest, reason):
+        return
+    # Nobody set it up, or they cannot be told (they blocked the bot; an older version
+    # kept GroupAnonymousBot, a bot, as an anonymous administrator's digest's owner).
+    for user_id in sorted(svc.settings.admin_ids):
+        await _tell(app, svc, user_id, digest, reason)
+
+
+async def _tell(app: Application, svc: Services, user_id: int,  # type: ignore[type-arg]
+                digest: Digest, reason: str) -> bool:
+    """Tell ``user_id`` in private that ``digest`` stopped; whether it went out."""
+    lang = svc.db.lang(user_id) or digest.lang
+    try:
+        await send_html(app.bot, svc, user_id, t(lang, "digest_stopped",
+                                                 chat=digest.chat_id, reason=esc(reason)))
+    except TelegramError:
+        return False
+    return True

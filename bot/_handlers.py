@@ -13,6 +13,8 @@ import dataclasses
 import logging
 import re
 import time
+import unicodedata
+from urllib.parse import urlsplit
 
 from khabar.retrieval import Answer, Filters, Hit, Source, to_source
 from telegram import (
@@ -63,6 +65,14 @@ def asker_of(message: Message) -> int:
     if message.sender_chat is not None:
         return message.sender_chat.id
     return message.from_user.id if message.from_user else message.chat_id
+
+
+def speaks_as_a_chat(message: Message) -> bool:
+    """Whether the sender is nobody in particular: an anonymous group administrator
+    (GroupAnonymousBot) or a channel posting in a group. Every such sender, in every
+    group, is the same Telegram user, so nothing is kept for that user id."""
+    user = message.from_user
+    return message.sender_chat is not None or user is None or user.is_bot
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, *,
@@ -153,11 +163,28 @@ async def on_fresh(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> UiLang:
     """The user's /lang choice, else the question's language."""
-    if user is not None and (chosen := svc.db.lang(user.id)):
+    if user is not None and not user.is_bot and (chosen := svc.db.lang(user.id)):
         return chosen
     if answer.lang in ("ar", "en"):
         return answer.lang
     return ui_lang(svc, user, question)
+
+
+def _button_url_ok(url: str | None) -> bool:
+    """Whether Telegram takes ``url`` for a URL button: http(s), a host with a dot, no
+    whitespace or control characters. It refuses the whole message for any other
+    (BUTTON_URL_INVALID), and the keyboard rides on an answer's last part, its sources.
+    Articles keep the URL their source gave (``http://intranet/...`` included)."""
+    if not url or not url.startswith(("https://", "http://")):
+        return False
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is no number raises
+    except ValueError:
+        return False
+    return "." in (parts.hostname or "").strip(".")
 
 
 def _keyboard(n_more: int, key: str, next_page: int, shown: list[Source], lang: str, *,
@@ -167,8 +194,7 @@ def _keyboard(n_more: int, key: str, next_page: int, shown: list[Source], lang: 
     if n_more > next_page * PAGE:
         data = f"more:{key}:{next_page}"  # well under Telegram's 64 bytes
         rows.append([InlineKeyboardButton(t(lang, "more"), callback_data=data)])
-    url = next((s.url for s in shown if s.url and s.url.startswith(("https://", "http://"))),
-               None)
+    url = next((s.url for s in shown if _button_url_ok(s.url)), None)
     if url:
         rows.append([InlineKeyboardButton(t(lang, "open"), url=url)])
     if fresh:
@@ -375,6 +401,11 @@ async def cmd_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert message is not None
     user = message.from_user
     choice = command_text(message).lower()
+    if speaks_as_a_chat(message):
+        # A choice kept for GroupAnonymousBot would be every anonymous admin's, anywhere.
+        await reply_html(context.bot, svc, message, t(
+            _LANG_WORDS.get(choice) or ui_lang(svc, user), "lang_anonymous"))
+        return
     if user is None or choice not in _LANG_WORDS:
         current = (svc.db.lang(user.id) if user else None) or "auto"
         await reply_html(context.bot, svc, message,

@@ -97,8 +97,10 @@ def lang_of_text(text: str) -> UiLang | None:
 
 
 def ui_lang(svc: Services, user: User | None, text: str | None = None) -> UiLang:
-    """The user's /lang choice, else the language of ``text``, else their Telegram's."""
-    if user is not None and (chosen := svc.db.lang(user.id)):
+    """The user's /lang choice, else the language of ``text``, else their Telegram's.
+    A bot's id (GroupAnonymousBot: every anonymous group administrator) has no choice
+    of its own, whatever an older version kept for it."""
+    if user is not None and not user.is_bot and (chosen := svc.db.lang(user.id)):
         return chosen
     if text and (found := lang_of_text(text)):
         return found

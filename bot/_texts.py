@@ -67,6 +67,9 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "lang_auto": "I will follow the language of each question.",
         "lang_usage": "Choose <code>/lang ar</code>, <code>/lang en</code> or "
                       "<code>/lang auto</code> (follow each question). Now: {current}.",
+        "lang_anonymous": "Anonymous administrators all share one Telegram identity, so I "
+                          "cannot keep a language for you alone: send <code>/lang</code> "
+                          "as yourself to choose one.",
         "doc_unsupported": "I can index .txt, .md, .html, .json and .jsonl files; "
                            "<i>{name}</i> is not one of them.",
         "doc_too_big": "<i>{name}</i> is too large to download ({size} MB; the limit is "
@@ -218,6 +221,9 @@ TEXTS: dict[UiLang, dict[str, str]] = {
         "lang_auto": "سأتبع لغة كل سؤال.",
         "lang_usage": "اختر <code>/lang ar</code> أو <code>/lang en</code> أو "
                       "<code>/lang auto</code> (لغة كل سؤال). الحالي: {current}.",
+        "lang_anonymous": "يظهر كل المشرفين المجهولين بهوية واحدة على تيليجرام، فلا "
+                          "أستطيع حفظ لغة لك وحدك: أرسل <code>/lang</code> باسمك لتختار "
+                          "لغة.",
         "doc_unsupported": "أستطيع فهرسة ملفات .txt و.md و.html و.json و.jsonl فقط؛ "
                            "والملف <i>{name}</i> ليس منها.",
         "doc_too_big": "الملف <i>{name}</i> أكبر من أن يُنزَّل ({size} ميغابايت؛ الحد {limit} "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from khabar.index import Index
 
 from tests.bot.conftest import (
     AR_HEADS,
@@ -179,6 +181,25 @@ async def test_an_unknown_button_asks_to_ask_again(bot: RunningBot) -> None:
     fake.callback_query(USER, USER, old, "more:1:0")  # a key of the bot before keys were random
     params = await fake.wait_for_call("answerCallbackQuery")
     assert "no longer available" in params["text"]
+
+
+async def test_an_article_url_telegram_cannot_open_gets_no_button(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
+    """Articles keep the URL their source gave. One Telegram will not open from a button
+    (an intranet name, no dot) would have it refuse the answer's last part, its sources,
+    so the article gets no "Open article" button and the answer goes out whole."""
+    doc = {"title": "Floods hit Benghazi", "url": "http://intranet/story/1",
+           "source": "Libya Desk", "published": "2024-05-01",
+           "text": "Heavy floods hit the Libyan city of Benghazi on Monday, the city's mayor "
+                   "said, cutting power to thousands of homes and closing the port."}
+    report = await asyncio.to_thread(fresh_index.add_bytes, json.dumps(doc).encode(),
+                                     "a.json", "application/json")
+    assert report.count("added") == 1
+    fake = fresh_bot.fake
+    fake.private_text(USER, "Did floods hit Benghazi?")
+    (answer,) = await fake.wait_for_messages(USER, 1, timeout=TIMEOUT)
+    assert "Floods hit Benghazi" in answer["text"] and "Libya Desk" in answer["text"]
+    assert not [b for b in buttons(answer) if "url" in b]
 
 
 async def test_start_help_and_sources(bot: RunningBot) -> None:

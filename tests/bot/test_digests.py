@@ -8,14 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from khabar.bot import _digest
+from khabar.bot._db import Digest
 from khabar.index import Index
 from khabar.retrieval import Khabar
 
-from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, run_bot, until
-from tests.bot.fake_telegram import BOT_ID
+from tests.bot.conftest import ADMIN, GROUP, USER, RunningBot, run_bot, settled, until
+from tests.bot.fake_telegram import ANONYMOUS_ADMIN, BOT_ID
 
 TIMEOUT = 90
 CHANNEL = -1001500
+OTHER = -1009876543210
 POST = ("Floods hit Benghazi\nHeavy floods hit the Libyan city of Benghazi on Monday, the "
         "city's mayor said, cutting power to thousands of homes and closing the port.")
 
@@ -81,6 +83,32 @@ async def test_a_bot_removed_unschedules_and_tells_who_set_it_up(
     (told,) = await fake.wait_for_messages(7, 1)
     assert "was stopped" in told["text"] and str(GROUP) in told["text"]
     assert "kicked" in told["text"]
+
+
+async def test_an_anonymous_admins_digest_that_stops_is_told_to_the_operators(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
+    """An anonymous administrator is GroupAnonymousBot, a bot nobody can write to: the
+    digest one sets up has no owner, and when it stops the operators are told."""
+    fake, db = fresh_bot.fake, fresh_bot.services.db
+    await _post(fresh_index, f"chat:{GROUP}")
+    fake.group_text(GROUP, 0, f"/digest daily {_hour_ago()}", anonymous=True)
+    (ok,) = await fake.wait_for_messages(GROUP, 1)
+    assert ok["text"].startswith("Daily digest scheduled at"), ok["text"]
+    assert db.digest(GROUP).created_by is None
+    fake.removed_from(GROUP, 7, announce=False)
+    (job,) = fresh_bot.app.job_queue.get_jobs_by_name(f"digest:{GROUP}")
+    await job.run(fresh_bot.app)
+    assert db.digest(GROUP) is None
+    (told,) = await fake.wait_for_messages(ADMIN, 1)
+    assert "was stopped" in told["text"] and str(GROUP) in told["text"]
+    # One an older version kept with GroupAnonymousBot as its owner: that bot cannot be
+    # written to, so the operators are told instead.
+    db.set_digest(Digest(OTHER, 8, 0, "en", f"chat:{OTHER}"), ANONYMOUS_ADMIN["id"])
+    old = db.digest(OTHER)
+    assert old.created_by == ANONYMOUS_ADMIN["id"]
+    await _digest.stop_digest(fresh_bot.app, old, "Forbidden: bot was kicked")
+    *_, again = await fake.wait_for_messages(ADMIN, 2)
+    assert "was stopped" in again["text"] and str(OTHER) in again["text"]
 
 
 async def test_a_window_missed_while_down_is_posted_once_at_start_up(
@@ -150,7 +178,7 @@ async def test_a_channel_digest_is_set_up_from_a_private_chat(
     fake.private_text(USER, f"/digest @libya_news daily {_hour_ago()}")
     (refused,) = await fake.wait_for_messages(USER, 1)
     assert "cannot set up a digest for @libya_news" in refused["text"]
-    fake.private_text(7, f"/digest @libya_news daily {_hour_ago()} ar")
+    fake.private_text(7, f"/digest @libya_news\ndaily {_hour_ago()} ar")  # a line break too
     (ok,) = await fake.wait_for_messages(7, 1)
     assert ok["text"].startswith("Daily digest scheduled at") and "@libya_news" in ok["text"]
     assert fake.sent_messages(CHANNEL) == []  # nothing was posted in the channel
@@ -163,3 +191,22 @@ async def test_a_channel_digest_is_set_up_from_a_private_chat(
     fake.private_text(ADMIN, "/digest @libya_news off")  # an operator may too
     (off,) = await fake.wait_for_messages(ADMIN, 1)
     assert off["text"] == "Daily digest stopped." and db.digest(CHANNEL) is None
+
+
+async def test_a_channel_command_on_its_own_line_runs(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
+    """"/summary" with its period on the next line, as a phone's keyboard makes it, is
+    /summary of that period (and a command is never indexed as news)."""
+    fake = fresh_bot.fake
+    await _post(fresh_index, f"chat:{CHANNEL}", hours_ago=72)  # within 7 days, not 24 h
+    fake.add_channel(CHANNEL, "libya_news", title="Libya News")
+    fake.channel_post(CHANNEL, "libya_news", 43, "/summary\n7d")
+    await settled(fresh_bot)
+    (summary,) = fake.sent_messages(CHANNEL)
+    assert "Floods hit Benghazi" in summary["text"]
+    fake.channel_post(CHANNEL, "libya_news", 44, "/summary@khabar_test_bot\n\n7d")
+    await settled(fresh_bot)
+    *_, addressed = fake.sent_messages(CHANNEL)
+    assert "Floods hit Benghazi" in addressed["text"]
+    assert len(fake.sent_messages(CHANNEL)) == 2
+    assert fresh_index.store.count_articles() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -171,3 +172,44 @@ async def test_a_failed_download_is_told_without_the_raw_error(fresh_bot: Runnin
     (reply,) = await fake.wait_for_messages(ADMIN, 1, timeout=TIMEOUT)
     assert "could not download" in reply["text"]
     assert fake.token not in reply["text"] and fake.token.split(":")[1] not in reply["text"]
+
+
+async def test_stats_for_a_groups_admins_cover_what_the_group_sees(
+        fresh_bot: RunningBot, fresh_index: Index) -> None:
+    """Another chat's own additions are that chat's alone, in /stats too: not counted, not
+    among the outlets, not the ends of the publication range. Operators see everything."""
+    other = -1009876543210
+
+    async def add(title: str, outlet: str, published: str, text: str,
+                  origin: str | None) -> None:
+        doc = {"title": title, "source": outlet, "published": published, "text": text}
+        report = await asyncio.to_thread(fresh_index.add_bytes, json.dumps(doc).encode(),
+                                         f"{title}.json", "application/json", origin=origin)
+        assert report.count("added") == 1, report.summary()
+
+    await add("Secret merger talks", "Private Desk", "1999-03-04",
+              "Two firms held secret merger talks in Cairo on Monday, people said.",
+              f"chat:{other}")
+    await add("Port strike", "Private Desk", "2024-07-01",
+              "Dock workers in Alexandria went on strike over pay on Sunday, a union said.",
+              f"chat:{other}")
+    await add("Drought in Morocco", "Wire", "2024-05-01",
+              "Morocco's farmers face the worst drought in forty years, the ministry said.",
+              None)
+    await add("Floods hit Benghazi", "Libya News", "2024-06-01",
+              "Heavy floods hit Benghazi on Monday, cutting power to thousands of homes.",
+              f"chat:{GROUP}")
+    store = fresh_index.store
+    hidden = store.article_passages(store.article_ids(origin=f"chat:{other}"))
+    seen = store.count_passages() - len(hidden)
+    fake = fresh_bot.fake
+    fake.set_admins(GROUP, [7])
+    fake.group_text(GROUP, 7, "/stats")
+    (own,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
+    assert (f"articles: 2\npassages: {seen}\noutlets: 2\nlanguages: en: {seen}\n"
+            "published: 2024-05-01 … 2024-06-01\nfrom this chat: 1 article(s)") in own["text"]
+    fake.group_text(GROUP, ADMIN, "/stats")
+    *_, everything = await fake.wait_for_messages(GROUP, 2, timeout=TIMEOUT)
+    assert (f"articles: 4\npassages: {store.count_passages()}\noutlets: 3\n"
+            f"languages: en: {store.count_passages()}\npublished: 1999-03-04 … 2024-07-01"
+            ) in everything["text"]

@@ -15,9 +15,10 @@ from tests.bot.conftest import (
     bot_settings,
     buttons,
     run_bot,
+    settled,
     until,
 )
-from tests.bot.fake_telegram import BOT_ID, FakeTelegram
+from tests.bot.fake_telegram import ANONYMOUS_ADMIN, BOT_ID, FakeTelegram
 
 TIMEOUT = 90
 CHANNEL = -1001500
@@ -56,6 +57,43 @@ async def test_a_readers_forward_is_a_question_and_operators_may_index_it(
     _, report = await fake.wait_for_messages(GROUP, 2, timeout=TIMEOUT)
     assert report["text"].startswith("Indexed @other_news/9: 1 added"), report["text"]
     assert fresh_index.store.article_ids(url="https://t.me/other_news/9", origin=f"chat:{GROUP}")
+
+
+async def test_a_linked_channels_posts_copied_into_its_discussion_group_are_not_answered(
+        bot: RunningBot) -> None:
+    """Telegram copies each post of a channel into the group linked to it for comments;
+    the bot, an administrator there (so it sees them), answers a reader's forward of the
+    post and never Telegram's own copy: nobody asked anything."""
+    fake = bot.fake
+    fake.set_admins(GROUP, [7, BOT_ID])
+    question = "Who struck Aleppo? A US official spoke of an air strike."
+    fake.automatic_forward(GROUP, -1002000, "other_news", 55, question)
+    await settled(bot)
+    assert fake.sent_messages(GROUP) == []
+    assert not [c for c in fake.calls_to("sendChatAction") if c.get("chat_id") == str(GROUP)]
+    fake.forwarded_channel_post(8, -1002000, "other_news", 55, question, group=GROUP)
+    (answer,) = await fake.wait_for_messages(GROUP, 1, timeout=TIMEOUT)
+    assert answer["text"].startswith("What else was reported about this post:")
+
+
+async def test_anonymous_admins_keep_no_language_of_their_own(bot: RunningBot) -> None:
+    """Every anonymous administrator, in every group, is GroupAnonymousBot: a /lang kept
+    for it would be theirs all. None is kept, and one an older version kept is unread."""
+    fake, db = bot.fake, bot.services.db
+    fake.group_text(GROUP, 0, "/lang ar", anonymous=True)
+    (told,) = await fake.wait_for_messages(GROUP, 1)
+    assert told["text"].startswith("يظهر كل المشرفين المجهولين بهوية واحدة")
+    assert db.lang(ANONYMOUS_ADMIN["id"]) is None
+    db.set_lang(ANONYMOUS_ADMIN["id"], "ar")  # as an older version kept it
+    fake.group_text(OTHER, 0, "/help", anonymous=True)
+    (helped,) = await fake.wait_for_messages(OTHER, 1)
+    assert helped["text"].startswith("Ask: write a question")
+    # A person's choice is still theirs, wherever they ask.
+    fake.group_text(GROUP, 7, "/lang ar")
+    await fake.wait_for_messages(GROUP, 2)
+    fake.group_text(OTHER, 7, "/help")
+    *_, own = await fake.wait_for_messages(OTHER, 2)
+    assert db.lang(7) == "ar" and own["text"].startswith("السؤال: اكتب سؤالك")
 
 
 async def test_anonymous_admins_are_told_apart_by_their_chat(

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from khabar.bot._db import BotDB, Digest
 from khabar.bot._digest import parse_summary_args, parse_zone, window_end
-from khabar.bot._handlers import _without_mention
+from khabar.bot._handlers import _button_url_ok, _keyboard, _without_mention
 from khabar.bot._intake import report_html
 from khabar.bot._logging import JsonFormatter
 from khabar.bot._ratelimit import RateLimiter
 from khabar.bot._services import lang_of_text
 from khabar.bot.telegram import serve
 from khabar.index import IngestReport, ItemResult
+from khabar.retrieval import Source
 from telegram import Message, MessageEntity
 
 from khabar import ConfigError, Settings
@@ -207,3 +208,41 @@ def test_serve_refuses_bad_configuration_before_loading_anything(tmp_path: Path)
     bad = Settings(home=tmp_path, telegram_token=DEFAULT_TOKEN, webhook_secret="not ok!")
     with pytest.raises(ConfigError, match="KHABAR_WEBHOOK_SECRET"):
         serve(bad, webhook_url="https://example.com/hook")
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://t.me/libya_news/42", True),
+    ("http://news.example.org:8080/a?b=c#d", True),
+    ("https://www.bbc.com/arabic/articles/c1", True),
+    ("https://", False),
+    ("https:// ", False),
+    ("http://intranet/story/1", False),
+    ("http://localhost:8080/a", False),
+    ("https://example./a", False),
+    ("https://exa mple.com/story", False),
+    ("https://example.com/a\nb", False),
+    ("https://example.com/\x00x", False),
+    ("https://example.com/\u202eevil", False),
+    ("https://example.com:port/a", False),
+    ("https://[::1/a", False),
+    ("ftp://example.com/a", False),
+    ("", False),
+    (None, False),
+])
+def test_only_urls_telegram_opens_from_a_button(url: str | None, ok: bool) -> None:
+    assert _button_url_ok(url) is ok
+
+
+def test_the_open_button_takes_the_first_url_telegram_opens() -> None:
+    def source(n: int, url: str | None) -> Source:
+        return Source(n=n, outlets=["X"], title="T", published=datetime(2024, 1, 2, tzinfo=UTC),
+                      url=url, position=0, n_passages=1, article_id=n, passage_id=n, text="b",
+                      lang="en", score=0.5)
+
+    def urls(shown: list[Source]) -> list[str]:
+        kb = _keyboard(0, "k", 0, shown, "en")
+        return [b.url for row in kb.inline_keyboard for b in row if b.url] if kb else []
+
+    assert urls([source(1, "http://intranet/1"), source(2, None),
+                 source(3, "https://example.com/3")]) == ["https://example.com/3"]
+    assert urls([source(1, "http://intranet/1"), source(2, "https://exa mple.com/")]) == []
