@@ -3,10 +3,10 @@
 Secrets come from the settings (every ``Settings`` registers its ``SecretStr`` values
 here when it is made) and from their shape: a Telegram bot token (``123456:AA…``),
 wherever it appears (PTB puts it in ``InvalidToken``'s message and in every Bot API
-URL), the password of a URL (``https://user:pw@host``) and the value of a query
-parameter whose name says it is a secret (``?api_key=…``). Every user-facing path
-applies :func:`redact` last: the CLI's messages and logs, the REPL, the bot's replies
-and its JSON logs.
+URL), the user information of a URL (``https://user:pw@host``, ``https://TOKEN@host``)
+and the value of a query parameter whose name says it is a secret (``?api_key=…``).
+Every user-facing path applies :func:`redact` last: the CLI's messages and logs, the
+REPL, the bot's replies and its JSON logs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ __all__ = ["REDACTED", "RedactingFormatter", "redact", "redact_html", "register_
 REDACTED = "<redacted>"
 _MIN_SECRET = 6  # shorter "secrets" would redact ordinary words
 _TOKEN_RE = re.compile(r"(?<![0-9])\d{5,}(?::|%3A)[A-Za-z0-9_-]{30,}")
-_URL_PASSWORD_RE = re.compile(r"(?<=://)([^/\s:@]*):[^/\s@]*@")
+# A URL's whole user information, not just a password: a token is often the user name
+# (``https://TOKEN@host``, ``https://TOKEN:x-oauth-basic@host``). It runs to the last
+# "@" before the authority ends ("/", "?", "#"), as URL parsers read it, or the text
+# around the URL does (a space, a quote or bracket of JSON or markup).
+_URL_USERINFO_RE = re.compile(r"(?<=://)[^/?#\s\"<>]*@")
 _QUERY_SECRET_RE = re.compile(
     r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|secret|password|passwd|sig|"
     r"signature|auth)=)[^&#\s]+")
@@ -59,7 +63,7 @@ def redact(text: str, extra: Iterable[SecretStr | str | None] = ()) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _TOKEN_RE.sub(REDACTED, text)
-    text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+    text = _URL_USERINFO_RE.sub(f"{REDACTED}@", text)
     return _QUERY_SECRET_RE.sub(lambda m: m.group(1) + REDACTED, text)
 
 

@@ -34,6 +34,25 @@ def test_secret_shapes_are_redacted_unregistered() -> None:
     assert redact("ordinary words, key points: 12:30") == "ordinary words, key points: 12:30"
 
 
+
+def test_a_urls_whole_user_information_is_redacted() -> None:
+    """A token is often a URL's user name, with no password or a dummy one: it was
+    printed as it was (``khabar ingest https://TOKEN@host/…``)."""
+    cases = {
+        "https://ghp_S3cretT0kenABCDEFGH@10.0.0.1/feed.xml: blocked": "ghp_S3cretT0ken",
+        "GET https://ghp_S3cretT0ken:x-oauth-basic@github.com/a": "ghp_S3cretT0ken",
+        "cannot fetch http://reader:hunter2pass@example.com/": "reader:hunter2pass",
+        "http://tok@en@example.com/x": "tok@en",  # the host follows the last "@"
+        '{"name": "https://ghp_S3cretT0ken@example.com"}': "ghp_S3cretT0ken",
+    }
+    for text, secret in cases.items():
+        shown = redact(text)
+        assert secret not in shown and f"//{REDACTED}@" in shown, shown
+        assert "example.com" in shown or "10.0.0.1" in shown or "github.com" in shown
+    for text in ("see https://medium.com/@writer", "https://x.org/?q=a@b",
+                 '{"u": "https://x.org", "e": "a@b.org"}', "mail a@b.org at 12:30"):
+        assert redact(text) == text
+
 def test_the_cli_log_formatter_redacts_tracebacks_too() -> None:
     formatter = RedactingFormatter("%(message)s")
     try:
