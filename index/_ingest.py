@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -251,7 +252,7 @@ class Index:
         """Store articles; each is stored whole or not at all, and a bad one is an
         error line in the report while the others go in. Report items are named by
         ``labels`` (one per article), else ``name``, else the article's URL or title."""
-        items = [_without_controls(art) for art in articles]
+        items = [_without_userinfo(_without_controls(art)) for art in articles]
         if labels is not None and len(labels) != len(items):
             raise ValueError(f"{len(labels)} labels for {len(items)} articles")
         names = list(labels) if labels is not None else [
@@ -445,11 +446,12 @@ class Index:
 
         own = fetcher is None
         fetcher = fetcher or Fetcher(self.settings)
+        shown = url_without_userinfo(url)  # fetched with its credentials, never named so
         try:
             try:
                 got = fetcher.fetch(url, accept=WEB_TYPES)
             except Exception as exc:
-                return IngestReport([ItemResult(url, "error", failure(exc, url))])
+                return IngestReport([ItemResult(shown, "error", failure(exc, shown))])
             if got.content_type in FEED_TYPES or _looks_like_feed(got.data, got.content_type):
                 return self._add_feed(got.data, got.final_url, origin, fetcher,
                                       follow_feed_links, progress)
@@ -457,11 +459,11 @@ class Index:
                 try:
                     art = self._parse("parse_html", got.data, got.final_url, got.charset)
                 except Exception as exc:
-                    return IngestReport([ItemResult(url, "error", failure(exc, url))])
+                    return IngestReport([ItemResult(shown, "error", failure(exc, shown))])
                 # Its canonical link only on the site it came from: no spoofed citations.
                 art.url = own_url(art.url, got.final_url)
-                art.source = url
-                return self.add_articles([art], origin=origin, name=url)
+                art.source = shown
+                return self.add_articles([art], origin=origin, name=shown)
             name = Path(urlparse(got.final_url).path).name or "document"
             ctype = f"{got.content_type}; charset={got.charset}" if got.charset \
                 else got.content_type
@@ -475,10 +477,11 @@ class Index:
         from ._parse import FeedEntry
 
         report = IngestReport()
+        shown = url_without_userinfo(feed_url)  # its links resolved with the credentials
         try:
             entries = self._parse("parse_feed", data, feed_url)
         except Exception as exc:
-            return IngestReport([ItemResult(feed_url, "error", failure(exc, feed_url))])
+            return IngestReport([ItemResult(shown, "error", failure(exc, shown))])
         if len(entries) > MAX_FEED_ENTRIES:
             log.warning("%s: %d entries, only the first %d read", feed_url, len(entries),
                         MAX_FEED_ENTRIES)
@@ -507,16 +510,18 @@ class Index:
                 try:
                     art = self._parse("entry_to_article", entry)
                 except Exception as exc:
-                    name = entry.link or feed_url
+                    name = url_without_userinfo(entry.link or feed_url)
                     report.items.append(ItemResult(name, "error", failure(exc, name)))
                     continue
                 if art.url and own_url(art.url, feed_url) != art.url:
                     # The feed's own text under a link off the feed's site: cited as
                     # the feed, one anchor per entry so entries do not replace each other.
                     anchor = hashlib.sha256(art.url.encode()).hexdigest()[:16]
-                    art.url = f"{feed_url.partition('#')[0]}#entry-{anchor}"
-            art.source = feed_url
-            report.extend(self.add_articles([art], origin=origin, name=entry.link))
+                    art.url = f"{shown.partition('#')[0]}#entry-{anchor}"
+            art.source = shown
+            report.extend(self.add_articles(
+                [art], origin=origin,
+                name=url_without_userinfo(entry.link) if entry.link else None))
         return report
 
 
@@ -533,6 +538,27 @@ def _without_controls(art: Article) -> Article:
     art.tags = [strip_controls(t) for t in art.tags]
     art.author, art.section = clean(art.author), clean(art.section)
     art.site_name = clean(art.site_name)
+    return art
+
+
+# A URL's user information: from the scheme's "//" to the last "@" before the authority
+# ends ("/", "?", "#", and "\\", which URL parsers read as "/" in web URLs).
+_USERINFO_RE = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\\]*@")
+
+
+def url_without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (or ``TOKEN@``): what khabar stores and names
+    for an article is shown in citations, never a credential."""
+    return _USERINFO_RE.sub(r"\1", url, count=1)
+
+
+def _without_userinfo(art: Article) -> Article:
+    """The article with no credentials in its URL or source, whatever gave them: a URL
+    to ingest, a page fetched with them, a file's "url" field."""
+    if art.url:
+        art.url = url_without_userinfo(art.url)
+    if art.source:
+        art.source = url_without_userinfo(art.source)
     return art
 
 

@@ -167,6 +167,31 @@ def test_the_http_charset_decodes_pages_and_files(tmp_path: Path, site: str) -> 
         [AR_TITLE, f"{AR_TITLE} (ميتا)", f"{AR_TITLE} (نص)"])
 
 
+def test_credentials_in_a_url_are_never_stored_nor_named(tmp_path: Path, site: str) -> None:
+    """A URL's user information (a password, a token as user name) was stored as the
+    article's url and source, cited as such, and named in the report."""
+    ix = _index(tmp_path, allow_private_urls=True)
+    host = site.removeprefix("http://")
+    secrets = ("hunter2pass", "ghp_T0kenXYZ123456", "s3cretword")
+    reports = [ix.add_url(f"http://reader:hunter2pass@{host}/story.html"),
+               ix.add_url(f"http://ghp_T0kenXYZ123456@{host}/feed.xml"),
+               ix.add_url(f"http://ghp_T0kenXYZ123456@{host}/nothing-here.html")]
+    record = tmp_path / "records.json"
+    record.write_text('{"title": "Budget", "text": "' + GOOD_BODY + '", '
+                      '"url": "https://editor:s3cretword@news.example/budget"}')
+    reports.append(ix.add_path(record))
+    items = [i for r in reports for i in r.items]
+    rows = ix.store.article_rows(sorted({r["article_id"] for r in ix.store.iter_passages()}))
+    shown = repr(rows) + repr([vars(i) for i in items])
+    assert not any(secret in shown for secret in secrets), shown
+    assert reports[2].errors[0].name == f"{site}/nothing-here.html"
+    assert len(rows) == 3 and f"{site}/feed.xml" in {r["source"] for r in rows}, rows
+    assert f"{site}/story.html" in {r["url"] for r in rows}
+    assert "https://news.example/budget" in {r["url"] for r in rows}
+    # The feed's link to the page already stored is that page: the same URL now.
+    assert {i.status for i in items} == {"added", "unchanged", "error"}, items
+
+
 _CRASH_SCRIPT = """
 import sys
 sys.path.insert(0, {repo!r})
