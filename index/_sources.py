@@ -6,7 +6,9 @@ archive's budget for the bytes it really makes tarfile inflate (headers, data, t
 tarfile does not know), long-name and pax headers are capped before they are read,
 and symbolic links are followed only inside the folder given. Problems come back as
 :class:`~khabar.SourceError` values in the stream rather than raised, so one bad
-file never stops a batch.
+file never stops a batch: whatever reading a member raises is that member's error.
+Names are for display and are stored as an article's source: bytes that are not
+UTF-8 show as U+FFFD and terminal controls are dropped (:func:`_shown`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from khabar._errors import SourceError
+from khabar.text import strip_controls
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
@@ -77,19 +80,31 @@ def iter_path(path: Path, *, max_file_bytes: int) -> Iterator[SourceItem | Sourc
     opened, and archives inside them one level deep.
     """
     path = Path(path)
-    name = path.as_posix()
+    name = _shown(path.as_posix())
     try:
         is_dir = path.is_dir()
     except OSError as exc:
         yield SourceError(name, f"cannot read: {exc.strerror or exc}")
         return
     if is_dir:
-        root = Path(os.path.realpath(path))
-        yield from _walk(path, name, max_file_bytes, set(), root)
+        yield from _walk(path, name, max_file_bytes)
     elif not path.exists():
         yield SourceError(name, "no such file or directory")
     else:
         yield from _file(path, name, max_file_bytes, explicit=True)
+
+
+def _shown(raw: str) -> str:
+    """``raw`` as a name to show and store. Python keeps a file name's bytes that are
+    not UTF-8 as lone surrogates (from the disk, or a tar header), which SQLite cannot
+    store: they become U+FFFD. Controls and bidi overrides are dropped (a name is
+    printed to terminals: khabar.text.strip_controls) and line breaks become spaces
+    (a name is one line of a report)."""
+    try:
+        raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate no decoder made
+        raw = raw.encode("utf-8", "replace").decode("utf-8")
+    return strip_controls(raw).replace("\n", " ").replace("\t", " ")
 
 
 def _kind(name: str) -> Literal["archive", "parseable"] | None:
@@ -111,25 +126,34 @@ def _outside(path: str, root: Path) -> bool:
     return not Path(os.path.realpath(path)).is_relative_to(root)
 
 
-def _walk(
-    folder: Path, name: str, limit: int, seen: set[tuple[int, int]], root: Path
-) -> Iterator[SourceItem | SourceError]:
-    try:
-        st = folder.stat()
-        key = (st.st_dev, st.st_ino)
-        if key in seen:  # a symlink loop, or a folder linked twice: once is enough
-            log.debug("skipping %s: already visited", name)
+def _walk(top: Path, top_name: str, limit: int) -> Iterator[SourceItem | SourceError]:
+    """The folder's files depth first, in name order. The folders being walked are a
+    stack of their remaining entries, not nested calls: a tree as deep as paths go
+    (thousands of levels) needs no Python recursion."""
+    root = Path(os.path.realpath(top))
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = []
+    folder: Path | None = top
+    name = top_name
+    while True:
+        if folder is not None:
+            try:
+                entries = _listing(folder, name, seen)
+            except OSError as exc:
+                yield SourceError(name, f"cannot list folder: {exc.strerror or exc}")
+            else:
+                stack.append((name, iter(entries)))
+            folder = None
+        if not stack:
             return
-        seen.add(key)
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        yield SourceError(name, f"cannot list folder: {exc.strerror or exc}")
-        return
-    for entry in entries:
+        parent, entries_left = stack[-1]
+        entry = next(entries_left, None)
+        if entry is None:
+            stack.pop()
+            continue
         if entry.name.startswith("."):
             continue
-        child = f"{name}/{entry.name}"
+        child = f"{parent}/{_shown(entry.name)}"
         try:
             is_dir, is_file = entry.is_dir(), entry.is_file()  # both follow symlinks
         except OSError as exc:
@@ -141,7 +165,7 @@ def _walk(
             yield SourceError(child, "symbolic link to outside the folder; not followed")
             continue
         if is_dir:
-            yield from _walk(Path(entry.path), child, limit, seen, root)
+            folder, name = Path(entry.path), child  # listed at the top of the loop
         elif _kind(entry.name) is None:
             continue
         elif is_file:
@@ -149,6 +173,19 @@ def _walk(
         elif entry.is_symlink():
             yield SourceError(child, "broken symbolic link")
         # Sockets, FIFOs and devices are skipped: reading a FIFO would block.
+
+
+def _listing(folder: Path, name: str, seen: set[tuple[int, int]]) -> list[os.DirEntry[str]]:
+    """The folder's entries in name order; none if it was walked already (a symlink
+    loop, or a folder linked twice: once is enough)."""
+    st = folder.stat()
+    key = (st.st_dev, st.st_ino)
+    if key in seen:
+        log.debug("skipping %s: already visited", name)
+        return []
+    seen.add(key)
+    with os.scandir(folder) as it:
+        return sorted(it, key=lambda e: e.name)
 
 
 def _file(
@@ -167,11 +204,12 @@ def _file(
     except OSError as exc:
         yield SourceError(name, f"cannot read: {exc.strerror or exc}")
         return
+    kind = _kind(path.name)  # the name on disk, not the one cleaned for display
     if len(data) > limit:
         yield SourceError(name, _too_large(len(data), limit))
-    elif _kind(name) == "archive":
+    elif kind == "archive":
         yield from _archive(name, data, limit, depth=0, budget=_Budget(BUDGET_FACTOR * limit))
-    elif explicit or _kind(name) == "parseable":
+    elif explicit or kind == "parseable":
         yield SourceItem(name, data)
 
 
@@ -201,7 +239,7 @@ def _member_name(raw: str) -> str | None:
     Nothing is written to disk, so "../" or "/etc" could do no harm; they are dropped
     only so that names read as the relative paths they claim to be.
     """
-    parts = [p for p in raw.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    parts = [p for p in _shown(raw).replace("\\", "/").split("/") if p not in ("", ".", "..")]
     if not parts or any(p.startswith(".") or p == "__MACOSX" for p in parts):
         return None
     return "/".join(parts)
@@ -212,7 +250,7 @@ def _archive(
 ) -> Iterator[SourceItem | SourceError]:
     members = _zip_members if name.lower().endswith(".zip") else _tar_members
     found = False
-    for member_name, blob in members(name, data, limit, budget):
+    for member_name, blob in _guarded(members(name, data, limit, budget), name):
         found = True
         if isinstance(blob, SourceError):
             yield blob
@@ -230,45 +268,77 @@ def _archive(
 _Member = tuple[str, bytes | SourceError]
 
 
+def _reason(exc: BaseException) -> str:
+    """What went wrong reading an archive, for its error line. Past the errors a corrupt
+    archive is expected to raise, the standard library raises others on hostile input
+    (an empty zip member name: IndexError; an LZMA member asking for a 4 GiB
+    dictionary: MemoryError); those are still the archive's fault, said as such."""
+    if isinstance(exc, MemoryError):
+        return "unpacking it needs more memory than is available"
+    if isinstance(exc, _ARCHIVE_ERRORS):
+        return str(exc) or type(exc).__name__
+    log.debug("unexpected %s reading an archive", type(exc).__name__, exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _guarded(members: Iterator[_Member], name: str) -> Iterator[_Member]:
+    """``members``, ending with an error for the archive ``name`` if reading it raises
+    anything past what the member readers report themselves."""
+    try:
+        yield from members
+    except Exception as exc:
+        yield name, SourceError(name, f"cannot read the archive further: {_reason(exc)}")
+
+
+class _OverBudget(Exception):
+    """The archive's expansion budget is spent: no member after this one is read."""
+
+
 def _zip_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterator[_Member]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except _ARCHIVE_ERRORS as exc:
-        yield name, SourceError(name, f"corrupt or unreadable zip archive: {exc}")
+    except Exception as exc:
+        yield name, SourceError(name, f"corrupt or unreadable zip archive: {_reason(exc)}")
         return
     with archive:
         for info in infos:
+            # An empty name is None here, before is_dir() could fail on it.
             member = _member_name(info.filename)
-            if info.is_dir() or member is None or _kind(member) is None:
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):  # a link's "data" is its target
+            if member is None or _kind(member) is None:
                 continue
             child = f"{name}!{member}"
-            # Sizes come from the archive's own headers; zipfile stops reading at the
-            # declared size, so a member cannot lie its way past these checks.
-            if info.file_size > limit:
-                yield child, SourceError(child, _too_large(info.file_size, limit))
-                continue
-            if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(
-                info.compress_size, 1
-            ):
-                ratio = info.file_size // max(info.compress_size, 1)
-                yield child, SourceError(child, f"suspicious compression ratio ({ratio}:1)")
-                continue
-            if not budget.spend(info.file_size):
+            try:
+                blob = _zip_member(archive, info, child, limit, budget)
+            except _OverBudget:
                 yield child, SourceError(name, budget.message())
                 return
-            if info.flag_bits & 0x1:
-                yield child, SourceError(child, "encrypted; not read")
-                continue
-            try:
-                with archive.open(info) as f:
-                    blob = f.read(limit + 1)
-            except _ARCHIVE_ERRORS as exc:
-                yield child, SourceError(child, f"cannot read from archive: {exc}")
-                continue
-            yield child, blob
+            except Exception as exc:  # whatever one member raises is its own error
+                blob = SourceError(child, f"cannot read from archive: {_reason(exc)}")
+            if blob is not None:
+                yield child, blob
+
+
+def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, child: str, limit: int,
+                budget: _Budget) -> bytes | SourceError | None:
+    """One member's bytes, its error, or None to skip it (a folder, a link)."""
+    if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):  # a link's "data": its target
+        return None
+    # Sizes come from the archive's own headers; zipfile stops reading at the
+    # declared size, so a member cannot lie its way past these checks.
+    if info.file_size > limit:
+        return SourceError(child, _too_large(info.file_size, limit))
+    if info.file_size > RATIO_MIN_BYTES and info.file_size > MAX_RATIO * max(
+        info.compress_size, 1
+    ):
+        ratio = info.file_size // max(info.compress_size, 1)
+        return SourceError(child, f"suspicious compression ratio ({ratio}:1)")
+    if not budget.spend(info.file_size):
+        raise _OverBudget
+    if info.flag_bits & 0x1:
+        return SourceError(child, "encrypted; not read")
+    with archive.open(info) as f:
+        return f.read(limit + 1)
 
 
 class _CappedTarInfo(tarfile.TarInfo):
@@ -294,16 +364,16 @@ def _tar_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterato
         # Closed by the with-block below; only opening errors are reported here.
         archive = tarfile.open(  # noqa: SIM115
             fileobj=io.BytesIO(data), mode="r:*", tarinfo=_CappedTarInfo)
-    except _ARCHIVE_ERRORS as exc:
-        yield name, SourceError(name, f"corrupt or unreadable tar archive: {exc}")
+    except Exception as exc:
+        yield name, SourceError(name, f"corrupt or unreadable tar archive: {_reason(exc)}")
         return
     expanded = 0
     with archive:
         while True:
             try:
                 info = archive.next()
-            except _ARCHIVE_ERRORS as exc:
-                yield name, SourceError(name, f"corrupt tar archive: {exc}")
+            except Exception as exc:  # the stream cannot go on past a bad header
+                yield name, SourceError(name, f"corrupt tar archive: {_reason(exc)}")
                 return
             if info is None:
                 return
@@ -331,7 +401,7 @@ def _tar_members(name: str, data: bytes, limit: int, budget: _Budget) -> Iterato
             try:
                 f = archive.extractfile(info)
                 blob = f.read(limit + 1) if f is not None else b""
-            except _ARCHIVE_ERRORS as exc:
-                yield child, SourceError(child, f"cannot read from archive: {exc}")
+            except Exception as exc:  # whatever one member raises is its own error
+                yield child, SourceError(child, f"cannot read from archive: {_reason(exc)}")
                 continue
             yield child, blob

@@ -503,6 +503,27 @@ def test_terminal_controls_never_reach_stored_text(tmp_path: Path) -> None:
     assert strip_controls(arabic + "\r\nx\ry\tz") == arabic + "\nx\ny\tz"
 
 
+def test_a_file_name_that_is_not_utf8_loses_no_article(tmp_path: Path) -> None:
+    """Its name (surrogates in Python) was the article's source, which SQLite refused:
+    "not stored: UnicodeEncodeError … surrogates not allowed"."""
+    from tests.index.test_sources import make_tar
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9-news.txt"), "wb") as f:
+        f.write(f"Gale warning\n\n{GOOD_BODY} Gale.".encode())
+    (folder / "names.tar").write_bytes(make_tar(
+        {"caf\udce9-tar.txt": f"Hail warning\n\n{GOOD_BODY} Hail.".encode()}, "w"))
+    ix = _index(tmp_path / "home")
+    report = ix.add_path(folder)
+    assert [i.status for i in report.items] == ["added", "added"], report.items
+    names = [i.name for i in report.items]
+    assert names == [f"{folder.as_posix()}/caf\ufffd-news.txt",
+                     f"{folder.as_posix()}/names.tar!caf\ufffd-tar.txt"]
+    rows = ix.store.article_rows([i.article_id for i in report.items if i.article_id])
+    assert [r["source"] for r in rows] == names
+
+
 class _SlowSite(http.server.BaseHTTPRequestHandler):
     """Pages that take a moment, counting how many are being served at once."""
 

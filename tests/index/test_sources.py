@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import tarfile
 import tracemalloc
 import zipfile
@@ -435,3 +437,109 @@ def test_zip_symlink_members_are_skipped(tmp_path: Path) -> None:
     archive = write(tmp_path / "links.zip", buf.getvalue())
     items, _ = collect(archive)
     assert list(items) == [f"{archive.as_posix()}!real.txt"]
+
+
+# -- whatever a member raises, the rest of the batch is read ----------------------------
+
+
+def _lzma_zip_asking_for_4_gib() -> bytes:
+    """A zip whose LZMA member's properties ask for a 4 GiB dictionary."""
+    data = bytearray(make_zip({"inner.txt": b"inner text " * 50}, zipfile.ZIP_LZMA))
+    header = 30 + len("inner.txt")  # the local header and name (no extra field)
+    # zip's LZMA data: version (2), properties size (2), then lc/lp/pb and the
+    # dictionary size (4, little-endian).
+    assert data[header + 2 : header + 4] == b"\x05\x00"
+    data[header + 5 : header + 9] = b"\xff\xff\xff\xff"
+    return bytes(data)
+
+
+def test_a_zip_member_with_an_empty_name_does_not_stop_the_batch(tmp_path: Path) -> None:
+    """ZipInfo.is_dir() raises IndexError on an empty name: the whole ingest stopped
+    (exit 4) and nothing of the folder was stored."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("inner.txt", "inner")
+        zf.writestr(zipfile.ZipInfo(""), "x")
+        zf.writestr("later.txt", "later")
+    write(tmp_path / "a.txt", "a")
+    archive = write(tmp_path / "m.zip", buf.getvalue())
+    write(tmp_path / "z.txt", "z")
+    items, errors = collect(tmp_path)
+    base = tmp_path.as_posix()
+    assert list(items) == [f"{base}/a.txt", f"{archive.as_posix()}!inner.txt",
+                           f"{archive.as_posix()}!later.txt", f"{base}/z.txt"]
+    assert errors == {}
+
+
+_LIMITED = """
+import resource, sys
+from pathlib import Path
+from khabar.index._sources import iter_path
+with open("/proc/self/statm") as f:  # what this process holds now, in pages
+    held = int(f.read().split()[0]) * resource.getpagesize()
+_, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (held + (1 << 30), hard))  # 1 GiB to spare
+for got in iter_path(Path(sys.argv[1]), max_file_bytes=100_000):
+    print(type(got).__name__, got.name, getattr(got, "message", ""), sep="\\t")
+"""
+
+
+def test_a_zip_member_needing_more_memory_than_allowed_is_its_own_error(
+        tmp_path: Path) -> None:
+    """Under an address-space limit (a container's, ulimit -v) an LZMA member asking for
+    a 4 GiB dictionary raised MemoryError out of the walk: the whole ingest stopped."""
+    write(tmp_path / "a.txt", "a")
+    archive = write(tmp_path / "m.zip", _lzma_zip_asking_for_4_gib())
+    write(tmp_path / "z.txt", "z")
+    run = subprocess.run([sys.executable, "-c", _LIMITED, str(tmp_path)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    lines = [line.split("\t") for line in run.stdout.splitlines()]
+    base = tmp_path.as_posix()
+    assert lines == [["SourceItem", f"{base}/a.txt", ""],
+                     ["SourceError", f"{archive.as_posix()}!inner.txt",
+                      "cannot read from archive: "
+                      "unpacking it needs more memory than is available"],
+                     ["SourceItem", f"{base}/z.txt", ""]]
+
+
+def test_names_are_valid_text_without_terminal_controls(tmp_path: Path) -> None:
+    """A name that is not UTF-8 (kept by Python as surrogates) could not be stored as
+    the article's source; controls and bidi overrides in names reached terminals."""
+    root = tmp_path / "in"
+    root.mkdir()
+    with open(os.path.join(os.fsencode(root), b"caf\xe9-news.txt"), "wb") as f:
+        f.write(b"latin-1 name on disk")
+    evil = "\x1b]0;owned\x07\x1b[2K\rfake: all good\x1b[8m\x9b31m.txt"
+    tar = write(root / "names.tar", make_tar(
+        {"caf\udce9-tar.txt": b"1", evil: b"2", "rlo-\u202etxt.exe.txt": b"3"}, "w"))
+    zipped = write(root / "names.zip", make_zip({"\x1b[31mred\u202e.txt": b"4"}))
+    items, errors = collect(root)
+    base, t = root.as_posix(), tar.as_posix()
+    assert errors == {}
+    assert list(items) == [f"{base}/caf\ufffd-news.txt", f"{t}!caf\ufffd-tar.txt",
+                           f"{t}!]0;owned[2K fake: all good[8m31m.txt", f"{t}!rlo-txt.exe.txt",
+                           f"{zipped.as_posix()}![31mred.txt"]
+    for name in items:
+        name.encode("utf-8")  # no surrogate left
+
+
+def test_a_folder_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> None:
+    """Each level was a nested generator: ~1,000 levels raised RecursionError and the
+    ingest stopped before storing the article at the top."""
+    root = tmp_path / "deep"
+    write(root / "a-top.txt", "top")
+    levels = sys.getrecursionlimit() + 100
+    folders = [root / ("d/" * n) for n in range(1, levels + 1)]
+    for folder in folders:  # not os.makedirs: it recurses too
+        folder.mkdir()
+    write(folders[-1] / "bottom.txt", "bottom")
+    try:
+        items, errors = collect(root)
+    finally:
+        (folders[-1] / "bottom.txt").unlink()
+        for folder in reversed(folders):  # nor shutil.rmtree
+            folder.rmdir()
+    assert errors == {}
+    assert list(items) == [f"{root.as_posix()}/a-top.txt",
+                           f"{folders[-1].as_posix()}/bottom.txt"]
