@@ -41,7 +41,7 @@ from khabar._redact import RedactingFormatter, redact
 from ._filters import PERIOD_HELP, parse_since
 
 if TYPE_CHECKING:
-    from khabar.index import Index
+    from khabar.index import Index, IngestReport
     from langchain_core.language_models import BaseChatModel
     from rich.console import Console
 
@@ -175,13 +175,28 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             _catch_up_lexical(index)
     finally:
         index.close()
-    if args.json:
-        _print_json(report.to_dict())
-    else:
-        for item in report.errors:
-            print(redact(f"error: {item.name}: {item.message}"))
-        print(report.summary())
+    print_report(report, as_json=args.json)
     return EXIT_FAULT if report.errors else EXIT_OK
+
+
+def print_report(report: IngestReport, *, as_json: bool) -> None:
+    """An ingest's report on stdout: its errors and summary, or all of it as JSON. Item
+    names and reasons come from files, archives and feeds: one line each, with no
+    terminal control or bidi override (khabar.text.strip_controls) in either form."""
+    from khabar.text import strip_controls
+
+    def line(text: str) -> str:
+        return " ".join(strip_controls(text).splitlines())
+
+    if as_json:
+        data = report.to_dict()
+        data["items"] = [{**vars(i), "name": line(i.name), "message": line(i.message)}
+                         for i in report.items]
+        _print_json(data)
+        return
+    for item in report.errors:
+        print(redact(line(f"error: {item.name}: {item.message}")))
+    print(report.summary())
 
 
 BULK_PASSAGES = 2000

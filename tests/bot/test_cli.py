@@ -383,3 +383,71 @@ def test_a_bulk_ingest_leaves_the_lexical_files_up_to_date(
         state = json.loads((store_dir / "lexical" / name).read_text())
         assert state["mark"]["passage"] == top, name  # a reader has nothing to apply
     assert list((store_dir / "lexical").glob("bridge-*.json"))
+
+
+# -- what an ingest prints: names from files and URLs, one plain line each -------------
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2K\rfake: all good\x1b[8m"  # title, erase, CR, hide
+TOKEN_URL = "https://ghp_S3cretT0kenABCDEFGH@10.0.0.1/feed.xml"
+
+
+def _hostile_tar(path: Path) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w") as tf:  # empty members: each an error line
+        for name in (f"{ESCAPES}.txt", "rlo-\u202etxt.exe.txt", "c1-\x9b31m.txt"):
+            tf.addfile(tarfile.TarInfo(name), io.BytesIO(b""))
+    return path
+
+
+def _plain(text: str) -> bool:
+    """No terminal control (but newlines) and no bidi override in ``text``."""
+    return not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0
+                   or c in "\u202d\u202e" for c in text)
+
+
+def test_an_ingest_report_prints_names_and_reasons_as_plain_lines(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Names of files, archive members and feed links, and reasons quoting them, were
+    printed raw: an escape sequence in a name retitled the terminal or hid lines, an
+    RLO reversed them; --json escaped ESC but kept C1 controls and RLO."""
+    from khabar.bot.cli import print_report
+    from khabar.index import IngestReport, ItemResult
+
+    report = IngestReport([
+        ItemResult(f"a.tar!{ESCAPES}.txt", "error", f"bad\x9b31m\r\nfake: {ESCAPES}"),
+        ItemResult("https://x.org/rlo-\u202etxt.exe", "added", passages=1),
+        ItemResult(TOKEN_URL, "error", f"blocked: {TOKEN_URL}")])
+    print_report(report, as_json=False)
+    out = capsys.readouterr().out
+    assert _plain(out) and "ghp_S3cret" not in out, ascii(out)
+    assert out.splitlines()[0] == "error: a.tar!]0;owned[2K fake: all good[8m.txt: bad31m " \
+                                  "fake: ]0;owned[2K fake: all good[8m"
+    assert len(out.splitlines()) == 3  # two errors and the summary
+    print_report(report, as_json=True)
+    out = capsys.readouterr().out
+    assert _plain(out) and "ghp_S3cret" not in out, ascii(out)
+    items = json.loads(out)["items"]
+    assert all(_plain(i["name"] + i["message"]) for i in items), items
+    assert items[1]["name"] == "https://x.org/rlo-txt.exe"
+    assert report.items[1].name == "https://x.org/rlo-\u202etxt.exe"  # the report as it was
+
+
+@pytest.mark.model
+def test_ingest_prints_no_control_from_names_nor_a_urls_token(
+        khabar_home: Path, tmp_path: Path) -> None:
+    """End to end (./escape_in_names.sh, ./cli_userinfo_leak.sh of the audit)."""
+    tar = _hostile_tar(tmp_path / "esc.tar")
+    r = khabar("ingest", str(tar), TOKEN_URL, home=khabar_home)
+    assert r.returncode == EXIT_FAULT, r.stderr
+    assert _plain(r.stdout + r.stderr) and "ghp_S3cret" not in r.stdout + r.stderr, r.stdout
+    assert "error: https://10.0.0.1/feed.xml: " in r.stdout
+    assert f"error: {tar.as_posix()}!]0;owned[2K fake: all good[8m.txt: " in r.stdout
+    r = khabar("ingest", "--json", str(tar), TOKEN_URL, home=khabar_home)
+    assert r.returncode == EXIT_FAULT, r.stderr
+    assert _plain(r.stdout) and "ghp_S3cret" not in r.stdout, r.stdout
+    names = [i["name"] for i in json.loads(r.stdout)["items"]]
+    assert names == [f"{tar.as_posix()}!]0;owned[2K fake: all good[8m.txt",
+                     f"{tar.as_posix()}!rlo-txt.exe.txt", f"{tar.as_posix()}!c1-31m.txt",
+                     "https://10.0.0.1/feed.xml"]
