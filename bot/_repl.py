@@ -25,6 +25,7 @@ from rich.text import Text
 
 from khabar import KhabarError
 from khabar._redact import redact
+from khabar.text import strip_controls
 
 from ._filters import PERIOD_HELP, is_period, parse_filter_args, parse_since
 from ._render_summary import render_summary_plain, render_timeline_plain
@@ -123,7 +124,9 @@ class ReplSession:
         }
 
     def _error(self, msg: str) -> None:
-        self.console.print(Text(redact(f"error: {msg}"), style="bold red"))
+        # Errors name files, archive members and feed links: no terminal control of
+        # theirs reaches the terminal (rich passes ESC and bidi overrides through).
+        self.console.print(Text(redact(strip_controls(f"error: {msg}")), style="bold red"))
 
     def _note(self, msg: str) -> None:
         self.console.print(Text(msg, style="dim"))
@@ -255,7 +258,7 @@ class ReplSession:
                     continue
                 report.extend(self.index.add_path(path, progress=self.progress))
         for item in report.errors:
-            self._error(f"{item.name}: {item.message}")
+            self._error(" ".join(f"{item.name}: {item.message}".splitlines()))
         if report.items:
             self.console.print(Text(report.summary(), style="bold"))
 

@@ -180,6 +180,9 @@ def test_ingest_adds_to_the_index(real_index: Index, tmp_path: Path) -> None:
     session = ReplSession(Khabar(real_index))
     assert "usage" in session.handle(":ingest")
     assert "no such file" in session.handle(f":ingest {tmp_path / 'missing.txt'}")
+    # An error line carries no terminal control nor bidi override of the names it shows.
+    out = session.handle(f":ingest {tmp_path / 'a' / chr(0x1B)}]0;pwned{chr(7)}\u202emissing")
+    assert "no such file" in out and "\x1b" not in out and "\u202e" not in out, repr(out)
     article = tmp_path / "cairo.md"
     article.write_text("# Metro line opens in Cairo\n\nThe third line of the Cairo metro "
                        "opened on Tuesday, the transport ministry said.\n", encoding="utf-8")
