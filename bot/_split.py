@@ -3,7 +3,10 @@
 Telegram counts the limit on the text left after parsing the HTML, so tags cost
 nothing and an entity such as ``&amp;`` counts as one character. Cuts fall at the
 best boundary that fits, in this order: paragraph, line, sentence, word, any
-character. A cut never falls inside a tag or an entity; tags open at the cut are
+character. A cut falls only between grapheme clusters (what a reader takes for one
+character: a flag, an emoji with its skin tone or ZWJ sequence, a letter with its
+marks, an Indic conjunct), unless one cluster alone is longer than the limit; it
+never falls inside a tag or an entity. Tags open at the cut are
 closed at the end of one part and re-opened (same attributes) at the start of the
 next, so every part is valid HTML on its own and the parts' visible texts, joined,
 are the original visible text.
@@ -13,9 +16,10 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+
+import regex
 
 TELEGRAM_LIMIT = 4096
 
@@ -30,6 +34,8 @@ _SENTENCE_END = frozenset(".!?؟…。;؛")
 # leaves the part at least _MIN_FILL of the limit.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD, _ANY = range(5)
 _MIN_FILL = 0.5
+# One extended grapheme cluster (UAX #29, with GB9c's Indic conjuncts); `re` has no \X.
+_GRAPHEME = regex.compile(r"\X")
 
 
 @dataclass(frozen=True)
@@ -85,10 +91,20 @@ def _prev_visible(toks: list[_Tok], i: int) -> str:
     return ""
 
 
-def _splittable(toks: list[_Tok], i: int) -> bool:
-    """A hard cut after text token ``i`` keeps a base letter with its combining marks."""
-    nxt = next((t.visible for t in toks[i + 1:] if t.kind == "text"), "")
-    return not nxt or not (unicodedata.combining(nxt[0]) or nxt[0] in "\u200d\ufe0f")
+def _cluster_ends(toks: list[_Tok]) -> list[bool]:
+    """For each token: is it a text token after which a grapheme cluster ends?
+
+    Computed on the whole visible text, since Telegram draws clusters across tags.
+    """
+    visible = "".join(t.visible for t in toks if t.kind == "text")
+    ends = {m.end() for m in _GRAPHEME.finditer(visible)}
+    out: list[bool] = []
+    offset = 0
+    for t in toks:
+        if t.kind == "text":
+            offset += len(t.visible)
+        out.append(t.kind == "text" and offset in ends)
+    return out
 
 
 def split_html(markup: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
@@ -96,11 +112,12 @@ def split_html(markup: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     if limit < 2:
         raise ValueError("limit must be at least 2")
     toks = _tokenize(markup)
+    cuttable = _cluster_ends(toks)
     parts: list[str] = []
     stack: list[_Tok] = []  # tags open at the start of the current part
     start = 0
     while start < len(toks):
-        end = _find_cut(toks, start, limit)
+        end = _find_cut(toks, cuttable, start, limit)
         body = toks[start:end]
         opened = list(stack)
         for t in body:
@@ -114,8 +131,13 @@ def split_html(markup: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     return parts
 
 
-def _find_cut(toks: list[_Tok], start: int, limit: int) -> int:
-    """Index of the first token of the next part (``len(toks)`` when all fits)."""
+def _find_cut(toks: list[_Tok], cuttable: list[bool], start: int, limit: int) -> int:
+    """Index of the first token of the next part (``len(toks)`` when all fits).
+
+    Only cuts at the end of a grapheme cluster count; when none fits (one cluster, say a
+    letter with thousands of marks, is longer than the limit) the cut falls after the
+    last code point that fits, so no input fails to split.
+    """
     best: list[int | None] = [None] * 5  # latest possible cut per level
     fill: list[int] = [0] * 5  # visible characters before that cut
     used = 0
@@ -129,10 +151,10 @@ def _find_cut(toks: list[_Tok], start: int, limit: int) -> int:
             break
         used += w
         last_text = i
-        level = _level_after(toks, i)
-        for lv in range(level, 5):
-            if lv < _ANY or _splittable(toks, i):
-                best[lv], fill[lv] = i, used
+        if not cuttable[i]:
+            continue
+        for lv in range(_level_after(toks, i), 5):
+            best[lv], fill[lv] = i, used
     else:
         return len(toks)
     chosen = next((best[lv] for lv in range(5)
