@@ -14,12 +14,19 @@ from datetime import datetime
 
 from khabar.retrieval import Answer, AnswerSentence, Source
 
+from khabar.text import strip_bidi
+
 from ._texts import TEXTS, t
 
 FSI, PDI, RLM, LRM = "\u2068", "\u2069", "\u200f", "\u200e"
 
 def isolate(text: str) -> str:
-    """Wrap a run whose direction may differ from its line's (FSI … PDI)."""
+    """Wrap a run whose direction may differ from its line's (FSI … PDI).
+
+    Bidi embeddings and isolates inside the run are dropped: a stray PDI would end ours
+    early, letting what follows it (an RLE, say) govern the rest of the line.
+    """
+    text = strip_bidi(text)
     return f"{FSI}{text}{PDI}" if text else text
 
 

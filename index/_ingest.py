@@ -40,7 +40,7 @@ from khabar.store import (
     open_store,
 )
 from khabar.store._origin import is_private
-from khabar.text import strip_controls
+from khabar.text import strip_bidi, strip_controls
 
 from ._site import own_url
 from ._sources import iter_path
@@ -532,9 +532,11 @@ def _without_controls(art: Article) -> Article:
     def clean(value: str | None) -> str | None:
         return None if value is None else strip_controls(value)
 
-    art.title = strip_controls(art.title)
+    # A title and an outlet are shown inside a citation line, each isolated: they lose
+    # the bidi embeddings and isolates too, as paragraphs do in cleaning (index/_clean).
+    art.title = strip_bidi(strip_controls(art.title))
     art.paragraphs = [strip_controls(p) for p in art.paragraphs]
-    art.outlets = [strip_controls(o) for o in art.outlets]
+    art.outlets = [strip_bidi(strip_controls(o)) for o in art.outlets]
     art.tags = [strip_controls(t) for t in art.tags]
     art.author, art.section = clean(art.author), clean(art.section)
     art.site_name = clean(art.site_name)

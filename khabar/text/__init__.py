@@ -15,7 +15,7 @@ from ._analysis import (
     split_sentences,
     words_of,
 )
-from ._controls import strip_controls
+from ._controls import strip_bidi, strip_controls
 from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "outlets_from_attribution",
     "passage_sentences",
     "split_sentences",
+    "strip_bidi",
     "strip_controls",
     "words_of",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
-from khabar.bot._render import FSI, LRM, PDI, RLM, render_telegram
+from khabar.bot._render import FSI, LRM, PDI, RLM, citation_line, render_telegram, telegram_source
 from khabar.bot._terminal import print_answer
 from khabar.retrieval import Answer, AnswerSentence, ContextSentence, Query, Source
 from rich.console import Console
@@ -132,3 +132,29 @@ def test_an_answer_sentence_in_the_other_script_keeps_the_readers_direction() ->
         answer.sentences[0] = AnswerSentence(quote, 1)
         text, _ = parse_html(render_telegram(answer))
         assert f"{mark}{FSI}{quote}{PDI} [1]" in text
+
+
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def test_bidi_controls_in_a_title_or_outlet_cannot_escape_their_isolate() -> None:
+    """A stray PDI in a stored title would close the title's isolate early and an RLE
+    after it would govern the rest of the citation line (date, paragraph, link): only
+    the renderer's own FSI … PDI pairs are left, in every medium."""
+    answer = _answer("en", [])
+    src = answer.sources[0]
+    src.title = "Talks collapse\u2069\u202b in Geneva"
+    src.outlets = ["Reuters\u2069\u202e", "\u2067AFP"]
+    src.url = None  # the line ends with the paragraph number, after the title
+    head = parse_html(telegram_source(src, "en", with_text=False))[0]
+    plain = citation_line(src, "en")
+    for line in (head, plain):
+        assert [c for c in line if c in _BIDI] == [FSI, PDI, FSI, PDI], repr(line)
+        assert f"{FSI}Talks collapse in Geneva{PDI}" in line
+        assert f"{FSI}Reuters, AFP{PDI}" in line
+    text = parse_html(render_telegram(answer))[0]
+    terminal = "\n".join(_terminal(answer))
+    for line in (text + "\n" + terminal).splitlines():
+        bidi = "".join(c for c in line if c in _BIDI)
+        assert bidi == (FSI + PDI) * (len(bidi) // 2), repr(line)
+    assert "Talks collapse in Geneva" in terminal

@@ -524,6 +524,23 @@ def test_a_file_name_that_is_not_utf8_loses_no_article(tmp_path: Path) -> None:
     assert [r["source"] for r in rows] == names
 
 
+def test_titles_and_outlets_are_stored_without_bidi_embeddings_or_isolates(
+        tmp_path: Path) -> None:
+    # A stray PDI then an RLE in a title would leave an embedding open to the end of
+    # the citation line it is shown in; paragraphs lose these in cleaning, so must the
+    # title and the outlets. The marks (RLM here) open nothing and stay.
+    ix = _index(tmp_path)
+    report = ix.add_articles([Article(
+        title="Talks\u200f collapse\u2069\u202b in \u2066Geneva\u202c",
+        paragraphs=[GOOD_BODY], outlets=["\u2067Reuters\u2069\u202a"])])
+    assert report.count("added") == 1
+    assert report.items[0].title == "Talks\u200f collapse in Geneva"
+    (stored,) = ix.store.passages([r["id"] for r in ix.store.iter_passages()]).values()
+    assert stored.title == "Talks\u200f collapse in Geneva"
+    assert stored.outlets == ["Reuters"]
+    assert [name for name, _ in ix.store.outlets()] == ["Reuters"]
+
+
 class _SlowSite(http.server.BaseHTTPRequestHandler):
     """Pages that take a moment, counting how many are being served at once."""
 
