@@ -23,8 +23,71 @@ _MAX_NUL_SHARE = 0.01
 # as damaged UTF-8. Legacy text is the reverse: Windows-1256 Arabic and Latin-1 prose
 # make a valid UTF-8 pair once in tens of invalid ones (a letter before "،" or "“").
 _UTF8_ERRORS_PER_VALID = 0.1
-# Python codecs that are no charset (the HTML standard knows none of these labels).
-_NOT_CHARSETS = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape"})
+# The WHATWG Encoding Standard's labels (encoding.spec.whatwg.org, "Names and labels"),
+# by the Python codec that decodes them. Only these reach a codec: Python's own names
+# would let in codecs no browser knows (utf-7, hz, base64), and codecs.lookup caches
+# every label it fails to find, forever. Left out: the "replacement" labels
+# (iso-2022-kr, iso-2022-cn, hz-gb-2312), x-user-defined, and UTF-32, which no web
+# label names.
+_WHATWG_LABELS = {
+    "utf-8": "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8",
+    "cp866": "866 cp866 csibm866 ibm866",
+    "iso8859-2": "csisolatin2 iso-8859-2 iso-ir-101 iso8859-2 iso88592 iso_8859-2"
+                 " iso_8859-2:1987 l2 latin2",
+    "iso8859-3": "csisolatin3 iso-8859-3 iso-ir-109 iso8859-3 iso88593 iso_8859-3"
+                 " iso_8859-3:1988 l3 latin3",
+    "iso8859-4": "csisolatin4 iso-8859-4 iso-ir-110 iso8859-4 iso88594 iso_8859-4"
+                 " iso_8859-4:1988 l4 latin4",
+    "iso8859-5": "csisolatincyrillic cyrillic iso-8859-5 iso-ir-144 iso8859-5 iso88595"
+                 " iso_8859-5 iso_8859-5:1988",
+    "iso8859-6": "arabic asmo-708 csiso88596e csiso88596i csisolatinarabic ecma-114"
+                 " iso-8859-6 iso-8859-6-e iso-8859-6-i iso-ir-127 iso8859-6 iso88596"
+                 " iso_8859-6 iso_8859-6:1987",
+    "iso8859-7": "csisolatingreek ecma-118 elot_928 greek greek8 iso-8859-7 iso-ir-126"
+                 " iso8859-7 iso88597 iso_8859-7 iso_8859-7:1987 sun_eu_greek",
+    # ISO-8859-8 and ISO-8859-8-I differ in display direction only, not in bytes.
+    "iso8859-8": "csiso88598e csisolatinhebrew hebrew iso-8859-8 iso-8859-8-e iso-ir-138"
+                 " iso8859-8 iso88598 iso_8859-8 iso_8859-8:1988 visual"
+                 " csiso88598i iso-8859-8-i logical",
+    "iso8859-10": "csisolatin6 iso-8859-10 iso-ir-157 iso8859-10 iso885910 l6 latin6",
+    "iso8859-13": "iso-8859-13 iso8859-13 iso885913",
+    "iso8859-14": "iso-8859-14 iso8859-14 iso885914",
+    "iso8859-15": "csisolatin9 iso-8859-15 iso8859-15 iso885915 iso_8859-15 l9",
+    "iso8859-16": "iso-8859-16",
+    "koi8-r": "cskoi8r koi koi8 koi8-r koi8_r",
+    "koi8-u": "koi8-ru koi8-u",
+    "mac-roman": "csmacintosh mac macintosh x-mac-roman",
+    "cp874": "dos-874 iso-8859-11 iso8859-11 iso885911 tis-620 windows-874",
+    "cp1250": "cp1250 windows-1250 x-cp1250",
+    "cp1251": "cp1251 windows-1251 x-cp1251",
+    # Latin-1 and ASCII labels too, as browsers read them.
+    "cp1252": "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100"
+              " iso8859-1 iso88591 iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii"
+              " windows-1252 x-cp1252",
+    "cp1253": "cp1253 windows-1253 x-cp1253",
+    "cp1254": "cp1254 csisolatin5 iso-8859-9 iso-ir-148 iso8859-9 iso88599 iso_8859-9"
+              " iso_8859-9:1989 l5 latin5 windows-1254 x-cp1254",
+    "cp1255": "cp1255 windows-1255 x-cp1255",
+    "cp1256": "cp1256 windows-1256 x-cp1256",
+    "cp1257": "cp1257 windows-1257 x-cp1257",
+    "cp1258": "cp1258 windows-1258 x-cp1258",
+    "mac-cyrillic": "x-mac-cyrillic x-mac-ukrainian",
+    # The standard decodes GBK with its GB18030 decoder, Big5 with HKSCS,
+    # Shift_JIS as Windows-31J and EUC-KR as Windows-949.
+    "gb18030": "chinese csgb2312 csiso58gb231280 gb2312 gb_2312 gb_2312-80 gbk iso-ir-58"
+               " x-gbk gb18030",
+    "big5hkscs": "big5 big5-hkscs cn-big5 csbig5 x-x-big5",
+    "euc-jp": "cseucpkdfmtjapanese euc-jp x-euc-jp",
+    "iso2022-jp": "csiso2022jp iso-2022-jp",
+    "cp932": "csshiftjis ms932 ms_kanji shift-jis shift_jis sjis windows-31j x-sjis",
+    "cp949": "cseuckr csksc56011987 euc-kr iso-ir-149 korean ks_c_5601-1987"
+             " ks_c_5601-1989 ksc5601 ksc_5601 windows-949",
+    "utf-16-be": "unicodefffe utf-16be",
+    "utf-16-le": "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le",
+}
+_CODEC_BY_LABEL = {
+    label: codec for codec, labels in _WHATWG_LABELS.items() for label in labels.split()
+}
 
 
 def _binary() -> ParseError:
@@ -65,19 +128,23 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def _declared(data: bytes, charset: str) -> str | None:
-    """``data`` in the charset a server or page declares; None when Python knows no
-    such text encoding or the bytes do not fit it. Bytes that are valid UTF-8 with
-    non-ASCII text are UTF-8 whatever a legacy label says: a server's default
+    """``data`` in the charset a server or page declares; None when the label is none
+    of the Encoding Standard's or the bytes do not fit it. Bytes that are valid UTF-8
+    with non-ASCII text are UTF-8 whatever a legacy label says: a server's default
     ("iso-8859-1") is far likelier than legacy text that happens to be valid UTF-8."""
-    try:
-        codec = codecs.lookup(charset).name
-    except LookupError:
+    # Matched as the standard does: ASCII whitespace trimmed, ASCII case ignored (a
+    # non-ASCII label is none: str.lower() would make "\u212a" a "k").
+    label = charset.strip("\t\n\f\r ")
+    codec = _CODEC_BY_LABEL.get(label.lower()) if label.isascii() else None
+    if codec is None:
         return None
-    if codec in _NOT_CHARSETS:
-        return None
-    if codec in ("iso8859-1", "ascii"):
-        codec = "cp1252"  # as browsers read these labels (the HTML standard)
-    legacy = not codec.startswith(("utf-8", "utf-16", "utf-32"))
+    if codec.startswith("utf-16"):
+        # Without a BOM, a UTF-16 label holds only when the NULs say so: a wrong one
+        # (a server's) would make any even-length page CJK. They also tell the order.
+        codec = _utf16_without_bom(data[:4096])
+        if codec is None:
+            return None
+    legacy = not codec.startswith("utf-")
     if legacy and not data.isascii() and _is_utf8(data):
         return None
     try:

@@ -1,3 +1,5 @@
+import codecs
+import encodings
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from khabar.index._parse import (
     parse_telegram_post,
     parse_text,
 )
+from khabar.index._parse_decode import _CODEC_BY_LABEL
 
 from khabar._errors import ParseError
 
@@ -290,6 +293,83 @@ def test_decode_declared_charset_first() -> None:
     # "iso-8859-1" is read as Windows-1252.
     assert decode_bytes(AR_TEXT.encode(), "iso-8859-1") == AR_TEXT
     assert decode_bytes("“Quoted”".encode("cp1252"), "iso-8859-1") == "“Quoted”"
+
+
+EN_PAGE = b"<html><head><title>Storm</title></head><body><p>Schools are closed.</p></body></html>"
+
+
+@pytest.mark.parametrize("label", ["utf-16", "UTF-16LE", "utf-16be", "unicode", "utf-32"])
+def test_decode_utf16_label_needs_the_bytes_to_agree(label: str) -> None:
+    # Finding: under a "charset=utf-16" header any even-length body read as UTF-16,
+    # an ASCII page as CJK ("格浴㹬戼摯…"). The label holds only when the NULs say so.
+    assert decode_bytes(EN_PAGE, label) == EN_PAGE.decode()
+    assert decode_bytes(AR_TEXT.encode(), label) == AR_TEXT
+    assert decode_bytes(AR_ISO, label, "iso-8859-6") == AR_TEXT  # the meta tag's turn
+    # Real UTF-16 without a BOM still reads, whichever byte order the label names.
+    for codec in ("utf-16-le", "utf-16-be"):
+        assert decode_bytes(AR_TEXT.encode(codec), label) == AR_TEXT
+        assert decode_bytes(EN_PAGE.decode().encode(codec), label) == EN_PAGE.decode()
+
+
+WHATWG_LABELS = [
+    ("utf-8", AR_TEXT, "utf-8"),
+    ("UTF8", AR_TEXT, "utf-8"),
+    ("windows-1256", AR_TEXT, "cp1256"),
+    ("cp1256", AR_TEXT, "cp1256"),
+    ("x-cp1256", AR_TEXT, "cp1256"),
+    ("iso-8859-6", AR_TEXT, "iso-8859-6"),
+    ("ISO_8859-6", AR_TEXT, "iso-8859-6"),
+    ("arabic", AR_TEXT, "iso-8859-6"),
+    ("ASMO-708", AR_TEXT, "iso-8859-6"),
+    (" \tiso-8859-6-i\n", AR_TEXT, "iso-8859-6"),  # ASCII whitespace trimmed
+    # Latin-1 and ASCII labels read as Windows-1252, as browsers do.
+    ("iso-8859-1", "“Quoted” café", "cp1252"),
+    ("latin1", "“Quoted” café", "cp1252"),
+    ("us-ascii", "“Quoted” café", "cp1252"),
+    ("windows-1252", "“Quoted” café", "cp1252"),
+    ("ks_c_5601-1987", "뉴스 기사", "cp949"),
+    ("shift_jis", "ニュース記事", "cp932"),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "codec"), WHATWG_LABELS,
+                         ids=[label.strip() for label, _, _ in WHATWG_LABELS])
+def test_decode_whatwg_labels(label: str, text: str, codec: str) -> None:
+    assert decode_bytes(text.encode(codec), label) == text
+
+
+def test_every_whatwg_label_names_a_python_codec() -> None:
+    for label, codec in _CODEC_BY_LABEL.items():
+        assert label == label.strip().lower()
+        codecs.lookup(codec)
+
+
+@pytest.mark.parametrize(
+    "label",
+    # Python codecs that are no web charset, WHATWG's "replacement" labels, a label
+    # padded with what is not ASCII whitespace, and one that lowers to ASCII only in
+    # Unicode (KELVIN SIGN lowers to "k").
+    ["utf-7", "hz", "iso2022_kr", "iso-2022-kr", "hz-gb-2312", "palmos", "base64",
+     "rot13", "mbcs", "utf-8-sig", "latin_1", "iso8859_6", "\u00a0iso-8859-6",
+     "\u212aoi8-r"],
+)
+def test_decode_refuses_labels_outside_the_encoding_standard(label: str) -> None:
+    # Passed over: the bytes decide (ISO-8859-6 Arabic then reads as Windows-1256).
+    assert decode_bytes(AR_ISO, label) == decode_bytes(AR_ISO)
+    assert decode_bytes(AR_ISO, label, "iso-8859-6") == AR_TEXT
+    # UTF-7 would turn "+AGE-" into "a", HZ "~~" into "~".
+    assert decode_bytes(b"1+AGE- 2 ~~ text", label) == "1+AGE- 2 ~~ text"
+
+
+def test_decode_unknown_labels_grow_no_codec_cache() -> None:
+    # Finding: codecs.lookup caches every label it fails to find, forever, and each
+    # fetch's Content-Type header now brings one.
+    for label in ("iso-8859-6", "x-bogus-warmup"):
+        decode_bytes(AR_ISO, label)
+    before = len(encodings._cache)
+    for n in range(100):
+        decode_bytes(AR_ISO, f"x-bogus-{n}", f"charset{n}")
+    assert len(encodings._cache) == before
 
 
 @pytest.mark.parametrize("data", [b"", b"   \n\t ", b"\xef\xbb\xbf"])
