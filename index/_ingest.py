@@ -544,8 +544,9 @@ def _without_controls(art: Article) -> Article:
 
 
 # A URL's user information: from the scheme's "//" to the last "@" before the authority
-# ends ("/", "?", "#", and "\\", which URL parsers read as "/" in web URLs).
-_USERINFO_RE = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\\]*@")
+# ends at "/", "?" or "#", as httpx reads it and sends it. Not at a backslash (a path
+# separator to browsers in web URLs): httpx sends ``user:p\w@`` with the password p\w.
+_USERINFO_RE = re.compile(r"^(\s*[A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
 
 def url_without_userinfo(url: str) -> str:

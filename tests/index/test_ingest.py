@@ -4,6 +4,7 @@ mid-ingest, a reader during a write, and syndicated copies."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+import httpx
 import numpy as np
 import pytest
 from khabar.index import ITEM_STATUSES, Article, Index, IngestReport, ItemResult
+from khabar.index._ingest import url_without_userinfo
 
 from khabar import Settings
 from khabar.store import Store
@@ -191,6 +194,38 @@ def test_credentials_in_a_url_are_never_stored_nor_named(tmp_path: Path, site: s
     # The feed's link to the page already stored is that page: the same URL now.
     assert {i.status for i in items} == {"added", "unchanged", "error"}, items
 
+
+
+@pytest.mark.parametrize("url", [
+    "https://editor:s3cret\\word@news.example/budget",
+    "http://TOKEN\\x@example.com/a",
+    "https://example.org\\x@news.example/a",  # the host follows the last "@"
+    "http://user:p\"w<x>@example.com/a?b=c@d",
+    "http://tok@en@example.com:8080#a@b",
+    "HTTP://user:p w@example.com",
+])
+def test_user_information_is_cut_where_httpx_ends_it(url: str) -> None:
+    """Finding: it was cut at a backslash (a path separator to browsers in web URLs), but
+    httpx sends ``editor:s3cret\\word`` as the credentials: it was stored as such."""
+    kept, sent = httpx.URL(url_without_userinfo(url)), httpx.URL(url)
+    assert sent.userinfo and not kept.userinfo
+    assert (kept.host, kept.port, kept.raw_path, kept.fragment) == (
+        sent.host, sent.port, sent.raw_path, sent.fragment)
+
+
+def test_credentials_with_a_backslash_are_never_stored_nor_named(tmp_path: Path,
+                                                                  site: str) -> None:
+    ix = _index(tmp_path, allow_private_urls=True)
+    host = site.removeprefix("http://")
+    missing = ix.add_url(f"http://reader:hunter\\2pass@{host}/nothing-here.html")
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"title": "Budget", "text": GOOD_BODY,
+                                  "url": "https://editor:s3cret\\word@news.example/budget"}))
+    assert ix.add_path(record).count("added") == 1
+    assert missing.count("error") == 1 and missing.errors[0].name == f"{site}/nothing-here.html"
+    assert "hunter" not in repr([vars(i) for i in missing.items])
+    rows = ix.store.article_rows(ix.store.article_ids())
+    assert [r["url"] for r in rows] == ["https://news.example/budget"]
 
 _CRASH_SCRIPT = """
 import sys
