@@ -474,14 +474,15 @@ class Index:
 
     def _add_feed(self, data: bytes, feed_url: str, origin: str | None, fetcher: Fetcher,
                   follow: bool, progress: bool) -> IngestReport:
+        """The feed's entries. ``feed_url`` is the fetched one's final URL, already
+        without user information (Fetched.final_url)."""
         from ._parse import FeedEntry
 
         report = IngestReport()
-        shown = url_without_userinfo(feed_url)  # its links resolved with the credentials
         try:
             entries = self._parse("parse_feed", data, feed_url)
         except Exception as exc:
-            return IngestReport([ItemResult(shown, "error", failure(exc, shown))])
+            return IngestReport([ItemResult(feed_url, "error", failure(exc, feed_url))])
         if len(entries) > MAX_FEED_ENTRIES:
             log.warning("%s: %d entries, only the first %d read", feed_url, len(entries),
                         MAX_FEED_ENTRIES)
@@ -517,8 +518,8 @@ class Index:
                     # The feed's own text under a link off the feed's site: cited as
                     # the feed, one anchor per entry so entries do not replace each other.
                     anchor = hashlib.sha256(art.url.encode()).hexdigest()[:16]
-                    art.url = f"{shown.partition('#')[0]}#entry-{anchor}"
-            art.source = shown
+                    art.url = f"{feed_url.partition('#')[0]}#entry-{anchor}"
+            art.source = feed_url
             report.extend(self.add_articles(
                 [art], origin=origin,
                 name=url_without_userinfo(entry.link) if entry.link else None))
