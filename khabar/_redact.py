@@ -26,9 +26,11 @@ _MIN_SECRET = 6  # shorter "secrets" would redact ordinary words
 _TOKEN_RE = re.compile(r"(?<![0-9])\d{5,}(?::|%3A)[A-Za-z0-9_-]{30,}")
 # A URL's whole user information, not just a password: a token is often the user name
 # (``https://TOKEN@host``, ``https://TOKEN:x-oauth-basic@host``). It runs to the last
-# "@" before the authority ends ("/", "?", "#"), as URL parsers read it, or the text
-# around the URL does (a space, a quote or bracket of JSON or markup).
-_URL_USERINFO_RE = re.compile(r"(?<=://)[^/?#\s\"<>]*@")
+# "@" before the authority ends ("/", "?", "#"), as httpx reads it, or a space does. Not
+# at a quote or bracket: httpx sends ``user:p"w@`` with the password p"w. Compact JSON
+# (``"https://host","a@b"``) is masked too much, the safe side; redact_html() redacts
+# each attribute value and text run on its own, so it never eats markup.
+_URL_USERINFO_RE = re.compile(r"(?<=://)[^/?#\s]*@")
 _QUERY_SECRET_RE = re.compile(
     r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token|secret|password|passwd|sig|"
     r"signature|auth)=)[^&#\s]+")

@@ -44,6 +44,9 @@ def test_a_urls_whole_user_information_is_redacted() -> None:
         "cannot fetch http://reader:hunter2pass@example.com/": "reader:hunter2pass",
         "http://tok@en@example.com/x": "tok@en",  # the host follows the last "@"
         '{"name": "https://ghp_S3cretT0ken@example.com"}': "ghp_S3cretT0ken",
+        # httpx sends these as the password too (a quote or bracket ended it: unmasked).
+        'http://user:p"w0rd@example.com/a': 'p"w0rd',
+        "http://user:p<w0rd>@example.com/a": "p<w0rd>",
     }
     for text, secret in cases.items():
         shown = redact(text)
@@ -73,3 +76,18 @@ def test_redacting_telegram_html_leaves_valid_html() -> None:
     text, _ = parse_html(redact_html(markup))
     assert "pw" not in text and "abc123" not in text and REDACTED in text
     assert redact_html("a &lt;redacted&gt; b") == "a &lt;redacted&gt; b"
+
+
+def test_redacting_html_masks_user_information_with_quotes_and_brackets() -> None:
+    """Each attribute value and text run is redacted on its own: user information that
+    holds a quote or bracket is masked, and the masking never runs on past the value's
+    closing quote or into the next tag."""
+    from tests.bot.fake_telegram import parse_html
+
+    markup = ('<a href="https://u:p&quot;w0rd@x.org/a">https://u:p&lt;w0rd&gt;@x.org/a</a> '
+              '<a href="https://x.org">mail a@b.org</a>')
+    out = redact_html(markup)
+    text, entities = parse_html(out)
+    assert "w0rd" not in out and text.count(REDACTED) == 1, out
+    assert [e.get("url") for e in entities] == [f"https://{REDACTED}@x.org/a", "https://x.org"]
+    assert "mail a@b.org" in text
