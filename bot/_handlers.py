@@ -174,7 +174,9 @@ def _button_url_ok(url: str | None) -> bool:
     """Whether Telegram takes ``url`` for a URL button: http(s), a host with a dot, no
     whitespace or control characters. It refuses the whole message for any other
     (BUTTON_URL_INVALID), and the keyboard rides on an answer's last part, its sources.
-    Articles keep the URL their source gave (``http://intranet/...`` included)."""
+    Articles keep the URL their source gave (``http://intranet/...`` included). Nor one
+    with user information: the keyboard is not redacted, and articles stored before
+    ingest stripped it may still carry ``user:password@``."""
     if not url or not url.startswith(("https://", "http://")):
         return False
     if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
@@ -183,6 +185,8 @@ def _button_url_ok(url: str | None) -> bool:
         parts = urlsplit(url)
         _ = parts.port  # a port that is no number raises
     except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None:
         return False
     return "." in (parts.hostname or "").strip(".")
 

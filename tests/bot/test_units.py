@@ -226,6 +226,13 @@ def test_serve_refuses_bad_configuration_before_loading_anything(tmp_path: Path)
     ("https://example.com:port/a", False),
     ("https://[::1/a", False),
     ("ftp://example.com/a", False),
+    # User information: the keyboard is not redacted (articles stored before ingest
+    # stripped it keep it).
+    ("https://reader:hunter2@news.example.com/a", False),
+    ("https://ghp_T0ken@news.example.com/a", False),
+    ("https://reader:hunter\\2@news.example.com/a", False),
+    ("https://@news.example.com/a", False),
+    ("https://news.example.com/@writer", True),
     ("", False),
     (None, False),
 ])
@@ -246,3 +253,6 @@ def test_the_open_button_takes_the_first_url_telegram_opens() -> None:
     assert urls([source(1, "http://intranet/1"), source(2, None),
                  source(3, "https://example.com/3")]) == ["https://example.com/3"]
     assert urls([source(1, "http://intranet/1"), source(2, "https://exa mple.com/")]) == []
+    assert urls([source(1, "https://reader:hunter2@example.com/1"),
+                 source(2, "https://example.com/2")]) == ["https://example.com/2"]
+    assert urls([source(1, "https://TOKEN@example.com/1")]) == []
