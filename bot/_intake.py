@@ -15,9 +15,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import PurePath
-from typing import Any, cast
+from typing import Any
 
 from khabar.index import ITEM_STATUSES, IngestReport
 from telegram import InlineKeyboardButton, Message, MessageOriginChannel, Update
@@ -27,7 +27,6 @@ from telegram.ext import ContextTypes
 
 from khabar._memory import release_free_memory
 from khabar._redact import redact
-from khabar.store import ArchiveStore, Excluding
 
 from ._access import is_operator, may_write, view_of, write_origin
 from ._handlers import on_text
@@ -343,12 +342,13 @@ async def cmd_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert message is not None
     lang = ui_lang(svc, message.from_user)
     store = svc.index.store
-    # Operators see the whole store; a chat's own administrators what the chat sees
-    # (never what other chats keep private, not even as counts or dates).
-    if is_operator(svc, message.from_user):
+    # An operator in private sees the whole store; in a group, everyone (operators too:
+    # the reply is the group's to read) what the chat sees, never what other chats keep
+    # private, not even as counts or dates.
+    if is_operator(svc, message.from_user) and message.chat.type == ChatType.PRIVATE:
         stats = await asyncio.to_thread(store.stats)
     else:
-        stats = await asyncio.to_thread(view_stats, store, view_of(message.chat_id))
+        stats = await asyncio.to_thread(store.scope_stats, view_of(message.chat_id))
     langs = stats["languages"]
     assert isinstance(langs, dict | None)
     lines = [t(lang, "stats", articles=_count(stats["articles"]),
@@ -368,74 +368,6 @@ async def cmd_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _count(value: object) -> str:
     return "-" if value is None else str(value)
-
-
-def view_stats(store: ArchiveStore, view: str) -> dict[str, object]:
-    """``store.stats()`` over what the chat of ``view`` sees: the whole store's counts less
-    the passages other chats keep private (the few every answer in that chat excludes,
-    read by id), its outlets as /sources counts them, and the publication range from
-    the store's unless a hidden article holds an end of it (:func:`_visible_end`).
-
-    Where the store hands those passages over as an expression only (Milvus, over
-    ``SMALL`` of them), counting what is left would read every passage: the counts and
-    dates are None then ("-"), the outlets still counted.
-    """
-    stats = dict(store.stats())
-    hidden = store.passage_filter(scope=view)
-    if hidden is None:  # no other chat keeps anything private: the chat sees it all
-        return stats
-    stats["outlets"] = len(store.outlets(view))
-    if not isinstance(hidden, Excluding):
-        stats.update(articles=None, passages=None, languages=None, published_from=None,
-                     published_to=None)
-        return stats
-    gone = store.passages(sorted(hidden.ids))
-    langs = dict(cast(dict[str, int], stats["languages"]))
-    for passage in gone.values():
-        langs[passage.lang] = langs.get(passage.lang, 0) - 1
-    articles = max(0, cast(int, stats["articles"])
-                   - len({p.article_id for p in gone.values()}))
-    stats.update(articles=articles, passages=max(0, cast(int, stats["passages"]) - len(gone)),
-                 languages={k: n for k, n in langs.items() if n > 0})
-    first, last = _when(stats["published_from"]), _when(stats["published_to"])
-    dates = [p.published for p in gone.values() if p.published is not None]
-    if first is not None and last is not None and dates and min(dates) <= first:
-        first = _visible_end(store, view, first, last, latest=False)  # hidden: the first
-    if first is not None and last is not None and dates and max(dates) >= last:
-        last = _visible_end(store, view, first, last, latest=True)
-    if first is None or last is None or not articles:
-        first = last = None  # no article the chat sees states a date
-    stats.update(published_from=first.astimezone(UTC).isoformat() if first else None,
-                 published_to=last.astimezone(UTC).isoformat() if last else None)
-    return stats
-
-
-def _when(value: object) -> datetime | None:
-    """A stored publication date (ISO text), aware."""
-    if not value:
-        return None
-    when = datetime.fromisoformat(str(value))
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _visible_end(store: ArchiveStore, view: str, first: datetime, last: datetime, *,
-                 latest: bool) -> datetime | None:
-    """The first (``latest``: the last) publication date in ``[first, last]`` of an
-    article ``view`` sees: a query of the articles in a window at that end, twice as
-    wide each time, so a few queries when the nearest such article is days away (one
-    more per doubling of that distance), however many articles there are."""
-    width = timedelta(days=1)
-    end = last + timedelta(seconds=1)
-    while True:
-        since, until = ((max(first, end - width), end) if latest
-                        else (first, min(end, first + width)))
-        found = [a.published for a in store.articles_in(since=since, until=until, scope=view)
-                 if a.published is not None]
-        if found:
-            return max(found) if latest else min(found)
-        if until - since >= end - first:
-            return None
-        width *= 2
 
 
 async def cmd_sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._origin import _PRIVATE_END, PRIVATE, others_private, scope_clause
 from ._read import count_articles, count_passages, count_sentence_vectors, outlets
 from ._schema import q8_width
 from ._vectors import SpaceInfo, VectorIndexes, fingerprint_faults, read_spaces
@@ -83,3 +84,36 @@ def stats(db: sqlite3.Connection, indexes: VectorIndexes, path: Path) -> dict[st
         "size_bytes": size,
         "path": str(path),
     }
+
+
+def scope_stats(db: sqlite3.Connection, scope: str) -> dict[str, object]:
+    """:func:`stats`' counts, languages and dates over what the chat of ``scope`` sees
+    (never what other chats keep private): the whole store's less those chats'
+    articles and passages, counted through the origin index, and each end of the
+    publication range the first dated article it sees along ``articles_published``
+    (past the hidden ones only). A few indexed queries, never a passage's text."""
+    langs = dict(db.execute("SELECT lang, count(*) FROM passages GROUP BY lang").fetchall())
+    articles = count_articles(db)
+    if not others_private(db, scope):
+        first, last = db.execute(
+            "SELECT min(published), max(published) FROM articles").fetchone()
+        return {"articles": articles, "passages": sum(langs.values()),
+                "outlets": len(outlets(db)), "languages": langs,
+                "published_from": first, "published_to": last}
+    others = "a.origin >= ? AND a.origin < ? AND a.origin != ?"
+    args = (PRIVATE, _PRIVATE_END, scope)
+    articles -= db.execute(f"SELECT count(*) FROM articles a WHERE {others}",
+                           args).fetchone()[0]
+    for lang, n in db.execute("SELECT p.lang, count(*) FROM articles a JOIN passages p"
+                              f" ON p.article_id = a.id WHERE {others} GROUP BY p.lang", args):
+        langs[lang] -= n
+    where, more = scope_clause(scope)
+    ends = [db.execute(  # INDEXED BY: the planner would take the origin index for the OR
+        "SELECT a.published FROM articles a INDEXED BY articles_published WHERE"
+        f" a.published IS NOT NULL AND {where} ORDER BY a.published {order} LIMIT 1",
+        more).fetchone() for order in ("ASC", "DESC")]
+    return {"articles": articles, "passages": sum(langs.values()),
+            "outlets": len(outlets(db, scope)),
+            "languages": {k: n for k, n in langs.items() if n > 0},
+            "published_from": ends[0][0] if ends[0] else None,
+            "published_to": ends[1][0] if ends[1] else None}

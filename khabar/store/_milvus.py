@@ -1540,6 +1540,56 @@ class MilvusStore:
             "path": self.uri,
         }
 
+    def scope_stats(self, scope: str) -> dict[str, object]:
+        """:meth:`stats`' figures over what the chat of ``scope`` sees: the committed
+        counts less other chats' private ones (``count(*)`` queries: one of their
+        articles, one per language of their passages), the outlets as :meth:`outlets`
+        counts them, and the publication range from the summary's days less those of
+        the hidden articles, read while they are at most ``SMALL`` (else the dates are
+        None): an end a hidden article held is then the earliest (latest) date of the
+        first (last) day left, one query of that day's articles."""
+        st = self._state()
+        summary = _milvus_summary.current(self)
+        langs = {k: int(n) for k, n in st["langs"].items()}
+        out: dict[str, object] = {
+            "articles": self.count_articles(), "outlets": len(self.outlets(scope)),
+            "published_from": summary.first, "published_to": summary.last}
+        if not self._others_private(scope, st):
+            return {**out, "passages": sum(langs.values()), "languages": langs}
+        hidden, live = hidden_expr(scope), self._live(st, "article")
+        # A committed deletion's rows may still be there: not counted twice.
+        pending = sorted(self._pending_removed(st))
+        gone_rows = [r for chunk in pieces(pending, 2000) for r in self._query(
+            "passages", f"id in {id_list(chunk)} and {hidden}", ["lang", "article_id"])]
+        gone = {int(r["article_id"]) for r in gone_rows}
+        for lang in langs:
+            langs[lang] -= self._count(
+                "passages", f"{self._live(st)} and {hidden} and lang == {lit(lang)}"
+            ) - sum(1 for r in gone_rows if r["lang"] == lang)
+        out.update(articles=int(st["articles"]) - self._count("articles", f"{live} and {hidden}")
+                   + len(gone), passages=sum(max(0, n) for n in langs.values()),
+                   languages={k: n for k, n in langs.items() if n > 0})
+        with self._lock:
+            rows = self._client.query(
+                self._name("articles"), filter=f'{live} and {hidden} and published != ""',
+                output_fields=["id", "published"], limit=SMALL + 1, **self._at())
+        if len(rows) > SMALL:
+            return {**out, "published_from": None, "published_to": None}
+        dates = [str(r["published"]) for r in rows if int(r["id"]) not in gone]
+        days = dict(summary.days)
+        for date in dates:  # each hidden article once, however many share a date
+            days[date[:10]] = days.get(date[:10], 0) - 1
+        left = sorted(day for day, n in days.items() if n > 0)
+        for key, end, pick, day in (("published_from", summary.first, min, left[:1]),
+                                    ("published_to", summary.last, max, left[-1:])):
+            if end in dates:  # held by a hidden article (or many): the next one seen
+                got = self._query("articles", f"published like {lit(day[0] + '%')} and "
+                                  f"{live} and {scope_expr(scope)}", ["id", "published"]
+                                  ) if day else []
+                out[key] = pick((str(r["published"]) for r in got
+                                 if int(r["id"]) not in gone), default=None)
+        return out
+
     def check(self, expected: Sequence[SpaceInfo] = ()) -> list[str]:
         """Every fault found: counts against the state, orphans, sentence vectors, the
         articles' summary rows. Both collections are read once, in batches of an

@@ -440,6 +440,10 @@ class Store:
     def stats(self) -> dict[str, object]:
         return _check.stats(self._conn(), self._faiss, self.path)
 
+    def scope_stats(self, scope: str) -> dict[str, object]:
+        """:meth:`stats`' figures over what the chat of ``scope`` sees."""
+        return _check.scope_stats(self._conn(), scope)
+
     def check(self, expected: Sequence[SpaceInfo] = ()) -> list[str]:
         """Every fault found: an empty list means the store is whole."""
         return _check.check(self._conn(), self._faiss, expected)

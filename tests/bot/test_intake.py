@@ -177,7 +177,9 @@ async def test_a_failed_download_is_told_without_the_raw_error(fresh_bot: Runnin
 async def test_stats_for_a_groups_admins_cover_what_the_group_sees(
         fresh_bot: RunningBot, fresh_index: Index) -> None:
     """Another chat's own additions are that chat's alone, in /stats too: not counted, not
-    among the outlets, not the ends of the publication range. Operators see everything."""
+    among the outlets, not the ends of the publication range, even when an operator
+    asks in the group (everyone there reads the reply). Operators see everything in
+    private."""
     other = -1009876543210
 
     async def add(title: str, outlet: str, published: str, text: str,
@@ -209,7 +211,13 @@ async def test_stats_for_a_groups_admins_cover_what_the_group_sees(
     assert (f"articles: 2\npassages: {seen}\noutlets: 2\nlanguages: en: {seen}\n"
             "published: 2024-05-01 … 2024-06-01\nfrom this chat: 1 article(s)") in own["text"]
     fake.group_text(GROUP, ADMIN, "/stats")
-    *_, everything = await fake.wait_for_messages(GROUP, 2, timeout=TIMEOUT)
+    *_, operator = await fake.wait_for_messages(GROUP, 2, timeout=TIMEOUT)
+    assert (f"articles: 2\npassages: {seen}\noutlets: 2\nlanguages: en: {seen}\n"
+            "published: 2024-05-01 … 2024-06-01\nfrom this chat: 1 article(s)"
+            ) in operator["text"]
+    assert "1999" not in operator["text"] and "2024-07-01" not in operator["text"]
+    fake.private_text(ADMIN, "/stats")
+    (everything,) = await fake.wait_for_messages(ADMIN, 1, timeout=TIMEOUT)
     assert (f"articles: 4\npassages: {store.count_passages()}\noutlets: 3\n"
             f"languages: en: {store.count_passages()}\npublished: 1999-03-04 … 2024-07-01"
             ) in everything["text"]

@@ -1,10 +1,12 @@
 """Outlets and the published range, as ``outlets()`` and ``stats()`` give them, kept
 right through puts, new versions, forgetting, origins moved and shared (both
 backends; on Milvus from the summary rows the writer commits with its state,
-khabar/store/_milvus_summary.py), through crashes, and checked by ``check``."""
+khabar/store/_milvus_summary.py), through crashes, and checked by ``check``; and
+``scope_stats``, the same figures over what one chat sees."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -192,3 +194,106 @@ def test_milvus_keeps_the_ends_without_a_scan_when_their_article_is_replaced_as_
     _put(milvus, 2, ("Wire",), 9, hour=1, body=[EXTRA])
     assert len(scans) == 1
     assert _seen(milvus)[2] == "2024-03-09T01:00:00+00:00" and milvus.check() == []
+
+
+def _put_mixed(store: ArchiveStore, n: int, day: int | None, origin: str | None,
+               outlet: str = "Wire", hour: int = 0):
+    """An article of an English and an Arabic passage (two languages to count)."""
+    text = [f"Story number {n} about the harbour and its ships {n}.",
+            f"القصة رقم {n} عن الميناء وسفنه {n}."]
+    art = article(f"Story {n}", text, url=f"https://x.test/{n}", outlets=(outlet,),
+                  published=datetime(2024, 3, day, hour, tzinfo=UTC) if day else None)
+    new = NewArticle(art, [Chunk(0, text[0], "en"), Chunk(1, text[1], "ar")],
+                     {"e5": HashEncoder().embed_passages(text)}, content_hash(art),
+                     origin=origin)
+    return store.put(new)
+
+
+def _scope_truth(store: ArchiveStore, scope: str) -> dict[str, object]:
+    """What ``scope_stats`` must say, counted the long way from what the scope sees."""
+    seen = store.articles_in(scope=scope)
+    passages = store.article_passages([a.id for a in seen])
+    langs: dict[str, int] = {}
+    for p in passages:
+        langs[p.lang] = langs.get(p.lang, 0) + 1
+    dates = sorted(a.published.isoformat() for a in seen if a.published)
+    return {"articles": len(seen), "passages": len(passages), "outlets":
+            len(store.outlets(scope)), "languages": langs,
+            "published_from": dates[0] if dates else None,
+            "published_to": dates[-1] if dates else None}
+
+
+def test_scope_stats_leave_out_what_other_chats_keep_private(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    _put_mixed(store, 1, 10, None)
+    _put_mixed(store, 2, 12, "operator:9", outlet="Desk")
+    _put_mixed(store, 3, 14, "chat:-100", outlet="Mine")
+    # While no other chat keeps anything, a chat sees what stats() counts.
+    whole = store.stats()
+    figures = ("articles", "passages", "outlets", "languages", "published_from",
+               "published_to")
+    assert store.scope_stats("chat:-100") == {k: whole[k] for k in figures}
+    # Other chats' own hold both ends of the range, two on one date, one undated.
+    _put_mixed(store, 4, 2, "chat:-200", outlet="Theirs")
+    _put_mixed(store, 5, 2, "chat:-1000", outlet="Theirs")  # sorts between the chats
+    last = _put_mixed(store, 6, 20, "chat:-200", outlet="Theirs", hour=5)
+    _put_mixed(store, 7, None, "chat:-200", outlet="Theirs")
+    _put_mixed(store, 8, 14, "chat:-200", outlet="Theirs", hour=9)  # a seen day's last
+    got = store.scope_stats("chat:-100")
+    assert got == _scope_truth(store, "chat:-100")
+    assert got == {"articles": 3, "passages": 6, "outlets": 3,
+                   "languages": {"en": 3, "ar": 3},
+                   "published_from": "2024-03-10T00:00:00+00:00",
+                   "published_to": "2024-03-14T00:00:00+00:00"}
+    # Each chat its own view; a chat with nothing of its own, the shared archive.
+    assert store.scope_stats("chat:-200") == _scope_truth(store, "chat:-200")
+    assert store.scope_stats("chat:-200")["published_to"] == "2024-03-20T05:00:00+00:00"
+    assert store.scope_stats("chat:5") == _scope_truth(store, "chat:5")
+    assert store.scope_stats("chat:5")["articles"] == 2
+    # After forgetting, the same.
+    store.delete_articles([last.article_id])
+    assert store.scope_stats("chat:-100") == _scope_truth(store, "chat:-100")
+    assert store.scope_stats("chat:-200") == _scope_truth(store, "chat:-200")
+    # Every dated article hidden: no range.
+    store.delete_articles(store.article_ids(origin="chat:-100")
+                          + store.article_ids(origin=None)
+                          + store.article_ids(origin="operator:9"))
+    assert store.scope_stats("chat:-100") == {
+        "articles": 0, "passages": 0, "outlets": 0, "languages": {},
+        "published_from": None, "published_to": None}
+
+
+def test_scope_stats_read_no_passage_text_and_a_fixed_number_of_queries(
+        tmp_path: Path) -> None:
+    # SQLite: however many passages other chats keep, the same few queries (through the
+    # origin and publication indexes), and not one reads a passage's text.
+    from khabar.store import Store
+    store = Store(tmp_path)
+    store.bind_spaces([_data.HASH_SPACE])
+    db = store._conn()
+    _put_mixed(store, 1, 10, None)
+    _put_mixed(store, 2, 1, "chat:-200")
+
+    def queries() -> list[str]:
+        run: list[str] = []
+        read: set[tuple[str, str]] = set()
+
+        def reads(action: int, table: str | None, column: str | None, *_: object) -> int:
+            if action == sqlite3.SQLITE_READ:
+                read.add((str(table), str(column)))
+            return sqlite3.SQLITE_OK
+        db.set_trace_callback(run.append)
+        db.set_authorizer(reads)
+        try:
+            store.scope_stats("chat:-100")
+        finally:
+            db.set_trace_callback(None)
+            db.set_authorizer(None)
+        assert not read & {("passages", "text"), ("passages", "norm")}, read
+        return run
+
+    few = queries()
+    for n in range(3, 40):
+        _put_mixed(store, n, n % 28 + 1, f"chat:-{n}")
+    assert queries() == few and len(few) <= 10
+    store.close()
