@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._origin import _PRIVATE_END, PRIVATE, others_private, scope_clause
+from ._origin import others_clause, others_private, scope_clause
 from ._read import count_articles, count_passages, count_sentence_vectors, outlets
 from ._schema import q8_width
 from ._vectors import SpaceInfo, VectorIndexes, fingerprint_faults, read_spaces
@@ -100,8 +100,7 @@ def scope_stats(db: sqlite3.Connection, scope: str) -> dict[str, object]:
         return {"articles": articles, "passages": sum(langs.values()),
                 "outlets": len(outlets(db)), "languages": langs,
                 "published_from": first, "published_to": last}
-    others = "a.origin >= ? AND a.origin < ? AND a.origin != ?"
-    args = (PRIVATE, _PRIVATE_END, scope)
+    others, args = others_clause(scope)
     articles -= db.execute(f"SELECT count(*) FROM articles a WHERE {others}",
                            args).fetchone()[0]
     for lang, n in db.execute("SELECT p.lang, count(*) FROM articles a JOIN passages p"

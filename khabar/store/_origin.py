@@ -41,12 +41,20 @@ def others_private(db: sqlite3.Connection, scope: str) -> bool:
         " origin < ?) LIMIT 1", (PRIVATE, scope, scope, _PRIVATE_END)).fetchone() is not None
 
 
+def others_clause(scope: str) -> tuple[str, tuple[str, ...]]:
+    """SQL (over articles as ``a``) and its arguments: the article is private to a chat
+    other than ``scope``'s. A range of the origin index less one value."""
+    return ("a.origin >= ? AND a.origin < ? AND a.origin != ?",
+            (PRIVATE, _PRIVATE_END, scope))
+
+
 def others_private_passages(db: sqlite3.Connection, scope: str) -> list[int]:
     """Ids of the passages private to chats other than ``scope``'s: what its searches
     hide, read through the origin index (as many rows as there are such passages)."""
+    others, args = others_clause(scope)
     return [r[0] for r in db.execute(
-        "SELECT p.id FROM articles a JOIN passages p ON p.article_id = a.id WHERE"
-        " a.origin >= ? AND a.origin < ? AND a.origin != ?", (PRIVATE, _PRIVATE_END, scope))]
+        f"SELECT p.id FROM articles a JOIN passages p ON p.article_id = a.id WHERE {others}",
+        args)]
 
 
 def is_private(origin: str | None) -> bool:
