@@ -65,6 +65,8 @@ import zstandard
 from khabar._errors import BlockedURLError, FetchError
 from khabar._settings import Settings
 
+from ._parse_decode import split_content_type
+
 __all__ = [
     "ACCEPT_ENCODING",
     "USER_AGENT",
@@ -731,13 +733,7 @@ def _fetched(url: str, final: httpx.URL, response: httpx.Response, data: bytes) 
 
 
 def _content_type(headers: httpx.Headers) -> tuple[str, str | None]:
-    mime, *params = headers.get("content-type", "").split(";")
-    charset = None
-    for param in params:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip("\"'").lower() or None
-    return mime.strip().lower(), charset
+    return split_content_type(headers.get("content-type", ""))
 
 
 def _accepted(accept: Iterable[str] | None) -> frozenset[str] | None:

@@ -19,7 +19,7 @@ from khabar._errors import ParseError
 from khabar.store._types import Article
 
 from ._parse_dates import parse_date
-from ._parse_decode import decode_bytes
+from ._parse_decode import decode_bytes, split_content_type
 from ._parse_feeds import FeedEntry, entry_to_article, parse_feed
 from ._parse_html import parse_html
 from ._parse_json import parse_json
@@ -68,15 +68,6 @@ def _sniff(text: str) -> _Kind:
     return "text"
 
 
-def _charset(params: str) -> str | None:
-    """The charset among a content type's parameters ("charset=utf-8; ...")."""
-    for param in params.split(";"):
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            return value.strip().strip("\"'") or None
-    return None
-
-
 def parse_document(
     data: bytes, name: str, content_type: str | None = None
 ) -> tuple[list[Article], list[str]]:
@@ -87,9 +78,7 @@ def parse_document(
     ParseError.
     """
     suffix = PurePath(name).suffix.lower()
-    mime, _, params = (content_type or "").partition(";")
-    mime = mime.strip().lower()
-    charset = _charset(params)
+    mime, charset = split_content_type(content_type or "")
     kind = _KIND_BY_EXT.get(suffix) or _KIND_BY_TYPE.get(mime)
     if kind is None and suffix and suffix not in (".log", ".dat", ""):
         raise ParseError(f"unsupported file type: {suffix}")

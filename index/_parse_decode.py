@@ -90,6 +90,18 @@ _CODEC_BY_LABEL = {
 }
 
 
+def split_content_type(value: str) -> tuple[str, str | None]:
+    """A content type's MIME type and charset, both lower case ("text/html; charset=UTF-8"
+    -> ("text/html", "utf-8")); the charset None when it gives none."""
+    mime, *params = value.split(";")
+    charset = None
+    for param in params:
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = val.strip().strip("\"'").lower() or None
+    return mime.strip().lower(), charset
+
+
 def _binary() -> ParseError:
     return ParseError("the content looks binary, not text")
 
