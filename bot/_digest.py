@@ -33,6 +33,7 @@ from ._render_summary import render_summary_telegram, render_timeline_telegram
 from ._services import (
     Services,
     command_text,
+    first_word,
     refuse_if_limited,
     reply_html,
     send_html,
@@ -202,7 +203,7 @@ async def _digest(update: Update, context: ContextTypes.DEFAULT_TYPE, args: str)
     target, scheduled_in = chat, chat
     if args.startswith("@") and chat.type == ChatType.PRIVATE:
         # A channel configured from a private chat: nothing is posted in the channel.
-        name, args = [*args.split(maxsplit=1), ""][:2]  # "@name\ndaily 08:00" too
+        name, args = first_word(args)  # "@name\ndaily 08:00" too
         channel = await _channel_for(context, name, user)
         if channel is None:
             await reply_html(context.bot, svc, message, t(lang, "digest_no_channel",
@@ -277,8 +278,7 @@ async def channel_command(update: Update, context: ContextTypes.DEFAULT_TYPE, te
     """
     if update.channel_post is None:
         return
-    # The command ends at any whitespace: "/summary\n7d" is /summary of 7 days.
-    head, rest = [*text.split(maxsplit=1), ""][:2]
+    head, rest = first_word(text)
     name, _, addressed = head[1:].partition("@")
     if addressed and addressed.lower() != (context.bot.username or "").lower():
         return

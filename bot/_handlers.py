@@ -34,6 +34,7 @@ from telegram.ext import ContextTypes
 from ._render import esc, render_telegram, telegram_source
 from ._services import (
     Services,
+    chosen_lang,
     command_text,
     origin_of,
     refuse_if_limited,
@@ -163,7 +164,7 @@ async def on_fresh(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def _answer_lang(svc: Services, user: User | None, answer: Answer, question: str) -> UiLang:
     """The user's /lang choice, else the question's language."""
-    if user is not None and not user.is_bot and (chosen := svc.db.lang(user.id)):
+    if chosen := chosen_lang(svc, user):
         return chosen
     if answer.lang in ("ar", "en"):
         return answer.lang

@@ -25,7 +25,7 @@ from rich.text import Text
 
 from khabar import KhabarError
 from khabar._redact import redact
-from khabar.text import strip_controls
+from khabar.text import one_line, strip_controls
 
 from ._filters import PERIOD_HELP, is_period, parse_filter_args, parse_since
 from ._render_summary import render_summary_plain, render_timeline_plain
@@ -258,7 +258,7 @@ class ReplSession:
                     continue
                 report.extend(self.index.add_path(path, progress=self.progress))
         for item in report.errors:
-            self._error(" ".join(f"{item.name}: {item.message}".splitlines()))
+            self._error(one_line(f"{item.name}: {item.message}"))
         if report.items:
             self.console.print(Text(report.summary(), style="bold"))
 

@@ -96,11 +96,15 @@ def lang_of_text(text: str) -> UiLang | None:
     return None
 
 
+def chosen_lang(svc: Services, user: User | None) -> UiLang | None:
+    """The user's /lang choice, if any. A bot's id (GroupAnonymousBot: every anonymous
+    group administrator) has no choice of its own, whatever an older version kept."""
+    return svc.db.lang(user.id) if user is not None and not user.is_bot else None
+
+
 def ui_lang(svc: Services, user: User | None, text: str | None = None) -> UiLang:
-    """The user's /lang choice, else the language of ``text``, else their Telegram's.
-    A bot's id (GroupAnonymousBot: every anonymous group administrator) has no choice
-    of its own, whatever an older version kept for it."""
-    if user is not None and not user.is_bot and (chosen := svc.db.lang(user.id)):
+    """The user's /lang choice, else the language of ``text``, else their Telegram's."""
+    if chosen := chosen_lang(svc, user):
         return chosen
     if text and (found := lang_of_text(text)):
         return found
@@ -198,8 +202,13 @@ async def typing(bot: Bot, chat_id: int, action: str = ChatAction.TYPING,
             await task
 
 
+def first_word(text: str) -> tuple[str, str]:
+    """``text``'s first word and what follows it: a word ends at any whitespace, a line
+    break too ("/summary\n7d" is /summary of 7 days)."""
+    head, rest = [*text.split(maxsplit=1), ""][:2]
+    return head, rest
+
+
 def command_text(message: Message) -> str:
     """What follows ``/command[@bot]``, whitespace and line breaks kept."""
-    text = message.text or message.caption or ""
-    parts = text.split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
+    return first_word(message.text or message.caption or "")[1].strip()

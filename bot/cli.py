@@ -183,10 +183,7 @@ def print_report(report: IngestReport, *, as_json: bool) -> None:
     """An ingest's report on stdout: its errors and summary, or all of it as JSON. Item
     names and reasons come from files, archives and feeds: one line each, with no
     terminal control or bidi override (khabar.text.strip_controls) in either form."""
-    from khabar.text import strip_controls
-
-    def line(text: str) -> str:
-        return " ".join(strip_controls(text).splitlines())
+    from khabar.text import one_line as line
 
     if as_json:
         data = report.to_dict()

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from khabar._errors import SourceError
-from khabar.text import strip_controls
+from khabar.text import one_line
 
 __all__ = [
     "ARCHIVE_SUFFIXES",
@@ -98,13 +98,13 @@ def _shown(raw: str) -> str:
     """``raw`` as a name to show and store. Python keeps a file name's bytes that are
     not UTF-8 as lone surrogates (from the disk, or a tar header), which SQLite cannot
     store: they become U+FFFD. Controls and bidi overrides are dropped (a name is
-    printed to terminals: khabar.text.strip_controls) and line breaks become spaces
-    (a name is one line of a report)."""
+    printed to terminals) and line breaks and tabs become spaces (a name is one line
+    of a report): khabar.text.one_line."""
     try:
         raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:  # a surrogate no decoder made
         raw = raw.encode("utf-8", "replace").decode("utf-8")
-    return strip_controls(raw).replace("\n", " ").replace("\t", " ")
+    return one_line(raw).replace("\t", " ")
 
 
 def _kind(name: str) -> Literal["archive", "parseable"] | None:

@@ -15,7 +15,7 @@ from ._analysis import (
     split_sentences,
     words_of,
 )
-from ._controls import strip_bidi, strip_controls
+from ._controls import one_line, strip_bidi, strip_controls
 from ._outlets import canonical_outlet, outlets_from_attribution
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "detect_question_lang",
     "lexical_tokens",
     "normalize_for_search",
+    "one_line",
     "outlets_from_attribution",
     "passage_sentences",
     "split_sentences",

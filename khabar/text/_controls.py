@@ -28,6 +28,12 @@ def strip_controls(text: str) -> str:
     return text.replace("\r\n", "\n").translate(_TABLE)
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line of a report or an error: :func:`strip_controls`, its line
+    breaks joined by spaces (a name from a file, an archive or a feed may hold any)."""
+    return " ".join(strip_controls(text).splitlines())
+
+
 def strip_bidi(text: str) -> str:
     """``text`` without explicit bidi formatting (embeddings, overrides, isolates and
     what ends them); the marks LRM, RLM and ALM stay, since they open nothing.
