@@ -205,7 +205,7 @@ async def typing(bot: Bot, chat_id: int, action: str = ChatAction.TYPING,
 def first_word(text: str) -> tuple[str, str]:
     """``text``'s first word and what follows it: a word ends at any whitespace, a line
     break too ("/summary\n7d" is /summary of 7 days)."""
-    head, rest = [*text.split(maxsplit=1), ""][:2]
+    head, rest = [*text.split(maxsplit=1), "", ""][:2]  # "" for an empty text too
     return head, rest
 
 
